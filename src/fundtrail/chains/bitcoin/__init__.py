@@ -1,0 +1,1 @@
+"""Bitcoin: network parameters, block and transaction encoding, scripts and addresses."""

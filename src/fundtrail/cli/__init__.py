@@ -1,0 +1,1 @@
+"""The `fundtrail` command line: thin commands over the domain functions, one error mapping."""

@@ -1,0 +1,95 @@
+"""`fundtrail ingest bitcoin`: blocks directory, raw files or JSON-RPC into the store."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fundtrail.chains.bitcoin.params import network as network_by_name
+from fundtrail.cli.progress import ingest_progress
+from fundtrail.errors import UsageError
+from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files, ingest_rpc
+from fundtrail.ingest.bitcoin.pipeline import IngestReport
+from fundtrail.store import Store
+
+
+def print_report(report: IngestReport, as_json: bool) -> None:
+    """Print an ingest report for people, or as JSON with --json."""
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    r = report
+    typer.echo(f"ingested {r.blocks} blocks, {r.transactions} transactions ({r.inputs} inputs, "
+               f"{r.outputs} outputs) into chain {r.chain} in {r.seconds:.1f}s")
+    if r.skipped_known:
+        typer.echo(f"  {r.skipped_known} blocks were already stored (skipped)")
+    if r.stale:
+        typer.echo(f"  {r.stale} stale blocks (not on the best chain) left out")
+    if r.rolled_back:
+        typer.echo(f"  {r.rolled_back} blocks rolled back by a reorganisation")
+    if r.unresolved_inputs:
+        typer.echo(f"  {r.unresolved_inputs} inputs spend outputs not in the store (kept as unresolved)")
+    if r.linked_inputs:
+        typer.echo(f"  {r.linked_inputs} previously unresolved inputs were resolved")
+    for w in r.warnings:
+        typer.echo(f"  warning: {w}")
+
+
+def register(ingest_app: typer.Typer) -> None:
+    @ingest_app.command("bitcoin")
+    def ingest_bitcoin(
+        ctx: typer.Context,
+        blocks_dir: Optional[Path] = typer.Option(None, "--blocks-dir", help="Bitcoin Core blocks/ directory."),
+        raw: Optional[list[Path]] = typer.Option(None, "--raw", help="Raw block file(s): binary, hex, blk stream, .bz2."),
+        more: Optional[list[Path]] = typer.Argument(None, help="More raw files after --raw.", show_default=False),
+        rpc: Optional[str] = typer.Option(None, "--rpc", help="Bitcoin Core JSON-RPC URL, e.g. http://127.0.0.1:8332"),
+        rpc_cookie: Optional[Path] = typer.Option(None, "--rpc-cookie", help="Path of the node's .cookie file."),
+        rpc_user: Optional[str] = typer.Option(None, "--rpc-user"),
+        rpc_password: Optional[str] = typer.Option(None, "--rpc-password", envvar="FUNDTRAIL_RPC_PASSWORD"),
+        from_height: Optional[int] = typer.Option(None, "--from", help="First height (RPC)."),
+        to_height: Optional[int] = typer.Option(None, "--to", help="Last height (RPC; default: the tip)."),
+        follow: bool = typer.Option(False, "--follow", help="Keep following the node's tip (RPC)."),
+        poll: float = typer.Option(10.0, "--poll-interval", help="Seconds between tip checks in --follow."),
+        network: Optional[str] = typer.Option(None, "--network", help="mainnet, testnet, testnet4, signet, regtest "
+                                              "(default: from the data)."),
+        undo: bool = typer.Option(False, "--undo", help="Use rev*.dat undo data to resolve inputs (blocks dir)."),
+        undo_file: Optional[list[Path]] = typer.Option(None, "--undo-file", help="Undo file per --raw file."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
+        """Ingest Bitcoin blocks from exactly one source."""
+        settings = ctx.obj["settings"]
+        raws = list(raw or []) + list(more or [])
+        if more and not raw:
+            raise UsageError("unexpected arguments; raw block files go after --raw")
+        chosen = [n for n, v in (("--blocks-dir", blocks_dir), ("--raw", raws), ("--rpc", rpc)) if v]
+        if len(chosen) != 1:
+            raise UsageError("give exactly one source: --blocks-dir DIR, --raw FILE... or --rpc URL"
+                             + (f" (got {', '.join(chosen)})" if chosen else ""))
+        net = network_by_name(network) if network else None
+        store = Store.open(settings.store)
+        quiet = ctx.obj["quiet"] or as_json
+        with ingest_progress(quiet) as progress:
+            if blocks_dir:
+                report = ingest_blocks_dir(store, blocks_dir, network=net, use_undo=undo, progress=progress,
+                                           batch_bytes=settings.batch_mb << 20)
+            elif raws:
+                report = ingest_raw_files(store, raws, network=net, undo_files=undo_file, progress=progress)
+            else:
+                from fundtrail.ingest.bitcoin.rpc import BitcoinRpcSource, RpcClient
+
+                client = RpcClient(rpc, cookie_file=rpc_cookie or settings.rpc_cookie, user=rpc_user,
+                                   password=rpc_password)
+                source = BitcoinRpcSource(client)
+                stop = {"flag": False}
+                if follow:
+                    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+                report = ingest_rpc(store, source, start=from_height, end=to_height, follow=follow,
+                                    progress=progress, poll_interval=poll,
+                                    should_stop=lambda: stop["flag"])
+        print_report(report, as_json)
+        sys.stdout.flush()

@@ -1,0 +1,312 @@
+"""Decode a parsed batch into store rows: integer ids, address ids, input resolution, values, fees.
+
+Everything here is vectorised (numpy, numba) over the batch; Python loops run only over the rare
+cases (P2PK keys to hash, multisig and non-standard scripts, prevouts supplied by undo data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+import pyarrow as pa
+
+from fundtrail.chains.bitcoin.parser import ParsedBatch
+from fundtrail.chains.bitcoin.script import ScriptType
+from fundtrail.errors import DataError
+from fundtrail.ingest.bitcoin.fptable import FingerprintTable
+from fundtrail.ingest.bitcoin.source import Prevout
+from fundtrail.store.tables import RESOLVED_NONE, RESOLVED_PREVOUT_DATA, RESOLVED_STORE, UTXO_TABLES
+
+_MASK64 = (1 << 64) - 1
+MIX = 0x9E3779B97F4A7C15
+_HASH_TYPES = (ScriptType.P2PKH, ScriptType.P2SH, ScriptType.P2WPKH, ScriptType.P2WSH, ScriptType.P2TR)
+
+
+@dataclass
+class Counters:
+    """Next free dense ids of a chain; persisted in each batch row of the catalog."""
+
+    block_id: int = 0
+    tx_id: int = 0
+    output_id: int = 0
+    address_id: int = 0
+
+
+@dataclass
+class ChainState:
+    """In-memory indexes ingest needs: address fingerprints and the unspent output set."""
+
+    counters: Counters = field(default_factory=Counters)
+    addresses: FingerprintTable = field(default_factory=lambda: FingerprintTable(1))
+    utxo: FingerprintTable = field(default_factory=lambda: FingerprintTable(3))
+
+
+@dataclass
+class BlockMeta:
+    """What the pipeline knows about each block of the batch besides its bytes."""
+
+    height: int | None
+    origin: str
+    prevouts: tuple[Prevout, ...] | None = None
+
+
+@nb.njit(cache=True)
+def _address_fps(buf, out_type, pay_off, a, b, kind, flag):
+    """Fingerprint standard hash-type outputs in place; flag 1 = done, 2 = needs Python, 0 = none."""
+    mix = np.uint64(0x9E3779B97F4A7C15)
+    for i in range(out_type.shape[0]):
+        t = out_type[i]
+        if t == 2 or t == 3 or t == 4 or t == 5 or t == 6:
+            p = pay_off[i]
+            x = np.uint64(0)
+            y = np.uint64(0)
+            for k in range(8):
+                x |= np.uint64(buf[p + k]) << np.uint64(8 * k)
+                y |= np.uint64(buf[p + 8 + k]) << np.uint64(8 * k)
+            a[i] = x ^ (np.uint64(t) * mix)
+            b[i] = y
+            kind[i] = t
+            flag[i] = 1
+        elif t == 8:
+            flag[i] = 0
+        else:
+            flag[i] = 2
+
+
+def fingerprint(kind: int, payload: bytes) -> tuple[int, int]:
+    """The 128-bit fingerprint of an address key, as (fp1, fp2); equals the numba fast path."""
+    if kind in _HASH_TYPES:
+        x, y = struct.unpack_from("<QQ", payload)
+        return x ^ ((kind * MIX) & _MASK64), y
+    d = hashlib.sha256(bytes([kind]) + payload).digest()
+    return struct.unpack_from("<QQ", d)
+
+
+def address_key(script_type: int, script_payload: bytes) -> tuple[int, bytes]:
+    """Map an output's (type, payload) to its address (kind, payload): P2PK becomes its key's P2PKH."""
+    if script_type == ScriptType.P2PK:
+        return ScriptType.P2PKH, hashlib.new("ripemd160", hashlib.sha256(script_payload).digest()).digest()
+    return script_type, script_payload
+
+
+def _special_payload(buf: bytes, t: int, script_off: int, script_len: int, pay_off: int, pay_len: int) -> bytes:
+    if t == ScriptType.WITNESS_UNKNOWN:
+        return bytes([buf[script_off] - 0x50]) + buf[pay_off:pay_off + pay_len]
+    return buf[pay_off:pay_off + pay_len]
+
+
+def outpoint_keys(txid_bytes: np.ndarray, vout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fingerprints of outpoints from (n, >=16) uint8 txid rows and their output indexes."""
+    words = np.ascontiguousarray(txid_bytes[:, :16]).view(np.uint64)
+    mixed = (vout.astype(np.uint64) + np.uint64(1)) * np.uint64(MIX)
+    return words[:, 0].copy(), words[:, 1] ^ mixed
+
+
+def _segment_sums(values: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    cs = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
+    return cs[first + count] - cs[first]
+
+
+def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
+                 state: ChainState) -> dict[str, pa.Table]:
+    """Turn a parsed batch into Arrow tables for the lake, updating `state` (ids, UTXO set)."""
+    c = state.counters
+    raw = pb.buf.tobytes()
+    n_tx, n_in, n_out = pb.n_tx, pb.n_in, pb.n_out
+    tx_ids = np.arange(c.tx_id, c.tx_id + n_tx, dtype=np.int64)
+    out_ids = np.arange(c.output_id, c.output_id + n_out, dtype=np.int64)
+    block_ids = np.arange(c.block_id, c.block_id + pb.n_blocks, dtype=np.int64)
+    heights = np.array([m.height if m.height is not None else -1 for m in metas], np.int64)
+    tx_height = heights[pb.tx_block]
+    tx_index = (np.arange(n_tx) - pb.blk_first_tx[pb.tx_block]).astype(np.int32)
+    is_coinbase = tx_index == 0
+
+    # -- addresses -------------------------------------------------------------------------
+    a = np.zeros(n_out, np.uint64)
+    b = np.zeros(n_out, np.uint64)
+    kind = np.zeros(n_out, np.uint8)
+    flag = np.zeros(n_out, np.uint8)
+    _address_fps(pb.buf, pb.out_type, pb.out_pay_off, a, b, kind, flag)
+    special_payload: dict[int, bytes] = {}
+    for i in np.flatnonzero(flag == 2).tolist():
+        t = int(pb.out_type[i])
+        payload = _special_payload(raw, t, int(pb.out_script_off[i]), int(pb.out_script_len[i]),
+                                   int(pb.out_pay_off[i]), int(pb.out_pay_len[i]))
+        k, p = address_key(t, payload)
+        a[i], b[i] = fingerprint(k, p)
+        kind[i] = k
+        special_payload[i] = p
+    has_addr = flag != 0
+    addr_rows = np.flatnonzero(has_addr)
+    ids, is_new, c_next_addr = state.addresses.get_or_assign(a[addr_rows], b[addr_rows], c.address_id)
+    out_addr = np.full(n_out, -1, np.int64)
+    out_addr[addr_rows] = ids
+    new_rows = addr_rows[is_new]
+    new_payloads = [
+        special_payload[i] if i in special_payload
+        else raw[pb.out_pay_off[i]:pb.out_pay_off[i] + pb.out_pay_len[i]]
+        for i in new_rows.tolist()
+    ]
+
+    # -- UTXO: add this batch's outputs, then spend inputs ---------------------------------
+    out_txid = txids[pb.out_tx]
+    out_n = (np.arange(n_out) - pb.tx_first_out[pb.out_tx]).astype(np.int64)
+    spendable = pb.out_type != ScriptType.OP_RETURN
+    ka, kb = outpoint_keys(out_txid[spendable], out_n[spendable])
+    state.utxo.insert(ka, kb, np.stack([out_ids[spendable], pb.out_value[spendable],
+                                        out_addr[spendable]], axis=1))
+    in_is_cb = is_coinbase[pb.in_tx]
+    real_in = np.flatnonzero(~in_is_cb)
+    prev_bytes = pb.buf[pb.in_prev[real_in, None] + np.arange(32)]
+    prev_vout = pb.in_vout[real_in]
+    ia, ib = outpoint_keys(prev_bytes, prev_vout)
+    found_vals, found = state.utxo.pop(ia, ib)
+    m = len(real_in)
+    prev_out_id = np.where(found, found_vals[:, 0], -1)
+    in_value = np.where(found, found_vals[:, 1], -1)
+    in_addr = np.where(found, found_vals[:, 2], -1)
+    resolved_by = np.where(found, RESOLVED_STORE, RESOLVED_NONE).astype(np.uint8)
+    extra_addr_rows: list[tuple[int, int, bytes, int, int, int]] = []
+    c_next_addr = _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_by,
+                                      state, c_next_addr, tx_ids, extra_addr_rows)
+
+    # -- per transaction values -------------------------------------------------------------
+    tx_nin_real = np.where(is_coinbase, 0, pb.tx_nin).astype(np.int64)
+    out_value_tx = _segment_sums(pb.out_value, pb.tx_first_out, pb.tx_nout.astype(np.int64))
+    in_tx_of_real = pb.in_tx[real_in]
+    val_full = np.zeros(n_tx, np.int64)
+    np.add.at(val_full, in_tx_of_real, np.where(in_value >= 0, in_value, 0))
+    known_cnt = np.bincount(in_tx_of_real[in_value >= 0], minlength=n_tx)
+    complete = (known_cnt == tx_nin_real) | is_coinbase
+    in_value_tx = np.where(complete, val_full, -1)
+    fee_tx = np.where(complete & ~is_coinbase, val_full - out_value_tx, np.where(is_coinbase, 0, -1))
+    base = 8 + (pb.tx_io_end - pb.tx_io_start)
+    total = pb.tx_end - pb.tx_start
+    weight = base * 3 + total
+    _check_values(pb, metas, fee_tx, complete, is_coinbase)
+
+    # -- tables ---------------------------------------------------------------------------------
+    def h32(arr: np.ndarray) -> pa.Array:
+        arr = np.ascontiguousarray(arr)
+        return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(arr), [None, pa.py_buffer(arr)])
+
+    def opt(arr: np.ndarray) -> pa.Array:
+        return pa.array(arr, mask=arr < 0)
+
+    tables: dict[str, pa.Table] = {}
+    tables["transactions"] = pa.table({
+        "tx_id": tx_ids, "txid": h32(txids), "block_id": block_ids[pb.tx_block],
+        "block_height": opt(tx_height), "tx_index": tx_index, "version": pb.tx_version,
+        "locktime": pb.tx_locktime, "size": total.astype(np.int32),
+        "vsize": ((weight + 3) // 4).astype(np.int32), "weight": weight.astype(np.int32),
+        "is_coinbase": is_coinbase, "is_segwit": pb.tx_segwit, "input_count": tx_nin_real.astype(np.int32),
+        "output_count": pb.tx_nout, "first_output_id": out_ids[pb.tx_first_out] if n_out else pb.tx_first_out,
+        "output_value": out_value_tx, "input_value": opt(in_value_tx), "fee": opt(fee_tx),
+    }, schema=UTXO_TABLES["transactions"])
+    tables["outputs"] = pa.table({
+        "output_id": out_ids, "tx_id": tx_ids[pb.out_tx], "n": out_n.astype(np.int32),
+        "value": pb.out_value, "script_type": pb.out_type, "address_id": opt(out_addr),
+        "block_height": opt(tx_height[pb.out_tx]),
+    }, schema=UTXO_TABLES["outputs"])
+    in_n = (real_in - pb.tx_first_in[pb.in_tx[real_in]]).astype(np.int32)
+    tables["inputs"] = pa.table({
+        "tx_id": tx_ids[in_tx_of_real], "n": in_n, "prev_txid": h32(prev_bytes),
+        "prev_vout": prev_vout, "sequence": pb.in_seq[real_in], "prev_output_id": opt(prev_out_id),
+        "value": opt(in_value), "address_id": opt(in_addr), "resolved_by": resolved_by,
+        "block_height": opt(tx_height[in_tx_of_real]),
+    }, schema=UTXO_TABLES["inputs"])
+    first_tx = tx_ids[pb.out_tx[new_rows]]
+    addr_ids = list(ids[is_new]) + [r[0] for r in extra_addr_rows]
+    tables["addresses"] = pa.table({
+        "address_id": pa.array(addr_ids, pa.int64()),
+        "script_type": pa.array(list(kind[new_rows]) + [r[1] for r in extra_addr_rows], pa.uint8()),
+        "payload": pa.array(new_payloads + [r[2] for r in extra_addr_rows], pa.binary()),
+        "fp1": pa.array(list(a[new_rows]) + [r[3] for r in extra_addr_rows], pa.uint64()),
+        "fp2": pa.array(list(b[new_rows]) + [r[4] for r in extra_addr_rows], pa.uint64()),
+        "first_tx_id": pa.array(list(first_tx) + [r[5] for r in extra_addr_rows], pa.int64()),
+    }, schema=UTXO_TABLES["addresses"]).sort_by("address_id")
+    tables["blocks"] = _blocks_table(pb, raw, metas, block_ids, tx_ids, base, total)
+    c.block_id += pb.n_blocks
+    c.tx_id += n_tx
+    c.output_id += n_out
+    c.address_id = c_next_addr
+    return tables
+
+
+def _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_by, state,
+                        next_addr, tx_ids, extra_rows) -> int:
+    """Resolve inputs the UTXO set lacks from prevouts the source supplied (undo data, RPC v3)."""
+    if not any(m.prevouts for m in metas):
+        return next_addr
+    from fundtrail.chains.bitcoin.address import classify_script
+
+    blk_of_in = pb.tx_block[pb.in_tx[real_in]]
+    pos = 0
+    for blk, meta in enumerate(metas):
+        idx = np.flatnonzero(blk_of_in == blk)
+        if meta.prevouts is None:
+            continue
+        if len(meta.prevouts) != len(idx):
+            raise DataError(f"{meta.origin}: prevout data has {len(meta.prevouts)} entries but the "
+                            f"block has {len(idx)} non-coinbase inputs")
+        for j, pv in zip(idx.tolist(), meta.prevouts):
+            if found[j]:
+                if in_value[j] != pv.value:
+                    raise DataError(f"{meta.origin}: prevout data says input {j - pos} spends "
+                                    f"{pv.value} sat but the store has {in_value[j]}")
+                continue
+            t, payload = classify_script(pv.script)
+            in_value[j] = pv.value
+            resolved_by[j] = RESOLVED_PREVOUT_DATA
+            if t != ScriptType.OP_RETURN:
+                k, p = address_key(t, payload)
+                fa, fb = fingerprint(k, p)
+                ids, new, next_addr = state.addresses.get_or_assign(
+                    np.array([fa], np.uint64), np.array([fb], np.uint64), next_addr)
+                in_addr[j] = ids[0]
+                if new[0]:
+                    extra_rows.append((int(ids[0]), int(k), p, fa, fb, int(tx_ids[pb.in_tx[real_in[j]]])))
+        pos += len(idx)
+    return next_addr
+
+
+def _check_values(pb, metas, fee_tx, complete, is_coinbase) -> None:
+    bad = np.flatnonzero(complete & ~is_coinbase & (fee_tx < 0))
+    if len(bad):
+        t = int(bad[0])
+        blk = int(pb.tx_block[t])
+        raise DataError(f"{metas[blk].origin}: transaction {t - int(pb.blk_first_tx[blk])} spends "
+                        f"less than it pays out (fee {int(fee_tx[t])} sat)")
+
+
+def _blocks_table(pb, raw, metas, block_ids, tx_ids, base, total) -> pa.Table:
+    rows: dict[str, list] = {k: [] for k in UTXO_TABLES["blocks"].names}
+    for i, meta in enumerate(metas):
+        s = int(pb.blk_start[i])
+        version, prev, merkle, t, bits, nonce = struct.unpack_from("<i32s32sIII", raw, s)
+        first = int(pb.blk_first_tx[i])
+        ntx = int(pb.blk_ntx[i])
+        size = int(pb.blk_end[i]) - s
+        stripped = size - int((total[first:first + ntx] - base[first:first + ntx]).sum())
+        cb_off = int(pb.in_script_off[pb.tx_first_in[first]]) if ntx else 0
+        cb_len = int(pb.in_script_len[pb.tx_first_in[first]]) if ntx else 0
+        rows["block_id"].append(int(block_ids[i]))
+        rows["height"].append(meta.height)
+        rows["hash"].append(hashlib.sha256(hashlib.sha256(raw[s:s + 80]).digest()).digest())
+        rows["prev_hash"].append(prev)
+        rows["version"].append(version)
+        rows["merkle_root"].append(merkle)
+        rows["time"].append(t)
+        rows["bits"].append(bits)
+        rows["nonce"].append(nonce)
+        rows["tx_count"].append(ntx)
+        rows["size"].append(size)
+        rows["stripped_size"].append(stripped)
+        rows["weight"].append(stripped * 3 + size)
+        rows["first_tx_id"].append(int(tx_ids[first]) if ntx else None)
+        rows["coinbase_script"].append(raw[cb_off:cb_off + cb_len])
+    return pa.table(rows, schema=UTXO_TABLES["blocks"])

@@ -1,0 +1,78 @@
+"""Late input resolution: link inputs stored unresolved to prevouts that arrived afterwards.
+
+Parquet partitions are immutable, so a resolution is written as rows of `input_links` (and the
+transactions whose fee became known as `tx_updates`) in a batch of their own; the public views fold
+them in. Linked outputs are also removed from the in-memory unspent set.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fundtrail.ingest.bitcoin.decode import outpoint_keys
+from fundtrail.store.tables import UTXO_TABLES
+
+if TYPE_CHECKING:
+    from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
+
+
+def link_unresolved(ing: BitcoinIngest) -> int:
+    """Find and commit links for unresolved inputs; returns how many inputs were linked."""
+    p = ing.chain.replace("-", "_")
+    with ing.store.query() as con:
+        links = con.sql(f"""
+            SELECT i.tx_id, i.n, o.output_id AS prev_output_id, o.value,
+                   o.address_id, i.prev_txid, i.prev_vout
+            FROM {p}_inputs i
+            JOIN {p}__transactions t ON t.txid = i.prev_txid
+            JOIN {p}__outputs o ON o.tx_id = t.tx_id AND o.n = i.prev_vout
+            WHERE i.prev_output_id IS NULL
+            ORDER BY i.tx_id, i.n
+        """).to_arrow_table()
+        if links.num_rows == 0:
+            return 0
+        con.register("new_links", links)
+        updates = con.sql(f"""
+            WITH ins AS (
+                SELECT i.tx_id, coalesce(i.value, l.value) AS value
+                FROM {p}_inputs i LEFT JOIN new_links l ON i.tx_id = l.tx_id AND i.n = l.n
+                WHERE i.tx_id IN (SELECT tx_id FROM new_links))
+            SELECT t.tx_id, sum(ins.value)::BIGINT AS input_value,
+                   (sum(ins.value) - t.output_value)::BIGINT AS fee
+            FROM ins JOIN {p}_transactions t USING (tx_id)
+            WHERE t.fee IS NULL
+            GROUP BY t.tx_id, t.output_value, t.input_count
+            HAVING count(ins.value) = t.input_count
+            ORDER BY t.tx_id
+        """).to_arrow_table()
+    link_table = links.select(["tx_id", "n", "prev_output_id", "value", "address_id"]).cast(
+        UTXO_TABLES["input_links"])
+    update_table = updates.cast(UTXO_TABLES["tx_updates"])
+    batch_id = ing.next_batch
+    name = f"batch-{batch_id:08d}.parquet"
+    files = [ing.store.write_partition(ing.chain, "input_links", name, link_table)]
+    if update_table.num_rows:
+        files.append(ing.store.write_partition(ing.chain, "tx_updates", name, update_table))
+    c = ing.state.counters
+    row = {
+        "batch_id": batch_id, "source": "late input resolution", "first_block_id": None,
+        "last_block_id": None, "min_height": None, "max_height": None, "n_blocks": 0, "n_tx": 0,
+        "n_inputs": link_table.num_rows, "n_outputs": 0, "n_new_addresses": 0,
+        "next_block_id": c.block_id, "next_tx_id": c.tx_id, "next_output_id": c.output_id,
+        "next_address_id": c.address_id,
+    }
+    ing.store.commit_batch(ing.chain, row, files, [])
+    ing.next_batch += 1
+    col = links.column("prev_txid").combine_chunks()
+    txids = np.frombuffer(col.buffers()[1], np.uint8)[col.offset * 32:(col.offset + len(col)) * 32]
+    ka, kb = outpoint_keys(txids.reshape(-1, 32), links.column("prev_vout").to_numpy())
+    ing.state.utxo.pop(ka, kb)
+    return link_table.num_rows
+
+
+def linked_table_names() -> tuple[str, ...]:
+    """Tables written by late resolution (rollback filters them too)."""
+    return ("input_links", "tx_updates")
+

@@ -1,0 +1,199 @@
+"""The Bitcoin ingest pipeline: batch blocks, decode them, commit each batch atomically.
+
+Batch boundaries depend only on the blocks (a byte and block budget counted from the last commit),
+so a run that is killed and rerun cuts the same batches and assigns the same ids as one that was
+never interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fundtrail.chains.bitcoin.params import Network
+from fundtrail.chains.bitcoin.parser import parse_batch
+from fundtrail.chains.bitcoin.txid import compute_txids, merkle_root
+from fundtrail.errors import DataError
+from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState
+from fundtrail.ingest.bitcoin.state import load_state, save_snapshot
+from fundtrail.model.chains import bitcoin_chain_name
+from fundtrail.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_BYTES = 64 << 20
+DEFAULT_BATCH_BLOCKS = 5000
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did; printed by the CLI, returned by the Python API."""
+
+    chain: str
+    network: str
+    blocks: int = 0
+    skipped_known: int = 0
+    stale: int = 0
+    transactions: int = 0
+    inputs: int = 0
+    outputs: int = 0
+    unresolved_inputs: int = 0
+    linked_inputs: int = 0
+    batches: int = 0
+    rolled_back: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+Progress = Callable[[int, int], None]  # (blocks done, transactions done)
+
+
+class BitcoinIngest:
+    """Commits blocks of one Bitcoin chain to a store; construct once per run."""
+
+    def __init__(self, store: Store, network: Network, *, batch_bytes: int = DEFAULT_BATCH_BYTES,
+                 batch_blocks: int = DEFAULT_BATCH_BLOCKS, progress: Progress | None = None,
+                 verify_merkle: bool = True) -> None:
+        self.store = store
+        self.network = network
+        self.chain = bitcoin_chain_name(network.name)
+        self.batch_bytes = batch_bytes
+        self.batch_blocks = batch_blocks
+        self.progress = progress
+        self.verify_merkle = verify_merkle
+        store.ensure_chain(self.chain, "utxo", network.name)
+        removed = store.remove_orphans(self.chain)
+        if removed:
+            log.warning("removed %d partition file(s) left by an interrupted run", removed)
+        self.report = IngestReport(self.chain, network.name)
+        self._t0 = time.perf_counter()
+        self._load()
+
+    def _load(self) -> None:
+        self.state: ChainState = load_state(self.store, self.chain)
+        with self.store.connect(read_only=True) as con:
+            rows = con.execute("SELECT hash, height FROM block_index WHERE chain = ?", [self.chain]).fetchall()
+            last = con.execute("SELECT max(batch_id) FROM batches WHERE chain = ?", [self.chain]).fetchone()[0]
+        self.known: dict[bytes, int | None] = {bytes(h): ht for h, ht in rows}
+        self.by_height: dict[int, bytes] = {ht: bytes(h) for h, ht in rows if ht is not None}
+        self.next_batch = 0 if last is None else int(last) + 1
+
+    # -- queries the sources need ----------------------------------------------------------
+    def stored_height(self, block_hash: bytes) -> int | None:
+        return self.known.get(block_hash)
+
+    def is_stored(self, block_hash: bytes) -> bool:
+        return block_hash in self.known
+
+    def stored_hash_at(self, height: int) -> bytes | None:
+        return self.by_height.get(height)
+
+    @property
+    def tip_height(self) -> int | None:
+        return max(self.by_height) if self.by_height else None
+
+    # -- ingest -----------------------------------------------------------------------------
+    def ingest(self, blocks: Iterable[tuple[bytes, BlockMeta]], source: str) -> None:
+        """Commit `blocks` (parent before child) in deterministic batches; skip stored ones."""
+        pending: list[tuple[bytes, BlockMeta]] = []
+        size = 0
+        for raw, meta in blocks:
+            from fundtrail.chains.bitcoin.header import Header
+
+            h = Header.parse(raw[:80]).hash
+            if h in self.known or any(h == Header.parse(r[:80]).hash for r, _ in pending[-1:]):
+                self.report.skipped_known += 1
+                continue
+            if not self.known and not pending and meta.height == 0 and h[::-1].hex() != self.network.genesis_hash:
+                self.report.warnings.append(
+                    f"the first block {h[::-1].hex()} is not the {self.network.name} genesis block; "
+                    "ingesting it as a chain of its own (simulated or test chain)")
+                log.info(self.report.warnings[-1])
+            pending.append((raw, meta))
+            size += len(raw)
+            if size >= self.batch_bytes or len(pending) >= self.batch_blocks:
+                self._commit(pending, source)
+                pending, size = [], 0
+        if pending:
+            self._commit(pending, source)
+
+    def _commit(self, items: list[tuple[bytes, BlockMeta]], source: str) -> None:
+        raws = [r for r, _ in items]
+        metas = [m for _, m in items]
+        pb = parse_batch(raws, [m.origin for m in metas])
+        txids = compute_txids(pb)
+        if self.verify_merkle:
+            for b in range(pb.n_blocks):
+                first, n = int(pb.blk_first_tx[b]), int(pb.blk_ntx[b])
+                if merkle_root(txids[first:first + n]) != raws[b][36:68]:
+                    raise DataError(f"{metas[b].origin}: merkle root in the header does not match the "
+                                    "block's transactions; the block is corrupt or altered")
+        from fundtrail.ingest.bitcoin.decode import decode_batch
+
+        c0 = self.state.counters
+        start = (c0.block_id, c0.tx_id, c0.output_id, c0.address_id)
+        tables = decode_batch(pb, txids, metas, self.state)
+        batch_id = self.next_batch
+        name = f"batch-{batch_id:08d}.parquet"
+        files = [self.store.write_partition(self.chain, t, name, tab)
+                 for t, tab in tables.items() if tab.num_rows]
+        blocks = tables["blocks"]
+        heights = [h for h in blocks.column("height").to_pylist() if h is not None]
+        block_rows = self._block_rows(tables, pb, start, batch_id)
+        c = self.state.counters
+        unresolved = int(np.count_nonzero(tables["inputs"].column("resolved_by").to_numpy() == 0))
+        row = {
+            "batch_id": batch_id, "source": source, "first_block_id": start[0],
+            "last_block_id": c.block_id - 1, "min_height": min(heights, default=None),
+            "max_height": max(heights, default=None), "n_blocks": pb.n_blocks, "n_tx": pb.n_tx,
+            "n_inputs": tables["inputs"].num_rows, "n_outputs": pb.n_out,
+            "n_new_addresses": tables["addresses"].num_rows, "next_block_id": c.block_id,
+            "next_tx_id": c.tx_id, "next_output_id": c.output_id, "next_address_id": c.address_id,
+        }
+        self.store.commit_batch(self.chain, row, files, block_rows)
+        self.next_batch += 1
+        for r in block_rows:
+            self.known[r[1]] = r[3]
+            if r[3] is not None:
+                self.by_height[r[3]] = r[1]
+        rep = self.report
+        rep.blocks += pb.n_blocks
+        rep.transactions += pb.n_tx
+        rep.inputs += tables["inputs"].num_rows
+        rep.outputs += pb.n_out
+        rep.unresolved_inputs += unresolved
+        rep.batches += 1
+        if self.progress:
+            self.progress(rep.blocks, rep.transactions)
+
+    def _block_rows(self, tables, pb, start, batch_id) -> list[tuple]:
+        """Catalog rows: each block with the id counters at its start (used by rollback)."""
+        blocks = tables["blocks"]
+        out_first = np.concatenate(([0], np.cumsum(pb.tx_nout)))
+        new_addr_first_tx = tables["addresses"].column("first_tx_id").to_numpy()
+        rows = []
+        for i, (h, prev, height, first_tx) in enumerate(zip(
+                blocks.column("hash").to_pylist(), blocks.column("prev_hash").to_pylist(),
+                blocks.column("height").to_pylist(), blocks.column("first_tx_id").to_pylist())):
+            tx0 = int(pb.blk_first_tx[i])
+            first_output = start[2] + int(out_first[tx0])
+            first_address = start[3] + int(np.count_nonzero(new_addr_first_tx < (first_tx or 0)))
+            rows.append((start[0] + i, h, prev, height, batch_id, first_tx, first_output, first_address))
+        return rows
+
+    def finish(self) -> IngestReport:
+        """Resolve inputs whose prevouts arrived in this run, save the state snapshot, report."""
+        from fundtrail.ingest.bitcoin.links import link_unresolved
+
+        if self.report.blocks:
+            self.report.linked_inputs = link_unresolved(self)
+            save_snapshot(self.store, self.chain, self.state)
+        self.report.seconds = round(time.perf_counter() - self._t0, 3)
+        return self.report

@@ -1,0 +1,88 @@
+"""Roll a chain back to a fork point after a reorganisation.
+
+Ids are dense and assigned in block order, so everything that belongs to blocks above the fork has
+ids at or above the counters recorded for the first dropped block. Partitions wholly above the fork
+are deleted; a partition that straddles it is rewritten without the dropped rows. Afterwards the
+store is exactly what an ingest that stopped at the fork point would have written, and the ingest
+state is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from fundtrail.ingest.bitcoin.state import load_state
+
+if TYPE_CHECKING:
+    from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
+
+# table -> (column, which boundary counter it is compared with)
+_ID_COLUMNS = {
+    "blocks": ("block_id", 0), "transactions": ("tx_id", 1), "outputs": ("output_id", 2),
+    "inputs": ("tx_id", 1), "addresses": ("address_id", 3), "tx_updates": ("tx_id", 1),
+}
+
+
+def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
+    """Drop every stored block above `keep_height`; returns the number of blocks dropped."""
+    store, chain = ing.store, ing.chain
+    with store.connect(read_only=True) as con:
+        row = con.execute(
+            "SELECT block_id, first_tx_id, first_output_id, first_address_id FROM block_index "
+            "WHERE chain = ? AND height > ? ORDER BY block_id LIMIT 1", [chain, keep_height]).fetchone()
+        if row is None:
+            return 0
+        dropped = con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND block_id >= ?",
+                              [chain, row[0]]).fetchone()[0]
+        batches = con.execute(
+            "SELECT batch_id, files FROM batches WHERE chain = ? ORDER BY batch_id", [chain]).fetchall()
+    bound = tuple(int(x) for x in row)
+    plan: list[tuple[int, list[str]]] = []
+    obsolete: list[str] = []
+    for batch_id, files in batches:
+        kept: list[str] = []
+        for rel in files:
+            table = rel.split("/")[0]
+            path = store.lake / chain / rel
+            data = pq.read_table(path)
+            if table == "input_links":
+                mask = pc.and_(pc.less(data["tx_id"], bound[1]), pc.less(data["prev_output_id"], bound[2]))
+            else:
+                col, which = _ID_COLUMNS[table]
+                mask = pc.less(data[col], bound[which])
+            filtered = data.filter(mask)
+            if filtered.num_rows == data.num_rows:
+                kept.append(rel)
+                continue
+            obsolete.append(rel)
+            if filtered.num_rows:
+                name = rel.split("/")[1].replace(".parquet", f"-rb{bound[0]}.parquet")
+                kept.append(store.write_partition(chain, table, name, filtered))
+        plan.append((batch_id, kept))
+    with store.connect() as con:
+        con.execute("BEGIN")
+        for batch_id, kept in plan:
+            if kept:
+                con.execute(
+                    "UPDATE batches SET files = ?, next_block_id = least(next_block_id, ?), "
+                    "next_tx_id = least(next_tx_id, ?), next_output_id = least(next_output_id, ?), "
+                    "next_address_id = least(next_address_id, ?), "
+                    "last_block_id = CASE WHEN last_block_id >= ? THEN ? - 1 ELSE last_block_id END "
+                    "WHERE chain = ? AND batch_id = ?",
+                    [kept, *bound, bound[0], bound[0], chain, batch_id])
+            else:
+                con.execute("DELETE FROM batches WHERE chain = ? AND batch_id = ?", [chain, batch_id])
+        con.execute("DELETE FROM block_index WHERE chain = ? AND block_id >= ?", [chain, bound[0]])
+        con.execute("COMMIT")
+    for rel in obsolete:
+        (store.lake / chain / rel).unlink(missing_ok=True)
+    cache = store.root / "cache" / chain
+    if cache.exists():
+        for snap in cache.glob("state-*.npz"):
+            snap.unlink()
+    ing._load()
+    ing.state = load_state(store, chain)
+    return int(dropped)

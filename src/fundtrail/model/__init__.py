@@ -1,0 +1,1 @@
+"""Domain types shared by every layer: chain identities and the naming of chains in the store."""

@@ -1,0 +1,87 @@
+"""The one settings object of fundtrail and how it is resolved.
+
+Precedence, highest first: command-line flags > environment variables (FUNDTRAIL_*) > the settings
+file (TOML; `FUNDTRAIL_CONFIG` or ~/.config/fundtrail/settings.toml) > built-in defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from fundtrail.errors import ConfigError
+
+
+def _default_store() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fundtrail" / "store"
+
+
+def _config_path() -> Path:
+    env = os.environ.get("FUNDTRAIL_CONFIG")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "fundtrail" / "settings.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; build with `Settings.load(**flags)`."""
+
+    store: Path
+    log_level: str = "warning"
+    batch_mb: int = 64  # ingest batch size in MB of block data
+    rpc_url: str | None = None
+    rpc_cookie: Path | None = None
+
+    @classmethod
+    def load(cls, **flags: object) -> Settings:
+        """Resolve defaults, then the settings file, then FUNDTRAIL_* variables, then `flags`."""
+        values: dict[str, object] = {"store": _default_store()}
+        path = _config_path()
+        if path.exists():
+            try:
+                data = tomllib.loads(path.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
+            values.update(_known(data, str(path)))
+        for f in fields(cls):
+            env = os.environ.get(f"FUNDTRAIL_{f.name.upper()}")
+            if env:
+                values[f.name] = env
+        values.update({k: v for k, v in flags.items() if v is not None})
+        return cls(**_coerce(values))
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+
+def _known(data: dict, origin: str) -> dict:
+    names = {f.name for f in fields(Settings)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{origin}: unknown setting(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(names))}")
+    return data
+
+
+def _coerce(values: dict[str, object]) -> dict[str, object]:
+    out = dict(values)
+    for key in ("store", "rpc_cookie"):
+        if out.get(key) is not None:
+            out[key] = Path(str(out[key])).expanduser()
+    if "batch_mb" in out:
+        try:
+            out["batch_mb"] = int(out["batch_mb"])  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"batch_mb must be a whole number, got {out['batch_mb']!r}") from None
+        if not 1 <= out["batch_mb"] <= 4096:  # type: ignore[operator]
+            raise ConfigError("batch_mb must be between 1 and 4096")
+    level = str(out.get("log_level", "warning")).lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise ConfigError(f"log_level must be debug, info, warning or error, got {level!r}")
+    out["log_level"] = level
+    return out

@@ -1,0 +1,228 @@
+"""Store: opens the catalog, applies migrations, commits batches atomically, serves SQL over the lake.
+
+The DuckDB catalog is opened only for the moment an operation needs it, so that a long ingest does
+not lock other readers (`fundtrail status`) out of the store for its whole run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fundtrail.errors import StoreError
+from fundtrail.store import migrations
+from fundtrail.store.tables import TABLES_BY_FAMILY, VIEWS_BY_FAMILY
+
+CATALOG = "catalog.duckdb"
+_LOCK_WAIT_S = 30.0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """A fundtrail store directory: Parquet lake plus DuckDB catalog."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.lake = self.root / "lake"
+        self.catalog_path = self.root / CATALOG
+
+    # -- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: Path, *, create: bool = True) -> Store:
+        """Open (and with `create`, initialise or migrate) the store at `root`."""
+        store = cls(root)
+        if not store.catalog_path.exists():
+            if not create:
+                raise StoreError(
+                    f"no fundtrail store at {store.root}",
+                    hint="ingest data first, or pass --store DIR / set FUNDTRAIL_STORE",
+                )
+            try:
+                store.lake.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create store directory {store.root}: {exc.strerror}") from None
+        if create:
+            store.migrate()
+        return store
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived catalog connection, retrying while another process holds the lock."""
+        if read_only and not self.catalog_path.exists():
+            raise StoreError(f"no fundtrail store at {self.root}", hint="ingest data first")
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                con = duckdb.connect(str(self.catalog_path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise StoreError(
+                        f"cannot open store catalog {self.catalog_path}: {str(exc).splitlines()[0]}",
+                        hint="another fundtrail process may be writing; wait for it or use another --store",
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def migrate(self) -> None:
+        """Apply pending numbered migrations; refuse a catalog newer than this version."""
+        with self.connect() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "description VARCHAR, applied_at TIMESTAMP)"
+            )
+            row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            current = row[0] or 0
+            if current > migrations.LATEST:
+                raise StoreError(
+                    f"store {self.root} has schema version {current}, newer than this fundtrail "
+                    f"({migrations.LATEST})",
+                    hint="upgrade fundtrail",
+                )
+            for version, description, statements in migrations.MIGRATIONS:
+                if version <= current:
+                    continue
+                con.execute("BEGIN")
+                for sql in statements:
+                    con.execute(sql)
+                con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [version, description, _dt.datetime.now()],
+                )
+                con.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        with self.connect(read_only=True) as con:
+            return int(con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+
+    # -- chains and batches ---------------------------------------------------------------
+    def ensure_chain(self, chain: str, family: str, network: str) -> None:
+        """Register `chain` on first use; refuse a chain name reused for another network."""
+        with self.connect() as con:
+            row = con.execute("SELECT family, network FROM chains WHERE chain = ?", [chain]).fetchone()
+            if row is None:
+                con.execute("INSERT INTO chains (chain, family, network) VALUES (?, ?, ?)",
+                            [chain, family, network])
+            elif tuple(row) != (family, network):
+                raise StoreError(f"chain {chain} in {self.root} is {row[1]}, not {network}")
+
+    def chains(self) -> list[dict]:
+        if not self.catalog_path.exists():
+            return []
+        with self.connect(read_only=True) as con:
+            cur = con.execute("SELECT chain, family, network FROM chains ORDER BY chain")
+            return [dict(zip(("chain", "family", "network"), r)) for r in cur.fetchall()]
+
+    def last_batch(self, chain: str) -> dict | None:
+        """The newest committed batch row of `chain` (holds the id counters), or None."""
+        with self.connect(read_only=True) as con:
+            cur = con.execute(
+                "SELECT * FROM batches WHERE chain = ? ORDER BY batch_id DESC LIMIT 1", [chain]
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            return dict(zip([d[0] for d in cur.description], row))
+
+    def table_files(self, chain: str, table: str,
+                    con: duckdb.DuckDBPyConnection | None = None) -> list[Path]:
+        """Committed Parquet files of one table, in batch order."""
+        sql = "SELECT files FROM batches WHERE chain = ? ORDER BY batch_id"
+        if con is None:
+            with self.connect(read_only=True) as c:
+                rows = c.execute(sql, [chain]).fetchall()
+        else:
+            rows = con.execute(sql, [chain]).fetchall()
+        prefix = f"{table}/"
+        return [self.lake / chain / f for (files,) in rows for f in files if f.startswith(prefix)]
+
+    def write_partition(self, chain: str, table: str, name: str, data: pa.Table) -> str:
+        """Write one immutable partition durably (temp file, fsync, rename); returns its lake path."""
+        folder = self.lake / chain / table
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".tmp-{name}"
+        final = folder / name
+        pq.write_table(data, tmp, compression="zstd", compression_level=1, write_statistics=True)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(folder)
+        return f"{table}/{name}"
+
+    def commit_batch(self, chain: str, batch: dict, files: list[str], block_rows: list[tuple]) -> None:
+        """Record a written batch and its blocks in one catalog transaction: the commit point."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            cols = list(batch)
+            con.execute(
+                f"INSERT INTO batches (chain, files, committed_at, {', '.join(cols)}) "
+                f"VALUES (?, ?, now(), {', '.join('?' for _ in cols)})",
+                [chain, files, *[batch[c] for c in cols]],
+            )
+            if block_rows:
+                con.executemany(
+                    "INSERT INTO block_index VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(chain, *r) for r in block_rows],
+                )
+            con.execute("COMMIT")
+
+    def remove_orphans(self, chain: str) -> int:
+        """Delete lake files of `chain` that no committed batch references (left by a crash)."""
+        base = self.lake / chain
+        if not base.exists():
+            return 0
+        with self.connect(read_only=True) as con:
+            rows = con.execute("SELECT files FROM batches WHERE chain = ?", [chain]).fetchall()
+        known = {f for (files,) in rows for f in files}
+        removed = 0
+        for path in base.glob("*/*"):
+            rel = f"{path.parent.name}/{path.name}"
+            if path.is_file() and rel not in known:
+                path.unlink()
+                removed += 1
+        return removed
+
+    # -- querying ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def query(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection with temp views per chain table, e.g. `btc_outputs`.
+
+        Base partitions are `<chain>__<table>`; the public views `<chain>_<table>` fold in late
+        input resolutions. Views list committed files explicitly, so a batch being written by a
+        concurrent ingest is never seen half-done.
+        """
+        with self.connect(read_only=True) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            chains = con.execute("SELECT chain, family FROM chains").fetchall()
+            for chain, family in chains:
+                prefix = chain.replace("-", "_")
+                for table, schema in TABLES_BY_FAMILY[family].items():
+                    files = self.table_files(chain, table, con)
+                    view = f"{prefix}__{table}"
+                    if files:
+                        paths = ", ".join(f"'{p.as_posix()}'" for p in files)
+                        con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
+                    else:
+                        con.register(f"_empty_{view}", schema.empty_table())
+                        con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM _empty_{view}")
+                for view, sql in VIEWS_BY_FAMILY[family].items():
+                    con.execute(f"CREATE TEMP VIEW {prefix}_{view} AS {sql.format(p=prefix)}")
+            yield con

@@ -1,0 +1,78 @@
+"""Arrow schemas of the lake tables, per chain family, and the public SQL views over them.
+
+Amounts are exact integers in base units (satoshi). Identifiers are dense integers assigned at
+ingest; hashes are 32-byte binaries in internal (little-endian) byte order, reversed to display
+hex only at the edges. docs/schema.md documents every column.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+H32 = pa.binary(32)
+
+UTXO_TABLES: dict[str, pa.Schema] = {
+    "blocks": pa.schema([
+        ("block_id", pa.int64()), ("height", pa.int64()), ("hash", H32), ("prev_hash", H32),
+        ("version", pa.int64()), ("merkle_root", H32), ("time", pa.int64()), ("bits", pa.int64()),
+        ("nonce", pa.int64()), ("tx_count", pa.int32()), ("size", pa.int32()),
+        ("stripped_size", pa.int32()), ("weight", pa.int64()), ("first_tx_id", pa.int64()),
+        ("coinbase_script", pa.binary()),
+    ]),
+    "transactions": pa.schema([
+        ("tx_id", pa.int64()), ("txid", H32), ("block_id", pa.int64()), ("block_height", pa.int64()),
+        ("tx_index", pa.int32()), ("version", pa.int64()), ("locktime", pa.int64()),
+        ("size", pa.int32()), ("vsize", pa.int32()), ("weight", pa.int32()),
+        ("is_coinbase", pa.bool_()), ("is_segwit", pa.bool_()), ("input_count", pa.int32()),
+        ("output_count", pa.int32()), ("first_output_id", pa.int64()), ("output_value", pa.int64()),
+        ("input_value", pa.int64()), ("fee", pa.int64()),
+    ]),
+    "outputs": pa.schema([
+        ("output_id", pa.int64()), ("tx_id", pa.int64()), ("n", pa.int32()), ("value", pa.int64()),
+        ("script_type", pa.uint8()), ("address_id", pa.int64()), ("block_height", pa.int64()),
+    ]),
+    "inputs": pa.schema([
+        ("tx_id", pa.int64()), ("n", pa.int32()), ("prev_txid", H32), ("prev_vout", pa.int64()),
+        ("sequence", pa.int64()), ("prev_output_id", pa.int64()), ("value", pa.int64()),
+        ("address_id", pa.int64()), ("resolved_by", pa.uint8()), ("block_height", pa.int64()),
+    ]),
+    "addresses": pa.schema([
+        ("address_id", pa.int64()), ("script_type", pa.uint8()), ("payload", pa.binary()),
+        ("fp1", pa.uint64()), ("fp2", pa.uint64()), ("first_tx_id", pa.int64()),
+    ]),
+    # Late resolution of inputs stored unresolved: written when their prevout arrives later.
+    "input_links": pa.schema([
+        ("tx_id", pa.int64()), ("n", pa.int32()), ("prev_output_id", pa.int64()),
+        ("value", pa.int64()), ("address_id", pa.int64()),
+    ]),
+    "tx_updates": pa.schema([
+        ("tx_id", pa.int64()), ("input_value", pa.int64()), ("fee", pa.int64()),
+    ]),
+}
+
+#: How an input's spent output became known (inputs.resolved_by).
+RESOLVED_NONE, RESOLVED_STORE, RESOLVED_PREVOUT_DATA = 0, 1, 2
+
+TABLES_BY_FAMILY: dict[str, dict[str, pa.Schema]] = {"utxo": UTXO_TABLES}
+TABLES = UTXO_TABLES  # kept for callers that only know UTXO chains
+
+#: Public views over the base tables: late input resolutions folded in.
+UTXO_VIEWS: dict[str, str] = {
+    "blocks": "SELECT * FROM {p}__blocks",
+    "outputs": "SELECT * FROM {p}__outputs",
+    "addresses": "SELECT * FROM {p}__addresses",
+    "inputs": """
+        SELECT i.tx_id, i.n, i.prev_txid, i.prev_vout, i.sequence,
+               coalesce(i.prev_output_id, l.prev_output_id) AS prev_output_id,
+               coalesce(i.value, l.value) AS value,
+               coalesce(i.address_id, l.address_id) AS address_id,
+               CASE WHEN l.tx_id IS NOT NULL AND i.resolved_by = 0 THEN 1 ELSE i.resolved_by END
+                   AS resolved_by,
+               i.block_height
+        FROM {p}__inputs i LEFT JOIN {p}__input_links l ON i.tx_id = l.tx_id AND i.n = l.n""",
+    "transactions": """
+        SELECT t.* REPLACE (coalesce(t.input_value, u.input_value) AS input_value,
+                            coalesce(t.fee, u.fee) AS fee)
+        FROM {p}__transactions t LEFT JOIN {p}__tx_updates u ON t.tx_id = u.tx_id""",
+}
+VIEWS_BY_FAMILY = {"utxo": UTXO_VIEWS}
