@@ -22,6 +22,10 @@ from fundtrail.store import migrations
 from fundtrail.store.tables import TABLES_BY_FAMILY, VIEWS_BY_FAMILY
 
 CATALOG = "catalog.duckdb"
+_BLOCK_INDEX_COLUMNS = ("block_id", "hash", "prev_hash", "height", "batch_id", "first_tx_id",
+                        "first_output_id", "first_address_id")
+_BLOCK_INDEX_TYPES = (pa.int64(), pa.binary(), pa.binary(), pa.int64(), pa.int64(), pa.int64(),
+                      pa.int64(), pa.int64())
 _LOCK_WAIT_S = 30.0
 
 
@@ -178,10 +182,15 @@ class Store:
                 [chain, files, *[batch[c] for c in cols]],
             )
             if block_rows:
-                con.executemany(
-                    "INSERT INTO block_index VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(chain, *r) for r in block_rows],
-                )
+                cols = list(zip(*block_rows))
+                rows = pa.table({
+                    "chain": pa.array([chain] * len(block_rows), pa.string()),
+                    **{name: pa.array(col, typ) for name, col, typ in zip(
+                        _BLOCK_INDEX_COLUMNS, cols, _BLOCK_INDEX_TYPES)},
+                })
+                con.register("_new_blocks", rows)
+                con.execute("INSERT INTO block_index SELECT * FROM _new_blocks")
+                con.unregister("_new_blocks")
             con.execute("COMMIT")
 
     def remove_orphans(self, chain: str) -> int:

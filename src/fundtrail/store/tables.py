@@ -76,3 +76,14 @@ UTXO_VIEWS: dict[str, str] = {
         FROM {p}__transactions t LEFT JOIN {p}__tx_updates u ON t.tx_id = u.tx_id""",
 }
 VIEWS_BY_FAMILY = {"utxo": UTXO_VIEWS}
+
+
+def hash32_numpy(column: pa.Array | pa.ChunkedArray) -> "np.ndarray":
+    """32-byte hash column (fixed-size or DuckDB's variable BLOB) as an (n, 32) uint8 array."""
+    import numpy as np
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if arr.type != H32:
+        arr = arr.cast(H32)
+    data = np.frombuffer(arr.buffers()[1], np.uint8)
+    return data[arr.offset * 32:(arr.offset + len(arr)) * 32].reshape(-1, 32)

@@ -38,7 +38,7 @@ from fundtrail.chains.bitcoin.address import (
     segwit_encode,
 )
 from fundtrail.chains.bitcoin.hashing import hash160, ripemd160, ripemd160_pure, sha256d
-from fundtrail.chains.bitcoin.params import MAINNET, NETWORKS, REGTEST, SIGNET, TESTNET, TESTNET4
+from fundtrail.chains.bitcoin.params import MAINNET, REGTEST, SIGNET, TESTNET, TESTNET4, Network
 from fundtrail.chains.bitcoin.script import ScriptType as T
 from fundtrail.errors import UsageError
 
@@ -467,7 +467,7 @@ KEY_IO_VALID = [  # Bitcoin Core src/test/data/key_io_valid.json (address entrie
 
 
 @pytest.mark.parametrize(("address", "spk_hex", "net"), KEY_IO_VALID, ids=range(len(KEY_IO_VALID)))
-def test_key_io_vectors(address: str, spk_hex: str, net) -> None:
+def test_key_io_vectors(address: str, spk_hex: str, net: Network) -> None:
     spk = bytes.fromhex(spk_hex)
     stype, payload = classify_script(spk)
     assert render_address(stype, payload, net) == address
@@ -543,7 +543,7 @@ def test_payload_that_does_not_fit_the_type_is_a_bug(stype: int, payload: bytes)
     ("", MAINNET, "empty"),
     ("hello world", MAINNET, "not a Bitcoin address"),
 ])
-def test_parse_address_errors_name_the_problem(text: str, net, reason: str) -> None:
+def test_parse_address_errors_name_the_problem(text: str, net: Network, reason: str) -> None:
     with pytest.raises(UsageError, match=reason):
         parse_address(text, net)
 
@@ -575,7 +575,7 @@ def _random_payload(rng: random.Random, stype: T) -> bytes:
     return rng.randbytes({T.P2PKH: 20, T.P2SH: 20, T.P2WPKH: 20, T.P2WSH: 32, T.P2TR: 32}[stype])
 
 
-def _reference_address(stype: T, payload: bytes, net, embit_name: str) -> str:
+def _reference_address(stype: T, payload: bytes, net: Network, embit_name: str) -> str:
     """The address per bip-utils, also checked against embit where embit knows the type."""
     if stype in (T.P2PKH, T.P2SH):
         prefix = net.p2pkh_prefix if stype == T.P2PKH else net.p2sh_prefix
@@ -593,7 +593,7 @@ def _reference_address(stype: T, payload: bytes, net, embit_name: str) -> str:
 
 @pytest.mark.parametrize(("net", "embit_name"), NETS, ids=[n.name for n, _ in NETS])
 @pytest.mark.parametrize("stype", [T.P2PKH, T.P2SH, T.P2WPKH, T.P2WSH, T.P2TR, T.WITNESS_UNKNOWN])
-def test_random_payloads_match_embit_and_bip_utils(stype: T, net, embit_name: str) -> None:
+def test_random_payloads_match_embit_and_bip_utils(stype: T, net: Network, embit_name: str) -> None:
     rng = random.Random(f"{stype.name}-{net.name}")
     for _ in range(ROUNDS):
         payload = _random_payload(rng, stype)
@@ -604,7 +604,7 @@ def test_random_payloads_match_embit_and_bip_utils(stype: T, net, embit_name: st
 
 
 @pytest.mark.parametrize(("net", "embit_name"), NETS, ids=[n.name for n, _ in NETS])
-def test_random_p2pk_keys_match_bip_utils(net, embit_name: str) -> None:
+def test_random_p2pk_keys_match_bip_utils(net: Network, embit_name: str) -> None:
     rng = random.Random(f"p2pk-{net.name}")
     prefix = bytes((net.p2pkh_prefix,))
     for _ in range(ROUNDS // 2):

@@ -64,7 +64,7 @@ def base58check_encode(payload: bytes) -> str:
 
 
 def base58check_decode(text: str) -> bytes:
-    """Payload of a Base58Check string; raises UsageError if it is malformed or the checksum fails."""
+    """Payload of a Base58Check string; UsageError if it is malformed or its checksum fails."""
     raw = base58_decode(text)
     if len(raw) < 4:
         raise UsageError("too short for Base58Check")
@@ -401,7 +401,8 @@ def classify_script(script: bytes) -> tuple[ScriptType, bytes]:
     """(type, payload) of a scriptPubKey; the reference (oracle) classifier.
 
     OP_RETURN means "starts with 0x6a" (provably unspendable), which is broader than Bitcoin
-    Core's nulldata (that also needs push-only data after it).
+    Core's nulldata (that also needs push-only data after it). MULTISIG follows Core exactly,
+    so keys whose header byte does not match their size (fake keys) make it NONSTANDARD.
     """
     n = len(script)
     if (n == 25 and script[0] == 0x76 and script[1] == 0xA9 and script[2] == 0x14

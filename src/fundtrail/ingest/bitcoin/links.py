@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fundtrail.ingest.bitcoin.decode import outpoint_keys
-from fundtrail.store.tables import UTXO_TABLES
+from fundtrail.store.tables import UTXO_TABLES, hash32_numpy
 
 if TYPE_CHECKING:
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
@@ -65,9 +65,7 @@ def link_unresolved(ing: BitcoinIngest) -> int:
     }
     ing.store.commit_batch(ing.chain, row, files, [])
     ing.next_batch += 1
-    col = links.column("prev_txid").combine_chunks()
-    txids = np.frombuffer(col.buffers()[1], np.uint8)[col.offset * 32:(col.offset + len(col)) * 32]
-    ka, kb = outpoint_keys(txids.reshape(-1, 32), links.column("prev_vout").to_numpy())
+    ka, kb = outpoint_keys(hash32_numpy(links.column("prev_txid")), links.column("prev_vout").to_numpy())
     ing.state.utxo.pop(ka, kb)
     return link_table.num_rows
 

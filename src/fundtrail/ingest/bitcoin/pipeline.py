@@ -16,7 +16,7 @@ import numpy as np
 
 from fundtrail.chains.bitcoin.params import Network
 from fundtrail.chains.bitcoin.parser import parse_batch
-from fundtrail.chains.bitcoin.txid import compute_txids, merkle_root
+from fundtrail.chains.bitcoin.txid import compute_txids, merkle_roots
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState
 from fundtrail.ingest.bitcoin.state import load_state, save_snapshot
@@ -130,9 +130,9 @@ class BitcoinIngest:
         pb = parse_batch(raws, [m.origin for m in metas])
         txids = compute_txids(pb)
         if self.verify_merkle:
+            roots = merkle_roots(pb, txids)
             for b in range(pb.n_blocks):
-                first, n = int(pb.blk_first_tx[b]), int(pb.blk_ntx[b])
-                if merkle_root(txids[first:first + n]) != raws[b][36:68]:
+                if roots[b].tobytes() != raws[b][36:68]:
                     raise DataError(f"{metas[b].origin}: merkle root in the header does not match the "
                                     "block's transactions; the block is corrupt or altered")
         from fundtrail.ingest.bitcoin.decode import decode_batch

@@ -15,6 +15,7 @@ import numpy as np
 from fundtrail.ingest.bitcoin.decode import ChainState, Counters, outpoint_keys
 from fundtrail.ingest.bitcoin.fptable import FingerprintTable
 from fundtrail.store import Store
+from fundtrail.store.tables import hash32_numpy
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,7 @@ def rebuild(store: Store, chain: str, state: ChainState) -> None:
         _fill(state.addresses, np.asarray(addr["fp1"]), np.asarray(addr["fp2"]),
               np.asarray(addr["address_id"]).reshape(-1, 1))
     if utxo.num_rows:
-        txid_col = utxo.column("txid").combine_chunks()
-        txids = np.frombuffer(txid_col.buffers()[1], np.uint8)[
-            txid_col.offset * 32:(txid_col.offset + len(txid_col)) * 32].reshape(-1, 32)
+        txids = hash32_numpy(utxo.column("txid"))
         vout = utxo.column("n").to_numpy().astype(np.int64)
         ka, kb = outpoint_keys(txids, vout)
         vals = np.stack([utxo.column(c).to_numpy() for c in ("output_id", "value", "address_id")], axis=1)
