@@ -34,6 +34,7 @@ class Settings:
     store: Path
     log_level: str = "warning"
     batch_mb: int = 64  # ingest batch size in MB of block data
+    batch_blocks: int = 5000  # ... and at most this many blocks per batch (whichever comes first)
     rpc_url: str | None = None
     rpc_cookie: Path | None = None
 
@@ -80,6 +81,13 @@ def _coerce(values: dict[str, object]) -> dict[str, object]:
             raise ConfigError(f"batch_mb must be a whole number, got {out['batch_mb']!r}") from None
         if not 1 <= out["batch_mb"] <= 4096:  # type: ignore[operator]
             raise ConfigError("batch_mb must be between 1 and 4096")
+    if "batch_blocks" in out:
+        try:
+            out["batch_blocks"] = int(out["batch_blocks"])  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(f"batch_blocks must be a whole number, got {out['batch_blocks']!r}") from None
+        if not 1 <= out["batch_blocks"] <= 1_000_000:  # type: ignore[operator]
+            raise ConfigError("batch_blocks must be between 1 and 1000000")
     level = str(out.get("log_level", "warning")).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError(f"log_level must be debug, info, warning or error, got {level!r}")

@@ -73,12 +73,14 @@ def register(ingest_app: typer.Typer) -> None:
         net = network_by_name(network) if network else None
         store = Store.open(settings.store)
         quiet = ctx.obj["quiet"] or as_json
+        batching = {"batch_bytes": settings.batch_mb << 20, "batch_blocks": settings.batch_blocks}
         with ingest_progress(quiet) as progress:
             if blocks_dir:
                 report = ingest_blocks_dir(store, blocks_dir, network=net, use_undo=undo, progress=progress,
-                                           batch_bytes=settings.batch_mb << 20)
+                                           **batching)
             elif raws:
-                report = ingest_raw_files(store, raws, network=net, undo_files=undo_file, progress=progress)
+                report = ingest_raw_files(store, raws, network=net, undo_files=undo_file, progress=progress,
+                                          **batching)
             else:
                 from fundtrail.ingest.bitcoin.rpc import BitcoinRpcSource, RpcClient
 
@@ -90,6 +92,6 @@ def register(ingest_app: typer.Typer) -> None:
                     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
                 report = ingest_rpc(store, source, start=from_height, end=to_height, follow=follow,
                                     progress=progress, poll_interval=poll,
-                                    should_stop=lambda: stop["flag"])
+                                    should_stop=lambda: stop["flag"], **batching)
         print_report(report, as_json)
         sys.stdout.flush()

@@ -77,6 +77,31 @@ def _address_fps(buf, out_type, pay_off, a, b, kind, flag):
             flag[i] = 2
 
 
+@nb.njit(cache=True)
+def _gather32(buf, offs):
+    out = np.empty((offs.shape[0], 32), np.uint8)
+    for i in range(offs.shape[0]):
+        out[i, :] = buf[offs[i]:offs[i] + 32]
+    return out
+
+
+@nb.njit(cache=True)
+def _gather(buf, offs, lens):
+    """Concatenate buf[offs[i]:offs[i]+lens[i]]; returns (data, int32 offsets) for an Arrow binary array."""
+    offsets = np.zeros(offs.shape[0] + 1, np.int32)
+    for i in range(offs.shape[0]):
+        offsets[i + 1] = offsets[i] + lens[i]
+    data = np.empty(offsets[-1], np.uint8)
+    for i in range(offs.shape[0]):
+        data[offsets[i]:offsets[i + 1]] = buf[offs[i]:offs[i] + lens[i]]
+    return data, offsets
+
+
+def _binary(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> pa.Array:
+    data, offsets = _gather(buf, offs.astype(np.int64), lens.astype(np.int64))
+    return pa.Array.from_buffers(pa.binary(), len(offs), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
 def fingerprint(kind: int, payload: bytes) -> tuple[int, int]:
     """The 128-bit fingerprint of an address key, as (fp1, fp2); equals the numba fast path."""
     if kind in _HASH_TYPES:
@@ -95,8 +120,8 @@ def address_key(script_type: int, script_payload: bytes) -> tuple[int, bytes]:
 
 def _special_payload(buf: bytes, t: int, script_off: int, script_len: int, pay_off: int, pay_len: int) -> bytes:
     if t == ScriptType.WITNESS_UNKNOWN:
-        return bytes([buf[script_off] - 0x50]) + buf[pay_off:pay_off + pay_len]
-    return buf[pay_off:pay_off + pay_len]
+        return bytes([buf[script_off] - 0x50]) + bytes(buf[pay_off:pay_off + pay_len])
+    return bytes(buf[pay_off:pay_off + pay_len])
 
 
 def outpoint_keys(txid_bytes: np.ndarray, vout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +140,7 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
                  state: ChainState) -> dict[str, pa.Table]:
     """Turn a parsed batch into Arrow tables for the lake, updating `state` (ids, UTXO set)."""
     c = state.counters
-    raw = pb.buf.tobytes()
+    raw = memoryview(pb.buf)
     n_tx, n_in, n_out = pb.n_tx, pb.n_in, pb.n_out
     tx_ids = np.arange(c.tx_id, c.tx_id + n_tx, dtype=np.int64)
     out_ids = np.arange(c.output_id, c.output_id + n_out, dtype=np.int64)
@@ -146,11 +171,8 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     out_addr = np.full(n_out, -1, np.int64)
     out_addr[addr_rows] = ids
     new_rows = addr_rows[is_new]
-    new_payloads = [
-        special_payload[i] if i in special_payload
-        else raw[pb.out_pay_off[i]:pb.out_pay_off[i] + pb.out_pay_len[i]]
-        for i in new_rows.tolist()
-    ]
+    new_std = new_rows[flag[new_rows] == 1]
+    new_special = new_rows[flag[new_rows] == 2]
 
     # -- UTXO: add this batch's outputs, then spend inputs ---------------------------------
     out_txid = txids[pb.out_tx]
@@ -161,7 +183,7 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
                                         out_addr[spendable]], axis=1))
     in_is_cb = is_coinbase[pb.in_tx]
     real_in = np.flatnonzero(~in_is_cb)
-    prev_bytes = pb.buf[pb.in_prev[real_in, None] + np.arange(32)]
+    prev_bytes = _gather32(pb.buf, pb.in_prev[real_in])
     prev_vout = pb.in_vout[real_in]
     ia, ib = outpoint_keys(prev_bytes, prev_vout)
     found_vals, found = state.utxo.pop(ia, ib)
@@ -178,9 +200,11 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     tx_nin_real = np.where(is_coinbase, 0, pb.tx_nin).astype(np.int64)
     out_value_tx = _segment_sums(pb.out_value, pb.tx_first_out, pb.tx_nout.astype(np.int64))
     in_tx_of_real = pb.in_tx[real_in]
-    val_full = np.zeros(n_tx, np.int64)
-    np.add.at(val_full, in_tx_of_real, np.where(in_value >= 0, in_value, 0))
-    known_cnt = np.bincount(in_tx_of_real[in_value >= 0], minlength=n_tx)
+    # inputs are in transaction order, so per-transaction sums are differences of a running sum
+    first_real = np.searchsorted(in_tx_of_real, np.arange(n_tx))
+    cnt_real = np.searchsorted(in_tx_of_real, np.arange(n_tx), side="right") - first_real
+    val_full = _segment_sums(np.where(in_value >= 0, in_value, 0), first_real, cnt_real)
+    known_cnt = _segment_sums((in_value >= 0).astype(np.int64), first_real, cnt_real)
     complete = (known_cnt == tx_nin_real) | is_coinbase
     in_value_tx = np.where(complete, val_full, -1)
     fee_tx = np.where(complete & ~is_coinbase, val_full - out_value_tx, np.where(is_coinbase, 0, -1))
@@ -219,15 +243,20 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
         "value": opt(in_value), "address_id": opt(in_addr), "resolved_by": resolved_by,
         "block_height": opt(tx_height[in_tx_of_real]),
     }, schema=UTXO_TABLES["inputs"])
-    first_tx = tx_ids[pb.out_tx[new_rows]]
-    addr_ids = list(ids[is_new]) + [r[0] for r in extra_addr_rows]
+    extra = extra_addr_rows
+    special_rows = new_special.tolist()
     tables["addresses"] = pa.table({
-        "address_id": pa.array(addr_ids, pa.int64()),
-        "script_type": pa.array(list(kind[new_rows]) + [r[1] for r in extra_addr_rows], pa.uint8()),
-        "payload": pa.array(new_payloads + [r[2] for r in extra_addr_rows], pa.binary()),
-        "fp1": pa.array(list(a[new_rows]) + [r[3] for r in extra_addr_rows], pa.uint64()),
-        "fp2": pa.array(list(b[new_rows]) + [r[4] for r in extra_addr_rows], pa.uint64()),
-        "first_tx_id": pa.array(list(first_tx) + [r[5] for r in extra_addr_rows], pa.int64()),
+        "address_id": np.concatenate([out_addr[new_std], out_addr[new_special],
+                                      np.array([r[0] for r in extra], np.int64)]),
+        "script_type": np.concatenate([kind[new_std], kind[new_special],
+                                       np.array([r[1] for r in extra], np.uint8)]),
+        "payload": pa.concat_arrays([
+            _binary(pb.buf, pb.out_pay_off[new_std], pb.out_pay_len[new_std]),
+            pa.array([special_payload[i] for i in special_rows] + [r[2] for r in extra], pa.binary())]),
+        "fp1": np.concatenate([a[new_std], a[new_special], np.array([r[3] for r in extra], np.uint64)]),
+        "fp2": np.concatenate([b[new_std], b[new_special], np.array([r[4] for r in extra], np.uint64)]),
+        "first_tx_id": np.concatenate([tx_ids[pb.out_tx[new_std]], tx_ids[pb.out_tx[new_special]],
+                                       np.array([r[5] for r in extra], np.int64)]),
     }, schema=UTXO_TABLES["addresses"]).sort_by("address_id")
     tables["blocks"] = _blocks_table(pb, raw, metas, block_ids, tx_ids, base, total)
     c.block_id += pb.n_blocks
@@ -308,5 +337,5 @@ def _blocks_table(pb, raw, metas, block_ids, tx_ids, base, total) -> pa.Table:
         rows["stripped_size"].append(stripped)
         rows["weight"].append(stripped * 3 + size)
         rows["first_tx_id"].append(int(tx_ids[first]) if ntx else None)
-        rows["coinbase_script"].append(raw[cb_off:cb_off + cb_len])
+        rows["coinbase_script"].append(bytes(raw[cb_off:cb_off + cb_len]))
     return pa.table(rows, schema=UTXO_TABLES["blocks"])

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from fundtrail.chains.bitcoin.header import Header, bip34_height
+from fundtrail.chains.bitcoin.header import Header, bip34_height, work
 from fundtrail.chains.bitcoin.params import MAINNET, Network
 from fundtrail.chains.bitcoin.parser import parse_batch
 from fundtrail.chains.bitcoin.undo import (
@@ -35,53 +35,118 @@ def _coinbase_height(raw: bytes, origin: str) -> int | None:
     """BIP34 height of a block whose parent is unknown (only version >= 2 blocks carry one)."""
     if Header.parse(raw[:80]).version < 2:
         return None
-    pb = parse_batch([raw], [origin])
+    try:
+        pb = parse_batch([raw], [origin])
+    except DataError:
+        return None  # a corrupt block: reported with its offset when ingest reaches it
+    if pb.n_in == 0:
+        return None
     s, n = int(pb.in_script_off[0]), int(pb.in_script_len[0])
     return bip34_height(raw[s:s + n])
 
 
-def _reorg_if_needed(ing: BitcoinIngest, ordered: list[tuple[Candidate, int | None]]) -> None:
-    """If the incoming best chain replaces stored blocks, roll the store back to the fork point."""
-    for cand, height in ordered:
-        if height is None or ing.is_stored(cand.header.hash):
+def _blk_origin(loc) -> str:
+    """Where a block of a blocks directory is, for messages: the file and its record's offset."""
+    return f"{loc.path} at byte offset {loc.offset - 8}"
+
+
+def _run(ing: BitcoinIngest, blocks, source: str) -> IngestReport:
+    """Ingest, then finish; a data error part-way is raised after what came before it is stored."""
+    try:
+        ing.ingest(blocks, source)
+    except DataError:
+        ing.finish()
+        raise
+    return ing.finish()
+
+
+def _batching(batch_bytes: int | None, batch_blocks: int | None) -> dict:
+    out = {}
+    if batch_bytes:
+        out["batch_bytes"] = batch_bytes
+    if batch_blocks:
+        out["batch_blocks"] = batch_blocks
+    return out
+
+
+def _segments(ordered: list[tuple[Candidate, int | None]]) -> list[list[tuple[Candidate, int | None]]]:
+    """Split the ordered blocks into runs where each block is the child of the one before."""
+    out: list[list[tuple[Candidate, int | None]]] = []
+    for item in ordered:
+        if out and item[0].header.prev_hash == out[-1][-1][0].header.hash:
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
+
+
+def _stored_work_above(ing: BitcoinIngest, height: int) -> int:
+    """Total proof of work of the stored blocks above `height`."""
+    p = ing.chain.replace("-", "_")
+    with ing.store.query() as con:
+        rows = con.execute(f"SELECT bits FROM {p}_blocks WHERE height > ?", [height]).fetchall()
+    return sum(work(int(b)) for (b,) in rows)
+
+
+def _reorg_if_needed(ing: BitcoinIngest,
+                     ordered: list[tuple[Candidate, int | None]]) -> list[tuple[Candidate, int | None]]:
+    """Reconcile the incoming best chain with the stored one; returns the blocks to ingest.
+
+    Where an incoming branch replaces stored blocks (a different block at a stored height) and has
+    more work above the fork point than the stored blocks there, the store is rolled back to the
+    fork point. A branch with no more work than the stored chain is left out as stale: the store
+    keeps the first chain it saw, as a node does.
+    """
+    keep: list[tuple[Candidate, int | None]] = []
+    for seg in _segments(ordered):
+        clash = next((i for i, (cand, height) in enumerate(seg)
+                      if height is not None and not ing.is_stored(cand.header.hash)
+                      and ing.stored_hash_at(height) not in (None, cand.header.hash)), None)
+        if clash is None:
+            keep.extend(seg)
             continue
-        stored = ing.stored_hash_at(height)
-        if stored is not None and stored != cand.header.hash:
-            ing.report.rolled_back += rollback_to(ing, height - 1)
-            ing.report.warnings.append(f"reorganisation: replaced stored blocks from height {height}")
-        return
+        fork = seg[clash][1] - 1
+        incoming = sum(work(c.header.bits) for c, _ in seg[clash:])
+        if incoming > _stored_work_above(ing, fork):
+            ing.report.rolled_back += rollback_to(ing, fork)
+            ing.report.warnings.append(f"reorganisation: replaced stored blocks from height {fork + 1}")
+            keep.extend(seg)
+        else:
+            keep.extend(seg[:clash])
+            ing.report.stale += len(seg) - clash
+            ing.report.warnings.append(
+                f"{len(seg) - clash} block(s) from height {fork + 1} on fork off the stored chain with "
+                "no more work than it; left out as stale")
+    return keep
 
 
 def ingest_blocks_dir(store: Store, path: Path, *, network: Network | None = None,
                       use_undo: bool = False, progress: Progress | None = None,
-                      batch_bytes: int | None = None) -> IngestReport:
+                      batch_bytes: int | None = None, batch_blocks: int | None = None) -> IngestReport:
     """Ingest the best chain found in a Bitcoin Core blocks directory."""
     bdir = BlocksDir(path)
     scan = bdir.scan(network)
     if scan.network is None:
-        raise DataError(f"{path}: no blocks found in the blk files")
-    kwargs = {"batch_bytes": batch_bytes} if batch_bytes else {}
-    ing = BitcoinIngest(store, scan.network, progress=progress, **kwargs)
+        raise scan.error or DataError(f"{path}: no blocks found in the blk files")
+    ing = BitcoinIngest(store, scan.network, progress=progress, **_batching(batch_bytes, batch_blocks))
     ordered = order_blocks(
         scan.candidates, ing.stored_height,
-        lambda c: _coinbase_height(bdir.read_block(c.handle), f"{c.handle.path}@{c.handle.offset}"))
+        lambda c: _coinbase_height(bdir.read_block(c.handle), _blk_origin(c.handle)))
     ing.report.stale = len(ordered.stale)
-    _reorg_if_needed(ing, ordered.blocks)
-    undo = _load_rev_undo(bdir, scan.network, ordered.blocks) if use_undo else {}
+    blocks = _reorg_if_needed(ing, ordered.blocks)
+    undo = _load_rev_undo(bdir, scan.network, blocks) if use_undo else {}
 
     def feed() -> Iterator[tuple[bytes, BlockMeta]]:
-        for cand, height in ordered.blocks:
+        for cand, height in blocks:
             if ing.is_stored(cand.header.hash):
                 ing.report.skipped_known += 1
                 continue
             loc = cand.handle
             rec = undo.get(cand.header.hash)
             yield bdir.read_block(loc), BlockMeta(
-                height, f"{loc.path}@{loc.offset - 8}",
-                flatten_prevouts(rec) if rec is not None else None)
+                height, _blk_origin(loc), flatten_prevouts(rec) if rec is not None else None)
 
-    ing.ingest(feed(), f"blocks-dir {path}")
-    report = ing.finish()
+    report = _run(ing, feed(), f"blocks-dir {path}")
     if scan.error:
         raise scan.error
     return report
@@ -106,7 +171,8 @@ def _load_rev_undo(bdir: BlocksDir, network: Network, blocks) -> dict:
 
 
 def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None = None,
-                     undo_files: list[Path] | None = None, progress: Progress | None = None) -> IngestReport:
+                     undo_files: list[Path] | None = None, progress: Progress | None = None,
+                     batch_bytes: int | None = None, batch_blocks: int | None = None) -> IngestReport:
     """Ingest raw blocks (binary, hex, blk streams, bzip2); blocks that connect are ordered by height."""
     if undo_files and len(undo_files) != len(paths):
         raise UsageError(f"--undo needs one file per --raw file ({len(paths)} raw, {len(undo_files)} undo)")
@@ -127,15 +193,14 @@ def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None
         if err:
             first_error = err
             break
-    ing = BitcoinIngest(store, net or MAINNET, progress=progress)
+    ing = BitcoinIngest(store, net or MAINNET, progress=progress, **_batching(batch_bytes, batch_blocks))
     cands = [Candidate(Header.parse(raw[:80]), i, i) for i, (raw, _) in enumerate(blocks)]
     ordered = order_blocks(cands, ing.stored_height,
                            lambda c: _coinbase_height(blocks[c.handle][0], blocks[c.handle][1]))
     ing.report.stale = len(ordered.stale)
-    _reorg_if_needed(ing, ordered.blocks)
-    ing.ingest(((blocks[c.handle][0], BlockMeta(h, blocks[c.handle][1], undo_for.get(c.handle)))
-                for c, h in ordered.blocks), "raw " + ", ".join(str(p) for p in paths[:3]))
-    report = ing.finish()
+    chosen = _reorg_if_needed(ing, ordered.blocks)
+    report = _run(ing, ((blocks[c.handle][0], BlockMeta(h, blocks[c.handle][1], undo_for.get(c.handle)))
+                        for c, h in chosen), "raw " + ", ".join(str(p) for p in paths[:3]))
     if first_error:
         raise first_error
     return report
@@ -143,12 +208,13 @@ def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None
 
 def ingest_rpc(store: Store, source, *, start: int | None, end: int | None, follow: bool = False,
                progress: Progress | None = None, poll_interval: float = 10.0,
-               should_stop: Callable[[], bool] = lambda: False) -> IngestReport:
+               should_stop: Callable[[], bool] = lambda: False, batch_bytes: int | None = None,
+               batch_blocks: int | None = None) -> IngestReport:
     """Ingest a height range from a node (`source` is a BitcoinRpcSource); follow the tip if asked."""
     from fundtrail.ingest.bitcoin.source import Rollback
 
     net = source.network()
-    ing = BitcoinIngest(store, net, progress=progress)
+    ing = BitcoinIngest(store, net, progress=progress, **_batching(batch_bytes, batch_blocks))
     first = start if start is not None else ((ing.tip_height + 1) if ing.tip_height is not None else 0)
     if follow:
         def known(h: int) -> str | None:
@@ -169,9 +235,8 @@ def ingest_rpc(store: Store, source, *, start: int | None, end: int | None, foll
     last = end if end is not None else source.tip_height()
     if last < first:
         raise UsageError(f"empty height range {first}..{last}")
-    ing.ingest(((b.raw, BlockMeta(b.height, b.origin, b.prevouts)) for b in source.blocks(first, last)),
-               f"rpc {source}")
-    return ing.finish()
+    return _run(ing, ((b.raw, BlockMeta(b.height, b.origin, b.prevouts)) for b in source.blocks(first, last)),
+                f"rpc {source}")
 
 
 __all__ = ["ingest_blocks_dir", "ingest_raw_files", "ingest_rpc", "load_xor_key"]

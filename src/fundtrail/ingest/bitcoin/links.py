@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fundtrail.ingest.bitcoin.decode import outpoint_keys
+from fundtrail.ingest.bitcoin.pipeline import crash_point
 from fundtrail.store.tables import UTXO_TABLES, hash32_numpy
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ def link_unresolved(ing: BitcoinIngest) -> int:
         "next_block_id": c.block_id, "next_tx_id": c.tx_id, "next_output_id": c.output_id,
         "next_address_id": c.address_id,
     }
+    crash_point("link_before_commit")
     ing.store.commit_batch(ing.chain, row, files, [])
+    crash_point("link_after_commit")
     ing.next_batch += 1
     ka, kb = outpoint_keys(hash32_numpy(links.column("prev_txid")), links.column("prev_vout").to_numpy())
     ing.state.utxo.pop(ka, kb)

@@ -8,6 +8,8 @@ never interrupted.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from fundtrail.chains.bitcoin.parser import parse_batch
 from fundtrail.chains.bitcoin.txid import compute_txids, merkle_roots
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState
-from fundtrail.ingest.bitcoin.state import load_state, save_snapshot
+from fundtrail.ingest.bitcoin.state import load_state, save_snapshot, snapshot_is_current
 from fundtrail.model.chains import bitcoin_chain_name
 from fundtrail.store import Store
 
@@ -27,6 +29,21 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_BYTES = 64 << 20
 DEFAULT_BATCH_BLOCKS = 5000
+
+#: Test-only crash injection: FUNDTRAIL_TEST_CRASH_POINT names a point below (see `crash_point`
+#: calls) and FUNDTRAIL_TEST_CRASH_AT the how-many-th time it is reached (default 1); the process
+#: then kills itself with SIGKILL, as `kill -9` would. Unset in normal use.
+_CRASH_ENV, _CRASH_AT_ENV = "FUNDTRAIL_TEST_CRASH_POINT", "FUNDTRAIL_TEST_CRASH_AT"
+_crash_hits: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """Die here with SIGKILL if the crash-injection variables select this point (tests only)."""
+    if os.environ.get(_CRASH_ENV) != name:
+        return
+    _crash_hits[name] = _crash_hits.get(name, 0) + 1
+    if _crash_hits[name] >= int(os.environ.get(_CRASH_AT_ENV) or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -84,6 +101,10 @@ class BitcoinIngest:
         self.known: dict[bytes, int | None] = {bytes(h): ht for h, ht in rows}
         self.by_height: dict[int, bytes] = {ht: bytes(h) for h, ht in rows if ht is not None}
         self.next_batch = 0 if last is None else int(last) + 1
+        # No current state snapshot means the last run ended before `finish` (killed, or a
+        # rollback): its late input resolution may be missing, so this run's finish does it.
+        self._unfinished = last is not None and not snapshot_is_current(self.store, self.chain)
+        self._state_dirty = False
 
     # -- queries the sources need ----------------------------------------------------------
     def stored_height(self, block_hash: bytes) -> int | None:
@@ -119,10 +140,24 @@ class BitcoinIngest:
             pending.append((raw, meta))
             size += len(raw)
             if size >= self.batch_bytes or len(pending) >= self.batch_blocks:
-                self._commit(pending, source)
+                self._commit_valid_prefix(pending, source)
                 pending, size = [], 0
         if pending:
-            self._commit(pending, source)
+            self._commit_valid_prefix(pending, source)
+
+    def _commit_valid_prefix(self, items: list[tuple[bytes, BlockMeta]], source: str) -> None:
+        """Commit `items`; if one block is bad, commit the blocks before it, then raise its error."""
+        try:
+            self._commit(items, source)
+        except DataError as exc:
+            bad = next((i for i, (_, m) in enumerate(items) if exc.message.startswith(f"{m.origin}:")),
+                       None)
+            if self._state_dirty:  # decoding failed part-way through changing the state
+                self.state = load_state(self.store, self.chain)
+                self._state_dirty = False
+            if bad:
+                self._commit_valid_prefix(items[:bad], source)
+            raise
 
     def _commit(self, items: list[tuple[bytes, BlockMeta]], source: str) -> None:
         raws = [r for r, _ in items]
@@ -139,11 +174,17 @@ class BitcoinIngest:
 
         c0 = self.state.counters
         start = (c0.block_id, c0.tx_id, c0.output_id, c0.address_id)
+        self._state_dirty = True
         tables = decode_batch(pb, txids, metas, self.state)
+        self._state_dirty = False
         batch_id = self.next_batch
         name = f"batch-{batch_id:08d}.parquet"
-        files = [self.store.write_partition(self.chain, t, name, tab)
-                 for t, tab in tables.items() if tab.num_rows]
+        files = []
+        for t, tab in tables.items():
+            if tab.num_rows:
+                files.append(self.store.write_partition(self.chain, t, name, tab))
+                crash_point("mid_write")
+        crash_point("before_commit")
         blocks = tables["blocks"]
         heights = [h for h in blocks.column("height").to_pylist() if h is not None]
         block_rows = self._block_rows(tables, pb, start, batch_id)
@@ -158,6 +199,7 @@ class BitcoinIngest:
             "next_tx_id": c.tx_id, "next_output_id": c.output_id, "next_address_id": c.address_id,
         }
         self.store.commit_batch(self.chain, row, files, block_rows)
+        crash_point("after_commit")
         self.next_batch += 1
         for r in block_rows:
             self.known[r[1]] = r[3]
@@ -192,8 +234,10 @@ class BitcoinIngest:
         """Resolve inputs whose prevouts arrived in this run, save the state snapshot, report."""
         from fundtrail.ingest.bitcoin.links import link_unresolved
 
-        if self.report.blocks:
-            self.report.linked_inputs = link_unresolved(self)
+        if self.report.blocks or self._unfinished:
+            self.report.linked_inputs += link_unresolved(self)
+            crash_point("before_snapshot")
             save_snapshot(self.store, self.chain, self.state)
+            self._unfinished = False
         self.report.seconds = round(time.perf_counter() - self._t0, 3)
         return self.report

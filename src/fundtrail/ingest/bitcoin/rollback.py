@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fundtrail.ingest.bitcoin.state import load_state
+from fundtrail.ingest.bitcoin.pipeline import crash_point
 
 if TYPE_CHECKING:
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
@@ -40,6 +41,15 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
         batches = con.execute(
             "SELECT batch_id, files FROM batches WHERE chain = ? ORDER BY batch_id", [chain]).fetchall()
     bound = tuple(int(x) for x in row)
+    # A kept transaction whose fee became known through a link to a dropped output loses the fee.
+    unlinked: set[int] = set()
+    for _, files in batches:
+        for rel in files:
+            if rel.startswith("input_links/"):
+                data = pq.read_table(store.lake / chain / rel, columns=["tx_id", "prev_output_id"])
+                lost = data.filter(pc.and_(pc.less(data["tx_id"], bound[1]),
+                                           pc.greater_equal(data["prev_output_id"], bound[2])))
+                unlinked.update(lost["tx_id"].to_pylist())
     plan: list[tuple[int, list[str]]] = []
     obsolete: list[str] = []
     for batch_id, files in batches:
@@ -53,6 +63,9 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
             else:
                 col, which = _ID_COLUMNS[table]
                 mask = pc.less(data[col], bound[which])
+                if table == "tx_updates" and unlinked:
+                    mask = pc.and_(mask, pc.invert(pc.is_in(data["tx_id"], pa.array(sorted(unlinked),
+                                                                                      pa.int64()))))
             filtered = data.filter(mask)
             if filtered.num_rows == data.num_rows:
                 kept.append(rel)
@@ -61,7 +74,15 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
             if filtered.num_rows:
                 name = rel.split("/")[1].replace(".parquet", f"-rb{bound[0]}.parquet")
                 kept.append(store.write_partition(chain, table, name, filtered))
+                crash_point("rollback_write")
         plan.append((batch_id, kept))
+    # The state snapshot describes the store before the rollback; drop it before the commit so
+    # that a crash between the two cannot leave a snapshot that looks current.
+    cache = store.root / "cache" / chain
+    if cache.exists():
+        for snap in cache.glob("state-*"):
+            snap.unlink()
+    crash_point("rollback_before_commit")
     with store.connect() as con:
         con.execute("BEGIN")
         for batch_id, kept in plan:
@@ -77,12 +98,8 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
                 con.execute("DELETE FROM batches WHERE chain = ? AND batch_id = ?", [chain, batch_id])
         con.execute("DELETE FROM block_index WHERE chain = ? AND block_id >= ?", [chain, bound[0]])
         con.execute("COMMIT")
+    crash_point("rollback_after_commit")
     for rel in obsolete:
         (store.lake / chain / rel).unlink(missing_ok=True)
-    cache = store.root / "cache" / chain
-    if cache.exists():
-        for snap in cache.glob("state-*.npz"):
-            snap.unlink()
-    ing._load()
-    ing.state = load_state(store, chain)
+    ing._load()  # block index, batch counter and state as the store now holds them
     return int(dropped)

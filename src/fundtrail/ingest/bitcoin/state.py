@@ -24,6 +24,31 @@ def _snapshot_path(store: Store, chain: str, batch_id: int) -> Path:
     return store.root / "cache" / chain / f"state-{batch_id:08d}.npz"
 
 
+def _snapshot_key(last: dict) -> str:
+    """What identifies the committed batch a snapshot belongs to.
+
+    Batch ids are reused after a rollback and a rollback rewrites the batch it cuts through, so
+    the id alone does not identify the store content: counters, files and commit time do.
+    """
+    parts = [last["batch_id"], last["next_block_id"], last["next_tx_id"], last["next_output_id"],
+             last["next_address_id"], last["committed_at"], *sorted(last["files"])]
+    return "|".join(str(x) for x in parts)
+
+
+def snapshot_is_current(store: Store, chain: str) -> bool:
+    """Whether a snapshot of the state after the last committed batch exists (it is saved only
+    when an ingest run finishes, so False also means the last run was cut short)."""
+    last = store.last_batch(chain)
+    if last is None:
+        return False
+    snap = _snapshot_path(store, chain, int(last["batch_id"]))
+    try:
+        with np.load(snap) as z:
+            return str(z["key"]) == _snapshot_key(last)
+    except (OSError, KeyError, ValueError):
+        return False
+
+
 def save_snapshot(store: Store, chain: str, state: ChainState) -> None:
     """Persist the state arrays for the last committed batch (a cache; safe to delete)."""
     last = store.last_batch(chain)
@@ -31,16 +56,17 @@ def save_snapshot(store: Store, chain: str, state: ChainState) -> None:
         return
     path = _snapshot_path(store, chain, int(last["batch_id"]))
     path.parent.mkdir(parents=True, exist_ok=True)
-    for old in path.parent.glob("state-*.npz"):
+    for old in path.parent.glob("state-*"):
         old.unlink()
-    tmp = path.with_suffix(".tmp.npz")
-    arrays = {}
+    tmp = path.with_name(f".tmp-{path.name}")
+    arrays = {"key": np.array(_snapshot_key(last))}
     for name, table in (("addr", state.addresses), ("utxo", state.utxo)):
         used = table.used
         arrays[f"{name}_k1"] = table.k1[used]
         arrays[f"{name}_k2"] = table.k2[used]
         arrays[f"{name}_v"] = table.vals[used]
-    np.savez(tmp, **arrays)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     tmp.replace(path)
 
 
@@ -58,6 +84,10 @@ def load_state(store: Store, chain: str) -> ChainState:
     if snap.exists():
         try:
             with np.load(snap) as z:
+                if "key" not in z or str(z["key"]) != _snapshot_key(last):
+                    log.info("state snapshot %s is of other store content; rebuilding", snap)
+                    rebuild(store, chain, state)
+                    return state
                 _fill(state.addresses, z["addr_k1"], z["addr_k2"], z["addr_v"])
                 _fill(state.utxo, z["utxo_k1"], z["utxo_k2"], z["utxo_v"])
             return state

@@ -1,0 +1,86 @@
+"""The CLI contract: one-line errors with documented exit codes, --json output, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fundtrail.chains.bitcoin.samplechain import sample_chain_blocks_dir
+from fundtrail.cli.main import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_of_missing_store_is_one_line_exit_4(tmp_path: Path, capsys) -> None:
+    code, out, err = run(["--store", str(tmp_path / "nothing"), "status"], capsys)
+    assert code == 4
+    assert err.count("\n") == 1 and err.startswith("fundtrail: error: no fundtrail store at")
+    assert "Traceback" not in err
+
+
+def test_ingest_needs_exactly_one_source(tmp_path: Path, capsys) -> None:
+    code, _, err = run(["--store", str(tmp_path / "s"), "ingest", "bitcoin"], capsys)
+    assert code == 2 and "exactly one source" in err
+    code, _, err = run(["--store", str(tmp_path / "s"), "ingest", "bitcoin", "--raw", "a", "--rpc", "http://x"], capsys)
+    assert code == 2 and "--raw, --rpc" in err
+
+
+def test_unknown_network_and_option_errors(tmp_path: Path, capsys) -> None:
+    code, _, err = run(["--store", str(tmp_path / "s"), "ingest", "bitcoin", "--raw", "x", "--network", "moon"], capsys)
+    assert code == 2 and "unknown Bitcoin network 'moon'" in err
+    code, _, err = run(["--store", str(tmp_path / "s"), "status", "--bogus"], capsys)
+    assert code == 2 and "--bogus" in err and err.count("\n") == 1
+
+
+def test_missing_raw_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    code, _, err = run(["--store", str(tmp_path / "s"), "ingest", "bitcoin", "--raw", str(tmp_path / "nope.dat")], capsys)
+    assert code == 2 and "nope.dat" in err and "cannot read" in err
+
+
+def test_ingest_status_export_round_trip(tmp_path: Path, capsys) -> None:
+    chain = sample_chain_blocks_dir(tmp_path / "blocks", seed=3, xor_key=b"\x01\x02\x03\x04\x05\x06\x07\x08")
+    store = str(tmp_path / "store")
+    code, out, _ = run(["--store", store, "ingest", "bitcoin", "--blocks-dir", str(tmp_path / "blocks"), "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["blocks"] == len(chain.blocks) and report["stale"] == len(chain.stale)
+    assert report["chain"] == "btc-regtest" and report["warnings"]  # not the regtest genesis: warned
+    code, out, _ = run(["--store", store, "status", "--json"], capsys)
+    st = json.loads(out)["chains"][0]
+    assert (st["min_height"], st["max_height"]) == (0, len(chain.blocks) - 1)
+    assert st["transactions"] == chain.manifest["n_transactions"]
+    assert st["tip_hash"] == chain.manifest["tip_hash"]
+    code, out, _ = run(["--store", store, "export", "transactions", "--chain", "btc-regtest",
+                        "--format", "jsonl", "--from-height", "10", "--to-height", "10"], capsys)
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [t["txid"] for t in lines] == chain.manifest["heights"][10]["txids"]
+    code, _, err = run(["--store", store, "export", "transactions", "--chain", "btc", "--format", "jsonl"], capsys)
+    assert code == 6 and "chain btc is not in the store" in err
+    code, _, err = run(["--store", store, "export", "transactions", "--format", "csv"], capsys)
+    assert code == 2 and "csv" in err
+    code, _, err = run(["--store", store, "export", "transactions", "--chain", "btc-regtest", "--block-hash", "zz"], capsys)
+    assert code == 2 and "--block-hash" in err
+
+
+def test_console_script_and_demo(tmp_path: Path) -> None:
+    """The demo as `make demo` runs it, through the installed console script."""
+    exe = Path(sys.executable).parent / "fundtrail"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "fundtrail.cli.main"]
+    env = dict(os.environ, FUNDTRAIL_STORE=str(tmp_path / "store"))
+    res = subprocess.run([*cmd, "demo", "--workdir", str(tmp_path / "work")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "ingested into" in res.stdout and "next:" in res.stdout
+    assert (tmp_path / "store" / "catalog.duckdb").exists()  # FUNDTRAIL_STORE was honoured
+    again = subprocess.run([*cmd, "demo", "--workdir", str(tmp_path / "work")], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 new blocks (120 already stored)" in again.stdout
