@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fundtrail.errors import StoreError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no writer lock (see Store.lock_writer)
+    fcntl = None  # type: ignore[assignment]
 from fundtrail.store import migrations
 from fundtrail.store.tables import TABLES_BY_FAMILY, VIEWS_BY_FAMILY
 
@@ -29,6 +35,10 @@ _BLOCK_INDEX_COLUMNS = ("block_id", "hash", "prev_hash", "height", "batch_id", "
 _BLOCK_INDEX_TYPES = (pa.int64(), pa.binary(), pa.binary(), pa.int64(), pa.int64(), pa.int64(),
                       pa.int64(), pa.int64())
 _LOCK_WAIT_S = 30.0
+# Writer locks this process holds: lock file -> [open file, holders]. flock() locks belong to an
+# open file, so a second open in the same process would conflict: holders share the first.
+_WRITERS: dict[str, list] = {}
+_WRITERS_GUARD = threading.Lock()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -198,8 +208,55 @@ class Store:
                 con.unregister("_new_blocks")
             con.execute("COMMIT")
 
+    def lock_writer(self, chain: str) -> Callable[[], None]:
+        """Take the write lock of `chain` in this store, or raise StoreError if another process
+        holds it; returns the function that releases it.
+
+        One process at a time may write a chain: a second ingest would delete the first one's
+        uncommitted partition files as orphans and commit batches from a stale view of the ids.
+        The kernel drops the lock when its process dies, so a killed ingest leaves none behind.
+        """
+        path = self.root / f".ingest-{chain}.lock"
+        key = str(path.resolve())
+        with _WRITERS_GUARD:
+            held = _WRITERS.get(key)
+            if held is not None:
+                held[1] += 1
+            else:
+                try:
+                    fh = open(path, "a+b")
+                except OSError as exc:
+                    raise StoreError(f"cannot write to store {self.root}: {exc.strerror}") from None
+                try:
+                    if fcntl is not None:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    fh.close()
+                    raise StoreError(
+                        f"another fundtrail process is ingesting {chain} into {self.root}",
+                        hint="wait for it to finish, or stop it (a --follow run writes until stopped)",
+                    ) from None
+                held = _WRITERS[key] = [fh, 1]
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with _WRITERS_GUARD:
+                if released:
+                    return
+                released = True
+                held[1] -= 1
+                if held[1] == 0:
+                    _WRITERS.pop(key, None)
+                    held[0].close()
+
+        return release
+
     def remove_orphans(self, chain: str) -> int:
-        """Delete lake files of `chain` that no committed batch references (left by a crash)."""
+        """Delete lake files of `chain` that no committed batch references (left by a crash).
+
+        Call it only while holding the chain's writer lock (`lock_writer`).
+        """
         base = self.lake / chain
         if not base.exists():
             return 0

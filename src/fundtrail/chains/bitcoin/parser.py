@@ -118,19 +118,42 @@ def _classify(buf: np.ndarray, s: int, n: int) -> tuple[int, int, int]:
     if 4 <= n <= 42 and 0x51 <= buf[s] <= 0x60 and buf[s + 1] == n - 2:
         return _WITNESS_UNKNOWN, s + 2, n - 2
     if n >= 37 and buf[s + n - 1] == 0xAE and 0x51 <= buf[s] <= 0x60 and 0x51 <= buf[s + n - 2] <= 0x60:
+        # Same rule as address.classify_script (Bitcoin Core's MatchMultisig): pushes of
+        # valid-size public keys (the header byte must match the length: 02/03 for 33 bytes,
+        # 04/06/07 for 65), in any push encoding, then OP_n and OP_CHECKMULTISIG.
         m = buf[s] - 0x50
-        keys_declared = buf[s + n - 2] - 0x50
+        end = s + n
         p = s + 1
         keys = 0
-        ok = True
-        while p < s + n - 2:
-            ln = buf[p]
-            if ln != 33 and ln != 65:
-                ok = False
+        op = -1
+        while p < end:
+            op = np.int64(buf[p])
+            p += 1
+            if op > 0x4E:
+                break  # not a push: must be OP_n
+            if op < 0x4C:
+                size = op
+            else:
+                width = 1 if op == 0x4C else (2 if op == 0x4D else 4)
+                if p + width > end:
+                    op = -1
+                    break
+                size = np.int64(0)
+                for k in range(width):
+                    size |= np.int64(buf[p + k]) << (8 * k)
+                p += width
+            if p + size > end:
+                op = -1
                 break
-            p += 1 + ln
+            hdr = buf[p] if size > 0 else 0
+            valid = (size == 33 and (hdr == 2 or hdr == 3)) or \
+                (size == 65 and (hdr == 4 or hdr == 6 or hdr == 7))
+            p += size
+            if not valid:
+                break
             keys += 1
-        if ok and p == s + n - 2 and keys == keys_declared and 1 <= m <= keys:
+            op = -1
+        if 0x51 <= op <= 0x60 and op - 0x50 == keys and m <= keys and p + 1 == end:
             return _MULTISIG, s, n
     return _NONSTANDARD, s, n
 

@@ -193,8 +193,14 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     in_addr = np.where(found, found_vals[:, 2], -1)
     resolved_by = np.where(found, RESOLVED_STORE, RESOLVED_NONE).astype(np.uint8)
     extra_addr_rows: list[tuple[int, int, bytes, int, int, int]] = []
+    prevout_seen: list[tuple[int, int]] = []
     c_next_addr = _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_by,
-                                      state, c_next_addr, tx_ids, extra_addr_rows)
+                                      state, c_next_addr, tx_ids, extra_addr_rows, prevout_seen)
+    first_key = None
+    if extra_addr_rows:
+        first_key = _canonical_address_ids(pb, state, c.address_id, c_next_addr, out_addr, in_addr,
+                                           real_in, prevout_seen, a, b, new_rows, extra_addr_rows,
+                                           out_ids, spendable, ka, kb, found_vals, found)
 
     # -- per transaction values -------------------------------------------------------------
     tx_nin_real = np.where(is_coinbase, 0, pb.tx_nin).astype(np.int64)
@@ -245,6 +251,12 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     }, schema=UTXO_TABLES["inputs"])
     extra = extra_addr_rows
     special_rows = new_special.tolist()
+    if first_key is None:
+        first_tx = np.concatenate([tx_ids[pb.out_tx[new_std]], tx_ids[pb.out_tx[new_special]]])
+    else:  # canonical first appearance, which may be an input's prevout
+        ids_all = np.concatenate([out_addr[new_std], out_addr[new_special],
+                                  np.array([r[0] for r in extra], np.int64)])
+        first_tx = tx_ids[first_key[ids_all - c.address_id] >> 33]
     tables["addresses"] = pa.table({
         "address_id": np.concatenate([out_addr[new_std], out_addr[new_special],
                                       np.array([r[0] for r in extra], np.int64)]),
@@ -255,8 +267,8 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
             pa.array([special_payload[i] for i in special_rows] + [r[2] for r in extra], pa.binary())]),
         "fp1": np.concatenate([a[new_std], a[new_special], np.array([r[3] for r in extra], np.uint64)]),
         "fp2": np.concatenate([b[new_std], b[new_special], np.array([r[4] for r in extra], np.uint64)]),
-        "first_tx_id": np.concatenate([tx_ids[pb.out_tx[new_std]], tx_ids[pb.out_tx[new_special]],
-                                       np.array([r[5] for r in extra], np.int64)]),
+        "first_tx_id": first_tx if first_key is not None else np.concatenate(
+            [first_tx, np.array([r[5] for r in extra], np.int64)]),
     }, schema=UTXO_TABLES["addresses"]).sort_by("address_id")
     tables["blocks"] = _blocks_table(pb, raw, metas, block_ids, tx_ids, base, total)
     c.block_id += pb.n_blocks
@@ -266,8 +278,50 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     return tables
 
 
+def _canonical_address_ids(pb, state, base, nxt, out_addr, in_addr, real_in, prevout_seen, a, b,
+                           new_rows, extra, out_ids, spendable, ka, kb, found_vals, found) -> np.ndarray:
+    """Renumber this batch's new addresses in order of first appearance in the chain.
+
+    Outputs get ids in one vectorised pass and prevout-data addresses after them, so without this
+    the ids would depend on where batches are cut. The canonical order is (transaction, inputs
+    before outputs, position); everything that already holds a new id is rewritten. Returns the
+    first-appearance key per new id (transaction index << 33 | ...).
+    """
+    n_new = nxt - base
+    big = np.iinfo(np.int64).max
+    keys = np.full(n_new, big, np.int64)
+    sel = np.flatnonzero(out_addr >= base)
+    np.minimum.at(keys, out_addr[sel] - base, (pb.out_tx[sel].astype(np.int64) << 33) | (1 << 32) | sel)
+    if prevout_seen:
+        pids = np.array([p for p, _ in prevout_seen], np.int64)
+        js = np.array([j for _, j in prevout_seen], np.int64)
+        keep = pids >= base
+        tx_of = pb.in_tx[real_in[js[keep]]].astype(np.int64)
+        np.minimum.at(keys, pids[keep] - base, (tx_of << 33) | js[keep])
+    order = np.argsort(keys, kind="stable")
+    remap = np.empty(n_new, np.int64)
+    remap[order] = base + np.arange(n_new)
+    new_keys = np.empty(n_new, np.int64)
+    new_keys[remap - base] = keys
+    for arr in (out_addr, in_addr):
+        m = arr >= base
+        arr[m] = remap[arr[m] - base]
+    for r, row in enumerate(extra):
+        extra[r] = (int(remap[row[0] - base]), *row[1:])
+    # the address index and this batch's unspent outputs hold the provisional ids: rewrite them
+    fa = np.concatenate([a[new_rows], np.array([r[3] for r in extra], np.uint64)])
+    fb = np.concatenate([b[new_rows], np.array([r[4] for r in extra], np.uint64)])
+    ids = np.concatenate([out_addr[new_rows], np.array([r[0] for r in extra], np.int64)])
+    state.addresses.insert(fa, fb, ids.reshape(-1, 1))
+    vals, still = state.utxo.lookup(ka, kb)
+    if still.any():
+        vals[still, 2] = out_addr[spendable][still]
+        state.utxo.insert(ka[still], kb[still], vals[still])
+    return new_keys
+
+
 def _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_by, state,
-                        next_addr, tx_ids, extra_rows) -> int:
+                        next_addr, tx_ids, extra_rows, seen) -> int:
     """Resolve inputs the UTXO set lacks from prevouts the source supplied (undo data, RPC v3)."""
     if not any(m.prevouts for m in metas):
         return next_addr
@@ -297,6 +351,7 @@ def _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_b
                 ids, new, next_addr = state.addresses.get_or_assign(
                     np.array([fa], np.uint64), np.array([fb], np.uint64), next_addr)
                 in_addr[j] = ids[0]
+                seen.append((int(ids[0]), j))
                 if new[0]:
                     extra_rows.append((int(ids[0]), int(k), p, fa, fb, int(tx_ids[pb.in_tx[real_in[j]]])))
         pos += len(idx)

@@ -128,28 +128,29 @@ def ingest_blocks_dir(store: Store, path: Path, *, network: Network | None = Non
     scan = bdir.scan(network)
     if scan.network is None:
         raise scan.error or DataError(f"{path}: no blocks found in the blk files")
-    ing = BitcoinIngest(store, scan.network, progress=progress, **_batching(batch_bytes, batch_blocks))
-    ordered = order_blocks(
-        scan.candidates, ing.stored_height,
-        lambda c: _coinbase_height(bdir.read_block(c.handle), _blk_origin(c.handle)))
-    ing.report.stale = len(ordered.stale)
-    blocks = _reorg_if_needed(ing, ordered.blocks)
-    undo = _load_rev_undo(bdir, scan.network, blocks) if use_undo else {}
+    batching = _batching(batch_bytes, batch_blocks)
+    with BitcoinIngest(store, scan.network, progress=progress, **batching) as ing:
+        ordered = order_blocks(
+            scan.candidates, ing.stored_height,
+            lambda c: _coinbase_height(bdir.read_block(c.handle), _blk_origin(c.handle)))
+        ing.report.stale = len(ordered.stale)
+        blocks = _reorg_if_needed(ing, ordered.blocks)
+        undo = _load_rev_undo(bdir, scan.network, blocks) if use_undo else {}
 
-    def feed() -> Iterator[tuple[bytes, BlockMeta]]:
-        for cand, height in blocks:
-            if ing.is_stored(cand.header.hash):
-                ing.report.skipped_known += 1
-                continue
-            loc = cand.handle
-            rec = undo.get(cand.header.hash)
-            yield bdir.read_block(loc), BlockMeta(
-                height, _blk_origin(loc), flatten_prevouts(rec) if rec is not None else None)
+        def feed() -> Iterator[tuple[bytes, BlockMeta]]:
+            for cand, height in blocks:
+                if ing.is_stored(cand.header.hash):
+                    ing.report.skipped_known += 1
+                    continue
+                loc = cand.handle
+                rec = undo.get(cand.header.hash)
+                yield bdir.read_block(loc), BlockMeta(
+                    height, _blk_origin(loc), flatten_prevouts(rec) if rec is not None else None)
 
-    report = _run(ing, feed(), f"blocks-dir {path}")
-    if scan.error:
-        raise scan.error
-    return report
+        report = _run(ing, feed(), f"blocks-dir {path}")
+        if scan.error:
+            raise scan.error
+        return report
 
 
 def _load_rev_undo(bdir: BlocksDir, network: Network, blocks) -> dict:
@@ -193,17 +194,19 @@ def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None
         if err:
             first_error = err
             break
-    ing = BitcoinIngest(store, net or MAINNET, progress=progress, **_batching(batch_bytes, batch_blocks))
-    cands = [Candidate(Header.parse(raw[:80]), i, i) for i, (raw, _) in enumerate(blocks)]
-    ordered = order_blocks(cands, ing.stored_height,
-                           lambda c: _coinbase_height(blocks[c.handle][0], blocks[c.handle][1]))
-    ing.report.stale = len(ordered.stale)
-    chosen = _reorg_if_needed(ing, ordered.blocks)
-    report = _run(ing, ((blocks[c.handle][0], BlockMeta(h, blocks[c.handle][1], undo_for.get(c.handle)))
-                        for c, h in chosen), "raw " + ", ".join(str(p) for p in paths[:3]))
-    if first_error:
-        raise first_error
-    return report
+    batching = _batching(batch_bytes, batch_blocks)
+    with BitcoinIngest(store, net or MAINNET, progress=progress, **batching) as ing:
+        cands = [Candidate(Header.parse(raw[:80]), i, i) for i, (raw, _) in enumerate(blocks)]
+        ordered = order_blocks(cands, ing.stored_height,
+                               lambda c: _coinbase_height(blocks[c.handle][0], blocks[c.handle][1]))
+        ing.report.stale = len(ordered.stale)
+        chosen = _reorg_if_needed(ing, ordered.blocks)
+        items = ((blocks[c.handle][0], BlockMeta(h, blocks[c.handle][1], undo_for.get(c.handle)))
+                 for c, h in chosen)
+        report = _run(ing, items, "raw " + ", ".join(str(p) for p in paths[:3]))
+        if first_error:
+            raise first_error
+        return report
 
 
 def ingest_rpc(store: Store, source, *, start: int | None, end: int | None, follow: bool = False,
@@ -214,29 +217,50 @@ def ingest_rpc(store: Store, source, *, start: int | None, end: int | None, foll
     from fundtrail.ingest.bitcoin.source import Rollback
 
     net = source.network()
-    ing = BitcoinIngest(store, net, progress=progress, **_batching(batch_bytes, batch_blocks))
-    first = start if start is not None else ((ing.tip_height + 1) if ing.tip_height is not None else 0)
-    if follow:
-        def known(h: int) -> str | None:
-            got = ing.stored_hash_at(h)
-            return got[::-1].hex() if got else None
+    with BitcoinIngest(store, net, progress=progress, **_batching(batch_bytes, batch_blocks)) as ing:
+        tip = ing.tip_height
+        first = start if start is not None else (tip + 1 if tip is not None else 0)
+        if follow:
+            def known(h: int) -> str | None:
+                got = ing.stored_hash_at(h)
+                return got[::-1].hex() if got else None
 
-        stream = source.follow(first, known, poll_interval=poll_interval, should_stop=should_stop)
-        pending: list = []
-        for ev in stream:
-            if isinstance(ev, Rollback):
-                ing.ingest(pending, f"rpc {source}")
-                pending = []
+            # Blocks are buffered into full batches while catching up (a batch per block would
+            # leave millions of tiny partitions) and committed at once on reaching the node's tip.
+            stream = source.follow(first, known, poll_interval=poll_interval, should_stop=should_stop)
+            pending: list = []
+            size, node_tip = 0, -1
+
+            def flush() -> None:
+                nonlocal pending, size
+                if pending:
+                    batch, pending, size = pending, [], 0
+                    ing.ingest(batch, f"rpc {source}")
+
+            try:
+                for ev in stream:
+                    if isinstance(ev, Rollback):
+                        flush()
+                        ing.finish()
+                        ing.report.rolled_back += rollback_to(ing, ev.keep_height)
+                        continue
+                    pending.append((ev.raw, BlockMeta(ev.height, ev.origin, ev.prevouts)))
+                    size += len(ev.raw)
+                    if ev.height >= node_tip:
+                        node_tip = source.tip_height()
+                    if (ev.height >= node_tip or len(pending) >= ing.batch_blocks
+                            or size >= ing.batch_bytes):
+                        flush()
+                flush()
+            except DataError:
                 ing.finish()
-                ing.report.rolled_back += rollback_to(ing, ev.keep_height)
-                continue
-            ing.ingest([(ev.raw, BlockMeta(ev.height, ev.origin, ev.prevouts))], f"rpc {source}")
-        return ing.finish()
-    last = end if end is not None else source.tip_height()
-    if last < first:
-        raise UsageError(f"empty height range {first}..{last}")
-    return _run(ing, ((b.raw, BlockMeta(b.height, b.origin, b.prevouts)) for b in source.blocks(first, last)),
-                f"rpc {source}")
+                raise
+            return ing.finish()
+        last = end if end is not None else source.tip_height()
+        if last < first:
+            raise UsageError(f"empty height range {first}..{last}")
+        items = ((b.raw, BlockMeta(b.height, b.origin, b.prevouts)) for b in source.blocks(first, last))
+        return _run(ing, items, f"rpc {source}")
 
 
 __all__ = ["ingest_blocks_dir", "ingest_raw_files", "ingest_rpc", "load_xor_key"]

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -86,6 +87,8 @@ class BitcoinIngest:
         self.progress = progress
         self.verify_merkle = verify_merkle
         store.ensure_chain(self.chain, "utxo", network.name)
+        release = store.lock_writer(self.chain)  # held until close() (or garbage collection)
+        self._finalizer = weakref.finalize(self, release)
         removed = store.remove_orphans(self.chain)
         if removed:
             log.warning("removed %d partition file(s) left by an interrupted run", removed)
@@ -183,7 +186,8 @@ class BitcoinIngest:
         for t, tab in tables.items():
             if tab.num_rows:
                 files.append(self.store.write_partition(self.chain, t, name, tab))
-                crash_point("mid_write")
+                if len(files) == 1:
+                    crash_point("mid_write")  # one file of the batch written, the others not
         crash_point("before_commit")
         blocks = tables["blocks"]
         heights = [h for h in blocks.column("height").to_pylist() if h is not None]
@@ -229,6 +233,16 @@ class BitcoinIngest:
             first_address = start[3] + int(np.count_nonzero(new_addr_first_tx < (first_tx or 0)))
             rows.append((start[0] + i, h, prev, height, batch_id, first_tx, first_output, first_address))
         return rows
+
+    def close(self) -> None:
+        """Release the chain's writer lock; the object must not ingest afterwards."""
+        self._finalizer()
+
+    def __enter__(self) -> BitcoinIngest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def finish(self) -> IngestReport:
         """Resolve inputs whose prevouts arrived in this run, save the state snapshot, report."""

@@ -38,9 +38,14 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
             return 0
         dropped = con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND block_id >= ?",
                               [chain, row[0]]).fetchone()[0]
-        batches = con.execute(
-            "SELECT batch_id, files FROM batches WHERE chain = ? ORDER BY batch_id", [chain]).fetchall()
+        rows = con.execute(
+            "SELECT batch_id, files, next_block_id, next_tx_id, next_output_id, next_address_id "
+            "FROM batches WHERE chain = ? ORDER BY batch_id", [chain]).fetchall()
     bound = tuple(int(x) for x in row)
+    # Every id in a batch is below the counters recorded after it: batches wholly below the bound
+    # stay as they are, unread (a reorg of the last blocks touches the last batches only).
+    batches = [(batch_id, files) for batch_id, files, *after in rows
+               if any(int(n) > b for n, b in zip(after, bound))]
     # A kept transaction whose fee became known through a link to a dropped output loses the fee.
     unlinked: set[int] = set()
     for _, files in batches:

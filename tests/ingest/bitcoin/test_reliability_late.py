@@ -1,0 +1,148 @@
+"""Late resolution: blocks ingested before the blocks holding their prevouts.
+
+Block 30 (and the segment 35..39) come first, isolated: their inputs are stored unresolved, never
+dropped. When blocks 0..29 arrive, those inputs are linked to their outputs (values, addresses and
+fees become known, the outputs leave the unspent set), and the final export equals that of a store
+that ingested the chain in order. A kill -9 anywhere in the linking step changes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from fundtrail.chains.bitcoin import writer as w
+from fundtrail.chains.bitcoin.params import REGTEST
+from fundtrail.chains.bitcoin.samplechain import build_sample_chain
+from fundtrail.ingest.bitcoin.decode import ChainState
+from fundtrail.ingest.bitcoin.jobs import ingest_raw_files
+from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
+from fundtrail.ingest.bitcoin.state import rebuild
+from fundtrail.store import Store
+
+
+def _support():
+    name = "fundtrail_tests_reliability_support"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reliability_support.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+rs = _support()
+
+N = 40
+
+
+def _table_set(table) -> set[tuple]:
+    used = table.used
+    return set(zip(table.k1[used].tolist(), table.k2[used].tolist(), map(tuple, table.vals[used].tolist())))
+
+
+def _unspent(root: Path) -> set[tuple]:
+    with Store(root).query() as con:
+        return set(con.execute("""
+            SELECT t.txid, o.n, o.value FROM btc_regtest_outputs o JOIN btc_regtest_transactions t USING (tx_id)
+            WHERE o.script_type <> 8 AND o.output_id NOT IN (
+                SELECT prev_output_id FROM btc_regtest_inputs WHERE prev_output_id IS NOT NULL)
+        """).fetchall())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    base = tmp_path_factory.mktemp("late")
+    chain = build_sample_chain(seed=8, n_blocks=N, stale_branch=False).blocks
+    files = {
+        "b30": rs.blk_stream(base / "b30.dat", chain[30:31]),
+        "b35_39": rs.blk_stream(base / "b35_39.dat", chain[35:]),
+        "b0_29": rs.blk_stream(base / "b0_29.dat", chain[:30]),
+        "b31_34": rs.blk_stream(base / "b31_34.dat", chain[31:35]),
+        "all": rs.blk_stream(base / "all.dat", chain),
+    }
+    in_order = base / "in-order"
+    ingest_raw_files(Store.open(in_order), [files["all"]], batch_blocks=8)
+    # the late store up to the point where blocks 0..29 arrive
+    early = base / "early"
+    r30 = ingest_raw_files(Store.open(early), [files["b30"]])
+    r35 = ingest_raw_files(Store.open(early), [files["b35_39"]])
+    return {"base": base, "chain": chain, "files": files, "in_order": in_order, "early": early,
+            "r30": r30, "r35": r35}
+
+
+def test_isolated_blocks_are_stored_with_unresolved_inputs(world: dict) -> None:
+    early, chain = world["early"], world["chain"]
+    txs = rs.parse_block(chain[30])
+    own = {tx.txid for tx in txs}  # outputs made and spent inside block 30 resolve at once
+    outside = sum(prev not in own for tx in txs[1:] for prev, _ in tx.inputs)
+    assert world["r30"].unresolved_inputs == outside > 0  # kept, not dropped
+    assert world["r30"].inputs == sum(len(tx.inputs) for tx in txs[1:])
+    assert rs.stored_hashes(early) == {h: [w.block_hash(chain[h])] for h in [30, 35, 36, 37, 38, 39]}
+    export = rs.export_by_txid(early)
+    own_hex = {w.display_hex(t) for t in own}
+    for tx in txs[1:]:
+        got = export[w.display_hex(tx.txid)]
+        unresolved = [i["value"] is None and i["address"] is None for i in got["inputs"]]
+        assert unresolved == [i["prev_txid"] not in own_hex for i in got["inputs"]]
+        assert (got["fee"] is None) == any(unresolved)
+
+
+def test_prevouts_arriving_later_resolve_inputs(tmp_path: Path, world: dict) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(world["early"], store)
+    report = ingest_raw_files(Store.open(store), [world["files"]["b0_29"]], batch_blocks=8)
+    assert report.linked_inputs > 0
+    report = ingest_raw_files(Store.open(store), [world["files"]["b31_34"]], batch_blocks=8)
+    assert report.linked_inputs > 0  # 35..39 spend outputs of 31..34 too
+    assert rs.count(store, "inputs", "prev_output_id IS NULL OR value IS NULL") == 0
+    assert rs.count(store, "transactions", "fee IS NULL") == 0
+    # the same chain as an in-order ingest: heights, every transaction's export, the unspent set
+    assert rs.stored_hashes(store) == {h: [w.block_hash(b)] for h, b in enumerate(world["chain"])}
+    assert rs.export_by_txid(store) == rs.export_by_txid(world["in_order"])
+    assert _unspent(store) == _unspent(world["in_order"])
+    # the state the next run starts from (the snapshot of the in-memory state after linking)
+    # equals one rebuilt from the lake: linked outputs left the in-memory unspent set
+    ing = BitcoinIngest(Store.open(store), REGTEST)
+    fresh = ChainState()
+    rebuild(ing.store, ing.chain, fresh)
+    assert _table_set(ing.state.utxo) == _table_set(fresh.utxo)
+    assert _table_set(ing.state.addresses) == _table_set(fresh.addresses)
+    assert len(_table_set(fresh.utxo)) == len(_unspent(world["in_order"]))
+
+
+@pytest.fixture(scope="module")
+def linked_reference(tmp_path_factory: pytest.TempPathFactory, world: dict) -> dict:
+    """The early store after an uninterrupted CLI ingest of blocks 0..29 (with linking)."""
+    base = tmp_path_factory.mktemp("late-ref")
+    store = base / "store"
+    shutil.copytree(world["early"], store)
+    env = rs.cli_env(base, FUNDTRAIL_BATCH_BLOCKS="8")
+    done = rs.run_cli(store, "ingest", "bitcoin", "--raw", str(world["files"]["b0_29"]), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["linked_inputs"] > 0
+    return {"state": rs.logical_state(store), "env": env}
+
+
+@pytest.mark.parametrize("point", ["link_before_commit", "link_after_commit", "before_snapshot"])
+def test_kill_during_linking_then_rerun(tmp_path: Path, world: dict, linked_reference: dict, point: str) -> None:
+    """The killed run committed every block but not (all of) its linking: the rerun, which has no
+    new block to ingest, must still finish the job."""
+    store = tmp_path / "store"
+    shutil.copytree(world["early"], store)
+    args = ("ingest", "bitcoin", "--raw", str(world["files"]["b0_29"]), "--json")
+    env = linked_reference["env"]
+    killed = rs.run_cli(store, *args, env=dict(env, FUNDTRAIL_TEST_CRASH_POINT=point))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = rs.run_cli(store, *args, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["blocks"] == 0
+    assert rs.logical_state(store) == linked_reference["state"]
+    assert rs.stray_files(store) == []
+    assert rs.count(store, "transactions", "fee IS NULL AND block_height <= 30") == 0
