@@ -10,7 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import sys
+
 import pytest
+
+# tests/support holds helpers shared by test modules: `from support import reliability`
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _DEFAULT_TESTDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

@@ -78,7 +78,7 @@ UTXO_VIEWS: dict[str, str] = {
 VIEWS_BY_FAMILY = {"utxo": UTXO_VIEWS}
 
 
-def hash32_numpy(column: pa.Array | pa.ChunkedArray) -> "np.ndarray":
+def hash32_numpy(column: pa.Array | pa.ChunkedArray):  # -> numpy.ndarray (n, 32)
     """32-byte hash column (fixed-size or DuckDB's variable BLOB) as an (n, 32) uint8 array."""
     import numpy as np
 

@@ -333,7 +333,7 @@ def test_bcoin_flat_undo_block_300025(raw_blocks: Path) -> None:
 
 def test_bcoin_flat_undo_truncated(raw_blocks: Path) -> None:
     data = (raw_blocks / "bcoin" / "block300025-undo.raw").read_bytes()
-    with pytest.raises(DataError, match=rf"undo\.raw: byte offset \d+: truncated script"):
+    with pytest.raises(DataError, match=r"undo\.raw: byte offset \d+: truncated script"):
         parse_flat_undo(data[:-1], "undo.raw")
     with pytest.raises(DataError, match=r"undo\.raw: byte offset 0: output value -1"):
         parse_flat_undo(b"\xff" * 8 + b"\x00", "undo.raw")

@@ -7,11 +7,9 @@ it is stopped with SIGTERM, after which it exits cleanly with everything committ
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from fundtrail.chains.bitcoin import writer as w
@@ -20,17 +18,7 @@ from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir
 from fundtrail.store import Store
 
 
-def _support():
-    name = "fundtrail_tests_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reliability_support.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-rs = _support()
+from support import reliability as rs  # noqa: E402
 
 
 def _tip(root: Path) -> bytes | None:

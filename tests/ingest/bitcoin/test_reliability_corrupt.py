@@ -8,9 +8,7 @@ height prefix, and the stored part must equal the first rows of every table of a
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,17 +24,7 @@ from fundtrail.ingest.bitcoin.state import rebuild
 from fundtrail.store import Store
 
 
-def _support():
-    name = "fundtrail_tests_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reliability_support.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-rs = _support()
+from support import reliability as rs  # noqa: E402
 
 N_BLOCKS = 150
 BATCH_BLOCKS = 20

@@ -10,12 +10,10 @@ delays. Also: re-ingesting what is stored is a no-op.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import shutil
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,17 +23,7 @@ from fundtrail.store import Store
 from fundtrail.store.bitcoin_export import status
 
 
-def _support():
-    name = "fundtrail_tests_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reliability_support.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-rs = _support()
+from support import reliability as rs  # noqa: E402
 
 N_BLOCKS = 300
 BATCH_BLOCKS = "15"

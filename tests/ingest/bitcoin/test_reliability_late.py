@@ -8,11 +8,9 @@ that ingested the chain in order. A kill -9 anywhere in the linking step changes
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,17 +25,7 @@ from fundtrail.ingest.bitcoin.state import rebuild
 from fundtrail.store import Store
 
 
-def _support():
-    name = "fundtrail_tests_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reliability_support.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-rs = _support()
+from support import reliability as rs  # noqa: E402
 
 N = 40
 

@@ -7,9 +7,7 @@ arrives later with no more work than the stored chain does not replace it.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,17 +18,7 @@ from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files
 from fundtrail.store import Store
 
 
-def _support():
-    name = "fundtrail_tests_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reliability_support.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-rs = _support()
+from support import reliability as rs  # noqa: E402
 
 N = 120
 BATCH = 16

@@ -9,10 +9,8 @@ back). After the reorg, the store must equal a fresh store that ingested A[:N-5]
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import signal
-import sys
 import threading
 from pathlib import Path
 
@@ -29,17 +27,7 @@ from fundtrail.ingest.bitcoin.state import rebuild
 from fundtrail.store import Store
 
 
-def _support():
-    name = "fundtrail_tests_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reliability_support.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-rs = _support()
+from support import reliability as rs  # noqa: E402
 
 N = 60
 FORK = N - 5

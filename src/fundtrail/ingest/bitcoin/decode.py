@@ -141,7 +141,7 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     """Turn a parsed batch into Arrow tables for the lake, updating `state` (ids, UTXO set)."""
     c = state.counters
     raw = memoryview(pb.buf)
-    n_tx, n_in, n_out = pb.n_tx, pb.n_in, pb.n_out
+    n_tx, n_out = pb.n_tx, pb.n_out
     tx_ids = np.arange(c.tx_id, c.tx_id + n_tx, dtype=np.int64)
     out_ids = np.arange(c.output_id, c.output_id + n_out, dtype=np.int64)
     block_ids = np.arange(c.block_id, c.block_id + pb.n_blocks, dtype=np.int64)
@@ -187,7 +187,6 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     prev_vout = pb.in_vout[real_in]
     ia, ib = outpoint_keys(prev_bytes, prev_vout)
     found_vals, found = state.utxo.pop(ia, ib)
-    m = len(real_in)
     prev_out_id = np.where(found, found_vals[:, 0], -1)
     in_value = np.where(found, found_vals[:, 1], -1)
     in_addr = np.where(found, found_vals[:, 2], -1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 from fundtrail.ingest.bitcoin.decode import outpoint_keys
 from fundtrail.ingest.bitcoin.pipeline import crash_point
