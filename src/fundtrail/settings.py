@@ -69,25 +69,27 @@ def _known(data: dict, origin: str) -> dict:
     return data
 
 
+_INT_RANGES = {"batch_mb": (1, 4096), "batch_blocks": (1, 1_000_000)}
+
+
+def _whole_number(key: str, value: object, lo: int, hi: int) -> int:
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a whole number, got {value!r}") from None
+    if not lo <= number <= hi:
+        raise ConfigError(f"{key} must be between {lo} and {hi}, got {number}")
+    return number
+
+
 def _coerce(values: dict[str, object]) -> dict[str, object]:
     out = dict(values)
     for key in ("store", "rpc_cookie"):
         if out.get(key) is not None:
             out[key] = Path(str(out[key])).expanduser()
-    if "batch_mb" in out:
-        try:
-            out["batch_mb"] = int(out["batch_mb"])  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ConfigError(f"batch_mb must be a whole number, got {out['batch_mb']!r}") from None
-        if not 1 <= out["batch_mb"] <= 4096:  # type: ignore[operator]
-            raise ConfigError("batch_mb must be between 1 and 4096")
-    if "batch_blocks" in out:
-        try:
-            out["batch_blocks"] = int(out["batch_blocks"])  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ConfigError(f"batch_blocks must be a whole number, got {out['batch_blocks']!r}") from None
-        if not 1 <= out["batch_blocks"] <= 1_000_000:  # type: ignore[operator]
-            raise ConfigError("batch_blocks must be between 1 and 1000000")
+    for key, (lo, hi) in _INT_RANGES.items():
+        if key in out:
+            out[key] = _whole_number(key, out[key], lo, hi)
     level = str(out.get("log_level", "warning")).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError(f"log_level must be debug, info, warning or error, got {level!r}")
