@@ -84,3 +84,29 @@ def test_console_script_and_demo(tmp_path: Path) -> None:
     again = subprocess.run([*cmd, "demo", "--workdir", str(tmp_path / "work")], env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 new blocks (120 already stored)" in again.stdout
+
+
+def test_ingest_runs_record_provenance(tmp_path: Path, capsys) -> None:
+    """Each ingest run is recorded: completed, failed with its error, or interrupted."""
+    from fundtrail.store import Store
+
+    sample_chain_blocks_dir(tmp_path / "blocks", seed=5)
+    store = str(tmp_path / "store")
+    assert run(["--store", store, "ingest", "bitcoin", "--blocks-dir", str(tmp_path / "blocks")], capsys)[0] == 0
+    runs = Store.open(Path(store)).runs()
+    assert [(r["status"], r["blocks"]) for r in runs] == [("completed", 120)]
+    with Store.open(Path(store)).connect(read_only=True) as con:
+        assert con.execute("SELECT DISTINCT run_id FROM batches").fetchall() == [(runs[0]["run_id"],)]
+    bad = tmp_path / "bad.dat"
+    bad.write_bytes(b"\x00" * 200)
+    code, _, err = run(["--store", store, "ingest", "bitcoin", "--raw", str(bad)], capsys)
+    assert code == 3
+    latest = Store.open(Path(store)).runs()[0]
+    assert latest["status"] == "failed" and "bad.dat" in latest["message"]
+    # a run killed mid-way stays 'running' until the next writer finds its lock free
+    s = Store.open(Path(store))
+    rid = s.begin_run("btc-regtest", "killed run")
+    assert s.mark_interrupted_runs("btc-regtest") == 1
+    assert s.runs()[0]["run_id"] == rid and s.runs()[0]["status"] == "interrupted"
+    code, out, _ = run(["--store", store, "status"], capsys)
+    assert "last ingest run" in out

@@ -25,6 +25,11 @@ def _print_status(st: dict) -> None:
                    f"{c['addresses']:,} addresses, {c['unresolved_inputs']:,} unresolved inputs")
         if c["tip_hash"]:
             typer.echo(f"    tip {c['tip_hash']}")
+        run = c.get("last_run")
+        if run:
+            typer.echo(f"    last ingest run #{run['run_id']} {run['status']} ({run['source']}, "
+                       f"{run['blocks']:,} blocks, started {run['started_at']})"
+                       + (f": {run['message']}" if run["message"] else ""))
 
 
 def register(app: typer.Typer, export_app: typer.Typer) -> None:

@@ -8,7 +8,9 @@ path as a real node's files, and shows what the store now answers.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import typer
@@ -45,7 +47,7 @@ def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False) -> None:
             f"SELECT script_type, count(*), sum(value) FROM {p}_outputs GROUP BY 1 ORDER BY 2 DESC").fetchall()
         reuse = con.execute(
             f"SELECT address_id, count(*) AS n FROM {p}_outputs WHERE address_id IS NOT NULL "
-            "GROUP BY 1 HAVING n > 1 ORDER BY n DESC LIMIT 1").fetchone()
+            "AND script_type <> 9 GROUP BY 1 HAVING n > 1 ORDER BY n DESC LIMIT 1").fetchone()
         biggest = con.execute(
             f"SELECT block_height FROM {p}_transactions WHERE NOT is_coinbase "
             "ORDER BY output_value DESC LIMIT 1").fetchone()
@@ -55,13 +57,14 @@ def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False) -> None:
     for st_code, n, total in types:
         typer.echo(f"     {ScriptType(st_code).export_name:16s} {n:6,d} outputs {total / 1e8:14,.8f} BTC")
     if reuse:
-        typer.echo(f"5. the most reused address received {reuse[1]} outputs (address reuse links payments)")
+        typer.echo(f"5. the most reused address received {reuse[1]} outputs: reuse ties payments to one owner")
     if biggest:
         tx = max((t for t in iter_transactions(store, "btc-regtest", from_height=biggest[0], to_height=biggest[0])
                   if not t["coinbase"]), key=lambda t: sum(o["value"] for o in t["outputs"]))
         typer.echo("6. the largest payment, as the export contract writes it:")
         typer.echo("     " + json.dumps(tx)[:400] + ("…" if len(json.dumps(tx)) > 400 else ""))
-    typer.echo("\nnext: fundtrail --store " + str(settings.store) + " status")
-    typer.echo("      fundtrail --store " + str(settings.store)
-               + " export transactions --chain btc-regtest --format jsonl --from-height 10 --to-height 12")
-    typer.echo("      fundtrail ingest bitcoin --blocks-dir ~/.bitcoin/blocks   (your own node's files)")
+    exe = "fundtrail" if shutil.which("fundtrail") else os.path.relpath(sys.argv[0])
+    typer.echo(f"\nnext: {exe} --store {settings.store} status")
+    typer.echo(f"      {exe} --store {settings.store} export transactions --chain btc-regtest "
+               "--format jsonl --from-height 10 --to-height 12")
+    typer.echo(f"      {exe} ingest bitcoin --blocks-dir ~/.bitcoin/blocks   (your own node's files, node stopped)")

@@ -137,11 +137,19 @@ def status(store: Store) -> dict:
             ).fetchone()
             last = con.execute(
                 "SELECT max(batch_id), max(committed_at) FROM batches WHERE chain = ?", [chain]).fetchone()
+            run = con.execute(
+                "SELECT run_id, source, started_at, finished_at, status, blocks, transactions, message "
+                "FROM ingest_runs WHERE chain = ? ORDER BY run_id DESC LIMIT 1", [chain]).fetchone()
+            last_run = None if run is None else {
+                "run_id": run[0], "source": run[1], "started_at": run[2].isoformat(),
+                "finished_at": run[3].isoformat() if run[3] else None, "status": run[4],
+                "blocks": run[5], "transactions": run[6], "message": run[7]}
             result["chains"].append({
                 "chain": chain, "family": family, "network": network, "blocks": b[0],
                 "min_height": b[1], "max_height": b[2], "tip_hash": _hex(tip[0]) if tip else None,
                 **counts, "unresolved_inputs": unresolved,
                 "batches": (last[0] + 1) if last[0] is not None else 0,
                 "last_commit": last[1].isoformat() if last[1] else None,
+                "last_run": last_run,
             })
     return result

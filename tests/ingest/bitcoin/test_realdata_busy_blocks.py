@@ -127,14 +127,14 @@ def test_busy_blocks_counts_hashes_heights(busy: tuple[Store, Any], parsed: dict
         assert row["version"] == version
         if height >= BIP34_ACTIVE:
             assert row["height"] == height, name
-        elif name.endswith("227836.dat"):
-            # v2 with a BIP34-style height, but its parent (227835, v1, no height) is in the same
-            # run, so the height of the branch root decides: unknown (null) or exact, never wrong
-            assert version == 2 and row["height"] in (None, height)
+        elif name.endswith("227835.dat"):
+            # version 1, no height of its own; its child 227836 (same run) carries a BIP34-style
+            # height, from which the branch's heights are counted back
+            assert version == 1 and row["height"] == height, name
         elif version >= 2:
             assert row["height"] == height, name
         else:
-            assert version == 1 and row["height"] is None, name  # pre-BIP34: unknown
+            assert version == 1 and row["height"] is None, name  # pre-BIP34, no child: unknown
         total_tx += len(txs)
     st = status(store)["chains"][0]
     assert st["transactions"] == total_tx == report.transactions

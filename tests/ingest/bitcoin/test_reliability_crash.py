@@ -127,6 +127,10 @@ def test_reingest_is_a_noop(tmp_path: Path, world: dict) -> None:
     assert report["rolled_back"] == 0 and report["linked_inputs"] == 0
     assert rs.batch_rows(store) == before_batches
     after_status = status(Store(store))
+    # the data is unchanged; only the run log gains a (completed, 0 blocks) entry
+    for st in (before_status, after_status):
+        for c in st["chains"]:
+            c.pop("last_run")
     assert after_status == before_status
     rs.assert_same_store(store, world["ref"])
     assert rs.stray_files(store) == []

@@ -13,6 +13,8 @@ from typing import Any
 
 from fundtrail.chains.bitcoin.header import ZERO_HASH, Header, work
 
+_BIP34_LOOKAHEAD = 16  # blocks of an isolated branch read to find a BIP34 height
+
 
 @dataclass
 class Candidate:
@@ -83,6 +85,14 @@ def order_blocks(
         branch.reverse()
         keep = {c.header.hash for c in branch}
         result.stale.extend(c for h, c in by_hash.items() if h in cum and h not in keep)
+        if h0 is None:
+            # an isolated branch whose first block has no BIP34 height (version 1) may have a
+            # descendant that carries one: count back from it
+            for i, cand in enumerate(branch[1:_BIP34_LOOKAHEAD], start=1):
+                h = root_height(cand)
+                if h is not None and h >= i:
+                    h0 = h - i
+                    break
         heights = [None if h0 is None else h0 + i for i in range(len(branch))]
         sort_key = (h0 is None, h0 if h0 is not None else 0, root.seq)
         trees.append((sort_key, list(zip(branch, heights))))

@@ -61,7 +61,7 @@ def link_unresolved(ing: BitcoinIngest) -> int:
         "last_block_id": None, "min_height": None, "max_height": None, "n_blocks": 0, "n_tx": 0,
         "n_inputs": link_table.num_rows, "n_outputs": 0, "n_new_addresses": 0,
         "next_block_id": c.block_id, "next_tx_id": c.tx_id, "next_output_id": c.output_id,
-        "next_address_id": c.address_id,
+        "next_address_id": c.address_id, "run_id": ing.run_id,
     }
     crash_point("link_before_commit")
     ing.store.commit_batch(ing.chain, row, files, [])

@@ -61,6 +61,7 @@ class IngestReport:
     outputs: int = 0
     unresolved_inputs: int = 0
     linked_inputs: int = 0
+    heights_filled: int = 0
     batches: int = 0
     rolled_back: int = 0
     seconds: float = 0.0
@@ -89,6 +90,10 @@ class BitcoinIngest:
         store.ensure_chain(self.chain, "utxo", network.name)
         release = store.lock_writer(self.chain)  # held until close() (or garbage collection)
         self._finalizer = weakref.finalize(self, release)
+        if store.mark_interrupted_runs(self.chain):
+            log.warning("an earlier ingest run of %s was interrupted; continuing after its last commit",
+                        self.chain)
+        self.run_id: int | None = None
         removed = store.remove_orphans(self.chain)
         if removed:
             log.warning("removed %d partition file(s) left by an interrupted run", removed)
@@ -126,6 +131,8 @@ class BitcoinIngest:
     # -- ingest -----------------------------------------------------------------------------
     def ingest(self, blocks: Iterable[tuple[bytes, BlockMeta]], source: str) -> None:
         """Commit `blocks` (parent before child) in deterministic batches; skip stored ones."""
+        if self.run_id is None:
+            self.run_id = self.store.begin_run(self.chain, source)
         pending: list[tuple[bytes, BlockMeta]] = []
         size = 0
         for raw, meta in blocks:
@@ -201,6 +208,7 @@ class BitcoinIngest:
             "n_inputs": tables["inputs"].num_rows, "n_outputs": pb.n_out,
             "n_new_addresses": tables["addresses"].num_rows, "next_block_id": c.block_id,
             "next_tx_id": c.tx_id, "next_output_id": c.output_id, "next_address_id": c.address_id,
+            "run_id": self.run_id,
         }
         self.store.commit_batch(self.chain, row, files, block_rows)
         crash_point("after_commit")
@@ -241,14 +249,27 @@ class BitcoinIngest:
     def __enter__(self) -> BitcoinIngest:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if self.run_id is not None:
+                if exc is None:
+                    status, message = "completed", None
+                elif isinstance(exc, KeyboardInterrupt):
+                    status, message = "interrupted", "interrupted by the user"
+                else:
+                    status = "failed"
+                    message = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
+                self.store.end_run(self.run_id, status, self.report.blocks, self.report.transactions, message)
+        finally:
+            self.close()
 
     def finish(self) -> IngestReport:
         """Resolve inputs whose prevouts arrived in this run, save the state snapshot, report."""
+        from fundtrail.ingest.bitcoin.heights import backfill_heights
         from fundtrail.ingest.bitcoin.links import link_unresolved
 
         if self.report.blocks or self._unfinished:
+            self.report.heights_filled += backfill_heights(self)
             self.report.linked_inputs += link_unresolved(self)
             crash_point("before_snapshot")
             save_snapshot(self.store, self.chain, self.state)
