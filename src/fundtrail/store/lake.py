@@ -25,11 +25,9 @@ try:
 except ImportError:  # not POSIX: no writer lock (see Store.lock_writer)
     fcntl = None  # type: ignore[assignment]
 from fundtrail.store import migrations
-from fundtrail.store.tables import TABLES_BY_FAMILY, VIEWS_BY_FAMILY
+from fundtrail.store.tables import DELTA_COLUMNS, DICTIONARY_COLUMNS, TABLES_BY_FAMILY, VIEWS_BY_FAMILY
 
 CATALOG = "catalog.duckdb"
-_NO_DICTIONARY = frozenset({"txid", "prev_txid", "hash", "prev_hash", "merkle_root", "payload",
-                           "fp1", "fp2", "coinbase_script"})
 _BLOCK_INDEX_COLUMNS = ("block_id", "hash", "prev_hash", "height", "batch_id", "first_tx_id",
                         "first_output_id", "first_address_id")
 _BLOCK_INDEX_TYPES = (pa.int64(), pa.binary(), pa.binary(), pa.int64(), pa.int64(), pa.int64(),
@@ -176,10 +174,10 @@ class Store:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".tmp-{name}"
         final = folder / name
-        # Hashes are incompressible and unique: dictionary-encoding them only costs time.
-        dictionary = [c for c in data.column_names if c not in _NO_DICTIONARY]
+        names = data.column_names
         pq.write_table(data, tmp, compression="zstd", compression_level=1, write_statistics=True,
-                       use_dictionary=dictionary)
+                       use_dictionary=[c for c in names if c in DICTIONARY_COLUMNS],
+                       column_encoding={c: "DELTA_BINARY_PACKED" for c in names if c in DELTA_COLUMNS})
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)

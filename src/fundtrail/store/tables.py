@@ -87,3 +87,13 @@ def hash32_numpy(column: pa.Array | pa.ChunkedArray):  # -> numpy.ndarray (n, 32
         arr = arr.cast(H32)
     data = np.frombuffer(arr.buffers()[1], np.uint8)
     return data[arr.offset * 32:(arr.offset + len(arr)) * 32].reshape(-1, 32)
+
+
+#: Parquet encodings. Dictionary encoding pays only on low-cardinality columns (attempting it on
+#: ids and hashes costs write time for nothing); ids that increase row by row delta-encode well.
+DICTIONARY_COLUMNS = frozenset({
+    "script_type", "resolved_by", "block_height", "n", "tx_index", "version", "sequence",
+    "is_coinbase", "is_segwit", "input_count", "output_count", "locktime", "block_id", "height",
+    "time", "bits",
+})
+DELTA_COLUMNS = frozenset({"tx_id", "output_id", "first_output_id", "first_tx_id"})

@@ -18,16 +18,21 @@ if TYPE_CHECKING:
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
 
 
-def link_unresolved(ing: BitcoinIngest) -> int:
-    """Find and commit links for unresolved inputs; returns how many inputs were linked."""
+def link_unresolved(ing: BitcoinIngest, since_tx_id: int = 0) -> int:
+    """Find and commit links for unresolved inputs; returns how many inputs were linked.
+
+    Only transactions with ids >= `since_tx_id` (those added since the last complete link pass)
+    can resolve an input that earlier passes could not, so the join reads only their partitions.
+    """
     p = ing.chain.replace("-", "_")
     with ing.store.query() as con:
         links = con.sql(f"""
             SELECT i.tx_id, i.n, o.output_id AS prev_output_id, o.value,
                    o.address_id, i.prev_txid, i.prev_vout
             FROM {p}_inputs i
-            JOIN {p}__transactions t ON t.txid = i.prev_txid
+            JOIN {p}__transactions t ON t.txid = i.prev_txid AND t.tx_id >= {int(since_tx_id)}
             JOIN {p}__outputs o ON o.tx_id = t.tx_id AND o.n = i.prev_vout
+                               AND o.tx_id >= {int(since_tx_id)}
             WHERE i.prev_output_id IS NULL
             ORDER BY i.tx_id, i.n
         """).to_arrow_table()

@@ -112,6 +112,8 @@ class BitcoinIngest:
         # No current state snapshot means the last run ended before `finish` (killed, or a
         # rollback): its late input resolution may be missing, so this run's finish does it.
         self._unfinished = last is not None and not snapshot_is_current(self.store, self.chain)
+        # transactions from here on may resolve inputs stored unresolved (all, if a run was cut short)
+        self._link_from = 0 if self._unfinished else self.state.counters.tx_id
         self._state_dirty = False
 
     # -- queries the sources need ----------------------------------------------------------
@@ -270,7 +272,8 @@ class BitcoinIngest:
 
         if self.report.blocks or self._unfinished:
             self.report.heights_filled += backfill_heights(self)
-            self.report.linked_inputs += link_unresolved(self)
+            self.report.linked_inputs += link_unresolved(self, self._link_from)
+            self._link_from = self.state.counters.tx_id
             crash_point("before_snapshot")
             save_snapshot(self.store, self.chain, self.state)
             self._unfinished = False
