@@ -20,16 +20,21 @@ def _print_status(st: dict) -> None:
         typer.echo("  empty: nothing ingested yet")
     for c in st["chains"]:
         rng = f"heights {c['min_height']}..{c['max_height']}" if c["max_height"] is not None else "heights unknown"
-        typer.echo(f"  {c['chain']} ({c['network']}): {c['blocks']:,} blocks, {rng}, "
-                   f"{c['transactions']:,} transactions, {c['outputs']:,} outputs, "
-                   f"{c['addresses']:,} addresses, {c['unresolved_inputs']:,} unresolved inputs")
+        if c["family"] == "account":
+            typer.echo(f"  {c['chain']} ({c['network']}): {c['blocks']:,} blocks, {rng}, "
+                       f"{c['transactions']:,} transactions, {c['transfers']:,} transfers, "
+                       f"{c['addresses']:,} addresses, {c['tokens']:,} tokens")
+        else:
+            typer.echo(f"  {c['chain']} ({c['network']}): {c['blocks']:,} blocks, {rng}, "
+                       f"{c['transactions']:,} transactions, {c['outputs']:,} outputs, "
+                       f"{c['addresses']:,} addresses, {c['unresolved_inputs']:,} unresolved inputs")
         if c["tip_hash"]:
             typer.echo(f"    tip {c['tip_hash']}")
         run = c.get("last_run")
         if run:
-            typer.echo(f"    last ingest run #{run['run_id']} {run['status']} ({run['source']}, "
-                       f"{run['blocks']:,} blocks, started {run['started_at']})"
-                       + (f": {run['message']}" if run["message"] else ""))
+            typer.echo(f"    last ingest run #{run['run_id']} {run['status']} ({run.get('source', '')}, "
+                       f"{run['blocks']:,} blocks)"
+                       + (f": {run['message']}" if run.get("message") else ""))
 
 
 def register(app: typer.Typer, export_app: typer.Typer) -> None:

@@ -25,3 +25,53 @@ def bitcoin_network_of(chain: str) -> str:
         if name == chain:
             return net
     raise UsageError(f"unknown Bitcoin chain {chain!r}; known: {', '.join(BITCOIN_CHAINS.values())}")
+
+
+class EvmChain:
+    """An EVM chain by configuration: store name, chain id, native asset. No explorer needed."""
+
+    __slots__ = ("name", "chain_id", "native_symbol", "native_decimals")
+
+    def __init__(self, name: str, chain_id: int, native_symbol: str, native_decimals: int = 18) -> None:
+        self.name = name
+        self.chain_id = chain_id
+        self.native_symbol = native_symbol
+        self.native_decimals = native_decimals
+
+    def __repr__(self) -> str:
+        return f"EvmChain({self.name!r}, chain_id={self.chain_id}, native={self.native_symbol})"
+
+
+#: Known EVM chains (store name -> config). Any other chain works with --chain NAME --chain-id N.
+EVM_CHAINS: dict[str, EvmChain] = {c.name: c for c in (
+    EvmChain("eth", 1, "ETH"),
+    EvmChain("eth-sepolia", 11155111, "ETH"),
+    EvmChain("eth-holesky", 17000, "ETH"),
+    EvmChain("bsc", 56, "BNB"),
+    EvmChain("polygon", 137, "POL"),
+    EvmChain("arbitrum", 42161, "ETH"),
+    EvmChain("optimism", 10, "ETH"),
+    EvmChain("base", 8453, "ETH"),
+    EvmChain("avalanche", 43114, "AVAX"),
+    EvmChain("anvil", 31337, "ETH"),
+)}
+
+
+def evm_chain(name: str | None, chain_id: int | None) -> EvmChain:
+    """Resolve --chain / the node's chain id to a chain config; UsageError when they disagree."""
+    if name is None:
+        if chain_id is None:
+            raise UsageError("cannot tell which EVM chain this is: pass --chain NAME")
+        for c in EVM_CHAINS.values():
+            if c.chain_id == chain_id:
+                return c
+        return EvmChain(f"evm-{chain_id}", chain_id, "ETH")
+    known = EVM_CHAINS.get(name)
+    if known is None:
+        if chain_id is None:
+            raise UsageError(f"unknown EVM chain {name!r}; known: {', '.join(EVM_CHAINS)}")
+        return EvmChain(name, chain_id, "ETH")
+    if chain_id is not None and chain_id != known.chain_id:
+        raise UsageError(f"--chain {name} has chain id {known.chain_id} but the node reports {chain_id}",
+                         hint="check the RPC URL or pass the matching --chain")
+    return known

@@ -127,6 +127,9 @@ def status(store: Store) -> dict:
         for chain, family, network in con.execute(
                 "SELECT chain, family, network FROM chains ORDER BY chain").fetchall():
             p = chain.replace("-", "_")
+            if family == "account":
+                result["chains"].append(_account_status(con, chain, network, p))
+                continue
             b = con.execute(f"SELECT count(*), min(height), max(height) FROM {p}_blocks").fetchone()
             counts = {t: con.execute(f"SELECT count(*) FROM {p}_{t}").fetchone()[0]
                       for t in ("transactions", "inputs", "outputs", "addresses")}
@@ -153,3 +156,16 @@ def status(store: Store) -> dict:
                 "last_run": last_run,
             })
     return result
+
+
+def _account_status(con, chain: str, network: str, p: str) -> dict:
+    b = con.execute(f"SELECT count(*), min(number), max(number) FROM {p}_blocks").fetchone()
+    counts = {t: con.execute(f"SELECT count(*) FROM {p}_{t}").fetchone()[0]
+              for t in ("transactions", "transfers", "logs", "traces", "addresses", "tokens")}
+    tip = con.execute(f"SELECT hash FROM {p}_blocks ORDER BY number DESC LIMIT 1").fetchone()
+    run = con.execute("SELECT run_id, status, blocks FROM ingest_runs WHERE chain = ? "
+                      "ORDER BY run_id DESC LIMIT 1", [chain]).fetchone()
+    return {"chain": chain, "family": "account", "network": network, "blocks": b[0],
+            "min_height": b[1], "max_height": b[2],
+            "tip_hash": "0x" + bytes(tip[0]).hex() if tip else None, **counts,
+            "last_run": None if run is None else {"run_id": run[0], "status": run[1], "blocks": run[2]}}

@@ -32,4 +32,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
 ]
 
+MIGRATIONS.append((
+    2,
+    "account chains: transfer id counter per batch",
+    ["ALTER TABLE batches ADD COLUMN next_transfer_id BIGINT"],
+))
+
 LATEST = MIGRATIONS[-1][0]

@@ -50,10 +50,69 @@ UTXO_TABLES: dict[str, pa.Schema] = {
     ]),
 }
 
+# -- account chains (Ethereum and EVM chains) -------------------------------------------------
+#: uint256 quantities are stored twice: `<name>_raw` (32-byte big-endian, exact for every value)
+#: and `<name>` as DECIMAL(38,0) for SQL arithmetic, NULL when the value does not fit (>= 10^38).
+U256_DEC = pa.decimal128(38, 0)
+A20 = pa.binary(20)
+
+ACCOUNT_TABLES: dict[str, pa.Schema] = {
+    "blocks": pa.schema([
+        ("number", pa.int64()), ("hash", H32), ("parent_hash", H32), ("timestamp", pa.int64()),
+        ("miner_id", pa.int64()), ("gas_limit", pa.int64()), ("gas_used", pa.int64()),
+        ("base_fee_per_gas", U256_DEC), ("difficulty", U256_DEC), ("size", pa.int64()),
+        ("tx_count", pa.int32()), ("nonce", pa.binary()), ("extra_data", pa.binary()),
+        ("state_root", H32), ("transactions_root", H32), ("receipts_root", H32),
+        ("withdrawals_root", H32), ("blob_gas_used", pa.int64()), ("excess_blob_gas", pa.int64()),
+        ("first_tx_id", pa.int64()), ("trace_mode", pa.string()),
+    ]),
+    "transactions": pa.schema([
+        ("tx_id", pa.int64()), ("hash", H32), ("block_number", pa.int64()), ("tx_index", pa.int32()),
+        ("from_id", pa.int64()), ("to_id", pa.int64()), ("contract_created_id", pa.int64()),
+        ("value", U256_DEC), ("value_raw", H32), ("nonce", pa.int64()), ("gas", pa.int64()),
+        ("gas_price", U256_DEC), ("max_fee_per_gas", U256_DEC), ("max_priority_fee_per_gas", U256_DEC),
+        ("tx_type", pa.int16()), ("input", pa.binary()), ("status", pa.int8()),
+        ("gas_used", pa.int64()), ("cumulative_gas_used", pa.int64()),
+        ("effective_gas_price", U256_DEC), ("fee", U256_DEC), ("burnt_fee", U256_DEC),
+        ("block_time", pa.int64()),
+    ]),
+    "logs": pa.schema([
+        ("tx_id", pa.int64()), ("log_index", pa.int32()), ("block_number", pa.int64()),
+        ("address_id", pa.int64()), ("topic0", H32), ("topic1", H32), ("topic2", H32),
+        ("topic3", H32), ("data", pa.binary()),
+    ]),
+    "traces": pa.schema([
+        ("tx_id", pa.int64()), ("block_number", pa.int64()), ("trace_address", pa.list_(pa.int32())),
+        ("trace_type", pa.string()), ("call_type", pa.string()), ("from_id", pa.int64()),
+        ("to_id", pa.int64()), ("value", U256_DEC), ("value_raw", H32), ("gas", pa.int64()),
+        ("gas_used", pa.int64()), ("subtraces", pa.int32()), ("error", pa.string()),
+        ("status", pa.int8()),
+    ]),
+    "transfers": pa.schema([
+        ("transfer_id", pa.int64()), ("block_number", pa.int64()), ("block_time", pa.int64()),
+        ("tx_id", pa.int64()), ("kind", pa.uint8()), ("from_id", pa.int64()), ("to_id", pa.int64()),
+        ("asset_id", pa.int64()), ("amount", U256_DEC), ("amount_raw", H32),
+        ("token_id_raw", H32), ("log_index", pa.int32()), ("batch_index", pa.int32()),
+        ("trace_address", pa.list_(pa.int32())), ("success", pa.bool_()),
+    ]),
+    "addresses": pa.schema([
+        ("address_id", pa.int64()), ("address", A20), ("first_block", pa.int64()),
+    ]),
+    "tokens": pa.schema([
+        ("address_id", pa.int64()), ("standard", pa.string()), ("symbol", pa.string()),
+        ("name", pa.string()), ("decimals", pa.int32()),
+    ]),
+}
+
+#: transfers.kind codes (permanent) and their export names.
+TRANSFER_KINDS = ("native", "internal", "erc20", "erc721", "erc1155", "withdrawal", "fee", "reward")
+
+ACCOUNT_VIEWS: dict[str, str] = {name: "SELECT * FROM {p}__" + name for name in ACCOUNT_TABLES}
+
 #: How an input's spent output became known (inputs.resolved_by).
 RESOLVED_NONE, RESOLVED_STORE, RESOLVED_PREVOUT_DATA = 0, 1, 2
 
-TABLES_BY_FAMILY: dict[str, dict[str, pa.Schema]] = {"utxo": UTXO_TABLES}
+TABLES_BY_FAMILY: dict[str, dict[str, pa.Schema]] = {"utxo": UTXO_TABLES, "account": ACCOUNT_TABLES}
 TABLES = UTXO_TABLES  # kept for callers that only know UTXO chains
 
 #: Public views over the base tables: late input resolutions folded in.
@@ -75,7 +134,7 @@ UTXO_VIEWS: dict[str, str] = {
                             coalesce(t.fee, u.fee) AS fee)
         FROM {p}__transactions t LEFT JOIN {p}__tx_updates u ON t.tx_id = u.tx_id""",
 }
-VIEWS_BY_FAMILY = {"utxo": UTXO_VIEWS}
+VIEWS_BY_FAMILY = {"utxo": UTXO_VIEWS, "account": ACCOUNT_VIEWS}
 
 
 def hash32_numpy(column: pa.Array | pa.ChunkedArray):  # -> numpy.ndarray (n, 32)
@@ -94,6 +153,7 @@ def hash32_numpy(column: pa.Array | pa.ChunkedArray):  # -> numpy.ndarray (n, 32
 DICTIONARY_COLUMNS = frozenset({
     "script_type", "resolved_by", "block_height", "n", "tx_index", "version", "sequence",
     "is_coinbase", "is_segwit", "input_count", "output_count", "locktime", "block_id", "height",
-    "time", "bits",
+    "time", "bits", "block_number", "kind", "success", "status", "tx_type", "trace_type",
+    "call_type", "log_index", "block_time", "asset_id",
 })
-DELTA_COLUMNS = frozenset({"tx_id", "output_id", "first_output_id", "first_tx_id"})
+DELTA_COLUMNS = frozenset({"tx_id", "output_id", "first_output_id", "first_tx_id", "transfer_id"})

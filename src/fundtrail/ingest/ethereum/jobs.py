@@ -1,0 +1,59 @@
+"""Ingest jobs for EVM chains: a block range, or following the node's tip through reorgs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from fundtrail.errors import UsageError
+from fundtrail.ingest.ethereum.pipeline import EthIngest, EthIngestReport, Progress
+from fundtrail.ingest.ethereum.rollback import rollback_to
+from fundtrail.model.chains import evm_chain
+from fundtrail.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def ingest_ethereum(store: Store, rpc, *, chain: str | None = None, first: int | None = None,
+                    last: int | None = None, follow: bool = False, batch_blocks: int = 100,
+                    poll_interval: float = 5.0, should_stop: Callable[[], bool] = lambda: False,
+                    progress: Progress | None = None) -> EthIngestReport:
+    """Ingest blocks first..last (default: after the stored tip, to the node's tip)."""
+    config = evm_chain(chain, rpc.chain_id())
+    with EthIngest(store, config, rpc, batch_blocks=batch_blocks, progress=progress) as ing:
+        start = first if first is not None else (ing.tip + 1 if ing.tip is not None else 0)
+        end = last if last is not None else rpc.block_number()
+        if not follow:
+            if end < start:
+                raise UsageError(f"empty block range {start}..{end}")
+            ing.ingest_range(start, end)
+            return ing.finish()
+        while not should_stop():
+            head = rpc.block_number()
+            fork = _fork_point(ing, rpc, head)
+            if fork is not None:
+                ing.report.rolled_back += rollback_to(ing, fork)
+                ing.report.warnings.append(f"reorganisation: rolled back to block {fork}")
+            nxt = ing.tip + 1 if ing.tip is not None else start
+            if nxt <= head:
+                ing.ingest_range(nxt, head)
+                continue
+            deadline = time.monotonic() + poll_interval
+            while time.monotonic() < deadline and not should_stop():
+                time.sleep(min(0.2, poll_interval))
+        return ing.finish()
+
+
+def _fork_point(ing: EthIngest, rpc, head: int) -> int | None:
+    """Highest stored block that the node still has, if the stored tip is no longer canonical."""
+    tip = ing.tip
+    if tip is None:
+        return None
+    h = min(tip, head)
+    while h >= 0 and h in ing.hashes:
+        node = rpc.blocks([h], full_transactions=False)[0]
+        if bytes.fromhex(node["hash"][2:]) == ing.hashes[h]:
+            return None if h == tip else h
+        h -= 1
+    return h if h < tip else None

@@ -1,0 +1,188 @@
+"""The Ethereum/EVM ingest pipeline: fetch a batch of blocks, decode, commit atomically.
+
+The same code serves any EVM chain; what differs is configuration (`model.chains.EvmChain`).
+Ids are dense and assigned in block order, so a rerun after a crash continues from the last
+committed batch and assigns the same ids; a reorganisation rolls back by block number.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fundtrail.errors import DataError, SourceError
+from fundtrail.ingest.ethereum.fetch import fetch_bundles
+from fundtrail.ingest.ethereum.rows import AddressBook, Counters, build_tables
+from fundtrail.model.chains import EvmChain
+from fundtrail.store import Store
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (blocks done, transfers done)
+
+
+@dataclass
+class EthIngestReport:
+    """What one run did; printed by the CLI, returned by the Python API."""
+
+    chain: str
+    chain_id: int
+    blocks: int = 0
+    skipped_known: int = 0
+    transactions: int = 0
+    transfers: int = 0
+    batches: int = 0
+    rolled_back: int = 0
+    trace_mode: str | None = None
+    fetch_seconds: float = 0.0
+    process_seconds: float = 0.0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class EthIngest:
+    """Commits blocks of one EVM chain to a store; use as a context manager."""
+
+    def __init__(self, store: Store, chain: EvmChain, rpc, *, batch_blocks: int = 100,
+                 progress: Progress | None = None) -> None:
+        self.store, self.chain, self.rpc = store, chain, rpc
+        self.name = chain.name
+        self.batch_blocks = batch_blocks
+        self.progress = progress
+        store.ensure_chain(self.name, "account", f"chain-id-{chain.chain_id}")
+        self._finalizer = weakref.finalize(self, store.lock_writer(self.name))
+        store.mark_interrupted_runs(self.name)
+        store.remove_orphans(self.name)
+        self.report = EthIngestReport(self.name, chain.chain_id)
+        self.run_id: int | None = None
+        self._t0 = time.perf_counter()
+        self.load()
+
+    def load(self) -> None:
+        """(Re)read counters, known blocks, addresses and tokens from the store."""
+        last = self.store.last_batch(self.name)
+        self.counters = Counters()
+        self.next_batch = 0
+        if last is not None:
+            self.counters = Counters(tx_id=int(last["next_tx_id"]),
+                                     transfer_id=int(last["next_transfer_id"] or 0),
+                                     address_id=int(last["next_address_id"]))
+            self.next_batch = int(last["batch_id"]) + 1
+        with self.store.connect(read_only=True) as con:
+            rows = con.execute("SELECT height, hash FROM block_index WHERE chain = ?", [self.name]).fetchall()
+        self.hashes: dict[int, bytes] = {int(h): bytes(x) for h, x in rows}
+        known: dict[bytes, int] = {}
+        self.tokens: set[bytes] = set()
+        p = self.name.replace("-", "_")
+        if last is not None:
+            with self.store.query() as con:
+                for aid, addr in con.execute(f"SELECT address_id, address FROM {p}_addresses").fetchall():
+                    known[bytes(addr)] = int(aid)
+                self.tokens = {bytes(a) for (a,) in con.execute(
+                    f"SELECT a.address FROM {p}_tokens t JOIN {p}_addresses a USING (address_id)").fetchall()}
+        self.book = AddressBook(known, self.counters.address_id)
+
+    @property
+    def tip(self) -> int | None:
+        return max(self.hashes) if self.hashes else None
+
+    def ingest_range(self, first: int, last: int) -> None:
+        """Fetch and commit blocks first..last (inclusive) in batches; skip stored ones."""
+        if self.run_id is None:
+            self.run_id = self.store.begin_run(self.name, f"rpc {self.rpc}")
+        n = first
+        while n <= last:
+            numbers = [b for b in range(n, min(n + self.batch_blocks, last + 1)) if b not in self.hashes]
+            self.report.skipped_known += min(self.batch_blocks, last + 1 - n) - len(numbers)
+            n += self.batch_blocks
+            if numbers:
+                self.commit_blocks(numbers)
+
+    def commit_blocks(self, numbers: list[int]) -> None:
+        """Fetch, decode and commit one batch; nothing of it is stored if any part fails."""
+        t = time.perf_counter()
+        bundles = fetch_bundles(self.rpc, numbers, self.tokens)
+        self.report.fetch_seconds += time.perf_counter() - t
+        t = time.perf_counter()
+        for b in bundles:
+            parent = self.hashes.get(b.block["number"] - 1)
+            if parent is not None and parent != b.block["parent_hash"]:
+                raise SourceError(
+                    f"block {b.block['number']} does not extend the stored block {b.block['number'] - 1} "
+                    "(the node reorganised)", hint="rerun with --follow to roll back to the fork point")
+        token_meta = {}
+        for b in bundles:
+            self.report.trace_mode = self.report.trace_mode or b.trace_mode
+            for mv in b.token_moves:
+                if mv["token"] not in self.tokens and mv["token"] not in token_meta:
+                    token_meta[mv["token"]] = self.rpc.token_metadata("0x" + mv["token"].hex())
+        start = (self.counters.tx_id, self.counters.transfer_id, self.book.next_id)
+        try:
+            tables, marks = build_tables(bundles, self.book, self.counters, token_meta)
+        except (KeyError, TypeError, ValueError) as exc:
+            self._reset(start)
+            raise DataError(f"blocks {numbers[0]}..{numbers[-1]}: cannot decode node data ({exc!r})") from None
+        batch_id = self.next_batch
+        name = f"batch-{batch_id:08d}.parquet"
+        files = [self.store.write_partition(self.name, t, name, tab) for t, tab in tables.items() if tab.num_rows]
+        row = {
+            "batch_id": batch_id, "source": f"rpc {self.rpc}", "run_id": self.run_id,
+            "first_block_id": numbers[0], "last_block_id": numbers[-1], "min_height": numbers[0],
+            "max_height": numbers[-1], "n_blocks": len(bundles), "n_tx": tables["transactions"].num_rows,
+            "n_inputs": 0, "n_outputs": 0, "n_new_addresses": tables["addresses"].num_rows,
+            "next_block_id": numbers[-1] + 1, "next_tx_id": self.counters.tx_id,
+            "next_output_id": 0, "next_address_id": self.book.next_id,
+            "next_transfer_id": self.counters.transfer_id,
+        }
+        block_rows = [(num, h, parent, num, batch_id, ftx, ftr, fad) for num, h, parent, ftx, ftr, fad in marks]
+        self.store.commit_batch(self.name, row, files, block_rows)
+        self.next_batch += 1
+        self.tokens.update(token_meta)
+        for num, h, *_ in marks:
+            self.hashes[num] = h
+        rep = self.report
+        rep.blocks += len(bundles)
+        rep.transactions += tables["transactions"].num_rows
+        rep.transfers += tables["transfers"].num_rows
+        rep.batches += 1
+        rep.process_seconds += time.perf_counter() - t
+        if self.progress:
+            self.progress(rep.blocks, rep.transfers)
+
+    def _reset(self, start: tuple[int, int, int]) -> None:
+        self.counters.tx_id, self.counters.transfer_id, _ = start
+        for aid, addr, _ in self.book.new:
+            self.book.ids.pop(addr, None)
+        self.book.new = []
+        self.book.next_id = start[2]
+
+    def finish(self) -> EthIngestReport:
+        self.report.seconds = round(time.perf_counter() - self._t0, 3)
+        self.report.fetch_seconds = round(self.report.fetch_seconds, 3)
+        self.report.process_seconds = round(self.report.process_seconds, 3)
+        if self.report.trace_mode == "none":
+            self.report.warnings.append("the node offers no traces: internal transfers are not ingested")
+        return self.report
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> EthIngest:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if self.run_id is not None:
+                status = "completed" if exc is None else (
+                    "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+                message = None if exc is None else (
+                    exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}")
+                self.store.end_run(self.run_id, status, self.report.blocks, self.report.transactions, message)
+        finally:
+            self.close()

@@ -1,0 +1,72 @@
+"""Roll an account chain back to a fork point: drop every row of blocks above it.
+
+Like the Bitcoin rollback, partitions wholly above the fork are deleted and a straddling one is
+rewritten, then one catalog transaction switches; ids are dense in block order, so the counters
+return to those recorded for the first dropped block.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from fundtrail.ingest.ethereum.pipeline import EthIngest
+
+_BLOCK_COLUMN = {"blocks": "number", "transactions": "block_number", "logs": "block_number",
+                 "traces": "block_number", "transfers": "block_number"}
+
+
+def rollback_to(ing: EthIngest, keep: int) -> int:
+    """Drop stored blocks above `keep`; returns how many were dropped."""
+    store, chain = ing.store, ing.name
+    with store.connect(read_only=True) as con:
+        row = con.execute(
+            "SELECT first_tx_id, first_output_id, first_address_id FROM block_index "
+            "WHERE chain = ? AND height > ? ORDER BY height LIMIT 1", [chain, keep]).fetchone()
+        if row is None:
+            return 0
+        dropped = con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND height > ?",
+                              [chain, keep]).fetchone()[0]
+        batches = con.execute("SELECT batch_id, files FROM batches WHERE chain = ? ORDER BY batch_id",
+                              [chain]).fetchall()
+    first_tx, first_transfer, first_address = (int(x) for x in row)
+    plan, obsolete = [], []
+    for batch_id, files in batches:
+        kept = []
+        for rel in files:
+            table = rel.split("/")[0]
+            data = pq.read_table(store.lake / chain / rel)
+            if table in _BLOCK_COLUMN:
+                mask = pc.less_equal(data[_BLOCK_COLUMN[table]], keep)
+            else:  # addresses, tokens
+                mask = pc.less(data["address_id"], first_address)
+            filtered = data.filter(mask)
+            if filtered.num_rows == data.num_rows:
+                kept.append(rel)
+                continue
+            obsolete.append(rel)
+            if filtered.num_rows:
+                name = rel.split("/")[1].replace(".parquet", f"-rb{keep}.parquet")
+                kept.append(store.write_partition(chain, table, name, filtered))
+        plan.append((batch_id, kept))
+    with store.connect() as con:
+        con.execute("BEGIN")
+        for batch_id, kept in plan:
+            if kept:
+                con.execute(
+                    "UPDATE batches SET files = ?, next_tx_id = least(next_tx_id, ?), "
+                    "next_transfer_id = least(next_transfer_id, ?), "
+                    "next_address_id = least(next_address_id, ?), next_block_id = least(next_block_id, ?) "
+                    "WHERE chain = ? AND batch_id = ?",
+                    [kept, first_tx, first_transfer, first_address, keep + 1, chain, batch_id])
+            else:
+                con.execute("DELETE FROM batches WHERE chain = ? AND batch_id = ?", [chain, batch_id])
+        con.execute("DELETE FROM block_index WHERE chain = ? AND height > ?", [chain, keep])
+        con.execute("COMMIT")
+    for rel in obsolete:
+        (store.lake / chain / rel).unlink(missing_ok=True)
+    ing.load()
+    return int(dropped)

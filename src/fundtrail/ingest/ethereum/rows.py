@@ -1,0 +1,223 @@
+"""Decoded Ethereum JSON-RPC data of a batch of blocks -> Arrow tables for the lake.
+
+Every movement of value becomes one row of `transfers` (DESIGN.md section 2): native value of a
+transaction, internal value from traces, token events, withdrawals, fees and block rewards, each
+with its source (transaction, log index or trace address) and whether it took effect. Failed
+transactions and reverted calls move nothing but are recorded with success = false, because an
+attempted payment is itself evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pyarrow as pa
+
+from fundtrail.store.tables import ACCOUNT_TABLES, TRANSFER_KINDS
+
+KIND = {name: code for code, name in enumerate(TRANSFER_KINDS)}
+_DEC_LIMIT = 10**38
+_GWEI = 10**9
+# token events -> transfer kind (WETH Deposit/Withdrawal are mints/burns of an ERC-20)
+_TOKEN_KIND = {"erc20": "erc20", "erc721": "erc721", "erc1155": "erc1155",
+               "weth_deposit": "erc20", "weth_withdrawal": "erc20"}
+_VALUE_CALL_TYPES = {None, "call", "callcode"}
+
+
+@dataclass
+class BlockBundle:
+    """Everything fetched and decoded for one block."""
+
+    block: dict
+    transactions: list[dict]
+    receipts: list[dict]  # aligned with transactions
+    trace_mode: str  # "parity" | "geth" | "none"
+    traces: list[dict] = field(default_factory=list)
+    token_moves: list[dict] = field(default_factory=list)
+
+
+def dec(n: int | None) -> Decimal | None:
+    """A uint256 as DECIMAL(38,0) when it fits, else None (the raw column stays exact)."""
+    return None if n is None or n >= _DEC_LIMIT else Decimal(n)
+
+
+def raw(n: int | None) -> bytes | None:
+    return None if n is None else n.to_bytes(32, "big")
+
+
+class AddressBook:
+    """Dense ids for 20-byte addresses; new ones are remembered for the `addresses` table."""
+
+    def __init__(self, known: dict[bytes, int], next_id: int) -> None:
+        self.ids = known
+        self.next_id = next_id
+        self.new: list[tuple[int, bytes, int]] = []
+
+    def id(self, addr: bytes | None, block: int) -> int | None:
+        if addr is None:
+            return None
+        got = self.ids.get(addr)
+        if got is None:
+            got = self.ids[addr] = self.next_id
+            self.new.append((got, addr, block))
+            self.next_id += 1
+        return got
+
+
+@dataclass
+class Counters:
+    tx_id: int = 0
+    transfer_id: int = 0
+    address_id: int = 0
+
+
+def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counters,
+                 token_meta: dict[bytes, dict]) -> tuple[dict[str, pa.Table], list[tuple]]:
+    """Tables for a batch, and per block (number, hash, parent hash, first tx id, first transfer
+    id, first address id) for the catalog; `counters` and `book` advance past the ids used."""
+    rows: dict[str, dict[str, list]] = {t: {c: [] for c in s.names} for t, s in ACCOUNT_TABLES.items()}
+    tokens_seen: dict[bytes, str] = {}
+    marks: list[tuple] = []
+    for b in bundles:
+        blk = b.block
+        number, ts = blk["number"], blk["timestamp"]
+        marks.append((number, blk["hash"], blk["parent_hash"], counters.tx_id, counters.transfer_id,
+                      book.next_id))
+        miner = book.id(blk["miner"], number)
+        _add(rows["blocks"], number=number, hash=blk["hash"], parent_hash=blk["parent_hash"],
+             timestamp=ts, miner_id=miner, gas_limit=blk["gas_limit"], gas_used=blk["gas_used"],
+             base_fee_per_gas=dec(blk.get("base_fee_per_gas")), difficulty=dec(blk.get("difficulty")),
+             size=blk.get("size"), tx_count=len(b.transactions), nonce=blk.get("nonce"),
+             extra_data=blk.get("extra_data"), state_root=blk.get("state_root"),
+             transactions_root=blk.get("transactions_root"), receipts_root=blk.get("receipts_root"),
+             withdrawals_root=blk.get("withdrawals_root"), blob_gas_used=blk.get("blob_gas_used"),
+             excess_blob_gas=blk.get("excess_blob_gas"),
+             first_tx_id=counters.tx_id if b.transactions else None, trace_mode=b.trace_mode)
+        tx_ids: dict[bytes, int] = {}
+        for tx, rc in zip(b.transactions, b.receipts):
+            tid = counters.tx_id
+            counters.tx_id += 1
+            tx_ids[tx["hash"]] = tid
+            _transaction(rows, tx, rc, tid, blk, book)
+            for log in rc["logs"]:
+                topics = list(log["topics"]) + [None] * (4 - len(log["topics"]))
+                _add(rows["logs"], tx_id=tid, log_index=log["log_index"], block_number=number,
+                     address_id=book.id(log["address"], number), topic0=topics[0], topic1=topics[1],
+                     topic2=topics[2], topic3=topics[3], data=log["data"])
+            _value_and_fees(rows, tx, rc, tid, blk, book, counters)
+        for tr in b.traces:
+            _trace(rows, tr, tx_ids, book, counters, ts)
+        for mv in b.token_moves:
+            kind = _TOKEN_KIND[mv["kind"]]
+            tokens_seen.setdefault(mv["token"], kind)
+            _transfer(rows, counters, number, ts, tx_ids.get(mv["transaction_hash"]), kind,
+                      book.id(mv["from_address"], number), book.id(mv["to_address"], number),
+                      book.id(mv["token"], number), mv["amount"], token_id=mv.get("token_id"),
+                      log_index=mv["log_index"], batch_index=mv.get("batch_index"))
+        for w in blk.get("withdrawals") or []:
+            _transfer(rows, counters, number, ts, None, "withdrawal", None,
+                      book.id(w["address"], number), None, w["amount"] * _GWEI)
+    for token, standard in tokens_seen.items():
+        meta = token_meta.get(token)
+        if meta is None:
+            continue
+        _add(rows["tokens"], address_id=book.ids[token], standard=standard, symbol=meta.get("symbol"),
+             name=meta.get("name"), decimals=meta.get("decimals"))
+    for aid, addr, first in book.new:
+        _add(rows["addresses"], address_id=aid, address=addr, first_block=first)
+    book.new = []
+    counters.address_id = book.next_id
+    return {t: pa.table(cols, schema=ACCOUNT_TABLES[t]) for t, cols in rows.items()}, marks
+
+
+def _add(table: dict[str, list], **values: object) -> None:
+    for k, col in table.items():
+        col.append(values.get(k))
+
+
+def _transfer(rows, counters: Counters, number: int, ts: int, tx_id: int | None, kind: str,
+              from_id: int | None, to_id: int | None, asset_id: int | None, amount: int, *,
+              token_id: int | None = None, log_index: int | None = None,
+              batch_index: int | None = None, trace_address: list[int] | None = None,
+              success: bool = True) -> None:
+    _add(rows["transfers"], transfer_id=counters.transfer_id, block_number=number, block_time=ts,
+         tx_id=tx_id, kind=KIND[kind], from_id=from_id, to_id=to_id, asset_id=asset_id,
+         amount=dec(amount), amount_raw=raw(amount), token_id_raw=raw(token_id), log_index=log_index,
+         batch_index=batch_index, trace_address=trace_address, success=success)
+    counters.transfer_id += 1
+
+
+def _fees(tx: dict, rc: dict, blk: dict) -> tuple[int | None, int | None, int | None]:
+    """(effective gas price, total fee, burnt part) of a transaction."""
+    price = rc.get("effective_gas_price")
+    if price is None:
+        price = tx.get("gas_price")
+    if price is None or rc.get("gas_used") is None:
+        return price, None, None
+    fee = rc["gas_used"] * price
+    base = blk.get("base_fee_per_gas")
+    burnt = rc["gas_used"] * base if base is not None else 0
+    if rc.get("blob_gas_used") and rc.get("blob_gas_price"):
+        blob = rc["blob_gas_used"] * rc["blob_gas_price"]
+        fee += blob
+        burnt += blob
+    return price, fee, burnt
+
+
+def _transaction(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBook) -> None:
+    number = blk["number"]
+    price, fee, burnt = _fees(tx, rc, blk)
+    _add(rows["transactions"], tx_id=tid, hash=tx["hash"], block_number=number,
+         tx_index=tx["transaction_index"], from_id=book.id(tx["from_address"], number),
+         to_id=book.id(tx["to_address"], number),
+         contract_created_id=book.id(rc.get("contract_address"), number), value=dec(tx["value"]),
+         value_raw=raw(tx["value"]), nonce=tx["nonce"], gas=tx["gas"], gas_price=dec(tx.get("gas_price")),
+         max_fee_per_gas=dec(tx.get("max_fee_per_gas")),
+         max_priority_fee_per_gas=dec(tx.get("max_priority_fee_per_gas")), tx_type=tx.get("transaction_type"),
+         input=tx.get("input"), status=rc.get("status"), gas_used=rc.get("gas_used"),
+         cumulative_gas_used=rc.get("cumulative_gas_used"), effective_gas_price=dec(price),
+         fee=dec(fee), burnt_fee=dec(burnt), block_time=blk["timestamp"])
+
+
+def _value_and_fees(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBook,
+                    counters: Counters) -> None:
+    number, ts = blk["number"], blk["timestamp"]
+    sender = book.id(tx["from_address"], number)
+    ok = rc.get("status") != 0  # pre-Byzantium receipts have no status: traces tell more
+    if tx["value"]:
+        to = tx["to_address"] if tx["to_address"] is not None else rc.get("contract_address")
+        _transfer(rows, counters, number, ts, tid, "native", sender, book.id(to, number), None,
+                  tx["value"], success=ok)
+    _, fee, burnt = _fees(tx, rc, blk)
+    if fee:
+        tip = fee - (burnt or 0)
+        if tip:
+            _transfer(rows, counters, number, ts, tid, "fee", sender, book.id(blk["miner"], number),
+                      None, tip)
+        if burnt:
+            _transfer(rows, counters, number, ts, tid, "fee", sender, None, None, burnt)
+
+
+def _trace(rows, tr: dict, tx_ids: dict[bytes, int], book: AddressBook, counters: Counters,
+           ts: int) -> None:
+    number = tr["block_number"]
+    tid = tx_ids.get(tr["transaction_hash"]) if tr["transaction_hash"] is not None else None
+    from_id = book.id(tr["from_address"], number)
+    to_id = book.id(tr["to_address"], number)
+    value = tr["value"] or 0
+    _add(rows["traces"], tx_id=tid, block_number=number, trace_address=tr["trace_address"],
+         trace_type=tr["trace_type"], call_type=tr.get("call_type"), from_id=from_id, to_id=to_id,
+         value=dec(value), value_raw=raw(value), gas=tr.get("gas"), gas_used=tr.get("gas_used"),
+         subtraces=tr.get("subtraces"), error=tr.get("error"), status=tr.get("status"))
+    if not value:
+        return
+    if tr["trace_type"] == "reward":
+        _transfer(rows, counters, number, ts, None, "reward", None, to_id, None, value)
+        return
+    if not tr["trace_address"]:
+        return  # the top-level call is the transaction's own value: already a native transfer
+    if tr["trace_type"] == "call" and tr.get("call_type") not in _VALUE_CALL_TYPES:
+        return  # delegatecall/staticcall carry the caller's value, they move nothing
+    _transfer(rows, counters, number, ts, tid, "internal", from_id, to_id, None, value,
+              trace_address=list(tr["trace_address"]), success=tr.get("status") != 0)
