@@ -30,13 +30,18 @@ def bitcoin_network_of(chain: str) -> str:
 class EvmChain:
     """An EVM chain by configuration: store name, chain id, native asset. No explorer needed."""
 
-    __slots__ = ("name", "chain_id", "native_symbol", "native_decimals")
+    __slots__ = ("name", "chain_id", "native_symbol", "native_decimals", "wrapped_native")
 
-    def __init__(self, name: str, chain_id: int, native_symbol: str, native_decimals: int = 18) -> None:
+    def __init__(self, name: str, chain_id: int, native_symbol: str, native_decimals: int = 18,
+                 wrapped_native: tuple[str, ...] | None = None) -> None:
         self.name = name
         self.chain_id = chain_id
         self.native_symbol = native_symbol
         self.native_decimals = native_decimals
+        # WETH-style contracts: their Deposit/Withdrawal events are mints/burns of the wrapped
+        # asset. None (test and unknown chains) accepts those events from any contract.
+        self.wrapped_native = (None if wrapped_native is None
+                               else frozenset(bytes.fromhex(a[2:]) for a in wrapped_native))
 
     def __repr__(self) -> str:
         return f"EvmChain({self.name!r}, chain_id={self.chain_id}, native={self.native_symbol})"
@@ -44,15 +49,15 @@ class EvmChain:
 
 #: Known EVM chains (store name -> config). Any other chain works with --chain NAME --chain-id N.
 EVM_CHAINS: dict[str, EvmChain] = {c.name: c for c in (
-    EvmChain("eth", 1, "ETH"),
+    EvmChain("eth", 1, "ETH", wrapped_native=("0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",)),
     EvmChain("eth-sepolia", 11155111, "ETH"),
     EvmChain("eth-holesky", 17000, "ETH"),
-    EvmChain("bsc", 56, "BNB"),
-    EvmChain("polygon", 137, "POL"),
-    EvmChain("arbitrum", 42161, "ETH"),
-    EvmChain("optimism", 10, "ETH"),
-    EvmChain("base", 8453, "ETH"),
-    EvmChain("avalanche", 43114, "AVAX"),
+    EvmChain("bsc", 56, "BNB", wrapped_native=("0xbb4cdb9cbd36b01bd1cbaebf2de08d9173bc095c",)),
+    EvmChain("polygon", 137, "POL", wrapped_native=("0x0d500b1d8e8ef31e21c99d1db9a6444d3adf1270",)),
+    EvmChain("arbitrum", 42161, "ETH", wrapped_native=("0x82af49447d8a07e3bd95bd0d56f35241523fbab1",)),
+    EvmChain("optimism", 10, "ETH", wrapped_native=("0x4200000000000000000000000000000000000006",)),
+    EvmChain("base", 8453, "ETH", wrapped_native=("0x4200000000000000000000000000000000000006",)),
+    EvmChain("avalanche", 43114, "AVAX", wrapped_native=("0xb31f66aa3c1e785363f0875a1b74e27b85fd66c7",)),
     EvmChain("anvil", 31337, "ETH"),
 )}
 

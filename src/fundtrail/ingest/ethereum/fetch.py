@@ -13,8 +13,11 @@ from fundtrail.errors import DataError
 from fundtrail.ingest.ethereum.rows import BlockBundle
 
 
-def fetch_bundles(rpc, numbers: list[int], known_tokens: set[bytes] | None = None) -> list[BlockBundle]:
-    """Blocks `numbers` with transactions, receipts, logs, token moves and traces, decoded."""
+def fetch_bundles(rpc, numbers: list[int], wrapped_native: frozenset[bytes] | None = None) -> list[BlockBundle]:
+    """Blocks `numbers` with transactions, receipts, logs, token moves and traces, decoded.
+
+    `wrapped_native`: the chain's WETH-style contracts, whose Deposit/Withdrawal events are mints and
+    burns; None accepts those events from any contract (test chains, unknown chains)."""
     blocks = rpc.blocks(numbers, full_transactions=True)
     bundles = []
     for number, bj in zip(numbers, blocks):
@@ -32,6 +35,7 @@ def fetch_bundles(rpc, numbers: list[int], known_tokens: set[bytes] | None = Non
             traces = geth_trace_rows(number, [t["hash"] for t in txs], result)
         else:
             traces = []
-        moves = [mv for r in receipts for log in r["logs"] for mv in token_moves(log)]
+        moves = [mv for r in receipts for log in r["logs"]
+                 for mv in token_moves(log, wrapped_native=wrapped_native)]
         bundles.append(BlockBundle(blk, txs, receipts, mode, traces, moves))
     return bundles

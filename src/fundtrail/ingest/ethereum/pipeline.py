@@ -107,7 +107,7 @@ class EthIngest:
     def commit_blocks(self, numbers: list[int]) -> None:
         """Fetch, decode and commit one batch; nothing of it is stored if any part fails."""
         t = time.perf_counter()
-        bundles = fetch_bundles(self.rpc, numbers, self.tokens)
+        bundles = fetch_bundles(self.rpc, numbers, self.chain.wrapped_native)
         self.report.fetch_seconds += time.perf_counter() - t
         t = time.perf_counter()
         for b in bundles:
@@ -118,7 +118,8 @@ class EthIngest:
                     "(the node reorganised)", hint="rerun with --follow to roll back to the fork point")
         token_meta = {}
         for b in bundles:
-            self.report.trace_mode = self.report.trace_mode or b.trace_mode
+            if self.report.trace_mode in (None, "none") and (b.transactions or self.report.trace_mode is None):
+                self.report.trace_mode = b.trace_mode
             for mv in b.token_moves:
                 if mv["token"] not in self.tokens and mv["token"] not in token_meta:
                     token_meta[mv["token"]] = self.rpc.token_metadata("0x" + mv["token"].hex())

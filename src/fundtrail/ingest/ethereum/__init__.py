@@ -1,0 +1,1 @@
+"""Ethereum/EVM ingest: JSON-RPC transport, replay of recorded responses, batch pipeline."""

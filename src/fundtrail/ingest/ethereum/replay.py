@@ -1,0 +1,105 @@
+"""A JSON-RPC transport that answers from recorded responses instead of a node.
+
+It lets the ingest run unchanged on real mainnet data without a network: the recordings are the
+ethereum-etl test fixtures (real node answers, one file per request) or any directory written the
+same way. A request maps to `web3_response.<key>.json`, where the key is the method, then each
+parameter flattened and joined by "_": a scalar as its lower-cased string (True -> "true"), a dict
+as its keys in sorted order each followed by its flattened value, a list as its flattened items;
+for example `debug_traceBlockByNumber_0xf4240_tracer_calltracer` or `eth_chainId_` (no params).
+A file may hold the whole JSON-RPC response or only its result. It has the same `request(payload)`
+method as the HTTP transport, so anything built on one runs on the other.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fundtrail.errors import SourceError
+
+_ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "result", "error"})
+METHOD_NOT_FOUND = -32601
+_NOT_RECORDED = object()
+
+
+def _flatten(value: Any) -> str:
+    if isinstance(value, dict):
+        return "_".join(f"{key}_{_flatten(value[key])}" for key in sorted(value))
+    if isinstance(value, (list, tuple)):
+        return "_".join(_flatten(item) for item in value)
+    return str(value).lower()
+
+
+def request_key(method: str, params: list[Any] | None) -> str:
+    """The recording key of one JSON-RPC call (the file name between `web3_response.` and `.json`)."""
+    return f"{method}_{_flatten(list(params or []))}"
+
+
+class ReplayTransport:
+    """Answers JSON-RPC requests (one or a batch) from the recordings in `directory`.
+
+    A request without a recording raises `SourceError` naming its key. With
+    `unrecorded_as_rpc_error=True` it gets a JSON-RPC "method not found" error response instead,
+    as a node lacking that method would answer, so fallbacks (per-transaction receipts when
+    `eth_getBlockReceipts` is missing, geth traces when `trace_block` is) can be replayed too.
+    """
+
+    def __init__(self, directory: Path, *, unrecorded_as_rpc_error: bool = False) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise SourceError(f"no recorded responses: {self.directory} is not a directory")
+        self.unrecorded_as_rpc_error = unrecorded_as_rpc_error
+        self.served: list[str] = []  # keys answered, in order: lets tests see what was asked
+
+    def keys(self) -> list[str]:
+        """The request keys this directory has recordings for, sorted."""
+        return sorted(p.name[len("web3_response."):-len(".json")]
+                      for p in self.directory.glob("web3_response.*.json"))
+
+    def request(self, payload: dict | list[dict]) -> dict | list[dict]:
+        """The response to one request (a dict) or the responses to a batch (a list, in order)."""
+        if isinstance(payload, list):
+            return [self._answer(item) for item in payload]
+        return self._answer(payload)
+
+    def _answer(self, call: Any) -> dict:
+        if not isinstance(call, dict) or not isinstance(call.get("method"), str):
+            raise SourceError(f"not a JSON-RPC request: {str(call)[:120]}")
+        params = call.get("params")
+        if params is not None and not isinstance(params, (list, tuple)):
+            raise SourceError(f"{call['method']}: params must be a list in a recorded request")
+        key = request_key(call["method"], params)
+        response: dict[str, Any] = {"jsonrpc": "2.0", "id": call.get("id")}
+        recorded = self._load(key)
+        if recorded is _NOT_RECORDED:
+            if not self.unrecorded_as_rpc_error:
+                raise SourceError(f"no recorded response for {key} in {self.directory}",
+                                  hint=f"expected file web3_response.{key}.json")
+            response["error"] = {"code": METHOD_NOT_FOUND, "message": f"no recorded response for {key}"}
+        elif _is_envelope(recorded):
+            if recorded.get("error") is not None:
+                response["error"] = recorded["error"]
+            else:
+                response["result"] = recorded.get("result")
+        else:
+            response["result"] = recorded
+        self.served.append(key)
+        return response
+
+    def _load(self, key: str) -> Any:
+        """The parsed recording for `key` (parsed afresh each time, as a node's answer would be)."""
+        path = self.directory / f"web3_response.{key}.json"
+        if not path.is_file():
+            return _NOT_RECORDED
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise SourceError(f"recorded response {path.name} is unreadable: {err}") from None
+        return value
+
+
+def _is_envelope(recorded: Any) -> bool:
+    """Whether a file holds a whole JSON-RPC response rather than only the result."""
+    return (isinstance(recorded, dict) and ("result" in recorded or "error" in recorded)
+            and _ENVELOPE_KEYS.issuperset(recorded))
