@@ -84,8 +84,11 @@ class Store:
             try:
                 con = duckdb.connect(str(self.catalog_path), read_only=read_only)
                 break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                # another process holds the file lock, or another thread of this process has it
+                # open with the other read-only setting: both are short-lived, so wait
+                busy = "lock" in str(exc).lower() or "different configuration" in str(exc)
+                if not busy or time.monotonic() > deadline:
                     raise StoreError(
                         f"cannot open store catalog {self.catalog_path}: {str(exc).splitlines()[0]}",
                         hint="another fundtrail process may be writing; wait for it or use another --store",
