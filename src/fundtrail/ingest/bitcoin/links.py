@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 
 from fundtrail.ingest.bitcoin.decode import outpoint_keys
-from fundtrail.ingest.bitcoin.pipeline import crash_point
+from fundtrail.ingest.crash import crash_point
 from fundtrail.store.tables import UTXO_TABLES, hash32_numpy
 
 if TYPE_CHECKING:

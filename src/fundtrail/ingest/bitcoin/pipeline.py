@@ -8,8 +8,6 @@ never interrupted.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -23,6 +21,7 @@ from fundtrail.chains.bitcoin.txid import compute_txids, merkle_roots
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState
 from fundtrail.ingest.bitcoin.state import load_state, save_snapshot, snapshot_is_current
+from fundtrail.ingest.crash import crash_point
 from fundtrail.model.chains import bitcoin_chain_name
 from fundtrail.store import Store
 
@@ -30,22 +29,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_BYTES = 64 << 20
 DEFAULT_BATCH_BLOCKS = 5000
-
-#: Test-only crash injection: FUNDTRAIL_TEST_CRASH_POINT names a point below (see `crash_point`
-#: calls) and FUNDTRAIL_TEST_CRASH_AT the how-many-th time it is reached (default 1); the process
-#: then kills itself with SIGKILL, as `kill -9` would. Unset in normal use.
-_CRASH_ENV, _CRASH_AT_ENV = "FUNDTRAIL_TEST_CRASH_POINT", "FUNDTRAIL_TEST_CRASH_AT"
-_crash_hits: dict[str, int] = {}
-
-
-def crash_point(name: str) -> None:
-    """Die here with SIGKILL if the crash-injection variables select this point (tests only)."""
-    if os.environ.get(_CRASH_ENV) != name:
-        return
-    _crash_hits[name] = _crash_hits.get(name, 0) + 1
-    if _crash_hits[name] >= int(os.environ.get(_CRASH_AT_ENV) or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
 
 @dataclass
 class IngestReport:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fundtrail.ingest.bitcoin.pipeline import crash_point
+from fundtrail.ingest.crash import crash_point
 
 if TYPE_CHECKING:
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fundtrail.errors import DataError, SourceError
+from fundtrail.ingest.crash import crash_point
 from fundtrail.ingest.ethereum.fetch import fetch_bundles
 from fundtrail.ingest.ethereum.rows import AddressBook, Counters, build_tables
 from fundtrail.model.chains import EvmChain
@@ -131,7 +132,12 @@ class EthIngest:
             raise DataError(f"blocks {numbers[0]}..{numbers[-1]}: cannot decode node data ({exc!r})") from None
         batch_id = self.next_batch
         name = f"batch-{batch_id:08d}.parquet"
-        files = [self.store.write_partition(self.name, t, name, tab) for t, tab in tables.items() if tab.num_rows]
+        files = []
+        for table, data in tables.items():
+            if data.num_rows:
+                files.append(self.store.write_partition(self.name, table, name, data))
+                crash_point("eth_mid_write")  # some files of the batch written, not all
+        crash_point("eth_before_commit")
         row = {
             "batch_id": batch_id, "source": f"rpc {self.rpc}", "run_id": self.run_id,
             "first_block_id": numbers[0], "last_block_id": numbers[-1], "min_height": numbers[0],
@@ -143,6 +149,7 @@ class EthIngest:
         }
         block_rows = [(num, h, parent, num, batch_id, ftx, ftr, fad) for num, h, parent, ftx, ftr, fad in marks]
         self.store.commit_batch(self.name, row, files, block_rows)
+        crash_point("eth_after_commit")
         self.next_batch += 1
         self.tokens.update(token_meta)
         for num, h, *_ in marks:
