@@ -31,3 +31,15 @@ def testdata() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="session")
+def etl_fixtures(testdata: Path) -> Path:
+    """ethereum-etl's recorded JSON-RPC responses and expected outputs (shared data)."""
+    path = testdata / "eth" / "ethereum-etl-fixtures"
+    if not path.is_dir():
+        reason = f"ethereum-etl fixtures not found at {path}"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path

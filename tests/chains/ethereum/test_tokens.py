@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -156,17 +155,6 @@ def test_unrelated_logs() -> None:
 
 # --- real logs -------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def fixtures(testdata: Path) -> Path:
-    path = testdata / "eth" / "ethereum-etl-fixtures"
-    if not path.is_dir():
-        reason = f"ethereum-etl fixtures not found at {path}"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
 def _row_from_etl_log(d: dict) -> dict:
     """A log row from ethereum-etl's log export (its input to extract_token_transfers)."""
     topics = d["topics"] if isinstance(d["topics"], list) else [t for t in d["topics"].split(",") if t]
@@ -184,8 +172,8 @@ def _as_etl(mv: dict) -> dict:
             "block_number": mv["block_number"]}
 
 
-def test_extract_token_transfers_job_logs_csv(fixtures: Path) -> None:
-    case = fixtures / "test_extract_token_transfers_job" / "logs"
+def test_extract_token_transfers_job_logs_csv(etl_fixtures: Path) -> None:
+    case = etl_fixtures / "test_extract_token_transfers_job" / "logs"
     with open(case / "logs.csv", newline="") as fh:
         logs = [_row_from_etl_log(r) for r in csv.DictReader(fh)]
     with open(case / "expected_token_transfers.csv", newline="") as fh:
@@ -195,8 +183,8 @@ def test_extract_token_transfers_job_logs_csv(fixtures: Path) -> None:
     assert got == expected and len(got) == 2
 
 
-def test_stream_17173049_all_logs(fixtures: Path) -> None:
-    case = fixtures / "test_stream" / "blocks_17173049_17173050"
+def test_stream_17173049_all_logs(etl_fixtures: Path) -> None:
+    case = etl_fixtures / "test_stream" / "blocks_17173049_17173050"
     with open(case / "expected_logs.json") as fh:
         logs = [_row_from_etl_log(json.loads(line)) for line in fh if line.strip()]
     with open(case / "expected_token_transfers.json") as fh:

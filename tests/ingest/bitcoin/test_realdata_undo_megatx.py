@@ -165,6 +165,7 @@ def test_rev00000_undo_with_blocks_dir(tmp_path: Path, btc: Path) -> None:
     s1, s2 = Store.open(tmp_path / "s1"), Store.open(tmp_path / "s2")
     r1 = ingest_blocks_dir(s1, with_undo, use_undo=True)
     r2 = ingest_blocks_dir(s2, without)
+    assert r2.unresolved_inputs == 0
     assert (r1.blocks, r1.unresolved_inputs, r1.warnings) == (300, 0, [])
     assert list(iter_transactions(s1, "btc")) == list(iter_transactions(s2, "btc"))
     with s1.query() as con:

@@ -138,5 +138,11 @@ def test_cli_ingest_and_export(chain, tmp_path: Path, capsys: pytest.CaptureFixt
     assert len(lines) == sum(_expected(sc).values())
     assert set(lines[0]) >= {"tx_hash", "block_number", "time", "kind", "from", "to", "asset", "amount",
                              "token_id", "success"}
+    assert main(["--store", store, "status", "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)["chains"][0]
+    assert (st["chain"], st["family"], st["max_height"]) == ("anvil", "account", node.block_number())
+    assert st["transfers"] == len(lines) and st["transactions"] == len(sc.txs)
+    assert main(["--store", store, "status"]) == 0
+    assert "transfers" in capsys.readouterr().out
     assert main(["--store", store, "ingest", "ethereum", "--rpc", node.url, "--chain", "eth"]) == 2
     assert "chain id 1 but the node reports 31337" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """ReplayTransport: the request -> file key rule, both file shapes, batches, and missing recordings.
 
-The key rule is checked against every recorded file name in ethereum-etl's fixtures: the table
+The key rule is checked against every recorded file name in ethereum-etl's etl_fixtures: the table
 below writes each request the way a client sends it (checksummed addresses, Python booleans,
 filter objects with unsorted keys), and the keys they give must be exactly the files on disk.
 Files in the fixtures that are not named `web3_response.*` (ethereum-etl's own inputs such as
@@ -11,7 +11,6 @@ recordings and are not served.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -89,25 +88,14 @@ REQUESTS: dict[str, list[tuple[str, list]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def fixtures(testdata: Path) -> Path:
-    path = testdata / "eth" / "ethereum-etl-fixtures"
-    if not path.is_dir():
-        reason = f"ethereum-etl fixtures not found at {path}"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
-def test_table_names_every_fixture_directory(fixtures: Path) -> None:
-    on_disk = {str(p.relative_to(fixtures)) for p in fixtures.glob("*/*") if p.is_dir()}
+def test_table_names_every_fixture_directory(etl_fixtures: Path) -> None:
+    on_disk = {str(p.relative_to(etl_fixtures)) for p in etl_fixtures.glob("*/*") if p.is_dir()}
     assert on_disk == set(REQUESTS)
 
 
 @pytest.mark.parametrize("case", sorted(REQUESTS))
-def test_key_rule_matches_every_recorded_file_name(fixtures: Path, case: str) -> None:
-    transport = ReplayTransport(fixtures / case)
+def test_key_rule_matches_every_recorded_file_name(etl_fixtures: Path, case: str) -> None:
+    transport = ReplayTransport(etl_fixtures / case)
     assert sorted(request_key(m, p) for m, p in REQUESTS[case]) == transport.keys()
     for i, (method, params) in enumerate(REQUESTS[case]):  # and each one is served
         response = transport.request({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
@@ -143,8 +131,8 @@ def test_full_response_and_bare_result_files(tmp_path: Path) -> None:
     assert err["error"]["message"] == "header not found" and "result" not in err
 
 
-def test_batch_answers_in_order(fixtures: Path) -> None:
-    t = ReplayTransport(fixtures / "test_export_blocks_job" / "blocks_with_transactions")
+def test_batch_answers_in_order(etl_fixtures: Path) -> None:
+    t = ReplayTransport(etl_fixtures / "test_export_blocks_job" / "blocks_with_transactions")
     batch = [{"jsonrpc": "2.0", "id": i, "method": "eth_getBlockByNumber", "params": [n, True]}
              for i, n in enumerate(["0xb873", "0xb872"])]
     answers = t.request(batch)
@@ -153,8 +141,8 @@ def test_batch_answers_in_order(fixtures: Path) -> None:
     assert t.served == ["eth_getBlockByNumber_0xb873_true", "eth_getBlockByNumber_0xb872_true"]
 
 
-def test_missing_recording_names_the_key(fixtures: Path) -> None:
-    t = ReplayTransport(fixtures / "test_export_blocks_job" / "block_with_logs")
+def test_missing_recording_names_the_key(etl_fixtures: Path) -> None:
+    t = ReplayTransport(etl_fixtures / "test_export_blocks_job" / "block_with_logs")
     with pytest.raises(SourceError, match=r"eth_getBlockReceipts_0x76250"):
         t.request({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockReceipts", "params": ["0x76250"]})
     with pytest.raises(SourceError, match=r"eth_getBlockByNumber_0x76251_true"):
@@ -162,8 +150,8 @@ def test_missing_recording_names_the_key(fixtures: Path) -> None:
                    {"jsonrpc": "2.0", "id": 2, "method": "eth_getBlockByNumber", "params": ["0x76251", True]}])
 
 
-def test_missing_recording_as_rpc_error(fixtures: Path) -> None:
-    t = ReplayTransport(fixtures / "test_export_blocks_job" / "block_with_logs", unrecorded_as_rpc_error=True)
+def test_missing_recording_as_rpc_error(etl_fixtures: Path) -> None:
+    t = ReplayTransport(etl_fixtures / "test_export_blocks_job" / "block_with_logs", unrecorded_as_rpc_error=True)
     answer = t.request({"jsonrpc": "2.0", "id": 3, "method": "eth_getBlockReceipts", "params": ["0x76250"]})
     assert answer["id"] == 3 and answer["error"]["code"] == METHOD_NOT_FOUND and "result" not in answer
 

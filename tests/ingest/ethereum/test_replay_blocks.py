@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -60,17 +59,6 @@ RECEIPT_FIELDS = ["transaction_hash", "transaction_index", "block_hash", "block_
                   "gas_used", "contract_address", "root", "status", "effective_gas_price"]
 LOG_FIELDS = ["log_index", "transaction_hash", "transaction_index", "block_hash", "block_number", "address",
               "data", "topics"]
-
-
-@pytest.fixture(scope="module")
-def fixtures(testdata: Path) -> Path:
-    path = testdata / "eth" / "ethereum-etl-fixtures"
-    if not path.is_dir():
-        reason = f"ethereum-etl fixtures not found at {path}"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 def as_json(v: Any) -> Any:
@@ -120,8 +108,8 @@ def call(t: ReplayTransport, method: str, *params: Any) -> Any:
     ("block_without_transactions", [0]),
     ("blocks_with_transactions", [0xB872, 0xB873]),
 ])
-def test_export_blocks_job(fixtures: Path, case: str, numbers: list[int]) -> None:
-    d = fixtures / "test_export_blocks_job" / case
+def test_export_blocks_job(etl_fixtures: Path, case: str, numbers: list[int]) -> None:
+    d = etl_fixtures / "test_export_blocks_job" / case
     t = ReplayTransport(d)
     answers = t.request([{"jsonrpc": "2.0", "id": i, "method": "eth_getBlockByNumber", "params": [hex(n), True]}
                          for i, n in enumerate(numbers)])
@@ -136,8 +124,8 @@ def test_export_blocks_job(fixtures: Path, case: str, numbers: list[int]) -> Non
         assert mismatches(ours, exp, TX_FIELDS, as_csv) == [], f"tx {exp['hash']}"
 
 
-def test_export_receipts_job(fixtures: Path) -> None:
-    d = fixtures / "test_export_receipts_job" / "receipts_with_logs"
+def test_export_receipts_job(etl_fixtures: Path) -> None:
+    d = etl_fixtures / "test_export_receipts_job" / "receipts_with_logs"
     t = ReplayTransport(d)
     expected_csv = read_csv(d / "expected_receipts.csv")
     expected_json = read_jsonl(d / "expected_receipts.json")
@@ -157,8 +145,8 @@ def test_export_receipts_job(fixtures: Path) -> None:
             assert mismatches(ours, exp, LOG_FIELDS, fmt) == []
 
 
-def test_export_token_transfers_job(fixtures: Path) -> None:
-    d = fixtures / "test_export_token_transfers_job" / "block_with_transfers"
+def test_export_token_transfers_job(etl_fixtures: Path) -> None:
+    d = etl_fixtures / "test_export_token_transfers_job" / "block_with_transfers"
     t = ReplayTransport(d)
     filter_id = call(t, "eth_newFilter", {"fromBlock": "0x76250", "toBlock": "0x76250",
                                           "topics": ["0x" + TRANSFER.hex()]})
@@ -175,8 +163,8 @@ def test_export_token_transfers_job(fixtures: Path) -> None:
         assert mismatches(mv, exp, fields, as_csv, rename) == []
 
 
-def test_stream_1755634_1755635(fixtures: Path) -> None:
-    d = fixtures / "test_stream" / "blocks_1755634_1755635"
+def test_stream_1755634_1755635(etl_fixtures: Path) -> None:
+    d = etl_fixtures / "test_stream" / "blocks_1755634_1755635"
     t = ReplayTransport(d)
     head = block_row(call(t, "eth_getBlockByNumber", "latest", False))
     assert head["number"] > 1755635  # the stream's view of the chain head when it was recorded
@@ -218,10 +206,10 @@ def test_stream_1755634_1755635(fixtures: Path) -> None:
         assert (blk["timestamp"], as_json(blk["hash"])) == (exp["block_timestamp"], exp["block_hash"])
 
 
-def test_every_recorded_block_decodes(fixtures: Path) -> None:
+def test_every_recorded_block_decodes(etl_fixtures: Path) -> None:
     """Blocks fetched without full transactions decode as headers; their rows need full objects."""
     seen = 0
-    for path in sorted(fixtures.glob("*/*/web3_response.eth_getBlockByNumber_*.json")):
+    for path in sorted(etl_fixtures.glob("*/*/web3_response.eth_getBlockByNumber_*.json")):
         t = ReplayTransport(path.parent)
         number, full = path.name.split("_")[-2:]
         raw = call(t, "eth_getBlockByNumber", number, full.startswith("true"))

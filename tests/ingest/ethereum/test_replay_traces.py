@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +52,6 @@ KNOWN_DIFFERENCES = {
         "to_address": ("0x83973747eec131bf9a08ac64fb1a518e891bdf4b", None),
         "value": (50000000000000000, 0)},
 }
-
-
-@pytest.fixture(scope="module")
-def fixtures(testdata: Path) -> Path:
-    path = testdata / "eth" / "ethereum-etl-fixtures"
-    if not path.is_dir():
-        reason = f"ethereum-etl fixtures not found at {path}"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 def as_json(v: Any) -> Any:
@@ -97,42 +85,42 @@ def call(t: ReplayTransport, method: str, *params: Any) -> Any:
     return answer["result"]
 
 
-def parity_rows(fixtures: Path, case: str) -> list[dict]:
+def parity_rows(etl_fixtures: Path, case: str) -> list[dict]:
     number = BLOCKS[case] or 0
-    return parity_trace_rows(call(ReplayTransport(fixtures / "test_export_traces_job" / case), "trace_block", hex(number)))
+    return parity_trace_rows(call(ReplayTransport(etl_fixtures / "test_export_traces_job" / case), "trace_block", hex(number)))
 
 
-def geth_rows(fixtures: Path, case: str) -> list[dict]:
+def geth_rows(etl_fixtures: Path, case: str) -> list[dict]:
     number = BLOCKS[case] or 1  # ethereum-etl's empty geth case is block 1, its parity one block 0
-    tx_hashes = [r["transaction_hash"] for r in parity_rows(fixtures, case) if r["trace_address"] == []
+    tx_hashes = [r["transaction_hash"] for r in parity_rows(etl_fixtures, case) if r["trace_address"] == []
                  and r["transaction_hash"] is not None] if BLOCKS[case] else []
-    t = ReplayTransport(fixtures / "test_extract_geth_traces_job" / case)
+    t = ReplayTransport(etl_fixtures / "test_extract_geth_traces_job" / case)
     return geth_trace_rows(number, tx_hashes, call(t, "debug_traceBlockByNumber", hex(number), {"tracer": "callTracer"}))
 
 
 @pytest.mark.parametrize("case", sorted(BLOCKS))
-def test_parity_trace_block(fixtures: Path, case: str) -> None:
-    rows = parity_rows(fixtures, case)
-    expected = read_csv(fixtures / "test_export_traces_job" / case / "expected_traces.csv")
+def test_parity_trace_block(etl_fixtures: Path, case: str) -> None:
+    rows = parity_rows(etl_fixtures, case)
+    expected = read_csv(etl_fixtures / "test_export_traces_job" / case / "expected_traces.csv")
     assert len(rows) == len(expected)
     for ours, exp in zip(rows, expected):
         assert mismatches(ours, exp, FIELDS, as_csv) == [], exp["trace_id"]
 
 
-def test_parity_shapes(fixtures: Path) -> None:
-    [create] = [r for r in parity_rows(fixtures, "block_with_create") if r["trace_type"] == "create"]
+def test_parity_shapes(etl_fixtures: Path) -> None:
+    [create] = [r for r in parity_rows(etl_fixtures, "block_with_create") if r["trace_type"] == "create"]
     assert create["to_address"].hex() == "a7e3cf952ea8d9438a26ee346c295f1ada328ae1"  # result.address
     assert create["output"][:4].hex() == "36600080" and create["input"][:4].hex() == "60606040"
-    [suicide] = [r for r in parity_rows(fixtures, "block_with_suicide") if r["trace_type"] == "suicide"]
+    [suicide] = [r for r in parity_rows(etl_fixtures, "block_with_suicide") if r["trace_type"] == "suicide"]
     assert (suicide["value"], suicide["trace_address"], suicide["input"], suicide["gas"]) == (5 * 10**16, [0], None, None)
-    [failed, ok, reward] = parity_rows(fixtures, "block_with_error")
+    [failed, ok, reward] = parity_rows(etl_fixtures, "block_with_error")
     assert (failed["status"], failed["error"], ok["status"], reward["status"]) == (0, "Out of gas", 1, 1)
     assert reward["transaction_hash"] is None and reward["from_address"] is None
 
 
 @pytest.mark.parametrize("case, number", [("blocks_2112234_2112234", 2112234), ("blocks_508110_508110", 508110)])
-def test_stream_traces(fixtures: Path, case: str, number: int) -> None:
-    d = fixtures / "test_stream" / case
+def test_stream_traces(etl_fixtures: Path, case: str, number: int) -> None:
+    d = etl_fixtures / "test_stream" / case
     t = ReplayTransport(d)
     block = block_row(call(t, "eth_getBlockByNumber", hex(number), False))
     rows = parity_trace_rows(call(t, "trace_block", hex(number)))
@@ -149,9 +137,9 @@ def test_stream_traces(fixtures: Path, case: str, number: int) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(BLOCKS))
-def test_geth_call_tracer_against_etl_geth_output(fixtures: Path, case: str) -> None:
-    rows = geth_rows(fixtures, case)
-    expected = read_csv(fixtures / "test_extract_geth_traces_job" / case / "expected_traces.csv")
+def test_geth_call_tracer_against_etl_geth_output(etl_fixtures: Path, case: str) -> None:
+    rows = geth_rows(etl_fixtures, case)
+    expected = read_csv(etl_fixtures / "test_extract_geth_traces_job" / case / "expected_traces.csv")
     assert len(rows) == len(expected)
     for ours, exp in zip(rows, expected):
         if ours["trace_type"] == "suicide":  # etl leaves value empty where the frame has none; we say 0
@@ -162,9 +150,9 @@ def test_geth_call_tracer_against_etl_geth_output(fixtures: Path, case: str) -> 
 
 
 @pytest.mark.parametrize("case", sorted(BLOCKS))
-def test_geth_against_parity_of_the_same_block(fixtures: Path, case: str) -> None:
-    parity = [r for r in parity_rows(fixtures, case) if r["trace_type"] != "reward"]
-    geth = geth_rows(fixtures, case)
+def test_geth_against_parity_of_the_same_block(etl_fixtures: Path, case: str) -> None:
+    parity = [r for r in parity_rows(etl_fixtures, case) if r["trace_type"] != "reward"]
+    geth = geth_rows(etl_fixtures, case)
     assert len(geth) == len(parity)
     seen = set()
     for p, g in zip(parity, geth):

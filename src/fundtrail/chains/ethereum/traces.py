@@ -13,46 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from fundtrail.chains.ethereum.hexutil import address, hex_to_bytes, hex_to_int
+from fundtrail.chains.ethereum.fields import JsonFields as _Obj
 from fundtrail.errors import DataError
 
 _GETH_CALLS = {"CALL": "call", "CALLCODE": "callcode", "DELEGATECALL": "delegatecall",
                "STATICCALL": "staticcall"}
 _GETH_CREATES = {"CREATE", "CREATE2"}
 _GETH_SUICIDES = {"SELFDESTRUCT", "SUICIDE"}
-
-
-class _Obj:
-    """Field access for one trace object; errors name the trace and the field."""
-
-    __slots__ = ("obj", "where")
-
-    def __init__(self, obj: Any, where: str) -> None:
-        if not isinstance(obj, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        self.obj = obj
-        self.where = where
-
-    def _call(self, fn: Any, key: str) -> Any:
-        try:
-            return fn(self.obj.get(key))
-        except DataError as err:
-            raise DataError(f"{self.where}: field {key}: {err.message}") from None
-
-    def int(self, key: str) -> int | None:
-        return self._call(hex_to_int, key)
-
-    def address(self, key: str) -> bytes | None:
-        return self._call(address, key)
-
-    def data(self, key: str) -> bytes | None:
-        return self._call(lambda v: None if v is None else hex_to_bytes(v), key)
-
-    def hash(self, key: str) -> bytes | None:
-        raw = self.data(key)
-        if raw is not None and len(raw) != 32:
-            raise DataError(f"{self.where}: field {key} must be 32 bytes, got {len(raw)}")
-        return raw
 
 
 def _row(block_number: int, tx_hash: bytes | None, tx_index: int | None, trace_address: list[int],
