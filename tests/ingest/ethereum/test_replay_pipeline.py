@@ -119,3 +119,23 @@ def test_null_block_is_a_clear_error(fixture_dir: Path, tmp_path: Path) -> None:
             EthIngest(store, EVM_CHAINS["eth"], rpc, batch_blocks=10) as ing:
         ing.ingest_range(FIRST, LAST)
     assert status(store)["chains"][0]["blocks"] == 0
+
+
+def test_pre_byzantium_failure_comes_from_the_top_level_trace() -> None:
+    """No receipt status before Byzantium: a failed top-level trace marks the value as not moved."""
+    from fundtrail.ingest.ethereum.rows import AddressBook, BlockBundle, Counters, build_tables
+
+    a, b, miner = b"\x01" * 20, b"\x02" * 20, b"\x03" * 20
+    block = {"number": 5, "hash": b"\x05" * 32, "parent_hash": b"\x04" * 32, "timestamp": 1, "miner": miner,
+             "gas_limit": 10**6, "gas_used": 21000, "withdrawals": []}
+    txs = [{"hash": h, "transaction_index": i, "from_address": a, "to_address": b, "value": 7, "nonce": i,
+            "gas": 21000, "gas_price": 1} for i, h in enumerate((b"\xaa" * 32, b"\xbb" * 32))]
+    receipts = [{"transaction_hash": t["hash"], "gas_used": 21000, "status": None, "logs": []} for t in txs]
+    traces = [{"block_number": 5, "transaction_hash": t["hash"], "trace_address": [], "trace_type": "call",
+               "call_type": "call", "from_address": a, "to_address": b, "value": 7,
+               "status": 0 if i == 0 else 1, "error": "Out of gas" if i == 0 else None}
+              for i, t in enumerate(txs)]
+    tables, _ = build_tables([BlockBundle(block, txs, receipts, "parity", traces)], AddressBook({}, 0),
+                             Counters(), {})
+    natives = [r for r in tables["transfers"].to_pylist() if r["kind"] == 0]
+    assert [(r["tx_id"], r["success"]) for r in natives] == [(0, False), (1, True)]

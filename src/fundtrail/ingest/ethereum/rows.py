@@ -95,6 +95,9 @@ def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counte
              excess_blob_gas=blk.get("excess_blob_gas"),
              first_tx_id=counters.tx_id if b.transactions else None, trace_mode=b.trace_mode)
         tx_ids: dict[bytes, int] = {}
+        # before Byzantium receipts carry no status: a failed top-level trace says the tx failed
+        failed = {tr["transaction_hash"] for tr in b.traces
+                  if not tr["trace_address"] and tr.get("status") == 0}
         for tx, rc in zip(b.transactions, b.receipts):
             tid = counters.tx_id
             counters.tx_id += 1
@@ -105,7 +108,7 @@ def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counte
                 _add(rows["logs"], tx_id=tid, log_index=log["log_index"], block_number=number,
                      address_id=book.id(log["address"], number), topic0=topics[0], topic1=topics[1],
                      topic2=topics[2], topic3=topics[3], data=log["data"])
-            _value_and_fees(rows, tx, rc, tid, blk, book, counters)
+            _value_and_fees(rows, tx, rc, tid, blk, book, counters, tx["hash"] not in failed)
         for tr in b.traces:
             _trace(rows, tr, tx_ids, book, counters, ts)
         for mv in b.token_moves:
@@ -181,10 +184,10 @@ def _transaction(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBoo
 
 
 def _value_and_fees(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBook,
-                    counters: Counters) -> None:
+                    counters: Counters, trace_ok: bool) -> None:
     number, ts = blk["number"], blk["timestamp"]
     sender = book.id(tx["from_address"], number)
-    ok = rc.get("status") != 0  # pre-Byzantium receipts have no status: traces tell more
+    ok = rc.get("status") == 1 if rc.get("status") is not None else trace_ok
     if tx["value"]:
         to = tx["to_address"] if tx["to_address"] is not None else rc.get("contract_address")
         _transfer(rows, counters, number, ts, tid, "native", sender, book.id(to, number), None,
