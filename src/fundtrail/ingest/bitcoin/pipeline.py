@@ -22,6 +22,7 @@ from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState
 from fundtrail.ingest.bitcoin.state import load_state, save_snapshot, snapshot_is_current
 from fundtrail.ingest.crash import crash_point
+from fundtrail.ingest.runs import record_run_end
 from fundtrail.model.chains import bitcoin_chain_name
 from fundtrail.store import Store
 
@@ -236,15 +237,7 @@ class BitcoinIngest:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
-            if self.run_id is not None:
-                if exc is None:
-                    status, message = "completed", None
-                elif isinstance(exc, KeyboardInterrupt):
-                    status, message = "interrupted", "interrupted by the user"
-                else:
-                    status = "failed"
-                    message = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
-                self.store.end_run(self.run_id, status, self.report.blocks, self.report.transactions, message)
+            record_run_end(self.store, self.run_id, exc, self.report.blocks, self.report.transactions)
         finally:
             self.close()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from fundtrail.errors import DataError, SourceError
 from fundtrail.ingest.crash import crash_point
+from fundtrail.ingest.runs import record_run_end
 from fundtrail.ingest.ethereum.fetch import fetch_bundles
 from fundtrail.ingest.ethereum.rows import AddressBook, Counters, build_tables
 from fundtrail.model.chains import EvmChain
@@ -186,11 +187,6 @@ class EthIngest:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
-            if self.run_id is not None:
-                status = "completed" if exc is None else (
-                    "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
-                message = None if exc is None else (
-                    exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}")
-                self.store.end_run(self.run_id, status, self.report.blocks, self.report.transactions, message)
+            record_run_end(self.store, self.run_id, exc, self.report.blocks, self.report.transactions)
         finally:
             self.close()
