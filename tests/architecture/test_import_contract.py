@@ -15,7 +15,7 @@ BASE = {"errors", "settings", "__init__"}
 LAYERS = [
     {"model", "chains"},
     {"store"},
-    {"ingest"},
+    {"ingest", "sim"},
     {"cluster", "tags"},
     {"trace"},
     {"risk"},

@@ -51,6 +51,8 @@ def _global(
 commands_bitcoin.register(ingest_app)
 commands_ethereum.register(ingest_app, export_app)
 commands_store.register(app, export_app)
+from fundtrail.cli import commands_sim  # noqa: E402
+commands_sim.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
