@@ -79,11 +79,16 @@ def test_console_script_and_demo(tmp_path: Path) -> None:
     res = subprocess.run([*cmd, "demo", "--workdir", str(tmp_path / "work")], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "ingested into" in res.stdout and "next:" in res.stdout
+    out = res.stdout
+    assert "2. ingested into" in out and "0 unresolved inputs" in out and "next:" in out
+    assert "victims report 4 ransom payments" in out and "answer key (simulator ground truth" in out
     assert (tmp_path / "store" / "catalog.duckdb").exists()  # FUNDTRAIL_STORE was honoured
+    assert (tmp_path / "work" / "truth" / "cases").is_dir()
     again = subprocess.run([*cmd, "demo", "--workdir", str(tmp_path / "work")], env=env,
                            capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "0 new blocks (120 already stored)" in again.stdout
+    # the same seed writes the same chain: nothing new to store, same findings
+    assert again.returncode == 0 and ": 0 blocks, 0 transactions" in again.stdout
+    assert again.stdout.split("3. the case")[1] == out.split("3. the case")[1]
 
 
 def test_ingest_runs_record_provenance(tmp_path: Path, capsys) -> None:

@@ -78,7 +78,7 @@ def register(app: typer.Typer, export_app: typer.Typer) -> None:
         ctx: typer.Context,
         workdir: Path = typer.Option(Path("demo-data"), "--workdir", help="Where the demo chain is written."),
     ) -> None:
-        """Write a small chain in Bitcoin Core's blk format, ingest it, and show what was stored."""
+        """Simulate a small economy with a ransomware case, ingest it, and present the case."""
         from fundtrail.cli.demo import run_demo
 
         run_demo(ctx.obj["settings"], workdir, quiet=ctx.obj["quiet"])

@@ -1,8 +1,10 @@
-"""The demo run by the README's main command.
+"""The demo run by the README's main command: a simulated ransomware case, investigated.
 
-Until the simulator lands it writes fundtrail's own sample chain in Bitcoin Core's on-disk format
-(shuffled blk files, XOR-obfuscated like Core 28+, with a stale fork), ingests it through the same
-path as a real node's files, and shows what the store now answers.
+It simulates a small economy with one ransomware case (real blk files), ingests it through the same
+path as a node's files, and prints what an investigator would read: the ransom payments reported by
+victims, what the chain shows about them (facts from the store), and where the analysis goes next.
+The simulator's answer key is printed last, clearly apart, so later stages (clustering, tracing,
+risk) can be checked against it as they land.
 """
 
 from __future__ import annotations
@@ -15,56 +17,83 @@ from pathlib import Path
 
 import typer
 
-from fundtrail.chains.bitcoin.samplechain import sample_chain_blocks_dir
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir
 from fundtrail.settings import Settings
+from fundtrail.sim.scenario import simulate
 from fundtrail.store import Store
-from fundtrail.store.bitcoin_export import iter_transactions, status
+
+_BTC = 100_000_000
 
 
-def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False) -> None:
-    """Write, ingest and summarise the sample chain; print next steps."""
-    blocks = workdir / "blocks"
-    if blocks.exists():
-        shutil.rmtree(blocks)
-    chain = sample_chain_blocks_dir(blocks, seed=7, xor_key=bytes.fromhex("a1b2c3d4e5f60718"))
-    n_files = len(list(blocks.glob("blk*.dat")))
-    typer.echo(f"1. wrote a sample regtest chain: {len(chain.blocks)} blocks + {len(chain.stale)} stale, "
-               f"shuffled over {n_files} blk files, XOR-obfuscated, in {blocks}")
+def _btc(sat: int) -> str:
+    return f"{sat / _BTC:,.8f} BTC"
+
+
+def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: int = 7, txs: int = 4000) -> None:
+    """Simulate, ingest and present the ransomware case; print next steps."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    simulate(workdir, seed=seed, txs=txs)
+    manifest = json.loads((workdir / "manifest.json").read_text())
+    typer.echo(f"1. simulated a regtest economy (seed {seed}): {manifest['blocks']} blocks, "
+               f"{manifest['transactions']:,} transactions, {manifest['actors']} actors, one ransomware case "
+               f"-> {workdir}")
     store = Store.open(settings.store)
-    report = ingest_blocks_dir(store, blocks)
-    typer.echo(f"2. ingested into {settings.store}: {report.blocks} new blocks "
-               f"({report.skipped_known} already stored), {report.transactions} transactions, "
-               f"{report.stale} stale block(s) left out, in {report.seconds:.2f}s")
-    st = status(store)
-    for c in st["chains"]:
-        typer.echo(f"3. store now holds {c['chain']}: heights {c['min_height']}..{c['max_height']}, "
-                   f"{c['transactions']:,} transactions, {c['outputs']:,} outputs, "
-                   f"{c['addresses']:,} distinct addresses; tip {c['tip_hash']}")
-    p = "btc_regtest"
-    with store.query() as con:
-        types = con.execute(
-            f"SELECT script_type, count(*), sum(value) FROM {p}_outputs GROUP BY 1 ORDER BY 2 DESC").fetchall()
-        reuse = con.execute(
-            f"SELECT address_id, count(*) AS n FROM {p}_outputs WHERE address_id IS NOT NULL "
-            "AND script_type <> 9 GROUP BY 1 HAVING n > 1 ORDER BY n DESC LIMIT 1").fetchone()
-        biggest = con.execute(
-            f"SELECT block_height FROM {p}_transactions WHERE NOT is_coinbase "
-            "ORDER BY output_value DESC LIMIT 1").fetchone()
-    from fundtrail.chains.bitcoin.script import ScriptType
-
-    typer.echo("4. outputs by script type:")
-    for st_code, n, total in types:
-        typer.echo(f"     {ScriptType(st_code).export_name:16s} {n:6,d} outputs {total / 1e8:14,.8f} BTC")
-    if reuse:
-        typer.echo(f"5. the most reused address received {reuse[1]} outputs: reuse ties payments to one owner")
-    if biggest:
-        tx = max((t for t in iter_transactions(store, "btc-regtest", from_height=biggest[0], to_height=biggest[0])
-                  if not t["coinbase"]), key=lambda t: sum(o["value"] for o in t["outputs"]))
-        typer.echo("6. the largest payment, as the export contract writes it:")
-        typer.echo("     " + json.dumps(tx)[:400] + ("…" if len(json.dumps(tx)) > 400 else ""))
+    report = ingest_blocks_dir(store, workdir / "blocks")
+    typer.echo(f"2. ingested into {settings.store}: {report.blocks} blocks, {report.transactions:,} "
+               f"transactions, {report.unresolved_inputs} unresolved inputs, in {report.seconds:.1f}s")
+    case = json.loads(next((workdir / "truth" / "cases").glob("*[!h].json")).read_text())
+    _case_facts(store, case)
+    _answer_key(case)
     exe = "fundtrail" if shutil.which("fundtrail") else os.path.relpath(sys.argv[0])
     typer.echo(f"\nnext: {exe} --store {settings.store} status")
-    typer.echo(f"      {exe} --store {settings.store} export transactions --chain btc-regtest "
-               "--format jsonl --from-height 10 --to-height 12")
-    typer.echo(f"      {exe} ingest bitcoin --blocks-dir ~/.bitcoin/blocks   (your own node's files, node stopped)")
+    typer.echo(f"      {exe} --store {settings.store} export transactions --chain btc-regtest --format jsonl "
+               "--from-height 20 --to-height 21")
+    typer.echo(f"      {exe} simulate --chain btc --seed 8 --txs 100000 --out sim-large   (a bigger economy)")
+    typer.echo(f"      ground truth for checking: {workdir / 'truth'} (addresses.csv, transactions.csv, cases/)")
+
+
+def _case_facts(store: Store, case: dict) -> None:
+    """What the chain shows about the reported ransom payments: facts, no inference."""
+    seeds = case["seed_outputs"]
+    total = sum(s["value"] for s in seeds)
+    typer.echo(f"\n3. the case ({case['case']}): victims report {len(seeds)} ransom payments, "
+               f"{_btc(total)} in all, to {len(set(s['address'] for s in seeds))} addresses")
+    p = "btc_regtest"
+    with store.query() as con:
+        for s in seeds:
+            paid = con.execute(
+                f"SELECT b.height, to_timestamp(b.time) FROM {p}_transactions t JOIN {p}_blocks b USING (block_id) "
+                "WHERE t.txid = ?", [bytes.fromhex(s["txid"])[::-1]]).fetchone()
+            spent = con.execute(
+                f"SELECT t.txid, t.output_count, t.output_value, b.height "
+                f"FROM {p}_inputs i JOIN {p}_transactions t USING (tx_id) JOIN {p}_blocks b USING (block_id) "
+                "WHERE i.prev_txid = ? AND i.prev_vout = ?", [bytes.fromhex(s["txid"])[::-1], s["vout"]]).fetchone()
+            when = f"block {paid[0]} ({paid[1]:%Y-%m-%d %H:%M} UTC)" if paid else "not in the store"
+            typer.echo(f"   {s['address']}  received {_btc(s['value'])} in {when}")
+            if spent:
+                typer.echo(f"      moved on in block {spent[3]} by tx {bytes(spent[0])[::-1].hex()[:16]}… "
+                           f"({spent[1]} outputs, {_btc(spent[2])})")
+            else:
+                typer.echo("      still unspent: a freeze target")
+    typer.echo("   these are on-chain facts; following the money further (clustering, tracing under a "
+               "taint policy, risk) comes with the next analysis stages")
+
+
+def _answer_key(case: dict) -> None:
+    """The simulator's ground truth, printed apart: what a complete trace must find."""
+    ans = case["answers"]
+    points = case["cashout_points"]
+    typer.echo(f"\n4. answer key (simulator ground truth, not an analysis result): the money was laundered by "
+               f"{', '.join(case['typologies'])} and cashed out at {len(points)} exchange/OTC deposit addresses:")
+    for policy in ("haircut", "fifo", "poison"):
+        a = ans[policy]
+        typer.echo(f"   {policy:8s} {_btc(int(a['total_arrived_sat']))} reached cash-out points, "
+                   f"{_btc(sum(int(v) for v in a['unspent_sat'].values()))} still unspent, "
+                   f"{_btc(int(a['fees_sat']))} paid as fees")
+    by_actor: dict[str, int] = {}
+    for pt in points:
+        amount = int(ans["haircut"]["by_target_sat"].get(pt["address"], 0))
+        by_actor[pt["actor"]] = by_actor.get(pt["actor"], 0) + amount
+    for actor, amount in sorted(by_actor.items(), key=lambda kv: -kv[1]):
+        typer.echo(f"   {actor:14s} {_btc(amount)} (haircut): the service to ask to freeze and identify")
