@@ -10,11 +10,30 @@ from pathlib import Path
 import typer
 
 from fundtrail.errors import UsageError
+from fundtrail.sim import exercise_check
+from fundtrail.sim.exercises import EXERCISES, make_exercise
 from fundtrail.sim.scenario import simulate
+
+exercise_app = typer.Typer(help="Score trainees' answers to simulated exercises.",
+                           no_args_is_help=True)
+
+
+@exercise_app.command("check")
+def exercise_check_cmd(
+    answers: Path = typer.Argument(..., help="The trainee's ANSWERS.json (format in brief.md)."),
+    key: Path = typer.Option(..., "--key", help="instructor/answer-key.json of the exercise."),
+    as_json: bool = typer.Option(False, "--json", help="Print the structured result as JSON."),
+) -> None:
+    """Score ANSWERS.json 0-100 against the answer key, with feedback per address and outpoint."""
+    k = exercise_check.load_key(key)
+    result = exercise_check.score(exercise_check.load_answers(answers), k)
+    typer.echo(json.dumps(result, indent=2, sort_keys=True) if as_json
+               else exercise_check.render(result))
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `simulate` command to the top-level app."""
+    """Add the `simulate` command and the `exercise` group to the top-level app."""
+    app.add_typer(exercise_app, name="exercise")
 
     @app.command("simulate")
     def simulate_cmd(
@@ -22,7 +41,10 @@ def register(app: typer.Typer) -> None:
         chain: str = typer.Option("btc", "--chain", help="btc (eth comes later)."),
         scenario: str = typer.Option("default", "--scenario", help="Scenario name (default)."),
         seed: int = typer.Option(1, "--seed", help="Random seed; the same seed gives identical files."),
-        txs: int = typer.Option(20_000, "--txs", help="About this many transactions."),
+        txs: int | None = typer.Option(None, "--txs", help="About this many transactions "
+                                          "[default 20,000; 3,000 for --exercise]."),
+        exercise: str | None = typer.Option(None, "--exercise", help="Write a training exercise: "
+                                               + ", ".join(EXERCISES) + "."),
         out: Path = typer.Option(..., "--out", help="Output directory (blocks/, truth/, manifest.json)."),
         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     ) -> None:
@@ -32,6 +54,22 @@ def register(app: typer.Typer) -> None:
                              "issue", hint="use --chain btc")
         if chain != "btc":
             raise UsageError(f"--chain {chain!r} is not known; use btc")
+        if exercise is not None:
+            if scenario != "default":
+                raise UsageError("--exercise and --scenario cannot be combined")
+            key = make_exercise(out, exercise, seed=seed, txs=3_000 if txs is None else txs)
+            if as_json:
+                typer.echo(json.dumps({"exercise": exercise, "seed": seed, "out": str(out),
+                                       "brief": str(out / "brief.md"),
+                                       "key": str(out / "instructor" / "answer-key.json"),
+                                       "difficulty": key["difficulty"]}, indent=2, sort_keys=True))
+                return
+            typer.echo(f"exercise {exercise} (seed {seed}) -> {out}: give trainees brief.md and "
+                       f"blocks/; keep {out / 'instructor'} (answer key, ground truth) apart; score "
+                       f"with: fundtrail exercise check ANSWERS.json --key "
+                       f"{out / 'instructor' / 'answer-key.json'}")
+            return
+        txs = 20_000 if txs is None else txs
         quiet = bool((ctx.obj or {}).get("quiet"))
         show = not quiet and (txs >= 100_000 or sys.stderr.isatty())
         t0 = time.perf_counter()

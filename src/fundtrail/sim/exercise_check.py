@@ -1,0 +1,165 @@
+"""Scoring a trainee's answers against an exercise's answer key (`fundtrail exercise check`).
+
+Answers are checked against the key's amounts for the policy the trainee names (haircut by
+default), within the exercise's tolerance. Score, 0-100: each required cash-out address is worth
+one share (half for naming it, half for the amount within tolerance), each wrong address costs half
+a share; with required unspent outputs, cash-outs weigh 80 and unspent outputs 20 (one share each,
+half a share off per wrong one). Addresses or outpoints the key lists as minor, accepted, or as the
+perpetrator's real deposits are neither required nor wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fundtrail.errors import UsageError
+
+KEY_FORMAT = "fundtrail-exercise-key/1"
+POLICIES = ("haircut", "fifo", "poison")
+
+
+def answers_format_md() -> str:
+    """The ANSWERS.json format, for the brief (docs/simulator.md has the same text)."""
+    return "\n".join([
+        "## What to hand in",
+        "",
+        "A JSON file; your instructor scores it with `fundtrail exercise check ANSWERS.json`:",
+        "",
+        "```json",
+        '{"policy": "haircut",',
+        ' "cashout": [{"address": "bcrt1q...", "amount_sat": 12345678}],',
+        ' "unspent": [{"outpoint": "txid:vout"}]}',
+        "```",
+        "",
+        ("`cashout` is required (a list, may be empty); `unspent` is optional; `policy` is `haircut`"
+        " (default), `fifo` or `poison` and says which taint policy your amounts follow."),
+    ])
+
+
+def _fail(where: str, msg: str) -> UsageError:
+    return UsageError(f"{where}: {msg}", hint="see the answers format in brief.md")
+
+
+def load_answers(path: Path) -> dict[str, Any]:
+    """Parse and validate ANSWERS.json; a `UsageError` names the line or field that is wrong."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read ({exc.strerror})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _fail(name, f"line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise _fail(name, "expected a JSON object with 'cashout'")
+    unknown = sorted(set(data) - {"cashout", "unspent", "policy"})
+    if unknown:
+        raise _fail(name, f"unknown field {unknown[0]!r}")
+    policy = data.get("policy", "haircut")
+    if policy not in POLICIES:
+        raise _fail(name, f"field 'policy' must be one of {', '.join(POLICIES)}, not {policy!r}")
+    if not isinstance(data.get("cashout"), list):
+        raise _fail(name, "field 'cashout' must be a list of {\"address\", \"amount_sat\"}")
+    cashout: dict[str, int] = {}
+    for i, row in enumerate(data["cashout"]):
+        f = f"cashout[{i}]"
+        if not isinstance(row, dict) or not isinstance(row.get("address"), str) or not row["address"]:
+            raise _fail(name, f"field '{f}.address' must be a non-empty string")
+        amt = row.get("amount_sat")
+        if isinstance(amt, bool) or not isinstance(amt, int) or amt < 0:
+            raise _fail(name, f"field '{f}.amount_sat' must be a non-negative integer (satoshi)")
+        cashout[row["address"]] = cashout.get(row["address"], 0) + amt
+    unspent: list[str] = []
+    raw = data.get("unspent", [])
+    if not isinstance(raw, list):
+        raise _fail(name, "field 'unspent' must be a list of {\"outpoint\": \"txid:vout\"}")
+    for i, row in enumerate(raw):
+        op = row.get("outpoint") if isinstance(row, dict) else None
+        txid, sep, vout = op.partition(":") if isinstance(op, str) else ("", "", "")
+        if not sep or len(txid) != 64 or not vout.isdigit():
+            raise _fail(name, f"field 'unspent[{i}].outpoint' must be \"txid:vout\"")
+        if op.lower() not in unspent:
+            unspent.append(op.lower())
+    return {"policy": policy, "cashout": cashout, "unspent": unspent}
+
+
+def load_key(path: Path) -> dict[str, Any]:
+    """Read an answer key written by `fundtrail simulate --exercise`."""
+    try:
+        key = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not a readable answer key ({exc})") from exc
+    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT:
+        raise UsageError(f"{path}: not an exercise answer key (format {KEY_FORMAT} expected)")
+    return key
+
+
+def score(answers: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
+    """Score parsed answers against a key: the total 0-100 and one feedback item per point."""
+    pol = key["policies"][answers["policy"]]
+    tol = key["tolerance"]
+    want = {r["address"]: r for r in pol["cashout"]}
+    neutral = ({r["address"] for r in pol["minor_cashout"]}
+               | {r["address"] for r in key.get("perpetrator_deposits", [])})
+    items: list[dict[str, Any]] = []
+    points = 0.0
+    for addr, row in want.items():
+        if addr not in answers["cashout"]:
+            items.append({"kind": "cashout", "address": addr, "status": "missed",
+                          "expected_sat": row["amount_sat"]})
+            continue
+        got, exp = answers["cashout"][addr], row["amount_sat"]
+        ok = abs(got - exp) <= max(tol["absolute_sat"], tol["relative"] * exp)
+        points += 1.0 if ok else 0.5
+        items.append({"kind": "cashout", "address": addr, "status": "found",
+                      "amount": "within tolerance" if ok else "off", "answered_sat": got,
+                      "expected_sat": exp, "off_by_sat": got - exp})
+    wrong = 0
+    for addr, got in answers["cashout"].items():
+        if addr in want:
+            continue
+        if addr in neutral:
+            items.append({"kind": "cashout", "address": addr, "status": "accepted",
+                          "note": "minor taint or the perpetrator's real deposit; not scored"})
+        else:
+            wrong += 1
+            items.append({"kind": "cashout", "address": addr, "status": "wrong",
+                          "answered_sat": got})
+    cash = max(0.0, points - 0.5 * wrong) / len(want) if want else (0.0 if wrong else 1.0)
+    need = [u["outpoint"] for u in pol["unspent"]]
+    ok_ops = set(pol["unspent_accepted"]) | set(need)
+    hits = sum(1 for op in need if op in answers["unspent"])
+    items += [{"kind": "unspent", "outpoint": op,
+               "status": "found" if op in answers["unspent"] else "missed"} for op in need]
+    bad = [op for op in answers["unspent"] if op not in ok_ops]
+    items += [{"kind": "unspent", "outpoint": op, "status": "wrong"} for op in bad]
+    items += [{"kind": "unspent", "outpoint": op, "status": "accepted"}
+              for op in answers["unspent"] if op in ok_ops and op not in need]
+    if need:
+        total = 80 * cash + 20 * max(0.0, hits - 0.5 * len(bad)) / len(need)
+    else:
+        total = 100 * cash - 5 * len(bad)
+    return {"exercise": key["exercise"], "policy": answers["policy"],
+            "score": max(0, min(100, round(total))), "tolerance": tol, "items": items,
+            "required_cashouts": len(want), "required_unspent": len(need)}
+
+
+def render(result: dict[str, Any]) -> str:
+    """The result as text lines for a terminal."""
+    lines = [(f"score {result['score']}/100 ({result['exercise']}, policy {result['policy']}, "
+             f"tolerance {result['tolerance']['relative']:.0%})")]
+    for it in result["items"]:
+        what = it.get("address") or it.get("outpoint")
+        line = f"  {it['kind']:<8} {it['status']:<8} {what}"
+        if it["status"] == "found" and it["kind"] == "cashout":
+            line += ("  amount within tolerance" if it["amount"] == "within tolerance" else
+                     f"  amount off by {it['off_by_sat']:+,} sat (expected {it['expected_sat']:,})")
+        elif it["status"] == "missed" and it["kind"] == "cashout":
+            line += "  (not in your answer)"
+        elif it["status"] == "wrong":
+            line += "  (not a place the taint reached)"
+        lines.append(line)
+    return "\n".join(lines)
