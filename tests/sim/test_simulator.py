@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -32,12 +31,10 @@ def _csv(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     base = tmp_path_factory.mktemp("sim")
-    t0 = time.perf_counter()
     result = simulate(base / "out", seed=11, txs=TXS)
-    seconds = time.perf_counter() - t0
     report = ingest_blocks_dir(Store.open(base / "store"), base / "out" / "blocks")
     export = list(iter_transactions(Store.open(base / "store"), "btc-regtest"))
-    return {"out": base / "out", "manifest": result.manifest, "seconds": seconds,
+    return {"out": base / "out", "manifest": result.manifest,
             "report": report, "export": export}
 
 
@@ -48,10 +45,9 @@ def test_chain_ingests_cleanly(world: dict) -> None:
     assert r.blocks == m["blocks"] and r.transactions == m["transactions"]
 
 
-def test_txs_honoured_and_fast(world: dict) -> None:
+def test_txs_honoured(world: dict) -> None:
     m = world["manifest"]
-    assert TXS <= m["non_coinbase_transactions"] <= 1.3 * TXS
-    assert world["seconds"] < 15, f"20k transactions took {world['seconds']:.1f}s"
+    assert TXS <= m["non_coinbase_transactions"] <= 1.3 * TXS  # speed: benchmarks/bench_simulate.py
 
 
 def test_values_balance_and_only_coinbase_creates_value(world: dict) -> None:
