@@ -39,6 +39,17 @@ _WRITERS: dict[str, list] = {}
 _WRITERS_GUARD = threading.Lock()
 
 
+_CATALOG_LOCKS: dict[Path, threading.RLock] = {}
+_CATALOG_LOCKS_GUARD = threading.Lock()
+
+
+def _catalog_lock(path: Path) -> threading.RLock:
+    """The in-process lock of one catalog file."""
+    key = path.resolve()
+    with _CATALOG_LOCKS_GUARD:
+        return _CATALOG_LOCKS.setdefault(key, threading.RLock())
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -76,28 +87,30 @@ class Store:
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived catalog connection, retrying while another process holds the lock."""
+        """A short-lived catalog connection.
+
+        Threads of one process take turns (DuckDB refuses a read-only and a read-write connection
+        to one file at once within a process); another process holding the file lock is waited for.
+        """
         if read_only and not self.catalog_path.exists():
             raise StoreError(f"no fundtrail store at {self.root}", hint="ingest data first")
-        deadline = time.monotonic() + _LOCK_WAIT_S
-        while True:
+        with _catalog_lock(self.catalog_path):
+            deadline = time.monotonic() + _LOCK_WAIT_S
+            while True:
+                try:
+                    con = duckdb.connect(str(self.catalog_path), read_only=read_only)
+                    break
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise StoreError(
+                            f"cannot open store catalog {self.catalog_path}: {str(exc).splitlines()[0]}",
+                            hint="another fundtrail process may be writing; wait for it or use another --store",
+                        ) from None
+                    time.sleep(0.1)
             try:
-                con = duckdb.connect(str(self.catalog_path), read_only=read_only)
-                break
-            except (duckdb.IOException, duckdb.ConnectionException) as exc:
-                # another process holds the file lock, or another thread of this process has it
-                # open with the other read-only setting: both are short-lived, so wait
-                busy = "lock" in str(exc).lower() or "different configuration" in str(exc)
-                if not busy or time.monotonic() > deadline:
-                    raise StoreError(
-                        f"cannot open store catalog {self.catalog_path}: {str(exc).splitlines()[0]}",
-                        hint="another fundtrail process may be writing; wait for it or use another --store",
-                    ) from None
-                time.sleep(0.1)
-        try:
-            yield con
-        finally:
-            con.close()
+                yield con
+            finally:
+                con.close()
 
     def migrate(self) -> None:
         """Apply pending numbered migrations; refuse a catalog newer than this version."""
@@ -290,6 +303,45 @@ class Store:
                 [chain, chain, limit])
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def rewrite_partitions(self, chain: str, batches: list[tuple[int, list[str]]],
+                           transform: Callable[[str, pa.Table], pa.Table | None], suffix: str,
+                           after_write: Callable[[], None] | None = None,
+                           tables: frozenset[str] | None = None,
+                           ) -> tuple[list[tuple[int, list[str]]], list[str]]:
+        """Pass committed partitions through `transform(table, data)` and write what changed.
+
+        `transform` returns None to keep a file as it is, or its new content (an empty table drops
+        the file); files of tables not in `tables` (when given) are kept unread. Returns each
+        batch's new file list and the files made obsolete: the caller
+        switches the catalog in one transaction, then calls `delete_files` on the obsolete ones, so
+        a crash in between leaves either the old files in force or the new ones as debris.
+        """
+        plan: list[tuple[int, list[str]]] = []
+        obsolete: list[str] = []
+        for batch_id, files in batches:
+            kept: list[str] = []
+            for rel in files:
+                table, name = rel.split("/")
+                if tables is not None and table not in tables:
+                    kept.append(rel)
+                    continue
+                new = transform(table, pq.read_table(self.lake / chain / rel))
+                if new is None:
+                    kept.append(rel)
+                    continue
+                obsolete.append(rel)
+                if new.num_rows:
+                    kept.append(self.write_partition(chain, table, name.replace(".parquet", f"-{suffix}.parquet"), new))
+                    if after_write:
+                        after_write()
+            plan.append((batch_id, kept))
+        return plan, obsolete
+
+    def delete_files(self, chain: str, rels: list[str]) -> None:
+        """Delete lake files no committed batch refers to any more."""
+        for rel in rels:
+            (self.lake / chain / rel).unlink(missing_ok=True)
 
     def remove_orphans(self, chain: str) -> int:
         """Delete lake files of `chain` that no committed batch references (left by a crash).

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
@@ -68,24 +68,13 @@ def backfill_heights(ing: BitcoinIngest) -> int:
     by_block = pa.table({"block_id": pa.array(list(found), pa.int64()),
                          "new_height": pa.array(list(found.values()), pa.int64())})
     tx_ranges = [(s, e if e is not None else next_tx, found[b]) for b, s, e in spans if b in found]
-    plan, obsolete = [], []
-    for batch_id, files in batches:
-        kept = []
-        for rel in files:
-            table = rel.split("/")[0]
-            if table not in _HEIGHT_COLUMNS:
-                kept.append(rel)
-                continue
-            col, key = _HEIGHT_COLUMNS[table]
-            data = pq.read_table(store.lake / chain / rel)
-            updated = _with_heights(data, col, key, by_block, tx_ranges)
-            if updated is None:
-                kept.append(rel)
-                continue
-            name = rel.split("/")[1].replace(".parquet", f"-h{min(found)}.parquet")
-            kept.append(store.write_partition(chain, table, name, updated))
-            obsolete.append(rel)
-        plan.append((batch_id, kept))
+
+    def with_heights(table: str, data: pa.Table) -> pa.Table | None:
+        col, key = _HEIGHT_COLUMNS[table]
+        return _with_heights(data, col, key, by_block, tx_ranges)
+
+    plan, obsolete = store.rewrite_partitions(chain, batches, with_heights, f"h{min(found)}",
+                                              tables=frozenset(_HEIGHT_COLUMNS))
     with store.connect() as con:
         con.execute("BEGIN")
         for batch_id, kept in plan:
@@ -93,8 +82,7 @@ def backfill_heights(ing: BitcoinIngest) -> int:
         con.executemany("UPDATE block_index SET height = ? WHERE chain = ? AND block_id = ?",
                         [(h, chain, b) for b, h in found.items()])
         con.execute("COMMIT")
-    for rel in obsolete:
-        (store.lake / chain / rel).unlink(missing_ok=True)
+    store.delete_files(chain, obsolete)
     log.info("back-filled the heights of %d blocks whose ancestry arrived", len(found))
     return len(found)
 
@@ -117,9 +105,7 @@ def _with_heights(data: pa.Table, col: str, key: str, by_block: pa.Table,
     hit[hit] = ids[hit] < ends[pos[hit]]
     if not hit.any():
         return None
-    current = data[col].to_numpy(zero_copy_only=False)
-    heights = np.where(np.isnan(current.astype(float)), -1, current).astype(np.int64) \
-        if current.dtype.kind == "f" else current.astype(np.int64)
+    heights = pc.fill_null(data[col], -1).to_numpy().astype(np.int64)  # -1: unknown, back to NULL below
     heights[hit] = hs[pos[hit]]
     field = data.schema.field(col)
     idx = data.schema.get_field_index(col)

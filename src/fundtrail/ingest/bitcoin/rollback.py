@@ -55,32 +55,21 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
                 lost = data.filter(pc.and_(pc.less(data["tx_id"], bound[1]),
                                            pc.greater_equal(data["prev_output_id"], bound[2])))
                 unlinked.update(lost["tx_id"].to_pylist())
-    plan: list[tuple[int, list[str]]] = []
-    obsolete: list[str] = []
-    for batch_id, files in batches:
-        kept: list[str] = []
-        for rel in files:
-            table = rel.split("/")[0]
-            path = store.lake / chain / rel
-            data = pq.read_table(path)
-            if table == "input_links":
-                mask = pc.and_(pc.less(data["tx_id"], bound[1]), pc.less(data["prev_output_id"], bound[2]))
-            else:
-                col, which = _ID_COLUMNS[table]
-                mask = pc.less(data[col], bound[which])
-                if table == "tx_updates" and unlinked:
-                    mask = pc.and_(mask, pc.invert(pc.is_in(data["tx_id"], pa.array(sorted(unlinked),
-                                                                                      pa.int64()))))
-            filtered = data.filter(mask)
-            if filtered.num_rows == data.num_rows:
-                kept.append(rel)
-                continue
-            obsolete.append(rel)
-            if filtered.num_rows:
-                name = rel.split("/")[1].replace(".parquet", f"-rb{bound[0]}.parquet")
-                kept.append(store.write_partition(chain, table, name, filtered))
-                crash_point("rollback_write")
-        plan.append((batch_id, kept))
+    unlinked_ids = pa.array(sorted(unlinked), pa.int64())
+
+    def keep_rows(table: str, data: pa.Table) -> pa.Table | None:
+        if table == "input_links":
+            mask = pc.and_(pc.less(data["tx_id"], bound[1]), pc.less(data["prev_output_id"], bound[2]))
+        else:
+            col, which = _ID_COLUMNS[table]
+            mask = pc.less(data[col], bound[which])
+            if table == "tx_updates" and unlinked:
+                mask = pc.and_(mask, pc.invert(pc.is_in(data["tx_id"], unlinked_ids)))
+        filtered = data.filter(mask)
+        return None if filtered.num_rows == data.num_rows else filtered
+
+    plan, obsolete = store.rewrite_partitions(chain, batches, keep_rows, f"rb{bound[0]}",
+                                              after_write=lambda: crash_point("rollback_write"))
     # The state snapshot describes the store before the rollback; drop it before the commit so
     # that a crash between the two cannot leave a snapshot that looks current.
     cache = store.root / "cache" / chain
@@ -104,7 +93,6 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
         con.execute("DELETE FROM block_index WHERE chain = ? AND block_id >= ?", [chain, bound[0]])
         con.execute("COMMIT")
     crash_point("rollback_after_commit")
-    for rel in obsolete:
-        (store.lake / chain / rel).unlink(missing_ok=True)
+    store.delete_files(chain, obsolete)
     ing._load()  # block index, batch counter and state as the store now holds them
     return int(dropped)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from fundtrail.ingest.ethereum.pipeline import EthIngest
@@ -33,25 +33,16 @@ def rollback_to(ing: EthIngest, keep: int) -> int:
         batches = con.execute("SELECT batch_id, files FROM batches WHERE chain = ? ORDER BY batch_id",
                               [chain]).fetchall()
     first_tx, first_transfer, first_address = (int(x) for x in row)
-    plan, obsolete = [], []
-    for batch_id, files in batches:
-        kept = []
-        for rel in files:
-            table = rel.split("/")[0]
-            data = pq.read_table(store.lake / chain / rel)
-            if table in _BLOCK_COLUMN:
-                mask = pc.less_equal(data[_BLOCK_COLUMN[table]], keep)
-            else:  # addresses, tokens
-                mask = pc.less(data["address_id"], first_address)
-            filtered = data.filter(mask)
-            if filtered.num_rows == data.num_rows:
-                kept.append(rel)
-                continue
-            obsolete.append(rel)
-            if filtered.num_rows:
-                name = rel.split("/")[1].replace(".parquet", f"-rb{keep}.parquet")
-                kept.append(store.write_partition(chain, table, name, filtered))
-        plan.append((batch_id, kept))
+
+    def keep_rows(table: str, data: pa.Table) -> pa.Table | None:
+        if table in _BLOCK_COLUMN:
+            mask = pc.less_equal(data[_BLOCK_COLUMN[table]], keep)
+        else:  # addresses, tokens
+            mask = pc.less(data["address_id"], first_address)
+        filtered = data.filter(mask)
+        return None if filtered.num_rows == data.num_rows else filtered
+
+    plan, obsolete = store.rewrite_partitions(chain, batches, keep_rows, f"rb{keep}")
     with store.connect() as con:
         con.execute("BEGIN")
         for batch_id, kept in plan:
@@ -66,7 +57,6 @@ def rollback_to(ing: EthIngest, keep: int) -> int:
                 con.execute("DELETE FROM batches WHERE chain = ? AND batch_id = ?", [chain, batch_id])
         con.execute("DELETE FROM block_index WHERE chain = ? AND height > ?", [chain, keep])
         con.execute("COMMIT")
-    for rel in obsolete:
-        (store.lake / chain / rel).unlink(missing_ok=True)
+    store.delete_files(chain, obsolete)
     ing.load()
     return int(dropped)
