@@ -26,8 +26,9 @@ from typing import Any
 
 from fundtrail.chains.bitcoin import writer as w
 from fundtrail.chains.bitcoin.params import REGTEST
+from fundtrail.cli.output import write_jsonl
 from fundtrail.store import Store
-from fundtrail.store.bitcoin_export import iter_transactions, write_jsonl
+from fundtrail.store.bitcoin_export import iter_transactions
 from fundtrail.store.tables import UTXO_TABLES, UTXO_VIEWS
 
 CHAIN = "btc-regtest"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from fundtrail.cli.output import emit_jsonl
 from fundtrail.cli.progress import ingest_progress
 from fundtrail.errors import UsageError
 from fundtrail.store import Store
@@ -74,15 +74,9 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
     ) -> None:
         """One JSON object per value movement of an account chain (docs/schema.md)."""
         from fundtrail.store.account_export import iter_transfers
-        from fundtrail.store.bitcoin_export import write_jsonl
 
         if fmt != "jsonl":
             raise UsageError(f"--format {fmt!r} is not supported; use jsonl")
         store = Store.open(ctx.obj["settings"].store, create=False)
         rows = iter_transfers(store, chain, from_block=from_block, to_block=to_block)
-        if output:
-            with open(output, "w") as fh:
-                n = write_jsonl(rows, fh)
-            typer.echo(f"wrote {n} transfers to {output}", err=True)
-        else:
-            write_jsonl(rows, sys.stdout)
+        emit_jsonl(rows, output, "transfers")

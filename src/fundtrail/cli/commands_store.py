@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from fundtrail.cli.output import emit_jsonl
 from fundtrail.errors import UsageError
 from fundtrail.store import Store
-from fundtrail.store.bitcoin_export import iter_transactions, status, write_jsonl
+from fundtrail.store.bitcoin_export import iter_transactions
+from fundtrail.store.status import status
 
 
 def _print_status(st: dict) -> None:
@@ -66,12 +67,7 @@ def register(app: typer.Typer, export_app: typer.Typer) -> None:
         store = Store.open(ctx.obj["settings"].store, create=False)
         rows = iter_transactions(store, chain, block_hash=block_hash, from_height=from_height,
                                  to_height=to_height)
-        if output:
-            with open(output, "w") as fh:
-                n = write_jsonl(rows, fh)
-            typer.echo(f"wrote {n} transactions to {output}", err=True)
-        else:
-            write_jsonl(rows, sys.stdout)
+        emit_jsonl(rows, output, "transactions")
 
     @app.command("demo")
     def demo_cmd(

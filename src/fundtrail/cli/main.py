@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from fundtrail.cli import commands_bitcoin, commands_ethereum, commands_store
+from fundtrail.cli import commands_bitcoin, commands_ethereum, commands_sim, commands_store
 from fundtrail.errors import FundtrailError, Interrupted
 from fundtrail.settings import Settings
 
@@ -51,7 +51,6 @@ def _global(
 commands_bitcoin.register(ingest_app)
 commands_ethereum.register(ingest_app, export_app)
 commands_store.register(app, export_app)
-from fundtrail.cli import commands_sim  # noqa: E402
 commands_sim.register(app)
 
 

@@ -1,8 +1,15 @@
-"""Ingest-run provenance shared by every pipeline: how a run ended, recorded in the catalog."""
+"""What every ingest pipeline does around its batches: one writer per chain, recovery after an
+interrupted run, and the provenance of each run (which run committed which batch, how it ended)."""
 
 from __future__ import annotations
 
+import logging
+import weakref
+from typing import Any, Self
+
 from fundtrail.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def record_run_end(store: Store, run_id: int | None, exc: BaseException | None, blocks: int,
@@ -18,3 +25,44 @@ def record_run_end(store: Store, run_id: int | None, exc: BaseException | None, 
         status = "failed"
         message = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
     store.end_run(run_id, status, blocks, transactions, message)
+
+
+class ChainWriter:
+    """Base of the ingest pipelines: holds the chain's writer lock and records the run.
+
+    Subclasses call `_open_writer` once they know their chain, `_begin_run` before their first
+    commit, and keep `self.report` with `blocks` and `transactions`; used as a context manager, the
+    run's outcome is recorded and the lock released on exit.
+    """
+
+    store: Store
+    report: Any
+
+    def _open_writer(self, store: Store, chain: str) -> None:
+        self.store = store
+        self._writer_chain = chain
+        self._finalizer = weakref.finalize(self, store.lock_writer(chain))  # until close() or GC
+        self.run_id: int | None = None
+        if store.mark_interrupted_runs(chain):
+            log.warning("an earlier ingest run of %s was interrupted; continuing after its last commit",
+                        chain)
+        removed = store.remove_orphans(chain)
+        if removed:
+            log.warning("removed %d partition file(s) left by an interrupted run", removed)
+
+    def _begin_run(self, source: str) -> None:
+        if self.run_id is None:
+            self.run_id = self.store.begin_run(self._writer_chain, source)
+
+    def close(self) -> None:
+        """Release the chain's writer lock; the object must not ingest afterwards."""
+        self._finalizer()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            record_run_end(self.store, self.run_id, exc, self.report.blocks, self.report.transactions)
+        finally:
+            self.close()

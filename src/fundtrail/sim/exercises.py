@@ -31,6 +31,7 @@ from fundtrail.sim.scenario import (  # one cast for all runs
     _build,
     _clamp,
     _write_case,
+    check_output,
 )
 from fundtrail.sim.truth import TruthWriter
 from fundtrail.sim.wallet import Utxo
@@ -168,11 +169,7 @@ def make_exercise(out: Path, name: str, *, seed: int, txs: int = 3_000) -> dict[
     ex = EXERCISES.get(name)
     if ex is None:
         raise UsageError(f"unknown exercise {name!r}; known: {', '.join(EXERCISES)}")
-    if txs < 500:
-        raise UsageError(f"--txs {txs} is too small; an exercise needs at least 500")
-    out = Path(out)
-    if (out / "blocks").exists() and any((out / "blocks").iterdir()):
-        raise UsageError(f"{out}/blocks is not empty", hint="choose a new --out directory")
+    out = check_output(out, txs, "an exercise")
     inst = out / "instructor"
     truth = TruthWriter(inst)
     sink = BlkSink(out / "blocks", REGTEST)

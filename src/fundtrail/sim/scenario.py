@@ -129,16 +129,22 @@ def _build(econ: Economy, target: int) -> dict[str, Any]:
             "mixer": mixer, "group": group}
 
 
+def check_output(out: Path, txs: int, what: str) -> Path:
+    """Refuse a size the cast cannot fill, or an output directory that already holds a chain."""
+    if txs < 500:
+        raise UsageError(f"--txs {txs} is too small; {what} needs at least 500")
+    out = Path(out)
+    if (out / "blocks").exists() and any((out / "blocks").iterdir()):
+        raise UsageError(f"{out}/blocks is not empty", hint="choose a new --out directory")
+    return out
+
+
 def simulate(out: Path, *, seed: int, txs: int = 20_000, scenario: str = "default",
              progress: Progress | None = None, max_file_size: int = 128 << 20) -> SimResult:
     """Generate a chain of about `txs` transactions with ground truth under `out`."""
     if scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-    if txs < 500:
-        raise UsageError(f"--txs {txs} is too small; the default scenario needs at least 500")
-    out = Path(out)
-    if (out / "blocks").exists() and any((out / "blocks").iterdir()):
-        raise UsageError(f"{out}/blocks is not empty", hint="choose a new --out directory")
+    out = check_output(out, txs, "the default scenario")
     truth = TruthWriter(out)
     sink = BlkSink(out / "blocks", REGTEST, max_file_size=max_file_size)
     econ = Economy(seed, REGTEST, truth, sink)

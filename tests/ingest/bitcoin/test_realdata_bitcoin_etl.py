@@ -43,7 +43,8 @@ import pytest
 from fundtrail.ingest.bitcoin.jobs import ingest_rpc
 from fundtrail.ingest.bitcoin.rpc import BitcoinRpcSource, RpcClient
 from fundtrail.store import Store
-from fundtrail.store.bitcoin_export import iter_transactions, status
+from fundtrail.store.bitcoin_export import iter_transactions
+from fundtrail.store.status import status
 
 ETL_TYPE = {
     "pubkey": "p2pk", "pubkeyhash": "p2pkh", "scripthash": "p2sh", "multisig": "multisig",

@@ -27,7 +27,8 @@ import pytest
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files
 from fundtrail.store import Store
-from fundtrail.store.bitcoin_export import iter_transactions, status
+from fundtrail.store.bitcoin_export import iter_transactions
+from fundtrail.store.status import status
 
 GENESIS = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
 MAINNET_MAGIC = bytes.fromhex("f9beb4d9")

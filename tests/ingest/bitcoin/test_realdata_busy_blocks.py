@@ -25,7 +25,8 @@ from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.jobs import ingest_raw_files
 from fundtrail.store import Store
-from fundtrail.store.bitcoin_export import iter_transactions, status
+from fundtrail.store.bitcoin_export import iter_transactions
+from fundtrail.store.status import status
 
 # file -> (height, tx count); tx counts from the MANIFEST (bcoin's and btcd's 277647 from embit)
 BLOCKS = {

@@ -23,7 +23,8 @@ from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files
 from fundtrail.store import Store
-from fundtrail.store.bitcoin_export import iter_transactions, status
+from fundtrail.store.bitcoin_export import iter_transactions
+from fundtrail.store.status import status
 
 COIN = 100_000_000
 SUBSIDY_300025 = 25 * COIN

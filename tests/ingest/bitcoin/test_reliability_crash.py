@@ -17,13 +17,11 @@ import signal
 from pathlib import Path
 
 import pytest
+from support import reliability as rs  # noqa: E402
 
 from fundtrail.chains.bitcoin.samplechain import sample_chain_blocks_dir
 from fundtrail.store import Store
-from fundtrail.store.bitcoin_export import status
-
-
-from support import reliability as rs  # noqa: E402
+from fundtrail.store.status import status
 
 N_BLOCKS = 300
 BATCH_BLOCKS = "15"

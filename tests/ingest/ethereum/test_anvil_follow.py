@@ -14,7 +14,7 @@ from fundtrail.ingest.ethereum.jobs import ingest_ethereum
 from fundtrail.ingest.ethereum.rpc import EthRpc, HttpTransport
 from fundtrail.store import Store
 from fundtrail.store.account_export import iter_transfers
-from fundtrail.store.bitcoin_export import status
+from fundtrail.store.status import status
 
 
 def _pay(node: Anvil, frm: str, to: str, value: int) -> None:

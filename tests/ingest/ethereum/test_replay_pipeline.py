@@ -21,7 +21,7 @@ from fundtrail.ingest.ethereum.rpc import EthRpc
 from fundtrail.model.chains import EVM_CHAINS
 from fundtrail.store import Store
 from fundtrail.store.account_export import iter_transfers
-from fundtrail.store.bitcoin_export import status
+from fundtrail.store.status import status
 
 FIRST, LAST = 1755634, 1755635
 
@@ -123,7 +123,12 @@ def test_null_block_is_a_clear_error(fixture_dir: Path, tmp_path: Path) -> None:
 
 def test_pre_byzantium_failure_comes_from_the_top_level_trace() -> None:
     """No receipt status before Byzantium: a failed top-level trace marks the value as not moved."""
-    from fundtrail.ingest.ethereum.rows import AddressBook, BlockBundle, Counters, build_tables
+    from fundtrail.ingest.ethereum.rows import (
+        AddressBook,
+        BlockBundle,
+        Counters,
+        build_tables,
+    )
 
     a, b, miner = b"\x01" * 20, b"\x02" * 20, b"\x03" * 20
     block = {"number": 5, "hash": b"\x05" * 32, "parent_hash": b"\x04" * 32, "timestamp": 1, "miner": miner,

@@ -407,7 +407,3 @@ def parse_batch(raws: list[bytes], origins: list[str]) -> ParsedBatch:
     assert err == _OK, "second pass disagrees with the first"
     return ParsedBatch(buf=buf, blk_start=blk_start, blk_end=blk_end, **arrays)
 
-
-def check_one_block(raw: bytes, origin: str) -> int:
-    """Validate the framing of one serialized block; return its transaction count."""
-    return parse_batch([raw], [origin]).n_tx

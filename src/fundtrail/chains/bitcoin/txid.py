@@ -133,13 +133,6 @@ def merkle_roots(pb: ParsedBatch, txids: np.ndarray) -> np.ndarray:
     return roots
 
 
-def block_hashes(pb: ParsedBatch) -> list[bytes]:
-    """Return the hash (internal byte order) of each block header in the batch."""
-    mv = memoryview(pb.buf)
-    sha = hashlib.sha256
-    return [sha(sha(mv[s:s + 80]).digest()).digest() for s in pb.blk_start.tolist()]
-
-
 def merkle_root(txids: np.ndarray) -> bytes:
     """Merkle root of one block's txids (internal order), duplicating the last hash on odd levels."""
     level = [bytes(row) for row in txids]

@@ -14,12 +14,18 @@ import numba as nb
 import numpy as np
 import pyarrow as pa
 
+from fundtrail.chains.bitcoin.address import classify_script
 from fundtrail.chains.bitcoin.parser import ParsedBatch
 from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.fptable import FingerprintTable
 from fundtrail.ingest.bitcoin.source import Prevout
-from fundtrail.store.tables import RESOLVED_NONE, RESOLVED_PREVOUT_DATA, RESOLVED_STORE, UTXO_TABLES
+from fundtrail.store.tables import (
+    RESOLVED_NONE,
+    RESOLVED_PREVOUT_DATA,
+    RESOLVED_STORE,
+    UTXO_TABLES,
+)
 
 _MASK64 = (1 << 64) - 1
 MIX = 0x9E3779B97F4A7C15
@@ -324,10 +330,7 @@ def _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_b
     """Resolve inputs the UTXO set lacks from prevouts the source supplied (undo data, RPC v3)."""
     if not any(m.prevouts for m in metas):
         return next_addr
-    from fundtrail.chains.bitcoin.address import classify_script
-
     blk_of_in = pb.tx_block[pb.in_tx[real_in]]
-    pos = 0
     for blk, meta in enumerate(metas):
         idx = np.flatnonzero(blk_of_in == blk)
         if meta.prevouts is None:
@@ -335,25 +338,24 @@ def _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_b
         if len(meta.prevouts) != len(idx):
             raise DataError(f"{meta.origin}: prevout data has {len(meta.prevouts)} entries but the "
                             f"block has {len(idx)} non-coinbase inputs")
-        for j, pv in zip(idx.tolist(), meta.prevouts):
+        for k, (j, pv) in enumerate(zip(idx.tolist(), meta.prevouts)):
             if found[j]:
                 if in_value[j] != pv.value:
-                    raise DataError(f"{meta.origin}: prevout data says input {j - pos} spends "
+                    raise DataError(f"{meta.origin}: prevout data says non-coinbase input {k} spends "
                                     f"{pv.value} sat but the store has {in_value[j]}")
                 continue
             t, payload = classify_script(pv.script)
             in_value[j] = pv.value
             resolved_by[j] = RESOLVED_PREVOUT_DATA
             if t != ScriptType.OP_RETURN:
-                k, p = address_key(t, payload)
-                fa, fb = fingerprint(k, p)
+                kind, p = address_key(t, payload)
+                fa, fb = fingerprint(kind, p)
                 ids, new, next_addr = state.addresses.get_or_assign(
                     np.array([fa], np.uint64), np.array([fb], np.uint64), next_addr)
                 in_addr[j] = ids[0]
                 seen.append((int(ids[0]), j))
                 if new[0]:
-                    extra_rows.append((int(ids[0]), int(k), p, fa, fb, int(tx_ids[pb.in_tx[real_in[j]]])))
-        pos += len(idx)
+                    extra_rows.append((int(ids[0]), int(kind), p, fa, fb, int(tx_ids[pb.in_tx[real_in[j]]])))
     return next_addr
 
 

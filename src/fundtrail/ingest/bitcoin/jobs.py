@@ -16,7 +16,6 @@ from fundtrail.chains.bitcoin.parser import parse_batch
 from fundtrail.chains.bitcoin.undo import (
     flatten_prevouts,
     iter_rev_records,
-    load_xor_key,
     match_records,
     parse_flat_undo,
 )
@@ -262,5 +261,3 @@ def ingest_rpc(store: Store, source, *, start: int | None, end: int | None, foll
         items = ((b.raw, BlockMeta(b.height, b.origin, b.prevouts)) for b in source.blocks(first, last))
         return _run(ing, items, f"rpc {source}")
 
-
-__all__ = ["ingest_blocks_dir", "ingest_raw_files", "ingest_rpc", "load_xor_key"]

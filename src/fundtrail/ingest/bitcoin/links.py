@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-
 from fundtrail.ingest.bitcoin.decode import outpoint_keys
 from fundtrail.ingest.crash import crash_point
 from fundtrail.store.tables import UTXO_TABLES, hash32_numpy
@@ -75,9 +74,3 @@ def link_unresolved(ing: BitcoinIngest, since_tx_id: int = 0) -> int:
     ka, kb = outpoint_keys(hash32_numpy(links.column("prev_txid")), links.column("prev_vout").to_numpy())
     ing.state.utxo.pop(ka, kb)
     return link_table.num_rows
-
-
-def linked_table_names() -> tuple[str, ...]:
-    """Tables written by late resolution (rollback filters them too)."""
-    return ("input_links", "tx_updates")
-

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from fundtrail.chains.bitcoin.header import Header
 from fundtrail.chains.bitcoin.params import Network
 from fundtrail.chains.bitcoin.parser import parse_batch
 from fundtrail.chains.bitcoin.txid import compute_txids, merkle_roots
 from fundtrail.errors import DataError
-from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState
-from fundtrail.ingest.bitcoin.state import load_state, save_snapshot, snapshot_is_current
+from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState, decode_batch
+from fundtrail.ingest.bitcoin.state import (
+    load_state,
+    save_snapshot,
+    snapshot_is_current,
+)
 from fundtrail.ingest.crash import crash_point
-from fundtrail.ingest.runs import record_run_end
+from fundtrail.ingest.runs import ChainWriter
 from fundtrail.model.chains import bitcoin_chain_name
 from fundtrail.store import Store
 
@@ -58,13 +62,12 @@ class IngestReport:
 Progress = Callable[[int, int], None]  # (blocks done, transactions done)
 
 
-class BitcoinIngest:
+class BitcoinIngest(ChainWriter):
     """Commits blocks of one Bitcoin chain to a store; construct once per run."""
 
     def __init__(self, store: Store, network: Network, *, batch_bytes: int = DEFAULT_BATCH_BYTES,
                  batch_blocks: int = DEFAULT_BATCH_BLOCKS, progress: Progress | None = None,
                  verify_merkle: bool = True) -> None:
-        self.store = store
         self.network = network
         self.chain = bitcoin_chain_name(network.name)
         self.batch_bytes = batch_bytes
@@ -72,15 +75,7 @@ class BitcoinIngest:
         self.progress = progress
         self.verify_merkle = verify_merkle
         store.ensure_chain(self.chain, "utxo", network.name)
-        release = store.lock_writer(self.chain)  # held until close() (or garbage collection)
-        self._finalizer = weakref.finalize(self, release)
-        if store.mark_interrupted_runs(self.chain):
-            log.warning("an earlier ingest run of %s was interrupted; continuing after its last commit",
-                        self.chain)
-        self.run_id: int | None = None
-        removed = store.remove_orphans(self.chain)
-        if removed:
-            log.warning("removed %d partition file(s) left by an interrupted run", removed)
+        self._open_writer(store, self.chain)
         self.report = IngestReport(self.chain, network.name)
         self._t0 = time.perf_counter()
         self._load()
@@ -117,17 +112,16 @@ class BitcoinIngest:
     # -- ingest -----------------------------------------------------------------------------
     def ingest(self, blocks: Iterable[tuple[bytes, BlockMeta]], source: str) -> None:
         """Commit `blocks` (parent before child) in deterministic batches; skip stored ones."""
-        if self.run_id is None:
-            self.run_id = self.store.begin_run(self.chain, source)
+        self._begin_run(source)
         pending: list[tuple[bytes, BlockMeta]] = []
         size = 0
+        last_hash = None
         for raw, meta in blocks:
-            from fundtrail.chains.bitcoin.header import Header
-
             h = Header.parse(raw[:80]).hash
-            if h in self.known or any(h == Header.parse(r[:80]).hash for r, _ in pending[-1:]):
+            if h in self.known or h == last_hash:  # stored, or the same block given twice in a row
                 self.report.skipped_known += 1
                 continue
+            last_hash = h
             if not self.known and not pending and meta.height == 0 and h[::-1].hex() != self.network.genesis_hash:
                 self.report.warnings.append(
                     f"the first block {h[::-1].hex()} is not the {self.network.name} genesis block; "
@@ -166,8 +160,6 @@ class BitcoinIngest:
                 if roots[b].tobytes() != raws[b][36:68]:
                     raise DataError(f"{metas[b].origin}: merkle root in the header does not match the "
                                     "block's transactions; the block is corrupt or altered")
-        from fundtrail.ingest.bitcoin.decode import decode_batch
-
         c0 = self.state.counters
         start = (c0.block_id, c0.tx_id, c0.output_id, c0.address_id)
         self._state_dirty = True
@@ -227,19 +219,6 @@ class BitcoinIngest:
             first_address = start[3] + int(np.count_nonzero(new_addr_first_tx < (first_tx or 0)))
             rows.append((start[0] + i, h, prev, height, batch_id, first_tx, first_output, first_address))
         return rows
-
-    def close(self) -> None:
-        """Release the chain's writer lock; the object must not ingest afterwards."""
-        self._finalizer()
-
-    def __enter__(self) -> BitcoinIngest:
-        return self
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        try:
-            record_run_end(self.store, self.run_id, exc, self.report.blocks, self.report.transactions)
-        finally:
-            self.close()
 
     def finish(self) -> IngestReport:
         """Resolve inputs whose prevouts arrived in this run, save the state snapshot, report."""

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fundtrail.errors import DataError, SourceError
 from fundtrail.ingest.crash import crash_point
-from fundtrail.ingest.runs import record_run_end
 from fundtrail.ingest.ethereum.fetch import fetch_bundles
 from fundtrail.ingest.ethereum.rows import AddressBook, Counters, build_tables
+from fundtrail.ingest.runs import ChainWriter
 from fundtrail.model.chains import EvmChain
 from fundtrail.store import Store
 
@@ -48,21 +47,18 @@ class EthIngestReport:
         return dict(self.__dict__)
 
 
-class EthIngest:
+class EthIngest(ChainWriter):
     """Commits blocks of one EVM chain to a store; use as a context manager."""
 
     def __init__(self, store: Store, chain: EvmChain, rpc, *, batch_blocks: int = 100,
                  progress: Progress | None = None) -> None:
-        self.store, self.chain, self.rpc = store, chain, rpc
+        self.chain, self.rpc = chain, rpc
         self.name = chain.name
         self.batch_blocks = batch_blocks
         self.progress = progress
         store.ensure_chain(self.name, "account", f"chain-id-{chain.chain_id}")
-        self._finalizer = weakref.finalize(self, store.lock_writer(self.name))
-        store.mark_interrupted_runs(self.name)
-        store.remove_orphans(self.name)
+        self._open_writer(store, self.name)
         self.report = EthIngestReport(self.name, chain.chain_id)
-        self.run_id: int | None = None
         self._t0 = time.perf_counter()
         self.load()
 
@@ -96,8 +92,7 @@ class EthIngest:
 
     def ingest_range(self, first: int, last: int) -> None:
         """Fetch and commit blocks first..last (inclusive) in batches; skip stored ones."""
-        if self.run_id is None:
-            self.run_id = self.store.begin_run(self.name, f"rpc {self.rpc}")
+        self._begin_run(f"rpc {self.rpc}")
         n = first
         while n <= last:
             numbers = [b for b in range(n, min(n + self.batch_blocks, last + 1)) if b not in self.hashes]
@@ -178,15 +173,3 @@ class EthIngest:
         if self.report.trace_mode == "none":
             self.report.warnings.append("the node offers no traces: internal transfers are not ingested")
         return self.report
-
-    def close(self) -> None:
-        self._finalizer()
-
-    def __enter__(self) -> EthIngest:
-        return self
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        try:
-            record_run_end(self.store, self.run_id, exc, self.report.blocks, self.report.transactions)
-        finally:
-            self.close()
