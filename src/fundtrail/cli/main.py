@@ -13,7 +13,8 @@ from typing import Optional
 
 import typer
 
-from fundtrail.cli import commands_bitcoin, commands_ethereum, commands_sim, commands_store
+from fundtrail.cli import (commands_bitcoin, commands_cluster, commands_ethereum, commands_sim,
+                          commands_store, commands_tags)
 from fundtrail.errors import FundtrailError, Interrupted
 from fundtrail.settings import Settings
 
@@ -52,6 +53,8 @@ commands_bitcoin.register(ingest_app)
 commands_ethereum.register(ingest_app, export_app)
 commands_store.register(app, export_app)
 commands_sim.register(app)
+commands_tags.register(app)
+commands_cluster.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,4 +38,9 @@ MIGRATIONS.append((
     ["ALTER TABLE batches ADD COLUMN next_transfer_id BIGINT"],
 ))
 
+# -- migration 3: tags and actors (attribution, issue 6) goes here --
+
+# -- migration 4: clustering runs, cluster tables and analyst overrides (issue 5) goes here --
+
+MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]
