@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from fundtrail.cli import (commands_bitcoin, commands_cluster, commands_ethereum, commands_sim,
-                          commands_store, commands_tags)
+                          commands_store, commands_tags, commands_trace)
 from fundtrail.errors import FundtrailError, Interrupted
 from fundtrail.settings import Settings
 
@@ -55,6 +55,7 @@ commands_store.register(app, export_app)
 commands_sim.register(app)
 commands_tags.register(app)
 commands_cluster.register(app)
+commands_trace.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,152 @@
+"""Taint policies behind one interface: how value on a transaction's inputs maps onto its outputs.
+
+A taint *state* is what a policy carries on one output (`None` = clean, so clean value costs
+nothing): poison carries the whole output value, haircut an exact `Fraction` amount, FIFO the
+tainted intervals inside the output (so the position of tainted satoshi is kept across hops).
+Forward, a transaction's input states become output states and a fee state; backward, output
+states become input states (which part of each input funded the traced outputs). See
+docs/taint-policies.md for the definitions, their sources and when each is appropriate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any, Protocol
+
+from fundtrail.errors import UsageError
+
+Amount = int | Fraction
+Segments = tuple[tuple[int, int], ...]
+
+
+class TaintPolicy(Protocol):
+    """One taint convention, applied transaction by transaction."""
+
+    name: str
+
+    def seed(self, value: int) -> Any:
+        """State of an output whose whole value is traced."""
+
+    def forward(self, ins: Sequence[tuple[int, Any]], outs: Sequence[int]) -> tuple[list[Any], Any]:
+        """Output states and fee state from (value, state) per input."""
+
+    def backward(self, ins: Sequence[int], outs: Sequence[tuple[int, Any]]) -> list[Any]:
+        """Input states (which part of each input funded the traced outputs) from output states."""
+
+    def amount(self, state: Any) -> Amount:
+        """Traced value a state stands for."""
+
+
+class Poison:
+    """Any contact taints everything: a transaction with a tainted input taints all its outputs."""
+
+    name = "poison"
+
+    def seed(self, value: int) -> int:
+        return value
+
+    def forward(self, ins: Sequence[tuple[int, Any]], outs: Sequence[int]) -> tuple[list[Any], Any]:
+        if all(s is None for _, s in ins):
+            return [None] * len(outs), None
+        return list(outs), sum(v for v, _ in ins) - sum(outs)
+
+    def backward(self, ins: Sequence[int], outs: Sequence[tuple[int, Any]]) -> list[Any]:
+        if all(s is None for _, s in outs):
+            return [None] * len(ins)
+        return list(ins)
+
+    def amount(self, state: int) -> int:
+        return state
+
+
+class Haircut:
+    """Pro rata: every output (and the fee) carries the tainted share of the inputs, exactly."""
+
+    name = "haircut"
+
+    def seed(self, value: int) -> Fraction:
+        return Fraction(value)
+
+    def forward(self, ins: Sequence[tuple[int, Any]], outs: Sequence[int]) -> tuple[list[Any], Any]:
+        tainted = sum((s for _, s in ins if s is not None), Fraction(0))
+        if tainted == 0:
+            return [None] * len(outs), None
+        total_in = sum(v for v, _ in ins)
+        share = tainted / total_in
+        return [v * share if v else None for v in outs], (total_in - sum(outs)) * share
+
+    def backward(self, ins: Sequence[int], outs: Sequence[tuple[int, Any]]) -> list[Any]:
+        traced = sum((s for _, s in outs if s is not None), Fraction(0))
+        total_in = sum(ins)
+        if traced == 0 or total_in == 0:
+            return [None] * len(ins)
+        return [traced * v / total_in if v else None for v in ins]
+
+    def amount(self, state: Fraction) -> Fraction:
+        return state
+
+
+class Fifo:
+    """Clayton's rule: input value laid end to end in input order, outputs take it in output order."""
+
+    name = "fifo"
+
+    def seed(self, value: int) -> Segments:
+        return ((0, value),) if value else ()
+
+    def forward(self, ins: Sequence[tuple[int, Any]], outs: Sequence[int]) -> tuple[list[Any], Any]:
+        line: list[tuple[int, int]] = []
+        offset = 0
+        for value, segs in ins:
+            line += [(offset + s, offset + e) for s, e in segs or ()]
+            offset += value
+        if not line:
+            return [None] * len(outs), None
+        states, start = [], 0
+        for value in [*outs, offset - sum(outs)]:
+            states.append(clip(line, start, start + value) or None)
+            start += value
+        return states[:-1], states[-1]
+
+    def backward(self, ins: Sequence[int], outs: Sequence[tuple[int, Any]]) -> list[Any]:
+        line: list[tuple[int, int]] = []
+        offset = 0
+        for value, segs in outs:
+            line += [(offset + s, offset + e) for s, e in segs or ()]
+            offset += value
+        if not line:
+            return [None] * len(ins)
+        states, start = [], 0
+        for value in ins:
+            states.append(clip(line, start, start + value) or None)
+            start += value
+        return states
+
+    def amount(self, state: Segments) -> int:
+        return sum(e - s for s, e in state)
+
+
+def clip(line: Sequence[tuple[int, int]], lo: int, hi: int) -> Segments:
+    """The parts of sorted segments inside [lo, hi), shifted to start at 0, adjacent ones merged."""
+    out: list[tuple[int, int]] = []
+    for s, e in line:
+        s, e = max(s, lo), min(e, hi)
+        if s >= e:
+            continue
+        if out and out[-1][1] == s - lo:
+            out[-1] = (out[-1][0], e - lo)
+        else:
+            out.append((s - lo, e - lo))
+    return tuple(out)
+
+
+POLICIES: dict[str, TaintPolicy] = {p.name: p for p in (Poison(), Haircut(), Fifo())}
+
+
+def policy(name: str) -> TaintPolicy:
+    """The policy called `name`; UsageError naming the known ones otherwise."""
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise UsageError(f"unknown taint policy {name!r}; known: {', '.join(POLICIES)}") from None

@@ -1,0 +1,91 @@
+"""Where traces stop: address ids of services (exchanges and other custodians) with their labels.
+
+A stop list comes from attribution (tags of the chosen categories) or from a plain file an
+investigator brings (one address per line, optionally `address,label`); both resolve to address
+ids of the graph once, so the per-output check during a trace is a dict lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from fundtrail.errors import DataError, NotFoundError, UsageError
+from fundtrail.trace.engine import StopRule
+from fundtrail.trace.graph import GraphIndex
+from fundtrail.trace.seeds import address_id
+
+#: Default stop categories: custodial services where funds can be frozen or a production order served.
+DEFAULT_STOP_CATEGORIES = ("exchange", "otc_desk", "payment_processor", "custodial_wallet",
+                           "stablecoin_issuer")
+
+
+class StopList:
+    """Labels of stop addresses by address id; callable as a `StopRule`."""
+
+    def __init__(self, labels: dict[int, str] | None = None) -> None:
+        self.labels: dict[int, str] = dict(labels or {})
+
+    def __call__(self, address: int) -> str | None:
+        return self.labels.get(address)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def add_addresses(self, graph: GraphIndex, pairs: Iterable[tuple[str, str]]) -> int:
+        """Add (address string, label) pairs that the chain knows; returns how many were added."""
+        added = 0
+        for text, label in pairs:
+            try:
+                self.labels[address_id(graph, text)] = label
+                added += 1
+            except NotFoundError:
+                continue  # a service address with no activity in this store cannot be reached
+        return added
+
+    @classmethod
+    def from_file(cls, graph: GraphIndex, path: Path) -> StopList:
+        """Read `address[,label]` lines ('#' comments); a bad line is a DataError with file:line."""
+        stops = cls()
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            raise UsageError(f"cannot read stop file {path}: {exc.strerror}") from None
+        pairs = []
+        for n, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            text, _, label = line.partition(",")
+            try:
+                address_id(graph, text.strip())
+            except UsageError as exc:
+                raise DataError(f"{path}:{n}: {exc.message}") from None
+            except NotFoundError:
+                pass
+            pairs.append((text.strip(), label.strip() or "listed service"))
+        stops.add_addresses(graph, pairs)
+        return stops
+
+
+def as_rule(stops: StopList | None) -> StopRule | None:
+    """The stop rule of a list (None when empty: nothing stops a trace but the limits)."""
+    return stops if stops else None
+
+
+def stops_from_tags(store: object, graph: GraphIndex, categories: list[str]) -> StopList:
+    """Stop addresses from attribution tags of `categories` on the graph's chain.
+
+    Attribution is wired in by `fundtrail.trace.attribution` when tags exist; without any imported
+    tags the list is empty and traces stop only at their limits and at unspent outputs.
+    """
+    from fundtrail.trace import attribution
+
+    return StopList(attribution.service_labels(store, graph, categories))
+
+
+def describer(store: object, graph: GraphIndex):  # noqa: ANN201 (trace.report.Describe | None)
+    """A function describing an address id with its cluster and tags, or None without attribution."""
+    from fundtrail.trace import attribution
+
+    return attribution.describer(store, graph)
