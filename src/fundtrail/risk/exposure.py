@@ -1,0 +1,264 @@
+"""Exposure of addresses to categories: where their funds came from and went, direct and indirect.
+
+Definitions (UTXO chains; docs/risk.md):
+
+- A *tagged* address has a category (its most severe tag). Value stops being followed where it
+  reaches a tagged address: that address is the counterparty, as in the KYT convention that
+  indirect exposure runs through unattributed intermediaries only.
+- *Incoming* exposure of an output: how much of its value came from each category, by the haircut
+  rule over any number of hops through untagged addresses. *Outgoing*: how much of its value went on
+  to each category. Both are computed for every output of the chain in one pass each (forward in
+  chain order, backward in reverse order), compiled with numba, and kept as float32 arrays under
+  `<store>/derived/<chain>/exposure/`; exact amounts for one case come from `fundtrail trace`.
+- *Direct* exposure is the one-transaction part: the counterparties of the transactions that paid
+  the address (incoming) or that it paid from (outgoing), computed on demand. *Indirect* is the
+  rest (two or more hops): the all-hops amount less the direct one.
+- Exposure of an address sums its received outputs; shares divide by the total it received
+  (incoming) or spent (outgoing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+
+from fundtrail.store.lake import Store
+from fundtrail.trace.graph import GraphIndex
+
+FORMAT = "fundtrail-exposure/1"
+
+
+@nb.njit(cache=True, nogil=True)
+def _incoming_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, addr_cat, coinbase, k):
+    n_tx = tx_first_out.shape[0] - 1
+    inc = np.zeros((out_value.shape[0], k), np.float32)
+    vec = np.zeros(k, np.float64)
+    for t in range(n_tx):
+        if coinbase[t]:
+            continue
+        total = 0.0
+        vec[:] = 0.0
+        for j in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
+            p = in_prev[j]
+            if p < 0:
+                continue
+            v = out_value[p]
+            total += v
+            a = out_address[p]
+            c = addr_cat[a] if a >= 0 else -1
+            if c >= 0:
+                vec[c] += v
+            else:
+                for i in range(k):
+                    vec[i] += inc[p, i]
+        if total <= 0.0:
+            continue
+        for o in range(tx_first_out[t], tx_first_out[t + 1]):
+            f = out_value[o] / total
+            for i in range(k):
+                inc[o, i] = vec[i] * f
+    return inc
+
+
+@nb.njit(cache=True, nogil=True)
+def _outgoing_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, addr_cat, coinbase, k):
+    n_tx = tx_first_out.shape[0] - 1
+    out = np.zeros((out_value.shape[0], k), np.float32)
+    vec = np.zeros(k, np.float64)
+    for t in range(n_tx - 1, -1, -1):
+        if coinbase[t]:
+            continue
+        total = 0.0
+        for j in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
+            p = in_prev[j]
+            if p >= 0:
+                total += out_value[p]
+        if total <= 0.0:
+            continue
+        vec[:] = 0.0
+        for q in range(tx_first_out[t], tx_first_out[t + 1]):
+            a = out_address[q]
+            c = addr_cat[a] if a >= 0 else -1
+            if c >= 0:
+                vec[c] += out_value[q]
+            else:
+                for i in range(k):
+                    vec[i] += out[q, i]
+        for j in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
+            p = in_prev[j]
+            if p < 0:
+                continue
+            f = out_value[p] / total
+            for i in range(k):
+                out[p, i] = vec[i] * f
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _address_totals(addresses, addr_ptr, addr_outs, out_value, out_spent_by, inc, out, k):
+    """Per address: received, sent, indirect incoming and outgoing exposure (sums over outputs)."""
+    n = addresses.shape[0]
+    received = np.zeros(n, np.int64)
+    sent = np.zeros(n, np.int64)
+    e_in = np.zeros((n, k), np.float64)
+    e_out = np.zeros((n, k), np.float64)
+    for i in range(n):
+        a = addresses[i]
+        if a < 0:
+            continue
+        for j in range(addr_ptr[a], addr_ptr[a + 1]):
+            o = addr_outs[j]
+            received[i] += out_value[o]
+            if out_spent_by[o] >= 0:
+                sent[i] += out_value[o]
+            for c in range(k):
+                e_in[i, c] += inc[o, c]
+                e_out[i, c] += out[o, c]
+    return received, sent, e_in, e_out
+
+
+@nb.njit(cache=True, nogil=True)
+def _direct(addresses, addr_ptr, addr_outs, tx_first_out, tx_in_ptr, in_prev, out_value, out_address,
+            out_spent_by, addr_cat, k):
+    """Per address: direct incoming and outgoing exposure (one transaction away)."""
+    n = addresses.shape[0]
+    d_in = np.zeros((n, k), np.float64)
+    d_out = np.zeros((n, k), np.float64)
+    for i in range(n):
+        a = addresses[i]
+        if a < 0:
+            continue
+        for j in range(addr_ptr[a], addr_ptr[a + 1]):
+            o = addr_outs[j]
+            # the paying transaction: binary search of o in tx_first_out
+            lo, hi = 0, tx_first_out.shape[0] - 1
+            while lo < hi - 1:
+                mid = (lo + hi) // 2
+                if tx_first_out[mid] <= o:
+                    lo = mid
+                else:
+                    hi = mid
+            t = lo
+            total = 0.0
+            for m in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
+                p = in_prev[m]
+                if p >= 0:
+                    total += out_value[p]
+            if total > 0.0:
+                f = out_value[o] / total
+                for m in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
+                    p = in_prev[m]
+                    if p >= 0 and out_address[p] >= 0 and out_address[p] != a:
+                        c = addr_cat[out_address[p]]
+                        if c >= 0:
+                            d_in[i, c] += out_value[p] * f
+            s = out_spent_by[o]
+            if s >= 0:
+                total = 0.0
+                for m in range(tx_in_ptr[s], tx_in_ptr[s + 1]):
+                    p = in_prev[m]
+                    if p >= 0:
+                        total += out_value[p]
+                if total > 0.0:
+                    f = out_value[o] / total
+                    for q in range(tx_first_out[s], tx_first_out[s + 1]):
+                        b = out_address[q]
+                        if b >= 0 and b != a and addr_cat[b] >= 0:
+                            d_out[i, addr_cat[b]] += out_value[q] * f
+    return d_in, d_out
+
+
+@dataclass
+class AddressExposure:
+    """Exposure arrays for a list of address ids (rows) over the index categories (columns)."""
+
+    categories: tuple[str, ...]
+    received: np.ndarray
+    sent: np.ndarray
+    direct_in: np.ndarray
+    direct_out: np.ndarray
+    indirect_in: np.ndarray
+    indirect_out: np.ndarray
+
+    def row(self, i: int) -> dict:
+        """Exposure of row `i` as documented JSON (amounts in sat, shares 0..1)."""
+        rec, snt = int(self.received[i]), int(self.sent[i])
+
+        def part(arr: np.ndarray, base: int) -> dict:
+            return {c: {"amount_sat": int(arr[i, j]), "share": float(arr[i, j] / base) if base else 0.0}
+                    for j, c in enumerate(self.categories) if arr[i, j] >= 0.5}
+
+        return {"received_sat": rec, "sent_sat": snt,
+                "incoming": {"direct": part(self.direct_in, rec), "indirect": part(self.indirect_in, rec)},
+                "outgoing": {"direct": part(self.direct_out, snt), "indirect": part(self.indirect_out, snt)}}
+
+
+class ExposureIndex:
+    """Per-output incoming/outgoing exposure of one chain for a set of categories and tags."""
+
+    def __init__(self, graph: GraphIndex, categories: tuple[str, ...], addr_cat: np.ndarray,
+                 inc: np.ndarray, out: np.ndarray, path: Path | None) -> None:
+        self.graph, self.categories, self.addr_cat = graph, categories, addr_cat
+        self.inc, self.out, self.path = inc, out, path
+
+    @classmethod
+    def ensure(cls, store: Store, graph: GraphIndex, categories: tuple[str, ...],
+               tagged: dict[int, str]) -> ExposureIndex:
+        """Load the index for this graph state, categories and tags, or compute and save it.
+
+        `tagged` maps address id -> category id (the address's most severe category); addresses
+        whose category is not in `categories` count as tagged (value stops there) but add to no
+        column.
+        """
+        addr_cat = np.full(graph.n_addresses, -1, np.int8)
+        col = {c: i for i, c in enumerate(categories)}
+        other = len(categories)
+        for a, c in tagged.items():
+            if 0 <= a < graph.n_addresses:
+                addr_cat[a] = col.get(c, other)
+        key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
+                             + addr_cat.tobytes()).hexdigest()[:24]
+        path = store.root / "derived" / graph.chain / "exposure"
+        meta_path = path / "meta.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format") == FORMAT and meta.get("key") == key:
+                return cls(graph, categories, addr_cat, np.load(path / "incoming.npy", mmap_mode="r"),
+                           np.load(path / "outgoing.npy", mmap_mode="r"), path)
+        k = other + 1  # last column: tagged with a category outside the profile
+        args = (graph.tx_first_out, graph.tx_in_ptr, graph.in_prev, graph.out_value, graph.out_address,
+                addr_cat, graph.tx_coinbase, k)
+        inc = _incoming_pass(*args)
+        out = _outgoing_pass(*args)
+        tmp = path.with_name("exposure.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        np.save(tmp / "incoming.npy", inc)
+        np.save(tmp / "outgoing.npy", out)
+        (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "key": key,
+                                                   "categories": list(categories)}))
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+        return cls(graph, categories, addr_cat, np.load(path / "incoming.npy", mmap_mode="r"),
+                   np.load(path / "outgoing.npy", mmap_mode="r"), path)
+
+    def of_addresses(self, addresses: np.ndarray) -> AddressExposure:
+        """Exposure of each address id (-1 rows: no activity, all zero)."""
+        g = self.graph
+        addresses = np.asarray(addresses, np.int64)
+        k = len(self.categories) + 1
+        received, sent, e_in, e_out = _address_totals(addresses, g.addr_ptr, g.addr_outs, g.out_value,
+                                                      g.out_spent_by, self.inc, self.out, k)
+        d_in, d_out = _direct(addresses, g.addr_ptr, g.addr_outs, g.tx_first_out, g.tx_in_ptr, g.in_prev,
+                              g.out_value, g.out_address, g.out_spent_by, self.addr_cat, k)
+        n = len(self.categories)
+        return AddressExposure(self.categories, received, sent, d_in[:, :n], d_out[:, :n],
+                               np.maximum(e_in[:, :n] - d_in[:, :n], 0.0),
+                               np.maximum(e_out[:, :n] - d_out[:, :n], 0.0))

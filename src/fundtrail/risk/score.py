@@ -1,0 +1,83 @@
+"""Risk scores with reasons: a profile's rules applied to an address's tags and exposure.
+
+The result always carries the profile (name@version), the score, and every matching rule as a
+reason with its evidence (tag label, source, inherited-from member; or category, direction,
+direct/indirect, share, amount). An address with no activity in the store is scored from its tags
+alone and the result says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fundtrail.risk.profile import SEVERITIES, Profile
+
+
+@dataclass
+class TagEvidence:
+    """A tag the address carries, directly or inherited from a member of its cluster."""
+
+    category: str
+    label: str
+    source: str | None = None
+    confidence: str | None = None
+    inherited_from: str | None = None
+
+
+@dataclass
+class RiskResult:
+    """Score 0-100 under a profile, with the reasons that produced it."""
+
+    address: str
+    profile: str
+    score: float
+    severity: str | None
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    activity: bool = True
+    exposure: dict[str, Any] | None = None
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "profile": self.profile, "score": self.score,
+                "severity": self.severity, "reasons": self.reasons, "activity_in_store": self.activity,
+                "note": self.note, "exposure": self.exposure}
+
+
+def score_address(profile: Profile, address: str, tags: list[TagEvidence],
+                  exposure: dict[str, Any] | None) -> RiskResult:
+    """Apply every rule of `profile`; the score is the highest rule score (0 when none match)."""
+    reasons: list[dict[str, Any]] = []
+    for rule in profile.rules:
+        if rule.kind == "tag":
+            hits = [t for t in tags if t.category in rule.categories]
+            if hits:
+                reasons.append({
+                    "rule": rule.id, "kind": "tag", "score": rule.score, "severity": rule.severity,
+                    "explain": rule.explain,
+                    "tags": [{"category": t.category, "label": t.label, "source": t.source,
+                              "confidence": t.confidence, "inherited_from": t.inherited_from}
+                             for t in hits],
+                })
+        elif exposure is not None:
+            best: dict[str, Any] | None = None
+            directions = ("incoming", "outgoing") if rule.direction == "any" else (rule.direction,)
+            for direction in directions:
+                for hops in ("direct", "indirect"):
+                    for cat, part in exposure[direction][hops].items():
+                        if cat not in rule.categories or part["share"] < rule.min_share or part["amount_sat"] <= 0:
+                            continue
+                        s = rule.exposure_score(part["share"], hops == "direct")
+                        if best is None or s > best["score"]:
+                            best = {"rule": rule.id, "kind": "exposure", "score": s,
+                                    "severity": rule.severity, "explain": rule.explain,
+                                    "category": cat, "direction": direction, "hops": hops,
+                                    "share": part["share"], "amount_sat": part["amount_sat"]}
+            if best is not None:
+                reasons.append(best)
+    reasons.sort(key=lambda r: (-r["score"], -SEVERITIES.index(r["severity"]), r["rule"]))
+    top = reasons[0] if reasons else None
+    note = None if exposure is not None else (
+        "no activity in the store: scored from tags alone (exposure unknown, not zero)")
+    return RiskResult(address, profile.label, top["score"] if top else 0.0,
+                      top["severity"] if top else None, reasons, exposure is not None, exposure, note)
