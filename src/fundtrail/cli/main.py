@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from fundtrail.cli import (commands_bitcoin, commands_cluster, commands_ethereum, commands_sim,
-                          commands_store, commands_tags, commands_trace)
+                          commands_risk, commands_store, commands_tags, commands_trace)
 from fundtrail.errors import FundtrailError, Interrupted
 from fundtrail.settings import Settings
 
@@ -56,6 +56,7 @@ commands_sim.register(app)
 commands_tags.register(app)
 commands_cluster.register(app)
 commands_trace.register(app)
+commands_risk.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,7 @@ from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.seeds import address_id
 
 #: Default stop categories: custodial services where funds can be frozen or a production order served.
-DEFAULT_STOP_CATEGORIES = ("exchange", "otc_desk", "payment_processor", "custodial_wallet",
-                           "stablecoin_issuer")
+DEFAULT_STOP_CATEGORIES = ("exchange", "wallet_service", "payment_processor", "atm")
 
 
 class StopList:
