@@ -320,10 +320,14 @@ def _extend(store: Store, chain: str, old: GraphIndex | None,
     if old is not None:
         addr_payload[:int(old.addr_payload_ptr[-1])] = old.addr_payload
     raw = np.frombuffer(pay.buffers()[2], np.uint8) if len(pay) else np.zeros(0, np.uint8)
-    for j, a in enumerate(aid):  # new addresses only; payloads are short
-        s, e = offsets[j], offsets[j + 1]
-        dst = addr_payload_ptr[a]
-        addr_payload[dst:dst + (e - s)] = raw[s:e]
+    if aid.size and np.array_equal(aid, np.arange(aid[0], aid[0] + aid.size)):
+        dst = int(addr_payload_ptr[aid[0]])  # dense new ids: one copy
+        addr_payload[dst:dst + int(offsets[-1] - offsets[0])] = raw[offsets[0]:offsets[-1]]
+    else:
+        for j, a in enumerate(aid):  # gaps in the ids (never seen from the ingest): per address
+            s, e = offsets[j], offsets[j + 1]
+            dst = addr_payload_ptr[a]
+            addr_payload[dst:dst + (e - s)] = raw[s:e]
     tx_key = txid[:, :8].copy().view("<u8").ravel()
     tx_key_ids = np.argsort(tx_key, kind="stable").astype(np.int64)
     # address -> outputs CSR (stable: chain order within an address)
