@@ -19,7 +19,10 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
     @ingest_app.command("ethereum")
     def ingest_ethereum_cmd(
         ctx: typer.Context,
-        rpc: str = typer.Option(..., "--rpc", help="JSON-RPC URL of an Ethereum/EVM node."),
+        rpc: Optional[str] = typer.Option(None, "--rpc", help="JSON-RPC URL of an Ethereum/EVM node."),
+        replay: Optional[Path] = typer.Option(None, "--replay", help="Directory of recorded JSON-RPC "
+                                              "responses (web3_response.<key>.json, as `fundtrail "
+                                              "simulate --chain eth` writes to OUT/rpc) instead of a node."),
         chain: Optional[str] = typer.Option(None, "--chain", help="Store chain name: eth, bsc, polygon, "
                                             "arbitrum, base, optimism, anvil, … (default: from the chain id)."),
         first: Optional[int] = typer.Option(None, "--from", help="First block (default: after the stored tip)."),
@@ -35,14 +38,23 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
     ) -> None:
         """Ingest blocks, transactions, receipts, logs, token and internal transfers of an EVM chain."""
         from fundtrail.ingest.ethereum.jobs import ingest_ethereum
+        from fundtrail.ingest.ethereum.replay import ReplayTransport
         from fundtrail.ingest.ethereum.rpc import EthRpc, HttpTransport
 
+        if (rpc is None) == (replay is None):
+            raise UsageError("give exactly one of --rpc URL and --replay DIR")
+        if replay is not None and follow:
+            raise UsageError("--follow needs a node; a recording does not grow")
         if trace_mode not in {"auto", "parity", "geth", "none"}:
             raise UsageError(f"--traces must be auto, parity, geth or none, got {trace_mode!r}")
         if follow and last is not None:
             raise UsageError("--follow and --to exclude each other")
-        client = EthRpc(HttpTransport(rpc, max_requests_per_second=rate), concurrency=concurrency,
-                        trace_mode=trace_mode)
+        # a recording answers what it lacks as a node lacking the method would (fallbacks work)
+        if replay is not None:
+            transport = ReplayTransport(replay, unrecorded_as_rpc_error=True)
+        else:
+            transport = HttpTransport(rpc, max_requests_per_second=rate)
+        client = EthRpc(transport, concurrency=concurrency, trace_mode=trace_mode)
         store = Store.open(ctx.obj["settings"].store)
         stop = {"flag": False}
         if follow:

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate_cmd(
         ctx: typer.Context,
-        chain: str = typer.Option("btc", "--chain", help="btc (eth comes later)."),
+        chain: str = typer.Option("btc", "--chain", help="btc, or eth (an EVM chain on anvil)."),
         scenario: str = typer.Option("default", "--scenario", help="Scenario name (default)."),
         seed: int = typer.Option(1, "--seed", help="Random seed; the same seed gives identical files."),
         txs: int | None = typer.Option(None, "--txs", help="About this many transactions "
@@ -46,14 +46,23 @@ def register(app: typer.Typer) -> None:
         exercise: str | None = typer.Option(None, "--exercise", help="Write a training exercise: "
                                                + ", ".join(EXERCISES) + "."),
         out: Path = typer.Option(..., "--out", help="Output directory (blocks/, truth/, manifest.json)."),
+        rpc_url: str | None = typer.Option(None, "--rpc-url", help="eth: drive this fresh anvil node "
+                                              "instead of starting one."),
+        record: bool = typer.Option(True, "--record/--no-record", help="eth: write the recorded "
+                                    "JSON-RPC responses to OUT/rpc (for ingest --replay)."),
         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     ) -> None:
         """Simulate an economy with one ransomware case; ingest with `ingest bitcoin --blocks-dir OUT/blocks`."""
         if chain == "eth":
-            raise UsageError("not yet: EVM simulation comes with the Ethereum part of the simulator "
-                             "issue", hint="use --chain btc")
+            if exercise is not None:
+                raise UsageError("--exercise is for --chain btc only")
+            _simulate_eth(ctx, scenario=scenario, seed=seed, txs=txs, out=out, rpc_url=rpc_url,
+                          record=record, as_json=as_json)
+            return
         if chain != "btc":
-            raise UsageError(f"--chain {chain!r} is not known; use btc")
+            raise UsageError(f"--chain {chain!r} is not known; use btc or eth")
+        if rpc_url is not None:
+            raise UsageError("--rpc-url is for --chain eth only")
         if exercise is not None:
             if scenario != "default":
                 raise UsageError("--exercise and --scenario cannot be combined")
@@ -93,3 +102,31 @@ def register(app: typer.Typer) -> None:
                    f"({m['addresses']:,} addresses, {len(m['cases'])} case) in "
                    f"{time.perf_counter() - t0:.1f}s -> {out}; next: fundtrail ingest bitcoin "
                    f"--blocks-dir {out / 'blocks'}")
+
+
+def _simulate_eth(ctx: typer.Context, *, scenario: str, seed: int, txs: int | None, out: Path,
+                  rpc_url: str | None, record: bool, as_json: bool) -> None:
+    """`simulate --chain eth`: the EVM scenario on anvil (docs/simulator-evm.md)."""
+    from fundtrail.sim.evm.scenario import simulate_evm
+
+    txs = 2_000 if txs is None else txs
+    quiet = bool((ctx.obj or {}).get("quiet"))
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(stage: str, done: int, target: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 1.0:
+            last[0] = now
+            unit = "transactions" if stage == "blocks" else "blocks recorded"
+            typer.echo(f"simulating eth: {done:,}/{target:,} {unit}", err=True)
+
+    m = simulate_evm(out, seed=seed, txs=txs, scenario=scenario, rpc_url=rpc_url, record=record,
+                     progress=None if quiet else progress)
+    if as_json:
+        typer.echo(json.dumps(m, indent=2, sort_keys=True))
+        return
+    nxt = (f"; next: fundtrail ingest ethereum --replay {out / 'rpc'}" if record else "")
+    typer.echo(f"simulated {m['transactions']:,} transactions in {m['blocks']:,} blocks "
+               f"({m['transfers']:,} transfers, {m['addresses']:,} addresses, case "
+               f"{', '.join(m['cases'])}) in {time.perf_counter() - t0:.1f}s -> {out}{nxt}")

@@ -51,6 +51,10 @@ class ReplayTransport:
             raise SourceError(f"no recorded responses: {self.directory} is not a directory")
         self.unrecorded_as_rpc_error = unrecorded_as_rpc_error
         self.served: list[str] = []  # keys answered, in order: lets tests see what was asked
+        self.url = f"replay:{self.directory}"  # the source named in provenance and messages
+
+    def __str__(self) -> str:
+        return self.url
 
     def keys(self) -> list[str]:
         """The request keys this directory has recordings for, sorted."""
