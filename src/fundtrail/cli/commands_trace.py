@@ -17,6 +17,7 @@ from fundtrail.trace.engine import Limits, trace
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.policies import policy as policy_by_name
 from fundtrail.trace.paths import find_paths, paths_to_json, render_paths
+from fundtrail.trace.account_report import render_text as account_render_text
 from fundtrail.trace.report import render_text, to_json
 from fundtrail.trace.seeds import parse_seed
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, StopList, as_rule
@@ -57,18 +58,29 @@ def parse_value(text: str | None, option: str = "--min-value") -> int:
     return int(sat)
 
 
-def utxo_chain(store: Store, chain: str | None) -> str:
-    """The chain to work on: as given, or the store's only UTXO chain."""
+def chain_of(store: Store, chain: str | None) -> tuple[str, str]:
+    """(chain, family) to work on: as given, or the store's only chain."""
     chains = store.chains()
     if chain is not None:
-        if chain not in {c["chain"] for c in chains}:
+        found = [c for c in chains if c["chain"] == chain]
+        if not found:
             raise UsageError(f"chain {chain} is not in the store {store.root}; stored: "
                              f"{', '.join(c['chain'] for c in chains) or 'none'}")
-        family = next(c["family"] for c in chains if c["chain"] == chain)
+        return chain, found[0]["family"]
+    if len(chains) != 1:
+        raise UsageError("the store holds " + (f"several chains ({', '.join(c['chain'] for c in chains)})"
+                                                if chains else "no chain") + "; pass --chain")
+    return chains[0]["chain"], chains[0]["family"]
+
+
+def utxo_chain(store: Store, chain: str | None) -> str:
+    """The UTXO chain to work on: as given, or the store's only UTXO chain."""
+    chains = store.chains()
+    if chain is not None:
+        name, family = chain_of(store, chain)
         if family != "utxo":
-            raise UsageError(f"tracing of account chains ({chain}) is not available yet; "
-                             "trace a Bitcoin-family chain")
-        return chain
+            raise UsageError(f"this command works on Bitcoin-family chains; {chain} is an account chain")
+        return name
     utxo = [c["chain"] for c in chains if c["family"] == "utxo"]
     if len(utxo) != 1:
         raise UsageError("the store holds " + (f"several UTXO chains ({', '.join(utxo)})" if utxo
@@ -129,7 +141,9 @@ def register(app: typer.Typer) -> None:
                                                  help="Also stop at these addresses (lines 'address[,label]')."),
         max_txs: int = typer.Option(200_000, "--max-txs", help="Node budget; beyond it the result is truncated."),
         max_seconds: float = typer.Option(30.0, "--max-seconds", help="Time budget in seconds."),
-        chain: Optional[str] = typer.Option(None, "--chain", help="Store chain (default: the only UTXO chain)."),
+        chain: Optional[str] = typer.Option(None, "--chain", help="Store chain (default: the store's only chain)."),
+        asset: Optional[str] = typer.Option(None, "--asset", help="Account chains: ETH (native) or a token "
+                                            "address (default: every fungible asset, each on its own)."),
         as_json: bool = typer.Option(False, "--json", help="The documented JSON result."),
     ) -> None:
         """Follow the value of SEED forward or backward under a taint policy, to where it stopped and why."""
@@ -141,10 +155,17 @@ def register(app: typer.Typer) -> None:
         limits = Limits(hops=hops, min_value=parse_value(min_value), since=parse_time(since, "--since"),
                         until=parse_time(until, "--until"), max_txs=max_txs, max_seconds=max_seconds)
         store = Store.open(ctx.obj["settings"].store, create=False)
-        name = utxo_chain(store, chain)
+        name, family = chain_of(store, chain)
+        categories = [c.strip() for c in stop_at.split(",") if c.strip()]
+        if family == "account":
+            doc = _trace_account(store, name, seed, direction, policy, limits, categories, stop_file, asset,
+                                 ctx.obj["quiet"])
+            typer.echo(json.dumps(doc, indent=2) if as_json else account_render_text(doc))
+            return
+        if asset is not None:
+            raise UsageError("--asset applies to account chains; a Bitcoin-family trace follows the chain's coin")
         graph = _graph(store, name, ctx.obj["quiet"])
         parsed = parse_seed(graph, seed, since=limits.since, until=limits.until)
-        categories = [c.strip() for c in stop_at.split(",") if c.strip()]
         stops = _stops_from_tags(store, graph, categories)
         if stop_file is not None:
             stops.labels.update(StopList.from_file(graph, stop_file).labels)
@@ -177,6 +198,33 @@ def register(app: typer.Typer) -> None:
         found = find_paths(graph, src.outputs, dst.address, max_hops=max_hops, limit=limit)
         doc = paths_to_json(graph, src, dst, found, max_hops=max_hops, limit=limit)
         typer.echo(json.dumps(doc, indent=2) if as_json else render_paths(doc))
+
+
+def _trace_account(store: Store, chain: str, seed: str, direction: str, policy: str, limits: Limits,
+                   categories: list[str], stop_file: Path | None, asset: str | None, quiet: bool) -> dict:
+    """A trace on an account chain (address-level policies per asset; docs/taint-policies.md)."""
+    from fundtrail.trace.account_engine import trace_account
+    from fundtrail.trace.account_graph import AccountGraph
+    from fundtrail.trace.account_report import native_symbol, to_json as account_to_json
+    from fundtrail.trace.account_seeds import address_id as account_address_id
+    from fundtrail.trace.account_seeds import asset_id, parse_account_seed
+    from fundtrail.trace.attribution import account_service_labels
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if not quiet and sys.stderr.isatty():
+            sys.stderr.write(f"\raccount graph index: {stage} {done:,}/{total:,}   ")
+            sys.stderr.flush()
+
+    g = AccountGraph.ensure(store, chain, progress=progress)
+    parsed = parse_account_seed(g, seed, since=limits.since, until=limits.until)
+    wanted = asset_id(g, asset, native_symbol(chain))
+    labels = account_service_labels(store, g, categories)
+    if stop_file is not None:
+        labels.update(StopList.read_pairs(stop_file, lambda text: account_address_id(g, text)))
+    result = trace_account(g, parsed, direction=direction, policy=policy, limits=limits,
+                           stop=labels.get if labels else None, asset=wanted)
+    return account_to_json(g, parsed, result,
+                           stop_at=categories + ([str(stop_file)] if stop_file else []))
 
 
 def _stops_from_tags(store: Store, graph: GraphIndex, categories: list[str]) -> StopList:

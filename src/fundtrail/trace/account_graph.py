@@ -18,13 +18,15 @@ first puts a forwarder's incoming value before what it sends on, as the EVM exec
 - amounts are exact: `ev_lo`, `ev_hi` are the low and high 64 bits of the amount; the few amounts
   of 2**128 or more (uint256 tokens) are in the side table `big_pos` (event positions, sorted) and
   `big_raw` (their 32-byte big-endian amount_raw). `AccountGraph.amount(e)` returns the Python int;
+- the zero address is no one: transfers from it (ERC-20 mints) and to it (burns) have -1 there;
 - per address (A): `addr_ptr`/`addr_events` (its events, in and out, in execution order; a
   self-transfer once), `addr_bytes` (A x 20), `addr_key`/`addr_key_ids` (first 8 bytes, sorted:
   lookup by binary search);
 - per transaction (T): `tx_hash` (T x 32), `tx_block`, `tx_time`, `tx_ev_start`/`tx_ev_count`
   (its events are contiguous), `tx_key`/`tx_key_ids`.
 
-`meta.json` records the store state the index reflects (committed batches and their counters).
+`meta.json` records the store state the index reflects (committed batches, their counters and
+the hash of each one's last block).
 `AccountGraph.ensure` appends new batches (only their rows are read; new blocks always follow the
 indexed ones); after a rollback below the index it rebuilds. A new version is written beside the
 old one and swapped in by rename, so a crash leaves the old index or the new one, never a mix.
@@ -150,6 +152,37 @@ class AccountGraph:
         return cls(chain=chain, path=path, meta=meta, arrays=arrays)
 
     @classmethod
+    def from_rows(cls, chain: str, rows: list[dict], addresses: list[bytes],
+                  tx_hashes: list[bytes] = ()) -> AccountGraph:
+        """An in-memory index over transfer rows already in execution order (for simulators and tests).
+
+        Each row: `from`, `to` (address ids or None), `asset` (None = native, else address id),
+        `amount` (int), and optionally `kind` (default native), `block`, `time`, `tx`, `log`.
+        """
+        n = len(rows)
+
+        def col(key: str, default: int, dtype) -> np.ndarray:
+            return np.array([default if r.get(key) is None else r[key] for r in rows], dtype=dtype).reshape(n)
+
+        amounts = [int(r["amount"]) for r in rows]
+        big = [i for i, a in enumerate(amounts) if a >> 128]
+        out = {"ev_transfer": np.arange(n, dtype=np.int64), "ev_from": col("from", -1, np.int64),
+               "ev_to": col("to", -1, np.int64), "ev_asset": col("asset", -1, np.int64),
+               "ev_kind": col("kind", 0, np.uint8), "ev_block": col("block", 0, np.int64),
+               "ev_time": col("time", 0, np.int64), "ev_tx": col("tx", -1, np.int64),
+               "ev_log": col("log", -1, np.int32), "ev_batch": np.full(n, -1, np.int32),
+               "ev_lo": np.array([a & (2**64 - 1) for a in amounts], np.uint64).reshape(n),
+               "ev_hi": np.array([(a >> 64) & (2**64 - 1) for a in amounts], np.uint64).reshape(n),
+               "ev_trace_ptr": np.zeros(n + 1, np.int64), "ev_trace": np.zeros(0, np.int32),
+               "big_pos": np.array(big, np.int64),
+               "big_raw": np.array([list(amounts[i].to_bytes(32, "big")) for i in big], np.uint8).reshape(-1, 32),
+               "addr_bytes": np.array([list(a) for a in addresses], np.uint8).reshape(-1, 20),
+               "tx_hash": np.array([list(h) for h in tx_hashes], np.uint8).reshape(-1, 32)}
+        out["tx_block"] = np.zeros(out["tx_hash"].shape[0], np.int64)
+        out["tx_time"] = np.zeros(out["tx_hash"].shape[0], np.int64)
+        return cls(chain=chain, path=Path(), meta={"format": FORMAT, "in_memory": True}, arrays=_derive(out))
+
+    @classmethod
     def ensure(cls, store: Store, chain: str, *, full: bool = False,
                progress: Progress | None = None) -> AccountGraph:
         """The index, first built or brought up to date with the store (see module docstring)."""
@@ -192,9 +225,13 @@ def _store_state(store: Store, chain: str) -> dict:
     if found[chain]["family"] != "account":
         raise UsageError(f"chain {chain} is a UTXO chain: use the UTXO graph index (fundtrail.trace.graph)")
     with store.connect(read_only=True) as con:
-        rows = con.execute("SELECT batch_id, next_tx_id, next_transfer_id, next_address_id FROM batches "
-                           "WHERE chain = ? ORDER BY batch_id", [chain]).fetchall()
-    return {"batches": [[int(r[0]), int(r[1] or 0), int(r[2] or 0), int(r[3] or 0)] for r in rows]}
+        # the hash of each batch's last block too: a reorganisation can refill equal counters
+        rows = con.execute(
+            "SELECT b.batch_id, b.next_tx_id, b.next_transfer_id, b.next_address_id, i.hash FROM batches b "
+            "LEFT JOIN block_index i ON i.chain = b.chain AND i.height = b.last_block_id "
+            "WHERE b.chain = ? ORDER BY b.batch_id", [chain]).fetchall()
+    return {"batches": [[int(r[0]), int(r[1] or 0), int(r[2] or 0), int(r[3] or 0),
+                         bytes(r[4]).hex() if r[4] is not None else None] for r in rows]}
 
 
 def _is_prefix(old: dict | None, new: dict) -> bool:
@@ -205,14 +242,14 @@ def _is_prefix(old: dict | None, new: dict) -> bool:
     return len(ob) <= len(nb) and nb[:len(ob)] == ob
 
 
-def _col(tbl, name: str, dtype, fill: int = -1) -> np.ndarray:  # noqa: ANN001 (pyarrow table)
+def _col(tbl, name: str, dtype, fill: int = -1) -> np.ndarray:
     col = tbl.column(name)
     if col.null_count:
         col = col.fill_null(fill)
     return col.to_numpy().astype(dtype, copy=False)
 
 
-def _fixed(column, width: int) -> np.ndarray:  # noqa: ANN001 (pyarrow column)
+def _fixed(column, width: int) -> np.ndarray:
     """A binary column of `width`-byte values as an (n, width) uint8 array."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if arr.type != pa.binary(width):
@@ -232,7 +269,7 @@ def _build(store: Store, chain: str, old: AccountGraph | None, old_state: dict |
            progress: Progress | None) -> dict[str, np.ndarray]:
     """Arrays of the whole chain: `old`'s plus the rows the store has beyond them."""
     p = chain.replace("-", "_")
-    last = old_state["batches"][-1] if old_state and old_state["batches"] else [0, 0, 0, 0]
+    last = old_state["batches"][-1] if old_state and old_state["batches"] else [0, 0, 0, 0, None]
     t0, tr0, a0 = (last[1], last[2], last[3]) if old is not None else (0, 0, 0)
     kinds = ", ".join(str(k) for k in VALUE_KINDS)
     parts: dict[str, list[np.ndarray]] = {n: [] for n in (*_EVENT, "trace_len", "trace", "big_pos", "big_raw")}
@@ -303,6 +340,21 @@ def _build(store: Store, chain: str, old: AccountGraph | None, old_state: dict |
         raise StoreError(f"account graph of {chain}: transfers name address id {n_addr - 1} but the store "
                          f"lists {addr_bytes.shape[0]} addresses", hint="run `fundtrail graph build --full`")
     out["addr_bytes"] = addr_bytes
+    zero = np.flatnonzero(~addr_bytes.any(axis=1))  # the zero address: ERC-20 mints come from it, burns go to it
+    for name in ("ev_from", "ev_to"):
+        if zero.size:
+            out[name] = np.where(out[name] == zero[0], -1, out[name])
+    new_hash = hash32_numpy(txs.column("hash")) if txs.num_rows else np.zeros((0, 32), np.uint8)
+    out["tx_hash"] = cat("tx_hash", [np.array(new_hash)], np.uint8, 32)
+    out["tx_block"] = cat("tx_block", [_col(txs, "block_number", np.int64)], np.int64)
+    out["tx_time"] = cat("tx_time", [_col(txs, "block_time", np.int64, 0)], np.int64)
+    return _derive(out)
+
+
+def _derive(out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The lookup keys and adjacency (CSR) arrays computed from the event, address and tx columns."""
+    addr_bytes = out["addr_bytes"]
+    n_addr = addr_bytes.shape[0]
     addr_key = addr_bytes[:, :8].copy().view(">u8").ravel().astype(np.uint64)
     out["addr_key_ids"] = np.argsort(addr_key, kind="stable").astype(np.int64)
     out["addr_key"] = addr_key[out["addr_key_ids"]]
@@ -316,11 +368,7 @@ def _build(store: Store, chain: str, old: AccountGraph | None, old_state: dict |
     addr_ptr = np.zeros(n_addr + 1, np.int64)
     np.cumsum(np.bincount(owners, minlength=n_addr), out=addr_ptr[1:])
     out["addr_ptr"], out["addr_events"] = addr_ptr, events[order]
-    # transactions
-    new_hash = hash32_numpy(txs.column("hash")) if txs.num_rows else np.zeros((0, 32), np.uint8)
-    out["tx_hash"] = cat("tx_hash", [np.array(new_hash)], np.uint8, 32)
-    out["tx_block"] = cat("tx_block", [_col(txs, "block_number", np.int64)], np.int64)
-    out["tx_time"] = cat("tx_time", [_col(txs, "block_time", np.int64, 0)], np.int64)
+    # transaction -> its (contiguous) events, and hash lookup keys
     n_tx = out["tx_block"].shape[0]
     ev_tx = out["ev_tx"]
     has = ev_tx >= 0

@@ -118,3 +118,21 @@ def describer(store: Store, graph: GraphIndex) -> Callable[[int], dict[str, Any]
                           "confidence": t["confidence"]} for t in tagmap.tags.get(address, [])]}
 
     return describe
+
+
+def account_service_labels(store: Store, graph: Any, categories: list[str]) -> dict[int, str]:
+    """address id -> "category: label" on an account chain for tags of `categories`."""
+    from fundtrail.trace.account_seeds import address_id as account_address_id
+
+    rows = _tag_rows(store, chain_currency(graph.chain))["rows"]
+    wanted = set(categories)
+    out: dict[int, str] = {}
+    for tag in rows:
+        if tag["category"] not in wanted:
+            continue
+        try:
+            a = account_address_id(graph, tag["address"])
+        except FundtrailError:
+            continue
+        out.setdefault(a, f"{tag['category']}: {tag['label']}")
+    return out

@@ -7,7 +7,7 @@ ids of the graph once, so the per-output check during a trace is a dict lookup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fundtrail.errors import DataError, NotFoundError, UsageError
@@ -44,27 +44,33 @@ class StopList:
 
     @classmethod
     def from_file(cls, graph: GraphIndex, path: Path) -> StopList:
-        """Read `address[,label]` lines ('#' comments); a bad line is a DataError with file:line."""
-        stops = cls()
+        """Read `address[,label]` lines ('#' comments) for a UTXO chain's graph."""
+        return cls(cls.read_pairs(path, lambda text: address_id(graph, text)))
+
+    @staticmethod
+    def read_pairs(path: Path, resolve: Callable[[str], int]) -> dict[int, str]:
+        """address id -> label from a stop file; `resolve` parses an address for the chain.
+
+        A malformed address is a DataError naming file:line; a valid address without activity in
+        the store is skipped (a trace cannot reach it).
+        """
         try:
             lines = path.read_text().splitlines()
         except OSError as exc:
             raise UsageError(f"cannot read stop file {path}: {exc.strerror}") from None
-        pairs = []
+        labels: dict[int, str] = {}
         for n, line in enumerate(lines, 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             text, _, label = line.partition(",")
             try:
-                address_id(graph, text.strip())
+                labels[resolve(text.strip())] = label.strip() or "listed service"
             except UsageError as exc:
                 raise DataError(f"{path}:{n}: {exc.message}") from None
             except NotFoundError:
-                pass
-            pairs.append((text.strip(), label.strip() or "listed service"))
-        stops.add_addresses(graph, pairs)
-        return stops
+                continue
+        return labels
 
 
 def as_rule(stops: StopList | None) -> StopRule | None:

@@ -1,0 +1,76 @@
+"""Where an account-chain trace starts: an address (what it received) or a transaction hash.
+
+Addresses are parsed as the user typed them (mixed case must carry a valid EIP-55 checksum), so a
+typo is a one-line usage error; a well-formed seed the store does not hold is a not-found error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fundtrail.chains.ethereum.hexutil import parse_address
+from fundtrail.errors import NotFoundError, UsageError
+from fundtrail.trace.account_graph import KIND_FEE, AccountGraph
+
+_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True)
+class AccountSeed:
+    """A parsed seed: what the user typed, its kind, and the transfers (event positions) it stands for."""
+
+    text: str
+    kind: str  # "address" or "transaction"
+    events: list[int]
+    address: int = -1
+    tx: int = -1
+
+
+def address_id(graph: AccountGraph, text: str) -> int:
+    """Address id of an address string on the graph's chain; UsageError / NotFoundError."""
+    found = graph.find_address(parse_address(text))
+    if found < 0:
+        raise NotFoundError(f"address {text.strip()} has no activity in the store's {graph.chain} chain")
+    return found
+
+
+def asset_id(graph: AccountGraph, text: str | None, native_symbol: str = "ETH") -> int | None:
+    """None (every asset), -1 (the native asset, by its symbol) or a token contract's address id."""
+    if text is None or text.strip() == "":
+        return None
+    if text.strip().upper() in (native_symbol.upper(), "NATIVE"):
+        return -1
+    try:
+        return address_id(graph, text)
+    except UsageError:
+        raise UsageError(f"asset {text!r} is neither {native_symbol} nor a token contract address") from None
+
+
+def parse_account_seed(graph: AccountGraph, text: str, *, since: int | None = None,
+                       until: int | None = None) -> AccountSeed:
+    """The transfers a seed stands for: everything an address received (within since/until), or a
+    transaction's value transfers (its fees excluded: they are not traced value)."""
+    raw = text.strip()
+    if raw[:2] in ("0x", "0X") and len(raw) == 66:
+        if not _TX_HASH.match(raw):
+            raise UsageError(f"seed {text!r} is not a transaction hash (0x followed by 64 hex digits)")
+        tx = graph.find_tx(bytes.fromhex(raw[2:]))
+        if tx < 0:
+            raise NotFoundError(f"transaction {raw} is not in the store's {graph.chain} chain")
+        events = [e for e in graph.events_of_tx(tx) if int(graph.ev_kind[e]) != KIND_FEE]
+        return AccountSeed(text, "transaction", events, tx=tx)
+    try:
+        addr = address_id(graph, raw)
+    except UsageError as exc:
+        raise UsageError(f"seed {text!r} is not a transaction hash or {graph.chain} address: "
+                         f"{exc.message}") from None
+    events = []
+    for e in graph.events_of(addr):
+        e = int(e)
+        if graph.ev_to[e] != addr or graph.ev_from[e] == addr:
+            continue
+        t = int(graph.ev_time[e])
+        if (since is None or t >= since) and (until is None or t <= until):
+            events.append(e)
+    return AccountSeed(text, "address", events, address=addr)

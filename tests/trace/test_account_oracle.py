@@ -1,0 +1,384 @@
+"""A deliberately simple reference for the address-level taint policies, checked by hand, then used
+to check the engine (`trace.account_engine`) exactly, on hand-made and random transfer lists.
+
+The oracle keeps every address's ledger from the first transfer (no activation, no replay, no
+index), represents FIFO lots as runs of (length, tainted) instead of the engine's segments, and
+backward recomputes the sender's history from scratch for every traced transfer. It is imported by
+test_account_anvil.py, which compares it with the engine on a laundering scenario played on anvil.
+
+A transfer is a dict: from, to (None = mint / burn), asset, amount, fee (bool).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from fractions import Fraction
+
+import pytest
+
+from fundtrail.trace.account_engine import trace_account
+from fundtrail.trace.account_graph import AccountGraph
+from fundtrail.trace.engine import Limits
+
+POLICIES = ("poison", "haircut", "fifo")
+
+
+# -- the oracle ---------------------------------------------------------------------------------
+def _take(lots: list[list[list]], amount: int) -> tuple[list[list], int]:
+    """FIFO: take `amount` from the head of a queue of lots (each a list of [length, tainted] runs)."""
+    out: list[list] = []
+    while amount and lots:
+        run = lots[0][0]
+        n = min(run[0], amount)
+        out.append([n, run[1]])
+        run[0] -= n
+        amount -= n
+        if run[0] == 0:
+            lots[0].pop(0)
+            if not lots[0]:
+                lots.pop(0)
+    return out, amount
+
+
+def _tainted(runs: list[list]) -> int:
+    return sum(n for n, t in runs if t)
+
+
+class _Book:
+    """All ledgers of one policy: balance and taint per (address, asset)."""
+
+    def __init__(self, policy: str) -> None:
+        self.policy = policy
+        self.balance: dict = defaultdict(int)
+        self.taint: dict = defaultdict(Fraction)  # haircut amount; poison: 1 when touched
+        self.lots: dict = defaultdict(list)  # fifo
+
+    def receive(self, key: tuple, amount: int, state) -> None:
+        self.balance[key] += amount
+        if self.policy == "fifo":
+            if amount:
+                self.lots[key].append([list(r) for r in state if r[0]] if state else [[amount, False]])
+        elif self.policy == "haircut":
+            self.taint[key] += state or 0
+        elif state:
+            self.taint[key] = Fraction(1)
+
+    def send(self, key: tuple, amount: int):
+        """(state carried, amount missing from the known balance)."""
+        bal = self.balance[key]
+        missing = max(0, amount - bal)
+        self.balance[key] = max(0, bal - amount)
+        if self.policy == "poison":
+            return (amount if self.taint[key] and amount else None), missing
+        if self.policy == "haircut":
+            if amount >= bal:
+                out, self.taint[key] = self.taint[key], Fraction(0)
+            else:
+                out = self.taint[key] * amount / bal
+                self.taint[key] -= out
+            return (out or None), missing
+        runs, short = _take(self.lots[key], amount)
+        if short:
+            runs.append([short, False])
+        return (runs if _tainted(runs) else None), missing
+
+    def held(self, key: tuple):
+        if self.policy == "poison":
+            return self.balance[key] if self.taint[key] else 0
+        if self.policy == "haircut":
+            return self.taint[key]
+        return sum(_tainted(lot) for lot in self.lots[key])
+
+
+def _amount(policy: str, state) -> int | Fraction:
+    if state is None:
+        return 0
+    return _tainted(state) if policy == "fifo" else state
+
+
+def oracle_forward(transfers: list[dict], seeds: set[int], policy: str, stops: frozenset = frozenset()):
+    """({(address, asset, reason): amount}, {asset: fees}, [(address, asset, index, missing)])."""
+    book = _Book(policy)
+    ends: dict = defaultdict(int)
+    fees: dict = defaultdict(int)
+    gaps = []
+    for i, t in enumerate(transfers):
+        frm, to, x, v = t["from"], t["to"], t["asset"], t["amount"]
+        if frm is not None and frm == to:
+            continue
+        state = None
+        if frm is not None:
+            held = book.held((frm, x)) or (policy == "poison" and book.taint[(frm, x)])
+            state, missing = book.send((frm, x), v)
+            if missing and held:
+                gaps.append((frm, x, i, missing))
+        if i in seeds and not t.get("fee") and to is not None and frm != to:
+            state = (v if policy == "poison" else Fraction(v) if policy == "haircut" else [[v, True]]) if v else None
+        amt = _amount(policy, state)
+        if t.get("fee"):
+            fees[x] += amt
+            state = None
+        elif to is None:
+            if amt:
+                ends[(frm, x, "burned")] += amt
+            continue
+        elif to in stops and i not in seeds:
+            if amt:
+                ends[(to, x, "service")] += amt
+            state = None
+        if to is not None:
+            book.receive((to, x), v, state)
+    for key in list(book.balance):
+        if book.held(key):
+            ends[(*key, "unspent")] += book.held(key)
+    return dict(ends), {k: v for k, v in fees.items() if v}, gaps
+
+
+def _funding(transfers: list[dict], policy: str, s: int, x, e: int, state):
+    """Which earlier inflows of `s` funded the traced part `state` of its outflow `e`, recomputed naively."""
+    bal, colors, lots = 0, {}, []  # colors: inflow -> remaining (haircut); lots: [inflow, [start, end)] (fifo)
+    inflows = []
+    for q in range(e):
+        t = transfers[q]
+        if t["asset"] != x or t["from"] == t["to"]:
+            continue
+        if t["to"] == s:
+            bal += t["amount"]
+            inflows.append(q)
+            colors[q] = Fraction(t["amount"])
+            lots.append([q, 0, t["amount"]])
+        elif t["from"] == s:
+            o = min(t["amount"], bal)
+            if o == bal:
+                colors = {}
+            elif o:
+                colors = {k: c * (bal - o) / bal for k, c in colors.items()}
+            while o:
+                take = min(o, lots[0][2] - lots[0][1])
+                lots[0][1] += take
+                o -= take
+                if lots[0][1] == lots[0][2]:
+                    lots.pop(0)
+            bal = max(0, bal - t["amount"])
+    v = transfers[e]["amount"]
+    missing = max(0, v - bal)
+    if policy == "poison":
+        return [(q, transfers[q]["amount"]) for q in inflows], missing
+    if policy == "haircut":
+        return [(q, state * c * (v - missing) / bal / v) for q, c in colors.items() if c], state * missing / v
+    out, pos = [], 0
+    for q, start, end in lots:
+        part = [(max(a, pos) - pos + start, min(b, pos + end - start) - pos + start) for a, b in state
+                if max(a, pos) < min(b, pos + end - start)]
+        if part:
+            out.append((q, part))
+        pos += end - start
+    unknown = sum(min(b, v) - max(a, pos) for a, b in state if max(a, pos) < min(b, v))
+    return out, unknown
+
+
+def _union(a: list, b: list) -> list:
+    marks = sorted(a + b)
+    out: list = []
+    for s, e in marks:
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def oracle_backward(transfers: list[dict], seeds: set[int], policy: str, stops: frozenset = frozenset()):
+    """{(address, asset, reason): amount} of where the seed transfers' value came from."""
+    traced: dict = {}
+    for i in seeds:
+        v = transfers[i]["amount"]
+        if v and not transfers[i].get("fee") and transfers[i]["from"] != transfers[i]["to"]:
+            traced[i] = v if policy == "poison" else Fraction(v) if policy == "haircut" else [(0, v)]
+    ends: dict = defaultdict(int)
+    for e in range(len(transfers) - 1, -1, -1):
+        if e not in traced:
+            continue
+        state = traced.pop(e)
+        t = transfers[e]
+        amt = _amount(policy, state) if policy != "fifo" else sum(b - a for a, b in state)
+        if not amt:
+            continue  # a transfer carrying nothing traced funded nothing traced
+        if t["from"] is None:
+            ends[(t["to"], t["asset"], "minted")] += amt
+            continue
+        if t["from"] in stops and e not in seeds:
+            ends[(t["from"], t["asset"], "service")] += amt
+            continue
+        funding, unknown = _funding(transfers, policy, t["from"], t["asset"], e, state)
+        if unknown and amt:
+            ends[(t["from"], t["asset"], "unknown_history")] += unknown
+        for q, qs in funding:
+            if policy == "poison":
+                traced[q] = qs
+            elif policy == "haircut":
+                traced[q] = traced.get(q, 0) + qs
+            else:
+                traced[q] = _union(traced.get(q, []), qs)
+    return {k: v for k, v in ends.items() if v}
+
+
+# -- the engine over the same transfers --------------------------------------------------------
+def graph_of(transfers: list[dict], n_addresses: int) -> AccountGraph:
+    rows = [{"from": t["from"], "to": t["to"], "asset": t["asset"], "amount": t["amount"],
+             "kind": 6 if t.get("fee") else 0, "time": i} for i, t in enumerate(transfers)]
+    return AccountGraph.from_rows("anvil", rows, [bytes([a + 1]) * 20 for a in range(n_addresses)])
+
+
+def engine_ends(result) -> dict:
+    ends: dict = defaultdict(int)
+    for e in result.endpoints:
+        ends[(e.address, e.asset, e.reason)] += e.amount
+    return {k: v for k, v in ends.items() if v}
+
+
+def run_engine(transfers: list[dict], seeds: set[int], policy: str, direction: str,
+               stops: frozenset = frozenset(), n_addresses: int = 16):
+    g = graph_of(transfers, n_addresses)
+    labels = {a: "service" for a in stops}
+    return trace_account(g, seeds, direction=direction, policy=policy, stop=labels.get)
+
+
+# -- hand-worked cases --------------------------------------------------------------------------
+V, T, C, X, Y, M, A, B, S, D = range(10)
+ETH = -1
+
+
+def tr(frm, to, amount, fee=False, asset=ETH) -> dict:
+    return {"from": frm, "to": to, "asset": asset, "amount": amount, "fee": fee}
+
+
+# The worked example of docs/taint-policies.md, at address level: T receives 60 tainted then 40 clean,
+# pays X 50, Y 40 and a fee of 10.
+MIX = [tr(V, T, 60), tr(C, T, 40), tr(T, X, 50), tr(T, Y, 40), tr(T, M, 10, fee=True)]
+MIX_ANSWERS = {
+    "poison": ({(X, ETH, "unspent"): 50, (Y, ETH, "unspent"): 40}, {ETH: 10}),
+    "haircut": ({(X, ETH, "unspent"): 30, (Y, ETH, "unspent"): 24}, {ETH: 6}),
+    "fifo": ({(X, ETH, "unspent"): 50, (Y, ETH, "unspent"): 10}, {}),
+}
+# Clean value first: FIFO now sends the taint to Y and the fee.
+MIX_CLEAN_FIRST = [tr(C, T, 40), tr(V, T, 60), tr(T, X, 50), tr(T, Y, 40), tr(T, M, 10, fee=True)]
+# Position survives a hop: A gets 100 clean then 50 tainted, sends B 120 (taint in its last 20), B pays
+# the service S 60 (clean under FIFO) and D 60.
+HOP = [tr(C, A, 100), tr(V, A, 50), tr(A, B, 120), tr(B, S, 60), tr(B, D, 60)]
+HOP_ANSWERS = {
+    "poison": {(A, ETH, "unspent"): 30, (S, ETH, "service"): 60, (D, ETH, "unspent"): 60},
+    "haircut": {(A, ETH, "unspent"): 10, (S, ETH, "service"): 20, (D, ETH, "unspent"): 20},
+    "fifo": {(A, ETH, "unspent"): 30, (D, ETH, "unspent"): 20},
+}
+# A sends more than the store saw arrive: 20 of unknown origin.
+GAP = [tr(V, A, 10), tr(A, B, 30)]
+GAP_ANSWERS = {"poison": {(B, ETH, "unspent"): 30}, "haircut": {(B, ETH, "unspent"): 10},
+               "fifo": {(B, ETH, "unspent"): 10}}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_oracle_forward_by_hand(policy: str) -> None:
+    assert oracle_forward(MIX, {0}, policy)[:2] == MIX_ANSWERS[policy]
+    assert oracle_forward(HOP, {1}, policy, frozenset({S}))[0] == HOP_ANSWERS[policy]
+    ends, _, gaps = oracle_forward(GAP, {0}, policy)
+    assert ends == GAP_ANSWERS[policy] and gaps == [(A, ETH, 1, 20)]
+
+
+def test_oracle_fifo_follows_arrival_order() -> None:
+    ends, fees, _ = oracle_forward(MIX_CLEAN_FIRST, {1}, "fifo")
+    assert ends == {(X, ETH, "unspent"): 10, (Y, ETH, "unspent"): 40} and fees == {ETH: 10}
+
+
+@pytest.mark.parametrize("policy, answer", [
+    # from S's deposit back: FIFO says it was C's clean 60, haircut 40 of C and 20 of the victim,
+    # poison every inflow upstream in full; C and V have no history in the store.
+    ("fifo", {(C, ETH, "unknown_history"): 60}),
+    ("haircut", {(C, ETH, "unknown_history"): 40, (V, ETH, "unknown_history"): 20}),
+    ("poison", {(C, ETH, "unknown_history"): 100, (V, ETH, "unknown_history"): 50}),
+])
+def test_oracle_backward_by_hand(policy: str, answer: dict) -> None:
+    assert oracle_backward(HOP, {3}, policy) == answer
+
+
+def test_oracle_backward_stops_at_mints_and_services() -> None:
+    token = 9
+    transfers = [tr(None, A, 100, asset=token), tr(S, A, 50), tr(A, B, 70, asset=token), tr(A, B, 50)]
+    assert oracle_backward(transfers, {2, 3}, "haircut", frozenset({S})) == {
+        (A, token, "minted"): 70, (S, ETH, "service"): 50}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_engine_matches_the_hand_answers(policy: str) -> None:
+    r = run_engine(MIX, {0}, policy, "forward")
+    assert (engine_ends(r), {k: v for k, v in r.fees.items() if v}) == MIX_ANSWERS[policy]
+    assert engine_ends(run_engine(HOP, {1}, policy, "forward", frozenset({S}))) == HOP_ANSWERS[policy]
+    r = run_engine(GAP, {0}, policy, "forward")
+    assert engine_ends(r) == GAP_ANSWERS[policy] and r.history_gaps == [(A, ETH, 1, 20)]
+    assert engine_ends(run_engine(HOP, {3}, policy, "backward")) == oracle_backward(HOP, {3}, policy)
+
+
+def test_haircut_and_fifo_conserve_the_seed() -> None:
+    for policy in ("haircut", "fifo"):
+        r = run_engine(HOP, {1}, policy, "forward", frozenset({S}))
+        assert sum(e.amount for e in r.endpoints) + sum(r.fees.values()) == 50
+
+
+# -- random transfer lists: engine == oracle, exactly ------------------------------------------
+def random_transfers(rng: random.Random, n: int, n_addr: int = 7) -> list[dict]:
+    out = []
+    tokens = [ETH, n_addr]  # the token contract is address n_addr
+    for _ in range(n):
+        x = rng.choice(tokens)
+        frm = None if rng.random() < 0.12 else rng.randrange(n_addr)
+        to = None if rng.random() < 0.06 else rng.randrange(n_addr)
+        if frm is None and to is None:
+            to = 0
+        amount = rng.choice([0, 1, 2, 3, 5, 7, 10, 16, 25, 40, 99, 2**130 + 3])
+        out.append(tr(frm, to, amount, asset=x))
+        if x == ETH and frm is not None and rng.random() < 0.4:
+            out.append(tr(frm, n_addr - 1, rng.choice([1, 2, 3]), fee=True))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_engine_equals_oracle_on_random_transfers(seed: int) -> None:
+    rng = random.Random(seed)
+    transfers = random_transfers(rng, rng.randrange(5, 90))
+    seeds = set(rng.sample(range(len(transfers)), k=min(3, len(transfers))))
+    stops = frozenset(rng.sample(range(7), k=rng.choice([0, 1])))
+    for policy in POLICIES:
+        ends, fees, gaps = oracle_forward(transfers, seeds, policy, stops)
+        r = run_engine(transfers, seeds, policy, "forward", stops)
+        assert engine_ends(r) == ends, (policy, "forward")
+        assert {k: v for k, v in r.fees.items() if v} == fees
+        assert r.history_gaps == gaps
+        back = run_engine(transfers, seeds, policy, "backward", stops)
+        assert engine_ends(back) == oracle_backward(transfers, seeds, policy, stops), (policy, "backward")
+
+
+def test_limits_stop_where_documented() -> None:
+    # V -> A (seed) -> B -> D: with hops=1 the trace stops at B; with a threshold above B's share, too.
+    transfers = [tr(V, A, 50), tr(C, A, 50), tr(A, B, 40), tr(B, D, 40)]
+    g = graph_of(transfers, 16)
+    r = trace_account(g, {0}, policy="haircut", limits=Limits(hops=1))
+    assert engine_ends(r) == {(A, ETH, "unspent"): 30, (B, ETH, "hop_limit"): 20}
+    r = trace_account(g, {0}, policy="haircut", limits=Limits(min_value=21))
+    assert engine_ends(r) == {(A, ETH, "unspent"): 30, (B, ETH, "threshold"): 20}
+    r = trace_account(g, {0}, policy="haircut", limits=Limits(until=2))
+    assert engine_ends(r) == {(A, ETH, "unspent"): 30, (B, ETH, "time_limit"): 20}
+    r = trace_account(g, {0}, policy="fifo", limits=Limits(max_txs=2))
+    assert r.truncated and sum(e.amount for e in r.endpoints if e.reason == "truncated") == 50
+    r = trace_account(g, {3}, direction="backward", policy="fifo", limits=Limits(hops=1))
+    assert engine_ends(r) == {(A, ETH, "hop_limit"): 40}
+    r = trace_account(g, {3}, direction="backward", policy="haircut", limits=Limits(since=1))
+    assert engine_ends(r) == {(A, ETH, "time_limit"): 20, (C, ETH, "unknown_history"): 20}
+
+
+def test_every_reason_is_rendered() -> None:
+    from fundtrail.trace.account_engine import REASONS
+    from fundtrail.trace.account_report import _REASON_TEXT
+
+    assert set(_REASON_TEXT) == set(REASONS)
+
