@@ -10,12 +10,11 @@ TT) that sweep to the exchange's hot wallet.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
+import support.account_oracle as oracle
 from support.anvil import Anvil
 from support.eth_scenario import calldata, create_address, deploy_data, load_artefacts
 
@@ -28,10 +27,6 @@ from fundtrail.trace.account_graph import AccountGraph
 from fundtrail.trace.account_report import render_text, to_json
 from fundtrail.trace.account_seeds import parse_account_seed
 from fundtrail.trace.engine import Limits
-
-_spec = importlib.util.spec_from_file_location("account_oracle", Path(__file__).with_name("test_account_oracle.py"))
-oracle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(oracle)
 
 ETHER = 10**18
 POLICIES = ("poison", "haircut", "fifo")
