@@ -38,9 +38,62 @@ MIGRATIONS.append((
     ["ALTER TABLE batches ADD COLUMN next_transfer_id BIGINT"],
 ))
 
-# -- migration 3: tags and actors (attribution, issue 6) goes here --
+MIGRATIONS.append((
+    3,
+    "attribution: tags with provenance, actors, tag import runs and imported file versions",
+    [
+        """CREATE TABLE tag_imports (
+            import_id BIGINT PRIMARY KEY, path VARCHAR, sha256 VARCHAR, format VARCHAR NOT NULL,
+            imported_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL, n_tags BIGINT, n_added BIGINT,
+            n_removed BIGINT, n_changed BIGINT, n_invalid BIGINT, n_warnings BIGINT,
+            n_duplicates BIGINT, n_actors BIGINT)""",
+        """CREATE TABLE tag_files (
+            path VARCHAR PRIMARY KEY, sha256 VARCHAR NOT NULL, format VARCHAR NOT NULL,
+            import_id BIGINT NOT NULL)""",
+        """CREATE TABLE tags (
+            import_id BIGINT NOT NULL, origin VARCHAR NOT NULL, line INTEGER,
+            subject VARCHAR NOT NULL, currency VARCHAR NOT NULL, address VARCHAR NOT NULL,
+            validation VARCHAR NOT NULL, label VARCHAR NOT NULL, category VARCHAR,
+            concepts VARCHAR[], confidence VARCHAR NOT NULL, confidence_level INTEGER NOT NULL,
+            source VARCHAR, creator VARCHAR, lastmod DATE, actor VARCHAR, is_cluster_definer BOOLEAN,
+            context VARCHAR, visibility VARCHAR NOT NULL, case_id VARCHAR, entity VARCHAR NOT NULL,
+            tag_key VARCHAR NOT NULL, content_hash VARCHAR NOT NULL)""",
+        "CREATE INDEX tags_by_address ON tags (address)",
+        """CREATE TABLE actors (
+            actor_id VARCHAR PRIMARY KEY, label VARCHAR NOT NULL, uri VARCHAR, categories VARCHAR[],
+            jurisdictions VARCHAR[], aliases VARCHAR[], context VARCHAR, origin VARCHAR, line INTEGER,
+            import_id BIGINT)""",
+        """CREATE TABLE tags_merged (
+            address VARCHAR NOT NULL, tag_key VARCHAR NOT NULL, subject VARCHAR, currency VARCHAR,
+            category VARCHAR, entity VARCHAR, label VARCHAR, labels VARCHAR[], confidence VARCHAR,
+            confidence_level INTEGER, actor VARCHAR, visibility VARCHAR,
+            sources STRUCT(origin VARCHAR, line INTEGER, import_id BIGINT, label VARCHAR,
+                           source VARCHAR, creator VARCHAR, lastmod DATE, confidence VARCHAR,
+                           visibility VARCHAR, case_id VARCHAR, validation VARCHAR,
+                           concepts VARCHAR[], context VARCHAR, is_cluster_definer BOOLEAN)[])""",
+        "CREATE INDEX tags_merged_by_address ON tags_merged (address)",
+    ],
+))
 
-# -- migration 4: clustering runs, cluster tables and analyst overrides (issue 5) goes here --
+MIGRATIONS.append((
+    4,
+    "clustering: cluster runs (one committed state each) and analyst overrides",
+    [
+        """CREATE TABLE cluster_runs (
+            run_id BIGINT PRIMARY KEY, chain VARCHAR NOT NULL, mode VARCHAR NOT NULL,
+            reason VARCHAR, parent_run BIGINT, heuristics VARCHAR NOT NULL, change_floor DOUBLE,
+            coinjoin_floor DOUBLE, tx_lo BIGINT, tx_hi BIGINT, last_batch_id BIGINT,
+            last_block_id BIGINT, last_block_hash BLOB, n_addresses BIGINT, n_tx BIGINT,
+            n_links BIGINT, n_unions BIGINT, n_clusters BIGINT, largest BIGINT,
+            started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL,
+            message VARCHAR, path VARCHAR, checkpoint BOOLEAN, suspects VARCHAR,
+            overrides_applied BIGINT)""",
+        """CREATE TABLE cluster_overrides (
+            override_id BIGINT PRIMARY KEY, chain VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+            addresses BIGINT[] NOT NULL, reason VARCHAR NOT NULL, author VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL)""",
+    ],
+))
 
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

@@ -1,0 +1,203 @@
+"""Currency codes of tags, and per-currency address validation and normalisation.
+
+A tag is keyed by (currency, normalised address). Normalisation makes one address one string:
+EVM hex and bech32/cashaddr are case-insensitive, so they are stored in lower case; Base58 is
+case-sensitive and kept as written. `lookup_key` applies the same rule to any text without knowing
+its currency, which is what lets a lookup find tags of every currency at once.
+
+What is checked (docs/attribution.md has the table):
+- BTC: BIP173/BIP350 bech32(m) with hrp `bc`, or Base58Check with version 0x00/0x05 (the parser in
+  `chains.bitcoin.address`; testnet addresses are refused as the wrong network).
+- EVM chains (ETH, ETC, BSC, POLYGON, ARB, OP, AVAX, FTM, BASE, ...): `0x` + 40 hex digits; a
+  mixed-case address must carry a valid EIP-55 checksum. All-lower/all-upper has none: "format".
+- LTC, DOGE, DASH, BCH/BSV (legacy form), BTG, XVG, ZEC (transparent), TRX, XRP: Base58Check with the
+  currency's version bytes (XRP with the Ripple alphabet); LTC also bech32 `ltc`, ZEC sapling `zs`.
+- BCH/BSV cashaddr (with or without the `bitcoincash:` prefix, stored without it): its checksum.
+- Hex accounts of other chains (Zilliqa, ...): 40 hex digits, format only.
+- XMR and every other currency: format only (plausible characters and length).
+"""
+
+from __future__ import annotations
+
+import re
+
+from fundtrail.chains.bitcoin.address import (B58_ALPHABET, base58check_decode, bech32_decode,
+                                              segwit_decode,
+                                              parse_address as parse_btc_address)
+from fundtrail.chains.bitcoin.params import MAINNET
+from fundtrail.chains.ethereum.hexutil import eip55
+from fundtrail.errors import UsageError
+
+CHECKSUM = "checksum"  # the address's own checksum was verified
+FORMAT = "format"  # plausible format only (no checksum exists or none is checked)
+
+_CURRENCY_ALIASES = {"XBT": "BTC", "RIPPLE": "XRP", "BEP20": "BSC", "BNB": "BSC", "MATIC": "POLYGON",
+                     "ARBITRUM": "ARB", "OPTIMISM": "OP", "FANTOM": "FTM", "TRON": "TRX",
+                     "LITECOIN": "LTC", "BITCOIN": "BTC", "ETHEREUM": "ETH", "LUNA2": "LUNA"}
+EVM = frozenset({"ETH", "ETC", "BSC", "POLYGON", "ARB", "OP", "AVAX", "FTM", "BASE", "KCS", "GNO",
+                 "CELO", "CRO", "HT", "OKT", "MOVR", "GLMR", "AURORA", "RBTC", "SGB", "CLO"})
+#: Tokens that live on several chains: the address format says which chain is meant.
+TOKENS = frozenset({"USDT", "USDC", "DAI", "BUSD", "TUSD", "PAX", "WBTC", "UNKNOWN"})
+#: Currency code -> fundtrail store chain, where fundtrail ingests that chain.
+STORE_CHAINS = {"BTC": "btc", "ETH": "eth", "BSC": "bsc", "POLYGON": "polygon", "ARB": "arbitrum",
+                "OP": "optimism", "AVAX": "avalanche", "BASE": "base"}
+#: Base58Check version prefixes (as bytes) of the legacy address forms.
+_B58_VERSIONS: dict[str, tuple[bytes, ...]] = {
+    "LTC": (b"\x30", b"\x32", b"\x05"), "DOGE": (b"\x1e", b"\x16"), "DASH": (b"\x4c", b"\x10"),
+    "BCH": (b"\x00", b"\x05"), "BSV": (b"\x00", b"\x05"), "BTG": (b"\x26", b"\x17"),
+    "XVG": (b"\x1e", b"\x21"), "ZEC": (b"\x1c\xb8", b"\x1c\xbd"), "TRX": (b"\x41",), "XRP": (b"\x00",),
+}
+_BECH32_HRP = {"LTC": "ltc", "ZEC": "zs"}
+_RIPPLE_ALPHABET = "rpshnaf39wBUDNEGHJKLM4PQRST7VWXYZ2bcdeCg65jkm8oFqi1tuvAxyz"
+_RIPPLE_TO_BTC = str.maketrans(_RIPPLE_ALPHABET, B58_ALPHABET)
+_HEX40 = re.compile(r"0[xX][0-9a-fA-F]{40}")
+_B58_CHARS = frozenset(B58_ALPHABET)
+_BECH32_HRPS = ("bc1", "tb1", "bcrt1", "ltc1", "tltc1", "zs1", "bnb1", "cosmos1", "terra1", "addr1")
+_CASHADDR = re.compile(r"(bitcoincash:)?[qp][qpzry9x8gf2tvdw0s3jn54khce6mua7l]{41}")
+_CASHADDR_GEN = (0x98F2BC8E61, 0x79B76D99E2, 0xF33E5FB3C4, 0xAE2EABE2A8, 0x1E4F43E470)
+_CASHADDR_CHARS = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_FORMAT_ONLY = re.compile(r"[\x21-\x7e]{2,128}")
+
+
+class InvalidAddress(ValueError):
+    """An address that does not validate for its currency (the message says why)."""
+
+
+def currency_code(text: str | None) -> str | None:
+    """The canonical upper-case code of a currency name; None when empty."""
+    if text is None:
+        return None
+    code = str(text).strip().upper()
+    if not code:
+        return None
+    return _CURRENCY_ALIASES.get(code, code)
+
+
+def infer_currency(address: str) -> str | None:
+    """The chain an address of unknown or multi-chain currency belongs to, by its form."""
+    text = address.strip()
+    if _HEX40.fullmatch(text):
+        return "ETH"
+    if text[:1] == "T" and len(text) == 34 and _B58_CHARS.issuperset(text):
+        return "TRX"
+    if text.lower().startswith("bc1") or (text[:1] in "13" and 26 <= len(text) <= 35
+                                          and _B58_CHARS.issuperset(text)):
+        return "BTC"
+    return None
+
+
+def lookup_key(text: str) -> str:
+    """The stored form of an address written in any case, without knowing its currency."""
+    text = text.strip()
+    lower = text.lower()
+    if lower.startswith("0x") and len(text) == 42:
+        return lower
+    if (text == lower or text == text.upper()) and lower.startswith(_BECH32_HRPS):
+        return lower
+    if lower.startswith("bitcoincash:"):
+        return lower[len("bitcoincash:"):]
+    return text
+
+
+def normalise(currency: str, text: str) -> tuple[str, str, str]:
+    """(currency, stored address, validation) of one tagged address; InvalidAddress if invalid.
+
+    A token currency (USDT, USDC, ...) resolves to the chain its address belongs to.
+    """
+    addr = str(text).strip()
+    if not addr:
+        raise InvalidAddress("empty address")
+    cur = currency_code(currency) or "UNKNOWN"
+    if cur in TOKENS:
+        cur = infer_currency(addr) or cur
+    if cur == "BTC":
+        return cur, _bitcoin(addr), CHECKSUM
+    if cur in EVM and (addr[:2].lower() == "0x" or cur != "AVAX"):  # AVAX X/P-chain: bech32, below
+        return cur, *_evm(addr)
+    if _HEX40.fullmatch(addr) and cur not in _B58_VERSIONS:
+        # Hex account of a chain whose checksum rule we do not know (Zilliqa's differs from EIP-55).
+        return cur, addr.lower(), FORMAT
+    if cur in _B58_VERSIONS:
+        return cur, *_base58_family(cur, addr)
+    if cur == "XMR":
+        if addr[:1] not in "48" or len(addr) not in (95, 106) or not _B58_CHARS.issuperset(addr):
+            raise InvalidAddress("not a Monero address (4/8..., 95 or 106 Base58 characters)")
+        return cur, addr, FORMAT
+    if not _FORMAT_ONLY.fullmatch(addr):
+        raise InvalidAddress("not an address (2..128 printable characters without spaces)")
+    return cur, lookup_key(addr), FORMAT
+
+
+def _bitcoin(addr: str) -> str:
+    """Mainnet bech32(m) or Base58Check P2PKH/P2SH; the common forms are checked directly
+    (segwit_decode, base58check_decode), anything else goes through the full parser for its message."""
+    try:
+        if addr[:3].lower() == "bc1":
+            segwit_decode("bc", addr)
+            return addr.lower()
+        if addr[:1] in "13":
+            bad = next((c for c in addr if c not in _B58_CHARS), None)
+            if bad is not None:
+                raise InvalidAddress(f"invalid Base58 character {bad!r}")
+            payload = base58check_decode(addr)
+            if len(payload) == 21 and payload[0] in (MAINNET.p2pkh_prefix, MAINNET.p2sh_prefix):
+                return addr
+        parse_btc_address(addr, MAINNET)
+    except UsageError as exc:
+        raise InvalidAddress(exc.message.split(": ", 1)[-1]) from None
+    return lookup_key(addr)
+
+
+def _evm(addr: str) -> tuple[str, str]:
+    if not _HEX40.fullmatch(addr):
+        raise InvalidAddress("not an EVM address (0x followed by 40 hex digits)")
+    body = addr[2:]
+    lower = body.lower()
+    if body == lower or body == body.upper():
+        return "0x" + lower, FORMAT
+    raw = bytes.fromhex(lower)
+    if eip55(raw)[2:] != body:
+        raise InvalidAddress(f"bad EIP-55 checksum (the checksummed form is {eip55(raw)})")
+    return "0x" + lower, CHECKSUM
+
+
+def _cashaddr(addr: str) -> str:
+    """Bitcoin Cash cashaddr (prefix optional): the 40-bit BCH checksum over prefix and payload."""
+    if addr != addr.lower() and addr != addr.upper():
+        raise InvalidAddress("cashaddr in mixed case")
+    body = lookup_key(addr.lower())
+    values = [ord(c) & 31 for c in "bitcoincash"] + [0] + [_CASHADDR_CHARS.index(c) for c in body]
+    chk = 1
+    for v in values:
+        top = chk >> 35
+        chk = ((chk & 0x07FFFFFFFF) << 5) ^ v
+        for i, gen in enumerate(_CASHADDR_GEN):
+            if top >> i & 1:
+                chk ^= gen
+    if chk != 1:
+        raise InvalidAddress("bad cashaddr checksum")
+    return body
+
+
+def _base58_family(cur: str, addr: str) -> tuple[str, str]:
+    hrp = _BECH32_HRP.get(cur)
+    if hrp and addr.lower().startswith(hrp + "1"):
+        try:
+            got, _, _ = bech32_decode(addr)
+        except UsageError as exc:
+            raise InvalidAddress(f"invalid bech32: {exc.message}") from None
+        if got != hrp:
+            raise InvalidAddress(f"bech32 prefix {got!r}, expected {hrp!r}")
+        return addr.lower(), CHECKSUM
+    if cur in ("BCH", "BSV") and _CASHADDR.fullmatch(addr.lower()):
+        return _cashaddr(addr), CHECKSUM
+    text = addr.translate(_RIPPLE_TO_BTC) if cur == "XRP" else addr
+    try:
+        payload = base58check_decode(text)
+    except UsageError as exc:
+        raise InvalidAddress(f"invalid Base58Check: {exc.message}") from None
+    for version in _B58_VERSIONS[cur]:
+        if payload.startswith(version) and len(payload) == len(version) + 20:
+            return addr, CHECKSUM
+    raise InvalidAddress(f"Base58Check version 0x{payload[:2].hex()} or length {len(payload)} "
+                         f"is not a {cur} address")

@@ -1,0 +1,151 @@
+"""Reading tags: one address, a batch of addresses, text search, cluster inheritance, conflicts.
+
+Tags from several sources that make the same claim (same subject, currency, address, category and
+entity) are merged into one tag listing every source; its label and confidence are those of its
+strongest source. The merge is kept in `tags_merged` (refreshed by every import for the addresses it
+touched), so a lookup is an index probe or one join, never an aggregation over all tags. Tags found
+on an address are `direct`; tags a cluster takes from its members are `inherited`, each naming the
+member it came from.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable
+
+import duckdb
+import pyarrow as pa
+
+from fundtrail.tags.conflicts import find_conflict
+from fundtrail.tags.currencies import lookup_key
+from fundtrail.tags.taxonomy import CATEGORIES
+
+_MERGED = "SELECT * FROM tags_merged WHERE @WHERE@"
+_ORDER = " ORDER BY address, confidence_level DESC, currency, category NULLS LAST, label"
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
+    names = [d[0] for d in cur.description]
+    out = []
+    for r in cur.fetchall():
+        tag = {n: _plain(v) for n, v in zip(names, r)}
+        tag["kind"] = "direct"
+        tag["category_label"] = CATEGORIES[tag["category"]].label if tag.get("category") else None
+        out.append(tag)
+    return out
+
+
+def tags_of(con: duckdb.DuckDBPyConnection, address: str) -> list[dict]:
+    """Merged direct tags of one address (any currency), strongest first."""
+    cur = con.execute(_MERGED.replace("@WHERE@", "address = ?") + _ORDER, [lookup_key(address)])
+    return _rows(cur)
+
+
+def actors_of(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, dict]:
+    """Actor records (label, website, jurisdictions, categories) by id."""
+    ids = sorted({i for i in ids if i})
+    if not ids:
+        return {}
+    cur = con.execute("SELECT actor_id AS id, label, uri, jurisdictions, categories, aliases, origin, line "
+                      "FROM actors WHERE actor_id IN (SELECT unnest(?))", [ids])
+    names = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
+
+
+def _with_actors(con: duckdb.DuckDBPyConnection, tags: list[dict]) -> list[dict]:
+    """Add each tag's actor record (`actor_info`) and the names it goes by (`actor_names`)."""
+    actors = actors_of(con, (t["actor"] for t in tags))
+    for t in tags:
+        info = actors.get(t["actor"])
+        t["actor_info"] = info
+        t["actor_names"] = [info["label"], *(info["aliases"] or [])] if info else []
+    return tags
+
+
+def show(con: duckdb.DuckDBPyConnection, address: str) -> dict:
+    """Everything known about one address: merged tags with sources, their actors, any conflict."""
+    tags = _with_actors(con, tags_of(con, address))
+    conflict = find_conflict(tags)
+    return {"address": address, "key": lookup_key(address), "tags": tags,
+            "conflict": _conflict_summary(conflict)}
+
+
+def _conflict_summary(conflict: dict | None) -> dict | None:
+    if conflict is None:
+        return None
+    return {"reason": conflict["reason"],
+            "entities": [{k: e[k] for k in ("entity", "category", "label", "actor")}
+                         for e in conflict["entities"]]}
+
+
+def lookup_batch(con: duckdb.DuckDBPyConnection, addresses: list[str]) -> pa.Table:
+    """Merged tags of many addresses in one join; column `query` is the index into `addresses`."""
+    keys = pa.table({"query": pa.array(range(len(addresses)), pa.int64()),
+                     "key": pa.array([lookup_key(a) for a in addresses], pa.string())})
+    con.register("_lookup_keys", keys)
+    try:
+        return con.sql(
+            "SELECT k.query, m.* FROM _lookup_keys k JOIN tags_merged m ON m.address = k.key "
+            "ORDER BY k.query, m.confidence_level DESC, m.currency, m.label").to_arrow_table()
+    finally:
+        con.unregister("_lookup_keys")
+
+
+def search(con: duckdb.DuckDBPyConnection, text: str, limit: int = 50) -> list[dict]:
+    """Merged tags whose label, actor, category, source or creator contains `text` (any case)."""
+    pattern = f"%{text}%"
+    where = ("tag_key IN (SELECT DISTINCT tag_key FROM tags WHERE label ILIKE $p OR actor ILIKE $p "
+             "OR category ILIKE $p OR source ILIKE $p OR creator ILIKE $p OR address = $k "
+             "ORDER BY tag_key LIMIT $n)")
+    cur = con.execute(_MERGED.replace("@WHERE@", where) + _ORDER,
+                      {"p": pattern, "k": lookup_key(text), "n": limit})
+    return _rows(cur)
+
+
+def cluster_tags(con: duckdb.DuckDBPyConnection, members: Iterable[str]) -> dict:
+    """Tags a cluster inherits from its member addresses (given by the caller), each marked
+    `inherited` with the member it came from, and the cluster's conflict check: members holding
+    two different services make the cluster a possible false merge."""
+    addresses = list(dict.fromkeys(members))
+    table = lookup_batch(con, addresses).to_pylist()
+    tags = []
+    for row in table:
+        tag = {k: _plain(v) for k, v in row.items() if k != "query"}
+        tag["kind"] = "inherited"
+        tag["member"] = addresses[row["query"]]
+        tag["category_label"] = CATEGORIES[tag["category"]].label if tag.get("category") else None
+        tags.append(tag)
+    conflict = find_conflict(_with_actors(con, tags))
+    return {"members": len(addresses), "tagged_members": len({t["member"] for t in tags}),
+            "tags": tags, "conflict": _conflict_summary(conflict),
+            "possible_false_merge": conflict is not None}
+
+
+def conflicts(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[dict]:
+    """Addresses whose tags claim two different services, with the disagreeing entities."""
+    services = [c.id for c in CATEGORIES.values() if c.service]
+    candidates = con.execute(
+        "SELECT address FROM tags WHERE subject = 'address' AND category IN (SELECT unnest(?)) "
+        "GROUP BY address HAVING count(DISTINCT entity) > 1 ORDER BY address", [services]).fetchall()
+    out = []
+    for (address,) in candidates:
+        by_currency: dict[str, list[dict]] = {}
+        for t in _with_actors(con, tags_of(con, address)):
+            by_currency.setdefault(t["currency"], []).append(t)
+        for currency, tags in sorted(by_currency.items()):
+            conflict = find_conflict(tags)
+            if conflict is not None:
+                out.append({"currency": currency, "address": address, **_conflict_summary(conflict)})
+        if limit is not None and len(out) >= limit:
+            break
+    return out

@@ -1,0 +1,207 @@
+"""Writing tags to the catalog: one transaction per imported file, with its diff against the last
+version of the same file, and analyst tags added one at a time.
+
+A file is identified by its resolved path; its content by SHA-256. Importing the same content again
+records an `unchanged` import and touches no tag. A new version replaces that file's tags and reports
+which tags were added, removed or changed (same tag identity, different content). Every file is
+replaced whole inside a transaction, so a crash before the commit leaves the previous versions in
+force and a rerun converges to the same tags as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from fundtrail.tags.records import Actor
+from fundtrail.tags.validate import ROW_FIELDS
+
+ANALYST = "analyst"  # origin of tags added with `fundtrail tags add`
+_TYPES = {"line": pa.int32(), "concepts": pa.list_(pa.string()), "confidence_level": pa.int32(),
+          "lastmod": pa.date32(), "is_cluster_definer": pa.bool_()}
+_EXAMPLES = 20
+
+
+@dataclass
+class Diff:
+    """What a file import changed, by tag identity (subject, currency, address, category, entity)."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    def summary(self) -> dict:
+        return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed),
+                "unchanged": self.unchanged, "examples": {
+                    "added": self.added[:_EXAMPLES], "removed": self.removed[:_EXAMPLES],
+                    "changed": self.changed[:_EXAMPLES]}}
+
+
+def current_version(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
+    """SHA-256 of the version of `path` whose tags are in force, or None if never imported."""
+    row = con.execute("SELECT sha256 FROM tag_files WHERE path = ?", [path]).fetchone()
+    return row[0] if row else None
+
+
+def _next_import_id(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM tag_imports").fetchone()[0])
+
+
+def _record(con: duckdb.DuckDBPyConnection, import_id: int, path: str | None, sha: str | None,
+            fmt: str, status: str, counts: dict) -> None:
+    con.execute(
+        "INSERT INTO tag_imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [import_id, path, sha, fmt, _dt.datetime.now(), status, counts.get("tags", 0),
+         counts.get("added", 0), counts.get("removed", 0), counts.get("changed", 0),
+         counts.get("invalid", 0), counts.get("warnings", 0), counts.get("duplicates", 0),
+         counts.get("actors", 0)])
+
+
+def record_unchanged(con: duckdb.DuckDBPyConnection, path: str, sha: str, fmt: str) -> int:
+    """Note a re-import of identical content (a no-op for the tags); returns its import id."""
+    import_id = _next_import_id(con)
+    _record(con, import_id, path, sha, fmt, "unchanged", {})
+    return import_id
+
+
+def _arrow(rows: list[dict], import_id: int, origin: str) -> pa.Table:
+    cols: dict[str, pa.Array] = {
+        "import_id": pa.array([import_id] * len(rows), pa.int64()),
+        "origin": pa.array([origin] * len(rows), pa.string()),
+    }
+    for name in ("line", *ROW_FIELDS[:-1]):
+        cols[name] = pa.array([r[name] for r in rows], _TYPES.get(name, pa.string()))
+    return pa.table(cols)
+
+
+_COLUMN_ORDER = ("import_id", "origin", "line", "subject", "currency", "address", "validation",
+                 "label", "category", "concepts", "confidence", "confidence_level", "source",
+                 "creator", "lastmod", "actor", "is_cluster_definer", "context", "visibility",
+                 "case_id", "entity", "tag_key", "content_hash")
+
+
+def _insert_rows(con: duckdb.DuckDBPyConnection, rows: list[dict], import_id: int, origin: str) -> None:
+    if not rows:
+        return
+    table = _arrow(rows, import_id, origin).select(list(_COLUMN_ORDER))
+    con.register("_new_tags", table)
+    con.execute("INSERT INTO tags SELECT * FROM _new_tags")
+    con.unregister("_new_tags")
+
+
+_SOURCE = ("{'origin': origin, 'line': line, 'import_id': import_id, 'label': label, "
+           "'source': source, 'creator': creator, 'lastmod': lastmod, 'confidence': confidence, "
+           "'visibility': visibility, 'case_id': case_id, 'validation': validation, "
+           "'concepts': concepts, 'context': context, 'is_cluster_definer': is_cluster_definer}")
+#: Tags making the same claim (same tag_key) merged: strongest source's label, confidence and
+#: actor; every source listed, strongest first. `tags_merged` holds this for every address.
+MERGE_SQL = f"""
+    SELECT address, tag_key, any_value(subject), any_value(currency), any_value(category),
+           any_value(entity), arg_max(label, confidence_level), list(DISTINCT label ORDER BY label),
+           arg_max(confidence, confidence_level), max(confidence_level), arg_max(actor, confidence_level),
+           CASE WHEN bool_or(visibility = 'shared') THEN 'shared' ELSE 'private' END,
+           list({_SOURCE} ORDER BY confidence_level DESC, origin, line)
+    FROM tags WHERE @WHERE@ GROUP BY address, tag_key
+"""
+_FULL_REFRESH = 200_000  # touched addresses above which rebuilding everything is cheaper
+
+
+def refresh_merged(con: duckdb.DuckDBPyConnection, addresses: set[str]) -> None:
+    """Recompute the merged tags of these addresses (all of them when there are many)."""
+    if not addresses:
+        return
+    if len(addresses) >= _FULL_REFRESH:
+        con.execute("DELETE FROM tags_merged")
+        con.execute("INSERT INTO tags_merged " + MERGE_SQL.replace("@WHERE@", "true"))
+        return
+    con.register("_touched", pa.table({"address": pa.array(sorted(addresses), pa.string())}))
+    try:
+        con.execute("DELETE FROM tags_merged WHERE address IN (SELECT address FROM _touched)")
+        con.execute("INSERT INTO tags_merged "
+                    + MERGE_SQL.replace("@WHERE@", "address IN (SELECT address FROM _touched)"))
+    finally:
+        con.unregister("_touched")
+
+
+def _diff(old: list[tuple[str, str]], rows: list[dict]) -> Diff:
+    before = dict(old)
+    diff = Diff()
+    seen = set()
+    for r in rows:
+        key = r["tag_key"]
+        seen.add(key)
+        if key not in before:
+            diff.added.append(key)
+        elif before[key] != r["content_hash"]:
+            diff.changed.append(key)
+        else:
+            diff.unchanged += 1
+    diff.removed = [k for k in before if k not in seen]
+    return diff
+
+
+def _upsert_actors(con: duckdb.DuckDBPyConnection, actors: list[Actor], origin: str, import_id: int) -> None:
+    con.execute("DELETE FROM actors WHERE origin = ?", [origin])
+    if not actors:
+        return
+    table = pa.table({
+        "actor_id": [a.id for a in actors], "label": [a.label for a in actors],
+        "uri": [a.uri for a in actors],
+        "categories": pa.array([list(a.categories) for a in actors], pa.list_(pa.string())),
+        "jurisdictions": pa.array([list(a.jurisdictions) for a in actors], pa.list_(pa.string())),
+        "aliases": pa.array([list(a.aliases) for a in actors], pa.list_(pa.string())),
+        "context": [a.context for a in actors], "origin": [origin] * len(actors),
+        "line": pa.array([a.line for a in actors], pa.int32()),
+        "import_id": pa.array([import_id] * len(actors), pa.int64()),
+    })
+    con.register("_new_actors", table)
+    con.execute("INSERT OR REPLACE INTO actors SELECT * FROM _new_actors")
+    con.unregister("_new_actors")
+
+
+def replace_file(con: duckdb.DuckDBPyConnection, path: str, sha: str, fmt: str, rows: list[dict],
+                 actors: list[Actor], counts: dict) -> tuple[int, Diff, set[str]]:
+    """Put one file version's tags in force; returns (import id, diff, addresses touched).
+
+    Runs inside the caller's transaction (the importer commits several small files at once); the
+    caller refreshes `tags_merged` for the touched addresses before it commits.
+    """
+    old = con.execute("SELECT tag_key, content_hash, address FROM tags WHERE origin = ?", [path]).fetchall()
+    touched = {r[2] for r in old} | {r["address"] for r in rows}
+    old = [(k, h) for k, h, _ in old]
+    diff = _diff(old, rows)
+    import_id = _next_import_id(con)
+    _record(con, import_id, path, sha, fmt, "updated" if old else "imported",
+            {**counts, "tags": len(rows), "added": len(diff.added), "removed": len(diff.removed),
+             "changed": len(diff.changed), "actors": len(actors)})
+    if old:
+        con.execute("DELETE FROM tags WHERE origin = ?", [path])
+    _insert_rows(con, rows, import_id, path)
+    if actors or fmt == "actorpack":
+        _upsert_actors(con, actors, path, import_id)
+    con.execute("INSERT OR REPLACE INTO tag_files VALUES (?, ?, ?, ?)", [path, sha, fmt, import_id])
+    return import_id, diff, touched
+
+
+def add_analyst_tag(con: duckdb.DuckDBPyConnection, row: dict) -> tuple[int, bool]:
+    """Store one analyst tag; returns (import id, False if an identical tag was already there)."""
+    con.execute("BEGIN")
+    try:
+        same = con.execute("SELECT 1 FROM tags WHERE origin = ? AND tag_key = ? AND content_hash = ?",
+                           [ANALYST, row["tag_key"], row["content_hash"]]).fetchone()
+        import_id = _next_import_id(con)
+        _record(con, import_id, None, None, ANALYST, "unchanged" if same else "imported",
+                {"tags": 0 if same else 1, "added": 0 if same else 1})
+        if not same:
+            con.execute("DELETE FROM tags WHERE origin = ? AND tag_key = ?", [ANALYST, row["tag_key"]])
+            _insert_rows(con, [row], import_id, ANALYST)
+            refresh_merged(con, {row["address"]})
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return import_id, not same
