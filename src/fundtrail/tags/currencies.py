@@ -8,6 +8,8 @@ its currency, which is what lets a lookup find tags of every currency at once.
 What is checked (docs/attribution.md has the table):
 - BTC: BIP173/BIP350 bech32(m) with hrp `bc`, or Base58Check with version 0x00/0x05 (the parser in
   `chains.bitcoin.address`; testnet addresses are refused as the wrong network).
+- BTC-TESTNET, BTC-TESTNET4, BTC-SIGNET, BTC-REGTEST (TBTC = BTC-TESTNET): the same parser for that
+  network (the simulator's chains are regtest).
 - EVM chains (ETH, ETC, BSC, POLYGON, ARB, OP, AVAX, FTM, BASE, ...): `0x` + 40 hex digits; a
   mixed-case address must carry a valid EIP-55 checksum. All-lower/all-upper has none: "format".
 - LTC, DOGE, DASH, BCH/BSV (legacy form), BTG, XVG, ZEC (transparent), TRX, XRP: Base58Check with the
@@ -24,7 +26,7 @@ import re
 from fundtrail.chains.bitcoin.address import (B58_ALPHABET, base58check_decode, bech32_decode,
                                               segwit_decode,
                                               parse_address as parse_btc_address)
-from fundtrail.chains.bitcoin.params import MAINNET
+from fundtrail.chains.bitcoin.params import MAINNET, REGTEST, SIGNET, TESTNET, TESTNET4
 from fundtrail.chains.ethereum.hexutil import eip55
 from fundtrail.errors import UsageError
 
@@ -33,11 +35,16 @@ FORMAT = "format"  # plausible format only (no checksum exists or none is checke
 
 _CURRENCY_ALIASES = {"XBT": "BTC", "RIPPLE": "XRP", "BEP20": "BSC", "BNB": "BSC", "MATIC": "POLYGON",
                      "ARBITRUM": "ARB", "OPTIMISM": "OP", "FANTOM": "FTM", "TRON": "TRX",
-                     "LITECOIN": "LTC", "BITCOIN": "BTC", "ETHEREUM": "ETH", "LUNA2": "LUNA"}
+                     "LITECOIN": "LTC", "BITCOIN": "BTC", "ETHEREUM": "ETH", "LUNA2": "LUNA",
+                     "TBTC": "BTC-TESTNET"}
 EVM = frozenset({"ETH", "ETC", "BSC", "POLYGON", "ARB", "OP", "AVAX", "FTM", "BASE", "KCS", "GNO",
                  "CELO", "CRO", "HT", "OKT", "MOVR", "GLMR", "AURORA", "RBTC", "SGB", "CLO"})
 #: Tokens that live on several chains: the address format says which chain is meant.
 TOKENS = frozenset({"USDT", "USDC", "DAI", "BUSD", "TUSD", "PAX", "WBTC", "UNKNOWN"})
+#: Bitcoin test networks: their own currency codes (the store chain name in upper case), so that
+#: tags for a testnet, signet or regtest store (the simulator writes regtest) never mix with mainnet.
+BTC_TEST_NETWORKS = {"BTC-TESTNET": TESTNET, "BTC-TESTNET4": TESTNET4, "BTC-SIGNET": SIGNET,
+                     "BTC-REGTEST": REGTEST}
 #: Currency code -> fundtrail store chain, where fundtrail ingests that chain.
 STORE_CHAINS = {"BTC": "btc", "ETH": "eth", "BSC": "bsc", "POLYGON": "polygon", "ARB": "arbitrum",
                 "OP": "optimism", "AVAX": "avalanche", "BASE": "base"}
@@ -112,6 +119,12 @@ def normalise(currency: str, text: str) -> tuple[str, str, str]:
         cur = infer_currency(addr) or cur
     if cur == "BTC":
         return cur, _bitcoin(addr), CHECKSUM
+    if cur in BTC_TEST_NETWORKS:
+        try:
+            parse_btc_address(addr, BTC_TEST_NETWORKS[cur])
+        except UsageError as exc:
+            raise InvalidAddress(exc.message.split(": ", 1)[-1]) from None
+        return cur, lookup_key(addr), CHECKSUM
     if cur in EVM and (addr[:2].lower() == "0x" or cur != "AVAX"):  # AVAX X/P-chain: bech32, below
         return cur, *_evm(addr)
     if _HEX40.fullmatch(addr) and cur not in _B58_VERSIONS:

@@ -28,8 +28,12 @@ _RANK = {c: i for i, c in enumerate(SEVERITY_ORDER)}
 
 
 def chain_currency(chain: str) -> str:
-    """Tag currency code of a store chain: `btc` -> BTC, `btc-regtest` -> BTC-REGTEST, `eth` -> ETH."""
-    return chain.upper()
+    """Tag currency code of a store chain: `btc` -> BTC, `btc-regtest` -> BTC-REGTEST, `eth` -> ETH,
+    `arbitrum` -> ARB; any other chain name in upper case."""
+    from fundtrail.tags.currencies import STORE_CHAINS
+
+    by_chain = {v: k for k, v in STORE_CHAINS.items()}
+    return by_chain.get(chain, chain.upper())
 
 
 @dataclass
