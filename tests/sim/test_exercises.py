@@ -41,7 +41,8 @@ def _perfect(key: dict, policy: str = "haircut") -> dict:
     pol = key["policies"][policy]
     return {"policy": policy,
             "cashout": {r["address"]: r["amount_sat"] for r in pol["cashout"]},
-            "unspent": [u["outpoint"] for u in pol["unspent"]]}
+            "unspent": [u["outpoint"] for u in pol["unspent"]],
+            "coinjoin": list(key.get("coinjoin", {}).get("entry_required", []))}
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))
@@ -109,6 +110,42 @@ def test_scores_perfect_empty_partial(made: dict, name: str) -> None:
     assert any(i.get("amount") == "off" for i in res["items"])
 
 
+def test_coinjoin_key_entry_is_exact_and_scored(made: dict, tmp_path: Path) -> None:
+    out, key = made["coinjoin"]["out"], made["coinjoin"]["key"]
+    cj = key["coinjoin"]
+    assert key["difficulty"] == 4 and cj["entry_required"] == [cj["tx0"]] and cj["mixes"]
+    ingest_blocks_dir(Store.open(tmp_path / "store"), out / "blocks")
+    txs = {tx["txid"]: tx for tx in iter_transactions(Store.open(tmp_path / "store"), "btc-regtest")}
+    tx0 = txs[cj["tx0"]]
+    v = key["victim_payment"]
+    assert [(i["prev_txid"], i["prev_vout"]) for i in tx0["inputs"]] == [(v["txid"], v["vout"])]
+    assert sum(o["script_type"] == "op_return" for o in tx0["outputs"]) == 1
+    premix = {p["outpoint"]: p["amount_sat"] for p in cj["premix_outputs"]}
+    assert len(set(premix.values())) == 1 and cj["pool_sat"] < min(premix.values())
+    spent_by = {(i["prev_txid"], i["prev_vout"]): t for t in txs.values() for i in t["inputs"]}
+    for op in premix:  # every premix went into a 5-in/5-out mix the key names
+        txid, vout = op.split(":")
+        mix = spent_by[(txid, int(vout))]
+        assert mix["txid"] in cj["mixes"] and len(mix["inputs"]) == len(mix["outputs"]) == 5
+    # The exact part is the same under every policy: required amounts do not depend on it.
+    required = [{(r["address"], r["amount_sat"]) for r in key["policies"][p]["cashout"]}
+                for p in ("haircut", "fifo", "poison")]
+    assert required[0] and required[0] == required[1] == required[2]
+    assert all(cj["exact_cashout"][a] == amt for a, amt in required[0])
+    # Post-mix cash-outs of the criminal are accepted, never required.
+    real = {d["address"] for d in key["perpetrator_deposits"]}
+    assert real - {a for a, _ in required[0]}
+    perfect = _perfect(key)
+    assert score(perfect, key)["score"] == 100
+    assert score({**perfect, "coinjoin": []}, key)["score"] == 80
+    assert score({**perfect, "coinjoin": perfect["coinjoin"] + cj["mixes"][:1]},
+                 key)["score"] == 100
+    assert score({**perfect, "coinjoin": perfect["coinjoin"] + [v["txid"]]}, key)["score"] == 90
+    extra = {a: 1 for a in real if a not in perfect["cashout"]}
+    with_real = {**perfect, "cashout": {**perfect["cashout"], **extra}}
+    assert score(with_real, key)["score"] == 100
+
+
 def test_cli_round_trip_and_malformed(made: dict, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli"
@@ -131,7 +168,8 @@ def test_cli_round_trip_and_malformed(made: dict, tmp_path: Path,
                          ('{"unspent": []}', "'cashout'"),
                          ('{"cashout": [{"address": "x", "amount_sat": "1"}]}', "cashout[0].amount_sat"),
                          ('{"cashout": [], "unspent": [{"outpoint": "ab:1"}]}', "unspent[0].outpoint"),
-                         ('{"cashout": [], "policy": "lifo"}', "'policy'")):
+                         ('{"cashout": [], "policy": "lifo"}', "'policy'"),
+                         ('{"cashout": [], "coinjoin": [{"txid": "xy"}]}', "coinjoin[0].txid")):
         ans.write_text(text)
         assert main(["exercise", "check", str(ans), "--key", str(keyp)]) == 2
         err = capsys.readouterr().err

@@ -189,6 +189,48 @@ def test_seed_paid_straight_to_a_target_arrives_at_once() -> None:
     assert all(r[p]["by_target"] == {"EX": 9} for p in ("poison", "haircut", "fifo"))
 
 
+def test_whirlpool_mix_under_the_case_boundary() -> None:
+    # The criminal's premix s:0 = 101 (pool 100 + allowance 1) and four clean remixes (100 each,
+    # outside the list) -> mix: five outputs of 100, fee 1; the criminal's is m:1 ("own"), the
+    # others are leaves. own -> EX 99 (fee 1).
+    txs = [coin("s", 101),
+           tx("m", [("s", 0, 101), ("r1", 0, 100), ("r2", 0, 100), ("r3", 0, 100), ("r4", 0, 100)],
+              [(100, "o0"), (100, "own"), (100, "o2"), (100, "o3"), (100, "o4")]),
+           tx("c", [("m", 1, 100)], [(99, "EX")])]
+    r = case_answers(txs, [("s", 0)], {"EX"})
+    # poison: every mix output wholly tainted; EX 99; the four leaves 400 unspent; fees 1 + 1.
+    assert r["poison"]["by_target"] == {"EX": 99} and r["poison"]["fees"] == 2
+    assert sum(r["poison"]["unspent"].values()) == 400
+    # haircut: share 101/501: own 10100/501 -> EX 99/100 of it = 9999/501, fee 101/501.
+    h = r["haircut"]
+    assert h["by_target"] == {"EX": F(9999, 501)}
+    assert h["unspent"][("m", 0)] == F(10100, 501) and h["fees"] == F(101, 501) * 2
+    assert conserved(h)
+    # FIFO: taint is [0,101) of the mix: o0 gets 100, own gets [0,1) -> EX 1; fee 0.
+    f = r["fifo"]
+    assert f["by_target"] == {"EX": 1} and f["unspent"] == {("m", 0): 100} and f["fees"] == 0
+    assert conserved(f)
+
+
+def test_leaf_respent_by_a_case_transaction_brings_its_taint_back() -> None:
+    # A co-mixer's leaf m:0 (50 tainted of 100 under haircut) is remixed with the criminal's m:1.
+    txs = [coin("s", 100), coin("k", 100),
+           tx("m", [("s", 0, 100), ("k", 0, 100)], [(100, "x"), (100, "own")]),
+           tx("m2", [("m", 0, 100), ("m", 1, 100)], [(100, "EX1"), (100, "EX2")])]
+    r = case_answers(txs, [("s", 0)], {"EX1", "EX2"})
+    assert r["haircut"]["by_target"] == {"EX1": F(50), "EX2": F(50)}
+    assert r["haircut"]["unspent"] == {} and conserved(r["haircut"])
+    # FIFO: taint [0,100) of m = all of x (m:0), none of own; m2 line [0,100) -> EX1 100.
+    assert r["fifo"]["by_target"] == {"EX1": 100}
+
+
+def test_null_data_output_carries_nothing() -> None:
+    txs = [coin("s", 100), tx("t0", [("s", 0, 100)], [(0, None), (60, "p"), (39, "EX")])]
+    r = case_answers(txs, [("s", 0)], {"EX"})
+    for policy in ("poison", "haircut", "fifo"):
+        assert r[policy]["by_target"] == {"EX": 39} and r[policy]["unspent"] == {("t0", 1): 60}
+
+
 @pytest.mark.parametrize("txs, seeds", [
     ([coin("a", 10), tx("b", [("a", 0, 10)], [(9, "x")]), tx("c", [("a", 0, 10)], [(9, "y")])],
      [("a", 0)]),  # double spend

@@ -20,7 +20,7 @@ from fundtrail.store.bitcoin_export import iter_transactions
 
 TXS = 20_000
 TYPOLOGIES = {"peel_chain", "fan_out", "fan_in", "pass_through", "structuring", "layering",
-              "mixing", "cash_out"}
+              "mixing", "cash_out", "coinjoin", "commingling"}
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -81,7 +81,7 @@ def test_ground_truth_matches_the_chain(world: dict) -> None:
     assert TYPOLOGIES <= found
     actors = {a["actor"]: a["category"] for a in _csv(out / "truth" / "actors.csv")}
     assert {"retail", "merchant", "miner", "exchange", "otc_desk", "mixer", "darknet_market",
-            "ransomware", "scam"} <= set(actors.values())
+            "ransomware", "scam", "theft", "coinjoin_coordinator"} <= set(actors.values())
     assert all(actors[a["actor"]] == a["category"] for a in addrs)
 
 
@@ -127,14 +127,16 @@ def test_same_seed_is_byte_identical_and_another_differs(tmp_path: Path) -> None
     assert da["truth/addresses.csv"] != dc["truth/addresses.csv"]
 
 
-def test_cli_simulate_and_eth_not_yet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_simulate_and_bad_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--seed", "2", "--txs", "1000", "--out", str(tmp_path / "o")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("simulated ")
     assert (tmp_path / "o" / "manifest.json").exists()
-    assert main(["simulate", "--chain", "eth", "--out", str(tmp_path / "e")]) == 2
-    assert "not yet" in capsys.readouterr().err
+    assert main(["simulate", "--chain", "doge", "--out", str(tmp_path / "d")]) == 2
+    assert "doge" in capsys.readouterr().err
     assert main(["simulate", "--scenario", "nope", "--out", str(tmp_path / "n")]) == 2
+    assert main(["simulate", "--seed", "2", "--txs", "1000", "--out", str(tmp_path / "o")]) == 2
+    assert "not empty" in capsys.readouterr().err  # a second run never mixes into a chain
 
 
 def test_script_types_and_address_reuse_are_mixed(world: dict) -> None:

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
                                     "JSON-RPC responses to OUT/rpc (for ingest --replay)."),
         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     ) -> None:
-        """Simulate an economy with one ransomware case; ingest with `ingest bitcoin --blocks-dir OUT/blocks`."""
+        """Simulate an economy with laundering cases and ground truth (btc: blk files; eth: an anvil node)."""
         if chain == "eth":
             if exercise is not None:
                 raise UsageError("--exercise is for --chain btc only")
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(m, indent=2, sort_keys=True))
             return
         typer.echo(f"simulated {m['transactions']:,} transactions in {m['blocks']:,} blocks "
-                   f"({m['addresses']:,} addresses, {len(m['cases'])} case) in "
+                   f"({m['addresses']:,} addresses, {len(m['cases'])} case{'s' if len(m['cases']) != 1 else ''}) in "
                    f"{time.perf_counter() - t0:.1f}s -> {out}; next: fundtrail ingest bitcoin "
                    f"--blocks-dir {out / 'blocks'}")
 

@@ -19,7 +19,7 @@ import typer
 
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir
 from fundtrail.settings import Settings
-from fundtrail.sim.scenario import simulate
+from fundtrail.sim.scenario import CASE, simulate
 from fundtrail.store import Store
 
 _BTC = 100_000_000
@@ -36,13 +36,13 @@ def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: in
     simulate(workdir, seed=seed, txs=txs)
     manifest = json.loads((workdir / "manifest.json").read_text())
     typer.echo(f"1. simulated a regtest economy (seed {seed}): {manifest['blocks']} blocks, "
-               f"{manifest['transactions']:,} transactions, {manifest['actors']} actors, one ransomware case "
-               f"-> {workdir}")
+               f"{manifest['transactions']:,} transactions, {manifest['actors']} actors, "
+               f"{manifest['coinjoins']:,} CoinJoins, cases {', '.join(manifest['cases'])} -> {workdir}")
     store = Store.open(settings.store)
     report = ingest_blocks_dir(store, workdir / "blocks")
     typer.echo(f"2. ingested into {settings.store}: {report.blocks} blocks, {report.transactions:,} "
                f"transactions, {report.unresolved_inputs} unresolved inputs, in {report.seconds:.1f}s")
-    case = json.loads(next((workdir / "truth" / "cases").glob("*[!h].json")).read_text())
+    case = json.loads((workdir / "truth" / "cases" / f"{CASE}.json").read_text())
     _case_facts(store, case)
     _answer_key(case)
     exe = "fundtrail" if shutil.which("fundtrail") else os.path.relpath(sys.argv[0])

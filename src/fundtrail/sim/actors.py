@@ -28,13 +28,18 @@ class Actor:
     def __init__(self, econ: Economy, name: str, case: str | None = None) -> None:
         self.econ, self.name, self.case = econ, name, case
         self.wallets: list[Wallet] = []
+        self.side_wallets: list[Wallet] = []  # kept apart from ordinary spending (e.g. premix)
         econ.add(self)
 
-    def wallet(self, kind: str, reuse: float, **kw: object) -> Wallet:
-        """Open a wallet for this actor."""
+    def wallet(self, kind: str, reuse: float, *, side: bool = False, **kw: object) -> Wallet:
+        """Open a wallet for this actor; a `side` wallet is never picked for ordinary payments."""
         wal = Wallet(self, kind, reuse, **kw)  # type: ignore[arg-type]
-        self.wallets.append(wal)
+        (self.side_wallets if side else self.wallets).append(wal)
         return wal
+
+    def all_wallets(self) -> list[Wallet]:
+        """Every wallet of the actor, side wallets included."""
+        return self.wallets + self.side_wallets
 
     def follows(self, case: str) -> bool:
         """Whether value of `case` stays in the case subgraph when it reaches this actor."""
@@ -244,6 +249,7 @@ class DarknetMarket(Actor):
         super().__init__(econ, name)
         self.escrow = self.wallet("p2wpkh", 0.0, role="escrow")
         self.vendors = vendors
+        self.redirect: dict[str, Wallet] = {}  # vendor -> wallet for its next payout (one-shot)
 
     def on_block(self) -> None:
         econ, rng = self.econ, self.econ.rng
@@ -251,7 +257,8 @@ class DarknetMarket(Actor):
             bal = self.escrow.balance()
             chosen = rng.sample(self.vendors, min(len(self.vendors), rng.randint(2, 5)))
             parts = _split(econ, int(bal * 0.9), len(chosen))
-            econ.transfer(self, self.escrow, [(v.wallets[0].receive_address(), p)
+            econ.transfer(self, self.escrow, [(self.redirect.pop(v.name, v.wallets[0])
+                                               .receive_address(), p)
                                               for v, p in zip(chosen, parts)],
                           inputs=list(self.escrow.utxos.values())[:200], pattern="vendor_payout")
 

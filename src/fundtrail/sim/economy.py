@@ -50,6 +50,7 @@ class CaseState:
     seed_outputs: list[dict[str, Any]] = field(default_factory=list)
     cashouts: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> info
     typologies: list[str] = field(default_factory=list)
+    coinjoins: list[dict[str, str]] = field(default_factory=list)  # {txid, protocol}
     plans_active: int = 0
     n_txs: int = 0
 
@@ -140,6 +141,7 @@ class Economy:
         total = sum(u.value for u in inputs)
         if not inputs:
             return None
+        outs: list[tuple[Address | bytes, int]]
         if sweep:
             value = total - fr * vsize(inputs, kinds)
             if value < DUST:
@@ -157,39 +159,68 @@ class Economy:
             if change >= DUST:
                 cw = change_wallet or wallet
                 outs.insert(rng.randrange(len(outs) + 1), (cw.change_address(inputs), change))
-        fee = total - sum(v for _, v in outs)
-        case = seed_case or next((u.case for u in inputs if u.case), None)
+        return self.commit(actor, inputs, outs, pattern=pattern, typology=typology,
+                           seed_case=seed_case)
+
+    def commit(self, actor: Actor, inputs: list[Utxo], outs: list[tuple[Address | bytes, int]], *,
+               pattern: str, typology: str = "", seed_case: str | None = None,
+               protocol: str = "") -> TxResult:
+        """Sign, record and mine a transaction whose inputs and outputs are already decided.
+
+        `outs` pairs an address (or a raw null-data script: an OP_RETURN output) with its value;
+        inputs may belong to several actors (a CoinJoin), `actor` is who built it. An output
+        carries the mark of the first case among the inputs that its holder follows (the case
+        boundary, docs/simulator.md); a transaction spending marks of several cases goes into
+        each case's subgraph. `protocol` records the transaction in truth/coinjoins.csv.
+        """
+        rng = self.rng
+        fee = sum(u.value for u in inputs) - sum(v for _, v in outs)
+        assert fee >= 0, "a transaction cannot create value"
+        cases = [seed_case] if seed_case else list(dict.fromkeys(u.case for u in inputs if u.case))
         locktime = self.height if rng.random() < 0.6 else 0
-        tx = w.Tx(2, [sign_input(u, rng) for u in inputs], [w.TxOut(v, a.script) for a, v in outs],
-                  locktime)
+        tx = w.Tx(2, [sign_input(u, rng) for u in inputs],
+                  [w.TxOut(v, a if isinstance(a, bytes) else a.script) for a, v in outs], locktime)
         sx = SimTx.of(tx)
         for u in inputs:
             del u.addr.wallet.utxos[(u.txid, u.vout)]
-        made = []
+        made: list[Utxo | None] = []
         for vout, (a, v) in enumerate(outs):
+            if isinstance(a, bytes):  # null data: no address, nothing to spend
+                made.append(None)
+                continue
             if not a.recorded:
                 a.recorded = True
                 self.truth.address(a)
-            mark = case if case and a.owner.follows(case) else None
+            owner = a.owner
+            mark = next((c for c in cases if owner.follows(c)), None)
             u = Utxo(sx.txid, vout, v, a, mark)
             a.wallet.utxos[(sx.txid, vout)] = u
             made.append(u)
-        if case:
-            self._case_tx(case, sx.txid, inputs, made, typology, seed_case is not None)
-        self.truth.tx(sx.txid, self.height, actor, pattern, typology, case or "")
+        for case in cases:
+            self._case_tx(case, sx.txid, inputs, made, outs, typology, seed_case is not None,
+                          protocol)
+        self.truth.tx(sx.txid, self.height, actor, pattern, typology, ";".join(cases))
+        if protocol:
+            owners = len({id(u.addr.owner) for u in inputs})
+            self.truth.coinjoin(sx.txid, self.height, protocol, len(inputs), len(outs), owners)
         self.block.append(sx)
         self.block_fees += fee
         self.n_txs += 1
-        return TxResult(sx.txid, made, fee)
+        return TxResult(sx.txid, [u for u in made if u is not None], fee)
 
-    def _case_tx(self, case: str, txid: bytes, inputs: list[Utxo], made: list[Utxo],
-                 typology: str, seed: bool) -> None:
+    def _case_tx(self, case: str, txid: bytes, inputs: list[Utxo], made: list[Utxo | None],
+                 outs: list[tuple[Address | bytes, int]], typology: str, seed: bool,
+                 protocol: str) -> None:
         st = self.cases[case]
         st.n_txs += 1
         if typology and typology not in st.typologies:
             st.typologies.append(typology)
         h = w.display_hex(txid)
+        if protocol:
+            st.coinjoins.append({"txid": h, "protocol": protocol})
         for u in made:
+            if u is None:
+                continue
             cat = u.addr.owner.category
             if seed and u.case:
                 st.seed_outputs.append({"txid": h, "vout": u.vout, "value": u.value,
@@ -203,7 +234,8 @@ class Economy:
             "txid": h, "time": self.time, "height": self.height,
             "inputs": [{"txid": w.display_hex(u.txid), "vout": u.vout, "value": u.value}
                        for u in inputs],
-            "outputs": [{"value": u.value, "address": u.addr.text} for u in made]})
+            "outputs": [{"value": v, "address": None if isinstance(a, bytes) else a.text}
+                        for a, v in outs]})
 
     # -- blocks
     def _coinbase(self) -> None:

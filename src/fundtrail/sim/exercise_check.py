@@ -3,9 +3,10 @@
 Answers are checked against the key's amounts for the policy the trainee names (haircut by
 default), within the exercise's tolerance. Score, 0-100: each required cash-out address is worth
 one share (half for naming it, half for the amount within tolerance), each wrong address costs half
-a share; with required unspent outputs, cash-outs weigh 80 and unspent outputs 20 (one share each,
-half a share off per wrong one). Addresses or outpoints the key lists as minor, accepted, or as the
-perpetrator's real deposits are neither required nor wrong.
+a share; required unspent outputs weigh 20 and, in the CoinJoin exercise, the required CoinJoin
+entry transaction 20 (one share each, half a share off per wrong one); cash-outs weigh the rest.
+Addresses, outpoints or transactions the key lists as minor, accepted, or as the perpetrator's real
+deposits are neither required nor wrong.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ KEY_FORMAT = "fundtrail-exercise-key/1"
 POLICIES = ("haircut", "fifo", "poison")
 
 
-def answers_format_md() -> str:
+def answers_format_md(coinjoin: bool = False) -> str:
     """The ANSWERS.json format, for the brief (docs/simulator.md has the same text)."""
+    cj = ([",", ' "coinjoin": [{"txid": "..."}]}'] if coinjoin else ["}"])
     return "\n".join([
         "## What to hand in",
         "",
@@ -30,11 +32,14 @@ def answers_format_md() -> str:
         "```json",
         '{"policy": "haircut",',
         ' "cashout": [{"address": "bcrt1q...", "amount_sat": 12345678}],',
-        ' "unspent": [{"outpoint": "txid:vout"}]}',
+        ' "unspent": [{"outpoint": "txid:vout"}]' + cj[0],
+        *cj[1:],
         "```",
         "",
         ("`cashout` is required (a list, may be empty); `unspent` is optional; `policy` is `haircut`"
-        " (default), `fifo` or `poison` and says which taint policy your amounts follow."),
+        " (default), `fifo` or `poison` and says which taint policy your amounts follow."
+         + (" `coinjoin` lists the CoinJoin transaction(s) where the funds entered a CoinJoin."
+            if coinjoin else "")),
     ])
 
 
@@ -55,7 +60,7 @@ def load_answers(path: Path) -> dict[str, Any]:
         raise _fail(name, f"line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from exc
     if not isinstance(data, dict):
         raise _fail(name, "expected a JSON object with 'cashout'")
-    unknown = sorted(set(data) - {"cashout", "unspent", "policy"})
+    unknown = sorted(set(data) - {"cashout", "unspent", "policy", "coinjoin"})
     if unknown:
         raise _fail(name, f"unknown field {unknown[0]!r}")
     policy = data.get("policy", "haircut")
@@ -83,7 +88,18 @@ def load_answers(path: Path) -> dict[str, Any]:
             raise _fail(name, f"field 'unspent[{i}].outpoint' must be \"txid:vout\"")
         if op.lower() not in unspent:
             unspent.append(op.lower())
-    return {"policy": policy, "cashout": cashout, "unspent": unspent}
+    coinjoin: list[str] = []
+    raw = data.get("coinjoin", [])
+    if not isinstance(raw, list):
+        raise _fail(name, "field 'coinjoin' must be a list of {\"txid\": \"...\"}")
+    for i, row in enumerate(raw):
+        txid = row.get("txid") if isinstance(row, dict) else None
+        if not isinstance(txid, str) or len(txid) != 64 or any(
+                c not in "0123456789abcdef" for c in txid.lower()):
+            raise _fail(name, f"field 'coinjoin[{i}].txid' must be a 64-digit hex txid")
+        if txid.lower() not in coinjoin:
+            coinjoin.append(txid.lower())
+    return {"policy": policy, "cashout": cashout, "unspent": unspent, "coinjoin": coinjoin}
 
 
 def load_key(path: Path) -> dict[str, Any]:
@@ -138,13 +154,31 @@ def score(answers: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
     items += [{"kind": "unspent", "outpoint": op, "status": "wrong"} for op in bad]
     items += [{"kind": "unspent", "outpoint": op, "status": "accepted"}
               for op in answers["unspent"] if op in ok_ops and op not in need]
+    cj = key.get("coinjoin") or {}
+    cj_need, cj_ok = cj.get("entry_required", []), set(cj.get("accepted", []))
+    got_cj = answers.get("coinjoin", [])
+    cj_hits = sum(1 for t in cj_need if t in got_cj)
+    cj_bad = [t for t in got_cj if t not in cj_ok and t not in cj_need]
+    items += [{"kind": "coinjoin", "txid": t, "status": "found" if t in got_cj else "missed"}
+              for t in cj_need]
+    items += [{"kind": "coinjoin", "txid": t, "status": "wrong"} for t in cj_bad]
+    items += [{"kind": "coinjoin", "txid": t, "status": "accepted"}
+              for t in got_cj if t in cj_ok and t not in cj_need]
+    total = 0.0
+    cash_weight = 100.0
     if need:
-        total = 80 * cash + 20 * max(0.0, hits - 0.5 * len(bad)) / len(need)
-    else:
-        total = 100 * cash - 5 * len(bad)
+        total += 20 * max(0.0, hits - 0.5 * len(bad)) / len(need)
+        cash_weight -= 20
+    if cj_need:
+        total += 20 * max(0.0, cj_hits - 0.5 * len(cj_bad)) / len(cj_need)
+        cash_weight -= 20
+    total += cash_weight * cash
+    if not need:
+        total -= 5 * len(bad)
     return {"exercise": key["exercise"], "policy": answers["policy"],
             "score": max(0, min(100, round(total))), "tolerance": tol, "items": items,
-            "required_cashouts": len(want), "required_unspent": len(need)}
+            "required_cashouts": len(want), "required_unspent": len(need),
+            "required_coinjoin": len(cj_need)}
 
 
 def render(result: dict[str, Any]) -> str:
@@ -152,7 +186,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [(f"score {result['score']}/100 ({result['exercise']}, policy {result['policy']}, "
              f"tolerance {result['tolerance']['relative']:.0%})")]
     for it in result["items"]:
-        what = it.get("address") or it.get("outpoint")
+        what = it.get("address") or it.get("outpoint") or it.get("txid")
         line = f"  {it['kind']:<8} {it['status']:<8} {what}"
         if it["status"] == "found" and it["kind"] == "cashout":
             line += ("  amount within tolerance" if it["amount"] == "within tolerance" else

@@ -21,6 +21,7 @@ from typing import Any
 from fundtrail.chains.bitcoin import writer as w
 from fundtrail.chains.bitcoin.params import REGTEST
 from fundtrail.errors import UsageError
+from fundtrail.sim import exercise_coinjoin
 from fundtrail.sim import typologies as ty
 from fundtrail.sim.actors import Actor, Exchange
 from fundtrail.sim.chainout import BlkSink
@@ -65,8 +66,15 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
              "The funds passed through a service that pools customers' coins before paying out.",
              "No on-chain link connects a pool's deposits to its payouts; say which taint policy you "
              "applied and explain the uncertainty of your amounts."),
+    Exercise("coinjoin", "Through a CoinJoin", 4, 0.02,
+             "The criminal sent the funds into a Whirlpool CoinJoin pool (a tx0 with an OP_RETURN, a "
+             "pool fee, equal premix outputs and change), mixed them, and then cashed out.",
+             "Name the CoinJoin transaction where the funds entered (under 'coinjoin') and follow "
+             "what did not enter it exactly; after a mix, say which policy you applied: which "
+             "output is whose is not on chain."),
 )}
 
+MAX_DIFFICULTY = max(e.difficulty for e in EXERCISES.values())
 Plan = Generator[int, None, None]
 
 
@@ -126,8 +134,8 @@ def _plan(name: str, econ: Economy, cast: dict[str, Any],
     exchanges: list[Exchange] = cast["exchanges"]
     ransom, mules, cashw = group.wallets
     victim = rng.choice(cast["merchants"])
-    amount = rng.randint(*{"direct-cashout": (50, 300), "peel-chain": (100, 400)}.get(
-        name, (200, 500))) * 10**6
+    amount = rng.randint(*{"direct-cashout": (50, 300), "peel-chain": (100, 400),
+                           "coinjoin": (60, 120)}.get(name, (200, 500))) * 10**6
     coin = yield from _victim_pays(econ, group, victim, exchanges, amount)
     if coin is None:
         return
@@ -155,6 +163,8 @@ def _plan(name: str, econ: Economy, cast: dict[str, Any],
 
         # The remainder stays unspent: the "still unspent" part of the question.
         yield from ty.peel_chain(econ, group, mules, coin, rng.randint(10, 14), peel_to)
+    elif name == "coinjoin":
+        yield from exercise_coinjoin.plan(econ, cast, coin, actual, _sweep)
     else:
         _decoy_mixes(econ, cast)
         outs = yield from ty.mixing(econ, group, cashw, coin, cast["mixer"], 3)
@@ -191,8 +201,9 @@ def make_exercise(out: Path, name: str, *, seed: int, txs: int = 3_000) -> dict[
     truth.actors(econ.actors)
     _write_case(truth, econ.cases[CASE])
     case = json.loads((truth.dir / "cases" / f"{CASE}.json").read_text(encoding="utf-8"))
-    live = {(w.display_hex(t), v) for a in econ.actors for wal in a.wallets for t, v in wal.utxos}
-    held = {(w.display_hex(t), v) for wal in cast["group"].wallets for t, v in wal.utxos}
+    live = {(w.display_hex(t), v) for a in econ.actors for wal in a.all_wallets()
+            for t, v in wal.utxos}
+    held = {(w.display_hex(t), v) for wal in cast["group"].all_wallets() for t, v in wal.utxos}
     key = _key(ex, seed, case, live, held, actual, truth.dir)
     (inst / "answer-key.json").write_text(json.dumps(key, indent=1, sort_keys=True) + "\n",
                                           encoding="utf-8")
@@ -217,6 +228,7 @@ def _key(ex: Exercise, seed: int, case: dict[str, Any], live: set[tuple[str, int
     first = json.loads((tdir / "cases" / f"{CASE}.txgraph.jsonl").read_text(
         encoding="utf-8").splitlines()[0])
     exchange_of = {c["address"]: c["actor"] for c in case["cashout_points"]}
+    cj = exercise_coinjoin.key_section(case, tdir) if ex.name == "coinjoin" else None
     policies: dict[str, Any] = {}
     for pol, ans in case["answers"].items():
         floor = Fraction(ans["injected"]) * MATERIAL_SHARE
@@ -225,14 +237,20 @@ def _key(ex: Exercise, seed: int, case: dict[str, Any], live: set[tuple[str, int
                  "exact": str(v)} for a, v in sorted(exact.items())]
         unsp = [{"outpoint": op, "amount_sat": v, "held_by_perpetrator": _op(op) in held}
                 for op, v in sorted(ans["unspent_sat"].items()) if _op(op) in live]
+        def required(r: dict[str, Any], floor: Fraction = floor) -> bool:
+            exact_ok = cj is None or r["address"] in cj["exact_cashout"]  # not via a mix
+            return exact_ok and Fraction(r["exact"]) >= floor
+
         policies[pol] = {
-            "cashout": [r for r in rows if Fraction(r["exact"]) >= floor],
-            "minor_cashout": [r for r in rows if Fraction(r["exact"]) < floor],
+            "cashout": [r for r in rows if required(r)],
+            "minor_cashout": [r for r in rows if not required(r)],
             "unspent": [u for u in unsp if u["held_by_perpetrator"] and u["amount_sat"] >= floor],
             "unspent_accepted": [u["outpoint"] for u in unsp],
             "total_arrived_sat": ans["total_arrived_sat"], "injected": ans["injected"],
         }
+    extra = {"coinjoin": cj} if cj else {}
     return {
+        **extra,
         "format": KEY_FORMAT, "exercise": ex.name, "title": ex.title, "difficulty": ex.difficulty,
         "seed": seed, "case": CASE,
         "victim_payment": {"txid": s["txid"], "vout": s["vout"], "address": s["address"],
@@ -260,6 +278,8 @@ def _notes(ex: Exercise) -> str:
             "satoshi; 'cashout' lists places holding at least 1% of the injected taint, "
             "'minor_cashout' the rest (neither required nor wrong). 'perpetrator_deposits' is the "
             "ground truth of which deposit addresses the criminal itself paid (for the debrief).")
+    if ex.name == "coinjoin":
+        return base + exercise_coinjoin.NOTES
     if ex.name != "mixer":
         return base
     return base + (" Mixer: the pool pays every customer from the same coins, and which payout "
@@ -277,7 +297,7 @@ def _brief(ex: Exercise, seed: int, key: dict[str, Any]) -> str:
     when = datetime.fromtimestamp(v["time"], UTC).strftime("%Y-%m-%d %H:%M UTC")
     btc = f"{v['amount_sat'] / 1e8:.8f}"
     return "\n".join([
-        f"# Exercise: {ex.title} (difficulty {ex.difficulty}/3, seed {seed})",
+        f"# Exercise: {ex.title} (difficulty {ex.difficulty}/{MAX_DIFFICULTY}, seed {seed})",
         "",
         (f"A victim paid `{v['address']}` **{btc} BTC** ({v['amount_sat']:,} sat) on {when}, in "
         f"transaction `{v['txid']}` (output {v['vout']}, block {v['height']})."),
@@ -293,7 +313,7 @@ def _brief(ex: Exercise, seed: int, key: dict[str, Any]) -> str:
         "`blocks/` holds the chain in Bitcoin Core's on-disk format (regtest). Ingest it with",
         "`fundtrail --store STORE ingest bitcoin --blocks-dir blocks`.",
         "",
-        answers_format_md(),
+        answers_format_md(coinjoin=ex.name == "coinjoin"),
         "",
     ])
 

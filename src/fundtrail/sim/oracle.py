@@ -16,6 +16,12 @@ lands on a target address it has *arrived*: it is counted there and not propagat
 trace stops at a service where funds can be frozen. Tainted value in outputs never spent (or spent
 outside the list) is *unspent*; tainted value paid as transaction fees is *fees*.
 
+The list is the case subgraph the simulator writes (docs/simulator.md, the boundary rule): for a
+CoinJoin it holds the whole transaction, but only the criminal's own outputs are spent further in
+it; other participants' outputs are leaves, so their share of the taint is *unspent* there, and
+comes back exactly if a listed transaction spends that output again (a remix with the criminal's
+coin). Null-data outputs (address ``None``, value 0) carry nothing.
+
 Policies (see docs/taint-policies.md for sources, uses and weaknesses):
 
 - ``poison``: a transaction with any tainted input taints every output entirely. Amounts are full

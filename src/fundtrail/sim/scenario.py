@@ -1,14 +1,14 @@
-"""The `default` scenario: a whole economy, background crime, and one ransomware case.
+"""The `default` scenario: a whole economy, CoinJoins, background crime, and three cases.
 
 `simulate` is the entry point the CLI and tests call: it builds the actors, runs blocks until the
-requested number of transactions is reached and the case's laundering has finished, and writes the
+requested number of transactions is reached and the cases' laundering has finished, and writes the
 chain (``blocks/``), the ground truth (``truth/``) and ``manifest.json`` under the output dir.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,7 @@ from typing import Any
 from fundtrail.chains.bitcoin import writer as w
 from fundtrail.chains.bitcoin.params import REGTEST
 from fundtrail.errors import UsageError
-from fundtrail.sim import oracle
-from fundtrail.sim import typologies as ty
+from fundtrail.sim import cases, joinmarket, oracle
 from fundtrail.sim.actors import (
     Actor,
     DarknetMarket,
@@ -30,12 +29,16 @@ from fundtrail.sim.actors import (
     criminal,
 )
 from fundtrail.sim.chainout import BlkSink
+from fundtrail.sim.coinjoin import Mixing, Registry
 from fundtrail.sim.economy import CaseState, Economy
 from fundtrail.sim.events import background_crime, retail_events
 from fundtrail.sim.truth import TruthWriter
+from fundtrail.sim.wallet import Wallet
+from fundtrail.sim.wasabi import WasabiCoordinator
+from fundtrail.sim.whirlpool import Whirlpool
 
 SCENARIOS = ("default",)
-CASE = "ransomware-1"
+CASE = cases.RANSOMWARE
 Progress = Callable[[int, int], None]
 
 
@@ -51,66 +54,14 @@ def _clamp(x: int, lo: int, hi: int) -> int:
     return max(lo, min(hi, x))
 
 
-def _ransomware(econ: Economy, group: Actor, victims: list[Actor], exchanges: list[Exchange],
-                otc: OtcDesk, mixer: Mixer) -> Generator[int, None, None]:
-    """Victims pay fresh ransom addresses; the group launders through every typology."""
-    rng = econ.rng
-    ransom, mules, cashw = group.wallets
-    for victim in victims:
-        amount = rng.randint(50, 400) * 10**6
-        addr = ransom.new_address(role="ransom")
-        for _ in range(40):
-            wal = victim.funded(amount)
-            ex = rng.choice(exchanges)
-            payer, pw = (victim, wal) if wal else (ex, ex.hot)  # victims often buy via a broker
-            if econ.transfer(payer, pw, [(addr, amount)], pattern="ransom_payment",
-                             seed_case=CASE):
-                break
-            yield 1
-        yield rng.randint(1, 3)
-    yield 2
-    merged = yield from ty.fan_in(econ, group, ransom, list(ransom.utxos.values()))
-    big = merged[0]
-    a, b = int(big.value * 0.35), int(big.value * 0.3)
-    res = econ.transfer(group, ransom, [(mules.new_address(), a), (cashw.new_address(), b)],
-                        inputs=[big], pattern="payment", typology="layering")
-    if res is None:
-        return
-    streams = {u.addr.wallet: u for u in res.outputs}
-    peel_id = f"{group.name}-peel"
-    econ.spawn(_seq(ty.peel_chain(econ, group, mules, streams[mules], 8,
-                                  lambda: rng.choice(exchanges).deposit_for(
-                                      f"{peel_id}-{rng.randrange(3)}")),
-                    lambda rest: ty.cash_out(econ, group, mules, rest, exchanges, peel_id)),
-               CASE)
-    econ.spawn(_seq(ty.mixing(econ, group, cashw, streams[cashw], mixer, 4),
-                    lambda outs: ty.structuring(econ, group, cashw, outs, lambda: rng.choice(
-                        exchanges).deposit_for(f"{group.name}-struct-{rng.randrange(5)}"))),
-               CASE, delay=1)
-    rest = streams[ransom]
-    layered = yield from ty.layering(econ, group, ransom, rest, 6)
-    for coin in layered:
-        smurfs = yield from ty.fan_out(econ, group, ransom, coin, rng.randint(6, 10))
-        for i, s in enumerate(smurfs):
-            dest = (otc.deposit_for(f"{group.name}-otc") if i % 3 == 0 else
-                    rng.choice(exchanges).deposit_for(f"{group.name}-smurf-{i % 4}"))
-            yield from ty.pass_through(econ, group, ransom, s, dest)
-            yield rng.randint(0, 2)
-
-
-def _seq(first: Generator[int, None, Any],
-         then: Callable[[Any], Generator[int, None, Any]]) -> Generator[int, None, None]:
-    out = yield from first
-    yield from then(out)
-
-
 def _build(econ: Economy, target: int) -> dict[str, Any]:
-    """Create the default cast; returns the parts the case needs."""
+    """Create the default cast; returns the parts the cases need."""
+    rng = econ.rng
     exchanges = [Exchange(econ, f"exchange-{c}") for c in "abc"]
     miners = [Miner(econ, f"pool-{i}", h, exchanges[i % 3]) for i, h in enumerate((0.5, 0.3, 0.2))]
     econ.miners = list(miners)
     n_users = _clamp(target // 40, 60, 5000)
-    users = [Retail(econ, f"user-{i:05d}", exchanges[econ.rng.randrange(3)]) for i in range(n_users)]
+    users = [Retail(econ, f"user-{i:05d}", exchanges[rng.randrange(3)]) for i in range(n_users)]
     merchants = [Merchant(econ, f"merchant-{i:04d}", exchanges[i % 3])
                  for i in range(_clamp(n_users // 10, 5, 300))]
     for m in miners:
@@ -122,11 +73,39 @@ def _build(econ: Economy, target: int) -> dict[str, Any]:
     scammers = [criminal(econ, f"scammer-{i}", "scam", n_wallets=1) for i in range(2)]
     for s in scammers:
         s.wallets[0].reuse = 0.9
-    group = criminal(econ, "ransomware-group-1", "ransomware", case=CASE)
+    registry = _privacy(econ, users, market)
+    wasabi1 = WasabiCoordinator(econ, "wasabi1-coordinator", registry, 1, period=6, phase=1)
+    wasabi2 = WasabiCoordinator(econ, "wasabi2-coordinator", registry, 2, period=9, phase=4)
+    whirl = Whirlpool(econ, "whirlpool-coordinator", registry)
+    crooks = cases.add_case_actors(econ, registry)
     econ.events = retail_events(econ, users, merchants, exchanges, market, scammers, mixer, otc)
     background_crime(econ, vendors, scammers, exchanges)
+    joinmarket.background_job(econ, registry)
     return {"exchanges": exchanges, "users": users, "merchants": merchants, "otc": otc,
-            "mixer": mixer, "group": group}
+            "mixer": mixer, "registry": registry, "wasabi1": wasabi1, "wasabi2": wasabi2,
+            "whirlpool": whirl, **crooks}
+
+
+def _privacy(econ: Economy, users: list[Retail], market: DarknetMarket) -> Registry:
+    """A privacy-minded share of retail users and every darknet vendor take part in CoinJoins.
+
+    Users buy coins for mixing at their exchange; vendors have the market pay their next payout
+    into the CoinJoin wallet; one in eight participants also runs a JoinMarket yield generator.
+    """
+    rng, reg = econ.rng, Registry()
+    n = min(len(users), max(40, len(users) // 5))
+    for i, u in enumerate(rng.sample(users, n)):
+        def buy(wal: Wallet, amount: int, u: Retail = u) -> None:
+            u.exchange.withdraw(wal.receive_address(), amount)
+
+        kind = "p2wpkh" if rng.random() < 0.6 else "p2sh-p2wpkh"
+        reg.add(Mixing(u, buy, side=False, jm_kind=kind), maker=i % 8 == 0 or i < 12)
+    for v in market.vendors:
+        def redirect(wal: Wallet, amount: int, v: Actor = v) -> None:
+            market.redirect[v.name] = wal
+
+        reg.add(Mixing(v, redirect, side=True, jm_kind="p2wpkh"))
+    return reg
 
 
 def check_output(out: Path, txs: int, what: str) -> Path:
@@ -151,22 +130,24 @@ def simulate(out: Path, *, seed: int, txs: int = 20_000, scenario: str = "defaul
     cast = _build(econ, txs)
     per_block = _clamp(txs // 100, 20, 2500)
     case_height = max(8, (txs // per_block) // 5)
-    econ.cases[CASE] = CaseState(CASE, "ransomware", cast["group"].name)
     while True:
         if econ.height == case_height:
             victims = econ.rng.sample(cast["merchants"], 4)
-            econ.spawn(_ransomware(econ, cast["group"], victims, cast["exchanges"], cast["otc"],
-                                   cast["mixer"]), CASE)
+            econ.spawn(cases.ransomware(econ, cast, victims), CASE)
+        elif econ.height == case_height + 1:
+            econ.spawn(cases.scam(econ, cast), cases.SCAM)
+        elif econ.height == case_height + 3:
+            econ.spawn(cases.theft(econ, cast), cases.THEFT)
         econ.step_block(per_block)
         if progress:
             progress(econ.n_txs, txs)
-        done = econ.n_txs >= txs and econ.height > case_height and not econ.busy_cases()
+        done = econ.n_txs >= txs and econ.height > case_height + 3 and not econ.busy_cases()
         if done or econ.n_txs >= 3 * txs + 20_000:
             break
     sink.close()
     truth.close()
     truth.actors(econ.actors)
-    cases = [_write_case(truth, st) for st in econ.cases.values()]
+    written = [_write_case(truth, st) for st in econ.cases.values()]
     manifest = {
         "generator": "fundtrail.sim", "format_version": 1, "scenario": scenario, "seed": seed,
         "chain": "btc-regtest", "network": REGTEST.name, "requested_txs": txs,
@@ -174,11 +155,13 @@ def simulate(out: Path, *, seed: int, txs: int = 20_000, scenario: str = "defaul
         "non_coinbase_transactions": econ.n_txs, "txs_per_block_target": per_block,
         "tip_hash": w.display_hex(econ.prev), "subsidy_created": econ.value_created,
         "actors": len(econ.actors), "addresses": truth.counts["addresses"],
-        "typology_transactions": truth.counts["typology_transactions"], "cases": cases,
+        "typology_transactions": truth.counts["typology_transactions"],
+        "coinjoins": truth.counts["coinjoins"], "cases": written,
         "files": {"blocks": [f"blocks/{p.name}" for p in sink.files],
-                  "truth": ["truth/actors.csv", "truth/addresses.csv", "truth/transactions.csv"]
-                  + [f"truth/cases/{c}.json" for c in cases]
-                  + [f"truth/cases/{c}.txgraph.jsonl" for c in cases]},
+                  "truth": ["truth/actors.csv", "truth/addresses.csv", "truth/transactions.csv",
+                            "truth/coinjoins.csv"]
+                  + [f"truth/cases/{c}.json" for c in written]
+                  + [f"truth/cases/{c}.txgraph.jsonl" for c in written]},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
                                        encoding="utf-8")
@@ -188,6 +171,8 @@ def simulate(out: Path, *, seed: int, txs: int = 20_000, scenario: str = "defaul
 def _write_case(truth: TruthWriter, st: CaseState) -> str:
     """The case file: seeds, cash-out points, and the oracle's per-policy answers."""
     graph = truth.dir / "cases" / f"{st.name}.txgraph.jsonl"
+    if not graph.exists():  # the case never started (too short a run): an empty subgraph
+        graph.write_text("", encoding="utf-8")
     txs = [json.loads(line) for line in graph.read_text(encoding="utf-8").splitlines()]
     seeds = [(s["txid"], s["vout"]) for s in st.seed_outputs]
     targets = frozenset(st.cashouts)
@@ -198,7 +183,7 @@ def _write_case(truth: TruthWriter, st: CaseState) -> str:
         "seed_txids": sorted({s["txid"] for s in st.seed_outputs}),
         "seed_outputs": st.seed_outputs,
         "cashout_points": list(st.cashouts.values()),
-        "typologies": st.typologies, "transactions": st.n_txs,
+        "typologies": st.typologies, "transactions": st.n_txs, "coinjoins": st.coinjoins,
         "txgraph": f"{st.name}.txgraph.jsonl", "answers": answers,
     })
     return st.name

@@ -6,6 +6,8 @@ Formats (documented in docs/simulator.md):
 - ``truth/addresses.csv``: address, actor, category, script_kind, role (one row per address,
   written when the address is first handed out)
 - ``truth/transactions.csv``: txid, height, actor, category, pattern, typology, case
+- ``truth/coinjoins.csv``: txid, height, protocol, n_inputs, n_outputs, participants (one row per
+  CoinJoin transaction: wasabi1, wasabi2, whirlpool_tx0, whirlpool_mix, joinmarket)
 - ``truth/cases/<case>.txgraph.jsonl``: one transaction of the case subgraph per line,
   ``{"txid", "time", "height", "inputs": [{"txid", "vout", "value"}], "outputs": [{"value",
   "address"}]}``, in chain order
@@ -37,8 +39,11 @@ class TruthWriter:
         self._addr = self._csv("addresses.csv", ["address", "actor", "category", "script_kind", "role"])
         self._txs = self._csv("transactions.csv",
                               ["txid", "height", "actor", "category", "pattern", "typology", "case"])
+        self._cj = self._csv("coinjoins.csv", ["txid", "height", "protocol", "n_inputs",
+                                               "n_outputs", "participants"])
         self._graphs: dict[str, TextIO] = {}
-        self.counts = {"addresses": 0, "transactions": 0, "typology_transactions": 0}
+        self.counts = {"addresses": 0, "transactions": 0, "typology_transactions": 0,
+                       "coinjoins": 0}
 
     def _csv(self, name: str, header: list[str]) -> Any:
         fh = open(self.dir / name, "w", newline="", encoding="utf-8")  # noqa: SIM115
@@ -61,6 +66,13 @@ class TruthWriter:
         self.counts["transactions"] += 1
         if typology:
             self.counts["typology_transactions"] += 1
+
+    def coinjoin(self, txid: bytes, height: int, protocol: str, n_inputs: int, n_outputs: int,
+                 participants: int) -> None:
+        """Record a CoinJoin: its protocol and shape (participants = distinct input owners)."""
+        self._cj.writerow([w.display_hex(txid), height, protocol, n_inputs, n_outputs,
+                           participants])
+        self.counts["coinjoins"] += 1
 
     def case_tx(self, case: str, row: dict[str, Any]) -> None:
         """Append one transaction to the case's subgraph file."""

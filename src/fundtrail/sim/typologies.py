@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 
 from fundtrail.sim.actors import Actor, Exchange, Mixer
+from fundtrail.sim.coinjoin import Mixing
 from fundtrail.sim.economy import DUST, Economy
 from fundtrail.sim.wallet import Address, Utxo, Wallet
+from fundtrail.sim.wasabi import WasabiCoordinator
+from fundtrail.sim.whirlpool import Whirlpool
 
 Step = Generator[int, None, list[Utxo]]
 #: Stand-in for a reporting threshold (the 10,000-unit currency-transaction-report limit).
@@ -138,3 +141,62 @@ def cash_out(econ: Economy, actor: Actor, wallet: Wallet, coins: list[Utxo],
         econ.transfer(actor, wallet, [(ex.deposit_for(f"{identity}-{rng.randrange(4)}"), 0)],
                       inputs=[c], sweep=True, pattern="exchange_deposit", typology="cash_out")
     return []
+
+
+def commingle(econ: Economy, actor: Actor, wallet: Wallet, coin: Utxo,
+              wait: int = 20) -> Step:
+    """Commingling: a tainted output merged with clean coins of the actor's own into one output.
+
+    The clean coins are whatever unmarked outputs the wallet holds (other income, an exchange
+    withdrawal); waits up to `wait` blocks for them. Input order is random, which is what makes
+    FIFO differ from haircut downstream.
+    """
+    rng = econ.rng
+    for _ in range(wait):
+        clean = [u for u in wallet.utxos.values() if u.case is None][:3]
+        if clean:
+            break
+        yield 1
+    else:
+        return [coin]
+    ins = [coin, *clean]
+    rng.shuffle(ins)
+    res = econ.transfer(actor, wallet, [(wallet.new_address(), 0)], inputs=ins, sweep=True,
+                        pattern="consolidation", typology="commingling")
+    return res.outputs if res else [coin]
+
+
+def whirlpool(econ: Economy, actor: Actor, coin: Utxo, coordinator: Whirlpool, m: Mixing,
+              pool: int, n_premix: int) -> Generator[int, None, tuple[list[Utxo], list[Utxo]]]:
+    """CoinJoin through Whirlpool: tx0 into `pool`, wait for the mixes (and a few free remixes).
+
+    Returns (the actor's postmix outputs, its toxic change); the postmix wallet stops remixing
+    before they are returned, so the caller may spend them.
+    """
+    rng = econ.rng
+    res = coordinator.tx0(actor, m, [coin], pool, n_max=n_premix, typology="coinjoin")
+    if res is None:
+        return [], [coin]
+    badbank, premix, post = m.wallet("badbank"), m.wallet("premix"), m.wallet("postmix")
+    toxic = [u for u in res.outputs if u.addr.wallet is badbank]
+    for _ in range(120):
+        yield 1
+        if not premix.utxos:
+            break
+    yield rng.randint(2, 6)  # free remixes meanwhile
+    coordinator.stop_remixing(post)
+    return list(post.utxos.values()), toxic
+
+
+def wasabi2(econ: Economy, actor: Actor, wallet: Wallet, coin: Utxo, coordinator: WasabiCoordinator,
+            m: Mixing, n: int) -> Step:
+    """CoinJoin through Wasabi 2: split into the Wasabi wallet, register, wait for the round."""
+    w2 = m.wallet("wasabi2")
+    smurfs = yield from fan_out(econ, actor, w2, coin, n)
+    coordinator.register(m, smurfs)
+    for _ in range(coordinator.period * 6):
+        yield 1
+        if not any((u.txid, u.vout) in w2.utxos for u in smurfs):
+            break
+    coordinator.unregister(m)  # whatever is left is spent unmixed
+    return [u for u in w2.utxos.values() if u.case]
