@@ -25,6 +25,7 @@ from fundtrail.store import Store
 from fundtrail.store.bitcoin_export import iter_transactions
 from fundtrail.trace.engine import Limits, trace
 from fundtrail.trace.graph import GraphIndex
+from fundtrail.trace.policies import whole_sat
 from fundtrail.trace.seeds import parse_seed
 from fundtrail.trace.stops import StopList
 
@@ -83,8 +84,8 @@ def test_forward_equals_oracle_on_whole_chain(world: dict, policy: str) -> None:
     seeds = [(o["txid"], o["vout"]) for o in case["seed_outputs"]]
     expected = case_answers(world["txs"], seeds, world["services"], policies=[policy])[policy]
     seed_ids = [parse_seed(g, f"{t}:{v}").outputs[0] for t, v in seeds]
-    result = trace(g, seed_ids, policy=policy, stop=world["stops"])
-    assert result.truncated is None
+    result = trace(g, seed_ids, policy=policy, stop=world["stops"], exact=True)
+    assert result.truncated is None and result.exact
     assert expected["by_target"], "the case must reach some service"
     assert _by_reason(g, result, "service") == expected["by_target"]
     assert _by_reason(g, result, "unspent") == expected["unspent"]
@@ -92,6 +93,25 @@ def test_forward_equals_oracle_on_whole_chain(world: dict, policy: str) -> None:
     if policy != "poison":  # conservation: every traced satoshi ends somewhere
         total = sum((e.amount for e in result.endpoints), Fraction(0)) + result.fees
         assert total == expected["injected"]
+
+
+def test_grid_haircut_matches_exact_haircut_to_the_satoshi(world: dict) -> None:
+    """The default haircut arithmetic (2^-128-sat grid) against exact fractions on the same trace."""
+    g = world["graph"]
+    case = json.loads((world["base"] / "sim/truth/cases/ransomware-1.json").read_text())
+    seed_ids = [parse_seed(g, f"{o['txid']}:{o['vout']}").outputs[0] for o in case["seed_outputs"]]
+    exact = trace(g, seed_ids, policy="haircut", stop=world["stops"], exact=True)
+    grid = trace(g, seed_ids, policy="haircut", stop=world["stops"])
+    assert exact.exact and not grid.exact
+    ex = {(e.output, e.reason): e.amount for e in exact.endpoints}
+    gr = {(e.output, e.reason): e.amount for e in grid.endpoints}
+    assert ex.keys() == gr.keys()
+    bound = Fraction(grid.txs_visited + 1, 1 << 128)
+    for k in ex:
+        assert abs(ex[k] - gr[k]) <= bound
+        assert whole_sat(gr[k]) == int(ex[k])
+    # the grid conserves the traced value exactly in its own units
+    assert sum((e.amount for e in grid.endpoints), Fraction(0)) + grid.fees == grid.seed_value
 
 
 @pytest.mark.parametrize("exercise", ["direct-cashout", "peel-chain"])
@@ -104,7 +124,7 @@ def test_forward_equals_exercise_answer_key(tmp_path: Path, exercise: str, polic
     services = _services(tmp_path / "ex" / "instructor" / "truth")
     vp = key["victim_payment"]
     seed = parse_seed(g, f"{vp['txid']}:{vp['vout']}")
-    result = trace(g, seed.outputs, policy=policy, stop=_stoplist(g, services))
+    result = trace(g, seed.outputs, policy=policy, stop=_stoplist(g, services), exact=True)
     part = key["policies"][policy]
     expected = {r["address"]: Fraction(r["exact"]) for r in part["cashout"] + part["minor_cashout"]}
     got = _by_reason(g, result, "service")

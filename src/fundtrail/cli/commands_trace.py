@@ -141,6 +141,8 @@ def register(app: typer.Typer) -> None:
                                                  help="Also stop at these addresses (lines 'address[,label]')."),
         max_txs: int = typer.Option(200_000, "--max-txs", help="Node budget; beyond it the result is truncated."),
         max_seconds: float = typer.Option(30.0, "--max-seconds", help="Time budget in seconds."),
+        exact: bool = typer.Option(False, "--exact", help="Haircut in exact fractions (slower where many "
+                                   "tainted histories merge) instead of a 2^-128-satoshi grid."),
         chain: Optional[str] = typer.Option(None, "--chain", help="Store chain (default: the store's only chain)."),
         asset: Optional[str] = typer.Option(None, "--asset", help="Account chains: ETH (native) or a token "
                                             "address (default: every fungible asset, each on its own)."),
@@ -170,7 +172,7 @@ def register(app: typer.Typer) -> None:
         if stop_file is not None:
             stops.labels.update(StopList.from_file(graph, stop_file).labels)
         result = trace(graph, parsed.outputs, direction=direction, policy=policy, limits=limits,
-                       stop=as_rule(stops))
+                       stop=as_rule(stops), exact=exact)
         doc = to_json(graph, parsed, result, stop_at=categories + ([str(stop_file)] if stop_file else []),
                       describe=_describer(store, graph))
         typer.echo(json.dumps(doc, indent=2) if as_json else render_text(doc))

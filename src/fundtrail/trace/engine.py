@@ -90,13 +90,17 @@ class Trace:
     txs_visited: int = 0
     truncated: str | None = None
     elapsed_s: float = 0.0
+    exact: bool = True  # False: haircut on the 2^-128-sat grid (see trace.policies.Haircut)
 
 
 def trace(graph: GraphIndex, seed_outputs: Iterable[int], *, direction: str = "forward",
           policy: str | TaintPolicy = "haircut", limits: Limits = Limits(),
-          stop: StopRule | None = None) -> Trace:
-    """Trace the value of `seed_outputs` forward or backward; see the module docstring."""
-    pol = policy_by_name(policy) if isinstance(policy, str) else policy
+          stop: StopRule | None = None, exact: bool = False) -> Trace:
+    """Trace the value of `seed_outputs` forward or backward; see the module docstring.
+
+    `exact`: haircut in exact fractions (slow where many tainted histories merge) instead of the
+    2^-128-satoshi grid."""
+    pol = policy_by_name(policy, exact=exact) if isinstance(policy, str) else policy
     seeds = sorted(set(int(o) for o in seed_outputs))
     for o in seeds:
         if not 0 <= o < graph.n_outputs:
@@ -104,6 +108,7 @@ def trace(graph: GraphIndex, seed_outputs: Iterable[int], *, direction: str = "f
     result = Trace(direction, pol.name, limits, seeds,
                    int(sum(int(graph.out_value[o]) for o in seeds)),
                    fees=Fraction(0) if pol.name == "haircut" else 0)
+    result.exact = getattr(pol, "exact", True)
     t0 = _time.monotonic()
     if direction == "forward":
         _forward(graph, seeds, pol, limits, stop or _no_stop, result, t0)

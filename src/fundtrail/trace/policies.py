@@ -61,30 +61,67 @@ class Poison:
 
 
 class Haircut:
-    """Pro rata: every output (and the fee) carries the tainted share of the inputs, exactly."""
+    """Pro rata: every output (and the fee) carries the tainted share of the inputs.
+
+    Two arithmetics. `exact=True`: `Fraction`s, exact but unbounded: every merge of tainted inputs
+    with different histories multiplies denominators, so big traces slow down badly. The default
+    keeps amounts as integers in units of 2^-128 satoshi, each output's share rounded to nearest
+    and the fee taking the remainder, so the traced total is conserved exactly in those units and
+    each amount is within (transactions traced) x 2^-128 sat of the exact value; `amount_sat`
+    ignores differences under 2^-64 sat so that an exact whole satoshi is never floored one lower.
+    """
 
     name = "haircut"
+    GRID = 1 << 128
 
-    def seed(self, value: int) -> Fraction:
-        return Fraction(value)
+    def __init__(self, exact: bool = False) -> None:
+        self.exact = exact
+
+    def seed(self, value: int) -> Fraction | int:
+        return Fraction(value) if self.exact else value * self.GRID
 
     def forward(self, ins: Sequence[tuple[int, Any]], outs: Sequence[int]) -> tuple[list[Any], Any]:
-        tainted = sum((s for _, s in ins if s is not None), Fraction(0))
-        if tainted == 0:
+        if self.exact:
+            tainted = sum((s for _, s in ins if s is not None), Fraction(0))
+            if tainted == 0:
+                return [None] * len(outs), None
+            total_in = sum(v for v, _ in ins)
+            share = tainted / total_in
+            return [v * share if v else None for v in outs], (total_in - sum(outs)) * share
+        tainted_g = sum(s for _, s in ins if s is not None)
+        if tainted_g == 0:
             return [None] * len(outs), None
         total_in = sum(v for v, _ in ins)
-        share = tainted / total_in
-        return [v * share if v else None for v in outs], (total_in - sum(outs)) * share
+        states = [(v * tainted_g * 2 + total_in) // (2 * total_in) if v else None for v in outs]
+        fee = tainted_g - sum(x for x in states if x)
+        return [x or None for x in states], fee or None
 
     def backward(self, ins: Sequence[int], outs: Sequence[tuple[int, Any]]) -> list[Any]:
-        traced = sum((s for _, s in outs if s is not None), Fraction(0))
         total_in = sum(ins)
-        if traced == 0 or total_in == 0:
+        if self.exact:
+            traced = sum((s for _, s in outs if s is not None), Fraction(0))
+            if traced == 0 or total_in == 0:
+                return [None] * len(ins)
+            return [traced * v / total_in if v else None for v in ins]
+        traced_g = sum(s for _, s in outs if s is not None)
+        if traced_g == 0 or total_in == 0:
             return [None] * len(ins)
-        return [traced * v / total_in if v else None for v in ins]
+        states = [(traced_g * v * 2 + total_in) // (2 * total_in) if v else None for v in ins]
+        last = max((i for i, x in enumerate(states) if x), default=None)
+        if last is not None:  # conserve exactly: the rounding remainder goes to the last funded input
+            states[last] += traced_g - sum(x for x in states if x)
+        return [x or None for x in states]
 
-    def amount(self, state: Fraction) -> Fraction:
-        return state
+    def amount(self, state: Fraction | int) -> Fraction:
+        return state if self.exact else Fraction(state, self.GRID)
+
+
+def whole_sat(amount: int | Fraction) -> int:
+    """Whole satoshi of an amount: rounded down, but an amount within 2^-64 sat under a whole
+    satoshi counts as that satoshi (grid-rounded haircut amounts; see `Haircut`)."""
+    if isinstance(amount, Fraction):
+        return int((amount + Fraction(1, 1 << 64)))
+    return int(amount)
 
 
 class Fifo:
@@ -141,12 +178,11 @@ def clip(line: Sequence[tuple[int, int]], lo: int, hi: int) -> Segments:
     return tuple(out)
 
 
-POLICIES: dict[str, TaintPolicy] = {p.name: p for p in (Poison(), Haircut(), Fifo())}
+POLICIES: dict[str, type] = {p.name: p for p in (Poison, Haircut, Fifo)}
 
 
-def policy(name: str) -> TaintPolicy:
-    """The policy called `name`; UsageError naming the known ones otherwise."""
-    try:
-        return POLICIES[name]
-    except KeyError:
-        raise UsageError(f"unknown taint policy {name!r}; known: {', '.join(POLICIES)}") from None
+def policy(name: str, *, exact: bool = False) -> TaintPolicy:
+    """The policy called `name` (`exact`: haircut in exact fractions); UsageError otherwise."""
+    if name not in POLICIES:
+        raise UsageError(f"unknown taint policy {name!r}; known: {', '.join(POLICIES)}")
+    return Haircut(exact=exact) if name == "haircut" else POLICIES[name]()

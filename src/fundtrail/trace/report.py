@@ -18,6 +18,7 @@ from fundtrail.chains.bitcoin.params import network as network_by_name
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.trace.engine import REASONS, Trace
 from fundtrail.trace.graph import GraphIndex
+from fundtrail.trace.policies import whole_sat
 from fundtrail.trace.seeds import Seed
 
 #: address id -> {"cluster": ..., "tags": [...]}: what attribution knows (injected by the caller)
@@ -36,6 +37,7 @@ _REASON_TEXT = {
 
 
 def _exact(x: int | Fraction) -> str:
+    """The amount as computed: an integer, or "num/den" (exact fraction, or 2^-128-sat grid)."""
     if isinstance(x, Fraction):
         return str(x) if x.denominator != 1 else str(x.numerator)
     return str(x)
@@ -89,7 +91,7 @@ def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] 
             "tags": extra.get("tags", []),
             "reason": g["reason"],
             "label": g["label"],
-            "amount_sat": int(g["amount"]),
+            "amount_sat": whole_sat(g["amount"]),
             "amount_exact": _exact(g["amount"]),
             "share": float(Fraction(g["amount"]) / seed_value) if seed_value else 0.0,
             "hops": g["hops"],
@@ -113,11 +115,12 @@ def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] 
         "endpoints": endpoints,
         "summary": {
             "seed_value_sat": seed_value,
-            "by_reason_sat": {r: int(by_reason[r]) for r in REASONS if r in by_reason},
-            "fees_sat": int(result.fees),
+            "by_reason_sat": {r: whole_sat(by_reason[r]) for r in REASONS if r in by_reason},
+            "fees_sat": whole_sat(result.fees),
             "fees_exact": _exact(result.fees),
             "txs_visited": result.txs_visited,
             "endpoints": len(endpoints),
+            "exact": result.exact,
         },
         "graph": {
             "nodes": [{"id": f"tx:{graph.txid_hex(t)}", "txid": graph.txid_hex(t),
@@ -128,7 +131,7 @@ def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] 
                        "output": names.outpoint(e.output),
                        "address": names.address(int(graph.out_address[e.output])),
                        "value_sat": int(graph.out_value[e.output]),
-                       "amount_sat": int(e.amount)} for e in edges],
+                       "amount_sat": whole_sat(e.amount)} for e in edges],
             "edges_total": len(result.edges),
             "edges_truncated": len(result.edges) > max_edges,
         },
@@ -154,6 +157,8 @@ def render_text(doc: dict[str, Any], *, top: int = 25) -> str:
     ]
     if doc["truncated"]:
         lines.append(f"TRUNCATED: {doc['truncation']}")
+    if not s.get("exact", True):
+        lines.append("Haircut amounts on a 2^-128-satoshi grid (use --exact for exact fractions).")
     lines.append("")
     for reason, amount in s["by_reason_sat"].items():
         share = amount / s["seed_value_sat"] if s["seed_value_sat"] else 0
