@@ -1,10 +1,232 @@
-"""`fundtrail cluster ...`: cluster what is stored, show a cluster, explain why two addresses are linked."""
+"""`fundtrail cluster ...`: cluster what is stored, show a cluster, explain why two addresses are linked,
+and record analyst overrides (docs/cli-cluster.md)."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import typer
 
+from fundtrail.cluster import explain, overrides, query, runs
+from fundtrail.cluster.engine import RunSummary, parse_heuristics, run_clustering
+from fundtrail.cluster.snapshot import open_snapshot
+from fundtrail.errors import UsageError
+from fundtrail.store import Store
+
 cluster_app = typer.Typer(help="Address clustering with explainable evidence.", no_args_is_help=True)
+
+_CHAIN_HELP = "Store chain name (default: the only chain in the store)."
+
+
+def _store(ctx: typer.Context) -> Store:
+    """The existing store, migrated (a store ingested by an older fundtrail lacks the cluster tables)."""
+    store = Store.open(ctx.obj["settings"].store, create=False)
+    store.migrate()
+    return store
+
+
+def _chain(store: Store, chain: str | None) -> str:
+    if chain:
+        return chain
+    names = [c["chain"] for c in store.chains()]
+    if len(names) == 1:
+        return names[0]
+    raise UsageError("the store holds " + (f"several chains ({', '.join(names)}); choose one with --chain"
+                                           if names else "no chain yet; ingest one first"))
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return None
+    t0 = time.perf_counter()
+
+    def update(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        typer.echo(f"clustering: {done:,}/{total:,} transactions ({rate:,.0f} tx/s)", err=True)
+
+    return update
+
+
+def _print_summary(s: RunSummary) -> None:
+    typer.echo(f"cluster run #{s.run_id} on {s.chain}: {s.mode} ({s.reason})")
+    typer.echo(f"  heuristics {', '.join(s.heuristics)}"
+               + (f", change floor {s.change_floor}" if s.change_floor is not None else "")
+               + (f", coinjoin floor {s.coinjoin_floor}" if s.coinjoin_floor is not None else ""))
+    typer.echo(f"  transactions {s.tx_lo:,}..{s.tx_hi:,} ({s.n_tx:,} new"
+               + (f", {s.revisited_tx:,} revisited for late-resolved inputs" if s.revisited_tx else "") + ")")
+    typer.echo(f"  {s.n_links:,} links, {s.n_unions:,} unions; {s.n_addresses:,} addresses in "
+               f"{s.n_clusters:,} multi-address clusters (largest {s.largest:,}); {s.seconds:.2f} s")
+    if s.suspects:
+        typer.echo(f"  {len(s.suspects)} suspicious cluster(s), possibly false merges:")
+        for sp in s.suspects[:50]:
+            typer.echo(f"    cluster {sp.cluster_id} ({sp.size:,} addresses) {sp.reason}: {sp.detail}")
+
+
+def _print_why(r: dict) -> None:
+    typer.echo(r["answer"])
+    for i, st in enumerate(r["steps"], 1):
+        what = st.get("reason") or f"{st['heuristic']} in tx {st['txid']} (confidence {st['confidence']:g})"
+        typer.echo(f"  {i}. {st['from']} -> {st['to']}: {what}")
+
+
+@cluster_app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    heuristics: str = typer.Option("multi-input", "--heuristics",
+                                   help="Comma list: multi-input, change (UTXO); deposit (account chains)."),
+    chain: str | None = typer.Option(None, "--chain", help=_CHAIN_HELP),
+    change_floor: float | None = typer.Option(None, "--change-floor",
+                                                 help="Minimum change confidence (0..1); needed with change."),
+    coinjoin_floor: float = typer.Option(0.5, "--coinjoin-floor",
+                                         help="CoinJoin confidence from which multi-input links are skipped."),
+    full: bool = typer.Option(False, "--full", help="Recompute from scratch instead of incrementally."),
+    hot_wallet: list[str] | None = typer.Option(None, "--hot-wallet",
+                                                   help="Exchange hot wallet (account chains; repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Summary as JSON."),
+) -> None:
+    """Cluster the chain's addresses (incremental when possible); progress on stderr, summary on stdout."""
+    store = _store(ctx)
+    name = _chain(store, chain)
+    names = parse_heuristics(h for h in heuristics.split(",") if h.strip())
+    hot: list[int] = []
+    if hot_wallet:
+        with open_snapshot(store, name) as snap:
+            hot = [query.address_id(snap, a) for a in hot_wallet]
+    summary = run_clustering(store, name, heuristics=names, change_floor=change_floor,
+                             coinjoin_floor=coinjoin_floor, full=full, hot_wallets=hot,
+                             progress=_progress(ctx.obj["quiet"]))
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        _print_summary(summary)
+
+
+@cluster_app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    address: str = typer.Argument(..., help="Address string."),
+    chain: str | None = typer.Option(None, "--chain", help=_CHAIN_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The cluster of an address: id, members, totals received and sent, first and last activity."""
+    store = _store(ctx)
+    with open_snapshot(store, _chain(store, chain)) as snap:
+        r = query.show(store, snap, address)
+    if as_json:
+        typer.echo(json.dumps(r, indent=2, default=str))
+        return
+    typer.echo(f"{r['address']} is in cluster {r['cluster_id']} ({r['cluster_address']}), "
+               f"{r['members']:,} address(es), run #{r['run_id']}")
+    typer.echo(f"  received {r['received']} in {r['received_count']:,} outputs, sent {r['sent']} "
+               f"in {r['sent_count']:,} inputs; active {r['first_activity']} .. {r['last_activity']}")
+    if r["overrides"]:
+        typer.echo(f"  analyst overrides: {', '.join(map(str, r['overrides']))}")
+
+
+@cluster_app.command("why")
+def why_cmd(
+    ctx: typer.Context,
+    address_a: str = typer.Argument(...),
+    address_b: str = typer.Argument(...),
+    chain: str | None = typer.Option(None, "--chain", help=_CHAIN_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The chain of evidence transactions that puts two addresses in one cluster (or that they are not)."""
+    store = _store(ctx)
+    with open_snapshot(store, _chain(store, chain)) as snap:
+        r = explain.why(store, snap, address_a, address_b)
+    if as_json:
+        typer.echo(json.dumps(r, indent=2))
+    else:
+        _print_why(r)
+
+
+def _record(ctx: typer.Context, chain: str | None, kind: str, addrs: list[str], reason: str,
+            author: str, as_json: bool) -> None:
+    store = _store(ctx)
+    name = _chain(store, chain)
+    with open_snapshot(store, name) as snap:
+        ids = [query.address_id(snap, a) for a in addrs]
+    ov = overrides.record(store, name, kind, ids, reason, author)
+    if as_json:
+        typer.echo(json.dumps(_override_json(ov, addrs), indent=2))
+    else:
+        typer.echo(f"override #{ov.override_id} recorded: {ov.describe()} ({', '.join(addrs)}); "
+                   "in force now and after every run")
+
+
+def _override_json(ov: overrides.Override, texts: list[str] | None = None) -> dict:
+    return {"override_id": ov.override_id, "chain": ov.chain, "kind": ov.kind,
+            "address_ids": list(ov.addresses), **({"addresses": texts} if texts else {}),
+            "reason": ov.reason, "author": ov.author, "created_at": ov.created_at.isoformat()}
+
+
+@cluster_app.command("merge")
+def merge_cmd(
+    ctx: typer.Context,
+    address_a: str = typer.Argument(...),
+    address_b: str = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason", help="Why (kept as evidence)."),
+    author: str = typer.Option(..., "--author", help="Who decided."),
+    chain: str | None = typer.Option(None, "--chain", help=_CHAIN_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Merge the clusters of two addresses (an analyst override, kept across runs)."""
+    _record(ctx, chain, overrides.MERGE, [address_a, address_b], reason, author, as_json)
+
+
+@cluster_app.command("split")
+def split_cmd(
+    ctx: typer.Context,
+    addresses: list[str] = typer.Argument(..., help="Addresses to take out into a cluster of their own."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept as evidence)."),
+    author: str = typer.Option(..., "--author", help="Who decided."),
+    chain: str | None = typer.Option(None, "--chain", help=_CHAIN_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Take addresses out of their clusters into one of their own (an analyst override, kept across runs)."""
+    _record(ctx, chain, overrides.SPLIT, addresses, reason, author, as_json)
+
+
+@cluster_app.command("overrides")
+def overrides_cmd(
+    ctx: typer.Context,
+    chain: str | None = typer.Option(None, "--chain", help=_CHAIN_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Analyst overrides in the order they apply."""
+    store = _store(ctx)
+    name = _chain(store, chain)
+    ovs = overrides.list_overrides(store, name)
+    with open_snapshot(store, name) as snap:
+        texts = query.address_texts(snap, [a for ov in ovs for a in ov.addresses])
+    rows = [_override_json(ov, [texts.get(a, str(a)) for a in ov.addresses]) for ov in ovs]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no overrides for {name}")
+    for r in rows:
+        typer.echo(f"#{r['override_id']} {r['kind']} {' '.join(r['addresses'])} by {r['author']} "
+                   f"({r['created_at'][:19]}): {r['reason']}")
+
+
+@cluster_app.command("runs")
+def runs_cmd(
+    ctx: typer.Context,
+    chain: str | None = typer.Option(None, "--chain", help="Only this chain."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Recent clustering runs, newest first."""
+    rows = [r.to_json() for r in runs.list_runs(_store(ctx), chain)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for r in rows:
+        typer.echo(f"#{r['run_id']} {r['chain']} {r['status']} {r['mode']} {r['heuristics']} "
+                   f"tx {r['tx_lo']}..{r['tx_hi']}, {r['n_clusters']} clusters, largest {r['largest']}"
+                   + (f": {r['message']}" if r["message"] else ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,328 @@
+"""The clustering engine: stream transactions, form heuristic links, union them, keep the evidence.
+
+`run_clustering` picks up where the last completed run of the chain stopped (incremental) when it
+can: same heuristics and floors, and the chain not rolled back below the processed point.
+Otherwise it recomputes from scratch and says why. Either way the result is one committed run
+(`cluster/runs.py`): the evidence edges it added and, at checkpoints, the union-find state and
+the full mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from fundtrail.cluster import change, coinjoin, deposit, overrides, runs, state
+from fundtrail.cluster.evidence import EvidenceSink
+from fundtrail.cluster.guard import (
+    GuardLimits,
+    ServiceLabels,
+    Suspect,
+    growth,
+    service_conflicts,
+)
+from fundtrail.cluster.links import (
+    CHANGE,
+    DEPOSIT,
+    HEURISTIC_BY_CODE,
+    HEURISTIC_CODES,
+    MULTI_INPUT,
+    LinkBatch,
+    change_links,
+    multi_input_links,
+)
+from fundtrail.cluster.snapshot import (
+    Capture,
+    Snapshot,
+    block_hash,
+    capture,
+    open_snapshot,
+)
+from fundtrail.cluster.txview import load_txview
+from fundtrail.cluster.unionfind import UnionFind
+from fundtrail.errors import UsageError
+from fundtrail.ingest.crash import crash_point
+from fundtrail.store import Store
+
+Progress = Callable[[int, int], None]
+CHUNK_TXS = 250_000
+#: A run becomes a checkpoint (writes the union-find arrays) after this many runs without one.
+MAX_JOURNAL_RUNS = 64
+_ALIASES = {"multi-input": MULTI_INPUT, "multi_input": MULTI_INPUT, "change": CHANGE, "deposit": DEPOSIT}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a clustering run did: mode and why, ranges, counts, and the clusters the guard flags."""
+
+    run_id: int
+    chain: str
+    mode: str
+    reason: str
+    heuristics: tuple[str, ...]
+    change_floor: float | None
+    coinjoin_floor: float | None
+    tx_lo: int
+    tx_hi: int
+    n_tx: int
+    revisited_tx: int
+    n_links: int
+    n_unions: int
+    n_addresses: int
+    n_clusters: int
+    largest: int
+    seconds: float
+    suspects: list[Suspect] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "suspects"}
+        d["heuristics"] = list(self.heuristics)
+        d["suspects"] = [s.to_json() for s in self.suspects]
+        return d
+
+
+def parse_heuristics(names: Iterable[str]) -> tuple[str, ...]:
+    """Canonical heuristic names (`multi-input` and `multi_input` alike), in a fixed order."""
+    out = set()
+    for name in names:
+        key = name.strip().lower()
+        if key not in _ALIASES:
+            raise UsageError(f"unknown heuristic {name!r}; known: multi-input, change, deposit")
+        out.add(_ALIASES[key])
+    if not out:
+        raise UsageError("no heuristic given; use e.g. --heuristics multi-input")
+    return tuple(h for h in HEURISTIC_BY_CODE if h in out)
+
+
+def _check_params(family: str, heuristics: tuple[str, ...], change_floor: float | None,
+                  coinjoin_floor: float) -> tuple[tuple[str, ...], float | None]:
+    for name, value in (("--change-floor", change_floor), ("--coinjoin-floor", coinjoin_floor)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise UsageError(f"{name} must be between 0 and 1, got {value}")
+    if family == "account":
+        bad = [h for h in heuristics if h not in (DEPOSIT, MULTI_INPUT)]
+        if bad:
+            raise UsageError(f"heuristic {bad[0]} applies to UTXO chains only; account chains use deposit")
+        return (DEPOSIT,), None
+    if DEPOSIT in heuristics:
+        raise UsageError("the deposit heuristic applies to account chains only")
+    if CHANGE in heuristics and change_floor is None:
+        raise UsageError("the change heuristic needs a confidence floor: add --change-floor F (e.g. 0.9)")
+    if CHANGE not in heuristics:
+        change_floor = None
+    return heuristics, change_floor
+
+
+def _decide(cat, cap: Capture, prev: runs.RunRecord | None, lin: list[runs.RunRecord], params: tuple,
+            full: bool, store: Store) -> tuple[str, str]:
+    if cap.family == "account":
+        return "full", "account chains are clustered in full (deposit links span the whole chain)"
+    if full:
+        return "full", "full recompute requested"
+    if prev is None:
+        return "full", "first clustering run of this chain"
+    if prev.params() != params:
+        return "full", (f"heuristics or floors differ from run {prev.run_id} "
+                        f"({prev.heuristics}, change floor {prev.change_floor}, coinjoin floor "
+                        f"{prev.coinjoin_floor}); recomputing")
+    next_tx = cap.batches[-1].next_tx_id if cap.batches else 0
+    rolled = next_tx < (prev.tx_hi or 0)
+    if prev.last_block_id is not None and prev.last_block_id >= 0:
+        rolled = rolled or block_hash(cat, cap.chain, prev.last_block_id) != prev.last_block_hash
+    if rolled:
+        return "full", (f"the chain was rolled back below run {prev.run_id}'s processed point "
+                        f"(block id {prev.last_block_id}); recomputing")
+    ckpt = next((r for r in reversed(lin) if r.checkpoint), None)
+    arrays = (runs.PARENT, runs.SIZE, runs.FACT_SCRIPT, runs.FACT_FIRST)
+    if ckpt is None or any(not (runs.run_dir(store, ckpt) / a).exists() for a in arrays) or any(
+            not p.exists() for p in runs.forest_files(store, lin)):
+        return "full", f"state files of run {prev.run_id} are missing; recomputing"
+    return "incremental", f"continuing from run {prev.run_id} (transactions from id {prev.tx_hi})"
+
+
+def _utxo_links(view, plan: _Plan) -> LinkBatch:
+    cj = coinjoin.detect(view)
+    parts = []
+    if MULTI_INPUT in plan.heuristics:
+        parts.append(multi_input_links(view, cj, plan.coinjoin_floor))
+    if CHANGE in plan.heuristics and plan.change_floor is not None:
+        parts.append(change_links(view, cj, change.consensus(view), plan.coinjoin_floor, plan.change_floor))
+    return LinkBatch.concat(parts)
+
+
+def _late_linked_txs(snap: Snapshot, store: Store, prev: runs.RunRecord) -> np.ndarray:
+    """Transactions below the processed point whose inputs were resolved by batches added since."""
+    files = [store.lake / snap.chain / f for b in snap.batches if b.batch_id > (prev.last_batch_id or -1)
+             for f in b.files if f.startswith("input_links/")]
+    if not files:
+        return np.zeros(0, np.int64)
+    paths = ", ".join(f"'{p.as_posix()}'" for p in files)
+    tbl = snap.con.sql(f"SELECT DISTINCT tx_id FROM read_parquet([{paths}]) WHERE tx_id < {int(prev.tx_hi or 0)} "
+                       "ORDER BY tx_id").to_arrow_table()
+    return tbl.column(0).to_numpy().astype(np.int64)
+
+
+def _ranges(ids: np.ndarray) -> list[tuple[int, int]]:
+    if not ids.size:
+        return []
+    breaks = np.flatnonzero(np.diff(ids) != 1) + 1
+    return [(int(g[0]), int(g[-1]) + 1) for g in np.split(ids, breaks)]
+
+
+def txid_hex(con, prefix: str, family: str, tx_ids: Iterable[int]) -> dict[int, str]:
+    """Display hex of transaction ids (byte-reversed for UTXO chains, 0x-hex for account chains)."""
+    ids = sorted({int(t) for t in tx_ids if t is not None and t >= 0})
+    if not ids:
+        return {}
+    col = "hash" if family == "account" else "txid"
+    con.register("_want_tx", pa.table({"tx_id": pa.array(ids, pa.int64())}))
+    rows = con.execute(f"SELECT t.tx_id, t.{col} FROM {prefix}_transactions t "
+                       "JOIN _want_tx w USING (tx_id)").fetchall()
+    con.unregister("_want_tx")
+    if family == "account":
+        return {int(t): "0x" + bytes(h).hex() for t, h in rows}
+    return {int(t): bytes(h)[::-1].hex() for t, h in rows}
+
+
+def run_clustering(store: Store, chain: str, *, heuristics: Iterable[str] = (MULTI_INPUT,),
+                   change_floor: float | None = None, coinjoin_floor: float = 0.5, full: bool = False,
+                   progress: Progress | None = None, hot_wallets: Iterable[int] = (),
+                   service_labels: ServiceLabels | None = None, limits: GuardLimits | None = None,
+                   chunk_txs: int = CHUNK_TXS) -> RunSummary:
+    """Cluster `chain`'s addresses (incrementally when possible) and commit the result as one run."""
+    t0 = time.perf_counter()
+    names = parse_heuristics(heuristics)
+    with runs.run_lock(store, chain):
+        # one catalog connection for everything the run needs to know before it starts
+        with store.connect() as cat:
+            cap = capture(store, chain, cat)
+            heur, change_floor = _check_params(cap.family, names, change_floor, coinjoin_floor)
+            params = (",".join(heur), change_floor, coinjoin_floor)
+            runs.recover(store, chain, cat)
+            prev = runs.latest_run(store, chain, cat)
+            lin = runs.lineage(store, prev, cat) if prev else []
+            mode, reason = _decide(cat, cap, prev, lin, params, full, store)
+            ovs = overrides.list_overrides(store, chain, con=cat)
+            incremental = mode == "incremental"
+            run_id = runs.begin(cat, chain, mode, reason, prev.run_id if incremental else None, *params)
+        plan = _Plan(run_id, mode, reason, prev if incremental else None, lin if incremental else [], heur,
+                     change_floor, coinjoin_floor, list(hot_wallets), service_labels, limits or GuardLimits(), chunk_txs, ovs)
+        try:
+            with open_snapshot(store, chain, cap) as snap:
+                return _run(store, snap, plan, progress, t0)
+        except KeyboardInterrupt:
+            runs.fail(store, run_id, "interrupted", "interrupted by the user")
+            raise
+        except Exception as exc:
+            runs.fail(store, run_id, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise
+
+
+@dataclass(frozen=True)
+class _Plan:
+    run_id: int
+    mode: str
+    reason: str
+    prev: runs.RunRecord | None
+    lineage: list[runs.RunRecord]
+    heuristics: tuple[str, ...]
+    change_floor: float | None
+    coinjoin_floor: float
+    hot_wallets: list[int]
+    service_labels: ServiceLabels | None
+    limits: GuardLimits
+    chunk_txs: int
+    overrides: list[overrides.Override]
+
+
+def _run(store: Store, snap: Snapshot, plan: _Plan, progress: Progress | None, t0: float) -> RunSummary:
+    prev = plan.prev
+    st = state.start(store, plan.lineage, snap.family)
+    uf = st.uf
+    n = snap.n_addresses
+    tx_lo, tx_hi = (int(prev.tx_hi or 0) if prev else 0), snap.next_tx_id
+    tmp = runs.new_run_dir(store, snap.chain, plan.run_id)
+    sink = EvidenceSink(uf, snap, tmp / runs.EVIDENCE, plan.limits, growth=prev is not None,
+                        touched=plan.service_labels is not None)
+    revisit = np.zeros(0, np.int64)
+    if snap.family == "account":
+        state.grow(st, max(n, _account_addresses(snap)))
+        links = deposit.deposit_links(snap.con, snap.chain, plan.hot_wallets)
+        sink.add(LinkBatch(np.asarray(links.a, np.int64), np.asarray(links.b, np.int64),
+                           np.asarray(links.tx_id, np.int64),
+                           np.full(len(links.a), HEURISTIC_CODES[DEPOSIT], np.uint8),
+                           np.asarray(links.confidence, np.float32)))
+    else:
+        state.grow(st, n)
+        if prev is not None:
+            revisit = _late_linked_txs(snap, store, prev)
+        for lo, hi in _ranges(revisit):
+            sink.add(_utxo_links(load_txview(snap.con, snap.chain, lo, hi, state.load_facts(st, snap, n)), plan))
+        for lo in range(tx_lo, tx_hi, plan.chunk_txs):
+            hi = min(lo + plan.chunk_txs, tx_hi)
+            sink.add(_utxo_links(load_txview(snap.con, snap.chain, lo, hi, state.load_facts(st, snap, n)), plan))
+            crash_point("cluster_chunk")
+            if progress:
+                progress(hi - tx_lo, tx_hi - tx_lo)
+    sink.close()
+    checkpoint = (prev is None or st.grew or st.journal_runs + 1 >= MAX_JOURNAL_RUNS
+                  or st.journal_edges + sink.n_unions > max(1_000_000, len(uf) // 8))
+    files = None
+    if checkpoint:
+        if snap.family == "utxo":
+            state.load_facts(st, snap, len(uf))  # a checkpoint caches the facts of every address
+        labels = uf.labels()
+        roots = np.flatnonzero(labels == np.arange(len(uf)))
+        n_clusters = int((uf.size[roots] >= 2).sum())
+        largest = int(uf.size[roots].max()) if roots.size else 0
+        files = state.checkpoint_files(st, labels, plan.overrides)
+    else:  # counted from the unions, without a pass over every address
+        n_clusters = int(prev.n_clusters or 0) + sink.cluster_delta
+        largest = max(int(prev.largest or 0), sink.largest_join)
+    suspects = _suspects(snap, uf, sink, plan)
+    forest_before = runs.forest_files(store, plan.lineage) if checkpoint and plan.lineage else None
+    path = runs.finish_run_dir(store, snap.chain, plan.run_id, tmp, files, forest_before)
+    crash_point("cluster_before_commit")
+    values = {
+        "tx_lo": tx_lo, "tx_hi": tx_hi, "last_batch_id": snap.last_batch_id, "last_block_id": snap.tip_block_id,
+        "last_block_hash": snap.tip_block_hash, "n_addresses": len(uf), "n_tx": tx_hi - tx_lo,
+        "n_links": sink.n_links, "n_unions": sink.n_unions, "n_clusters": n_clusters, "largest": largest,
+        "path": path, "checkpoint": checkpoint, "suspects": json.dumps([s.to_json() for s in suspects]),
+        "overrides_applied": plan.overrides[-1].override_id if plan.overrides else None,
+    }
+    runs.complete(store, plan.run_id, values)
+    if checkpoint:
+        runs.drop_superseded_state(store, snap.chain, path)
+    return RunSummary(plan.run_id, snap.chain, plan.mode, plan.reason, plan.heuristics, plan.change_floor,
+                      plan.coinjoin_floor if snap.family == "utxo" else None, tx_lo, tx_hi, tx_hi - tx_lo,
+                      int(revisit.size), sink.n_links, sink.n_unions, len(uf), n_clusters, largest,
+                      round(time.perf_counter() - t0, 3), suspects)
+
+
+def _account_addresses(snap: Snapshot) -> int:
+    row = snap.con.execute(f"SELECT coalesce(max(address_id), -1) + 1 FROM {snap.prefix}_addresses").fetchall()
+    return int(row[0][0])
+
+
+def _suspects(snap: Snapshot, uf: UnionFind, sink: EvidenceSink, plan: _Plan) -> list[Suspect]:
+    """The guard's findings (cluster ids and sizes as the union-find has them, before overrides)."""
+    out: list[Suspect] = []
+    hexes = txid_hex(snap.con, snap.prefix, snap.family, [j[0] for j in sink.large])
+    for t, i, ab, sm in sink.large:
+        root = int(uf.find(np.array([i]))[0])
+        out.append(Suspect(root, int(uf.size[root]), "large_join",
+                           f"transaction {hexes.get(t, t)} joined clusters {i} and {ab} "
+                           f"(smaller side {sm:,} addresses)"))
+    if sink.core is not None:
+        out.extend(growth(uf, sink.core, plan.limits))
+    if plan.service_labels is not None:
+        touched = sink.touched_roots()
+        if touched.size:
+            out.extend(service_conflicts(uf.labels(), touched[uf.size[touched] >= 2], uf.size,
+                                         plan.service_labels))
+    return out

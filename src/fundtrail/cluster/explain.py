@@ -1,0 +1,140 @@
+"""`why`: the chain of evidence that puts two addresses in one cluster.
+
+The graph searched is the stored evidence forest of the current clustering (one edge per union
+that joined two sets, each naming its transaction and heuristic) plus the analyst's merges (and
+the grouping of each split), restricted to the members of the cluster. Breadth-first search gives
+the path with the fewest steps in that graph. Without overrides the graph is a forest, so the path
+is the unique forest path: every step is real evidence, but a shorter chain may exist through
+co-spends that were not stored because their addresses were already joined.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+from fundtrail.cluster import runs
+from fundtrail.cluster.overrides import MERGE, SPLIT
+from fundtrail.cluster.query import (
+    Clustering,
+    address_id,
+    address_texts,
+    load_clustering,
+)
+from fundtrail.cluster.snapshot import Snapshot
+from fundtrail.store import Store
+
+PATH_NOTE = ("fewest steps in the stored evidence forest plus analyst overrides; the forest keeps one "
+             "transaction per union, so a shorter chain over all co-spends may exist")
+
+
+@numba.njit(cache=True)
+def _bfs(indptr: np.ndarray, nbr: np.ndarray, edge: np.ndarray, src: int, dst: int,
+         via: np.ndarray, prev: np.ndarray) -> bool:
+    queue = np.empty(indptr.shape[0] - 1, np.int64)
+    seen = np.zeros(indptr.shape[0] - 1, np.bool_)
+    head, tail = 0, 1
+    queue[0] = src
+    seen[src] = True
+    while head < tail:
+        x = queue[head]
+        head += 1
+        if x == dst:
+            return True
+        for k in range(indptr[x], indptr[x + 1]):
+            y = nbr[k]
+            if not seen[y]:
+                seen[y] = True
+                prev[y] = x
+                via[y] = edge[k]
+                queue[tail] = y
+                tail += 1
+    return False
+
+
+def _evidence(store: Store, cl: Clustering, members: np.ndarray, con) -> pa.Table:
+    files = runs.forest_files(store, runs.lineage(store, cl.run))
+    paths = ", ".join(f"'{p.as_posix()}'" for p in files)
+    con.register("_cluster", pa.table({"address_id": pa.array(members, pa.int64())}))
+    try:
+        return con.sql(f"""SELECT e.a, e.b, e.txid, e.heuristic::VARCHAR AS heuristic, e.confidence
+                           FROM read_parquet([{paths}]) e
+                           WHERE e.a IN (SELECT address_id FROM _cluster)
+                             AND e.b IN (SELECT address_id FROM _cluster)""").to_arrow_table()
+    finally:
+        con.unregister("_cluster")
+
+
+def why(store: Store, snap: Snapshot, text_a: str, text_b: str) -> dict:
+    """Explain whether and how two addresses are linked (see the module docstring for the search)."""
+    a, b = address_id(snap, text_a), address_id(snap, text_b)
+    cl = load_clustering(store, snap.chain)
+    ca, cb = cl.cluster_of(a), cl.cluster_of(b)
+    names = address_texts(snap, [a, b])
+    out = {"chain": snap.chain, "from": names.get(a), "to": names.get(b), "from_cluster": ca,
+           "to_cluster": cb, "run_id": cl.run.run_id}
+    if ca != cb:
+        return {**out, "linked": False, "steps": [],
+                "answer": f"not linked: {names.get(a)} is in cluster {ca} ({cl.members(ca).size} addresses), "
+                          f"{names.get(b)} in cluster {cb} ({cl.members(cb).size} addresses)"}
+    if a == b:
+        return {**out, "linked": True, "steps": [], "answer": "the same address", "note": PATH_NOTE}
+    members = cl.members(ca)
+    ev = _evidence(store, cl, members, snap.con)
+    src = list(ev.column("a").to_numpy())
+    dst = list(ev.column("b").to_numpy())
+    txids = [None if t is None else "0x" + t.hex() if snap.family == "account" else t[::-1].hex()
+             for t in ev.column("txid").to_pylist()]
+    heur = ev.column("heuristic").to_pylist()
+    conf = [round(float(c), 6) for c in ev.column("confidence").to_pylist()]
+    reasons: list[str | None] = [None] * len(src)
+    member_set = set(members.tolist())
+    for ov in cl.overrides:
+        ids = [x for x in ov.addresses if x in member_set]
+        if ov.kind == MERGE and len(ids) == 2:
+            pairs = [(ids[0], ids[1])]
+        elif ov.kind == SPLIT and len(ids) == len(ov.addresses) and len(ids) > 1:
+            pairs = [(ids[0], x) for x in ids[1:]]
+        else:
+            continue
+        for x, y in pairs:
+            src.append(x)
+            dst.append(y)
+            txids.append(None)
+            heur.append(f"manual_{ov.kind}")
+            conf.append(1.0)
+            reasons.append(ov.describe())
+    local_a = np.searchsorted(members, np.asarray(src, np.int64))
+    local_b = np.searchsorted(members, np.asarray(dst, np.int64))
+    m = members.size
+    ends = np.concatenate([local_a, local_b])
+    others = np.concatenate([local_b, local_a])
+    edge_ids = np.concatenate([np.arange(len(src)), np.arange(len(src))]).astype(np.int64)
+    order = np.argsort(ends, kind="stable")
+    indptr = np.zeros(m + 1, np.int64)
+    indptr[1:] = np.cumsum(np.bincount(ends, minlength=m))
+    via = np.full(m, -1, np.int64)
+    prev = np.full(m, -1, np.int64)
+    la, lb = int(np.searchsorted(members, a)), int(np.searchsorted(members, b))
+    if not _bfs(indptr, others[order].astype(np.int64), edge_ids[order], la, lb, via, prev):
+        return {**out, "linked": True, "steps": [],
+                "answer": "in one cluster, but no evidence path inside it: the link went through "
+                          "addresses taken out by a split override", "note": PATH_NOTE}
+    path_nodes, path_edges = [lb], []
+    while path_nodes[-1] != la:
+        path_edges.append(int(via[path_nodes[-1]]))
+        path_nodes.append(int(prev[path_nodes[-1]]))
+    path_nodes.reverse()
+    path_edges.reverse()
+    texts = address_texts(snap, members[path_nodes])
+    steps = []
+    for i, e in enumerate(path_edges):
+        x, y = int(members[path_nodes[i]]), int(members[path_nodes[i + 1]])
+        step = {"from": texts.get(x), "to": texts.get(y), "txid": txids[e], "heuristic": heur[e],
+                "confidence": conf[e]}
+        if reasons[e]:
+            step["reason"] = reasons[e]
+        steps.append(step)
+    return {**out, "linked": True, "steps": steps,
+            "answer": f"linked in cluster {ca} through {len(steps)} step(s)", "note": PATH_NOTE}

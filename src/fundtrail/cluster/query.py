@@ -1,0 +1,168 @@
+"""Reading the current clustering: address strings to ids and back, cluster of an address, members,
+totals (`fundtrail cluster show`).
+
+The current clustering of a chain is its newest completed run with today's analyst overrides
+applied, so an override shows at once, before the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from fundtrail.chains.bitcoin.address import parse_address as parse_btc
+from fundtrail.chains.bitcoin.address import render_address
+from fundtrail.chains.bitcoin.params import network as btc_network
+from fundtrail.chains.ethereum.hexutil import eip55
+from fundtrail.chains.ethereum.hexutil import parse_address as parse_eth
+from fundtrail.cluster import overrides, runs
+from fundtrail.cluster.snapshot import Snapshot
+from fundtrail.cluster.unionfind import UnionFind
+from fundtrail.errors import NotFoundError, StoreError
+from fundtrail.store import Store
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """The current clustering of a chain: the run it comes from, the overrides, cluster id per address."""
+
+    chain: str
+    run: runs.RunRecord
+    overrides: list[overrides.Override]
+    labels: np.ndarray
+
+    def cluster_of(self, address_id: int) -> int:
+        """Cluster id of an address (an address newer than the run is its own cluster)."""
+        return int(self.labels[address_id]) if 0 <= address_id < self.labels.shape[0] else int(address_id)
+
+    def members(self, cluster_id: int) -> np.ndarray:
+        """Address ids of a cluster, ascending (the first is the cluster id)."""
+        if not 0 <= cluster_id < self.labels.shape[0]:
+            return np.array([cluster_id], np.int64)
+        return np.flatnonzero(self.labels == cluster_id).astype(np.int64)
+
+
+def load_clustering(store: Store, chain: str) -> Clustering:
+    """The newest completed run of `chain` with the current overrides; NotFoundError before any run."""
+    try:
+        return _load(store, chain)
+    except StoreError:  # a run committing meanwhile may have replaced the checkpoint we were reading
+        return _load(store, chain)
+
+
+def _load(store: Store, chain: str) -> Clustering:
+    with store.connect(read_only=True) as con:
+        rec = runs.latest_run(store, chain, con)
+        if rec is None:
+            raise NotFoundError(f"chain {chain} has not been clustered yet",
+                                hint=f"run `fundtrail cluster run --chain {chain}`")
+        lin = runs.lineage(store, rec, con)
+        ovs = overrides.list_overrides(store, chain, con=con)
+    ckpt, journal = runs.since_checkpoint(lin)
+    uf = UnionFind.from_arrays(runs.load_array(store, ckpt, runs.PARENT), runs.load_array(store, ckpt, runs.SIZE),
+                               int(ckpt.n_addresses or 0))
+    uf.grow(int(rec.n_addresses or 0))
+    uf.union_count(*runs.load_journal(store, journal))
+    labels = uf.labels()
+    return Clustering(chain, rec, ovs, overrides.apply(labels, ovs) if ovs else labels)
+
+
+def address_id(snap: Snapshot, text: str) -> int:
+    """Id of a stored address given as a string; UsageError if malformed, NotFoundError if unknown."""
+    if snap.family == "account":
+        raw = parse_eth(text)
+        row = snap.con.execute(f"SELECT address_id FROM {snap.prefix}_addresses WHERE address = ?",
+                               [raw]).fetchall()
+    else:
+        stype, payload = parse_btc(text, btc_network(snap.network))
+        row = snap.con.execute(f"SELECT address_id FROM {snap.prefix}_addresses "
+                               "WHERE script_type = ? AND payload = ?", [int(stype), payload]).fetchall()
+    if not row:
+        raise NotFoundError(f"address {text.strip()} does not appear in chain {snap.chain}")
+    return int(row[0][0])
+
+
+def address_texts(snap: Snapshot, ids: list[int] | np.ndarray) -> dict[int, str]:
+    """Display strings of address ids (scripts without an address form show as `script:<type>:<hex>`)."""
+    want = sorted({int(i) for i in ids})
+    if not want:
+        return {}
+    snap.con.register("_want_addr", pa.table({"address_id": pa.array(want, pa.int64())}))
+    try:
+        if snap.family == "account":
+            rows = snap.con.execute(f"SELECT a.address_id, a.address FROM {snap.prefix}_addresses a "
+                                    "JOIN _want_addr USING (address_id)").fetchall()
+            return {int(i): eip55(bytes(raw)) for i, raw in rows}
+        rows = snap.con.execute(f"SELECT a.address_id, a.script_type, a.payload FROM {snap.prefix}_addresses a "
+                                "JOIN _want_addr USING (address_id)").fetchall()
+    finally:
+        snap.con.unregister("_want_addr")
+    net = btc_network(snap.network)
+    out = {}
+    for i, stype, payload in rows:
+        text = render_address(int(stype), bytes(payload), net)
+        out[int(i)] = text if text is not None else f"script:{int(stype)}:{bytes(payload).hex()}"
+    return out
+
+
+def _iso(ts: int | None) -> str | None:
+    if ts is None:
+        return None
+    return _dt.datetime.fromtimestamp(int(ts), _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def totals(snap: Snapshot, members: np.ndarray) -> dict:
+    """Value received by and sent from the members, and their first and last activity.
+
+    UTXO chains: satoshi paid to member addresses and spent from them (payments between members,
+    such as change, count on both sides). Account chains: the native asset only (wei), successful
+    native and internal transfers, as decimal strings.
+    """
+    p = snap.prefix
+    snap.con.register("_members", pa.table({"address_id": pa.array(members, pa.int64())}))
+    try:
+        if snap.family == "account":
+            q = (f"SELECT sum(amount)::VARCHAR, count(*), min(block_time), max(block_time) FROM {p}_transfers "
+                 "WHERE {col} IN (SELECT address_id FROM _members) AND asset_id IS NULL AND kind IN (0, 1) "
+                 "AND success")
+            recv = snap.con.execute(q.format(col="to_id")).fetchall()[0]
+            sent = snap.con.execute(q.format(col="from_id")).fetchall()[0]
+        else:
+            recv = snap.con.execute(
+                f"SELECT sum(o.value), count(*), min(b.time), max(b.time) FROM {p}_outputs o "
+                f"JOIN _members m ON o.address_id = m.address_id JOIN {p}_transactions t ON o.tx_id = t.tx_id "
+                f"LEFT JOIN {p}_blocks b ON t.block_id = b.block_id").fetchall()[0]
+            sent = snap.con.execute(
+                f"SELECT sum(i.value), count(*), min(b.time), max(b.time) FROM {p}_inputs i "
+                f"JOIN _members m ON i.address_id = m.address_id JOIN {p}_transactions t ON i.tx_id = t.tx_id "
+                f"LEFT JOIN {p}_blocks b ON t.block_id = b.block_id").fetchall()[0]
+    finally:
+        snap.con.unregister("_members")
+    times = [t for t in (recv[2], recv[3], sent[2], sent[3]) if t is not None]
+    zero = "0" if snap.family == "account" else 0
+    return {
+        "received": recv[0] if recv[0] is not None else zero, "received_count": int(recv[1]),
+        "sent": sent[0] if sent[0] is not None else zero, "sent_count": int(sent[1]),
+        "first_activity": _iso(min(times)) if times else None,
+        "last_activity": _iso(max(times)) if times else None,
+    }
+
+
+def show(store: Store, snap: Snapshot, text: str) -> dict:
+    """The cluster of an address: id, size, totals, activity, the run it comes from, tags (none yet)."""
+    aid = address_id(snap, text)
+    cl = load_clustering(store, snap.chain)
+    cid = cl.cluster_of(aid)
+    members = cl.members(cid)
+    names = address_texts(snap, [aid, cid])
+    touching = [ov.override_id for ov in cl.overrides if set(ov.addresses) & set(members.tolist())]
+    return {
+        "chain": snap.chain, "address": names.get(aid, text.strip()), "address_id": aid,
+        "cluster_id": cid, "cluster_address": names.get(cid), "members": int(members.size),
+        **totals(snap, members),
+        "tags": [], "overrides": touching, "run_id": cl.run.run_id,
+        "clustered_through_tx": cl.run.tx_hi,
+    }

@@ -1,0 +1,134 @@
+"""A frozen view of one chain for a clustering run, without holding the store catalog open.
+
+`Store.query()` keeps the catalog connection for as long as it is used; a clustering run of a
+large chain lasts minutes, and a concurrent ingest must be able to commit meanwhile. So a run reads
+the committed batch list once and opens an in-memory DuckDB connection whose views list exactly
+those Parquet files (same view names and SQL as `Store.query()`): the run sees one consistent
+snapshot, and later batches are left for the next incremental run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import duckdb
+
+from fundtrail.errors import UsageError
+from fundtrail.store import Store
+from fundtrail.store.tables import TABLES_BY_FAMILY, VIEWS_BY_FAMILY
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One committed ingest batch as the snapshot saw it."""
+
+    batch_id: int
+    files: tuple[str, ...]
+    next_tx_id: int
+    next_address_id: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The chain as committed when the run started: its family, batches and tip block."""
+
+    con: duckdb.DuckDBPyConnection
+    chain: str
+    family: str
+    network: str
+    batches: tuple[Batch, ...]
+    tip_block_id: int
+    tip_block_hash: bytes | None
+
+    @property
+    def prefix(self) -> str:
+        return self.chain.replace("-", "_")
+
+    @property
+    def next_tx_id(self) -> int:
+        return self.batches[-1].next_tx_id if self.batches else 0
+
+    @property
+    def n_addresses(self) -> int:
+        return self.batches[-1].next_address_id if self.batches else 0
+
+    @property
+    def last_batch_id(self) -> int:
+        return self.batches[-1].batch_id if self.batches else -1
+
+
+
+def chain_family(store: Store, chain: str, cat: duckdb.DuckDBPyConnection | None = None) -> tuple[str, str]:
+    """(family, network) of a stored chain; UsageError naming the stored chains otherwise."""
+    if cat is None:
+        if not store.catalog_path.exists():
+            raise UsageError(f"chain {chain!r} is not in store {store.root} (stored chains: none yet)")
+        with store.connect(read_only=True) as c:
+            return chain_family(store, chain, c)
+    rows = cat.execute("SELECT chain, family, network FROM chains ORDER BY chain").fetchall()
+    chains = {r[0]: (r[1], r[2]) for r in rows}
+    if chain not in chains:
+        known = ", ".join(chains) or "none yet"
+        raise UsageError(f"chain {chain!r} is not in store {store.root} (stored chains: {known})")
+    return chains[chain]
+
+
+def block_hash(cat: duckdb.DuckDBPyConnection, chain: str, block_id: int) -> bytes | None:
+    """Hash of a stored block by id, or None when no such block is stored (rolled back)."""
+    row = cat.execute("SELECT hash FROM block_index WHERE chain = ? AND block_id = ?",
+                      [chain, block_id]).fetchall()
+    return bytes(row[0][0]) if row else None
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What a snapshot needs from the catalog, read inside the caller's catalog connection."""
+
+    chain: str
+    family: str
+    network: str
+    batches: tuple[Batch, ...]
+    tip_block_id: int
+    tip_block_hash: bytes | None
+
+
+def capture(store: Store, chain: str, cat: duckdb.DuckDBPyConnection) -> Capture:
+    """Read the committed batches and tip of `chain` through an open catalog connection."""
+    family, network = chain_family(store, chain, cat)
+    rows = cat.execute("SELECT batch_id, files, next_tx_id, next_address_id FROM batches "
+                       "WHERE chain = ? ORDER BY batch_id", [chain]).fetchall()
+    batches = tuple(Batch(int(b), tuple(f), int(t or 0), int(a or 0)) for b, f, t, a in rows)
+    row = cat.execute("SELECT block_id, hash FROM block_index WHERE chain = ? "
+                      "ORDER BY block_id DESC LIMIT 1", [chain]).fetchall()
+    tip_id, tip = (int(row[0][0]), bytes(row[0][1])) if row else (-1, None)
+    return Capture(chain, family, network, batches, tip_id, tip)
+
+
+@contextlib.contextmanager
+def open_snapshot(store: Store, chain: str, cap: Capture | None = None) -> Iterator[Snapshot]:
+    """The committed state of `chain` (or of an earlier `capture`) with `Store.query()`-style views."""
+    if cap is None:
+        if not store.catalog_path.exists():
+            raise UsageError(f"chain {chain!r} is not in store {store.root} (stored chains: none yet)")
+        with store.connect(read_only=True) as cat:
+            cap = capture(store, chain, cat)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        prefix = chain.replace("-", "_")
+        for table, schema in TABLES_BY_FAMILY[cap.family].items():
+            files = [store.lake / chain / f for b in cap.batches for f in b.files if f.startswith(f"{table}/")]
+            view = f"{prefix}__{table}"
+            if files:
+                paths = ", ".join(f"'{p.as_posix()}'" for p in files)
+                con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
+            else:
+                con.register(f"_empty_{view}", schema.empty_table())
+                con.execute(f"CREATE VIEW {view} AS SELECT * FROM _empty_{view}")
+        for view, sql in VIEWS_BY_FAMILY[cap.family].items():
+            con.execute(f"CREATE VIEW {prefix}_{view} AS {sql.format(p=prefix)}")
+        yield Snapshot(con, chain, cap.family, cap.network, cap.batches, cap.tip_block_id, cap.tip_block_hash)
+    finally:
+        con.close()

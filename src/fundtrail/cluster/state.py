@@ -1,0 +1,111 @@
+"""The state a clustering run starts from, and the checkpoint it may leave behind.
+
+A run starts from the last checkpoint of its lineage (union-find arrays and address facts,
+memory-mapped copy-on-write) plus the journal: the evidence of the runs since, replayed. So an
+incremental run touches only the pages of the addresses its transactions involve, and reads from
+the lake only the addresses added since the checkpoint. A checkpoint writes the arrays again, with
+spare capacity so that later runs' new addresses fit without a copy (docs/clustering.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from fundtrail.cluster import overrides, runs
+from fundtrail.cluster.snapshot import Snapshot
+from fundtrail.cluster.txview import UNKNOWN, AddressFacts
+from fundtrail.cluster.unionfind import UnionFind
+from fundtrail.store import Store
+
+
+@dataclass
+class RunState:
+    """Union-find, address facts (UTXO chains) and what the journal since the checkpoint holds."""
+
+    uf: UnionFind
+    script: np.ndarray | None = None
+    first_tx: np.ndarray | None = None
+    facts_n: int = 0  # facts are filled for address ids below this
+    journal_runs: int = 0
+    journal_edges: int = 0
+    grew: bool = False
+
+    def facts(self) -> AddressFacts:
+        assert self.script is not None and self.first_tx is not None
+        return AddressFacts(script=self.script, first_tx=self.first_tx)
+
+
+def start(store: Store, lineage: list[runs.RunRecord], family: str) -> RunState:
+    """The state after the last run of `lineage` (an empty state when there is none)."""
+    if not lineage:
+        return RunState(UnionFind(0))
+    ckpt, journal = runs.since_checkpoint(lineage)
+    n0 = int(ckpt.n_addresses or 0)
+    uf = UnionFind.from_arrays(runs.load_array(store, ckpt, runs.PARENT), runs.load_array(store, ckpt, runs.SIZE),
+                               n0)
+    st = RunState(uf, journal_runs=len(journal), journal_edges=sum(int(r.n_unions or 0) for r in journal))
+    if family == "utxo":
+        st.script = runs.load_array(store, ckpt, runs.FACT_SCRIPT)
+        st.first_tx = runs.load_array(store, ckpt, runs.FACT_FIRST)
+        st.facts_n = n0
+    grow(st, int(lineage[-1].n_addresses or 0))
+    uf.union_count(*runs.load_journal(store, journal))
+    return st
+
+
+def grow(st: RunState, n: int) -> None:
+    """Room for address ids below `n` (noting whether arrays had to be reallocated)."""
+    st.grew = st.uf.grow(n) or st.grew
+    if st.script is not None and n > st.script.shape[0]:
+        cap = st.uf.capacity
+        script = np.zeros(cap, np.uint8)
+        first = np.full(cap, UNKNOWN, np.int64)
+        script[:st.facts_n] = st.script[:st.facts_n]
+        first[:st.facts_n] = st.first_tx[:st.facts_n]
+        st.script, st.first_tx, st.grew = script, first, True
+
+
+def load_facts(st: RunState, snap: Snapshot, n: int) -> AddressFacts:
+    """Address facts for ids below `n`: all of them on a first run, else the cached ones plus the
+    addresses added since (the lake's address partitions are in id order, so DuckDB reads only the
+    new ones)."""
+    if st.script is None:
+        full = AddressFacts.load(snap.con, snap.prefix)
+        st.script, st.first_tx, st.facts_n = full.script, full.first_tx, full.script.shape[0]
+        grow(st, max(n, st.facts_n))
+        return st.facts()
+    if n > st.facts_n:
+        grow(st, n)
+        tbl = snap.con.sql(f"SELECT address_id, script_type, first_tx_id FROM {snap.prefix}_addresses "
+                           f"WHERE address_id >= {st.facts_n}").to_arrow_table()
+        ids = tbl.column(0).to_numpy().astype(np.int64)
+        st.script[ids] = tbl.column(1).to_numpy()
+        st.first_tx[ids] = tbl.column(2).fill_null(UNKNOWN).to_numpy()
+        st.facts_n = n
+    return st.facts()
+
+
+def checkpoint_files(st: RunState, labels: np.ndarray, ovs: list[overrides.Override]
+                     ) -> tuple[dict[str, np.ndarray], pa.Table]:
+    """The arrays and the mapping a checkpoint writes (spare capacity: a quarter more ids)."""
+    uf, n = st.uf, len(st.uf)
+    cap = max(uf.capacity, n + n // 4 + 1024)
+    parent = np.arange(cap, dtype=np.int64)
+    parent[:n] = labels
+    size = np.ones(cap, np.int64)
+    size[:n] = uf.size[:n]
+    arrays = {runs.PARENT: parent, runs.SIZE: size}
+    if st.script is not None:
+        script = np.zeros(cap, np.uint8)
+        first = np.full(cap, UNKNOWN, np.int64)
+        script[:st.facts_n] = st.script[:st.facts_n]
+        first[:st.facts_n] = st.first_tx[:st.facts_n]
+        arrays[runs.FACT_SCRIPT], arrays[runs.FACT_FIRST] = script, first
+    post = overrides.apply(labels, ovs) if ovs else labels
+    post_size = np.bincount(post, minlength=n) if n else np.zeros(0, np.int64)
+    multi = np.flatnonzero(post_size[post] >= 2)
+    mapping = pa.table({"address_id": pa.array(multi, pa.int64()), "cluster_id": pa.array(post[multi], pa.int64())})
+    return arrays, mapping
