@@ -134,9 +134,16 @@ def load_txview(con: "duckdb.DuckDBPyConnection", chain: str, tx_lo: int, tx_hi:
     spent = np.full(out_id.shape, UNKNOWN, np.int64)
     if out_id.size:
         lo, hi = int(out_id.min()), int(out_id.max())
+        # A spend comes after its output in chain order, so only inputs of transactions from
+        # tx_lo on can spend these outputs (lets the scan skip earlier partitions by their tx_id
+        # statistics); late-resolved inputs carry their link in input_links.
         sp = con.sql(
-            f"""SELECT prev_output_id, tx_id FROM {p}_inputs
-                WHERE prev_output_id >= ? AND prev_output_id <= ?""", params=[lo, hi]).to_arrow_table()
+            f"""SELECT prev_output_id, tx_id FROM {p}__inputs
+                WHERE tx_id >= ? AND prev_output_id >= ? AND prev_output_id <= ?
+                UNION ALL
+                SELECT prev_output_id, tx_id FROM {p}__input_links
+                WHERE prev_output_id >= ? AND prev_output_id <= ?""",
+            params=[tx_lo, lo, hi, lo, hi]).to_arrow_table()
         pos = np.searchsorted(out_id, _np(sp, "prev_output_id", np.int64))
         spent[pos] = _np(sp, "tx_id", np.int64)
     tx_id = _np(txs, "tx_id", np.int64)
