@@ -20,7 +20,7 @@ from fundtrail.trace.paths import find_paths, paths_to_json, render_paths
 from fundtrail.trace.account_report import render_text as account_render_text
 from fundtrail.trace.report import render_text, to_json
 from fundtrail.trace.seeds import parse_seed
-from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, StopList, as_rule
+from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, StopList, as_rule, combine
 
 graph_app = typer.Typer(help="The graph index used by tracing (built on demand).", no_args_is_help=True)
 
@@ -168,11 +168,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--asset applies to account chains; a Bitcoin-family trace follows the chain's coin")
         graph = _graph(store, name, ctx.obj["quiet"])
         parsed = parse_seed(graph, seed, since=limits.since, until=limits.until)
-        stops = _stops_from_tags(store, graph, categories)
-        if stop_file is not None:
-            stops.labels.update(StopList.from_file(graph, stop_file).labels)
+        listed = as_rule(StopList.from_file(graph, stop_file)) if stop_file is not None else None
+        stops = combine(listed, _stops_from_tags(store, graph, categories))
         result = trace(graph, parsed.outputs, direction=direction, policy=policy, limits=limits,
-                       stop=as_rule(stops), exact=exact)
+                       stop=stops, exact=exact)
         doc = to_json(graph, parsed, result, stop_at=categories + ([str(stop_file)] if stop_file else []),
                       describe=_describer(store, graph))
         typer.echo(json.dumps(doc, indent=2) if as_json else render_text(doc))
@@ -229,8 +228,8 @@ def _trace_account(store: Store, chain: str, seed: str, direction: str, policy: 
                            stop_at=categories + ([str(stop_file)] if stop_file else []))
 
 
-def _stops_from_tags(store: Store, graph: GraphIndex, categories: list[str]) -> StopList:
-    """Stop addresses from attribution tags of `categories` (empty until tags are imported)."""
+def _stops_from_tags(store: Store, graph: GraphIndex, categories: list[str]):  # noqa: ANN202 (StopRule)
+    """Stop rule from attribution tags of `categories`, direct or through clusters (None: no tags)."""
     from fundtrail.trace.stops import stops_from_tags
 
     return stops_from_tags(store, graph, categories)

@@ -44,16 +44,16 @@ class Assessor:
         self.graph = GraphIndex.ensure(store, chain)
         self.tagmap = TagMap.load(store, self.graph)
         self.exposure = ExposureIndex.ensure(store, self.graph, profile.exposure_categories,
-                                             self.tagmap.primary_categories())
+                                             self.tagmap.category_array(self.graph.n_addresses))
         self.names = _Names(self.graph)
 
     def _tags(self, address: int, text: str) -> list[TagEvidence]:
         if address >= 0:
-            rows = self.tagmap.tags.get(address, [])
+            rows = self.tagmap.tags_of(address)
         else:
             rows = _tags_by_text(self.store, text)
-        return [TagEvidence(r["category"], r["label"], r.get("source"), r.get("confidence"))
-                for r in rows if r.get("category")]
+        return [TagEvidence(r["category"], r["label"], r.get("source"), r.get("confidence"),
+                            r.get("inherited_from")) for r in rows if r.get("category")]
 
     def _resolve(self, text: str) -> int:
         """Address id, or -1 for a valid address without activity; UsageError if malformed."""

@@ -210,19 +210,25 @@ class ExposureIndex:
 
     @classmethod
     def ensure(cls, store: Store, graph: GraphIndex, categories: tuple[str, ...],
-               tagged: dict[int, str]) -> ExposureIndex:
+               tagged: dict[int, str] | np.ndarray) -> ExposureIndex:
         """Load the index for this graph state, categories and tags, or compute and save it.
 
-        `tagged` maps address id -> category id (the address's most severe category); addresses
-        whose category is not in `categories` count as tagged (value stops there) but add to no
-        column.
+        `tagged` maps address id -> category id (the address's most severe category, direct or
+        inherited through its cluster): a dict, or an array over all address ids holding a category
+        id or None. Addresses whose category is not in `categories` count as tagged (value stops
+        there) but add to no column.
         """
         addr_cat = np.full(graph.n_addresses, -1, np.int8)
         col = {c: i for i, c in enumerate(categories)}
         other = len(categories)
-        for a, c in tagged.items():
-            if 0 <= a < graph.n_addresses:
-                addr_cat[a] = col.get(c, other)
+        if isinstance(tagged, dict):
+            for a, c in tagged.items():
+                if 0 <= a < graph.n_addresses:
+                    addr_cat[a] = col.get(c, other)
+        else:
+            arr = np.asarray(tagged, object)[:graph.n_addresses]
+            present = np.flatnonzero(arr != None)  # noqa: E711 (element-wise on an object array)
+            addr_cat[present] = [col.get(c, other) for c in arr[present]]
         key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
                              + addr_cat.tobytes()).hexdigest()[:24]
         path = store.root / "derived" / graph.chain / "exposure"

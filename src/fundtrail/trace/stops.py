@@ -78,15 +78,30 @@ def as_rule(stops: StopList | None) -> StopRule | None:
     return stops if stops else None
 
 
-def stops_from_tags(store: object, graph: GraphIndex, categories: list[str]) -> StopList:
-    """Stop addresses from attribution tags of `categories` on the graph's chain.
-
-    Attribution is wired in by `fundtrail.trace.attribution` when tags exist; without any imported
-    tags the list is empty and traces stop only at their limits and at unspent outputs.
-    """
+def stops_from_tags(store: object, graph: GraphIndex, categories: list[str]) -> StopRule | None:
+    """The stop rule of attribution tags of `categories` on the graph's chain, direct or inherited
+    through the address's cluster (`fundtrail.trace.attribution`); None without tags."""
     from fundtrail.trace import attribution
 
-    return StopList(attribution.service_labels(store, graph, categories))
+    return attribution.stop_rule(store, graph, categories)
+
+
+def combine(*rules: StopRule | None) -> StopRule | None:
+    """One stop rule from several (the first label wins); None when all are None."""
+    active = [r for r in rules if r is not None]
+    if not active:
+        return None
+    if len(active) == 1:
+        return active[0]
+
+    def rule(address: int) -> str | None:
+        for r in active:
+            got = r(address)
+            if got is not None:
+                return got
+        return None
+
+    return rule
 
 
 def describer(store: object, graph: GraphIndex):  # noqa: ANN201 (trace.report.Describe | None)
