@@ -85,3 +85,32 @@ def test_trace_endpoints_carry_cluster_and_inherited_tags(world: dict, capsys) -
     assert main(["--store", str(world["store"].root), "trace", f"{o['txid']}:{o['vout']}", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert all(e["cluster"] is not None for e in doc["endpoints"] if e["address"])
+
+
+def test_cluster_show_lists_inherited_tags_and_flags_two_services(world: dict, capsys, tmp_path: Path) -> None:
+    g, store = world["graph"], world["store"]
+    from fundtrail.cluster.query import load_clustering
+    from fundtrail.trace.report import _Names
+
+    names = _Names(g)
+    cl = load_clustering(store, CHAIN)
+    (ex_a, dep_a), (ex_b, dep_b) = sorted(world["deposits"].items())[:2]
+    a = next(x for x in dep_a if _known(g, x) and len(cl.members(cl.cluster_of(address_id(g, x)))) >= 2)
+    members = [int(m) for m in cl.members(cl.cluster_of(address_id(g, a)))]
+    mate = names.address(next(m for m in members if m != address_id(g, a)))
+    b = next(x for x in dep_b if _known(g, x))
+    labels = tmp_path / "two.csv"
+    labels.write_text("address,label,category,currency\n"
+                      f"{a},{ex_a},exchange,BTC-REGTEST\n{b},{ex_b},exchange,BTC-REGTEST\n")
+    root = str(store.root)
+    assert main(["-q", "--store", root, "tags", "import", str(labels), "--format", "csv"]) == 0
+    capsys.readouterr()
+    assert main(["--store", root, "cluster", "show", mate, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert any(t["kind"] == "inherited" and t["member"] == a for t in shown["tags"])
+    assert shown["possible_false_merge"] is False
+    assert main(["-q", "--store", root, "cluster", "merge", a, b, "--reason", "test", "--author", "qa"]) == 0
+    capsys.readouterr()
+    assert main(["--store", root, "cluster", "show", mate, "--json"]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert merged["possible_false_merge"] is True and merged["conflict"]

@@ -11,7 +11,7 @@ import typer
 from fundtrail.cluster import explain, overrides, query, runs
 from fundtrail.cluster.engine import RunSummary, parse_heuristics, run_clustering
 from fundtrail.cluster.snapshot import open_snapshot
-from fundtrail.errors import UsageError
+from fundtrail.errors import FundtrailError, UsageError
 from fundtrail.store import Store
 
 cluster_app = typer.Typer(help="Address clustering with explainable evidence.", no_args_is_help=True)
@@ -90,11 +90,13 @@ def run_cmd(
     name = _chain(store, chain)
     names = parse_heuristics(h for h in heuristics.split(",") if h.strip())
     hot: list[int] = []
-    if hot_wallet:
-        with open_snapshot(store, name) as snap:
+    with open_snapshot(store, name) as snap:
+        if hot_wallet:
             hot = [query.address_id(snap, a) for a in hot_wallet]
+        services = _service_tags(store, snap)
     summary = run_clustering(store, name, heuristics=names, change_floor=change_floor,
                              coinjoin_floor=coinjoin_floor, full=full, hot_wallets=hot,
+                             service_labels=_labels_of(services) if services else None,
                              progress=_progress(ctx.obj["quiet"]))
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
@@ -113,6 +115,7 @@ def show_cmd(
     store = _store(ctx)
     with open_snapshot(store, _chain(store, chain)) as snap:
         r = query.show(store, snap, address)
+        r.update(_cluster_tags(store, snap, r))
     if as_json:
         typer.echo(json.dumps(r, indent=2, default=str))
         return
@@ -122,6 +125,12 @@ def show_cmd(
                f"in {r['sent_count']:,} inputs; active {r['first_activity']} .. {r['last_activity']}")
     if r["overrides"]:
         typer.echo(f"  analyst overrides: {', '.join(map(str, r['overrides']))}")
+    for t in r["tags"][:20]:
+        via = "" if t["kind"] == "direct" else f" (inherited from {t['member']})"
+        typer.echo(f"  tag: {t.get('category') or '-'} '{t['label']}'{via}")
+    if r.get("possible_false_merge"):
+        typer.echo(f"  WARNING: members are tagged as different services ({r['conflict']}): "
+                   "possibly a false merge")
 
 
 @cluster_app.command("why")
@@ -232,3 +241,57 @@ def runs_cmd(
 def register(app: typer.Typer) -> None:
     """Add the `cluster` command group to the top-level app."""
     app.add_typer(cluster_app, name="cluster")
+
+
+#: Members whose tags `cluster show` reads (a bigger cluster says how many it looked at).
+_SHOW_TAG_MEMBERS = 200_000
+
+
+def _cluster_tags(store: Store, snap, r: dict) -> dict:  # noqa: ANN001 (cluster Snapshot)
+    """Direct tags of the address, tags its cluster inherits from members, and the conflict check."""
+    from fundtrail.tags.lookup import cluster_tags, tags_of
+
+    if not _has_tags(store):
+        return {"tags": [], "possible_false_merge": False, "conflict": None, "tag_members_read": 0}
+    cl = query.load_clustering(store, snap.chain)
+    members = cl.members(r["cluster_id"])[:_SHOW_TAG_MEMBERS]
+    texts = query.address_texts(snap, members)
+    with store.connect(read_only=True) as con:
+        own = tags_of(con, r["address"])
+        inherited = cluster_tags(con, [texts[int(m)] for m in members if int(m) in texts])
+    keep = [t for t in inherited["tags"] if t["member"] != r["address"]]
+    return {"tags": own + keep, "possible_false_merge": inherited["possible_false_merge"],
+            "conflict": inherited["conflict"], "tag_members_read": int(members.size)}
+
+
+def _has_tags(store: Store) -> bool:
+    with store.connect(read_only=True) as con:
+        return bool(con.execute("SELECT count(*) FROM information_schema.tables "
+                                "WHERE table_name = 'tags'").fetchall()[0][0])
+
+
+def _service_tags(store: Store, snap) -> dict[int, str]:  # noqa: ANN001 (cluster Snapshot)
+    """address id -> "category: entity" for addresses tagged with a single-operator service
+    category, for the super-cluster guard (two services in one cluster = likely false merge)."""
+    from fundtrail.tags.taxonomy import is_service
+    from fundtrail.trace.attribution import chain_currency, tag_rows
+
+    if not _has_tags(store):
+        return {}
+    out: dict[int, str] = {}
+    for tag in tag_rows(store, chain_currency(snap.chain))["rows"]:
+        if not is_service(tag["category"]):
+            continue
+        try:
+            a = query.address_id(snap, tag["address"])
+        except FundtrailError:
+            continue
+        out.setdefault(a, f"{tag['category']}: {tag['actor'] or tag['label']}")
+    return out
+
+
+def _labels_of(services: dict[int, str]):  # noqa: ANN202 (cluster.guard.ServiceLabels)
+    def labels(ids):  # noqa: ANN001, ANN202
+        return {int(a): services[int(a)] for a in ids if int(a) in services}
+
+    return labels

@@ -166,7 +166,7 @@ def _direct_tags(store: Store, graph: Any) -> dict[int, list[dict[str, Any]]]:
     from fundtrail.trace.seeds import address_id
 
     currency = chain_currency(graph.chain)
-    rows = _tag_rows(store, currency)
+    rows = tag_rows(store, currency)
     version = hashlib.sha256(json.dumps([graph.meta.get("state"), rows["version"]]).encode()).hexdigest()
     cache = graph.path.parent / "tagmap.json"
     if cache.exists():
@@ -191,7 +191,8 @@ def _direct_tags(store: Store, graph: Any) -> dict[int, list[dict[str, Any]]]:
     return by_id
 
 
-def _tag_rows(store: Store, currency: str) -> dict[str, Any]:
+def tag_rows(store: Store, currency: str) -> dict[str, Any]:
+    """Tags of one currency with a category, and a version key of that tag set."""
     with store.connect(read_only=True) as con:
         have = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'tags'"
                            ).fetchall()[0][0]
@@ -232,7 +233,7 @@ def account_service_labels(store: Store, graph: Any, categories: list[str]) -> d
     """address id -> "category: label" on an account chain for tags of `categories`."""
     from fundtrail.trace.account_seeds import address_id as account_address_id
 
-    rows = _tag_rows(store, chain_currency(graph.chain))["rows"]
+    rows = tag_rows(store, chain_currency(graph.chain))["rows"]
     wanted = set(categories)
     out: dict[int, str] = {}
     for tag in rows:
