@@ -9,6 +9,7 @@ risk) can be checked against it as they land.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -21,6 +22,8 @@ from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir
 from fundtrail.settings import Settings
 from fundtrail.sim.scenario import CASE, simulate
 from fundtrail.store import Store
+
+CHAIN = "btc-regtest"
 
 _BTC = 100_000_000
 
@@ -44,13 +47,22 @@ def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: in
                f"transactions, {report.unresolved_inputs} unresolved inputs, in {report.seconds:.1f}s")
     case = json.loads((workdir / "truth" / "cases" / f"{CASE}.json").read_text())
     _case_facts(store, case)
-    _answer_key(case)
+    labels = _label_provider(workdir, case)
+    _attribute_and_cluster(store, labels)
+    found = _investigate(store, case)
+    _risk(store, case, found)
+    _answer_key(case, found)
     exe = "fundtrail" if shutil.which("fundtrail") else os.path.relpath(sys.argv[0])
-    typer.echo(f"\nnext: {exe} --store {settings.store} status")
-    typer.echo(f"      {exe} --store {settings.store} export transactions --chain btc-regtest --format jsonl "
-               "--from-height 20 --to-height 21")
-    typer.echo(f"      {exe} simulate --chain btc --seed 8 --txs 100000 --out sim-large   (a bigger economy)")
-    typer.echo(f"      ground truth for checking: {workdir / 'truth'} (addresses.csv, transactions.csv, cases/)")
+    seed_out = case["seed_outputs"][0]
+    st = f"{exe} --store {settings.store}"
+    typer.echo("\nnext:")
+    typer.echo(f"  {st} trace {seed_out['txid']}:{seed_out['vout']} --policy fifo      (one payment, FIFO)")
+    typer.echo(f"  {st} trace {seed_out['address']} --json > trace.json                  (the subgraph, for drawing)")
+    typer.echo(f"  {st} cluster show {case['cashout_points'][0]['address']}")
+    typer.echo(f"  {st} risk {case['cashout_points'][0]['address']}")
+    typer.echo(f"  {st} tags import ../shared/data/tagpacks      (real label sources)")
+    typer.echo(f"  {exe} simulate --exercise peel-chain --seed 1 --out exercise1   (train an investigator)")
+    typer.echo(f"  ground truth for checking: {workdir / 'truth'} (addresses.csv, transactions.csv, cases/)")
 
 
 def _case_facts(store: Store, case: dict) -> None:
@@ -76,16 +88,124 @@ def _case_facts(store: Store, case: dict) -> None:
                            f"({spent[1]} outputs, {_btc(spent[2])})")
             else:
                 typer.echo("      still unspent: a freeze target")
-    typer.echo("   these are on-chain facts; following the money further (clustering, tracing under a "
-               "taint policy, risk) comes with the next analysis stages")
+    typer.echo("   these are on-chain facts; what follows are inferences (clusters, attribution) and "
+               "conventions (taint policies), each labelled as such")
 
 
-def _answer_key(case: dict) -> None:
+_PROVIDER = {"exchange": ("exchange", None), "otc_desk": ("exchange", "OTC desk"),
+             "mixer": ("mixing_service", None), "darknet_market": ("market", None)}
+
+
+def _label_provider(workdir: Path, case: dict) -> Path:
+    """A label file as an investigator would have it: a commercial/public provider's service tags
+    (hot and cold wallets, half of the deposit addresses, mixer and market addresses) and the
+    ransom addresses the victims reported. Written from the simulator's truth, deliberately partial."""
+    rows = []
+    with open(workdir / "truth" / "addresses.csv") as fh:
+        for i, r in enumerate(csv.DictReader(fh)):
+            kind = _PROVIDER.get(r["category"])
+            if kind is None or r["role"] in ("change", "wallet"):
+                continue
+            if r["role"] == "deposit" and i % 2:
+                continue  # the provider does not know every deposit address
+            label = r["actor"] + (f" ({kind[1]})" if kind[1] else "")
+            rows.append((r["address"], label, kind[0], "simulated label provider"))
+    for a in sorted(set(case["seed_addresses"])):
+        rows.append((a, "ransomware-group-1", "ransomware", "victim reports"))
+    path = workdir / "labels.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["address", "label", "category", "source", "currency"])
+        w.writerows((*r, "BTC-REGTEST") for r in rows)
+    return path
+
+
+def _attribute_and_cluster(store: Store, labels: Path) -> None:
+    from fundtrail.cluster.engine import run_clustering
+    from fundtrail.tags.importer import import_paths
+
+    (rep,) = import_paths(store, [labels], "csv")
+    n_rows = sum(1 for _ in open(labels)) - 1
+    typer.echo(f"\n4. attribution: {n_rows:,} tags in {labels.name} ({rep.status}): a label provider's service "
+               "addresses, half the exchange deposit addresses, and the ransom addresses victims reported")
+    summary = run_clustering(store, CHAIN)
+    typer.echo(f"5. clustering (common-input ownership, CoinJoins skipped): {summary.n_clusters:,} clusters, "
+               f"largest {summary.largest:,} addresses; untagged deposit addresses swept with tagged ones "
+               "inherit their exchange")
+    typer.echo(f"   (timing: clustering run #{summary.run_id}, {summary.mode}, {summary.seconds:.2f} s)")
+
+
+def _investigate(store: Store, case: dict) -> dict:
+    """Trace the ransom payments forward to the services that can freeze them, under each policy."""
+    from fundtrail.trace.attribution import TagMap
+    from fundtrail.trace.engine import trace
+    from fundtrail.trace.graph import GraphIndex
+    from fundtrail.trace.policies import whole_sat
+    from fundtrail.trace.report import _Names
+    from fundtrail.trace.seeds import parse_seed
+    from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
+
+    g = GraphIndex.ensure(store, CHAIN)
+    tm = TagMap.load(store, g)
+    stop = tm.stop_rule(list(DEFAULT_STOP_CATEGORIES))
+    seeds = [parse_seed(g, f"{s['txid']}:{s['vout']}").outputs[0] for s in case["seed_outputs"]]
+    names = _Names(g)
+    results = {p: trace(g, seeds, policy=p, stop=stop) for p in ("haircut", "fifo", "poison")}
+    total = results["haircut"].seed_value
+    typer.echo(f"\n6. tracing the {len(seeds)} ransom payments ({_btc(total)}) forward to services that can "
+               "freeze funds (tagged exchanges, directly or through their cluster):")
+    by_service: dict[str, dict[str, int]] = {}
+    reached: set[str] = set()
+    for policy, r in results.items():
+        for e in r.endpoints:
+            if e.reason == "service":
+                service = (e.label or "?").split(": ", 1)[-1].split(" (cluster of")[0]
+                by_service.setdefault(service, {}).setdefault(policy, 0)
+                by_service[service][policy] += whole_sat(e.amount)
+                reached.add(names.address(e.address) or "")
+    typer.echo(f"   {'service':24s} {'haircut':>20s} {'FIFO':>20s} {'poison':>20s}")
+    for service, amounts in sorted(by_service.items(), key=lambda kv: -kv[1].get("haircut", 0)):
+        typer.echo(f"   {service[:24]:24s} " + " ".join(f"{_btc(amounts.get(p, 0)):>20s}"
+                                                       for p in ("haircut", "fifo", "poison")))
+    h = results["haircut"]
+    unspent = sum(whole_sat(e.amount) for e in h.endpoints if e.reason == "unspent")
+    typer.echo(f"   haircut: {_btc(sum(whole_sat(e.amount) for e in h.endpoints if e.reason == 'service'))} "
+               f"reached services, {_btc(unspent)} still unspent (freeze targets), "
+               f"{_btc(whole_sat(h.fees))} fees; {h.txs_visited:,} transactions traced")
+    typer.echo(f"   (timing: haircut trace {h.elapsed_s * 1000:.1f} ms)")
+    typer.echo("   poison counts every output a tainted coin touched in full (an upper bound, not conserved);"
+               " haircut and FIFO conserve value: they differ because the group mixed in clean coins")
+    return {"reached": reached, "graph": g}
+
+
+def _risk(store: Store, case: dict, found: dict) -> None:
+    from fundtrail.risk.assess import Assessor
+    from fundtrail.risk.profile import load_profile
+
+    prof = load_profile()
+    assessor = Assessor(store, CHAIN, prof)
+    ransom = case["seed_addresses"][0]
+    cash = max(case["cashout_points"], key=lambda c: c["received_direct"])["address"]
+    results = assessor.addresses([ransom, cash])
+    typer.echo(f"\n7. risk under the {prof.label} profile (score 0-100, with its reasons):")
+    for r, what in zip(results, ("a ransom address", "the busiest cash-out deposit")):
+        top = r.reasons[0] if r.reasons else None
+        why = ("no rule matched" if top is None else f"{top['rule']}: " + (
+            f"tagged {top['tags'][0]['category']}" if top["kind"] == "tag" else
+            f"{top['share']:.1%} of its funds {top['direction']} ({top['hops']}) from {top['category']}"))
+        typer.echo(f"   {r.score:5.1f}  {what} {r.address}: {why}")
+
+
+def _answer_key(case: dict, found: dict) -> None:
     """The simulator's ground truth, printed apart: what a complete trace must find."""
     ans = case["answers"]
     points = case["cashout_points"]
-    typer.echo(f"\n4. answer key (simulator ground truth, not an analysis result): the money was laundered by "
-               f"{', '.join(case['typologies'])} and cashed out at {len(points)} exchange/OTC deposit addresses:")
+    hit = sum(1 for pt in points if pt["address"] in found["reached"])
+    typer.echo(f"\n8. answer key (simulator ground truth, not an analysis result): the money was laundered by "
+               f"{', '.join(case['typologies'])} and cashed out at {len(points)} exchange/OTC deposit addresses; "
+               f"the trace reached {hit} of them. The key follows only the group's own coins (through the "
+               "mixer and CoinJoins it stops at other customers); the trace also follows taint those services "
+               "passed on, so its totals are larger:")
     for policy in ("haircut", "fifo", "poison"):
         a = ans[policy]
         typer.echo(f"   {policy:8s} {_btc(int(a['total_arrived_sat']))} reached cash-out points, "
