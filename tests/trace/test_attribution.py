@@ -85,6 +85,11 @@ def test_trace_endpoints_carry_cluster_and_inherited_tags(world: dict, capsys) -
     assert main(["--store", str(world["store"].root), "trace", f"{o['txid']}:{o['vout']}", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert all(e["cluster"] is not None for e in doc["endpoints"] if e["address"])
+    ents = doc["entities"]
+    assert ents and sum(e["addresses"] for e in ents) == len({e["address"] for e in doc["endpoints"]})
+    total = sum(e["amount_sat"] for e in doc["endpoints"])
+    assert total - len(doc["endpoints"]) <= sum(e["amount_sat"] for e in ents) <= total + len(ents)
+    assert [e["amount_sat"] for e in ents] == sorted((e["amount_sat"] for e in ents), reverse=True)
 
 
 def test_cluster_show_lists_inherited_tags_and_flags_two_services(world: dict, capsys, tmp_path: Path) -> None:

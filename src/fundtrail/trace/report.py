@@ -99,6 +99,18 @@ def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] 
             "first_arrival": _iso(g["time"]),
             "outputs": sorted(g["outputs"]),
         })
+    entities: dict[Any, dict[str, Any]] = {}
+    for e in endpoints:
+        key = e["cluster"] if e["cluster"] is not None else f"address:{e['address']}"
+        ent = entities.setdefault(key, {"cluster": e["cluster"], "tags": e["tags"][:3], "amount": Fraction(0),
+                                        "addresses": set(), "reasons": set()})
+        ent["amount"] += Fraction(e["amount_exact"])
+        ent["addresses"].add(e["address"])
+        ent["reasons"].add(e["reason"])
+    entity_rows = [{"cluster": ent["cluster"], "tags": ent["tags"], "amount_sat": whole_sat(ent["amount"]),
+                    "share": float(ent["amount"] / seed_value) if seed_value else 0.0,
+                    "addresses": len(ent["addresses"]), "reasons": sorted(ent["reasons"])}
+                   for ent in sorted(entities.values(), key=lambda x: -x["amount"])]
     by_reason: dict[str, Any] = {}
     for e in result.endpoints:
         by_reason[e.reason] = by_reason.get(e.reason, 0) + e.amount
@@ -113,6 +125,7 @@ def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] 
         "policy": result.policy,
         "limits": {**result.limits.as_dict(), "stop_at": stop_at or []},
         "endpoints": endpoints,
+        "entities": entity_rows,
         "summary": {
             "seed_value_sat": seed_value,
             "by_reason_sat": {r: whole_sat(by_reason[r]) for r in REASONS if r in by_reason},
@@ -172,5 +185,13 @@ def render_text(doc: dict[str, Any], *, top: int = 25) -> str:
                      f"{e['address'] or '(unknown)'}{tag}  hops {e['hops']}, first {e['first_arrival']}")
     if len(doc["endpoints"]) > top:
         lines.append(f"  ... {len(doc['endpoints']) - top} more (use --json for all)")
+    clustered = [e for e in doc.get("entities", []) if e["cluster"] is not None]
+    if clustered:
+        lines.append(f"\nBy entity (cluster; {len(doc['entities'])} entities):")
+        for e in doc["entities"][:top]:
+            tag = f" [{e['tags'][0]['category']}: {e['tags'][0]['label']}]" if e["tags"] else ""
+            who = f"cluster {e['cluster']}" if e["cluster"] is not None else "unclustered address"
+            lines.append(f"  {_btc(e['amount_sat']):>22}  {e['share']:7.2%}  {who}{tag}, "
+                         f"{e['addresses']} address(es), {', '.join(e['reasons'])}")
     lines.append(f"\n{s['txs_visited']} transactions visited in {doc['elapsed_ms']:.1f} ms.")
     return "\n".join(lines)
