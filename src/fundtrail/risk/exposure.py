@@ -227,7 +227,7 @@ class ExposureIndex:
                     addr_cat[a] = col.get(c, other)
         else:
             arr = np.asarray(tagged, object)[:graph.n_addresses]
-            present = np.flatnonzero(arr != None)  # noqa: E711 (element-wise on an object array)
+            present = np.flatnonzero(arr != None)
             addr_cat[present] = [col.get(c, other) for c in arr[present]]
         key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
                              + addr_cat.tobytes()).hexdigest()[:24]

@@ -45,7 +45,7 @@ import pyarrow as pa
 from fundtrail.errors import NotFoundError, StoreError, UsageError
 from fundtrail.store.lake import Store
 from fundtrail.store.tables import hash32_numpy
-from fundtrail.trace.graph import _write
+from fundtrail.trace.graph import column_numpy, is_prefix, write_index
 
 FORMAT = "fundtrail-account-graph/1"
 #: transfers.kind codes the index keeps: fungible value (native, internal, erc20, withdrawal, fee, reward)
@@ -196,9 +196,9 @@ class AccountGraph:
                 old = None
         if old is not None and old.meta.get("state") == state:
             return old
-        prefix = old is not None and _is_prefix(old.meta.get("state"), state)
+        prefix = old is not None and is_prefix(old.meta.get("state"), state)
         arrays = _build(store, chain, old if prefix else None, old.meta["state"] if prefix else None, progress)
-        _write(path, arrays, {"format": FORMAT, "chain": chain, "state": state,
+        write_index(path, arrays, {"format": FORMAT, "chain": chain, "state": state,
                               "n_events": int(arrays["ev_from"].shape[0]),
                               "n_addresses": int(arrays["addr_bytes"].shape[0]),
                               "n_tx": int(arrays["tx_block"].shape[0])})
@@ -232,21 +232,6 @@ def _store_state(store: Store, chain: str) -> dict:
             "WHERE b.chain = ? ORDER BY b.batch_id", [chain]).fetchall()
     return {"batches": [[int(r[0]), int(r[1] or 0), int(r[2] or 0), int(r[3] or 0),
                          bytes(r[4]).hex() if r[4] is not None else None] for r in rows]}
-
-
-def _is_prefix(old: dict | None, new: dict) -> bool:
-    """Whether the store only grew since `old` (its batches are the first batches of `new`)."""
-    if not old:
-        return False
-    ob, nb = old.get("batches", []), new["batches"]
-    return len(ob) <= len(nb) and nb[:len(ob)] == ob
-
-
-def _col(tbl, name: str, dtype, fill: int = -1) -> np.ndarray:
-    col = tbl.column(name)
-    if col.null_count:
-        col = col.fill_null(fill)
-    return col.to_numpy().astype(dtype, copy=False)
 
 
 def _fixed(column, width: int) -> np.ndarray:
@@ -292,7 +277,7 @@ def _build(store: Store, chain: str, old: AccountGraph | None, old_state: dict |
                                         ("ev_time", "block_time", np.int64), ("ev_tx", "tx_id", np.int64),
                                         ("ev_log", "log_index", np.int32), ("ev_batch", "batch_index", np.int32),
                                         ("trace_len", "trace_len", np.int64)):
-                parts[name].append(_col(tbl, column, dtype))
+                parts[name].append(column_numpy(tbl, column, dtype))
             raw = hash32_numpy(tbl.column("amount_raw"))
             lo_l, hi_l, big = _limbs(raw)
             parts["ev_lo"].append(lo_l)
@@ -329,7 +314,7 @@ def _build(store: Store, chain: str, old: AccountGraph | None, old_state: dict |
     np.cumsum(np.concatenate([old_len, new_len]), out=trace_ptr[1:])
     out["ev_trace_ptr"] = trace_ptr
     # addresses
-    aid = _col(addrs, "address_id", np.int64)
+    aid = column_numpy(addrs, "address_id", np.int64)
     new_bytes = np.zeros((int(aid.max()) + 1 - a0 if aid.size else 0, 20), np.uint8)
     if aid.size:
         new_bytes[aid - a0] = _fixed(addrs.column("address"), 20)
@@ -346,8 +331,8 @@ def _build(store: Store, chain: str, old: AccountGraph | None, old_state: dict |
             out[name] = np.where(out[name] == zero[0], -1, out[name])
     new_hash = hash32_numpy(txs.column("hash")) if txs.num_rows else np.zeros((0, 32), np.uint8)
     out["tx_hash"] = cat("tx_hash", [np.array(new_hash)], np.uint8, 32)
-    out["tx_block"] = cat("tx_block", [_col(txs, "block_number", np.int64)], np.int64)
-    out["tx_time"] = cat("tx_time", [_col(txs, "block_time", np.int64, 0)], np.int64)
+    out["tx_block"] = cat("tx_block", [column_numpy(txs, "block_number", np.int64)], np.int64)
+    out["tx_time"] = cat("tx_time", [column_numpy(txs, "block_time", np.int64, 0)], np.int64)
     return _derive(out)
 
 

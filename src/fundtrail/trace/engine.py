@@ -27,7 +27,8 @@ from typing import Any
 
 from fundtrail.errors import UsageError
 from fundtrail.trace.graph import GraphIndex
-from fundtrail.trace.policies import Amount, TaintPolicy, policy as policy_by_name
+from fundtrail.trace.policies import Amount, TaintPolicy
+from fundtrail.trace.policies import policy as policy_by_name
 
 #: address id -> label of the service where a trace stops (None: keep going)
 StopRule = Callable[[int], str | None]
@@ -101,7 +102,7 @@ def trace(graph: GraphIndex, seed_outputs: Iterable[int], *, direction: str = "f
     `exact`: haircut in exact fractions (slow where many tainted histories merge) instead of the
     2^-128-satoshi grid."""
     pol = policy_by_name(policy, exact=exact) if isinstance(policy, str) else policy
-    seeds = sorted(set(int(o) for o in seed_outputs))
+    seeds = sorted({int(o) for o in seed_outputs})
     for o in seeds:
         if not 0 <= o < graph.n_outputs:
             raise UsageError(f"seed output id {o} is not in the graph index of {graph.chain}")

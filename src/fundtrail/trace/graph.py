@@ -174,11 +174,11 @@ class GraphIndex:
                 old = None
         if old is not None and old.meta.get("state") == state:
             return old
-        if old is not None and _is_prefix(old.meta.get("state"), state):
+        if old is not None and is_prefix(old.meta.get("state"), state):
             arrays = _extend(store, chain, old, progress)
         else:
             arrays = _extend(store, chain, None, progress)
-        _write(path, arrays, {"format": FORMAT, "chain": chain, "state": state,
+        write_index(path, arrays, {"format": FORMAT, "chain": chain, "state": state,
                               "n_tx": int(arrays["tx_time"].shape[0]),
                               "n_inputs": int(arrays["in_prev"].shape[0]),
                               "n_outputs": int(arrays["out_value"].shape[0]),
@@ -204,7 +204,7 @@ def _store_state(store: Store, chain: str) -> dict:
             "next_address_id": int(rows[-1][3] or 0) if rows else 0}
 
 
-def _is_prefix(old: dict | None, new: dict) -> bool:
+def is_prefix(old: dict | None, new: dict) -> bool:
     """Whether the store only grew since `old` (its batches are the first batches of `new`)."""
     if not old:
         return False
@@ -212,7 +212,8 @@ def _is_prefix(old: dict | None, new: dict) -> bool:
     return len(ob) <= len(nb) and nb[:len(ob)] == ob
 
 
-def _col(tbl, name: str, dtype, fill: int = -1) -> np.ndarray:  # noqa: ANN001 (pyarrow table)
+def column_numpy(tbl, name: str, dtype, fill: int = -1) -> np.ndarray:
+    """A table column as a numpy array of `dtype`, nulls replaced by `fill`."""
     col = tbl.column(name)
     if col.null_count:
         col = col.fill_null(fill)
@@ -259,24 +260,24 @@ def _extend(store: Store, chain: str, old: GraphIndex | None,
                            coalesce(t.block_height, -1) AS height, t.is_coinbase
                     FROM {p}_transactions t LEFT JOIN {p}_blocks b ON t.block_id = b.block_id
                     WHERE t.tx_id >= ? AND t.tx_id < ?""", params=[lo, hi]).to_arrow_table()
-            ids = _col(tx, "tx_id", np.int64)
-            tx_first_out[ids] = _col(tx, "first_output_id", np.int64)
-            tx_n_in[ids] = _col(tx, "input_count", np.int64, 0)
-            tx_coinbase[ids] = _col(tx, "is_coinbase", np.uint8, 0)
-            tx_time[ids] = _col(tx, "time", np.int64, 0)
-            tx_height[ids] = _col(tx, "height", np.int64)
+            ids = column_numpy(tx, "tx_id", np.int64)
+            tx_first_out[ids] = column_numpy(tx, "first_output_id", np.int64)
+            tx_n_in[ids] = column_numpy(tx, "input_count", np.int64, 0)
+            tx_coinbase[ids] = column_numpy(tx, "is_coinbase", np.uint8, 0)
+            tx_time[ids] = column_numpy(tx, "time", np.int64, 0)
+            tx_height[ids] = column_numpy(tx, "height", np.int64)
             txid[ids] = hash32_numpy(tx.column("txid"))
             outs = con.sql(f"""SELECT output_id, value, address_id FROM {p}_outputs
                                WHERE tx_id >= ? AND tx_id < ?""", params=[lo, hi]).to_arrow_table()
-            oid = _col(outs, "output_id", np.int64)
-            out_value[oid] = _col(outs, "value", np.int64, 0)
-            out_address[oid] = _col(outs, "address_id", np.int64)
+            oid = column_numpy(outs, "output_id", np.int64)
+            out_value[oid] = column_numpy(outs, "value", np.int64, 0)
+            out_address[oid] = column_numpy(outs, "address_id", np.int64)
             ins = con.sql(f"""SELECT tx_id, prev_output_id FROM {p}_inputs
                               WHERE tx_id >= ? AND tx_id < ? ORDER BY tx_id, n""",
                           params=[lo, hi]).to_arrow_table()
-            prev = _col(ins, "prev_output_id", np.int64)
+            prev = column_numpy(ins, "prev_output_id", np.int64)
             new_in.append(prev)
-            spender = _col(ins, "tx_id", np.int64)
+            spender = column_numpy(ins, "tx_id", np.int64)
             ok = prev >= 0
             out_spent_by[prev[ok]] = spender[ok]
         # Outputs ids are contiguous per tx: an empty tx_first_out slot (no outputs rows) keeps order.
@@ -293,8 +294,8 @@ def _extend(store: Store, chain: str, old: GraphIndex | None,
             # Inputs of old transactions resolved late (input_links) since the last update.
             links = con.sql(f"SELECT tx_id, n, prev_output_id FROM {p}__input_links "
                             "WHERE tx_id < ?", params=[t0]).to_arrow_table()
-            lt, ln = _col(links, "tx_id", np.int64), _col(links, "n", np.int64)
-            lp = _col(links, "prev_output_id", np.int64)
+            lt, ln = column_numpy(links, "tx_id", np.int64), column_numpy(links, "n", np.int64)
+            lp = column_numpy(links, "prev_output_id", np.int64)
             in_prev[tx_in_ptr[lt] + ln] = lp
             out_spent_by[lp[lp >= 0]] = lt[lp >= 0]
         if progress:
@@ -302,15 +303,15 @@ def _extend(store: Store, chain: str, old: GraphIndex | None,
         addr = con.sql(f"""SELECT address_id, script_type, payload FROM {p}_addresses
                            WHERE address_id >= ? ORDER BY address_id""", params=[a0]).to_arrow_table()
         fps = con.sql(f"SELECT fp1, fp2, address_id FROM {p}_addresses").to_arrow_table()
-    fp1, fp2 = _col(fps, "fp1", np.uint64, 0), _col(fps, "fp2", np.uint64, 0)
+    fp1, fp2 = column_numpy(fps, "fp1", np.uint64, 0), column_numpy(fps, "fp2", np.uint64, 0)
     fp_order = np.lexsort((fp2, fp1))
     addr_script = np.zeros(a1, np.uint8)
     payload_len = np.zeros(a1, np.int64)
     if old is not None:
         addr_script[:a0] = old.addr_script
         payload_len[:a0] = np.diff(old.addr_payload_ptr)
-    aid = _col(addr, "address_id", np.int64)
-    addr_script[aid] = _col(addr, "script_type", np.uint8, 0)
+    aid = column_numpy(addr, "address_id", np.int64)
+    addr_script[aid] = column_numpy(addr, "script_type", np.uint8, 0)
     pay = addr.column("payload").combine_chunks()
     offsets = np.frombuffer(pay.buffers()[1], np.int32)[pay.offset:pay.offset + len(pay) + 1]
     payload_len[aid] = np.diff(offsets)
@@ -342,11 +343,11 @@ def _extend(store: Store, chain: str, old: GraphIndex | None,
             "addr_outs": order.astype(np.int64), "addr_script": addr_script,
             "addr_payload_ptr": addr_payload_ptr, "addr_payload": addr_payload,
             "addr_fp1": fp1[fp_order], "addr_fp2": fp2[fp_order],
-            "addr_fp_ids": _col(fps, "address_id", np.int64)[fp_order],
+            "addr_fp_ids": column_numpy(fps, "address_id", np.int64)[fp_order],
             "tx_key": tx_key[tx_key_ids], "tx_key_ids": tx_key_ids}
 
 
-def _write(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+def write_index(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Write a new index version beside the old one and swap it in by rename."""
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

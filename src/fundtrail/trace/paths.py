@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fundtrail.trace.graph import GraphIndex
-from fundtrail.trace.report import _Names, _iso
+from fundtrail.trace.report import _iso, _Names
 from fundtrail.trace.seeds import Seed
 
 Path = list[int]  # output ids, source output first, target output last

@@ -120,7 +120,7 @@ def whole_sat(amount: int | Fraction) -> int:
     """Whole satoshi of an amount: rounded down, but an amount within 2^-64 sat under a whole
     satoshi counts as that satoshi (grid-rounded haircut amounts; see `Haircut`)."""
     if isinstance(amount, Fraction):
-        return int((amount + Fraction(1, 1 << 64)))
+        return int(amount + Fraction(1, 1 << 64))
     return int(amount)
 
 

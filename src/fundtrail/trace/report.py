@@ -44,7 +44,7 @@ def _exact(x: int | Fraction) -> str:
 
 
 def _iso(ts: int) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Names:

@@ -104,7 +104,7 @@ def combine(*rules: StopRule | None) -> StopRule | None:
     return rule
 
 
-def describer(store: object, graph: GraphIndex):  # noqa: ANN201 (trace.report.Describe | None)
+def describer(store: object, graph: GraphIndex):
     """A function describing an address id with its cluster and tags, or None without attribution."""
     from fundtrail.trace import attribution
 
