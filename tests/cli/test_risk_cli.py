@@ -31,6 +31,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
             if r["category"] in _CATEGORY and r["role"] not in ("change", "wallet"):
                 w.writerow([r["address"], r["actor"], _CATEGORY[r["category"]], "BTC-REGTEST"])
     assert main(["-q", "--store", store, "tags", "import", str(labels), "--format", "csv"]) == 0
+    assert main(["-q", "--store", store, "cluster", "run"]) == 0
     case = json.loads((base / "sim/truth/cases/ransomware-1.json").read_text())
     retail = next(r["address"] for r in rows if r["category"] == "retail")
     return {"base": base, "store": store, "case": case, "retail": retail}
@@ -56,6 +57,21 @@ def test_risk_of_ransom_cashout_and_clean_addresses(env: dict, capsys) -> None:
     for r in (r_ransom, r_cash, r_retail):
         assert 0 <= r["score"] <= 100
         assert r["reasons"] == sorted(r["reasons"], key=lambda x: -x["score"])
+
+
+def test_cluster_exposure_sums_the_members(env: dict, capsys) -> None:
+    """Cash-out deposit addresses are swept together, so some sit in multi-address clusters."""
+    cash = sorted({c["address"] for c in env["case"]["cashout_points"]})
+    assert main(["--store", env["store"], "risk", *cash, "--json"]) == 0
+    results = _json_lines(capsys.readouterr().out)
+    clustered = [r for r in results if r["exposure"]["cluster"] is not None]
+    assert clustered, "at least one cash-out address is in a cluster of several addresses"
+    for r in clustered:
+        cl = r["exposure"]["cluster"]
+        assert cl["members"] >= 2 and cl["received_sat"] >= r["exposure"]["received_sat"]
+        for direction in ("incoming", "outgoing"):
+            for cat, part in r["exposure"][direction]["direct"].items():
+                assert cl[direction]["direct"][cat]["amount_sat"] >= part["amount_sat"]
 
 
 def test_risk_without_activity_uses_tags_alone(env: dict, capsys, tmp_path: Path) -> None:

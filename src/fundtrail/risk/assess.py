@@ -24,6 +24,8 @@ from fundtrail.trace.report import _Names
 from fundtrail.trace.seeds import address_id
 
 _TXID = re.compile(r"^[0-9a-fA-F]{64}$")
+#: Members whose exposure makes up a cluster's (bigger clusters say how many were counted).
+_CLUSTER_MEMBERS = 1_000_000
 
 
 @dataclass
@@ -70,8 +72,24 @@ class Assessor:
         for i, text in enumerate(texts):
             a = int(ids[i])
             row = exp.row(i) if a >= 0 else None
-            out.append(score_address(self.profile, text.strip(), self._tags(a, text), row))
+            res = score_address(self.profile, text.strip(), self._tags(a, text), row)
+            if row is not None:
+                res.exposure["cluster"] = self._cluster_exposure(a)
+            out.append(res)
         return out
+
+    def _cluster_exposure(self, address: int) -> dict | None:
+        """Exposure of the address's cluster (its members' exposures summed; flows between members
+        count as they are), or None when the chain is not clustered or the cluster is the address."""
+        cid = self.tagmap.cluster_of(address)
+        if cid is None or self.tagmap.labels is None:
+            return None
+        members = np.flatnonzero(np.asarray(self.tagmap.labels) == cid)
+        if members.size <= 1:
+            return None
+        row = self.exposure.of_addresses(members[:_CLUSTER_MEMBERS]).total().row(0)
+        return {"cluster_id": cid, "members": int(members.size),
+                "members_counted": int(min(members.size, _CLUSTER_MEMBERS)), **row}
 
     def transaction(self, txid: str) -> RiskResult:
         """Score a transaction by its funding (input) addresses."""

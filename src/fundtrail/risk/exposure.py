@@ -187,6 +187,14 @@ class AddressExposure:
     indirect_in: np.ndarray
     indirect_out: np.ndarray
 
+    def total(self) -> AddressExposure:
+        """All rows summed into one (the exposure of a cluster from its members' rows)."""
+        def one(arr: np.ndarray) -> np.ndarray:
+            return arr.sum(axis=0, keepdims=True)
+
+        return AddressExposure(self.categories, one(self.received), one(self.sent), one(self.direct_in),
+                               one(self.direct_out), one(self.indirect_in), one(self.indirect_out))
+
     def row(self, i: int) -> dict:
         """Exposure of row `i` as documented JSON (amounts in sat, shares 0..1)."""
         rec, snt = int(self.received[i]), int(self.sent[i])
