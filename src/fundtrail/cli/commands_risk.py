@@ -10,10 +10,11 @@ from typing import Optional
 
 import typer
 
-from fundtrail.cli.commands_trace import utxo_chain
+from fundtrail.cli.commands_trace import chain_of, utxo_chain
 from fundtrail.errors import DataError, UsageError
+from fundtrail.risk.account_assess import AccountAssessor, is_account_tx_hash
 from fundtrail.risk.assess import Assessor
-from fundtrail.risk.profile import load_profile
+from fundtrail.risk.profile import Profile, load_profile
 from fundtrail.store import Store
 
 SCREEN_COLUMNS = ("input", "kind", "score", "severity", "profile", "top_reasons", "activity_in_store",
@@ -28,6 +29,23 @@ def _reason_text(r: dict) -> str:
             f"{r['category']}" + (f" via {r['via_address']}" if r.get("via_address") else ""))
 
 
+def _assessor(store: Store, chain: str | None, profile: Profile) -> Assessor | AccountAssessor:
+    """The assessor of the chain to work on: account chains (given, or the store's only chain) get
+    the account assessor; otherwise the store's UTXO chain as before."""
+    if chain is not None or len(store.chains()) == 1:
+        name, family = chain_of(store, chain)
+        if family == "account":
+            return AccountAssessor(store, name, profile)
+    return Assessor(store, utxo_chain(store, chain), profile)
+
+
+def _is_transaction(assessor: Assessor | AccountAssessor, text: str) -> bool:
+    t = text.strip()
+    if isinstance(assessor, AccountAssessor):
+        return is_account_tx_hash(t)
+    return len(t) == 64 and all(c in "0123456789abcdefABCDEF" for c in t)
+
+
 def register(app: typer.Typer) -> None:
     """Add `risk` and `screen` to the top-level app."""
 
@@ -36,16 +54,17 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         addresses: list[str] = typer.Argument(..., help="Addresses (or txids) to score."),
         profile: Optional[Path] = typer.Option(None, "--profile", help="Rule profile YAML (default: shipped)."),
-        chain: Optional[str] = typer.Option(None, "--chain", help="Store chain (default: the only UTXO chain)."),
+        chain: Optional[str] = typer.Option(None, "--chain",
+                                            help="Store chain (default: the only chain, else the only UTXO chain)."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     ) -> None:
         """Score 0-100 with the reasons (tags, exposure by category, share, hops) under a rule profile."""
         prof = load_profile(profile)
         store = Store.open(ctx.obj["settings"].store, create=False)
-        assessor = Assessor(store, utxo_chain(store, chain), prof)
+        assessor = _assessor(store, chain, prof)
         results = []
         for text in addresses:
-            if len(text.strip()) == 64 and all(c in "0123456789abcdefABCDEF" for c in text.strip()):
+            if _is_transaction(assessor, text):
                 results.append(assessor.transaction(text.strip()))
             else:
                 results.extend(assessor.addresses([text]))
@@ -87,7 +106,7 @@ def register(app: typer.Typer) -> None:
         except csv.Error as exc:
             raise DataError(f"{file}: not valid CSV ({exc})") from None
         store = Store.open(ctx.obj["settings"].store, create=False)
-        assessor = Assessor(store, utxo_chain(store, chain), prof)
+        assessor = _assessor(store, chain, prof)
         rows = assessor.screen(inputs)
         fh = open(output, "w", newline="") if output else sys.stdout
         try:
