@@ -196,3 +196,17 @@ def test_standard_denominations_known_values() -> None:
 def test_empty_view() -> None:
     res = cj.detect(build_view([]))
     assert res.protocol.shape == (0,) and res.confidence.dtype == np.float32
+
+
+def test_tx0_inputs_stay_linked_but_mix_inputs_do_not() -> None:
+    """A tx0 is one user's transaction (detected, reported, yet its inputs are one wallet); a mix is not."""
+    from fundtrail.cluster.links import multi_input_links
+
+    t0 = tx0()
+    t0 = Tx(ins=[In(4000, 6_000_000), In(4001, 4_127_500)], outs=t0.outs)
+    view = build_view([t0, whirlpool_mix()])
+    res = cj.detect(view)
+    assert [cj.PROTOCOL_NAMES[int(p)] for p in res.protocol] == ["whirlpool_tx0", "whirlpool_mix"]
+    links = multi_input_links(view, res, 0.5)
+    assert list(zip(links.a, links.b)) == [(4000, 4001)]
+    assert links.tx_id.tolist() == [int(view.tx_id[0])] and links.confidence.tolist() == [1.0]

@@ -2,7 +2,8 @@
 
 Multi-input (Meiklejohn et al. 2013): all resolved input addresses of a non-coinbase transaction
 belong to one entity, unless the transaction is a CoinJoin (detector confidence >= floor), whose
-inputs belong to several. Each such transaction gives a star of links from its first resolved input
+inputs belong to several. A Whirlpool tx0 is detected but not collaborative (one user makes it), so
+its inputs are linked. Each such transaction gives a star of links from its first resolved input
 address to the others: enough to join them all, and each link names the transaction.
 
 Change (Androulaki et al. 2013; Meiklejohn et al. 2013): the output a consensus of change heuristics
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fundtrail.cluster.change import ChangeResult
-from fundtrail.cluster.coinjoin import CoinJoinResult
+from fundtrail.cluster.coinjoin import WHIRLPOOL_TX0, CoinJoinResult
 from fundtrail.cluster.txview import TxView
 
 #: Heuristic names as stored in the evidence forest (permanent).
@@ -72,9 +73,16 @@ def _first_inputs(view: TxView, allowed: np.ndarray) -> tuple[np.ndarray, np.nda
     return txi, addr, first
 
 
+def collaborative(cj: CoinJoinResult) -> np.ndarray:
+    """Transactions whose detected protocol joins several users' inputs. A Whirlpool tx0 is made by
+    one user (its inputs are one wallet: docs/heuristics.md), so it keeps its multi-input links."""
+    return (cj.protocol != 0) & (cj.protocol != WHIRLPOOL_TX0)
+
+
 def coinjoin_mask(view: TxView, cj: CoinJoinResult, floor: float) -> np.ndarray:
-    """Transactions treated as CoinJoins: a protocol detected with confidence at least `floor`."""
-    return (cj.protocol != 0) & (cj.confidence >= floor)
+    """Transactions treated as CoinJoins: a collaborative protocol detected with confidence at
+    least `floor`."""
+    return collaborative(cj) & (cj.confidence >= floor)
 
 
 def multi_input_links(view: TxView, cj: CoinJoinResult, coinjoin_floor: float) -> LinkBatch:
@@ -88,7 +96,7 @@ def multi_input_links(view: TxView, cj: CoinJoinResult, coinjoin_floor: float) -
     txi, addr, first = _first_inputs(view, allowed)
     link = addr != first
     txi, a, b = txi[link], first[link], addr[link]
-    weak = cj.protocol[txi] != 0
+    weak = collaborative(cj)[txi]
     conf = np.where(weak, 1.0 - cj.confidence[txi], 1.0).astype(np.float32)
     return LinkBatch(a, b, view.tx_id[txi], np.full(a.shape, HEURISTIC_CODES[MULTI_INPUT], np.uint8), conf)
 
