@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
         seed: str = typer.Argument(..., help="An address, a txid, or an output as TXID:VOUT."),
         direction: str = typer.Option("forward", "--direction", help="forward (where did it go) or "
                                       "backward (where did it come from)."),
-        policy: str = typer.Option("haircut", "--policy", help="poison, haircut or fifo."),
+        policy: str = typer.Option("haircut", "--policy", help="poison, haircut, fifo, lifo or tiho."),
         hops: Optional[int] = typer.Option(None, "--hops", help="Stop after N transactions (default: none)."),
         min_value: Optional[str] = typer.Option(None, "--min-value",
                                                 help="Stop following amounts under V (BTC, or e.g. 5000sat)."),

@@ -164,6 +164,57 @@ class Fifo:
         return sum(e - s for s, e in state)
 
 
+class Lifo(Fifo):
+    """Last in, first out: as FIFO with the inputs taken in reverse order (the last coin spent in
+    a transaction is the first to be paid out); positions inside each coin are kept."""
+
+    name = "lifo"
+
+    def forward(self, ins: Sequence[tuple[int, Any]], outs: Sequence[int]) -> tuple[list[Any], Any]:
+        return super().forward(list(reversed(ins)), outs)
+
+    def backward(self, ins: Sequence[int], outs: Sequence[tuple[int, Any]]) -> list[Any]:
+        return list(reversed(super().backward(list(reversed(ins)), outs)))
+
+
+class Tiho:
+    """Tainted in, highest out (Tironsakkul et al. 2019): the tainted amount goes to the largest
+    outputs first, then to the fee; backward, the traced amount comes from the largest inputs
+    first. Amounts are whole satoshi; value is conserved."""
+
+    name = "tiho"
+
+    def seed(self, value: int) -> int:
+        return value
+
+    @staticmethod
+    def _fill(amount: int, sizes: Sequence[int]) -> list[int | None]:
+        got: list[int | None] = [None] * len(sizes)
+        for i in sorted(range(len(sizes)), key=lambda k: (-sizes[k], k)):
+            if amount <= 0:
+                break
+            take = min(sizes[i], amount)
+            got[i] = take or None
+            amount -= take
+        return got
+
+    def forward(self, ins: Sequence[tuple[int, Any]], outs: Sequence[int]) -> tuple[list[Any], Any]:
+        tainted = sum(s for _, s in ins if s is not None)
+        if not tainted:
+            return [None] * len(outs), None
+        fee = sum(v for v, _ in ins) - sum(outs)
+        states = self._fill(tainted, list(outs))
+        rest = tainted - sum(x for x in states if x)
+        return states, (min(rest, fee) or None)
+
+    def backward(self, ins: Sequence[int], outs: Sequence[tuple[int, Any]]) -> list[Any]:
+        traced = sum(s for _, s in outs if s is not None)
+        return self._fill(traced, list(ins)) if traced else [None] * len(ins)
+
+    def amount(self, state: int) -> int:
+        return state
+
+
 def clip(line: Sequence[tuple[int, int]], lo: int, hi: int) -> Segments:
     """The parts of sorted segments inside [lo, hi), shifted to start at 0, adjacent ones merged."""
     out: list[tuple[int, int]] = []
@@ -178,7 +229,7 @@ def clip(line: Sequence[tuple[int, int]], lo: int, hi: int) -> Segments:
     return tuple(out)
 
 
-POLICIES: dict[str, type] = {p.name: p for p in (Poison, Haircut, Fifo)}
+POLICIES: dict[str, type] = {p.name: p for p in (Poison, Haircut, Fifo, Lifo, Tiho)}
 
 
 def policy(name: str, *, exact: bool = False) -> TaintPolicy:
