@@ -73,7 +73,7 @@ def test_trace_text_and_limits(env: dict, capsys) -> None:
     (["trace", "notanaddress"], 2, "is not a txid, TXID:VOUT or btc-regtest address"),
     (["trace", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"], 2, "mainnet address, expected regtest"),
     (["trace", "00" * 32], 6, "is not in the store"),
-    (["trace", "x", "--policy", "lifo"], 2, "unknown taint policy 'lifo'"),
+    (["trace", "x", "--policy", "lilo"], 2, "unknown taint policy 'lilo'"),
     (["trace", "x", "--direction", "sideways"], 2, "--direction must be forward or backward"),
     (["trace", "x", "--min-value", "abc"], 2, "--min-value 'abc' is not an amount"),
     (["trace", "x", "--since", "yesterday"], 2, "--since 'yesterday' is not a date"),
