@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any, Self
 
 import pytest
+
+from fundtrail.sim.evm.node import find_anvil as _find_anvil
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHAIN_ID = 31337
@@ -49,30 +50,9 @@ class RpcError(RuntimeError):
         super().__init__(f"{method}: {error}")
 
 
-def _platform_package() -> str | None:
-    system = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}.get(platform.system())
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower()
-    )
-    return f"anvil-{system}-{arch}" if system and arch else None
-
-
 def find_anvil(repo_root: Path = REPO_ROOT) -> Path | None:
-    """The anvil executable installed by npm under `repo_root`, or None.
-
-    The native binary of the platform package is preferred to the `node_modules/.bin/anvil`
-    node wrapper: the wrapper would be one more process to kill.
-    """
-    modules = repo_root / "node_modules"
-    candidates = []
-    package = _platform_package()
-    if package:
-        candidates.append(modules / "@foundry-rs" / package / "bin" / "anvil")
-    candidates.append(modules / ".bin" / "anvil")
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
+    """The anvil executable npm installed under `repo_root` (the pinned version, never PATH's), or None."""
+    return _find_anvil([repo_root], use_path=False)
 
 
 def missing_tool(reason: str) -> None:

@@ -37,12 +37,13 @@ burnt (gas_used * base fee) and tip (the rest, paid to the block's miner), all f
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from fundtrail.sim.evm.artifacts import solc_artefacts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = REPO_ROOT / "tests" / "contracts"
@@ -75,31 +76,7 @@ def compile_contracts(out_dir: Path | None = None, solcjs: Path | None = None) -
     solcjs = solcjs or REPO_ROOT / "node_modules" / ".bin" / "solcjs"
     if not solcjs.exists():
         raise FileNotFoundError(f"{solcjs} not found: run `make test` (installs npm packages)")
-    sources = {p.name: {"content": p.read_text()} for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
-    request = {"language": "Solidity", "sources": sources, "settings": SOLC_SETTINGS}
-    version = subprocess.run([str(solcjs), "--version"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    if not version.startswith(SOLC_VERSION):
-        raise RuntimeError(f"solcjs is {version}, the build expects {SOLC_VERSION}")
-    done = subprocess.run([str(solcjs), "--standard-json"], input=json.dumps(request),
-                          capture_output=True, text=True, check=True, cwd=CONTRACTS_DIR)
-    # solcjs may print a notice (">>> Cannot retry compilation with SMT ...") before the JSON
-    output = json.loads(done.stdout[done.stdout.index("{"):])
-    errors = [e for e in output.get("errors", []) if e["severity"] == "error"]
-    if errors:
-        raise RuntimeError("solc: " + "\n".join(e["formattedMessage"] for e in errors))
-    artefacts: dict[str, dict] = {}
-    for source, contracts in sorted(output["contracts"].items()):
-        for name, c in sorted(contracts.items()):
-            artefacts[name] = {
-                "contract": name,
-                "source": f"tests/contracts/{source}",
-                "compiler": {"name": "solc", "version": SOLC_VERSION, "settings": SOLC_SETTINGS},
-                "abi": c["abi"],
-                "bytecode": "0x" + c["evm"]["bytecode"]["object"],
-                "deployed_bytecode": "0x" + c["evm"]["deployedBytecode"]["object"],
-                "method_identifiers": c["evm"]["methodIdentifiers"],
-            }
+    artefacts = solc_artefacts(solcjs, CONTRACTS_DIR, SOLC_SETTINGS, SOLC_VERSION, "tests/contracts/")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, artefact in artefacts.items():

@@ -265,9 +265,10 @@ def _cluster_tags(store: Store, snap, r: dict) -> dict:  # noqa: ANN001 (cluster
 
 
 def _has_tags(store: Store) -> bool:
+    from fundtrail.tags.lookup import has_tags
+
     with store.connect(read_only=True) as con:
-        return bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                                "WHERE table_name = 'tags'").fetchall()[0][0])
+        return has_tags(con)
 
 
 def _service_tags(store: Store, snap) -> dict[int, str]:  # noqa: ANN001 (cluster Snapshot)

@@ -13,11 +13,11 @@ import typer
 
 from fundtrail.errors import UsageError
 from fundtrail.store import Store
+from fundtrail.trace.account_report import render_text as account_render_text
 from fundtrail.trace.engine import Limits, trace
 from fundtrail.trace.graph import GraphIndex
-from fundtrail.trace.policies import policy as policy_by_name
 from fundtrail.trace.paths import find_paths, paths_to_json, render_paths
-from fundtrail.trace.account_report import render_text as account_render_text
+from fundtrail.trace.policies import policy as policy_by_name
 from fundtrail.trace.report import render_text, to_json
 from fundtrail.trace.seeds import parse_seed
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, StopList, as_rule, combine
@@ -206,10 +206,11 @@ def _trace_account(store: Store, chain: str, seed: str, direction: str, policy: 
     """A trace on an account chain (address-level policies per asset; docs/taint-policies.md)."""
     from fundtrail.trace.account_engine import trace_account
     from fundtrail.trace.account_graph import AccountGraph
-    from fundtrail.trace.account_report import native_symbol, to_json as account_to_json
+    from fundtrail.trace.account_report import native_symbol
+    from fundtrail.trace.account_report import to_json as account_to_json
     from fundtrail.trace.account_seeds import address_id as account_address_id
     from fundtrail.trace.account_seeds import asset_id, parse_account_seed
-    from fundtrail.trace.attribution import account_service_labels
+    from fundtrail.trace.attribution import account_stop_rule
 
     def progress(stage: str, done: int, total: int) -> None:
         if not quiet and sys.stderr.isatty():
@@ -219,11 +220,11 @@ def _trace_account(store: Store, chain: str, seed: str, direction: str, policy: 
     g = AccountGraph.ensure(store, chain, progress=progress)
     parsed = parse_account_seed(g, seed, since=limits.since, until=limits.until)
     wanted = asset_id(g, asset, native_symbol(chain))
-    labels = account_service_labels(store, g, categories)
-    if stop_file is not None:
-        labels.update(StopList.read_pairs(stop_file, lambda text: account_address_id(g, text)))
+    listed = (StopList(StopList.read_pairs(stop_file, lambda text: account_address_id(g, text)))
+              if stop_file is not None else None)
+    stops = combine(as_rule(listed), account_stop_rule(store, g, categories))
     result = trace_account(g, parsed, direction=direction, policy=policy, limits=limits,
-                           stop=labels.get if labels else None, asset=wanted)
+                           stop=stops, asset=wanted)
     return account_to_json(g, parsed, result,
                            stop_at=categories + ([str(stop_file)] if stop_file else []))
 

@@ -26,10 +26,9 @@ from fundtrail.risk.score import RiskResult, TagEvidence, score_address
 from fundtrail.store.lake import Store
 from fundtrail.trace.account_graph import KIND_FEE, AccountGraph
 from fundtrail.trace.account_seeds import address_id
-from fundtrail.trace.attribution import SEVERITY_ORDER, chain_currency, tag_rows
+from fundtrail.trace.attribution import TagMap, chain_currency, tag_rows
 
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_RANK = {c: i for i, c in enumerate(SEVERITY_ORDER)}
 
 
 def is_account_tx_hash(text: str) -> bool:
@@ -45,18 +44,8 @@ class AccountAssessor:
         self.graph = AccountGraph.ensure(store, chain)
         known = EVM_CHAINS.get(chain)
         self.native = known.native_symbol if known else "ETH"
-        rows = tag_rows(store, chain_currency(chain))["rows"]
-        self.tags: dict[int, list[dict[str, Any]]] = {}
-        self._by_text: dict[str, list[dict[str, Any]]] = {}
-        for tag in rows:
-            self._by_text.setdefault(str(tag["address"]).lower(), []).append(tag)
-            try:
-                a = address_id(self.graph, tag["address"])
-            except FundtrailError:
-                continue  # no activity on this chain, or not a 0x address
-            self.tags.setdefault(a, []).append(tag)
-        for tags in self.tags.values():
-            tags.sort(key=lambda t: (_RANK.get(t["category"] or "", len(_RANK)), -t["confidence_level"]))
+        self.tags = TagMap.load(store, self.graph, clusters=False).direct
+        self._text_tags: dict[str, list[dict[str, Any]]] | None = None
         cats = profile.exposure_categories
         col = {c: i for i, c in enumerate(cats)}
         addr_cat = np.full(self.graph.n_addresses, -1, np.int16)
@@ -74,8 +63,16 @@ class AccountAssessor:
         except NotFoundError:
             return -1
 
+    def _by_text(self) -> dict[str, list[dict[str, Any]]]:
+        """The chain's tags by lower-case address string, for addresses without activity (read once)."""
+        if self._text_tags is None:
+            self._text_tags = {}
+            for tag in tag_rows(self.store, chain_currency(self.chain))["rows"]:
+                self._text_tags.setdefault(str(tag["address"]).lower(), []).append(tag)
+        return self._text_tags
+
     def _tag_evidence(self, address: int, text: str) -> list[TagEvidence]:
-        rows = self.tags.get(address, []) if address >= 0 else self._by_text.get(text.strip().lower(), [])
+        rows = self.tags.get(address, []) if address >= 0 else self._by_text().get(text.strip().lower(), [])
         return [TagEvidence(r["category"], r["label"], r.get("source"), r.get("confidence"), None)
                 for r in rows if r.get("category")]
 

@@ -137,10 +137,7 @@ class Assessor:
 
 def _tags_by_text(store: Store, text: str) -> list[dict]:
     """Tags of an address string (any currency) for addresses without activity in the store."""
-    from fundtrail.tags.lookup import tags_of
+    from fundtrail.tags.lookup import has_tags, tags_of
 
     with store.connect(read_only=True) as con:
-        if not con.execute("SELECT count(*) FROM information_schema.tables "
-                           "WHERE table_name = 'tags'").fetchall()[0][0]:
-            return []
-        return tags_of(con, text.strip())
+        return tags_of(con, text.strip()) if has_tags(con) else []

@@ -36,6 +36,17 @@ FORMAT = "fundtrail-exposure/1"
 
 
 @nb.njit(cache=True, nogil=True)
+def _input_total(t, tx_in_ptr, in_prev, out_value):
+    """Value of transaction t's resolved inputs (the base of every haircut share)."""
+    total = 0.0
+    for j in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
+        p = in_prev[j]
+        if p >= 0:
+            total += out_value[p]
+    return total
+
+
+@nb.njit(cache=True, nogil=True)
 def _incoming_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, addr_cat, coinbase, k):
     n_tx = tx_first_out.shape[0] - 1
     inc = np.zeros((out_value.shape[0], k), np.float32)
@@ -75,11 +86,7 @@ def _outgoing_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, add
     for t in range(n_tx - 1, -1, -1):
         if coinbase[t]:
             continue
-        total = 0.0
-        for j in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
-            p = in_prev[j]
-            if p >= 0:
-                total += out_value[p]
+        total = _input_total(t, tx_in_ptr, in_prev, out_value)
         if total <= 0.0:
             continue
         vec[:] = 0.0
@@ -137,20 +144,8 @@ def _direct(addresses, addr_ptr, addr_outs, tx_first_out, tx_in_ptr, in_prev, ou
             continue
         for j in range(addr_ptr[a], addr_ptr[a + 1]):
             o = addr_outs[j]
-            # the paying transaction: binary search of o in tx_first_out
-            lo, hi = 0, tx_first_out.shape[0] - 1
-            while lo < hi - 1:
-                mid = (lo + hi) // 2
-                if tx_first_out[mid] <= o:
-                    lo = mid
-                else:
-                    hi = mid
-            t = lo
-            total = 0.0
-            for m in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
-                p = in_prev[m]
-                if p >= 0:
-                    total += out_value[p]
+            t = np.searchsorted(tx_first_out, o, side="right") - 1  # the paying transaction
+            total = _input_total(t, tx_in_ptr, in_prev, out_value)
             if total > 0.0:
                 f = out_value[o] / total
                 for m in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
@@ -161,11 +156,7 @@ def _direct(addresses, addr_ptr, addr_outs, tx_first_out, tx_in_ptr, in_prev, ou
                             d_in[i, c] += out_value[p] * f
             s = out_spent_by[o]
             if s >= 0:
-                total = 0.0
-                for m in range(tx_in_ptr[s], tx_in_ptr[s + 1]):
-                    p = in_prev[m]
-                    if p >= 0:
-                        total += out_value[p]
+                total = _input_total(s, tx_in_ptr, in_prev, out_value)
                 if total > 0.0:
                     f = out_value[o] / total
                     for q in range(tx_first_out[s], tx_first_out[s + 1]):

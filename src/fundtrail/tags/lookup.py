@@ -45,6 +45,12 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     return out
 
 
+def has_tags(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the catalog has the tag tables (a store last opened before migration 3 has not)."""
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_name = 'tags'").fetchall()[0][0])
+
+
 def tags_of(con: duckdb.DuckDBPyConnection, address: str) -> list[dict]:
     """Merged direct tags of one address (any currency), strongest first."""
     cur = con.execute(_MERGED.replace("@WHERE@", "address = ?") + _ORDER, [lookup_key(address)])

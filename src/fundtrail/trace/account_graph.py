@@ -35,7 +35,6 @@ old one and swapped in by rename, so a crash leaves the old index or the new one
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +44,7 @@ import pyarrow as pa
 from fundtrail.errors import NotFoundError, StoreError, UsageError
 from fundtrail.store.lake import Store
 from fundtrail.store.tables import hash32_numpy
-from fundtrail.trace.graph import column_numpy, is_prefix, write_index
+from fundtrail.trace.graph import Progress, column_numpy, refresh_index
 
 FORMAT = "fundtrail-account-graph/1"
 #: transfers.kind codes the index keeps: fungible value (native, internal, erc20, withdrawal, fee, reward)
@@ -57,9 +56,6 @@ _EVENT = ("ev_transfer", "ev_from", "ev_to", "ev_asset", "ev_kind", "ev_block", 
 _ARRAYS = (*_EVENT, "ev_trace_ptr", "ev_trace", "big_pos", "big_raw", "addr_ptr", "addr_events",
            "addr_bytes", "addr_key", "addr_key_ids", "tx_hash", "tx_block", "tx_time", "tx_ev_start",
            "tx_ev_count", "tx_key", "tx_key_ids")
-
-Progress = Callable[[str, int, int], None]
-
 
 def account_graph_dir(store: Store, chain: str) -> Path:
     """Where the account graph index of `chain` lives."""
@@ -186,23 +182,14 @@ class AccountGraph:
     def ensure(cls, store: Store, chain: str, *, full: bool = False,
                progress: Progress | None = None) -> AccountGraph:
         """The index, first built or brought up to date with the store (see module docstring)."""
-        state = _store_state(store, chain)
-        path = account_graph_dir(store, chain)
-        old = None
-        if not full and (path / "meta.json").exists():
-            try:
-                old = cls.load(store, chain)
-            except StoreError:
-                old = None
-        if old is not None and old.meta.get("state") == state:
-            return old
-        prefix = old is not None and is_prefix(old.meta.get("state"), state)
-        arrays = _build(store, chain, old if prefix else None, old.meta["state"] if prefix else None, progress)
-        write_index(path, arrays, {"format": FORMAT, "chain": chain, "state": state,
-                              "n_events": int(arrays["ev_from"].shape[0]),
-                              "n_addresses": int(arrays["addr_bytes"].shape[0]),
-                              "n_tx": int(arrays["tx_block"].shape[0])})
-        return cls.load(store, chain)
+        def build(old: AccountGraph | None) -> tuple[dict[str, np.ndarray], dict]:
+            arrays = _build(store, chain, old, old.meta["state"] if old is not None else None, progress)
+            return arrays, {"format": FORMAT, "n_events": int(arrays["ev_from"].shape[0]),
+                            "n_addresses": int(arrays["addr_bytes"].shape[0]),
+                            "n_tx": int(arrays["tx_block"].shape[0])}
+
+        return refresh_index(account_graph_dir(store, chain), chain, _store_state(store, chain),
+                             lambda: cls.load(store, chain), build, full)
 
 
 def _find(keys: np.ndarray, ids: np.ndarray, table: np.ndarray, raw: bytes) -> int:

@@ -54,11 +54,6 @@ class TagMap:
     by_cluster: dict[int, list[dict[str, Any]]] | None = None
     cluster_run: int | None = None
 
-    @property
-    def tags(self) -> dict[int, list[dict[str, Any]]]:
-        """Direct tags only (kept for callers that do not need inheritance)."""
-        return self.direct
-
     def cluster_of(self, address: int) -> int | None:
         if self.labels is None or not 0 <= address < self.labels.shape[0]:
             return None
@@ -121,10 +116,6 @@ class TagMap:
                 cats[a] = tags[0]["category"]
         return cats
 
-    def primary_categories(self) -> dict[int, str]:
-        """address id -> its most severe direct category."""
-        return {a: t[0]["category"] for a, t in self.direct.items() if t and t[0]["category"]}
-
     def stop_rule(self, categories: list[str]) -> Callable[[int], str | None] | None:
         """A stop rule for `categories`: direct tags, then cluster-inherited ones (None: no tags)."""
         wanted = set(categories)
@@ -150,20 +141,16 @@ class TagMap:
 
         return rule
 
-    def labels_for(self, categories: list[str]) -> dict[int, str]:
-        """address id -> "category: label" for directly tagged addresses of `categories`."""
-        wanted = set(categories)
-        out = {}
-        for a, tags in self.direct.items():
-            hit = next((t for t in tags if t["category"] in wanted), None)
-            if hit is not None:
-                out[a] = f"{hit['category']}: {hit['label']}"
-        return out
-
 
 def _direct_tags(store: Store, graph: Any) -> dict[int, list[dict[str, Any]]]:
-    """Direct tags by address id, cached beside the graph index by tag-set version and graph state."""
-    from fundtrail.trace.seeds import address_id
+    """Direct tags by address id, cached beside the graph index by tag-set version and graph state.
+
+    `graph` is a UTXO `GraphIndex` or an account chain's `AccountGraph`; addresses are resolved
+    with that chain's parser."""
+    if isinstance(graph, GraphIndex):
+        from fundtrail.trace.seeds import address_id
+    else:
+        from fundtrail.trace.account_seeds import address_id
 
     currency = chain_currency(graph.chain)
     rows = tag_rows(store, currency)
@@ -193,10 +180,10 @@ def _direct_tags(store: Store, graph: Any) -> dict[int, list[dict[str, Any]]]:
 
 def tag_rows(store: Store, currency: str) -> dict[str, Any]:
     """Tags of one currency with a category, and a version key of that tag set."""
+    from fundtrail.tags.lookup import has_tags
+
     with store.connect(read_only=True) as con:
-        have = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'tags'"
-                           ).fetchall()[0][0]
-        if not have:
+        if not has_tags(con):
             return {"version": None, "rows": []}
         version = con.execute("SELECT count(*), max(import_id), coalesce(sum(hash(content_hash)), 0) "
                               "FROM tags WHERE currency = ?", [currency]).fetchall()[0]
@@ -229,19 +216,6 @@ def describer(store: Store, graph: GraphIndex) -> Callable[[int], dict[str, Any]
     return describe
 
 
-def account_service_labels(store: Store, graph: Any, categories: list[str]) -> dict[int, str]:
-    """address id -> "category: label" on an account chain for tags of `categories`."""
-    from fundtrail.trace.account_seeds import address_id as account_address_id
-
-    rows = tag_rows(store, chain_currency(graph.chain))["rows"]
-    wanted = set(categories)
-    out: dict[int, str] = {}
-    for tag in rows:
-        if tag["category"] not in wanted:
-            continue
-        try:
-            a = account_address_id(graph, tag["address"])
-        except FundtrailError:
-            continue
-        out.setdefault(a, f"{tag['category']}: {tag['label']}")
-    return out
+def account_stop_rule(store: Store, graph: Any, categories: list[str]) -> Callable[[int], str | None] | None:
+    """The stop rule of an account chain's directly tagged addresses of `categories` (None: none)."""
+    return TagMap.load(store, graph, clusters=False).stop_rule(categories)

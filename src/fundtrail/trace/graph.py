@@ -29,6 +29,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -164,26 +165,15 @@ class GraphIndex:
     def ensure(cls, store: Store, chain: str, *, full: bool = False,
                progress: Progress | None = None) -> GraphIndex:
         """The index, first built or brought up to date with the store (see module docstring)."""
-        state = _store_state(store, chain)
-        path = graph_dir(store, chain)
-        old = None
-        if not full and (path / "meta.json").exists():
-            try:
-                old = cls.load(store, chain)
-            except StoreError:
-                old = None
-        if old is not None and old.meta.get("state") == state:
-            return old
-        if old is not None and is_prefix(old.meta.get("state"), state):
+        def build(old: GraphIndex | None) -> tuple[dict[str, np.ndarray], dict]:
             arrays = _extend(store, chain, old, progress)
-        else:
-            arrays = _extend(store, chain, None, progress)
-        write_index(path, arrays, {"format": FORMAT, "chain": chain, "state": state,
-                              "n_tx": int(arrays["tx_time"].shape[0]),
-                              "n_inputs": int(arrays["in_prev"].shape[0]),
-                              "n_outputs": int(arrays["out_value"].shape[0]),
-                              "n_addresses": int(arrays["addr_script"].shape[0])})
-        return cls.load(store, chain)
+            return arrays, {"format": FORMAT, "n_tx": int(arrays["tx_time"].shape[0]),
+                            "n_inputs": int(arrays["in_prev"].shape[0]),
+                            "n_outputs": int(arrays["out_value"].shape[0]),
+                            "n_addresses": int(arrays["addr_script"].shape[0])}
+
+        return refresh_index(graph_dir(store, chain), chain, _store_state(store, chain),
+                             lambda: cls.load(store, chain), build, full)
 
     def size_bytes(self) -> int:
         """Bytes on disk of the index files."""
@@ -345,6 +335,25 @@ def _extend(store: Store, chain: str, old: GraphIndex | None,
             "addr_fp1": fp1[fp_order], "addr_fp2": fp2[fp_order],
             "addr_fp_ids": column_numpy(fps, "address_id", np.int64)[fp_order],
             "tx_key": tx_key[tx_key_ids], "tx_key_ids": tx_key_ids}
+
+
+def refresh_index(path: Path, chain: str, state: dict, load: Callable[[], Any],
+                  build: Callable[[Any], tuple[dict[str, np.ndarray], dict]], full: bool) -> Any:
+    """The shared update rule of the derived indexes: load what is on disk; if it reflects `state`
+    return it; if the store only grew since, `build(old)` extends it, otherwise `build(None)`
+    rebuilds; write the new version (swapped in by rename) and load it."""
+    old = None
+    if not full and (path / "meta.json").exists():
+        try:
+            old = load()
+        except StoreError:
+            old = None
+    if old is not None and old.meta.get("state") == state:
+        return old
+    grown = old is not None and is_prefix(old.meta.get("state"), state)
+    arrays, meta = build(old if grown else None)
+    write_index(path, arrays, {**meta, "chain": chain, "state": state})
+    return load()
 
 
 def write_index(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:

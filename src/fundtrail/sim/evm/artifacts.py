@@ -41,17 +41,20 @@ def artefact(name: str) -> dict[str, Any]:
         raise DataError(f"{path}: unreadable contract build: {err}") from None
 
 
-def compile_sources(solcjs: Path) -> dict[str, dict[str, Any]]:
-    """Compile `contracts/*.sol` with `solcjs` (standard JSON); {contract name: artefact}."""
-    version = subprocess.run([str(solcjs), "--version"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    if not version.startswith(SOLC_VERSION):
-        raise ConfigError(f"{solcjs} is solc {version}; the committed build uses {SOLC_VERSION}")
+def solc_artefacts(solcjs: Path, contracts_dir: Path, settings: dict[str, Any], version: str,
+                   source_prefix: str) -> dict[str, dict[str, Any]]:
+    """Compile every `contracts_dir/*.sol` with `solcjs` (standard JSON on stdin) after checking the
+    compiler version; {contract name: artefact (abi, creation and runtime bytecode, method
+    identifiers, compiler version and settings, `source_prefix` + file name)}."""
+    found = subprocess.run([str(solcjs), "--version"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    if not found.startswith(version):
+        raise ConfigError(f"{solcjs} is solc {found}; the committed build uses {version}")
     sources = {p.name: {"content": p.read_text(encoding="utf-8")}
-               for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
-    request = {"language": "Solidity", "sources": sources, "settings": SOLC_SETTINGS}
+               for p in sorted(contracts_dir.glob("*.sol"))}
+    request = {"language": "Solidity", "sources": sources, "settings": settings}
     done = subprocess.run([str(solcjs), "--standard-json"], input=json.dumps(request),
-                          capture_output=True, text=True, check=True, cwd=CONTRACTS_DIR)
+                          capture_output=True, text=True, check=True, cwd=contracts_dir)
     # solcjs may print a notice before the JSON document
     output = json.loads(done.stdout[done.stdout.index("{"):])
     errors = [e for e in output.get("errors", []) if e["severity"] == "error"]
@@ -60,18 +63,23 @@ def compile_sources(solcjs: Path) -> dict[str, dict[str, Any]]:
     built: dict[str, dict[str, Any]] = {}
     for source, contracts in sorted(output["contracts"].items()):
         for name, c in sorted(contracts.items()):
-            if name not in CONTRACT_NAMES:
-                continue  # interfaces
             built[name] = {
                 "contract": name,
-                "source": f"src/fundtrail/sim/evm/contracts/{source}",
-                "compiler": {"name": "solc", "version": SOLC_VERSION, "settings": SOLC_SETTINGS},
+                "source": f"{source_prefix}{source}",
+                "compiler": {"name": "solc", "version": version, "settings": settings},
                 "abi": c["abi"],
                 "bytecode": "0x" + c["evm"]["bytecode"]["object"],
                 "deployed_bytecode": "0x" + c["evm"]["deployedBytecode"]["object"],
                 "method_identifiers": c["evm"]["methodIdentifiers"],
             }
     return built
+
+
+def compile_sources(solcjs: Path) -> dict[str, dict[str, Any]]:
+    """Compile `contracts/*.sol` with `solcjs` (standard JSON); {contract name: artefact}."""
+    built = solc_artefacts(solcjs, CONTRACTS_DIR, SOLC_SETTINGS, SOLC_VERSION,
+                           "src/fundtrail/sim/evm/contracts/")
+    return {name: art for name, art in built.items() if name in CONTRACT_NAMES}  # not interfaces
 
 
 def write_artefacts(built: dict[str, dict[str, Any]]) -> None:

@@ -33,16 +33,17 @@ _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm6
     platform.machine().lower(), platform.machine().lower())
 
 
-def find_anvil() -> Path | None:
-    """`anvil` on PATH, else the npm package's binary under ./node_modules or the source checkout.
+def find_anvil(roots: Sequence[Path] | None = None, *, use_path: bool = True) -> Path | None:
+    """`anvil` on PATH (unless `use_path` is False), else the npm package's binary under
+    `roots`/node_modules (default: the working directory and the source checkout).
 
     The platform package's native binary is preferred to the `.bin/anvil` node wrapper, which
     would be one more process (and would hide the node's memory from the benchmark).
     """
-    on_path = shutil.which("anvil")
+    on_path = shutil.which("anvil") if use_path else None
     if on_path:
         return Path(on_path)
-    for root in [Path.cwd(), *Path(__file__).resolve().parents]:
+    for root in roots if roots is not None else [Path.cwd(), *Path(__file__).resolve().parents]:
         modules = root / "node_modules"
         native = sorted(modules.glob(f"@foundry-rs/anvil-*-{_ARCH}/bin/anvil"))
         candidates = [*native, modules / ".bin" / "anvil"]
