@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 
@@ -66,16 +67,52 @@ def test_chain_name_cannot_change_network(tmp_path: Path) -> None:
         store.ensure_chain("btc", "utxo", "testnet")
 
 
+def _holder(path: Path) -> subprocess.Popen:
+    """Another process holding the catalog open read-write until its stdin closes."""
+    code = ("import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
 def test_locked_catalog_gives_a_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store.open(tmp_path / "s")
     monkeypatch.setattr("fundtrail.store.lake._LOCK_WAIT_S", 0.2)
-
-    def locked(*_a, **_k):
-        raise duckdb.IOException("Could not set lock on file: Conflicting lock is held")
-
-    monkeypatch.setattr(duckdb, "connect", locked)
-    with pytest.raises(StoreError) as info:
-        with store.connect():
-            pass
-    assert "Conflicting lock" in info.value.one_line()
+    proc = _holder(store.catalog_path)
+    try:
+        with pytest.raises(StoreError) as info:
+            with store.connect():
+                pass
+    finally:
+        proc.communicate("")
+    assert "lock" in info.value.one_line().lower()
+    assert str(store.catalog_path) in info.value.one_line()
     assert "another fundtrail process may be writing" in info.value.one_line()
+    with store.connect() as con:  # once the other process is gone, the store opens again
+        assert con.execute("SELECT count(*) FROM chains").fetchone()[0] == 0
+
+
+def test_a_closed_connection_releases_the_catalog_to_other_processes(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s")
+    with store.connect() as con:
+        con.execute("INSERT INTO chains (chain, family, network) VALUES ('btc', 'utxo', 'mainnet')")
+    code = "import duckdb, sys; print(duckdb.connect(sys.argv[1]).execute('SELECT chain FROM chains').fetchall())"
+    out = subprocess.run([sys.executable, "-c", code, str(store.catalog_path)], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[('btc',)]"
+
+
+def test_nested_connections_share_one_attachment(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s")
+    with store.connect() as outer:
+        outer.execute("INSERT INTO chains (chain, family, network) VALUES ('btc', 'utxo', 'mainnet')")
+        with store.connect(read_only=True) as inner:  # sees the outer session's committed rows
+            assert inner.execute("SELECT count(*) FROM chains").fetchone()[0] == 1
+    with store.connect(read_only=True):
+        with pytest.raises(StoreError, match="cannot be nested"):
+            with store.connect():
+                pass
+    with store.connect() as con:  # the refused nesting left nothing attached
+        assert con.execute("SELECT count(*) FROM chains").fetchone()[0] == 1

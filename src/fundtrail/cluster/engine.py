@@ -9,6 +9,7 @@ the full mapping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -48,9 +49,12 @@ from fundtrail.cluster.unionfind import UnionFind
 from fundtrail.errors import UsageError
 from fundtrail.ingest.crash import crash_point
 from fundtrail.store import Store
+from fundtrail.store.engine import session
 
 Progress = Callable[[int, int], None]
 CHUNK_TXS = 250_000
+#: An incremental run of at most this many new transactions keeps its catalog connection throughout.
+HOLD_CATALOG_TXS = 50_000
 #: A run becomes a checkpoint (writes the union-find arrays) after this many runs without one.
 MAX_JOURNAL_RUNS = 64
 _ALIASES = {"multi-input": MULTI_INPUT, "multi_input": MULTI_INPUT, "change": CHANGE, "deposit": DEPOSIT}
@@ -155,15 +159,19 @@ def _utxo_links(view, plan: _Plan) -> LinkBatch:
     return LinkBatch.concat(parts)
 
 
-def _late_linked_txs(snap: Snapshot, store: Store, prev: runs.RunRecord) -> np.ndarray:
+def _late_linked_txs(store: Store, cap: Capture, prev: runs.RunRecord) -> np.ndarray:
     """Transactions below the processed point whose inputs were resolved by batches added since."""
-    files = [store.lake / snap.chain / f for b in snap.batches if b.batch_id > (prev.last_batch_id or -1)
+    files = [store.lake / cap.chain / f for b in cap.batches if b.batch_id > (prev.last_batch_id or -1)
              for f in b.files if f.startswith("input_links/")]
     if not files:
         return np.zeros(0, np.int64)
     paths = ", ".join(f"'{p.as_posix()}'" for p in files)
-    tbl = snap.con.sql(f"SELECT DISTINCT tx_id FROM read_parquet([{paths}]) WHERE tx_id < {int(prev.tx_hi or 0)} "
-                       "ORDER BY tx_id").to_arrow_table()
+    con = session()
+    try:
+        tbl = con.sql(f"SELECT DISTINCT tx_id FROM read_parquet([{paths}]) WHERE tx_id < {int(prev.tx_hi or 0)} "
+                      "ORDER BY tx_id").to_arrow_table()
+    finally:
+        con.close()
     return tbl.column(0).to_numpy().astype(np.int64)
 
 
@@ -197,24 +205,36 @@ def run_clustering(store: Store, chain: str, *, heuristics: Iterable[str] = (MUL
     """Cluster `chain`'s addresses (incrementally when possible) and commit the result as one run."""
     t0 = time.perf_counter()
     names = parse_heuristics(heuristics)
-    with runs.run_lock(store, chain):
-        # one catalog connection for everything the run needs to know before it starts
-        with store.connect() as cat:
-            cap = capture(store, chain, cat)
-            heur, change_floor = _check_params(cap.family, names, change_floor, coinjoin_floor)
-            params = (",".join(heur), change_floor, coinjoin_floor)
-            runs.recover(store, chain, cat)
-            prev = runs.latest_run(store, chain, cat)
-            lin = runs.lineage(store, prev, cat) if prev else []
-            mode, reason = _decide(cat, cap, prev, lin, params, full, store)
-            ovs = overrides.list_overrides(store, chain, con=cat)
-            incremental = mode == "incremental"
-            run_id = runs.begin(cat, chain, mode, reason, prev.run_id if incremental else None, *params)
+    held = contextlib.ExitStack()
+    with runs.run_lock(store, chain), held:
+        # one catalog connection for everything the run needs to know before it starts; a small
+        # incremental run keeps it to the end (other processes wait that long), which saves the
+        # catalog's closing and reopening: a tenth of a one-block update
+        cat = held.enter_context(store.connect())
+        cap = capture(store, chain, cat)
+        heur, change_floor = _check_params(cap.family, names, change_floor, coinjoin_floor)
+        params = (",".join(heur), change_floor, coinjoin_floor)
+        runs.recover(store, chain, cat)
+        prev = runs.latest_run(store, chain, cat)
+        lin = runs.lineage(store, prev, cat) if prev else []
+        mode, reason = _decide(cat, cap, prev, lin, params, full, store)
+        ovs = overrides.list_overrides(store, chain, con=cat)
+        incremental = mode == "incremental"
+        run_id = runs.begin(cat, chain, mode, reason, prev.run_id if incremental else None, *params)
+        if not (incremental and cap.batches[-1].next_tx_id - int(prev.tx_hi or 0) <= HOLD_CATALOG_TXS):
+            held.close()
         plan = _Plan(run_id, mode, reason, prev if incremental else None, lin if incremental else [], heur,
                      change_floor, coinjoin_floor, list(hot_wallets), service_labels, limits or GuardLimits(), chunk_txs, ovs)
         try:
-            with open_snapshot(store, chain, cap) as snap:
-                return _run(store, snap, plan, progress, t0)
+            st = state.start(store, chain, plan.lineage, cap.family)
+            revisit = np.zeros(0, np.int64)
+            tx_from = address_from = 0
+            if incremental:  # read only the batches the new and revisited transactions are in
+                revisit = _late_linked_txs(store, cap, prev) if cap.family == "utxo" else revisit
+                tx_from = min(int(prev.tx_hi or 0), int(revisit[0]) if revisit.size else int(prev.tx_hi or 0))
+                address_from = st.facts_n
+            with open_snapshot(store, chain, cap, tx_from=tx_from, address_from=address_from) as snap:
+                return _run(store, snap, plan, st, revisit, progress, t0)
         except KeyboardInterrupt:
             runs.fail(store, run_id, "interrupted", "interrupted by the user")
             raise
@@ -240,16 +260,16 @@ class _Plan:
     overrides: list[overrides.Override]
 
 
-def _run(store: Store, snap: Snapshot, plan: _Plan, progress: Progress | None, t0: float) -> RunSummary:
+def _run(store: Store, snap: Snapshot, plan: _Plan, st: state.RunState, revisit: np.ndarray,
+         progress: Progress | None, t0: float) -> RunSummary:
     prev = plan.prev
-    st = state.start(store, plan.lineage, snap.family)
     uf = st.uf
     n = snap.n_addresses
+    facts_lo = st.facts_n  # facts of addresses from here on are read from the lake in this run
     tx_lo, tx_hi = (int(prev.tx_hi or 0) if prev else 0), snap.next_tx_id
     tmp = runs.new_run_dir(store, snap.chain, plan.run_id)
     sink = EvidenceSink(uf, snap, tmp / runs.EVIDENCE, plan.limits, growth=prev is not None,
                         touched=plan.service_labels is not None)
-    revisit = np.zeros(0, np.int64)
     if snap.family == "account":
         state.grow(st, max(n, _account_addresses(snap)))
         links = deposit.deposit_links(snap.con, snap.chain, plan.hot_wallets)
@@ -259,13 +279,15 @@ def _run(store: Store, snap: Snapshot, plan: _Plan, progress: Progress | None, t
                            np.asarray(links.confidence, np.float32)))
     else:
         state.grow(st, n)
-        if prev is not None:
-            revisit = _late_linked_txs(snap, store, prev)
+        def add_range(lo: int, hi: int) -> None:
+            view = load_txview(snap.con, snap.chain, lo, hi, state.load_facts(st, snap, n), txids=True)
+            sink.add(_utxo_links(view, plan), view)
+
         for lo, hi in _ranges(revisit):
-            sink.add(_utxo_links(load_txview(snap.con, snap.chain, lo, hi, state.load_facts(st, snap, n)), plan))
+            add_range(lo, hi)
         for lo in range(tx_lo, tx_hi, plan.chunk_txs):
             hi = min(lo + plan.chunk_txs, tx_hi)
-            sink.add(_utxo_links(load_txview(snap.con, snap.chain, lo, hi, state.load_facts(st, snap, n)), plan))
+            add_range(lo, hi)
             crash_point("cluster_chunk")
             if progress:
                 progress(hi - tx_lo, tx_hi - tx_lo)
@@ -286,7 +308,11 @@ def _run(store: Store, snap: Snapshot, plan: _Plan, progress: Progress | None, t
         largest = max(int(prev.largest or 0), sink.largest_join)
     suspects = _suspects(snap, uf, sink, plan)
     forest_before = runs.forest_files(store, plan.lineage) if checkpoint and plan.lineage else None
-    path = runs.finish_run_dir(store, snap.chain, plan.run_id, tmp, files, forest_before)
+    new_facts = None
+    if not checkpoint and st.script is not None:
+        new_facts = (facts_lo, st.script[facts_lo:st.facts_n].copy(), st.first_tx[facts_lo:st.facts_n].copy())
+    path = runs.finish_run_dir(store, snap.chain, plan.run_id, tmp, files, forest_before, new_facts,
+                               sink.union_pairs())
     crash_point("cluster_before_commit")
     values = {
         "tx_lo": tx_lo, "tx_hi": tx_hi, "last_batch_id": snap.last_batch_id, "last_block_id": snap.tip_block_id,
@@ -298,6 +324,7 @@ def _run(store: Store, snap: Snapshot, plan: _Plan, progress: Progress | None, t
     runs.complete(store, plan.run_id, values)
     if checkpoint:
         runs.drop_superseded_state(store, snap.chain, path)
+    state.keep(store, snap.chain, plan.run_id, st, checkpoint=checkpoint, n_unions=sink.n_unions)
     return RunSummary(plan.run_id, snap.chain, plan.mode, plan.reason, plan.heuristics, plan.change_floor,
                       plan.coinjoin_floor if snap.family == "utxo" else None, tx_lo, tx_hi, tx_hi - tx_lo,
                       int(revisit.size), sink.n_links, sink.n_unions, len(uf), n_clusters, largest,

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from fundtrail.cluster.guard import GuardLimits, large_joins, track_growth
 from fundtrail.cluster.links import HEURISTIC_BY_CODE, LinkBatch
 from fundtrail.cluster.snapshot import Snapshot
+from fundtrail.cluster.txview import TxView
 from fundtrail.cluster.unionfind import UnionFind
 from fundtrail.errors import StoreError
 
@@ -46,6 +47,15 @@ def txids(snap: Snapshot, tx: np.ndarray) -> pa.Array:
     return tbl.column(1).combine_chunks().cast(pa.binary()).take(pa.array(np.searchsorted(found, tx)))
 
 
+def _hashes(view: TxView, tx: np.ndarray) -> pa.Array:
+    """Hashes of transactions `tx` (all in `view`), in `tx` order, as `txids` gives them."""
+    pos = np.searchsorted(view.tx_id, tx)
+    if np.any(pos >= len(view)) or np.any(view.tx_id[np.minimum(pos, len(view) - 1)] != tx):
+        raise StoreError(f"evidence transactions {tx[:3].tolist()}... are not all in the loaded range")
+    rows = np.ascontiguousarray(view.txid[pos])
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(tx), [None, pa.py_buffer(rows)]).cast(pa.binary())
+
+
 class EvidenceSink:
     """Unions links into the union-find and streams the unions that joined two sets to `path`."""
 
@@ -60,8 +70,12 @@ class EvidenceSink:
         self.large: list[tuple[int, int, int, int]] = []
         self.core: dict[int, int] | None = {} if growth else None
         self.touched: list[np.ndarray] | None = [] if touched else None
+        # an incremental run's unions, for its journal file (a full run's could be a billion)
+        self.unions: list[tuple[np.ndarray, np.ndarray]] | None = [] if growth else None
 
-    def add(self, links: LinkBatch) -> None:
+    def add(self, links: LinkBatch, view: TxView | None = None) -> None:
+        """Union `links`; the hashes of their transactions come from `view` when it carries them
+        (`load_txview(..., txids=True)`), else from the store."""
         if not len(links):
             return
         links = links.ordered()
@@ -80,8 +94,11 @@ class EvidenceSink:
             track_growth(self.core, j.into, j.absorbed, j.into_size, j.absorbed_size)
         if self.touched is not None:
             self.touched.append(np.unique(j.into))
+        if self.unions is not None:
+            self.unions.append((links.a[m], links.b[m]))
         self._write(pa.table([
-            pa.array(links.a[m]), pa.array(links.b[m]), pa.array(tx), txids(self.snap, tx),
+            pa.array(links.a[m]), pa.array(links.b[m]), pa.array(tx), _hashes(view, tx) if view is not None
+            and view.txid is not None else txids(self.snap, tx),
             pa.array(_NAMES[links.heuristic[m]].tolist(), pa.string()), pa.array(links.confidence[m]),
             pa.array(j.into), pa.array(j.absorbed), pa.array(j.into_size), pa.array(j.absorbed_size),
         ], schema=SCHEMA))
@@ -96,6 +113,15 @@ class EvidenceSink:
         if self.writer is None:
             self._write(SCHEMA.empty_table())
         self.writer.close()
+
+    def union_pairs(self) -> np.ndarray | None:
+        """(2, n) endpoints of this run's unions in order (incremental runs; None otherwise)."""
+        if self.unions is None:
+            return None
+        if not self.unions:
+            return np.zeros((2, 0), np.int64)
+        return np.stack([np.concatenate([a for a, _ in self.unions]),
+                         np.concatenate([b for _, b in self.unions])]).astype(np.int64)
 
     def touched_roots(self) -> np.ndarray:
         """Current cluster ids of the clusters this run's unions touched."""

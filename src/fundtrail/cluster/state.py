@@ -1,14 +1,21 @@
 """The state a clustering run starts from, and the checkpoint it may leave behind.
 
 A run starts from the last checkpoint of its lineage (union-find arrays and address facts,
-memory-mapped copy-on-write) plus the journal: the evidence of the runs since, replayed. So an
-incremental run touches only the pages of the addresses its transactions involve, and reads from
-the lake only the addresses added since the checkpoint. A checkpoint writes the arrays again, with
-spare capacity so that later runs' new addresses fit without a copy (docs/clustering.md).
+memory-mapped copy-on-write) plus the journal: the evidence of the runs since, replayed, and the
+facts of the addresses each of them added. So an incremental run touches only the pages of the
+addresses its transactions involve, and reads from the lake only the addresses added since the
+last run. A checkpoint writes the arrays again, with spare capacity so that later runs' new
+addresses fit without a copy (docs/clustering.md).
+
+A process that runs again after its own run (a follow-mode service) keeps the state in memory
+(`keep`): the next run starts from it instead of replaying the journal, which would otherwise cost
+more with every run until the next checkpoint. After a checkpoint the state is dropped, so the
+next run maps the fresh checkpoint and the memory its changes took is returned.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +26,10 @@ from fundtrail.cluster.snapshot import Snapshot
 from fundtrail.cluster.txview import UNKNOWN, AddressFacts
 from fundtrail.cluster.unionfind import UnionFind
 from fundtrail.store import Store
+
+# (store directory, chain) -> (the run a kept state is the result of, the state)
+_KEPT: dict[tuple[str, str], tuple[int, RunState]] = {}
+_KEPT_GUARD = threading.Lock()
 
 
 @dataclass
@@ -38,10 +49,15 @@ class RunState:
         return AddressFacts(script=self.script, first_tx=self.first_tx)
 
 
-def start(store: Store, lineage: list[runs.RunRecord], family: str) -> RunState:
-    """The state after the last run of `lineage` (an empty state when there is none)."""
+def start(store: Store, chain: str, lineage: list[runs.RunRecord], family: str) -> RunState:
+    """The state after the last run of `lineage` (an empty state when there is none): the one this
+    process kept after that run if it did, else the checkpoint and the journal since."""
+    with _KEPT_GUARD:  # taken out: a run that fails half-way must not leave a half-changed state
+        kept = _KEPT.pop(_key(store, chain), None)
     if not lineage:
         return RunState(UnionFind(0))
+    if kept is not None and kept[0] == lineage[-1].run_id:
+        return kept[1]
     ckpt, journal = runs.since_checkpoint(lineage)
     n0 = int(ckpt.n_addresses or 0)
     uf = UnionFind.from_arrays(runs.load_array(store, ckpt, runs.PARENT), runs.load_array(store, ckpt, runs.SIZE),
@@ -52,8 +68,48 @@ def start(store: Store, lineage: list[runs.RunRecord], family: str) -> RunState:
         st.first_tx = runs.load_array(store, ckpt, runs.FACT_FIRST)
         st.facts_n = n0
     grow(st, int(lineage[-1].n_addresses or 0))
+    if st.script is not None:
+        _journal_facts(store, st, journal)
     uf.union_count(*runs.load_journal(store, journal))
     return st
+
+
+def keep(store: Store, chain: str, run_id: int, st: RunState, *, checkpoint: bool, n_unions: int) -> None:
+    """Keep the state after committed run `run_id` for this process's next run (not after a
+    checkpoint: the next run maps the new checkpoint instead)."""
+    if checkpoint:
+        return
+    st.journal_runs += 1
+    st.journal_edges += n_unions
+    st.grew = False
+    with _KEPT_GUARD:
+        _KEPT[_key(store, chain)] = (run_id, st)
+
+
+def forget(store: Store | None = None, chain: str | None = None) -> None:
+    """Drop the states this process kept: all of them, or those of one store (and chain)."""
+    with _KEPT_GUARD:
+        for key in list(_KEPT):
+            if (store is None or key[0] == _key(store, key[1])[0]) and chain in (None, key[1]):
+                del _KEPT[key]
+
+
+def _key(store: Store, chain: str) -> tuple[str, str]:
+    return str(store.root.resolve()), chain
+
+
+def _journal_facts(store: Store, st: RunState, journal: list[runs.RunRecord]) -> None:
+    """Facts of the addresses the journal runs added, from their files (stops at the first run
+    without one: the lake has the rest)."""
+    for r in journal:
+        got = runs.load_new_facts(store, r)
+        if got is None or got[0] > st.facts_n:
+            return
+        lo, script, first = got
+        hi = lo + script.shape[0]
+        st.script[lo:hi] = script
+        st.first_tx[lo:hi] = first
+        st.facts_n = max(st.facts_n, hi)
 
 
 def grow(st: RunState, n: int) -> None:

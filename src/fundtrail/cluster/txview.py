@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fundtrail.store.tables import hash32_numpy
+
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
@@ -35,6 +37,8 @@ class TxView:
     (tx_id where the output's address first appeared in the chain: `< tx_id` of the paying
     transaction means the address was used before, i.e. not fresh; UNKNOWN when no address),
     `out_spent_by` (tx_id of the spending transaction as far as the store knows, or UNKNOWN).
+    Optionally `txid` (T, 32) uint8: the transaction hashes as stored, which the evidence of a
+    clustering run records (loading them with the range saves a query per run).
     """
 
     tx_id: np.ndarray
@@ -56,6 +60,7 @@ class TxView:
     out_script: np.ndarray
     out_addr_first_tx: np.ndarray
     out_spent_by: np.ndarray
+    txid: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.tx_id.shape[0])
@@ -110,10 +115,11 @@ def _lookup(table: np.ndarray, ids: np.ndarray, default: int) -> np.ndarray:
 
 
 def load_txview(con: "duckdb.DuckDBPyConnection", chain: str, tx_lo: int, tx_hi: int,
-                facts: AddressFacts | None = None) -> TxView:
+                facts: AddressFacts | None = None, *, txids: bool = False) -> TxView:
     """Transactions with `tx_lo <= tx_id < tx_hi` of a UTXO chain, from a `Store.query()` connection.
 
     `facts` (from `AddressFacts.load`) is reused across calls; without it, it is loaded here.
+    With `txids`, the view carries the transaction hashes too.
     """
     p = chain.replace("-", "_")
     if facts is None:
@@ -121,7 +127,7 @@ def load_txview(con: "duckdb.DuckDBPyConnection", chain: str, tx_lo: int, tx_hi:
     rng = [tx_lo, tx_hi]
     txs = con.sql(
         f"""SELECT t.tx_id, coalesce(t.block_height, -1) AS height, coalesce(b.time, 0) AS time,
-                   t.version, t.locktime, t.is_coinbase, t.input_count, t.output_count
+                   t.version, t.locktime, t.is_coinbase, t.input_count, t.output_count{", t.txid" if txids else ""}
             FROM {p}_transactions t LEFT JOIN {p}_blocks b ON t.block_id = b.block_id
             WHERE t.tx_id >= ? AND t.tx_id < ? ORDER BY t.tx_id""", params=rng).to_arrow_table()
     ins = con.sql(
@@ -175,4 +181,5 @@ def load_txview(con: "duckdb.DuckDBPyConnection", chain: str, tx_lo: int, tx_hi:
         out_script=_np(outs, "script_type", np.uint8, 0),
         out_addr_first_tx=_lookup(facts.first_tx, out_address, UNKNOWN),
         out_spent_by=spent,
+        txid=hash32_numpy(txs.column("txid")) if txids else None,
     )

@@ -24,7 +24,7 @@ try:
     import fcntl
 except ImportError:  # not POSIX: no writer lock (see Store.lock_writer)
     fcntl = None  # type: ignore[assignment]
-from fundtrail.store import migrations
+from fundtrail.store import engine, migrations
 from fundtrail.store.tables import DELTA_COLUMNS, DICTIONARY_COLUMNS, TABLES_BY_FAMILY, VIEWS_BY_FAMILY
 
 CATALOG = "catalog.duckdb"
@@ -40,6 +40,8 @@ _WRITERS_GUARD = threading.Lock()
 
 
 _CATALOG_LOCKS: dict[Path, threading.RLock] = {}
+# Catalog files attached to the process engine, by resolved path (touched under their lock only).
+_ATTACHED: dict[Path, engine.Attachment] = {}
 _CATALOG_LOCKS_GUARD = threading.Lock()
 
 
@@ -87,30 +89,48 @@ class Store:
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived catalog connection.
+        """A short-lived catalog connection: a session of the process engine with the catalog
+        attached and in use (`store/engine.py` says why).
 
-        Threads of one process take turns (DuckDB refuses a read-only and a read-write connection
-        to one file at once within a process); another process holding the file lock is waited for.
+        Threads of one process take turns; nested connections in one thread share the attachment
+        (a read-only one inside a read-write one gets read-write). Another process holding the
+        file lock is waited for.
         """
         if read_only and not self.catalog_path.exists():
             raise StoreError(f"no fundtrail store at {self.root}", hint="ingest data first")
+        key = self.catalog_path.resolve()
         with _catalog_lock(self.catalog_path):
-            deadline = time.monotonic() + _LOCK_WAIT_S
-            while True:
-                try:
-                    con = duckdb.connect(str(self.catalog_path), read_only=read_only)
-                    break
-                except duckdb.IOException as exc:
-                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                        raise StoreError(
-                            f"cannot open store catalog {self.catalog_path}: {str(exc).splitlines()[0]}",
-                            hint="another fundtrail process may be writing; wait for it or use another --store",
-                        ) from None
-                    time.sleep(0.1)
+            att = _ATTACHED.get(key)
+            if att is None:
+                att = _ATTACHED[key] = self._attach(read_only)
+            elif att.read_only and not read_only:
+                raise StoreError(f"store catalog {self.catalog_path} is open read-only in this thread; "
+                                 "a read-write connection cannot be nested in it")
+            att.users += 1
+            con = engine.session()
             try:
+                con.execute(f"USE {att.alias}")
                 yield con
             finally:
                 con.close()
+                att.users -= 1
+                if att.users == 0:
+                    del _ATTACHED[key]
+                    engine.detach(att)
+
+    def _attach(self, read_only: bool) -> engine.Attachment:
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                return engine.attach(self.catalog_path, read_only=read_only)
+            except duckdb.Error as exc:
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if "lock" not in msg.lower() or time.monotonic() > deadline:
+                    raise StoreError(
+                        f"cannot open store catalog {self.catalog_path}: {msg}",
+                        hint="another fundtrail process may be writing; wait for it or use another --store",
+                    ) from None
+                time.sleep(0.1)
 
     def migrate(self) -> None:
         """Apply pending numbered migrations; refuse a catalog newer than this version."""

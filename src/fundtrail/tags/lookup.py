@@ -48,7 +48,7 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
 def has_tags(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the catalog has the tag tables (a store last opened before migration 3 has not)."""
     return bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_name = 'tags'").fetchall()[0][0])
+                            "WHERE table_name = 'tags' AND table_catalog = current_database()").fetchall()[0][0])
 
 
 def tags_of(con: duckdb.DuckDBPyConnection, address: str) -> list[dict]:
