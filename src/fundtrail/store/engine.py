@@ -12,6 +12,8 @@ as when each operation opened and closed its own database.
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,10 @@ def session() -> duckdb.DuckDBPyConnection:
     global _ENGINE
     with _ENGINE_GUARD:
         if _ENGINE is None:
-            _ENGINE = duckdb.connect(":memory:")
+            # where queries larger than memory spill: the system temporary directory (TMPDIR), not
+            # the working directory an in-memory database would otherwise use
+            spill = Path(tempfile.gettempdir()) / f"fundtrail-duckdb-{os.getpid()}"
+            _ENGINE = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
         return _ENGINE.cursor()
 
 
