@@ -392,19 +392,23 @@ class Store:
         concurrent ingest is never seen half-done.
         """
         with self.connect(read_only=True) as con:
-            con.execute("SET TimeZone = 'UTC'")
-            chains = con.execute("SELECT chain, family FROM chains").fetchall()
-            for chain, family in chains:
+            stmts = ["SET TimeZone = 'UTC'"]  # executed at once: one round trip for all views
+            files_of: dict[tuple[str, str], list[str]] = {}
+            for chain, files in con.execute("SELECT chain, files FROM batches ORDER BY chain, batch_id").fetchall():
+                for f in files:
+                    files_of.setdefault((chain, f.split("/", 1)[0]), []).append(f)
+            for chain, family in con.execute("SELECT chain, family FROM chains").fetchall():
                 prefix = chain.replace("-", "_")
                 for table, schema in TABLES_BY_FAMILY[family].items():
-                    files = self.table_files(chain, table, con)
+                    files = files_of.get((chain, table), [])
                     view = f"{prefix}__{table}"
                     if files:
-                        paths = ", ".join(f"'{p.as_posix()}'" for p in files)
-                        con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
+                        paths = ", ".join(f"'{(self.lake / chain / f).as_posix()}'" for f in files)
+                        stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
                     else:
                         con.register(f"_empty_{view}", schema.empty_table())
-                        con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM _empty_{view}")
+                        stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM _empty_{view}")
                 for view, sql in VIEWS_BY_FAMILY[family].items():
-                    con.execute(f"CREATE TEMP VIEW {prefix}_{view} AS {sql.format(p=prefix)}")
+                    stmts.append(f"CREATE TEMP VIEW {prefix}_{view} AS {sql.format(p=prefix)}")
+            con.execute(";\n".join(stmts))
             yield con
