@@ -116,3 +116,34 @@ def test_nested_connections_share_one_attachment(tmp_path: Path) -> None:
                 pass
     with store.connect() as con:  # the refused nesting left nothing attached
         assert con.execute("SELECT count(*) FROM chains").fetchone()[0] == 1
+
+
+def test_threads_share_the_engine_without_mixing_catalogs(tmp_path: Path) -> None:
+    """Threads of one process write two stores at once: each write lands in its own catalog."""
+    import threading
+
+    stores = [Store.open(tmp_path / f"s{i}") for i in range(2)]
+    errors: list[BaseException] = []
+
+    def work(store: Store, tag: int) -> None:
+        try:
+            for k in range(8):
+                with store.connect() as con:
+                    con.execute("INSERT INTO chains (chain, family, network) VALUES (?, 'utxo', 'regtest')",
+                                [f"t{tag}-{k}"])
+                with store.query() as con:  # a read-only session with views, nested-free
+                    assert con.execute("SELECT count(*) FROM chains WHERE chain LIKE ?",
+                                       [f"t{tag}-%"]).fetchall()[0][0] == k + 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(stores[t % 2], t)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for i, store in enumerate(stores):
+        with store.connect(read_only=True) as con:
+            names = {r[0] for r in con.execute("SELECT chain FROM chains").fetchall()}
+        assert names == {f"t{t}-{k}" for t in (i, i + 2) for k in range(8)}
