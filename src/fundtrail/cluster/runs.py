@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 
 from fundtrail.errors import StoreError
 from fundtrail.store import Store, engine
+from fundtrail.store.lake import fsync_path
 
 try:
     import fcntl
@@ -229,14 +230,6 @@ def fail(store: Store, run_id: int, status: str, message: str) -> None:
                     [status, message, run_id])
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def forest_files(store: Store, lin: list[RunRecord]) -> list[Path]:
     """The files holding the evidence forest of a lineage: the last checkpoint's compacted forest
     (its evidence, for a full run) and the evidence of the runs after it."""
@@ -265,17 +258,15 @@ def finish_run_dir(store: Store, chain: str, run_id: int, tmp: Path,
 
     `checkpoint` is (arrays by file name, mapping) for a checkpoint run, else None; an incremental
     checkpoint also gets the forest compacted from `forest_before` and its own evidence. A journal
-    run gets its `unions` as an array (read back from its evidence when not given) and `new_facts`
-    (first address id, script types, first txs)."""
+    run gets its `unions` as an array (without it, the next runs read its evidence) and
+    `new_facts` (first address id, script types, first txs)."""
     root = cluster_root(store, chain)
     name = f"run-{run_id:08d}"
     written = [EVIDENCE]
     if checkpoint is None:  # a journal run: what the next runs replay, in the fastest form to load
-        if unions is None:
-            t = pq.read_table(tmp / EVIDENCE, columns=["a", "b"])
-            unions = np.stack([t.column("a").to_numpy(), t.column("b").to_numpy()]).astype(np.int64)
-        np.save(tmp / UNIONS, unions)
-        written.append(UNIONS)
+        if unions is not None:
+            np.save(tmp / UNIONS, unions)
+            written.append(UNIONS)
         if new_facts is not None:
             lo, script, first = new_facts
             np.save(tmp / NEW_FACTS, np.stack([np.concatenate([[lo], script.astype(np.int64)]),
@@ -298,10 +289,10 @@ def finish_run_dir(store: Store, chain: str, run_id: int, tmp: Path,
                 con.close()
             written.append(FOREST)
     for f in written:
-        _fsync(tmp / f)
-    _fsync(tmp)
+        fsync_path(tmp / f)
+    fsync_path(tmp)
     os.replace(tmp, root / name)
-    _fsync(root)
+    fsync_path(root)
     return name
 
 

@@ -24,7 +24,6 @@ import duckdb
 
 from fundtrail.errors import UsageError
 from fundtrail.store import Store, engine
-from fundtrail.store.tables import TABLES_BY_FAMILY, VIEWS_BY_FAMILY
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,6 @@ class Snapshot:
     batches: tuple[Batch, ...]
     tip_block_id: int
     tip_block_hash: bytes | None
-    tx_from: int = 0  # the views hold transactions from this id on (window; 0: all)
-    address_from: int = 0  # and addresses from this id on
 
     @property
     def prefix(self) -> str:
@@ -137,21 +134,9 @@ def open_snapshot(store: Store, chain: str, cap: Capture | None = None, *, tx_fr
             cap = capture(store, chain, cat)
     con = engine.session()
     try:
-        prefix = chain.replace("-", "_")
-        sql = ["SET TimeZone = 'UTC'"]  # one round trip for all statements: a third less time
-        for table, schema in TABLES_BY_FAMILY[cap.family].items():
-            files = window_files(cap, table, tx_from, address_from)
-            view = f"{prefix}__{table}"
-            if files:
-                paths = ", ".join(f"'{(store.lake / chain / f).as_posix()}'" for f in files)
-                sql.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
-            else:
-                con.register(f"_empty_{view}", schema.empty_table())
-                sql.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM _empty_{view}")
-        for view, body in VIEWS_BY_FAMILY[cap.family].items():
-            sql.append(f"CREATE TEMP VIEW {prefix}_{view} AS {body.format(p=prefix)}")
-        con.execute(";\n".join(sql))
-        yield Snapshot(con, chain, cap.family, cap.network, cap.batches, cap.tip_block_id, cap.tip_block_hash,
-                       tx_from, address_from)
+        window = store.view_statements(con, chain, cap.family,
+                                       lambda table: window_files(cap, table, tx_from, address_from))
+        con.execute(";\n".join(["SET TimeZone = 'UTC'", *window]))  # one round trip: a third less time
+        yield Snapshot(con, chain, cap.family, cap.network, cap.batches, cap.tip_block_id, cap.tip_block_hash)
     finally:
         con.close()

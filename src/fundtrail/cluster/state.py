@@ -88,10 +88,10 @@ def keep(store: Store, chain: str, run_id: int, st: RunState, *, checkpoint: boo
 
 def forget(store: Store | None = None, chain: str | None = None) -> None:
     """Drop the states this process kept: all of them, or those of one store (and chain)."""
+    root = str(store.root.resolve()) if store is not None else None
     with _KEPT_GUARD:
-        for key in list(_KEPT):
-            if (store is None or key[0] == _key(store, key[1])[0]) and chain in (None, key[1]):
-                del _KEPT[key]
+        for key in [k for k in _KEPT if root in (None, k[0]) and chain in (None, k[1])]:
+            del _KEPT[key]
 
 
 def _key(store: Store, chain: str) -> tuple[str, str]:

@@ -52,7 +52,8 @@ def _catalog_lock(path: Path) -> threading.RLock:
         return _CATALOG_LOCKS.setdefault(key, threading.RLock())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a directory (after a rename in it) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -217,7 +218,7 @@ class Store:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
-        _fsync_dir(folder)
+        fsync_path(folder)
         return f"{table}/{name}"
 
     def commit_batch(self, chain: str, batch: dict, files: list[str], block_rows: list[tuple]) -> None:
@@ -383,6 +384,26 @@ class Store:
         return removed
 
     # -- querying ----------------------------------------------------------------------------
+    def view_statements(self, con: duckdb.DuckDBPyConnection, chain: str, family: str,
+                        files: Callable[[str], list[str]]) -> list[str]:
+        """The statements creating `chain`'s temp views in session `con`: a base view
+        `<chain>__<table>` over the lake files `files(table)` lists (relative to the chain's lake
+        directory; an empty table registered in `con` when there are none) and the public views
+        `<chain>_<table>`. One list, so that callers can execute it in one round trip."""
+        prefix = chain.replace("-", "_")
+        stmts = []
+        for table, schema in TABLES_BY_FAMILY[family].items():
+            view, listed = f"{prefix}__{table}", files(table)
+            if listed:
+                paths = ", ".join(f"'{(self.lake / chain / f).as_posix()}'" for f in listed)
+                stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
+            else:
+                con.register(f"_empty_{view}", schema.empty_table())
+                stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM _empty_{view}")
+        for view, sql in VIEWS_BY_FAMILY[family].items():
+            stmts.append(f"CREATE TEMP VIEW {prefix}_{view} AS {sql.format(p=prefix)}")
+        return stmts
+
     @contextlib.contextmanager
     def query(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection with temp views per chain table, e.g. `btc_outputs`.
@@ -398,17 +419,6 @@ class Store:
                 for f in files:
                     files_of.setdefault((chain, f.split("/", 1)[0]), []).append(f)
             for chain, family in con.execute("SELECT chain, family FROM chains").fetchall():
-                prefix = chain.replace("-", "_")
-                for table, schema in TABLES_BY_FAMILY[family].items():
-                    files = files_of.get((chain, table), [])
-                    view = f"{prefix}__{table}"
-                    if files:
-                        paths = ", ".join(f"'{(self.lake / chain / f).as_posix()}'" for f in files)
-                        stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
-                    else:
-                        con.register(f"_empty_{view}", schema.empty_table())
-                        stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM _empty_{view}")
-                for view, sql in VIEWS_BY_FAMILY[family].items():
-                    stmts.append(f"CREATE TEMP VIEW {prefix}_{view} AS {sql.format(p=prefix)}")
+                stmts += self.view_statements(con, chain, family, lambda t, c=chain: files_of.get((c, t), []))
             con.execute(";\n".join(stmts))
             yield con
