@@ -13,6 +13,7 @@ from fundtrail.cluster.engine import RunSummary, parse_heuristics, run_clusterin
 from fundtrail.cluster.snapshot import open_snapshot
 from fundtrail.errors import FundtrailError, UsageError
 from fundtrail.store import Store
+from fundtrail.store.select import select_chain
 
 cluster_app = typer.Typer(help="Address clustering with explainable evidence.", no_args_is_help=True)
 
@@ -27,13 +28,7 @@ def _store(ctx: typer.Context) -> Store:
 
 
 def _chain(store: Store, chain: str | None) -> str:
-    if chain:
-        return chain
-    names = [c["chain"] for c in store.chains()]
-    if len(names) == 1:
-        return names[0]
-    raise UsageError("the store holds " + (f"several chains ({', '.join(names)}); choose one with --chain"
-                                           if names else "no chain yet; ingest one first"))
+    return select_chain(store, chain)[0]
 
 
 def _progress(quiet: bool):

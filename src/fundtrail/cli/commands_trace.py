@@ -13,6 +13,7 @@ import typer
 
 from fundtrail.errors import UsageError
 from fundtrail.store import Store
+from fundtrail.store.select import select_chain
 from fundtrail.trace.account_report import render_text as account_render_text
 from fundtrail.trace.engine import Limits, trace
 from fundtrail.trace.graph import GraphIndex
@@ -59,33 +60,13 @@ def parse_value(text: str | None, option: str = "--min-value") -> int:
 
 
 def chain_of(store: Store, chain: str | None) -> tuple[str, str]:
-    """(chain, family) to work on: as given, or the store's only chain."""
-    chains = store.chains()
-    if chain is not None:
-        found = [c for c in chains if c["chain"] == chain]
-        if not found:
-            raise UsageError(f"chain {chain} is not in the store {store.root}; stored: "
-                             f"{', '.join(c['chain'] for c in chains) or 'none'}")
-        return chain, found[0]["family"]
-    if len(chains) != 1:
-        raise UsageError("the store holds " + (f"several chains ({', '.join(c['chain'] for c in chains)})"
-                                                if chains else "no chain") + "; pass --chain")
-    return chains[0]["chain"], chains[0]["family"]
+    """(chain, family) to work on: as given, or the store's only chain (`store.select`)."""
+    return select_chain(store, chain)
 
 
 def utxo_chain(store: Store, chain: str | None) -> str:
     """The UTXO chain to work on: as given, or the store's only UTXO chain."""
-    chains = store.chains()
-    if chain is not None:
-        name, family = chain_of(store, chain)
-        if family != "utxo":
-            raise UsageError(f"this command works on Bitcoin-family chains; {chain} is an account chain")
-        return name
-    utxo = [c["chain"] for c in chains if c["family"] == "utxo"]
-    if len(utxo) != 1:
-        raise UsageError("the store holds " + (f"several UTXO chains ({', '.join(utxo)})" if utxo
-                                                else "no UTXO chain") + "; pass --chain")
-    return utxo[0]
+    return select_chain(store, chain, family="utxo")[0]
 
 
 def _graph(store: Store, chain: str, quiet: bool) -> GraphIndex:

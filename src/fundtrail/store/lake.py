@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fundtrail.errors import StoreError
+from fundtrail.errors import NotFoundError, StoreError
 
 try:
     import fcntl
@@ -76,9 +76,9 @@ class Store:
         store = cls(root)
         if not store.catalog_path.exists():
             if not create:
-                raise StoreError(
+                raise NotFoundError(
                     f"no fundtrail store at {store.root}",
-                    hint="ingest data first, or pass --store DIR / set FUNDTRAIL_STORE",
+                    hint="ingest data or import tags first, or pass --store DIR / set FUNDTRAIL_STORE",
                 )
             try:
                 store.lake.mkdir(parents=True, exist_ok=True)
@@ -98,7 +98,7 @@ class Store:
         file lock is waited for.
         """
         if read_only and not self.catalog_path.exists():
-            raise StoreError(f"no fundtrail store at {self.root}", hint="ingest data first")
+            raise NotFoundError(f"no fundtrail store at {self.root}", hint="ingest data first")
         key = self.catalog_path.resolve()
         with _catalog_lock(self.catalog_path):
             att = _ATTACHED.get(key)

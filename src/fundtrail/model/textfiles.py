@@ -1,0 +1,117 @@
+"""Reading the text files users hand us (address lists, CSV sheets) the way Excel and Windows write them.
+
+Analysts export customer lists from spreadsheets: UTF-8 with or without a byte-order mark, UTF-16
+with a BOM ("Unicode text" in Excel), CRLF line ends, commas, semicolons or tabs. Every reader here
+decodes those the same way, keeps each row's line number for error messages, and never drops a row
+silently: a row it cannot use is reported by the caller with `path:line`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fundtrail.errors import DataError, UsageError
+
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def decode_text(data: bytes, where: str) -> str:
+    """Text of a file's bytes: BOM-marked UTF-8/16/32, else UTF-8; DataError naming the byte offset."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            body = data[len(bom):]
+            break
+    else:
+        encoding, body = "utf-8", data
+        if len(data) >= 4 and data[1] == 0 and data[3] == 0 and data[0] != 0:
+            encoding = "utf-16-le"  # UTF-16 without a BOM (rare, but some tools write it)
+        elif len(data) >= 4 and data[0] == 0 and data[2] == 0 and data[1] != 0:
+            encoding = "utf-16-be"
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (len(data) - len(body))
+        raise DataError(f"{where}: not {encoding.upper()} text (undecodable byte at offset {offset}); "
+                        "save it as UTF-8 or UTF-16 with a byte-order mark") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text(path: Path | str) -> str:
+    """A user's text file ('-' is standard input), decoded by `decode_text`."""
+    if str(path) == "-":
+        return decode_text(sys.stdin.buffer.read(), "<stdin>")
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{p} is a directory, not a file")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{p}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {p}: {exc.strerror}") from None
+    return decode_text(data, str(p))
+
+
+def read_lines(path: Path | str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of every non-empty line that is not a '#' comment."""
+    out = []
+    for n, line in enumerate(read_text(path).split("\n"), 1):
+        s = line.strip().lstrip("\ufeff")
+        if s and not s.startswith("#"):
+            out.append((n, s))
+    return out
+
+
+@dataclass
+class Table:
+    """A CSV sheet: its header (as written) and its rows, each with the line it starts on."""
+
+    path: str
+    columns: list[str]
+    rows: list[dict[str, str]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+    def column(self, name: str) -> str:
+        """The header cell matching `name` (case and surrounding spaces ignored); UsageError if none."""
+        want = name.strip().lower()
+        for c in self.columns:
+            if c.strip().lower() == want:
+                return c
+        raise UsageError(f"{self.path}: no column {name!r} (columns: {', '.join(self.columns) or 'none'}); "
+                         "use --column")
+
+
+def read_table(path: Path | str) -> Table:
+    """A CSV sheet with a header row; comma, semicolon or tab separated (sniffed from the header)."""
+    where = "<stdin>" if str(path) == "-" else str(path)
+    text = read_text(path)
+    first = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first.count) if any(d in first for d in ",;\t") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{where}: empty file; expected a header row")
+        columns = [h.strip() for h in header]
+        table = Table(where, columns)
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) > len(columns):
+                raise DataError(f"{where}:{reader.line_num}: {len(row)} cells but the header has "
+                                f"{len(columns)} columns")
+            table.rows.append({c: (row[i] if i < len(row) else "") for i, c in enumerate(columns)})
+            table.lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise DataError(f"{where}:{reader.line_num}: not valid CSV ({exc})") from None
+    return table
