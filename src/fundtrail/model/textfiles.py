@@ -43,7 +43,7 @@ def decode_text(data: bytes, where: str) -> str:
         offset = exc.start + (len(data) - len(body))
         raise DataError(f"{where}: not {encoding.upper()} text (undecodable byte at offset {offset}); "
                         "save it as UTF-8 or UTF-16 with a byte-order mark") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def read_text(path: Path | str) -> str:
