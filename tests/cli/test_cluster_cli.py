@@ -97,7 +97,7 @@ def test_overrides_through_the_cli(store: Path, capsys) -> None:
     (["show", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"], 2, "wrong network"),
     (["run", "--heuristics", "multi-input,change"], 2, "--change-floor"),
     (["run", "--heuristics", "bogus"], 2, "unknown heuristic"),
-    (["run", "--chain", "btc"], 2, "not in store"),
+    (["run", "--chain", "btc"], 6, "is not in the store"),
     (["merge", addr(1), addr(1), "--reason", "x", "--author", "y"], 2, "two different addresses"),
     (["merge", addr(1), addr(2), "--reason", " ", "--author", "y"], 2, "needs a reason"),
 ])
@@ -122,3 +122,129 @@ def test_runs_lists_what_each_run_did(store: Path, capsys) -> None:
         (1, "full", "completed"), (0, "full", "completed")]
     assert rows[0]["reason"] == "full recompute requested" and rows[0]["checkpoint"] is True
     assert len(rows[0]["last_block_hash"]) == 64 and rows[0]["tx_hi"] == 5
+
+
+def _tag_csv(tmp_path: Path) -> Path:
+    """Tags on the fixture's chain: keys 1 and 2 (one cluster) carry two different exchanges; the
+    weaker of key 1's two exchange tags, a scam tag, a tag of another currency and one of an
+    address the chain never saw must not reach the guard."""
+    rows = ["address,label,category,confidence,actor,currency",
+            f"{addr(1)},Alpha hot wallet,exchange,forensic,alpha,BTC-REGTEST",
+            f"{addr(1)},Beta deposit,exchange,heuristic,beta,BTC-REGTEST",
+            f"{addr(2).upper()},Beta deposit,exchange,forensic,beta,BTC-REGTEST",
+            f"{addr(3)},Some scam,scam,forensic,,BTC-REGTEST",
+            f"{addr(4)},Gamma,exchange,web_crawl,,BTC-REGTEST",
+            f"{addr(9)},Delta,exchange,forensic,delta,BTC-REGTEST",
+            "1BoatSLRHtKNngkdXEeobR76b53LETtpyT,Epsilon,exchange,forensic,epsilon,BTC"]
+    path = tmp_path / "tags.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _old_service_tags(store_root: Path) -> dict[int, str]:
+    """The guard's labels as the per-tag path computed them before issue 12 item 4 (one query and one
+    parse per tag): the reference the bulk path must reproduce."""
+    from fundtrail.cluster import query
+    from fundtrail.cluster.snapshot import open_snapshot
+    from fundtrail.errors import FundtrailError
+    from fundtrail.store import Store
+    from fundtrail.tags.taxonomy import is_service
+    from fundtrail.trace.attribution import tag_rows
+
+    store = Store.open(store_root, create=False)
+    out: dict[int, str] = {}
+    with open_snapshot(store, "btc-regtest") as snap:
+        for tag in tag_rows(store, "BTC-REGTEST")["rows"]:
+            if not is_service(tag["category"]):
+                continue
+            try:
+                a = query.address_id(snap, tag["address"])
+            except FundtrailError:
+                continue
+            out.setdefault(a, f"{tag['category']}: {tag['actor'] or tag['label']}")
+    return out
+
+
+def test_service_tags_reach_the_guard_in_bulk(store: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    """Issue 12 item 4 on a small case: the labels the guard gets are those of the per-tag path,
+    the per-address resolver is never called per tag, and each step shows progress on stderr."""
+    import numpy as np
+
+    from fundtrail.cli import commands_cluster
+    from fundtrail.cluster import engine, query
+    from fundtrail.store import Store
+
+    assert main(["--store", str(store), "tags", "import", str(_tag_csv(tmp_path))]) == 0
+    capsys.readouterr()
+    per_tag = []
+    monkeypatch.setattr(query, "address_id", lambda *a: per_tag.append(a) or pytest.fail("per-tag resolver"))
+    hooks: list = []
+    real_conflicts = engine.service_conflicts
+
+    def spy(labels_, candidates, sizes, service_labels):  # noqa: ANN001, ANN202
+        hooks.append(service_labels)
+        return real_conflicts(labels_, candidates, sizes, service_labels)
+
+    monkeypatch.setattr(engine, "service_conflicts", spy)
+    code, out, err = run(store, capsys, "run", "--json")
+    monkeypatch.undo()
+    assert code == 0, err
+    (sp,) = json.loads(out)["suspects"]
+    ids = {a: json.loads(_show(store, capsys, a))["address_id"] for a in (addr(1), addr(2))}
+    assert sp["reason"] == "service_conflict" and sp["size"] == 2
+    assert sp["detail"] == (f"members labelled exchange: alpha (address id {ids[addr(1)]}), "
+                            f"exchange: beta (address id {ids[addr(2)]})")
+    assert per_tag == []
+    from fundtrail.cluster import labels
+
+    (hook,) = hooks
+    assert isinstance(hook, labels.AddressLabels) and hook.queries == 1 and hook.converted == 2
+    assert "4 service-tagged BTC-REGTEST addresses" in err and "service labels: 2 of 2" in err
+    # either way of matching gives every address of the chain the per-tag path's label
+    want = _old_service_tags(store)
+    assert set(want.values()) == {"exchange: alpha", "exchange: beta", "exchange: Gamma"}
+    everyone = np.arange(6)
+    svc = commands_cluster._service_labels(Store.open(store, create=False), "btc-regtest", lambda _: None)
+    for strategy in (labels.RENDER, labels.PARSE):
+        hook = labels.AddressLabels(Store.open(store, create=False), "btc-regtest", svc.labels,
+                                    strategy=strategy)
+        assert hook(everyone) == want and hook.queries == 1
+    code, _, err = run_quiet(store, capsys, "run", "--full")
+    assert code == 0 and err == ""
+
+
+def _show(store: Path, capsys, address: str) -> str:
+    assert main(["--store", str(store), "cluster", "show", address, "--json"]) == 0
+    return capsys.readouterr()[0]
+
+
+def run_quiet(store: Path, capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["--store", str(store), "--quiet", "cluster", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_show_amounts_in_btc_and_each_tag_once(store: Path, tmp_path: Path, capsys) -> None:
+    """`cluster show` gives BTC with 8 decimals and its unit (exact satoshi in JSON) and lists a tag
+    several members carry once, saying how many carry it."""
+    assert main(["--store", str(store), "tags", "import", str(_tag_csv(tmp_path))]) == 0
+    assert run(store, capsys, "run")[0] == 0
+    code, out, _ = run(store, capsys, "show", addr(2))
+    assert code == 0
+    # keys 1 and 2 each received a 50 BTC coinbase and both were spent by tx A
+    assert "received 100.00000000 BTC in 2 outputs, sent 100.00000000 BTC in 2 inputs" in out
+    tag_lines = [line.strip() for line in out.splitlines() if line.strip().startswith("tag:")]
+    assert tag_lines == ["tag: exchange 'Beta deposit' (this address and 1 other member(s))",
+                         f"tag: exchange 'Alpha hot wallet' (inherited from {addr(1)})"]
+    r = json.loads(_show(store, capsys, addr(2)))
+    assert (r["received"], r["sent"], r["unit"], r["asset"], r["decimals"]) == (
+        100 * 10**8, 100 * 10**8, "satoshi", "BTC", 8)
+    beta, alpha = r["tags"]
+    assert (beta["label"], beta["kind"], beta["members"], beta["carried_by"]) == (
+        "Beta deposit", "direct", 2, [addr(1)])
+    assert beta["confidence"] == "forensic"  # the strongest of the two members' tags
+    assert (alpha["label"], alpha["kind"], alpha["members"], alpha["carried_by"]) == (
+        "Alpha hot wallet", "inherited", 1, [addr(1)])
+    assert (beta["member"], alpha["member"]) == (addr(2), addr(1))
+    code, out, _ = run(store, capsys, "show", addr(4))
+    assert "received 99.00000000 BTC in 1 outputs, sent 0.00000000 BTC" in out

@@ -85,15 +85,31 @@ def test_risk_without_activity_uses_tags_alone(env: dict, capsys, tmp_path: Path
     assert r["score"] == 100 and r["reasons"][0]["rule"] == "tagged-sanctioned"
 
 
-@pytest.mark.parametrize("arg, code, text", [
-    ("notanaddress", 2, "invalid Bitcoin address"),
-    ("1BoatSLRHtKNngkdXEeobR76b53LETtpyT", 2, "mainnet address, expected regtest"),
-    ("0x52908400098527886E0F7030069857D2E4169EE7", 2, "EVM"),
+@pytest.mark.parametrize("args, code, text", [
+    (["notanaddress"], 2, "not an address of a currency"),
+    (["1BoatSLRHtKNngkdXEeobR76b53LETtpyU"], 2, "not a valid BTC address: bad checksum"),
+    (["0x52908400098527886e0F7030069857D2E4169EE7"], 2, "bad EIP-55 checksum"),
+    (["--chain", "btc-regtest", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"], 2, "is not a btc-regtest address"),
+    (["--chain", "nosuchchain", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"], 6, "chain nosuchchain is not in the store"),
 ])
-def test_risk_bad_address_is_one_line(env: dict, capsys, arg: str, code: int, text: str) -> None:
-    assert main(["--store", env["store"], "risk", arg]) == code
+def test_risk_bad_address_is_one_line(env: dict, capsys, args: list[str], code: int, text: str) -> None:
+    assert main(["--store", env["store"], "risk", *args]) == code
     err = capsys.readouterr().err
     assert text in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("address, why", [
+    ("1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "the store holds no BTC/BCH/BSV chain (stored: btc-regtest)"),
+    ("0x52908400098527886E0F7030069857D2E4169EE7", "the store holds no EVM chain (stored: btc-regtest)"),
+])
+def test_address_of_a_chain_not_stored_is_scored_from_tags(env: dict, capsys, address: str, why: str) -> None:
+    """A mainnet or EVM address in a regtest store: no exposure, said so, never an error or a silent 0."""
+    assert main(["--store", env["store"], "risk", address, "--json"]) == 0
+    (r,) = _json_lines(capsys.readouterr().out)
+    assert r["exposure_computed"] is False and r["exposure_reason"] == why and r["exposure"] is None
+    assert r["score"] == 0 and "exposure not computed" in r["note"]
+    assert main(["--store", env["store"], "risk", address]) == 0
+    assert f"exposure not computed ({why})" in capsys.readouterr().out
 
 
 def test_screen_csv_in_csv_out(env: dict, capsys, tmp_path: Path) -> None:
@@ -107,12 +123,29 @@ def test_screen_csv_in_csv_out(env: dict, capsys, tmp_path: Path) -> None:
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
     assert [r["input"] for r in rows] == [env["case"]["seed_addresses"][0], env["retail"], "bogus", seed["txid"]]
-    assert list(rows[0]) == ["input", "kind", "score", "severity", "profile", "top_reasons",
-                             "activity_in_store", "error"]
+    assert [r["note"] for r in rows] == ["ransom", "user", "typo", "a tx"]  # the input's own columns kept
+    assert list(rows[0]) == ["address", "note", "input", "kind", "currency", "chain", "score", "severity",
+                             "profile", "top_reasons", "activity_in_store", "exposure_computed",
+                             "screen_note", "error"]
     assert float(rows[0]["score"]) >= 90 and "tagged-illicit" in rows[0]["top_reasons"]
-    assert rows[2]["error"] and rows[2]["score"] == ""
+    assert rows[0]["chain"] == "btc-regtest" and rows[0]["exposure_computed"] == "true"
+    assert rows[2]["error"].startswith("line 4: ") and rows[2]["score"] == ""
     assert rows[3]["kind"] == "transaction" and rows[3]["error"] == ""
     bad = tmp_path / "nocol.csv"
     bad.write_text("addr\nx\n")
     assert main(["--store", env["store"], "screen", str(bad)]) == 2
     assert "no column 'address'" in capsys.readouterr().err
+
+
+def test_screen_keeps_an_overlong_row_and_reports_it_in_place(env: dict, capsys, tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text(f"address,customer\n{env['retail']},c-1\n{env['retail']},c-2,stray cell\n"
+                   f"{env['case']['seed_addresses'][0]},c-3\n")
+    out = tmp_path / "out.csv"
+    assert main(["--store", env["store"], "screen", str(src), "-o", str(out)]) == 0
+    assert "1 of 3 inputs could not be screened" in capsys.readouterr().err
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["customer"] for r in rows] == ["c-1", "c-2", "c-3"]  # no row dropped, order kept
+    assert rows[1]["error"] == "line 3: 3 cells but the header has 2 columns" and rows[1]["score"] == ""
+    assert rows[0]["score"] != "" and float(rows[2]["score"]) >= 90

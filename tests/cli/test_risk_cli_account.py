@@ -155,8 +155,25 @@ def test_mixer_withdrawals_are_direct_mixer_exposure(env: dict, capsys) -> None:
 def test_transaction_is_scored_by_its_sender(env: dict, capsys) -> None:
     tx = next(t["tx_hash"] for t in env["case"]["transactions"] if t["typology"] == "cash_out")
     (r,) = _risk(env, capsys, tx)
-    assert r["address"] == tx and r["score"] > 0 and r["reasons"]
-    assert all(x["via_address"].lower() == env["senders"][tx] for x in r["reasons"])
+    assert r["address"] == tx and r["kind"] == "transaction" and r["score"] > 0
+    assert r["transaction"]["sender"].lower() == env["senders"][tx]
+    funding = [x for x in r["reasons"] if x["side"] == "funding"]
+    assert funding and all(x["via_address"].lower() == env["senders"][tx] for x in funding)
+
+
+def test_transactions_are_scored_by_the_addresses_they_pay(env: dict, capsys) -> None:
+    """Issue 12 item 2 (account chains): the theft sends ETH, then a token, from the victim
+    exchange to the thief's tagged address; a withdrawal screen must see whom they pay, the token
+    recipient included (the token transaction itself calls the token contract)."""
+    thief = env["case"]["seed_addresses"][0]
+    moves = {t["kind"]: t for t in env["case"]["seed_transfers"] if t["to"] == thief.lower()}
+    assert {"native", "erc20"} <= set(moves)
+    for move in (moves["native"], moves["erc20"]):
+        (r,) = _risk(env, capsys, move["tx_hash"])
+        assert r["transaction"]["sender"].lower() == move["from"] == env["senders"][move["tx_hash"]]
+        paying = [x for x in r["reasons"] if x["side"] == "paying" and x["via_address"].lower() == thief.lower()]
+        assert paying and paying[0]["rule"] == "tagged-illicit" and paying[0]["tags"][0]["label"] == "thief-1"
+        assert r["transaction"]["paying_score"] == 90 and r["score"] == max(x["score"] for x in r["reasons"]) >= 90
 
 
 def test_screen_csv_in_csv_out(env: dict, capsys, tmp_path: Path) -> None:
@@ -173,8 +190,8 @@ def test_screen_csv_in_csv_out(env: dict, capsys, tmp_path: Path) -> None:
     assert [r["kind"] for r in rows] == ["address", "address", "address", "transaction", "transaction"]
     assert rows[0]["score"] == "90" and "tagged-illicit" in rows[0]["top_reasons"]
     assert "exposure-illicit" in rows[1]["top_reasons"] and "incoming indirect service_hack" in rows[1]["top_reasons"]
-    assert "not an Ethereum address" in rows[2]["error"] and rows[2]["score"] == ""
-    assert rows[3]["error"] == "" and float(rows[3]["score"]) > 0 and " via 0x" in rows[3]["top_reasons"]
+    assert "not an EVM address" in rows[2]["error"] and rows[2]["score"] == ""
+    assert rows[3]["error"] == "" and float(rows[3]["score"]) > 0 and "side: 0x" in rows[3]["top_reasons"]
     assert "not in the store" in rows[4]["error"]
 
 
@@ -189,7 +206,7 @@ def test_inactive_address_is_scored_from_tags_alone(env: dict, capsys) -> None:
 
 
 @pytest.mark.parametrize("arg, code, text", [
-    ("0x1234", 2, "not an Ethereum address"),
+    ("0x1234", 2, "not an EVM address"),
     ("0xA051b629f659c6052de7e13689498ecd70c538ff", 2, "bad EIP-55 checksum"),
     ("0x" + "00" * 32, 6, "not in the store"),
 ])
@@ -203,5 +220,9 @@ def test_chain_option_picks_the_account_chain(env: dict, capsys) -> None:
     thief = env["case"]["seed_addresses"][0]
     (r,) = _risk(env, capsys, "--chain", "anvil", thief)
     assert r["score"] == 90
-    assert main(["--store", env["store"], "risk", "--chain", "eth", thief]) == 2
-    assert "chain eth is not in the store" in capsys.readouterr().err
+    # eth is a chain fundtrail knows but this store does not hold: ETH tags alone, said so
+    (r,) = _risk(env, capsys, "--chain", "eth", thief)
+    assert r["exposure_computed"] is False and r["score"] == 0 and r["chain"] == "eth"
+    assert r["exposure_reason"] == "chain eth is not in the store (stored: anvil)"
+    assert main(["--store", env["store"], "risk", "--chain", "nosuchchain", thief]) == 6
+    assert "chain nosuchchain is not in the store" in capsys.readouterr().err

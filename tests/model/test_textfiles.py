@@ -60,3 +60,11 @@ def test_a_row_longer_than_the_header_is_reported_with_its_line(tmp_path: Path) 
     p.write_text("address\n1A\n1B,extra\n")
     with pytest.raises(DataError, match=r"in.csv:3: 2 cells but the header has 1"):
         read_table(p)
+
+
+def test_non_strict_keeps_an_overlong_row_and_says_what_is_wrong(tmp_path: Path) -> None:
+    p = tmp_path / "in.csv"
+    p.write_text("address,id\n1A,1\n1B,2,extra\n1C,3\n")
+    t = read_table(p, strict=False)
+    assert [r["address"] for r in t.rows] == ["1A", "1B", "1C"]
+    assert t.problems == {1: "3 cells but the header has 2 columns"}

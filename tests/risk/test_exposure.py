@@ -88,7 +88,7 @@ def test_default_profile_scores_with_reasons(world: dict) -> None:
     assert prof.label == "default@1"
     sanctioned = score_address(prof, "x", [TagEvidence("sanction", "OFAC SDN", "ofac.txt")], None)
     assert sanctioned.score == 100 and sanctioned.reasons[0]["rule"] == "tagged-sanctioned"
-    assert sanctioned.note and "tags alone" in sanctioned.note
+    assert not sanctioned.exposure_computed and "tags alone" in " ".join(sanctioned.lines())
     g, case = world["graph"], world["case"]
     idx = ExposureIndex.ensure(world["store"], g, prof.exposure_categories, world["tagged"])
     cash = case["cashout_points"][0]["address"]
@@ -98,7 +98,7 @@ def test_default_profile_scores_with_reasons(world: dict) -> None:
     assert 40 <= res.score <= 95 and res.severity == "high"
     clean = score_address(prof, "y", [], {"incoming": {"direct": {}, "indirect": {}},
                                           "outgoing": {"direct": {}, "indirect": {}}})
-    assert clean.score == 0 and clean.reasons == [] and clean.note is None
+    assert clean.score == 0 and clean.reasons == [] and clean.exposure_computed and clean.lines() == []
 
 
 @pytest.mark.parametrize("text, message", [

@@ -7,6 +7,11 @@ tests/trace/test_account_oracle.py, then used there and in test_account_anvil.py
 engine (`trace.account_engine`) exactly.
 
 A transfer is a dict: from, to (None = mint / burn), asset, amount, fee (bool).
+
+Several seeds: a seed transfer is wholly traced; when its sender already held traced value, the
+part the sender's ledger put into it is its *overlap* (already counted upstream), so the seeds put
+in gross - overlap. Poison *absorbs* clean value (docs/taint-policies.md). Pass `accounting={}` to
+the oracles to get both per asset: then seed gross - overlap + absorbed = endpoints + fees.
 """
 
 from __future__ import annotations
@@ -43,11 +48,15 @@ class _Book:
 
     def __init__(self, policy: str) -> None:
         self.policy = policy
+        self.absorbed: dict = defaultdict(int)  # poison: clean value turned traced, per asset
         self.balance: dict = defaultdict(int)
         self.taint: dict = defaultdict(Fraction)  # haircut amount; poison: 1 when touched
         self.lots: dict = defaultdict(list)  # fifo
 
     def receive(self, key: tuple, amount: int, state) -> None:
+        if self.policy == "poison" and bool(state) != bool(self.taint[key]):
+            # taint meets a clean balance, or clean value a tainted one: both become traced
+            self.absorbed[key[1]] += self.balance[key] if state else amount
         self.balance[key] += amount
         if self.policy == "fifo":
             if amount:
@@ -63,6 +72,8 @@ class _Book:
         missing = max(0, amount - bal)
         self.balance[key] = max(0, bal - amount)
         if self.policy == "poison":
+            if self.taint[key] and amount:
+                self.absorbed[key[1]] += missing
             return (amount if self.taint[key] and amount else None), missing
         if self.policy == "haircut":
             if amount >= bal:
@@ -90,9 +101,12 @@ def _amount(policy: str, state) -> int | Fraction:
     return _tainted(state) if policy == "fifo" else state
 
 
-def oracle_forward(transfers: list[dict], seeds: set[int], policy: str, stops: frozenset = frozenset()):
-    """({(address, asset, reason): amount}, {asset: fees}, [(address, asset, index, missing)])."""
+def oracle_forward(transfers: list[dict], seeds: set[int], policy: str, stops: frozenset = frozenset(),
+                   accounting: dict | None = None):
+    """({(address, asset, reason): amount}, {asset: fees}, [(address, asset, index, missing)]);
+    `accounting` (if given) receives {"overlap": {asset: ...}, "absorbed": {asset: ...}}."""
     book = _Book(policy)
+    overlap: dict = defaultdict(int)
     ends: dict = defaultdict(int)
     fees: dict = defaultdict(int)
     gaps = []
@@ -107,6 +121,7 @@ def oracle_forward(transfers: list[dict], seeds: set[int], policy: str, stops: f
             if missing and held:
                 gaps.append((frm, x, i, missing))
         if i in seeds and not t.get("fee") and to is not None and frm != to:
+            overlap[x] += _amount(policy, state)
             state = (v if policy == "poison" else Fraction(v) if policy == "haircut" else [[v, True]]) if v else None
         amt = _amount(policy, state)
         if t.get("fee"):
@@ -125,6 +140,9 @@ def oracle_forward(transfers: list[dict], seeds: set[int], policy: str, stops: f
     for key in list(book.balance):
         if book.held(key):
             ends[(*key, "unspent")] += book.held(key)
+    if accounting is not None:
+        accounting["overlap"] = {k: v for k, v in overlap.items() if v}
+        accounting["absorbed"] = {k: v for k, v in book.absorbed.items() if v}
     return dict(ends), {k: v for k, v in fees.items() if v}, gaps
 
 
@@ -182,13 +200,19 @@ def _union(a: list, b: list) -> list:
     return out
 
 
-def oracle_backward(transfers: list[dict], seeds: set[int], policy: str, stops: frozenset = frozenset()):
-    """{(address, asset, reason): amount} of where the seed transfers' value came from."""
+def oracle_backward(transfers: list[dict], seeds: set[int], policy: str, stops: frozenset = frozenset(),
+                    accounting: dict | None = None):
+    """{(address, asset, reason): amount} of where the seed transfers' value came from; see
+    `oracle_forward` for `accounting` (backward poison's absorbed is net of transfers reached twice)."""
     traced: dict = {}
     for i in seeds:
         v = transfers[i]["amount"]
         if v and not transfers[i].get("fee") and transfers[i]["from"] != transfers[i]["to"]:
             traced[i] = v if policy == "poison" else Fraction(v) if policy == "haircut" else [(0, v)]
+    whole = set(traced)  # seeds stay wholly traced
+    seen: dict = {}  # seed -> what later traced transfers attribute to it
+    overlap: dict = defaultdict(int)
+    absorbed: dict = defaultdict(int)
     ends: dict = defaultdict(int)
     for e in range(len(transfers) - 1, -1, -1):
         if e not in traced:
@@ -201,19 +225,29 @@ def oracle_backward(transfers: list[dict], seeds: set[int], policy: str, stops: 
         if t["from"] is None:
             ends[(t["to"], t["asset"], "minted")] += amt
             continue
-        if t["from"] in stops and e not in seeds:
+        if t["from"] in stops and e not in whole:  # a fee or self-transfer is no seed
             ends[(t["from"], t["asset"], "service")] += amt
             continue
         funding, unknown = _funding(transfers, policy, t["from"], t["asset"], e, state)
         if unknown and amt:
             ends[(t["from"], t["asset"], "unknown_history")] += unknown
+        x = t["asset"]
+        if policy == "poison":
+            absorbed[x] += sum(qs for _, qs in funding) + unknown - amt
         for q, qs in funding:
+            into = seen if q in whole else traced  # a seed stays whole: what reaches it is overlap
             if policy == "poison":
-                traced[q] = qs
+                absorbed[x] -= into.get(q, 0)  # reached again: counted once
+                into[q] = qs
             elif policy == "haircut":
-                traced[q] = traced.get(q, 0) + qs
+                into[q] = into.get(q, 0) + qs
             else:
-                traced[q] = _union(traced.get(q, []), qs)
+                into[q] = _union(into.get(q, []), qs)
+    for q, qs in seen.items():
+        overlap[transfers[q]["asset"]] += qs if policy != "fifo" else sum(b - a for a, b in qs)
+    if accounting is not None:
+        accounting["overlap"] = {k: v for k, v in overlap.items() if v}
+        accounting["absorbed"] = {k: v for k, v in absorbed.items() if v}
     return {k: v for k, v in ends.items() if v}
 
 

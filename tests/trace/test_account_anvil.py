@@ -204,7 +204,8 @@ def test_transaction_seed_and_json_shape(laundering) -> None:
     edge = doc["graph"]["edges"][0]
     assert edge["from"].startswith("addr:0x") and edge["asset"] == "ETH"
     text = render_text(doc)
-    assert "Policy: fifo" in text and "ETH: seed 10000000000000000000 base units" in text
+    assert "Policy: fifo" in text and "ETH: seed 10 ETH\n" in text, text
+    assert "10000000000000000000" not in text  # wei are in --json, not shown as ETH (issue 12 item 7)
     # the Python API also takes the store itself (the index is brought up to date first)
     again = trace_account(store, seed, chain="anvil", policy="fifo", stop={hot: "exchange"}.get)
     assert oracle.engine_ends(again) == oracle.engine_ends(r)
@@ -226,3 +227,33 @@ def test_limits_keep_every_traced_wei_accounted_for(laundering, limits: Limits) 
             assert all(e.amount < limits.min_value for e in r.endpoints if e.reason == "threshold")
         if limits.max_txs < 100:
             assert r.truncated and "truncated" in reasons and r.events_visited == limits.max_txs
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_address_with_the_thief_as_one_seed_set(laundering, policy: str) -> None:
+    """Issue 12 item 1 on account chains: each address of the chain traced together with the thief
+    (most of them downstream of it), forward and backward: the engine equals the oracle, the seeds'
+    overlap and poison's absorbed value equal the oracle's, and seed + absorbed = endpoints + fees."""
+    store, g, roles, _ = laundering
+    transfers = _oracle_transfers(store, g)
+    thief = parse_account_seed(g, roles["thief"])
+    hot, clean = _id(g, roles["hot"]), _id(g, roles["clean"])
+    for a in range(g.n_addresses):
+        received = {int(e) for e in g.events_of(a) if g.ev_to[e] == a and g.ev_from[e] != a}
+        if not received:
+            continue
+        seeds = set(thief.events) | received
+        for direction, stops in (("forward", frozenset({hot})), ("backward", frozenset({clean}))):
+            acc: dict = {}
+            if direction == "forward":
+                want = oracle.oracle_forward(transfers, seeds, policy, stops, accounting=acc)[0]
+            else:
+                want = oracle.oracle_backward(transfers, seeds, policy, stops, accounting=acc)
+            r = trace_account(g, seeds, direction=direction, policy=policy,
+                              stop={s: "stop" for s in stops}.get)
+            assert oracle.engine_ends(r) == want, (a, direction)
+            assert r.retraced == acc["overlap"] and r.absorbed == acc["absorbed"], (a, direction)
+            for x, gross in r.seed_gross.items():
+                ends = sum((e.amount for e in r.endpoints if e.asset == x), 0)
+                assert r.seed_value[x] == gross - r.retraced.get(x, 0)
+                assert r.seed_value[x] + r.absorbed.get(x, 0) == ends + r.fees.get(x, 0), (a, direction, x)

@@ -177,3 +177,109 @@ def test_every_reason_is_rendered() -> None:
 
     assert set(_REASON_TEXT) == set(REASONS)
 
+
+
+# -- several seeds, downstream seeds, and the accounting identity (issue 12 items 1 and 16) -----
+def _identity(r) -> dict:
+    """Per asset: seed value + absorbed - (endpoints + fees); all zero when the trace accounts for
+    every traced unit."""
+    out: dict = {}
+    for x in set(r.seed_value) | {e.asset for e in r.endpoints} | set(r.fees) | set(r.absorbed):
+        ends = sum((e.amount for e in r.endpoints if e.asset == x), 0)
+        out[x] = r.seed_value.get(x, 0) + r.absorbed.get(x, 0) - ends - r.fees.get(x, 0)
+    return {x: v for x, v in out.items() if v}
+
+
+# V pays A 100 (seed 1), A pays B 60 (seed 2, downstream of seed 1): the 60 is traced once.
+CHAIN = [tr(V, A, 100), tr(A, B, 60)]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_downstream_seed_is_not_counted_twice(policy: str) -> None:
+    r = run_engine(CHAIN, {0, 1}, policy, "forward")
+    assert engine_ends(r) == {(A, ETH, "unspent"): 40, (B, ETH, "unspent"): 60}
+    assert r.seed_gross == {ETH: 160} and r.retraced == {ETH: 60} and r.seed_value == {ETH: 100}
+    assert not r.absorbed and not _identity(r)
+    back = run_engine(CHAIN, {0, 1}, policy, "backward")
+    assert engine_ends(back) == {(V, ETH, "unknown_history"): 100}
+    # backward, the earlier seed is the one reached again: under poison the 60 came from all of A's
+    # 100, so that seed adds nothing new (60 put in, 40 absorbed); the other policies trace 60 of it
+    assert back.seed_value == {ETH: 60 if policy == "poison" else 100} and not _identity(back)
+    assert back.absorbed == ({ETH: 40} if policy == "poison" else {})
+
+
+def test_poison_accounts_for_the_clean_value_it_absorbs() -> None:
+    # A holds 30 clean when 50 stolen arrive; pays B 20; D adds 10 clean to B: 30 + 10 absorbed.
+    transfers = [tr(C, A, 30), tr(V, A, 50), tr(A, B, 20), tr(D, B, 10)]
+    r = run_engine(transfers, {1}, "poison", "forward")
+    assert engine_ends(r) == {(A, ETH, "unspent"): 60, (B, ETH, "unspent"): 30}
+    assert r.seed_value == {ETH: 50} and r.absorbed == {ETH: 40} and not _identity(r)
+    # backward from B's 20: poison says A's 30 and 50 both funded it (60 more than it carried)
+    back = run_engine(transfers, {2}, "poison", "backward")
+    assert engine_ends(back) == {(C, ETH, "unknown_history"): 30, (V, ETH, "unknown_history"): 50}
+    assert back.absorbed == {ETH: 60} and not _identity(back)
+
+
+def _downstream_seeds(rng: random.Random, transfers: list[dict]) -> set[int]:
+    """A few seeds, each further one a transfer sent by the recipient of an earlier seed when there is
+    one (a seed downstream of another), or all that an address received (an address seed)."""
+    first = rng.randrange(len(transfers))
+    seeds = {first}
+    for _ in range(rng.randrange(1, 4)):
+        prev = transfers[rng.choice(sorted(seeds))]
+        later = [i for i, t in enumerate(transfers) if t["from"] is not None and t["from"] == prev["to"]
+                 and t["asset"] == prev["asset"] and i > min(seeds)]
+        if later and rng.random() < 0.7:
+            seeds.add(rng.choice(later))
+        else:
+            to = rng.randrange(7)
+            seeds |= {i for i, t in enumerate(transfers) if t["to"] == to}
+    return seeds
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_several_seeds_conserve_under_every_policy(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    transfers = random_transfers(rng, rng.randrange(5, 70))
+    seeds = _downstream_seeds(rng, transfers)
+    stops = frozenset(rng.sample(range(7), k=rng.choice([0, 1])))
+    for policy in POLICIES:
+        for direction, oracle in (("forward", oracle_forward), ("backward", oracle_backward)):
+            acc: dict = {}
+            want = oracle(transfers, seeds, policy, stops, accounting=acc)
+            r = run_engine(transfers, seeds, policy, direction, stops)
+            assert engine_ends(r) == (want[0] if direction == "forward" else want), (policy, direction)
+            assert r.retraced == acc["overlap"], (policy, direction)
+            assert r.absorbed == acc["absorbed"], (policy, direction)
+            assert not _identity(r), (policy, direction)
+            if policy != "poison":
+                assert not r.absorbed
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_cut_walk_still_takes_the_downstream_seed_out_of_its_sender(policy: str) -> None:
+    # the budget runs out after A's first event: A must still give up the 50 its later seed takes
+    transfers = [tr(V, A, 100), tr(A, B, 10), tr(A, C, 50)]
+    g = graph_of(transfers, 16)
+    for limits in (Limits(max_txs=1), Limits(until=0)):
+        r = trace_account(g, {0, 2}, policy=policy, limits=limits)
+        reason = "truncated" if limits.max_txs == 1 else "time_limit"
+        assert r.seed_value == {ETH: 100} and r.retraced == {ETH: 50}
+        held = "truncated" if limits.max_txs == 1 else "unspent"  # the seed reached C; C did nothing after
+        assert engine_ends(r) == {(A, ETH, reason): 40, (B, ETH, reason): 10, (C, ETH, held): 50}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_budget_and_window_cuts_keep_the_identity(seed: int) -> None:
+    rng = random.Random(5000 + seed)
+    transfers = random_transfers(rng, rng.randrange(10, 70))
+    seeds = _downstream_seeds(rng, transfers)
+    g = graph_of(transfers, 16)
+    for limits in (Limits(max_txs=rng.randrange(1, 12)), Limits(until=rng.randrange(len(transfers))),
+                   Limits(hops=1), Limits(min_value=20)):
+        for policy in POLICIES:
+            for direction in ("forward", "backward"):
+                r = trace_account(g, seeds, direction=direction, policy=policy, limits=limits)
+                assert not _identity(r), (policy, direction, limits)
+                full = trace_account(g, seeds, direction=direction, policy=policy)
+                assert all(r.seed_value[x] >= full.seed_value[x] for x in full.seed_value)

@@ -1,17 +1,19 @@
 """`fundtrail cluster ...`: cluster what is stored, show a cluster, explain why two addresses are linked,
-and record analyst overrides (docs/cli-cluster.md)."""
+and record analyst overrides (docs/cli.md, docs/clustering.md)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import typer
 
 from fundtrail.cluster import explain, overrides, query, runs
-from fundtrail.cluster.engine import RunSummary, parse_heuristics, run_clustering
+from fundtrail.cluster.engine import RunSummary, check_params, parse_heuristics, run_clustering
+from fundtrail.cluster.labels import AddressLabels
 from fundtrail.cluster.snapshot import open_snapshot
-from fundtrail.errors import FundtrailError, UsageError
+from fundtrail.errors import UsageError
 from fundtrail.store import Store
 from fundtrail.store.select import select_chain
 
@@ -82,17 +84,19 @@ def run_cmd(
 ) -> None:
     """Cluster the chain's addresses (incremental when possible); progress on stderr, summary on stdout."""
     store = _store(ctx)
-    name = _chain(store, chain)
+    name, family = select_chain(store, chain)
     names = parse_heuristics(h for h in heuristics.split(",") if h.strip())
+    names = check_params(family, names, change_floor, coinjoin_floor)[0]
+    say = _say(ctx.obj["quiet"])
     hot: list[int] = []
-    with open_snapshot(store, name) as snap:
-        if hot_wallet:
+    if hot_wallet:
+        with open_snapshot(store, name) as snap:
             hot = [query.address_id(snap, a) for a in hot_wallet]
-        services = _service_tags(store, snap)
+    services = _service_labels(store, name, say)
+    say(f"clustering {name} with {', '.join(names)}")
     summary = run_clustering(store, name, heuristics=names, change_floor=change_floor,
                              coinjoin_floor=coinjoin_floor, full=full, hot_wallets=hot,
-                             service_labels=_labels_of(services) if services else None,
-                             progress=_progress(ctx.obj["quiet"]))
+                             service_labels=services, progress=_progress(ctx.obj["quiet"]))
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     else:
@@ -106,26 +110,66 @@ def show_cmd(
     chain: str | None = typer.Option(None, "--chain", help=_CHAIN_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The cluster of an address: id, members, totals received and sent, first and last activity."""
+    """The cluster of an address: id, members, totals received and sent, first and last activity, tags.
+
+    Amounts are shown in the chain's coin (BTC with 8 decimals); --json gives them exactly in base
+    units (satoshi, wei) with `unit`, `asset` and `decimals`. A tag several members carry is one
+    line saying how many."""
     store = _store(ctx)
     with open_snapshot(store, _chain(store, chain)) as snap:
         r = query.show(store, snap, address)
+        r.update(_units(snap.chain, snap.family))
         r.update(_cluster_tags(store, snap, r))
     if as_json:
         typer.echo(json.dumps(r, indent=2, default=str))
         return
     typer.echo(f"{r['address']} is in cluster {r['cluster_id']} ({r['cluster_address']}), "
                f"{r['members']:,} address(es), run #{r['run_id']}")
-    typer.echo(f"  received {r['received']} in {r['received_count']:,} outputs, sent {r['sent']} "
-               f"in {r['sent_count']:,} inputs; active {r['first_activity']} .. {r['last_activity']}")
+    typer.echo(f"  received {_amount(r['received'], r)} in {r['received_count']:,} outputs, "
+               f"sent {_amount(r['sent'], r)} in {r['sent_count']:,} inputs; "
+               f"active {r['first_activity']} .. {r['last_activity']}")
     if r["overrides"]:
         typer.echo(f"  analyst overrides: {', '.join(map(str, r['overrides']))}")
-    for t in r["tags"][:20]:
-        via = "" if t["kind"] == "direct" else f" (inherited from {t['member']})"
-        typer.echo(f"  tag: {t.get('category') or '-'} '{t['label']}'{via}")
+    for t in r["tags"][:_SHOW_TAGS]:
+        typer.echo(f"  tag: {t.get('category') or '-'} '{t['label']}' ({_carriers(t, r['address'])})")
+    if len(r["tags"]) > _SHOW_TAGS:
+        typer.echo(f"  … and {len(r['tags']) - _SHOW_TAGS} more tags; --json lists all")
+    if r.get("tag_members_read", 0) < r["members"] and r["tags"]:
+        typer.echo(f"  (tags read from the first {r['tag_members_read']:,} members)")
     if r.get("possible_false_merge"):
         typer.echo(f"  WARNING: members are tagged as different services ({r['conflict']}): "
                    "possibly a false merge")
+
+
+#: Tags `cluster show` prints (--json lists all).
+_SHOW_TAGS = 20
+
+
+def _units(chain: str, family: str) -> dict:
+    """Asset, base unit and decimals of the amounts `cluster show` reports."""
+    if family == "account":
+        from fundtrail.model.chains import EVM_CHAINS
+
+        evm = EVM_CHAINS.get(chain)
+        return {"asset": evm.native_symbol if evm else "ETH", "unit": "wei",
+                "decimals": evm.native_decimals if evm else 18}
+    return {"asset": "BTC", "unit": "satoshi", "decimals": 8}
+
+
+def _amount(base_units: int | str, r: dict) -> str:
+    """An exact amount in base units shown in the asset with all its decimals (no float rounding)."""
+    whole, frac = divmod(int(base_units), 10 ** r["decimals"])
+    return f"{whole:,}.{frac:0{r['decimals']}d} {r['asset']}"
+
+
+def _carriers(tag: dict, address: str) -> str:
+    """Who carries a tag: the address itself and/or how many other members (one example named)."""
+    others = tag["members"] - (1 if tag["kind"] == "direct" else 0)
+    if tag["kind"] == "direct":
+        return "this address" + (f" and {others:,} other member(s)" if others else "")
+    if others == 1:
+        return f"inherited from {tag['carried_by'][0]}"
+    return f"inherited from {others:,} members, e.g. {tag['carried_by'][0]}"
 
 
 @cluster_app.command("why")
@@ -242,8 +286,13 @@ def register(app: typer.Typer) -> None:
 _SHOW_TAG_MEMBERS = 200_000
 
 
+#: Member addresses named per tag in `carried_by` (the count is always complete).
+_CARRIERS_LISTED = 10
+
+
 def _cluster_tags(store: Store, snap, r: dict) -> dict:  # noqa: ANN001 (cluster Snapshot)
-    """Direct tags of the address, tags its cluster inherits from members, and the conflict check."""
+    """Tags of the address and those its cluster inherits from members, one entry per distinct tag
+    (currency, category, label) with how many members carry it, and the conflict check."""
     from fundtrail.tags.lookup import cluster_tags, tags_of
 
     if not _has_tags(store):
@@ -254,9 +303,39 @@ def _cluster_tags(store: Store, snap, r: dict) -> dict:  # noqa: ANN001 (cluster
     with store.connect(read_only=True) as con:
         own = tags_of(con, r["address"])
         inherited = cluster_tags(con, [texts[int(m)] for m in members if int(m) in texts])
-    keep = [t for t in inherited["tags"] if t["member"] != r["address"]]
-    return {"tags": own + keep, "possible_false_merge": inherited["possible_false_merge"],
+    carried = [{**t, "member": r["address"]} for t in own]
+    carried += [t for t in inherited["tags"] if t["member"] != r["address"]]
+    return {"tags": _distinct_tags(carried, r["address"]),
+            "possible_false_merge": inherited["possible_false_merge"],
             "conflict": inherited["conflict"], "tag_members_read": int(members.size)}
+
+
+def _distinct_tags(carried: list[dict], address: str) -> list[dict]:
+    """One entry per (currency, category, label), from its strongest instance, with `members` (how
+    many members carry it), `carried_by` (the first few others), `kind` direct when the address
+    does and `member` (the address if direct, else the first carrier); direct tags first, then the
+    most widely carried."""
+    groups: dict[tuple, dict] = {}
+    for t in carried:
+        key = (t.get("currency"), t.get("category"), t["label"])
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = {k: v for k, v in t.items() if k not in ("member", "tag_key", "address")}
+            g.update(kind="inherited", _members=[])
+        elif t["confidence_level"] > g["confidence_level"]:
+            g.update({k: v for k, v in t.items() if k not in ("member", "tag_key", "address", "kind")})
+        if t["member"] not in g["_members"]:
+            g["_members"].append(t["member"])
+        if t["member"] == address:
+            g["kind"] = "direct"
+    out = []
+    for g in groups.values():
+        carriers = g.pop("_members")
+        others = [m for m in carriers if m != address]
+        member = address if g["kind"] == "direct" else others[0]  # as before: whom it comes from
+        out.append({**g, "member": member, "members": len(carriers), "carried_by": others[:_CARRIERS_LISTED]})
+    out.sort(key=lambda t: (t["kind"] != "direct", -t["members"], -t["confidence_level"], t["label"]))
+    return out
 
 
 def _has_tags(store: Store) -> bool:
@@ -266,28 +345,42 @@ def _has_tags(store: Store) -> bool:
         return has_tags(con)
 
 
-def _service_tags(store: Store, snap) -> dict[int, str]:  # noqa: ANN001 (cluster Snapshot)
-    """address id -> "category: entity" for addresses tagged with a single-operator service
-    category, for the super-cluster guard (two services in one cluster = likely false merge)."""
-    from fundtrail.tags.taxonomy import is_service
-    from fundtrail.trace.attribution import chain_currency, tag_rows
-
-    if not _has_tags(store):
-        return {}
-    out: dict[int, str] = {}
-    for tag in tag_rows(store, chain_currency(snap.chain))["rows"]:
-        if not is_service(tag["category"]):
-            continue
-        try:
-            a = query.address_id(snap, tag["address"])
-        except FundtrailError:
-            continue
-        out.setdefault(a, f"{tag['category']}: {tag['actor'] or tag['label']}")
-    return out
+#: The strongest service tag of each address of one currency, as the guard's label
+#: "category: actor" (the label when no actor): one query, however many tags are stored.
+_SERVICE_TAGS_SQL = """
+SELECT address, category || ': ' || coalesce(nullif(actor, ''), label) FROM tags
+WHERE currency = ? AND category IN (SELECT unnest(?))
+QUALIFY row_number() OVER (PARTITION BY address
+                           ORDER BY confidence_level DESC, category, coalesce(nullif(actor, ''), label)) = 1
+"""
 
 
-def _labels_of(services: dict[int, str]):  # noqa: ANN202 (cluster.guard.ServiceLabels)
-    def labels(ids):  # noqa: ANN001, ANN202
-        return {int(a): services[int(a)] for a in ids if int(a) in services}
+def _service_labels(store: Store, chain: str, say: Callable[[str], None]) -> AddressLabels | None:
+    """The guard's hook over the chain currency's service tags (single-operator categories: two of
+    them in one cluster = likely false merge); None without tags. The tags are matched to address
+    ids in bulk, only for the members the guard asks about (`fundtrail.cluster.labels`)."""
+    from fundtrail.tags.lookup import has_tags
+    from fundtrail.tags.taxonomy import CATEGORIES
+    from fundtrail.trace.attribution import chain_currency
 
-    return labels
+    currency = chain_currency(chain)
+    t0 = time.perf_counter()
+    with store.connect(read_only=True) as con:
+        if not has_tags(con):
+            return None
+        services = [c.id for c in CATEGORIES.values() if c.service]
+        rows = con.execute(_SERVICE_TAGS_SQL, [currency, services]).fetchall()
+    if not rows:
+        return None
+    say(f"{len(rows):,} service-tagged {currency} addresses for the false-merge guard "
+        f"({time.perf_counter() - t0:.1f} s)")
+    return AddressLabels(store, chain, dict(rows), progress=say)
+
+
+def _say(quiet: bool) -> Callable[[str], None]:
+    """A progress line on stderr per step (nothing with --quiet)."""
+    def say(text: str) -> None:
+        if not quiet:
+            typer.echo(f"cluster: {text}", err=True)
+
+    return say

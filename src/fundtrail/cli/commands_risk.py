@@ -2,48 +2,134 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import IO, Optional
 
 import typer
 
-from fundtrail.cli.commands_trace import chain_of, utxo_chain
-from fundtrail.errors import DataError, UsageError
-from fundtrail.risk.account_assess import AccountAssessor, is_account_tx_hash
-from fundtrail.risk.assess import Assessor
-from fundtrail.risk.profile import Profile, load_profile
+from fundtrail.errors import FundtrailError, UsageError
+from fundtrail.model.textfiles import read_table
+from fundtrail.risk.assess import Screened, Step
+from fundtrail.risk.profile import load_profile
+from fundtrail.risk.score import RiskResult
+from fundtrail.risk.screening import RiskService
 from fundtrail.store import Store
 
-SCREEN_COLUMNS = ("input", "kind", "score", "severity", "profile", "top_reasons", "activity_in_store",
-                  "error")
+RESULT_COLUMNS = ("input", "kind", "currency", "chain", "score", "severity", "profile", "top_reasons",
+                  "activity_in_store", "exposure_computed", "note", "error")
+#: A step that runs longer than this many seconds is announced on stderr (and its end too).
+PROGRESS_AFTER = 1.0
 
 
-def _reason_text(r: dict) -> str:
+def progress_steps(quiet: bool, after: float = PROGRESS_AFTER, stream: IO[str] | None = None) -> Step:
+    """A `Step` that writes `fundtrail: <step>…` to stderr once the step has run `after` seconds,
+    and `… done in N s` when it ends; nothing for quicker steps or when quiet. Plain lines, so
+    they read the same in a terminal, a log file or a CI job."""
+    @contextlib.contextmanager
+    def step(label: str) -> Iterator[None]:
+        if quiet:
+            yield
+            return
+        out = stream or sys.stderr
+        t0 = time.perf_counter()
+        lock, state = threading.Lock(), {"shown": False, "done": False}
+
+        def announce() -> None:
+            with lock:
+                if not state["done"]:
+                    out.write(f"fundtrail: {label}…\n")
+                    out.flush()
+                    state["shown"] = True
+
+        timer = threading.Timer(max(after, 0.0), announce)
+        timer.daemon = True
+        if after <= 0:
+            announce()
+        else:
+            timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            with lock:
+                state["done"] = True
+                if state["shown"]:
+                    out.write(f"fundtrail: {label}: done in {time.perf_counter() - t0:.1f}s\n")
+                    out.flush()
+
+    return step
+
+
+def reason_text(r: dict) -> str:
+    """One line for a reason: rule, score, evidence and, for a transaction, the side it came from."""
     if r["kind"] == "tag":
         tag = r["tags"][0]
-        return f"{r['rule']} ({r['score']:g}): tagged {tag['category']} '{tag['label']}'"
-    return (f"{r['rule']} ({r['score']:g}): {r['share']:.2%} {r['direction']} {r['hops']} "
-            f"{r['category']}" + (f" via {r['via_address']}" if r.get("via_address") else ""))
+        cur = f" [{tag['currency']}]" if tag.get("currency") else ""
+        inherited = f" (cluster of {tag['inherited_from']})" if tag.get("inherited_from") else ""
+        text = f"{r['rule']} ({r['score']:g}): tagged {tag['category']} '{tag['label']}'{cur}{inherited}"
+    else:
+        text = (f"{r['rule']} ({r['score']:g}): {r['share']:.2%} {r['direction']} {r['hops']} "
+                f"{r['category']}" + (f" in {r['asset']}" if r.get("asset") else ""))
+    if r.get("side"):
+        outs = r.get("outputs")
+        where = f", output{'s' if len(outs) > 1 else ''} {', '.join(map(str, outs))}" if outs else ""
+        text += f" ({r['side']} side: {r['via_address']}{where})"
+    elif r.get("via_address"):
+        text += f" via {r['via_address']}"
+    return text
 
 
-def _assessor(store: Store, chain: str | None, profile: Profile) -> Assessor | AccountAssessor:
-    """The assessor of the chain to work on: account chains (given, or the store's only chain) get
-    the account assessor; otherwise the store's UTXO chain as before."""
-    if chain is not None or len(store.chains()) == 1:
-        name, family = chain_of(store, chain)
-        if family == "account":
-            return AccountAssessor(store, name, profile)
-    return Assessor(store, utxo_chain(store, chain), profile)
+def _print_text(r: RiskResult) -> None:
+    sev = f" ({r.severity})" if r.severity else ""
+    typer.echo(f"{r.address}: risk {r.score:g}/100{sev} under {r.profile}")
+    for line in r.lines():
+        typer.echo(f"  note: {line}")
+    tx = r.transaction
+    if tx is not None:
+        funding = (f"sender {tx['sender'] or 'unknown'}" if "sender" in tx else
+                   f"{tx['inputs']} inputs ({tx['inputs_unresolved']} unresolved), "
+                   f"{tx['funding_addresses']} addresses")
+        typer.echo(f"  funding side: {funding}, score {tx['funding_score']:g}; paying side: "
+                   f"{tx['paying_addresses']} addresses, score {tx['paying_score']:g}")
+    for reason in r.reasons:
+        typer.echo(f"  - {reason_text(reason)}")
+        typer.echo(f"    {reason['explain']}")
+        if reason["kind"] == "tag" and reason["tags"][0].get("source"):
+            typer.echo(f"    source: {reason['tags'][0]['source']}")
+    if not r.reasons:
+        typer.echo("  no rule matched")
 
 
-def _is_transaction(assessor: Assessor | AccountAssessor, text: str) -> bool:
-    t = text.strip()
-    if isinstance(assessor, AccountAssessor):
-        return is_account_tx_hash(t)
-    return len(t) == 64 and all(c in "0123456789abcdefABCDEF" for c in t)
+def _check_output(output: Path) -> None:
+    """One-line usage errors for an output path that cannot be written, before any work is done."""
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a directory; give a file name")
+    parent = output.parent
+    if not parent.is_dir():
+        raise UsageError(f"--output {output}: directory {parent} does not exist")
+
+
+def _columns(inputs: list[str]) -> list[str]:
+    """The result columns, each renamed `screen_<name>` where the input already has that column."""
+    taken = {c.strip().lower() for c in inputs}
+    return [f"screen_{c}" if c in taken else c for c in RESULT_COLUMNS]
+
+
+def _row(s: Screened, line: int, profile: str, top: int) -> list[str]:
+    r = s.result
+    if r is None:
+        return [s.input, s.kind, "", "", "", "", profile, "", "", "", "", f"line {line}: {s.error}"]
+    return [s.input, r.kind, r.currency or "", r.chain or "", f"{r.score:g}", r.severity or "", r.profile,
+            " | ".join(reason_text(x) for x in r.reasons[:top]), str(r.activity).lower(),
+            str(r.exposure_computed).lower(),
+            "; ".join(r.lines()), ""]
 
 
 def register(app: typer.Typer) -> None:
@@ -55,70 +141,62 @@ def register(app: typer.Typer) -> None:
         addresses: list[str] = typer.Argument(..., help="Addresses (or txids) to score."),
         profile: Optional[Path] = typer.Option(None, "--profile", help="Rule profile YAML (default: shipped)."),
         chain: Optional[str] = typer.Option(None, "--chain",
-                                            help="Store chain (default: the only chain, else the only UTXO chain)."),
+                                            help="Chain of the inputs (default: inferred from each input's form)."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     ) -> None:
         """Score 0-100 with the reasons (tags, exposure by category, share, hops) under a rule profile."""
         prof = load_profile(profile)
         store = Store.open(ctx.obj["settings"].store, create=False)
-        assessor = _assessor(store, chain, prof)
-        results = []
-        for text in addresses:
-            if _is_transaction(assessor, text):
-                results.append(assessor.transaction(text.strip()))
-            else:
-                results.extend(assessor.addresses([text]))
+        service = RiskService(store, prof, chain, progress_steps(ctx.obj["quiet"]))
+        targets = [service.classify(text) for text in addresses]  # every input checked before any index
+        results = service.score(targets)
+        failed = next((r for r in results if isinstance(r, FundtrailError)), None)
+        if failed is not None:
+            raise failed
         for r in results:
+            assert isinstance(r, RiskResult)
             if as_json:
                 typer.echo(json.dumps(r.as_dict()))
-                continue
-            sev = f" ({r.severity})" if r.severity else ""
-            typer.echo(f"{r.address}: risk {r.score:g}/100{sev} under {r.profile}")
-            if r.note:
-                typer.echo(f"  note: {r.note}")
-            for reason in r.reasons:
-                typer.echo(f"  - {_reason_text(reason)}")
-                typer.echo(f"    {reason['explain']}")
-            if not r.reasons:
-                typer.echo("  no rule matched")
+            else:
+                _print_text(r)
 
     @app.command("screen")
     def screen_cmd(
         ctx: typer.Context,
-        file: Path = typer.Argument(..., help="CSV with a column of addresses or txids (header row)."),
+        file: Path = typer.Argument(..., help="CSV with a header and a column of addresses or txids ('-': stdin)."),
         column: str = typer.Option("address", "--column", help="Column holding the addresses/txids."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="CSV to write (default stdout)."),
         profile: Optional[Path] = typer.Option(None, "--profile", help="Rule profile YAML (default: shipped)."),
-        chain: Optional[str] = typer.Option(None, "--chain"),
-        top: int = typer.Option(3, "--top", help="Reasons per row."),
+        chain: Optional[str] = typer.Option(None, "--chain",
+                                            help="Chain of the inputs (default: inferred from each input's form)."),
+        top: int = typer.Option(3, "--top", help="Reasons per row (0 or more)."),
     ) -> None:
-        """Batch screening: CSV in, CSV out with score, severity and the top reasons per row."""
+        """Batch screening: CSV in, the same CSV out with score, severity and the top reasons per row."""
+        if top < 0:
+            raise UsageError(f"--top must be 0 or more, not {top}")
+        if output is not None and str(output) != "-":
+            _check_output(output)
         prof = load_profile(profile)
-        try:
-            with open(file, newline="") as fh:
-                reader = csv.DictReader(fh)
-                if reader.fieldnames is None or column not in reader.fieldnames:
-                    cols = ", ".join(reader.fieldnames or []) or "none"
-                    raise UsageError(f"{file}: no column {column!r} (columns: {cols}); use --column")
-                inputs = [row[column] or "" for row in reader]
-        except OSError as exc:
-            raise UsageError(f"cannot read {file}: {exc.strerror}") from None
-        except csv.Error as exc:
-            raise DataError(f"{file}: not valid CSV ({exc})") from None
+        table = read_table(file, strict=False)
+        col = table.column(column)
         store = Store.open(ctx.obj["settings"].store, create=False)
-        assessor = _assessor(store, chain, prof)
-        rows = assessor.screen(inputs)
-        fh = open(output, "w", newline="") if output else sys.stdout
+        service = RiskService(store, prof, chain, progress_steps(ctx.obj["quiet"]))
+        good = [i for i in range(len(table.rows)) if i not in table.problems]
+        screened = iter(service.screen([table.rows[i][col] or "" for i in good]))
+        rows = [Screened(table.rows[i][col] or "", "", None, table.problems[i]) if i in table.problems
+                else next(screened) for i in range(len(table.rows))]
+        to_file = output is not None and str(output) != "-"
+        try:
+            fh = open(output, "w", newline="", encoding="utf-8") if to_file else sys.stdout
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
         try:
             w = csv.writer(fh)
-            w.writerow(SCREEN_COLUMNS)
-            for s in rows:
-                r = s.result
-                w.writerow([s.input, s.kind, f"{r.score:g}" if r else "", (r.severity or "") if r else "",
-                            prof.label, " | ".join(_reason_text(x) for x in r.reasons[:top]) if r else "",
-                            str(r.activity).lower() if r else "", s.error or ""])
+            w.writerow(table.columns + _columns(table.columns))
+            for s, src, line in zip(rows, table.rows, table.lines):
+                w.writerow([src[c] for c in table.columns] + _row(s, line, prof.label, top))
         finally:
-            if output:
+            if to_file:
                 fh.close()
         bad = sum(1 for s in rows if s.error)
         if bad:

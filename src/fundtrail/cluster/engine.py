@@ -103,8 +103,10 @@ def parse_heuristics(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(h for h in HEURISTIC_BY_CODE if h in out)
 
 
-def _check_params(family: str, heuristics: tuple[str, ...], change_floor: float | None,
-                  coinjoin_floor: float) -> tuple[tuple[str, ...], float | None]:
+def check_params(family: str, heuristics: tuple[str, ...], change_floor: float | None,
+                 coinjoin_floor: float) -> tuple[tuple[str, ...], float | None]:
+    """The heuristics and change floor a run of a `family` chain uses; UsageError for a bad
+    combination (callers check before slow preparation, the run checks again)."""
     for name, value in (("--change-floor", change_floor), ("--coinjoin-floor", coinjoin_floor)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise UsageError(f"{name} must be between 0 and 1, got {value}")
@@ -212,7 +214,7 @@ def run_clustering(store: Store, chain: str, *, heuristics: Iterable[str] = (MUL
         # catalog's closing and reopening: a tenth of a one-block update
         cat = held.enter_context(store.connect())
         cap = capture(store, chain, cat)
-        heur, change_floor = _check_params(cap.family, names, change_floor, coinjoin_floor)
+        heur, change_floor = check_params(cap.family, names, change_floor, coinjoin_floor)
         params = (",".join(heur), change_floor, coinjoin_floor)
         runs.recover(store, chain, cat)
         prev = runs.latest_run(store, chain, cat)

@@ -80,6 +80,7 @@ class Table:
     columns: list[str]
     rows: list[dict[str, str]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    problems: dict[int, str] = field(default_factory=dict)  # row index -> what is wrong with it
 
     def column(self, name: str) -> str:
         """The header cell matching `name` (case and surrounding spaces ignored); UsageError if none."""
@@ -91,8 +92,11 @@ class Table:
                          "use --column")
 
 
-def read_table(path: Path | str) -> Table:
-    """A CSV sheet with a header row; comma, semicolon or tab separated (sniffed from the header)."""
+def read_table(path: Path | str, *, strict: bool = True) -> Table:
+    """A CSV sheet with a header row; comma, semicolon or tab separated (sniffed from the header).
+
+    A row with more cells than the header is a DataError naming its line; with `strict=False` it is
+    kept (its first cells) and described in `Table.problems`, so a batch job can report it in place."""
     where = "<stdin>" if str(path) == "-" else str(path)
     text = read_text(path)
     first = text.split("\n", 1)[0]
@@ -108,8 +112,10 @@ def read_table(path: Path | str) -> Table:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) > len(columns):
-                raise DataError(f"{where}:{reader.line_num}: {len(row)} cells but the header has "
-                                f"{len(columns)} columns")
+                problem = f"{len(row)} cells but the header has {len(columns)} columns"
+                if strict:
+                    raise DataError(f"{where}:{reader.line_num}: {problem}")
+                table.problems[len(table.rows)] = problem
             table.rows.append({c: (row[i] if i < len(row) else "") for i, c in enumerate(columns)})
             table.lines.append(reader.line_num)
     except csv.Error as exc:

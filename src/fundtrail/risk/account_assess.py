@@ -5,28 +5,30 @@ The account-chain twin of `fundtrail.risk.assess.Assessor` with the same API (`a
 and export both alike. Tags are the chain currency's (`chain_currency`: ETH for `eth`, the chain
 name upper-cased otherwise, ANVIL for the simulator's chain), direct only: account chains are not
 clustered here. Exposure is per asset (`fundtrail.risk.account_exposure`); a rule matches on the
-largest share over the assets and its reason names the asset. A transaction is scored by its
-sender (the counterparty of a deposit).
+largest share over the assets and its reason names the asset. A transaction is scored by both
+sides, like a UTXO one: its sender (the funding side, the counterparty of a deposit) and every
+address it pays (the paying side: the contract it calls, native, internal and token transfer
+recipients; the counterparty of a withdrawal), each reason naming its side and address.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 
 from fundtrail.chains.ethereum.hexutil import eip55
-from fundtrail.errors import FundtrailError, NotFoundError, UsageError
+from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.model.chains import EVM_CHAINS
 from fundtrail.risk.account_exposure import AccountExposureIndex
-from fundtrail.risk.assess import Screened
+from fundtrail.risk.assess import Step, no_step, side_reasons
 from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
+from fundtrail.risk.tagsonly import text_tags
 from fundtrail.store.lake import Store
 from fundtrail.trace.account_graph import KIND_FEE, AccountGraph
 from fundtrail.trace.account_seeds import address_id
-from fundtrail.trace.attribution import TagMap, chain_currency, tag_rows
+from fundtrail.trace.attribution import TagMap, chain_currency
 
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -39,19 +41,22 @@ def is_account_tx_hash(text: str) -> bool:
 class AccountAssessor:
     """Risk of addresses and transactions of one account chain under one profile."""
 
-    def __init__(self, store: Store, chain: str, profile: Profile) -> None:
+    def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step) -> None:
         self.store, self.chain, self.profile = store, chain, profile
-        self.graph = AccountGraph.ensure(store, chain)
+        self.currency = chain_currency(chain)
+        with step(f"updating the account graph index of {chain}"):
+            self.graph = AccountGraph.ensure(store, chain)
         known = EVM_CHAINS.get(chain)
         self.native = known.native_symbol if known else "ETH"
-        self.tags = TagMap.load(store, self.graph, clusters=False).direct
-        self._text_tags: dict[str, list[dict[str, Any]]] | None = None
+        with step(f"resolving {self.currency} tags to {chain} addresses"):
+            self.tags = TagMap.load(store, self.graph, clusters=False).direct
         cats = profile.exposure_categories
         col = {c: i for i, c in enumerate(cats)}
         addr_cat = np.full(self.graph.n_addresses, -1, np.int16)
         for a, tags in self.tags.items():
             addr_cat[a] = col.get(tags[0]["category"], len(cats))
-        self.exposure = AccountExposureIndex.ensure(store, self.graph, cats, addr_cat)
+        with step(f"updating the exposure index of {chain}"):
+            self.exposure = AccountExposureIndex.ensure(store, self.graph, cats, addr_cat)
 
     def _asset_name(self, asset: int) -> str:
         return self.native if asset < 0 else eip55(self.graph.address_bytes(asset))
@@ -63,27 +68,25 @@ class AccountAssessor:
         except NotFoundError:
             return -1
 
-    def _by_text(self) -> dict[str, list[dict[str, Any]]]:
-        """The chain's tags by lower-case address string, for addresses without activity (read once)."""
-        if self._text_tags is None:
-            self._text_tags = {}
-            for tag in tag_rows(self.store, chain_currency(self.chain))["rows"]:
-                self._text_tags.setdefault(str(tag["address"]).lower(), []).append(tag)
-        return self._text_tags
-
-    def _tag_evidence(self, address: int, text: str) -> list[TagEvidence]:
-        rows = self.tags.get(address, []) if address >= 0 else self._by_text().get(text.strip().lower(), [])
-        return [TagEvidence(r["category"], r["label"], r.get("source"), r.get("confidence"), None)
-                for r in rows if r.get("category")]
+    def _tag_evidence(self, address: int, by_text: list[TagEvidence]) -> list[TagEvidence]:
+        """The chain's tags of an address, then those found by its text (`tagsonly.text_tags`)."""
+        own = [] if address < 0 else [TagEvidence(r["category"], r["label"], r.get("source"), r.get("confidence"),
+                                                  None, self.currency)
+                                      for r in self.tags.get(address, []) if r.get("category")]
+        return list(dict.fromkeys(own + by_text))
 
     def addresses(self, texts: list[str]) -> list[RiskResult]:
         """Score addresses (UsageError on the first malformed one)."""
         ids = [self._resolve(t) for t in texts]
+        by_text = text_tags(self.store, texts, [a >= 0 for a in ids], self.currency)
         out = []
-        for text, a in zip(texts, ids):
-            tags = self._tag_evidence(a, text)
+        for text, a, found in zip(texts, ids, by_text):
+            tags = self._tag_evidence(a, found)
             if a < 0:
-                out.append(score_address(self.profile, text.strip(), tags, None))
+                res = score_address(self.profile, text.strip(), tags, None)
+                res.currency, res.chain = self.currency, self.chain
+                res.exposure_reason = f"no activity in the store's {self.chain} chain"
+                out.append(res)
                 continue
             exp = self.exposure.of_address(a)
             names = {x: self._asset_name(x) for x in exp.assets}
@@ -95,6 +98,7 @@ class AccountAssessor:
                     reason.pop("amount_sat", None)
                     reason["amount"], reason["asset"] = part["amount"], part["asset"]
             res.exposure = {**row, "cluster": None}
+            res.currency, res.chain = self.currency, self.chain
             out.append(res)
         return out
 
@@ -110,8 +114,21 @@ class AccountAssessor:
             got = con.execute(f"SELECT from_id FROM {p}_transactions WHERE tx_id = ?", [tx]).fetchall()
         return int(got[0][0]) if got and got[0][0] is not None else -1
 
+    def recipients(self, tx: int, sender: int) -> list[int]:
+        """Addresses transaction `tx` pays: the contract or account it calls, and the recipients of
+        its native, internal and token transfers (fees and the sender itself left out)."""
+        g = self.graph
+        out = []
+        p = self.chain.replace("-", "_")
+        with self.store.query() as con:
+            got = con.execute(f"SELECT to_id FROM {p}_transactions WHERE tx_id = ?", [tx]).fetchall()
+        if got and got[0][0] is not None:
+            out.append(int(got[0][0]))
+        out.extend(int(g.ev_to[e]) for e in g.events_of_tx(tx) if int(g.ev_kind[e]) != KIND_FEE)
+        return list(dict.fromkeys(a for a in out if a >= 0 and a != sender))
+
     def transaction(self, tx_hash: str) -> RiskResult:
-        """Score a transaction by its sender."""
+        """Score a transaction by its sender (funding side) and the addresses it pays (paying side)."""
         raw = tx_hash.strip()
         if not is_account_tx_hash(raw):
             raise UsageError(f"not a transaction hash: {raw!r} (expected 0x followed by 64 hex digits)")
@@ -119,26 +136,22 @@ class AccountAssessor:
         if tx < 0:
             raise NotFoundError(f"transaction {raw} is not in the store's {self.chain} chain")
         a = self.sender(tx)
-        results = self.addresses([eip55(self.graph.address_bytes(a))]) if a >= 0 else []
-        best = results[0] if results else None
-        res = RiskResult(raw, self.profile.label, best.score if best else 0.0, best.severity if best else None,
-                         [], True, None, None if best else "no sender found for this transaction")
-        if best is not None:
-            res.reasons = [{**r, "via_address": best.address} for r in best.reasons]
-        return res
-
-    def screen(self, inputs: list[str]) -> list[Screened]:
-        """Score many addresses and transaction hashes; a bad input gets its own error, the rest go on."""
-        out: list[Screened] = []
-        for text in inputs:
-            t = text.strip()
-            kind = "transaction" if is_account_tx_hash(t) else "address"
-            try:
-                res = self.transaction(t) if kind == "transaction" else self.addresses([t])[0]
-                out.append(Screened(t, kind, res))
-            except FundtrailError as exc:
-                out.append(Screened(t, kind, None, exc.one_line()))
-        return out
+        payees = self.recipients(tx, a)
+        ids = ([a] if a >= 0 else []) + payees
+        results = self.addresses([eip55(self.graph.address_bytes(x)) for x in ids]) if ids else []
+        fund_res, pay_res = results[:1 if a >= 0 else 0], results[1 if a >= 0 else 0:]
+        reasons = [x for r in fund_res for x in side_reasons(r, "funding")]
+        reasons += [x for r in pay_res for x in side_reasons(r, "paying")]
+        reasons.sort(key=lambda x: -x["score"])
+        top = reasons[0] if reasons else None
+        notes = [] if a >= 0 else ["no sender found for this transaction: the funding side could not be assessed"]
+        return RiskResult(raw, self.profile.label, top["score"] if top else 0.0, top["severity"] if top else None,
+                          reasons, True, None, kind="transaction",
+                          currency=self.currency, chain=self.chain, notes=notes,
+                          transaction={"sender": fund_res[0].address if fund_res else None,
+                                       "paying_addresses": len(payees),
+                                       "funding_score": max((r.score for r in fund_res), default=0.0),
+                                       "paying_score": max((r.score for r in pay_res), default=0.0)})
 
 
 def _scoring_view(row: dict) -> dict:

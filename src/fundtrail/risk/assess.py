@@ -1,31 +1,46 @@
 """Assess addresses and transactions of one chain: tags + exposure -> score with reasons.
 
 An `Assessor` is built once per chain and profile (graph index, tag map and exposure index loaded
-or brought up to date) and then answers single queries and batches; batches compute exposure for
-all addresses in one compiled pass. A transaction is scored by the addresses that funded it (its
-input addresses: the counterparty of a deposit), its score the highest of theirs.
+or brought up to date, each a named step the caller can show progress for) and then answers single
+queries and batches; batches compute exposure for all addresses in one compiled pass.
+
+A transaction is scored by both sides: its funding side (the addresses of the outputs it spends:
+the counterparty of a deposit) and its paying side (the addresses it pays: the counterparty of a
+withdrawal; an output back to a funding address is change and counted there). Its score is the
+highest of all of them; every reason names its side, address and, when paying, the output. Inputs
+whose spent output is not in the store are counted (`inputs_unresolved`) and said in a note, so an
+unassessed funding side never reads as clean.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from fundtrail.errors import FundtrailError, NotFoundError
+from fundtrail.errors import NotFoundError
 from fundtrail.risk.exposure import ExposureIndex
 from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
+from fundtrail.risk.tagsonly import text_tags
 from fundtrail.store.lake import Store
-from fundtrail.trace.attribution import TagMap
+from fundtrail.trace.attribution import TagMap, chain_currency
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.report import _Names
 from fundtrail.trace.seeds import address_id
 
-_TXID = re.compile(r"^[0-9a-fA-F]{64}$")
 #: Members whose exposure makes up a cluster's (bigger clusters say how many were counted).
 _CLUSTER_MEMBERS = 1_000_000
+#: A named step of building an assessor (index update, tag resolution, exposure): the caller's
+#: context manager, e.g. a progress line for steps that take long.
+Step = Callable[[str], contextlib.AbstractContextManager[None]]
+
+
+def no_step(label: str) -> contextlib.AbstractContextManager[None]:
+    """The silent `Step`."""
+    return contextlib.nullcontext()
 
 
 @dataclass
@@ -38,24 +53,41 @@ class Screened:
     error: str | None = None
 
 
+def side_reasons(result: RiskResult, side: str, **extra: object) -> list[dict]:
+    """`result`'s reasons marked with the transaction side and the address they came from."""
+    return [{**r, "side": side, "via_address": result.address, **extra} for r in result.reasons]
+
+
+def unresolved_note(unresolved: int, total: int) -> str | None:
+    """The line that says the funding side was not (fully) assessed, or None."""
+    if unresolved <= 0:
+        return None
+    how = "could not be assessed" if unresolved >= total else "could only partly be assessed"
+    return f"{unresolved} of {total} inputs unresolved: the funding side {how}"
+
+
 class Assessor:
     """Risk of addresses and transactions of one UTXO chain under one profile."""
 
-    def __init__(self, store: Store, chain: str, profile: Profile) -> None:
+    def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step) -> None:
         self.store, self.chain, self.profile = store, chain, profile
-        self.graph = GraphIndex.ensure(store, chain)
-        self.tagmap = TagMap.load(store, self.graph)
-        self.exposure = ExposureIndex.ensure(store, self.graph, profile.exposure_categories,
-                                             self.tagmap.category_array(self.graph.n_addresses))
+        self.currency = chain_currency(chain)
+        with step(f"updating the graph index of {chain}"):
+            self.graph = GraphIndex.ensure(store, chain)
+        with step(f"resolving {self.currency} tags to {chain} addresses"):
+            self.tagmap = TagMap.load(store, self.graph)
+        with step(f"updating the exposure index of {chain}"):
+            self.exposure = ExposureIndex.ensure(store, self.graph, profile.exposure_categories,
+                                                 self.tagmap.category_array(self.graph.n_addresses))
         self.names = _Names(self.graph)
 
-    def _tags(self, address: int, text: str) -> list[TagEvidence]:
-        if address >= 0:
-            rows = self.tagmap.tags_of(address)
-        else:
-            rows = _tags_by_text(self.store, text)
-        return [TagEvidence(r["category"], r["label"], r.get("source"), r.get("confidence"),
-                            r.get("inherited_from")) for r in rows if r.get("category")]
+    def _tags(self, address: int, by_text: list[TagEvidence]) -> list[TagEvidence]:
+        """The chain's tags of an address (direct, then inherited through its cluster), then the
+        tags found by its text (`tagsonly.text_tags`); a claim listed by two files of one source once."""
+        own = [] if address < 0 else [
+            TagEvidence(r["category"], r["label"], r.get("source"), r.get("confidence"), r.get("inherited_from"),
+                        self.currency) for r in self.tagmap.tags_of(address) if r.get("category")]
+        return list(dict.fromkeys(own + by_text))
 
     def _resolve(self, text: str) -> int:
         """Address id, or -1 for a valid address without activity; UsageError if malformed."""
@@ -64,17 +96,22 @@ class Assessor:
         except NotFoundError:
             return -1
 
-    def addresses(self, texts: list[str]) -> list[RiskResult]:
-        """Score addresses (UsageError on the first malformed one)."""
+    def addresses(self, texts: list[str], *, cluster: bool = True) -> list[RiskResult]:
+        """Score addresses (UsageError on the first malformed one); `cluster`: add the exposure of
+        each address's cluster."""
         ids = np.array([self._resolve(t) for t in texts], np.int64)
         exp = self.exposure.of_addresses(ids)
+        by_text = text_tags(self.store, texts, [bool(a >= 0) for a in ids], self.currency)
         out = []
         for i, text in enumerate(texts):
             a = int(ids[i])
             row = exp.row(i) if a >= 0 else None
-            res = score_address(self.profile, text.strip(), self._tags(a, text), row)
+            res = score_address(self.profile, text.strip(), self._tags(a, by_text[i]), row)
+            res.currency, res.chain = self.currency, self.chain
             if row is not None:
-                res.exposure["cluster"] = self._cluster_exposure(a)
+                res.exposure["cluster"] = self._cluster_exposure(a) if cluster else None
+            else:
+                res.exposure_reason = f"no activity in the store's {self.chain} chain"
             out.append(res)
         return out
 
@@ -92,52 +129,37 @@ class Assessor:
                 "members_counted": int(min(members.size, _CLUSTER_MEMBERS)), **row}
 
     def transaction(self, txid: str) -> RiskResult:
-        """Score a transaction by its funding (input) addresses."""
-        tx = self.graph.find_tx(bytes.fromhex(txid)[::-1])
+        """Score a transaction by its funding and its paying side (module docstring)."""
+        g = self.graph
+        tx = g.find_tx(bytes.fromhex(txid)[::-1])
         if tx < 0:
             raise NotFoundError(f"transaction {txid} is not in the store's {self.chain} chain")
-        funders = sorted({int(self.graph.out_address[p]) for p in self.graph.inputs_of(tx)
-                          if p >= 0 and self.graph.out_address[p] >= 0})
-        texts = [self.names.address(a) or "" for a in funders]
-        results = self.addresses(texts) if texts else []
-        best = max(results, key=lambda r: r.score, default=None)
-        res = RiskResult(txid, self.profile.label, best.score if best else 0.0,
-                         best.severity if best else None, [], True, None,
-                         "coinbase: newly mined coins" if self.graph.is_coinbase(tx) else None)
-        for r in results:
-            for reason in r.reasons:
-                res.reasons.append({**reason, "via_address": r.address})
-        res.reasons.sort(key=lambda x: -x["score"])
-        return res
-
-    def screen(self, inputs: list[str]) -> list[Screened]:
-        """Score many addresses and txids; a bad input gets its own error, the rest go on."""
-        out: list[Screened] = []
-        addr_pos, addr_texts = [], []
-        for text in inputs:
-            t = text.strip()
-            if _TXID.match(t):
-                try:
-                    out.append(Screened(t, "transaction", self.transaction(t)))
-                except FundtrailError as exc:
-                    out.append(Screened(t, "transaction", None, exc.one_line()))
-                continue
-            try:
-                self._resolve(t)
-            except FundtrailError as exc:
-                out.append(Screened(t, "address", None, exc.one_line()))
-                continue
-            addr_pos.append(len(out))
-            addr_texts.append(t)
-            out.append(Screened(t, "address", None))
-        for pos, res in zip(addr_pos, self.addresses(addr_texts) if addr_texts else []):
-            out[pos].result = res
-        return out
-
-
-def _tags_by_text(store: Store, text: str) -> list[dict]:
-    """Tags of an address string (any currency) for addresses without activity in the store."""
-    from fundtrail.tags.lookup import has_tags, tags_of
-
-    with store.connect(read_only=True) as con:
-        return tags_of(con, text.strip()) if has_tags(con) else []
+        coinbase = g.is_coinbase(tx)
+        prev = np.asarray(g.inputs_of(tx))
+        unresolved = 0 if coinbase else int((prev < 0).sum())
+        funders = sorted({int(g.out_address[p]) for p in prev if p >= 0 and g.out_address[p] >= 0})
+        paid: dict[int, list[int]] = {}
+        for n, o in enumerate(g.outputs_of(tx)):
+            a = int(g.out_address[o])
+            if a >= 0 and a not in funders:
+                paid.setdefault(a, []).append(n)
+        payees = list(paid)
+        texts = [self.names.address(a) or "" for a in funders + payees]
+        results = self.addresses(texts, cluster=False) if texts else []
+        fund_res, pay_res = results[:len(funders)], results[len(funders):]
+        reasons = [x for r in fund_res for x in side_reasons(r, "funding")]
+        for a, r in zip(payees, pay_res):
+            reasons.extend(side_reasons(r, "paying", outputs=paid[a]))
+        reasons.sort(key=lambda x: -x["score"])
+        top = reasons[0] if reasons else None
+        notes = [n for n in ("coinbase: newly mined coins (no funding side)" if coinbase else None,
+                             unresolved_note(unresolved, len(prev))) if n]
+        return RiskResult(
+            txid, self.profile.label, top["score"] if top else 0.0, top["severity"] if top else None,
+            reasons, True, None, kind="transaction", currency=self.currency,
+            chain=self.chain, notes=notes,
+            transaction={"coinbase": coinbase, "inputs": 0 if coinbase else int(len(prev)),
+                         "inputs_unresolved": unresolved, "funding_addresses": len(funders),
+                         "outputs": len(g.outputs_of(tx)), "paying_addresses": len(payees),
+                         "funding_score": max((r.score for r in fund_res), default=0.0),
+                         "paying_score": max((r.score for r in pay_res), default=0.0)})

@@ -2,8 +2,9 @@
 
 The result always carries the profile (name@version), the score, and every matching rule as a
 reason with its evidence (tag label, source, inherited-from member; or category, direction,
-direct/indirect, share, amount). An address with no activity in the store is scored from its tags
-alone and the result says so.
+direct/indirect, share, amount). A score computed without exposure (the address has no activity in
+the store, or its chain is not stored) says so: `exposure_computed` is false and
+`exposure_reason` says why, so a missing answer never reads as clean.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from fundtrail.risk.profile import SEVERITIES, Profile
 
 
-@dataclass
+@dataclass(frozen=True)
 class TagEvidence:
     """A tag the address carries, directly or inherited from a member of its cluster."""
 
@@ -23,6 +24,7 @@ class TagEvidence:
     source: str | None = None
     confidence: str | None = None
     inherited_from: str | None = None
+    currency: str | None = None
 
 
 @dataclass
@@ -36,12 +38,32 @@ class RiskResult:
     reasons: list[dict[str, Any]] = field(default_factory=list)
     activity: bool = True
     exposure: dict[str, Any] | None = None
-    note: str | None = None
+    kind: str = "address"
+    currency: str | None = None
+    chain: str | None = None
+    exposure_computed: bool = True
+    exposure_reason: str | None = None
+    transaction: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The notes a reader must see, one line each (the JSON `note` joins them): `notes`, and for
+        an address scored without exposure, that it was and why."""
+        out = list(self.notes)
+        if not self.exposure_computed and self.kind == "address":
+            out.append(f"exposure not computed ({self.exposure_reason or 'no activity in the store'}): "
+                       "scored from tags alone (exposure unknown, not zero)")
+        return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "profile": self.profile, "score": self.score,
-                "severity": self.severity, "reasons": self.reasons, "activity_in_store": self.activity,
-                "note": self.note, "exposure": self.exposure}
+        doc = {"address": self.address, "kind": self.kind, "currency": self.currency, "chain": self.chain,
+               "profile": self.profile, "score": self.score, "severity": self.severity,
+               "reasons": self.reasons, "activity_in_store": self.activity,
+               "exposure_computed": self.exposure_computed, "exposure_reason": self.exposure_reason,
+               "note": "; ".join(self.lines()) or None, "exposure": self.exposure}
+        if self.transaction is not None:
+            doc["transaction"] = self.transaction
+        return doc
 
 
 def score_address(profile: Profile, address: str, tags: list[TagEvidence],
@@ -56,8 +78,8 @@ def score_address(profile: Profile, address: str, tags: list[TagEvidence],
                     "rule": rule.id, "kind": "tag", "score": rule.score, "severity": rule.severity,
                     "explain": rule.explain,
                     "tags": [{"category": t.category, "label": t.label, "source": t.source,
-                              "confidence": t.confidence, "inherited_from": t.inherited_from}
-                             for t in hits],
+                              "confidence": t.confidence, "inherited_from": t.inherited_from,
+                              "currency": t.currency} for t in hits],
                 })
         elif exposure is not None:
             best: dict[str, Any] | None = None
@@ -77,7 +99,7 @@ def score_address(profile: Profile, address: str, tags: list[TagEvidence],
                 reasons.append(best)
     reasons.sort(key=lambda r: (-r["score"], -SEVERITIES.index(r["severity"]), r["rule"]))
     top = reasons[0] if reasons else None
-    note = None if exposure is not None else (
-        "no activity in the store: scored from tags alone (exposure unknown, not zero)")
     return RiskResult(address, profile.label, top["score"] if top else 0.0,
-                      top["severity"] if top else None, reasons, exposure is not None, exposure, note)
+                      top["severity"] if top else None, reasons, exposure is not None, exposure,
+                      exposure_computed=exposure is not None,
+                      exposure_reason=None if exposure is not None else "no activity in the store")

@@ -1,24 +1,76 @@
 """Scoring a trainee's answers against an exercise's answer key (`fundtrail exercise check`).
 
+**Reached** is defined once, here (`REACHED_RULE`), and the key, the checker and the brief use it:
+an address is *reached* under a taint policy when the victim's funds arrive there with a non-zero
+amount, following every transaction forward from the victim's output until a labelled service (an
+exchange or OTC address of the exercise's ``labels.csv``, where `fundtrail trace` stops) or an
+unspent output: exactly the endpoints `fundtrail trace` shows under that policy with the labels
+imported. `reach` computes it with the simulator's oracle (`sim.oracle`, exact arithmetic) over the
+forward closure of the whole chain, not over the case subgraph, so funds that a pool or a CoinJoin
+passes to other people are followed as far as the trace follows them. A reached cash-out holding at
+least the key's threshold (1/100 of the victim's payment) is *required*; below it, *minor*.
+
 Answers are checked against the key's amounts for the policy the trainee names (haircut by
 default), within the exercise's tolerance. Score, 0-100: each required cash-out address is worth
-one share (half for naming it, half for the amount within tolerance), each wrong address costs half
-a share; required unspent outputs weigh 20 and, in the CoinJoin exercise, the required CoinJoin
-entry transaction 20 (one share each, half a share off per wrong one); cash-outs weigh the rest.
-Addresses, outpoints or transactions the key lists as minor, accepted, or as the perpetrator's real
-deposits are neither required nor wrong.
+one share (half for naming it, half for the amount within tolerance), each address not reached
+costs half a share; required unspent outputs weigh 20 and, in the CoinJoin exercise, the required
+CoinJoin entry transaction 20 (one share each, half a share off per wrong one); cash-outs weigh the
+rest. Reached addresses and outpoints under the threshold (or after a mix), CoinJoins the funds
+passed, and the perpetrator's real deposits are neither required nor wrong.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from fundtrail.errors import UsageError
+from fundtrail.sim import oracle
 
 KEY_FORMAT = "fundtrail-exercise-key/1"
 POLICIES = ("haircut", "fifo", "poison")
+#: Taint below this share of the victim's payment at one place is "minor": not required, not wrong.
+MATERIAL_SHARE = Fraction(1, 100)
+REACHED_RULE = (
+    "An address is reached under a taint policy when the victim's funds arrive there with a "
+    "non-zero amount, following every transaction forward from the victim's output until an "
+    "address of labels.csv in a category where `fundtrail trace` stops (an exchange or the OTC "
+    "desk) or an unspent output: what `fundtrail trace` shows as its endpoints under that policy "
+    "once labels.csv is imported. A reached cash-out (exchange or OTC address) holding at least "
+    "1/100 of the victim's payment is required; a smaller one is neither required nor wrong; an "
+    "address the funds did not reach is wrong. Unspent: every outpoint still holding a non-zero "
+    "amount is accepted; those the criminal holds with at least 1/100 are required.")
+
+Outpoint = tuple[str, int]
+
+
+def forward_closure(ledger: Iterable[Mapping[str, Any]], seeds: Iterable[Outpoint],
+                    services: frozenset[str]) -> list[Mapping[str, Any]]:
+    """The transactions of `ledger` (chain order, `sim.oracle` shape) that value from `seeds` can
+    reach, stopping at outputs paid to `services` (as a trace stops there): the largest graph any
+    policy propagates over, and the one poison taints entirely."""
+    reach = set(seeds)
+    seed_txs = {t for t, _ in reach}
+    out: list[Mapping[str, Any]] = []
+    for tx in ledger:
+        if tx["txid"] not in seed_txs and not any((i["txid"], i["vout"]) in reach
+                                                  for i in tx["inputs"]):
+            continue
+        out.append(tx)
+        reach.update((tx["txid"], v) for v, o in enumerate(tx["outputs"])
+                     if o["address"] is not None and o["address"] not in services)
+    return out
+
+
+def reach(ledger: Iterable[Mapping[str, Any]], seeds: Sequence[Outpoint], services: frozenset[str],
+          policies: Sequence[str] = POLICIES) -> dict[str, dict[str, Any]]:
+    """Per policy, what reached each service address and what is left unspent (`REACHED_RULE`);
+    the `sim.oracle.case_answers` result over the forward closure of the whole chain."""
+    graph = forward_closure(ledger, seeds, services)
+    return oracle.case_answers(graph, seeds, services, policies=policies)
 
 
 def answers_format_md(coinjoin: bool = False) -> str:
@@ -139,7 +191,8 @@ def score(answers: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
             continue
         if addr in neutral:
             items.append({"kind": "cashout", "address": addr, "status": "accepted",
-                          "note": "minor taint or the perpetrator's real deposit; not scored"})
+                          "note": "reached below the threshold (or after a mix), or the "
+                                  "perpetrator's real deposit; not scored"})
         else:
             wrong += 1
             items.append({"kind": "cashout", "address": addr, "status": "wrong",
@@ -194,6 +247,6 @@ def render(result: dict[str, Any]) -> str:
         elif it["status"] == "missed" and it["kind"] == "cashout":
             line += "  (not in your answer)"
         elif it["status"] == "wrong":
-            line += "  (not a place the taint reached)"
+            line += f"  (not reached under {result['policy']})"
         lines.append(line)
     return "\n".join(lines)

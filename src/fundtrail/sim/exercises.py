@@ -3,13 +3,16 @@
 Each exercise runs the default economy (smaller, a few thousand transactions so it ingests in
 seconds) with one victim payment laundered by one typology of rising difficulty. The answer key
 comes from the same oracle the tracer is measured against (`sim.oracle.case_answers`), per taint
-policy, so a trainee is scored on what the chain shows, not on hidden ownership. Layout under OUT:
-``brief.md`` and ``blocks/`` for the trainee; ``instructor/answer-key.json``, ``instructor/truth/``
-and ``instructor/manifest.json`` for the instructor only. Formats: docs/simulator.md.
+policy, over the same graph `fundtrail trace` follows (`exercise_check.REACHED_RULE`), so a trainee
+is scored on what the chain and the public labels show, not on hidden ownership. Layout under OUT:
+``brief.md``, ``labels.csv`` (the service labels an investigator has) and ``blocks/`` for the
+trainee; ``instructor/answer-key.json``, ``instructor/truth/`` and ``instructor/manifest.json`` for
+the instructor only. Formats: docs/simulator.md.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -26,7 +29,13 @@ from fundtrail.sim import typologies as ty
 from fundtrail.sim.actors import Actor, Exchange
 from fundtrail.sim.chainout import BlkSink
 from fundtrail.sim.economy import CaseState, Economy
-from fundtrail.sim.exercise_check import KEY_FORMAT, answers_format_md
+from fundtrail.sim.exercise_check import (
+    KEY_FORMAT,
+    MATERIAL_SHARE,
+    REACHED_RULE,
+    answers_format_md,
+    reach,
+)
 from fundtrail.sim.scenario import (  # one cast for all runs
     CASE,
     _build,
@@ -35,10 +44,14 @@ from fundtrail.sim.scenario import (  # one cast for all runs
     check_output,
 )
 from fundtrail.sim.truth import TruthWriter
-from fundtrail.sim.wallet import Utxo
+from fundtrail.sim.wallet import Address, Utxo
 
-#: Taint below this share of the injected value at one place is "minor": not required, not wrong.
-MATERIAL_SHARE = Fraction(1, 100)
+#: Truth category -> (tag category, label suffix) of the labels shipped to the trainee: what a label
+#: provider publishes about services. Exchanges and the OTC desk are where a trace stops.
+LABELLED = {"exchange": ("exchange", ""), "otc_desk": ("exchange", " (OTC desk)"),
+            "mixer": ("mixing_service", ""),
+            "coinjoin_coordinator": ("mixing_service", " (Whirlpool coordinator fee address)")}
+STOP_CATEGORIES = ("exchange", "otc_desk")
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
              "The criminal peeled small amounts off a large output, hop after hop, to several "
              "exchanges.",
              "A peel chain pays a small slice out and sends the rest on as change; follow the "
-             "change, note each slice."),
+             "change, note each slice (`fundtrail trace --follow-change` walks it)."),
     Exercise("mixer", "Through a mixer", 3, 0.10,
              "The funds passed through a service that pools customers' coins before paying out.",
              "No on-chain link connects a pool's deposits to its payouts; say which taint policy you "
@@ -69,13 +82,31 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
     Exercise("coinjoin", "Through a CoinJoin", 4, 0.02,
              "The criminal sent the funds into a Whirlpool CoinJoin pool (a tx0 with an OP_RETURN, a "
              "pool fee, equal premix outputs and change), mixed them, and then cashed out.",
-             "Name the CoinJoin transaction where the funds entered (under 'coinjoin') and follow "
-             "what did not enter it exactly; after a mix, say which policy you applied: which "
-             "output is whose is not on chain."),
+             "Name the CoinJoin transaction where the funds entered (under 'coinjoin'; a trace "
+             "marks the CoinJoins it meets) and follow what did not enter it exactly; after a mix, "
+             "say which policy you applied: which output is whose is not on chain."),
 )}
 
 MAX_DIFFICULTY = max(e.difficulty for e in EXERCISES.values())
 Plan = Generator[int, None, None]
+
+
+class _Recording(Economy):
+    """The economy keeping every transaction (an exercise is small): the key follows the victim's
+    funds over the whole chain, as a trace does, not only over the case subgraph."""
+
+    ledger: list[dict[str, Any]]
+
+    def commit(self, actor: Actor, inputs: list[Utxo], outs: list[tuple[Address | bytes, int]],
+               **kw: Any) -> Any:
+        res = super().commit(actor, inputs, outs, **kw)
+        self.ledger.append({
+            "txid": w.display_hex(res.txid), "time": self.time,
+            "inputs": [{"txid": w.display_hex(u.txid), "vout": u.vout, "value": u.value}
+                       for u in inputs],
+            "outputs": [{"value": v, "address": None if isinstance(a, bytes) else a.text}
+                        for a, v in outs]})
+        return res
 
 
 def _victim_pays(econ: Economy, group: Actor, victim: Actor, exchanges: list[Exchange],
@@ -183,7 +214,8 @@ def make_exercise(out: Path, name: str, *, seed: int, txs: int = 3_000) -> dict[
     inst = out / "instructor"
     truth = TruthWriter(inst)
     sink = BlkSink(out / "blocks", REGTEST)
-    econ = Economy(seed, REGTEST, truth, sink)
+    econ = _Recording(seed, REGTEST, truth, sink)
+    econ.ledger = []
     cast = _build(econ, txs)
     per_block = _clamp(txs // 100, 20, 2500)
     case_height = max(8, (txs // per_block) // 5)
@@ -204,39 +236,61 @@ def make_exercise(out: Path, name: str, *, seed: int, txs: int = 3_000) -> dict[
     live = {(w.display_hex(t), v) for a in econ.actors for wal in a.all_wallets()
             for t, v in wal.utxos}
     held = {(w.display_hex(t), v) for wal in cast["group"].all_wallets() for t, v in wal.utxos}
-    key = _key(ex, seed, case, live, held, actual, truth.dir)
+    services = _write_labels(out / "labels.csv", truth.dir / "addresses.csv")
+    key = _key(ex, seed, case, live, held, actual, truth.dir, econ.ledger, services)
     (inst / "answer-key.json").write_text(json.dumps(key, indent=1, sort_keys=True) + "\n",
                                           encoding="utf-8")
     (out / "brief.md").write_text(_brief(ex, seed, key), encoding="utf-8")
     manifest = {"generator": "fundtrail.sim", "exercise": name, "seed": seed, "chain": "btc-regtest",
                 "blocks": econ.n_blocks, "transactions": econ.n_txs + econ.n_blocks,
                 "tip_hash": w.display_hex(econ.prev),
-                "files": {"trainee": ["brief.md"] + [f"blocks/{p.name}" for p in sink.files],
+                "files": {"trainee": ["brief.md", "labels.csv"]
+                          + [f"blocks/{p.name}" for p in sink.files],
                           "instructor": ["instructor/answer-key.json", "instructor/truth/"]}}
     (inst / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
                                         encoding="utf-8")
     return key
 
 
+def _write_labels(path: Path, addresses: Path) -> dict[str, str]:
+    """The trainee's labels: every address of the services (a provider's view, nothing about the
+    criminal) as a CSV for `fundtrail tags import`; returns the stop addresses -> their service."""
+    stops: dict[str, str] = {}
+    with open(addresses, newline="", encoding="utf-8") as fh, \
+            open(path, "w", newline="", encoding="utf-8") as out:
+        wr = csv.writer(out, lineterminator="\n")
+        wr.writerow(["address", "label", "category", "source", "currency"])
+        for r in csv.DictReader(fh):
+            cat = LABELLED.get(r["category"])
+            if cat is None:
+                continue
+            wr.writerow([r["address"], r["actor"] + cat[1], cat[0], "exercise label provider",
+                         "BTC-REGTEST"])
+            if r["category"] in STOP_CATEGORIES:
+                stops[r["address"]] = r["actor"]
+    return stops
+
+
 def _key(ex: Exercise, seed: int, case: dict[str, Any], live: set[tuple[str, int]],
-         held: set[tuple[str, int]], actual: list[dict[str, Any]], tdir: Path) -> dict[str, Any]:
-    """The answer key: per policy, material cash-outs and the perpetrator's unspent tainted outputs."""
+         held: set[tuple[str, int]], actual: list[dict[str, Any]], tdir: Path,
+         ledger: list[dict[str, Any]], services: dict[str, str]) -> dict[str, Any]:
+    """The answer key: per policy, what reached each service (`exercise_check.REACHED_RULE`), the
+    material cash-outs required, and the perpetrator's unspent tainted outputs."""
     if not case["seed_outputs"]:
         raise UsageError(f"seed {seed}: the victim could not pay in this run",
                          hint="try another --seed")
     s = case["seed_outputs"][0]
     first = json.loads((tdir / "cases" / f"{CASE}.txgraph.jsonl").read_text(
         encoding="utf-8").splitlines()[0])
-    exchange_of = {c["address"]: c["actor"] for c in case["cashout_points"]}
     cj = exercise_coinjoin.key_section(case, tdir) if ex.name == "coinjoin" else None
+    reached = reach(ledger, [(s["txid"], s["vout"])], frozenset(services))
     policies: dict[str, Any] = {}
-    for pol, ans in case["answers"].items():
+    for pol, ans in reached.items():
         floor = Fraction(ans["injected"]) * MATERIAL_SHARE
-        exact = {a: Fraction(v) for a, v in ans["by_target"].items()}
-        rows = [{"address": a, "exchange": exchange_of.get(a, ""), "amount_sat": int(v),
-                 "exact": str(v)} for a, v in sorted(exact.items())]
-        unsp = [{"outpoint": op, "amount_sat": v, "held_by_perpetrator": _op(op) in held}
-                for op, v in sorted(ans["unspent_sat"].items()) if _op(op) in live]
+        rows = [{"address": a, "exchange": services[a], "amount_sat": int(v), "exact": str(v)}
+                for a, v in sorted(ans["by_target"].items())]
+        unsp = [{"outpoint": f"{op[0]}:{op[1]}", "amount_sat": v, "held_by_perpetrator": op in held}
+                for op, v in sorted(ans["unspent_sat"].items()) if op in live]
         def required(r: dict[str, Any], floor: Fraction = floor) -> bool:
             exact_ok = cj is None or r["address"] in cj["exact_cashout"]  # not via a mix
             return exact_ok and Fraction(r["exact"]) >= floor
@@ -246,7 +300,7 @@ def _key(ex: Exercise, seed: int, case: dict[str, Any], live: set[tuple[str, int
             "minor_cashout": [r for r in rows if not required(r)],
             "unspent": [u for u in unsp if u["held_by_perpetrator"] and u["amount_sat"] >= floor],
             "unspent_accepted": [u["outpoint"] for u in unsp],
-            "total_arrived_sat": ans["total_arrived_sat"], "injected": ans["injected"],
+            "total_arrived_sat": ans["total_arrived_sat"], "injected": str(ans["injected"]),
         }
     extra = {"coinjoin": cj} if cj else {}
     return {
@@ -259,6 +313,8 @@ def _key(ex: Exercise, seed: int, case: dict[str, Any], live: set[tuple[str, int
         "default_policy": "haircut",
         "tolerance": {"relative": ex.rel_tolerance, "absolute_sat": 1_000},
         "material_share": str(MATERIAL_SHARE),
+        "threshold_sat": int(Fraction(s["value"]) * MATERIAL_SHARE),
+        "reached_rule": REACHED_RULE,
         "policies": policies,
         "perpetrator_deposits": actual or [
             {"address": c["address"], "exchange": c["actor"], "amount_sat": c["received_direct"],
@@ -268,16 +324,14 @@ def _key(ex: Exercise, seed: int, case: dict[str, Any], live: set[tuple[str, int
     }
 
 
-def _op(text: str) -> tuple[str, int]:
-    txid, _, vout = text.partition(":")
-    return txid, int(vout)
-
-
 def _notes(ex: Exercise) -> str:
-    base = ("Amounts per policy are the oracle's (sim.oracle.case_answers) rounded down to whole "
-            "satoshi; 'cashout' lists places holding at least 1% of the injected taint, "
-            "'minor_cashout' the rest (neither required nor wrong). 'perpetrator_deposits' is the "
-            "ground truth of which deposit addresses the criminal itself paid (for the debrief).")
+    base = ("Amounts per policy are the oracle's (sim.oracle.case_answers) over everything the "
+            "victim's funds reach on chain until an exchange or OTC address or an unspent output "
+            "(the 'reached_rule'; what `fundtrail trace` shows with labels.csv imported), rounded "
+            "down to whole satoshi; 'cashout' lists the places reached with at least "
+            "'threshold_sat', 'minor_cashout' the rest (neither required nor wrong). "
+            "'perpetrator_deposits' is the ground truth of which deposit addresses the criminal "
+            "itself paid (for the debrief).")
     if ex.name == "coinjoin":
         return base + exercise_coinjoin.NOTES
     if ex.name != "mixer":
@@ -312,6 +366,18 @@ def _brief(ex: Exercise, seed: int, key: dict[str, Any]) -> str:
         "",
         "`blocks/` holds the chain in Bitcoin Core's on-disk format (regtest). Ingest it with",
         "`fundtrail --store STORE ingest bitcoin --blocks-dir blocks`.",
+        "",
+        ("`labels.csv` holds the labels an investigator has from a label provider: the addresses "
+         "of the exchanges and the OTC desk (category `exchange`), the custodial mixer and the "
+         "Whirlpool coordinator (`mixing_service`). Nothing in it is about the criminal. Import "
+         "it with `fundtrail --store STORE tags import labels.csv`: a trace then stops where the "
+         "funds reach an exchange."),
+        "",
+        "## What counts",
+        "",
+        REACHED_RULE,
+        (f"Here 1/100 of the victim's payment is {key['threshold_sat']:,} sat. Amounts are "
+         "accepted within " + f"{ex.rel_tolerance:.0%}" + " (or 1,000 sat)."),
         "",
         answers_format_md(coinjoin=ex.name == "coinjoin"),
         "",

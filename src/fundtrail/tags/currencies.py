@@ -70,6 +70,10 @@ class InvalidAddress(ValueError):
     """An address that does not validate for its currency (the message says why)."""
 
 
+class UnrecognisedAddress(InvalidAddress):
+    """Text of no address form `address_currencies` knows (rather than a known form that fails)."""
+
+
 def currency_code(text: str | None) -> str | None:
     """The canonical upper-case code of a currency name; None when empty."""
     if text is None:
@@ -214,3 +218,45 @@ def _base58_family(cur: str, addr: str) -> tuple[str, str]:
             return addr, CHECKSUM
     raise InvalidAddress(f"Base58Check version 0x{payload[:2].hex()} or length {len(payload)} "
                          f"is not a {cur} address")
+
+
+#: Currencies whose address forms `address_currencies` recognises, most likely first. Forms shared
+#: by several currencies (a `1...` Base58Check address is valid on BTC, BCH and BSV; `3...` also on
+#: LTC; testnet forms on every Bitcoin test network) yield all of them, in this order.
+_FORM_ORDER = ("BTC", "BTC-TESTNET", "BTC-TESTNET4", "BTC-SIGNET", "BTC-REGTEST", "TRX", "LTC", "BCH",
+               "BSV", "DOGE", "DASH", "ZEC", "BTG", "XVG", "XRP", "XMR")
+#: EVM currencies in the order `address_currencies` lists them for a `0x` + 40 hex address.
+EVM_ORDER = ("ETH", *sorted(EVM - {"ETH"}))
+
+
+def address_currencies(text: str) -> tuple[str, ...]:
+    """Every currency whose address form `text` is valid for (checksum verified where the form has
+    one), most likely first: an EVM address gives every EVM currency (`EVM_ORDER`).
+
+    Raises InvalidAddress when no form fits, with the reason of the form the text most resembles
+    (a bad checksum, a wrong length), so a typo is reported, never screened as a clean address;
+    UnrecognisedAddress when it resembles none.
+    """
+    addr = str(text).strip()
+    if not addr:
+        raise InvalidAddress("empty address")
+    if addr[:2].lower() == "0x":
+        _evm(addr)  # raises with the reason (length, EIP-55 checksum)
+        return EVM_ORDER
+    found = []
+    for cur in _FORM_ORDER:
+        try:
+            normalise(cur, addr)
+        except InvalidAddress:
+            continue
+        found.append(cur)
+    if found:
+        return tuple(found)
+    resembles = infer_currency(addr) or ("BTC-TESTNET" if addr[:3].lower() in ("tb1", "bcr") else None)
+    if resembles is not None:
+        try:
+            normalise(resembles, addr)
+        except InvalidAddress as exc:
+            raise InvalidAddress(f"not a valid {resembles} address: {exc}") from None
+    raise UnrecognisedAddress("not an address of a currency fundtrail can recognise by its form "
+                         "(BTC, EVM 0x..., TRX, LTC, BCH, DOGE, DASH, ZEC, BTG, XVG, XRP, XMR)")

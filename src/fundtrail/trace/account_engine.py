@@ -18,6 +18,12 @@ built (its earlier events replayed clean) when taint first reaches it. Backward,
 are processed latest first; each is attributed to its sender's inflows as the policy's dual. Stop
 reasons are those of the UTXO engine plus `burned` (sent to no address), `minted` (created from
 nothing: mint, withdrawal, reward) and `unknown_history`. Hops count transfers from the seed.
+
+Seeds are one taint set however many there are. A seed downstream of another keeps its full
+value; the part its sender's ledger had traced into it (backward: what later traced transfers
+attribute to an earlier seed) is `retraced`, so `seed_value = seed_gross - retraced`, and for
+every policy `seed_value + absorbed = endpoints + fees` per asset (`absorbed`: poison's clean
+value). Ledgers and the backward attribution live in `trace.account_ledger`.
 """
 
 from __future__ import annotations
@@ -26,118 +32,18 @@ import heapq
 import time as _time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 from fundtrail.errors import UsageError
 from fundtrail.store.lake import Store
 from fundtrail.trace.account_graph import KIND_FEE, AccountGraph
+from fundtrail.trace.account_ledger import Ledger, amount_of, attribute, merge, seed_state
 from fundtrail.trace.engine import Limits, StopRule
-from fundtrail.trace.policies import Amount, clip
+from fundtrail.trace.policies import Amount
 
 POLICY_NAMES = ("poison", "haircut", "fifo")
 REASONS = ("service", "unspent", "burned", "minted", "unknown_history", "hop_limit", "threshold",
            "time_limit", "truncated")
-Segments = tuple[tuple[int, int], ...]
-
-
-# -- ledgers: one address's balance of one asset under a policy ---------------------------------
-class Ledger:
-    """Clean and tainted balance of one (address, asset); `state` values are policy-specific."""
-
-    def __init__(self, policy: str) -> None:
-        self.policy = policy
-        self.balance = 0
-        # poison: touched or not; haircut: the tainted *share* of the balance, which only inflows
-        # change (an outflow takes the same share), so outflows cost one small multiplication
-        self.tainted: Any = False if policy == "poison" else Fraction(0) if policy == "haircut" else None
-        self.queue: list[list[Any]] = []  # fifo: [amount, consumed, segments]
-        self.head = 0
-        self.hop: int | None = None
-        self.pos = -1  # last event processed
-        self.sources: list[int] = []
-
-    def inflow(self, amount: int, state: Any) -> None:
-        if self.policy == "poison":
-            self.tainted = self.tainted or state is not None
-        elif self.policy == "haircut" and amount:
-            held = self.tainted * self.balance
-            self.tainted = ((held + state) if state else held) / (self.balance + amount)
-        elif self.policy == "fifo":
-            self.queue.append([amount, 0, state or ()])
-        self.balance += amount
-
-    def outflow(self, amount: int) -> tuple[Any, int]:
-        """(state the outflow carries or None, part of it the store never saw arrive)."""
-        missing = max(0, amount - self.balance)
-        known = amount - missing
-        if self.policy == "poison":
-            self.balance -= known
-            return (amount if self.tainted and amount else None), missing
-        if self.policy == "haircut":
-            out = self.tainted * known
-            self.balance -= known
-            if not self.balance:
-                self.tainted = Fraction(0)
-            return (out if out else None), missing
-        line: list[tuple[int, int]] = []
-        need, offset = known, 0
-        while need:
-            lot = self.queue[self.head]
-            take = min(need, lot[0] - lot[1])
-            line += [(offset + s, offset + e) for s, e in clip(lot[2], lot[1], lot[1] + take)]
-            lot[1] += take
-            offset += take
-            need -= take
-            if lot[1] == lot[0]:
-                self.queue[self.head] = None  # type: ignore[call-overload]
-                self.head += 1
-        if self.head > 64 and self.head * 2 > len(self.queue):
-            self.queue, self.head = self.queue[self.head:], 0
-        self.balance -= known
-        return (tuple(line) if line else None), missing
-
-    def held(self) -> Amount:
-        """Traced value still at the address."""
-        if self.policy == "poison":
-            return self.balance if self.tainted else 0
-        if self.policy == "haircut":
-            return self.tainted * self.balance
-        return sum(_seg_len(clip(lot[2], lot[1], lot[0])) for lot in self.queue[self.head:])
-
-
-def _seg_len(segs: Segments | None) -> int:
-    return sum(e - s for s, e in segs or ())
-
-
-def amount_of(policy: str, state: Any) -> Amount:
-    """Traced value a state stands for."""
-    if state is None:
-        return 0
-    return _seg_len(state) if policy == "fifo" else state
-
-
-def seed_state(policy: str, amount: int) -> Any:
-    if not amount:
-        return None
-    return ((0, amount),) if policy == "fifo" else Fraction(amount) if policy == "haircut" else amount
-
-
-def _merge(policy: str, a: Any, b: Any) -> Any:
-    """Two traced states of the same transfer combined (backward: several traced outflows funded it)."""
-    if a is None or b is None:
-        return a if b is None else b
-    if policy == "poison":
-        return max(a, b)
-    if policy == "haircut":
-        return a + b
-    out: list[tuple[int, int]] = []
-    for s, e in sorted(a + b):
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return tuple(out)
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -173,7 +79,14 @@ class AccountTrace:
     policy: str
     limits: Limits
     seed_events: list[int]
-    seed_value: dict[int, int]
+    #: per asset: the seed transfers' total (`seed_gross`), the part of it already traced from
+    #: another seed upstream (`retraced`), and the value the seeds put in: gross - overlap
+    seed_gross: dict[int, int]
+    seed_value: dict[int, Amount] = field(default_factory=dict)
+    retraced: dict[int, Amount] = field(default_factory=dict)
+    #: per asset: clean value the policy turned into traced value (poison; 0 for haircut and FIFO),
+    #: so that seed_value + absorbed = endpoints + fees for every policy
+    absorbed: dict[int, Amount] = field(default_factory=dict)
     endpoints: list[AccountEndpoint] = field(default_factory=list)
     edges: list[AccountEdge] = field(default_factory=list)
     fees: dict[int, Amount] = field(default_factory=dict)
@@ -204,11 +117,11 @@ def trace_account(graph_or_store: AccountGraph | Store, seed: Iterable[int] | An
     # fees are not traced value; a self-transfer moves nothing; forward, a burn has nowhere to go
     seeds = [e for e in seeds if int(g.ev_kind[e]) != KIND_FEE and g.ev_from[e] != g.ev_to[e]
              and (direction == "backward" or g.ev_to[e] >= 0)]
-    value: dict[int, int] = {}
+    gross: dict[int, int] = {}
     for e in seeds:
-        value[int(g.ev_asset[e])] = value.get(int(g.ev_asset[e]), 0) + g.amount(e)
+        gross[int(g.ev_asset[e])] = gross.get(int(g.ev_asset[e]), 0) + g.amount(e)
     limits = limits or Limits()
-    res = AccountTrace(direction, policy, limits, seeds, value)
+    res = AccountTrace(direction, policy, limits, seeds, gross)
     t0 = _time.monotonic()
     if direction == "forward":
         _Forward(g, policy, limits, stop or (lambda _a: None), res, t0).run(seeds)
@@ -216,6 +129,9 @@ def trace_account(graph_or_store: AccountGraph | Store, seed: Iterable[int] | An
         _Backward(g, policy, limits, stop or (lambda _a: None), res, t0).run(seeds)
     else:
         raise UsageError(f"--direction must be forward or backward, not {direction!r}")
+    res.retraced = {x: v for x, v in res.retraced.items() if v}
+    res.absorbed = {x: v for x, v in res.absorbed.items() if v}
+    res.seed_value = {x: v - res.retraced.get(x, 0) for x, v in gross.items()}
     res.elapsed_s = _time.monotonic() - t0
     return res
 
@@ -294,20 +210,24 @@ class _Forward(_Walk):
                 continue  # scheduled twice (a seed recipient's ledger was started earlier)
             led.pos = e
             self.res.events_visited += 1
-            v = self.amount(e)
-            if side == 1:
-                got = self.delivered.pop(e, None)
-                led.inflow(v, got[0] if got else None)
-                if got:
-                    led.hop = got[1] if led.hop is None else min(led.hop, got[1])
-                    led.sources.append(e)
-            else:
-                state, missing = led.outflow(v)
-                if missing and state is not None:  # it spent all it held, taint included, and more
-                    self.res.history_gaps.append((a, x, e, missing))
-                self.deliver(e, state, (led.hop or 0) + 1)
+            self.step(led, e, side, a, x)
             self.schedule(a, x, e)
         self.finish("unspent")
+
+    def step(self, led: Ledger, e: int, side: int, a: int, x: int) -> None:
+        """Event `e` of ledger (a, x): an inflow (side 1) or an outflow delivered on (side 0)."""
+        v = self.amount(e)
+        if side == 1:
+            got = self.delivered.pop(e, None)
+            led.inflow(v, got[0] if got else None)
+            if got:
+                led.hop = got[1] if led.hop is None else min(led.hop, got[1])
+                led.sources.append(e)
+        else:
+            state, missing = led.outflow(v)
+            if missing and state is not None:  # it spent all it held, taint included, and more
+                self.res.history_gaps.append((a, x, e, missing))
+            self.deliver(e, state, (led.hop or 0) + 1)
 
     def schedule(self, a: int, x: int, after: int) -> None:
         """Push the next event of (a, x) after event `after` (within `until`)."""
@@ -330,7 +250,10 @@ class _Forward(_Walk):
         x, to = int(g.ev_asset[e]), int(g.ev_to[e])
         if e in self.seed_set:
             if e in self.seeded:
-                return  # a seed keeps its full seed value; what the sender computed is superseded
+                # a seed downstream of another seed: it keeps its full seed value, so the part its
+                # sender's ledger traced into it is not added again (docs/taint-policies.md)
+                res.retraced[x] = res.retraced.get(x, 0) + amount_of(pol, state)
+                return
             self.seeded.add(e)
             state, hops = seed_state(pol, self.amount(e)), 0
         amt = amount_of(pol, state)
@@ -354,8 +277,43 @@ class _Forward(_Walk):
             heapq.heappush(self.heap, (e, 1, to, x))
         self.delivered[e] = (state, hops)
 
+    def catch_up(self, reason: str) -> None:
+        """Advance a ledger the walk left early (budget, `until`) to each later seed it sends: the
+        seed's part must leave it, or it is counted there and in the seed. Outflows on the way stop
+        at their recipients with `reason`."""
+        g = self.g
+        for s in sorted(self.seed_set):
+            key = (int(g.ev_from[s]), int(g.ev_asset[s]))
+            led = self.ledgers.get(key)
+            if led is None or led.pos >= s:
+                continue
+            a, x = key
+            for q in g.events_of(a):
+                q = int(q)
+                if q > s:
+                    break
+                if q <= led.pos or int(g.ev_asset[q]) != x or g.ev_from[q] == g.ev_to[q]:
+                    continue
+                led.pos = q
+                if g.ev_to[q] == a:
+                    self.step(led, q, 1, a, x)
+                    continue
+                state, missing = led.outflow(self.amount(q))
+                if missing and state is not None:
+                    self.res.history_gaps.append((a, x, q, missing))
+                amt = amount_of(self.policy, state)
+                if q in self.seed_set:
+                    self.res.retraced[x] = self.res.retraced.get(x, 0) + amt
+                elif amt and int(g.ev_kind[q]) == KIND_FEE:
+                    self.res.fees[x] = self.res.fees.get(x, 0) + amt
+                elif amt:
+                    to = int(g.ev_to[q])
+                    self.end(to if to >= 0 else a, x, reason if to >= 0 else "burned", amt,
+                             (led.hop or 0) + 1, q, [q])
+
     def finish(self, reason: str) -> None:
         g = self.g
+        self.catch_up(reason if reason == "truncated" else "time_limit")
         for e, (state, hops) in sorted(self.delivered.items()):  # delivered, not received: budget ran out
             key = (int(g.ev_to[e]), int(g.ev_asset[e]))
             led = self.ledgers.get(key) or self.ledgers.setdefault(key, self.replay(*key, e))
@@ -367,12 +325,15 @@ class _Forward(_Walk):
             why = reason if reason == "truncated" else "time_limit" if (a, x) in self.cut else "unspent"
             first = led.sources[0] if led.sources else 0
             self.end(a, x, why, led.held(), led.hop or 0, first, sorted(set(led.sources)))
+            if led.absorbed:
+                self.res.absorbed[x] = self.res.absorbed.get(x, 0) + led.absorbed
 
 
 class _Backward(_Walk):
     def run(self, seeds: list[int]) -> None:
         g, lim = self.g, self.lim
         traced: dict[int, tuple[Any, int]] = {}
+        overlap: dict[int, tuple[Any, int]] = {}  # seed -> the traced state later seeds attribute to it
         heap: list[int] = []
         for e in seeds:
             traced[e] = (seed_state(self.policy, self.amount(e)), 0)
@@ -385,7 +346,7 @@ class _Backward(_Walk):
                 for e, (state, hops) in sorted(traced.items()):
                     self.end(int(g.ev_from[e]), int(g.ev_asset[e]), "truncated", amount_of(self.policy, state),
                              hops, e, [e])
-                return
+                break
             e = -heapq.heappop(heap)
             state, hops = traced.pop(e)
             self.res.events_visited += 1
@@ -409,82 +370,31 @@ class _Backward(_Walk):
                 if lim.hops is not None and hops >= lim.hops:
                     self.end(s, x, "hop_limit", amt, hops, e, [e])
                     continue
-            funding, unknown = self.attribute(s, x, e, state)
+            funding, unknown = attribute(g, self.amount, self.policy, s, x, e, state)
             if unknown:
                 self.end(s, x, "unknown_history", unknown, hops + 1, e, [e])
+            pol, res = self.policy, self.res
+            if pol == "poison":  # every earlier inflow funded it in full: more than it carried
+                pulled = sum((amount_of(pol, q_) for _, q_ in funding), 0) + unknown - amt
+                res.absorbed[x] = res.absorbed.get(x, 0) + pulled
             for q, qstate in funding:
                 if lim.since is not None and g.ev_time[q] < lim.since:
-                    self.end(s, x, "time_limit", amount_of(self.policy, qstate), hops + 1, q, [q])
+                    self.end(s, x, "time_limit", amount_of(pol, qstate), hops + 1, q, [q])
                     continue
-                prev = traced.get(q)
+                # an earlier seed stays whole: what later traced transfers attribute to it is retraced
+                into = overlap if q in seed_set else traced
+                prev = into.get(q)
                 if prev is None:
-                    heapq.heappush(heap, -q)
-                    traced[q] = (qstate, hops + 1)
-                else:
-                    traced[q] = (_merge(self.policy, prev[0], qstate), min(prev[1], hops + 1))
-
-    def attribute(self, s: int, x: int, e: int, state: Any) -> tuple[list[tuple[int, Any]], Amount]:
-        """Which of `s`'s earlier inflows funded the traced part `state` of its outflow `e`."""
-        g, pol = self.g, self.policy
-        v = self.amount(e)
-        inflows: list[int] = []
-        lots: list[list[Any]] = []  # fifo: [event, amount, consumed]
-        head = 0
-        balance = 0
-        scale: dict[int, Fraction] = {}  # haircut: event -> cumulative product when it arrived
-        product = Fraction(1)
-        for q in g.events_of(s):
-            q = int(q)
-            if q >= e:
-                break
-            if int(g.ev_asset[q]) != x or g.ev_from[q] == g.ev_to[q]:
-                continue
-            a = self.amount(q)
-            if g.ev_to[q] == s:
-                balance += a
-                inflows.append(q)
-                lots.append([q, a, 0])
-                scale[q] = product
-            else:
-                known = min(a, balance)
-                if pol == "haircut":
-                    if known == balance:
-                        inflows, scale, product = [], {}, Fraction(1)
-                    elif known:
-                        product *= Fraction(balance - known, balance)
-                elif pol == "fifo":
-                    need = known
-                    while need:
-                        take = min(need, lots[head][1] - lots[head][2])
-                        lots[head][2] += take
-                        need -= take
-                        if lots[head][2] == lots[head][1]:
-                            head += 1
-                balance -= known
-        missing = max(0, v - balance)
-        if pol == "poison":
-            return [(q, self.amount(q)) for q in inflows], missing if state else 0
-        if pol == "haircut":
-            known = v - missing
-            out = []
-            for q in inflows:
-                rem = self.amount(q) * product / scale[q]
-                if rem:
-                    out.append((q, state * rem * known / balance / v))
-            return out, state * missing / v
-        out, offset = [], 0
-        for q, a, consumed in lots[head:]:
-            if offset >= v:
-                break
-            take = min(a - consumed, v - offset)
-            segs = tuple((s_ - offset + consumed, e_ - offset + consumed)
-                         for s_, e_ in _shifted_clip(state, offset, offset + take))
-            if segs:
-                out.append((q, segs))
-            offset += take
-        return out, _seg_len(clip(state, offset, max(offset, v))) if offset < v else 0
-
-
-def _shifted_clip(segs: Segments, lo: int, hi: int) -> list[tuple[int, int]]:
-    """Segments inside [lo, hi), in the original coordinates."""
-    return [(max(s, lo), min(e, hi)) for s, e in segs if max(s, lo) < min(e, hi)]
+                    into[q] = (qstate, hops + 1)
+                    if into is traced:
+                        heapq.heappush(heap, -q)
+                    continue
+                both = merge(pol, prev[0], qstate)
+                # poison reaches a transfer from several traced outflows and counts it once
+                twice = amount_of(pol, prev[0]) + amount_of(pol, qstate) - amount_of(pol, both)
+                if twice:
+                    res.absorbed[x] = res.absorbed.get(x, 0) - twice
+                into[q] = (both, min(prev[1], hops + 1))
+        for q, (qstate, _) in overlap.items():
+            x = int(g.ev_asset[q])
+            self.res.retraced[x] = self.res.retraced.get(x, 0) + amount_of(self.policy, qstate)

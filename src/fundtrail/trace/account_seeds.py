@@ -18,13 +18,17 @@ _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 @dataclass(frozen=True)
 class AccountSeed:
-    """A parsed seed: what the user typed, its kind, and the transfers (event positions) it stands for."""
+    """A parsed seed: what the user typed, its kind, and the transfers (event positions) it stands for.
+
+    Several seeds traced as one taint set are one `AccountSeed` of kind "set": `events` is the union
+    of theirs and `parts` the seeds one by one (docs/taint-policies.md, "Seeds")."""
 
     text: str
-    kind: str  # "address" or "transaction"
+    kind: str  # "address", "transaction" or "set"
     events: list[int]
     address: int = -1
     tx: int = -1
+    parts: tuple[AccountSeed, ...] = ()
 
 
 def address_id(graph: AccountGraph, text: str) -> int:
@@ -74,3 +78,20 @@ def parse_account_seed(graph: AccountGraph, text: str, *, since: int | None = No
         if (since is None or t >= since) and (until is None or t <= until):
             events.append(e)
     return AccountSeed(text, "address", events, address=addr)
+
+
+def parse_account_seeds(graph: AccountGraph, texts: list[str] | str, *, since: int | None = None,
+                        until: int | None = None) -> AccountSeed:
+    """Several seeds (addresses and/or transaction hashes) as one taint set; one seed as itself.
+
+    Every seed is checked before anything is traced, so a typo in the third seed is a one-line
+    error naming it; a seed given twice is traced once."""
+    items = [texts] if isinstance(texts, str) else list(texts)
+    unique = list(dict.fromkeys(t.strip() for t in items if t.strip()))
+    if not unique:
+        raise UsageError("no seed given: pass an address or transaction hash (several to trace together)")
+    parts = [parse_account_seed(graph, t, since=since, until=until) for t in unique]
+    if len(parts) == 1:
+        return parts[0]
+    events = sorted({e for p in parts for e in p.events})
+    return AccountSeed(", ".join(p.text.strip() for p in parts), "set", events, parts=tuple(parts))

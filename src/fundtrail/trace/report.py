@@ -3,19 +3,22 @@
 The JSON shape is a contract (docs/cli.md, `fundtrail trace --json`). Ids become strings here and
 only here: addresses rendered for the chain's network, txids in display hex, outpoints as
 `TXID:VOUT`. Amounts are whole satoshi (`amount_sat`, rounded down) plus the exact value
-(`amount_exact`, "num/den" for haircut fractions), so a court exhibit can show both.
+(`amount_exact`, "num/den" for haircut fractions), so a court exhibit can show both. Every result
+carries its `accounting` (seed + absorbed = endpoints + fees) and the store `coverage` it rests
+on: "unspent" always means "unspent as of the highest height held".
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
 from fundtrail.chains.bitcoin.address import render_address
 from fundtrail.chains.bitcoin.params import network as network_by_name
 from fundtrail.model.chains import bitcoin_network_of
+from fundtrail.store.coverage import Coverage
 from fundtrail.trace.engine import REASONS, Trace
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.policies import whole_sat
@@ -26,12 +29,12 @@ Describe = Callable[[int], dict[str, Any]]
 
 _REASON_TEXT = {
     "service": "reached an attributed service (funds can be frozen or a production order served)",
-    "unspent": "still unspent (funds sit there: a freeze target)",
+    "unspent": "still unspent as of height {tip} (funds sit there: a freeze target)",
     "coinbase": "newly mined coins (block reward)",
     "hop_limit": "hop limit reached",
     "threshold": "traced amount under the value threshold",
     "time_limit": "outside the time window",
-    "unresolved": "spent output not in the store (data incomplete)",
+    "unresolved": "funded by outputs not in the store (data incomplete)",
     "truncated": "trace budget ran out here (result truncated)",
 }
 
@@ -65,11 +68,38 @@ class _Names:
         return f"{self.g.txid_hex(tx)}:{o - int(self.g.tx_first_out[tx])}"
 
 
-def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] | None = None,
-            describe: Describe | None = None, max_edges: int = 5_000) -> dict[str, Any]:
-    """The trace as the documented JSON object."""
+def _seed_docs(names: _Names, seeds: Sequence[Seed], result: Trace) -> list[dict[str, Any]]:
+    """One entry per seed as typed: its kind, outputs, gross value and the new (not re-traced) part."""
+    g = names.g
+    docs = []
+    for s in seeds:
+        new = sum((Fraction(result.seed_new.get(o, 0)) for o in s.outputs), Fraction(0))
+        docs.append({"input": s.text, "kind": s.kind, "outputs": [names.outpoint(o) for o in s.outputs],
+                     "value_sat": int(sum(int(g.out_value[o]) for o in s.outputs)),
+                     "new_sat": whole_sat(new), "new_exact": _exact(new)})
+    return docs
+
+
+def accounting(result: Trace) -> dict[str, Any]:
+    """seed + absorbed = endpoints + fees, with each term exact and in whole satoshi."""
+    ends = result.endpoint_total
+    return {"seed_sat": whole_sat(result.seed_value), "seed_exact": _exact(result.seed_value),
+            "seed_gross_sat": result.seed_gross, "retraced_sat": whole_sat(result.retraced),
+            "retraced_exact": _exact(result.retraced),
+            "absorbed_sat": whole_sat(result.absorbed), "absorbed_exact": _exact(result.absorbed),
+            "endpoints_sat": whole_sat(ends), "endpoints_exact": _exact(ends),
+            "fees_sat": whole_sat(result.fees), "fees_exact": _exact(result.fees),
+            "balanced": result.balanced}
+
+
+def to_json(graph: GraphIndex, seed: Seed | Sequence[Seed], result: Trace, *, stop_at: list[str] | None = None,
+            describe: Describe | None = None, max_edges: int = 5_000,
+            coverage: Coverage | None = None) -> dict[str, Any]:
+    """The trace as the documented JSON object; `seed` is one seed or the list traced together."""
     names = _Names(graph)
+    seeds = [seed] if isinstance(seed, Seed) else list(seed)
     seed_value = result.seed_value
+    tip = coverage.tip_height if coverage is not None else None
     groups: dict[tuple[int, str], dict[str, Any]] = {}
     for e in result.endpoints:
         key = (e.address, e.reason)
@@ -85,7 +115,7 @@ def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] 
     endpoints = []
     for g in sorted(groups.values(), key=lambda g: (-g["amount"], g["reason"], g["address_id"])):
         extra = describe(g["address_id"]) if describe and g["address_id"] >= 0 else {}
-        endpoints.append({
+        row = {
             "address": names.address(g["address_id"]),
             "cluster": extra.get("cluster"),
             "tags": extra.get("tags", []),
@@ -98,39 +128,39 @@ def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] 
             "first_arrival_unix": g["time"],
             "first_arrival": _iso(g["time"]),
             "outputs": sorted(g["outputs"]),
-        })
-    entities: dict[Any, dict[str, Any]] = {}
-    for e in endpoints:
-        key = e["cluster"] if e["cluster"] is not None else f"address:{e['address']}"
-        ent = entities.setdefault(key, {"cluster": e["cluster"], "tags": e["tags"][:3], "amount": Fraction(0),
-                                        "addresses": set(), "reasons": set()})
-        ent["amount"] += Fraction(e["amount_exact"])
-        ent["addresses"].add(e["address"])
-        ent["reasons"].add(e["reason"])
-    entity_rows = [{"cluster": ent["cluster"], "tags": ent["tags"], "amount_sat": whole_sat(ent["amount"]),
-                    "share": float(ent["amount"] / seed_value) if seed_value else 0.0,
-                    "addresses": len(ent["addresses"]), "reasons": sorted(ent["reasons"])}
-                   for ent in sorted(entities.values(), key=lambda x: -x["amount"])]
+        }
+        if g["reason"] == "unspent":
+            row["as_of_height"] = tip
+        endpoints.append(row)
     by_reason: dict[str, Any] = {}
     for e in result.endpoints:
         by_reason[e.reason] = by_reason.get(e.reason, 0) + e.amount
     txs = sorted({e.from_tx for e in result.edges} | {e.to_tx for e in result.edges if e.to_tx >= 0})
     edges = result.edges[:max_edges]
+    seed_docs = _seed_docs(names, seeds, result)
+    one = seed_docs[0] if len(seed_docs) == 1 else None
     return {
         "chain": graph.chain,
-        "seed": {"input": seed.text, "kind": seed.kind,
+        "seed": {"input": one["input"] if one else f"{len(seed_docs)} seeds",
+                 "kind": one["kind"] if one else "set",
                  "outputs": [names.outpoint(o) for o in result.seed_outputs],
-                 "value_sat": seed_value},
+                 "value_sat": whole_sat(seed_value), "value_exact": _exact(seed_value),
+                 "gross_value_sat": result.seed_gross, "retraced_sat": whole_sat(result.retraced)},
+        "seeds": seed_docs,
         "direction": result.direction,
         "policy": result.policy,
         "limits": {**result.limits.as_dict(), "stop_at": stop_at or []},
+        "coverage": coverage.as_dict() if coverage is not None else None,
         "endpoints": endpoints,
-        "entities": entity_rows,
+        "entities": _entities(endpoints, seed_value),
+        "accounting": accounting(result),
         "summary": {
-            "seed_value_sat": seed_value,
+            "seed_value_sat": whole_sat(seed_value),
             "by_reason_sat": {r: whole_sat(by_reason[r]) for r in REASONS if r in by_reason},
             "fees_sat": whole_sat(result.fees),
             "fees_exact": _exact(result.fees),
+            "absorbed_sat": whole_sat(result.absorbed),
+            "unspent_as_of_height": tip,
             "txs_visited": result.txs_visited,
             "endpoints": len(endpoints),
             "exact": result.exact,
@@ -148,26 +178,89 @@ def to_json(graph: GraphIndex, seed: Seed, result: Trace, *, stop_at: list[str] 
             "edges_total": len(result.edges),
             "edges_truncated": len(result.edges) > max_edges,
         },
+        "warnings": coverage_warnings(coverage.as_dict() if coverage is not None else None),
         "truncated": result.truncated is not None,
         "truncation": result.truncated,
         "elapsed_ms": round(result.elapsed_s * 1000, 3),
     }
 
 
+def _entities(endpoints: list[dict[str, Any]], seed_value: Any) -> list[dict[str, Any]]:
+    """Endpoints summed by cluster (an unclustered address is its own entity). `addresses` counts
+    the distinct endpoint addresses of the entity (not its size), `outputs` the endpoint outputs."""
+    entities: dict[Any, dict[str, Any]] = {}
+    for e in endpoints:
+        if e["cluster"] is not None:
+            key: Any = ("cluster", e["cluster"])
+        else:
+            key = ("address", e["address"]) if e["address"] is not None else ("none", e["reason"])
+        ent = entities.setdefault(key, {"cluster": e["cluster"], "tags": e["tags"][:3], "amount": Fraction(0),
+                                        "addresses": set(), "outputs": 0, "reasons": set()})
+        ent["amount"] += Fraction(e["amount_exact"])
+        if e["address"] is not None:
+            ent["addresses"].add(e["address"])
+        ent["outputs"] += len(e["outputs"])
+        ent["reasons"].add(e["reason"])
+    return [{"cluster": ent["cluster"], "tags": ent["tags"], "amount_sat": whole_sat(ent["amount"]),
+             "share": float(ent["amount"] / Fraction(seed_value)) if seed_value else 0.0,
+             "addresses": len(ent["addresses"]), "outputs": ent["outputs"], "reasons": sorted(ent["reasons"])}
+            for ent in sorted(entities.values(), key=lambda x: -x["amount"])]
+
+
 def _btc(sat: int) -> str:
     return f"{sat / 1e8:,.8f} BTC"
+
+
+def _more(shown: int, total: int) -> list[str]:
+    return [f"  … and {total - shown} more; --json lists all"] if total > shown else []
+
+
+def coverage_lines(cov: dict[str, Any] | None) -> list[str]:
+    """What the store holds, and the warning a freeze target needs when it is not contiguous."""
+    if cov is None:
+        return []
+    parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in cov["ranges"]]
+    text = f"Store coverage of {cov['chain']}: heights {', '.join(parts[:6]) or 'none'}"
+    text += f" (+{len(parts) - 6} more ranges)" if len(parts) > 6 else ""
+    if cov["gaps"]:
+        missing = sum(b - a + 1 for a, b in cov["gaps"])
+        text += f"; {len(cov['gaps'])} gap(s), {missing:,} heights missing"
+    if cov["unplaced_blocks"]:
+        text += f"; {cov['unplaced_blocks']} block(s) of unknown height"
+    return [text + "."] + [f"WARNING: {w}" for w in coverage_warnings(cov)]
+
+
+def coverage_warnings(cov: dict[str, Any] | None) -> list[str]:
+    """Why a result on a store that is not contiguous may miss spends (empty when it is)."""
+    if cov is None or cov["contiguous"]:
+        return []
+    return [f"the store is not contiguous (heights {', '.join(f'{a}-{b}' for a, b in cov['gaps'][:3]) or 'unknown'} "
+            f"missing): spends in the missing heights and after {cov['tip_height']} are not visible, so "
+            "'unspent' funds may be spent already and the trace may stop short; check before asking for a freeze"]
 
 
 def render_text(doc: dict[str, Any], *, top: int = 25) -> str:
     """A plain-text report an investigator reads: seed, policy and limits, then where value went."""
     s = doc["summary"]
     lim = doc["limits"]
+    seed = doc["seed"]
+    tip = s.get("unspent_as_of_height")
+    acc = doc.get("accounting")
+    gross = seed.get("gross_value_sat", seed["value_sat"])
+    value = _btc(seed["value_sat"]) + (f" new of {_btc(gross)} (the rest re-traced flow between seeds)"
+                                        if gross != seed["value_sat"] else "")
     lines = [
-        f"{doc['direction'].capitalize()} trace of {doc['seed']['input']} ({doc['seed']['kind']}, "
-        f"{len(doc['seed']['outputs'])} output(s), {_btc(s['seed_value_sat'])}) on {doc['chain']}",
-        f"Policy: {doc['policy']}.  Limits: hops {lim['hops'] if lim['hops'] is not None else 'none'}, "
-        f"min value {lim['min_value_sat']} sat, stop at {', '.join(lim['stop_at']) or 'nothing'}.",
+        f"{doc['direction'].capitalize()} trace of {seed['input']} ({seed['kind']}, "
+        f"{len(seed['outputs'])} output(s), {value}) on {doc['chain']}",
     ]
+    if len(doc.get("seeds", [])) > 1:
+        for sd in doc["seeds"][:top]:
+            lines.append(f"  seed {sd['input']} ({sd['kind']}, {len(sd['outputs'])} output(s), "
+                         f"{_btc(sd['value_sat'])}, new {_btc(sd['new_sat'])})")
+        lines += _more(min(top, len(doc["seeds"])), len(doc["seeds"]))
+    lines.append(f"Policy: {doc['policy']}.  Limits: hops {lim['hops'] if lim['hops'] is not None else 'none'}, "
+                 f"min value {lim['min_value_sat']} sat, stop at {', '.join(lim['stop_at']) or 'nothing'}.")
+    lines += coverage_lines(doc.get("coverage"))
     if doc["truncated"]:
         lines.append(f"TRUNCATED: {doc['truncation']}")
     if not s.get("exact", True):
@@ -175,16 +268,23 @@ def render_text(doc: dict[str, Any], *, top: int = 25) -> str:
     lines.append("")
     for reason, amount in s["by_reason_sat"].items():
         share = amount / s["seed_value_sat"] if s["seed_value_sat"] else 0
-        lines.append(f"  {_btc(amount):>22}  {share:7.2%}  {_REASON_TEXT[reason]}")
+        text = _REASON_TEXT[reason].format(tip=tip if tip is not None else "?")
+        if reason == "unspent" and doc.get("warnings"):
+            text = text.replace("a freeze target", "a freeze target only if still unspent: see WARNING")
+        lines.append(f"  {_btc(amount):>22}  {share:7.2%}  {text}")
     lines.append(f"  {_btc(s['fees_sat']):>22}  {'':7}  paid as transaction fees")
+    if acc:
+        lines.append(f"Accounting: seed {_btc(acc['seed_sat'])} + absorbed {_btc(acc['absorbed_sat'])} = "
+                     f"endpoints {_btc(acc['endpoints_sat'])} + fees {_btc(acc['fees_sat'])}: "
+                     f"{'balanced' if acc['balanced'] else 'NOT BALANCED'} (exact amounts).")
     lines.append("")
     lines.append(f"Endpoints ({len(doc['endpoints'])}, largest first):")
     for e in doc["endpoints"][:top]:
         tag = f" [{e['label']}]" if e["label"] else ""
-        lines.append(f"  {_btc(e['amount_sat']):>22}  {e['share']:7.2%}  {e['reason']:<10} "
-                     f"{e['address'] or '(unknown)'}{tag}  hops {e['hops']}, first {e['first_arrival']}")
-    if len(doc["endpoints"]) > top:
-        lines.append(f"  ... {len(doc['endpoints']) - top} more (use --json for all)")
+        why = f"unspent as of height {tip}" if e["reason"] == "unspent" and tip is not None else e["reason"]
+        lines.append(f"  {_btc(e['amount_sat']):>22}  {e['share']:7.2%}  {e['address'] or '(no address)'}{tag}  "
+                     f"{why}, hops {e['hops']}, first {e['first_arrival']}")
+    lines += _more(min(top, len(doc["endpoints"])), len(doc["endpoints"]))
     clustered = [e for e in doc.get("entities", []) if e["cluster"] is not None]
     if clustered:
         lines.append(f"\nBy entity (cluster; {len(doc['entities'])} entities):")
@@ -192,6 +292,11 @@ def render_text(doc: dict[str, Any], *, top: int = 25) -> str:
             tag = f" [{e['tags'][0]['category']}: {e['tags'][0]['label']}]" if e["tags"] else ""
             who = f"cluster {e['cluster']}" if e["cluster"] is not None else "unclustered address"
             lines.append(f"  {_btc(e['amount_sat']):>22}  {e['share']:7.2%}  {who}{tag}, "
-                         f"{e['addresses']} address(es), {', '.join(e['reasons'])}")
+                         f"endpoints at {e['addresses']} of its address(es) ({e.get('outputs', 0)} output(s)), "
+                         f"{', '.join(e['reasons'])}")
+        lines += _more(min(top, len(doc["entities"])), len(doc["entities"]))
+    from fundtrail.trace.marks import render_lines
+
+    lines += render_lines(doc, top=top)  # CoinJoins met and likely change, when the nodes are marked
     lines.append(f"\n{s['txs_visited']} transactions visited in {doc['elapsed_ms']:.1f} ms.")
     return "\n".join(lines)

@@ -1,21 +1,26 @@
 """Where a trace starts: an address, a transaction id or one output (`TXID:VOUT`), as output ids.
 
 Seeds are parsed for the chain's network, so an address of another network or chain is a one-line
-usage error, and a well-formed seed that the store does not hold is a not-found error.
+usage error, and a well-formed seed that the store does not hold is a not-found error. Several
+seeds (arguments, or a file of them: `read_seed_file`) are traced together as one seed set, the
+union of their outputs (docs/tracing.md, "Seed sets").
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from fundtrail.chains.bitcoin.address import parse_address
 from fundtrail.chains.bitcoin.params import network as network_by_name
-from fundtrail.errors import NotFoundError, UsageError
+from fundtrail.errors import DataError, FundtrailError, NotFoundError, UsageError
 from fundtrail.ingest.bitcoin.decode import address_key, fingerprint
 from fundtrail.model.chains import bitcoin_network_of
+from fundtrail.model.textfiles import read_table, read_text
 from fundtrail.trace.graph import GraphIndex
 
 _TXID = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -82,3 +87,63 @@ def _tx(graph: GraphIndex, txid: str) -> int:
     if tx < 0:
         raise NotFoundError(f"transaction {txid} is not in the store's {graph.chain} chain")
     return tx
+
+
+#: A seed as typed and the file line it came from ("seeds.csv:7"; None: a command-line argument).
+SeedText = tuple[str, str | None]
+
+
+def read_seed_file(path: Path | str) -> list[SeedText]:
+    """Seeds of a file ('-': standard input): one per line ('#' comments; text after a comma
+    ignored), or a CSV sheet with a `seed` column (other columns ignored). An empty `seed` cell is
+    a DataError naming `file:line`; the file is read as Excel and Windows write it (model.textfiles)."""
+    where = "<stdin>" if str(path) == "-" else str(path)
+    text = read_text(path)
+    lines = [(n, ln.strip()) for n, ln in enumerate(text.split("\n"), 1)
+             if ln.strip() and not ln.strip().startswith("#")]
+    header = [c.strip().lower() for c in re.split(r"[,;\t]", lines[0][1])] if lines else []
+    out: list[SeedText] = []
+    if "seed" in header and len(header) > 1 and str(path) != "-":
+        table = read_table(path)
+        col = table.column("seed")
+        empty = []
+        for row, line in zip(table.rows, table.lines):
+            cell = (row.get(col) or "").strip()
+            if cell:
+                out.append((cell, f"{where}:{line}"))
+            else:
+                empty.append(f"{where}:{line}")
+        if empty:
+            more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+            raise DataError(f"{empty[0]}: empty seed cell{more}")
+    else:
+        if header[:1] == ["seed"]:  # a one-column sheet (or one read from stdin): skip its header
+            lines = lines[1:]
+        out = [(re.split(r"[,;\t]", line, maxsplit=1)[0].strip(), f"{where}:{n}") for n, line in lines]
+    if not out:
+        raise DataError(f"{where}: no seeds in the file")
+    return out
+
+
+def parse_seeds(graph: GraphIndex, texts: Sequence[SeedText], *, since: int | None = None,
+                until: int | None = None) -> list[Seed]:
+    """Every seed parsed; bad ones are reported together, each with where it came from (one line).
+
+    A malformed seed is a UsageError for an argument and a DataError for a file row; a seed the
+    store does not hold is a NotFoundError."""
+    seeds: list[Seed] = []
+    bad: list[tuple[str | None, FundtrailError]] = []
+    for text, where in texts:
+        try:
+            seeds.append(parse_seed(graph, text, since=since, until=until))
+        except (UsageError, NotFoundError) as exc:
+            bad.append((where, exc))
+    if bad:
+        where, exc = bad[0]
+        others = [w or "an argument" for w, _ in bad[1:4]] + (["…"] if len(bad) > 4 else [])
+        more = f" (and {len(bad) - 1} more bad seed(s): {', '.join(others)})" if len(bad) > 1 else ""
+        message = f"{where}: {exc.message}{more}" if where else f"{exc.message}{more}"
+        if isinstance(exc, NotFoundError):
+            raise NotFoundError(message)
+        raise (DataError if where else UsageError)(message)
+    return seeds

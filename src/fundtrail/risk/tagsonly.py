@@ -1,0 +1,74 @@
+"""Scores from tags alone: for addresses whose chain the store does not hold (or that have no
+activity on it), so a sanctions list screens customer addresses of every currency.
+
+Tags are read in one join over the merged tag table (`tags.lookup.lookup_batch`), keeping those of
+the currencies the address's form is valid for (each reason names the tag's currency). The result
+always says that exposure was not computed and why (`exposure_computed: false`,
+`exposure_reason`): a score of 0 here means "no tag", never "clean funds".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fundtrail.risk.profile import Profile
+from fundtrail.risk.score import RiskResult, TagEvidence, score_address
+from fundtrail.store.lake import Store
+
+
+def tag_evidence(store: Store, texts: Sequence[str],
+                 currencies: Sequence[Sequence[str] | None]) -> list[list[TagEvidence]]:
+    """Per address text: its merged direct tags with a category, of the given currencies (None: any)."""
+    from fundtrail.tags.lookup import has_tags, lookup_batch
+
+    out: list[list[TagEvidence]] = [[] for _ in texts]
+    if not texts:
+        return out
+    with store.connect(read_only=True) as con:
+        if not has_tags(con):
+            return out
+        rows = lookup_batch(con, [t.strip() for t in texts]).to_pylist()
+    for r in rows:
+        q = int(r["query"])
+        wanted = currencies[q]
+        if not r.get("category") or (wanted is not None and r.get("currency") not in wanted):
+            continue
+        first = (r.get("sources") or [{}])[0] or {}
+        out[q].append(TagEvidence(r["category"], r.get("label") or "", first.get("source") or first.get("origin"),
+                                  r.get("confidence"), None, r.get("currency")))
+    return out
+
+
+def text_tags(store: Store, texts: Sequence[str], active: Sequence[bool], own: str) -> list[list[TagEvidence]]:
+    """Tags found by each address's text, of any currency, for an assessor of a chain whose own
+    currency is `own`: for an address with activity on the chain, only the other currencies' (its
+    own come from the chain's tag map, with cluster inheritance). The same string on another
+    currency is the same key (a `1...` address listed under BCH, an EVM address under BSC), so
+    those tags count too, each naming its currency."""
+    found = tag_evidence(store, texts, [None] * len(texts))
+    return [[t for t in tags if not (act and t.currency == own)] for tags, act in zip(found, active)]
+
+
+def score_from_tags(store: Store, profile: Profile, texts: Sequence[str],
+                    currencies: Sequence[Sequence[str] | None], reasons: Sequence[str],
+                    chains: Sequence[str | None] | None = None) -> list[RiskResult]:
+    """Score each address from its tags; `reasons[i]` says why exposure was not computed."""
+    evidence = tag_evidence(store, texts, currencies)
+    out = []
+    for i, text in enumerate(texts):
+        res = score_address(profile, text.strip(), evidence[i], None)
+        wanted = currencies[i]
+        found = sorted({t.currency for t in evidence[i] if t.currency})
+        res.currency = (found[0] if len(found) == 1 else wanted[0] if wanted and len(wanted) == 1 else None)
+        res.chain = chains[i] if chains else None
+        res.exposure_computed, res.exposure_reason = False, reasons[i]
+        if wanted is not None and len(wanted) > 1:
+            res.notes.append(f"tags of {_currencies(wanted)} counted (the address's form is valid for each)"
+                             + (f"; found under {', '.join(found)}" if found else ""))
+        out.append(res)
+    return out
+
+
+def _currencies(codes: Sequence[str]) -> str:
+    shown = list(codes[:4])
+    return ", ".join(shown) + (f" and {len(codes) - 4} more" if len(codes) > 4 else "")
