@@ -70,13 +70,13 @@ def test_show_json_lists_every_tag_with_sources_and_actor(store: str, capsys) ->
     assert set(by_cat) == {"sanction", "market"} and shown["conflict"] is None
     assert by_cat["sanction"]["sources"][0]["line"] == 1
     assert by_cat["market"]["actor_info"]["label"] == "Hydra Market"
-    code, out, _ = run(["--store", store, "tags", "show", "12c6DSiU4Rq3P4ZxziKxzrPWzAS3u1JTa8", "--json"], capsys)
+    code, out, _ = run(["--store", store, "tags", "show", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "--json"], capsys)
     assert code == 0 and json.loads(out)["tags"] == []
 
 
 def test_lookup_file_one_json_line_per_tag_with_the_address(store: str, tmp_path: Path, capsys) -> None:
     queries = tmp_path / "q.txt"
-    queries.write_text(f"{XBT_FIRST}\n{HYDRA}\n\n12c6DSiU4Rq3P4ZxziKxzrPWzAS3u1JTa8\n")
+    queries.write_text(f"{XBT_FIRST}\n{HYDRA}\n\n1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa\n")
     code, out, err = run(["--store", store, "tags", "lookup", str(queries), "--json"], capsys)
     assert code == 0
     lines = [json.loads(x) for x in out.splitlines()]
@@ -139,7 +139,7 @@ def test_bad_input_is_one_line_with_exit_code(store: str, tmp_path: Path, capsys
     code, _, err = run(["--store", store, "tags", "import", str(broken)], capsys)
     assert code == 3 and f"{broken}:" in err and "YAML syntax error" in err
     code, _, err = run(["--store", str(tmp_path / "none"), "tags", "show", HYDRA], capsys)
-    assert code == 4 and "no fundtrail store" in err
+    assert code == 6 and "no fundtrail store" in err  # a missing store is "not found"
 
 
 def test_generic_csv_with_a_column_mapping(tmp_path: Path, capsys) -> None:
@@ -159,3 +159,99 @@ def test_generic_csv_with_a_column_mapping(tmp_path: Path, capsys) -> None:
         "Bad Actor", "ransomware", "https://example.org/list")
     code, _, err = run(["--store", store, "tags", "import", str(csv), "--format", "csv", "--map", "address=nope"], capsys)
     assert code == 2 and "no column 'nope'" in err
+
+
+BECH32_XBT = "bc1q05aktddf9ce4p7hh3stgsf253m4vweu7nkhtmw"  # line 356 of the OFAC XBT list
+TYPO = "1BCWMwpR4M1nYUuuYe2bmzrNuwGoF9ZAbB"  # HYDRA with its last character changed
+GENESIS = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"  # valid, in neither list
+
+
+def test_lookup_of_an_excel_file_with_bom_and_crlf_finds_the_first_address(store: str, tmp_path: Path,
+                                                                           capsys) -> None:
+    # Issue 12 item 5: the BOM glued to the first address made it miss, without a word.
+    queries = tmp_path / "bom.txt"
+    queries.write_bytes(b"\xef\xbb\xbf" + f"{XBT_FIRST}\r\n{GENESIS}\r\n".encode())
+    code, out, err = run(["--store", store, "tags", "lookup", str(queries), "--json"], capsys)
+    assert code == 0
+    found = [json.loads(x) for x in out.splitlines()]
+    assert {(t["address"], t["line"], t["category"]) for t in found} == {
+        (XBT_FIRST, 1, "sanction"), (XBT_FIRST, 1, "market")}
+    assert "1 of 2 addresses tagged, 2 tags" in err
+
+
+def test_lookup_utf16_file_lists_malformed_rows_and_exits_3(store: str, tmp_path: Path, capsys) -> None:
+    # UTF-16 (Excel's "Unicode text") gave a traceback; typos and garbage read as "0 tags".
+    rows = ["address", XBT_FIRST, TYPO, "not-an-address", BECH32_XBT, BECH32_XBT.upper(), HYDRA, XBT_FIRST]
+    queries = tmp_path / "u16.txt"
+    queries.write_bytes("\r\n".join(rows).encode("utf-16"))
+    code, out, err = run(["--store", store, "tags", "lookup", str(queries), "--json"], capsys)
+    assert code == 3  # bad input data: scripts notice
+    records = [json.loads(x) for x in out.splitlines()]
+    errors = [r for r in records if r["record"] == "error"]
+    assert [(e["line"], e["address"]) for e in errors] == [(3, TYPO), (4, "not-an-address")]
+    assert "checksum" in errors[0]["error"] and errors[0]["file"] == str(queries)
+    tagged = {(r["line"], r["address"]) for r in records if r["record"] == "tag"}
+    assert tagged == {(2, XBT_FIRST), (5, BECH32_XBT), (7, HYDRA)}  # duplicates looked up once
+    assert f"{queries}:3: invalid address '{TYPO}'" in err and f"{queries}:4: invalid address" in err
+    # 7 rows under the header, 3 distinct addresses: the upper-case bech32 and the repeated
+    # XBT_FIRST are duplicate rows.
+    assert "3 of 3 addresses tagged" in err and "2 duplicate row(s)" in err
+    assert err.strip().splitlines()[-1] == (f"fundtrail: error: 2 of 7 rows of {queries} are not valid "
+                                            "addresses (listed above); the others were looked up")
+
+
+def test_lookup_csv_sheet_by_its_address_column(store: str, tmp_path: Path, capsys) -> None:
+    sheet = tmp_path / "customers.csv"
+    sheet.write_text(f"customer,address\nc1,{HYDRA}\nc2,\nc3,{GENESIS}\n", encoding="utf-8")
+    code, out, err = run(["--store", store, "tags", "lookup", str(sheet)], capsys)
+    assert code == 3 and out.count(HYDRA) == 2 and f"{sheet}:3: invalid address '': no address" in err
+    assert "1 of 2 addresses tagged" in err
+    code, _, err = run(["--store", store, "tags", "lookup", str(sheet), "--column", "wallet"], capsys)
+    assert code == 2 and "no column 'wallet'" in err and err.count("\n") == 1
+
+
+def test_show_refuses_malformed_addresses(store: str, capsys) -> None:
+    for text, why in ((TYPO, "bad Base58Check checksum"), ("not-an-address", "not an address"),
+                      (HYDRA[:-1], "checksum"), ("0x12345", "wrong length")):
+        code, out, err = run(["--store", store, "tags", "show", text], capsys)
+        assert code == 2 and out == "" and why in err and err.count("\n") == 1, (text, err)
+    # Text of no known form is an address when a tag is keyed by it (an EOS account name).
+    assert run(["--store", store, "tags", "add", "bitfinexcw21", "--currency", "EOS", "--label",
+                "Bitfinex cold wallet", "--category", "exchange"], capsys)[0] == 0
+    code, out, _ = run(["--store", store, "tags", "show", "bitfinexcw21", "--json"], capsys)
+    shown = json.loads(out)
+    assert code == 0 and shown["validation"] == "unrecognised" and len(shown["tags"]) == 1
+
+
+def test_add_confidence_is_refused_or_its_mapping_printed(store: str, capsys) -> None:
+    def stored() -> list[dict]:
+        return json.loads(run(["--store", store, "tags", "show", GENESIS, "--json"], capsys)[1])["tags"]
+
+    code, out, err = run(["--store", store, "tags", "add", GENESIS, "--label", "Satoshi", "--category",
+                          "miner", "--confidence", "bogus"], capsys)
+    assert code == 2 and "unknown confidence 'bogus'; nothing stored" in err and "stored as" not in err
+    assert "ownership" in err and "high -> forensic" in err and stored() == []
+    code, _, err = run(["--store", store, "tags", "add", GENESIS, "--label", "Satoshi", "--category", "miner",
+                        "--date", "yesterday"], capsys)
+    assert code == 2 and "nothing stored" in err and stored() == []
+    code, out, err = run(["--store", store, "tags", "add", GENESIS, "--label", "Satoshi", "--category",
+                          "miner", "--confidence", "high", "--json"], capsys)
+    assert code == 0 and "confidence 'high' read as forensic (level 50)" in err
+    added = json.loads(out)
+    assert (added["confidence"], added["confidence_level"], added["confidence_given"]) == ("forensic", 50, "high")
+    (tag,) = stored()
+    assert tag["confidence"] == "forensic"
+
+
+def test_search_says_date_unknown_instead_of_none(store: str, capsys) -> None:
+    code, out, _ = run(["--store", store, "tags", "search", "OFAC SDN", "--limit", "3"], capsys)
+    assert code == 0 and "date unknown" in out and "None" not in out  # the OFAC lists carry no date
+    code, out, _ = run(["--store", store, "tags", "search", "hydra", "--limit", "1"], capsys)
+    assert "date=2023-05-10" in out and "None" not in out
+
+
+def test_export_to_a_missing_directory_or_onto_a_directory(store: str, tmp_path: Path, capsys) -> None:
+    for target, why in ((tmp_path / "no" / "such" / "dir.yaml", "does not exist"), (tmp_path, "is a directory")):
+        code, out, err = run(["--store", store, "tags", "export", "--all", "-o", str(target)], capsys)
+        assert code == 2 and why in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "no").exists()

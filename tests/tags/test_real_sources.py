@@ -116,9 +116,38 @@ def test_explorer_labels_darklist_scamdb_and_ransomware_lists(loaded, testdata: 
 
 def test_batch_lookup_over_real_tags(loaded, testdata: Path) -> None:
     xbt = (testdata / "sanctions/ofac-0xB10C/sanctioned_addresses_XBT.txt").read_text().split()
-    queries = xbt + ["12c6DSiU4Rq3P4ZxziKxzrPWzAS3u1JTa8"]  # an untagged address
+    queries = xbt + ["1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"]  # an untagged address
     with loaded[0].connect(read_only=True) as con:
         rows = lookup.lookup_batch(con, queries).to_pylist()
     hit = {queries[r["query"]] for r in rows if r["category"] == "sanction"}
     assert hit == set(xbt) - {"TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq"}  # all valid list entries found
     assert all(queries[r["query"]] != queries[-1] for r in rows)
+
+
+def test_every_stored_address_passes_the_lookup_form_check(loaded) -> None:
+    """No address of any real source is refused by the check `tags show`/`tags lookup` apply:
+    a checksummed form verifies, and text of no known form (EOS names ...) is found as tagged."""
+    from fundtrail.tags.addressform import UNRECOGNISED, check_address
+    from fundtrail.tags.addresslist import AddressList, Row
+
+    with loaded[0].connect(read_only=True) as con:
+        stored = [a for (a,) in con.execute("SELECT DISTINCT address FROM tags_merged").fetchall()]
+        forms = [check_address(a) for a in stored]  # raises on any refused address
+        assert all(f.key == a for f, a in zip(forms, stored))
+        odd = AddressList("stored", "lines", rows=[Row(i, f.text, f) for i, f in enumerate(forms)
+                                                   if f.validation == UNRECOGNISED])
+        assert 10 <= len(odd.rows) < 100  # EOS account names, NEAR/ICP hex accounts, ...
+        tags = lookup.lookup_list(con, odd)
+    assert odd.bad == [] and len({t["normalised_address"] for t in tags}) == len(odd.rows)
+
+
+def test_tag_summary_counts_what_the_imports_reported(loaded) -> None:
+    reports = list(loaded[1].values())
+    with loaded[0].connect(read_only=True) as con:
+        summary = lookup.tag_summary(con)
+    assert summary["present"] and summary["tags"] == sum(r.tags for r in reports) > 690_000
+    assert sum(summary["by_currency"].values()) == sum(summary["by_category"].values()) == summary["tags"]
+    assert summary["by_currency"]["BTC"] > summary["by_currency"]["ETH"] > 100_000
+    assert summary["imports"] == sum(r.status in ("imported", "updated") for r in reports)
+    assert summary["files"] == summary["imports"] and summary["actors"] == 3813
+    assert summary["last_import"] is not None and summary["addresses"] <= summary["merged_tags"]

@@ -12,12 +12,13 @@ import typer
 from fundtrail.errors import DataError, UsageError
 from fundtrail.store import Store
 from fundtrail.tags import export, importer, lookup
+from fundtrail.tags.addresslist import read_address_list
 from fundtrail.tags.csvsources import ColumnMapping
 from fundtrail.tags.currencies import infer_currency
 from fundtrail.tags.records import Problem, RawTag
 from fundtrail.tags.tagstore import add_analyst_tag
-from fundtrail.tags.taxonomy import resolve_category
-from fundtrail.tags.validate import validate
+from fundtrail.tags.taxonomy import CONFIDENCE, CONFIDENCE_ALIASES, resolve_category
+from fundtrail.tags.validate import parse_date, validate
 
 tags_app = typer.Typer(help="Attribution tags: import label sources, search, look up, export.",
                        no_args_is_help=True)
@@ -100,22 +101,31 @@ def import_cmd(
         raise DataError(f"{totals['failed']} file(s) could not be imported (problems listed above)")
 
 
+def _source_line(s: dict) -> str:
+    """One source of a tag; unknown fields are left out, an unknown date is said so."""
+    parts = [f"from {s['origin']}:{s['line']} import #{s['import_id']}"]
+    parts += [f"{k}={s[k]}" for k in ("source", "creator") if s.get(k)]
+    parts.append(f"date={s['lastmod']}" if s.get("lastmod") else "date unknown")
+    return " ".join(parts)
+
+
 def _print_tag(t: dict) -> None:
     cat = t["category"] or "-"
     actor = f" actor={t['actor']}" if t.get("actor") else ""
     typer.echo(f"  [{t['kind']}] {t['currency']} {cat}: {t['label']} ({t['confidence']} "
                f"{t['confidence_level']}, {t['visibility']}){actor}")
     for s in t["sources"]:
-        typer.echo(f"      from {s['origin']}:{s['line']} import #{s['import_id']}"
-                   f" source={s['source']} creator={s['creator']} date={s['lastmod']}")
+        typer.echo(f"      {_source_line(s)}")
 
 
 @tags_app.command("show")
 def show_cmd(ctx: typer.Context, address: str = typer.Argument(...),
              as_json: bool = typer.Option(False, "--json")) -> None:
-    """Every tag of one address, with all its sources, actors and any conflict."""
+    """Every tag of one address, with all its sources, actors and any conflict.
+
+    A malformed address (bad checksum, wrong length, not an address) is an error (exit 2)."""
     with _store(ctx).connect(read_only=True) as con:
-        result = lookup.show(con, address)
+        result = lookup.show_checked(con, address)
     if as_json:
         typer.echo(json.dumps(result, indent=1, default=str))
         return
@@ -145,28 +155,45 @@ def search_cmd(ctx: typer.Context, text: str = typer.Argument(...),
 
 @tags_app.command("lookup")
 def lookup_cmd(ctx: typer.Context,
-               file: Path = typer.Argument(..., help="One address per line; '-' reads stdin."),
-               as_json: bool = typer.Option(False, "--json", help="One JSON line per tag, with the address.")
+               file: Path = typer.Argument(..., help="One address per line, or a CSV sheet with an "
+                                           "'address' column; '-' reads stdin (one per line)."),
+               column: Optional[str] = typer.Option(None, "--column", help="CSV: the column holding "
+                                                    "the addresses (default: address)."),
+               as_json: bool = typer.Option(False, "--json", help="One JSON line per tag, with the address; "
+                                            "one error record per malformed row.")
                ) -> None:
-    """Tags of many addresses at once (one batch join)."""
-    try:
-        text = sys.stdin.read() if str(file) == "-" else file.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
-    addresses = [a.strip() for a in text.splitlines() if a.strip() and not a.startswith("#")]
+    """Tags of many addresses at once (one batch join). Malformed rows are listed and make the
+    exit code 3, after the tags of the good rows are printed."""
+    addresses = read_address_list(file, column)
     with _store(ctx).connect(read_only=True) as con:
-        rows = lookup.lookup_batch(con, addresses).to_pylist()
-    for row in rows:
-        given = addresses[row.pop("query")]
-        row["normalised_address"] = row.pop("address")
-        row["kind"] = "direct"
+        tags = lookup.lookup_list(con, addresses)
+    for tag in tags:
         if as_json:
-            typer.echo(_dump({"address": given, **row}))
+            typer.echo(_dump(tag))
         else:
-            typer.echo(f"{given}\t{row['currency']}\t{row['category'] or '-'}\t{row['label']}\t"
-                       f"{row['confidence']}\t{len(row['sources'])} source(s)")
-    tagged = len({r["normalised_address"] for r in rows})
-    typer.echo(f"{tagged} of {len(addresses)} addresses tagged, {len(rows)} tags", err=True)
+            typer.echo(f"{tag['address']}\t{tag['currency']}\t{tag['category'] or '-'}\t{tag['label']}\t"
+                       f"{tag['confidence']}\t{len(tag['sources'])} source(s)")
+    for bad in addresses.bad:
+        typer.echo(str(bad), err=True)
+        if as_json:
+            typer.echo(_dump(bad.as_dict()))
+    tagged = len({t["normalised_address"] for t in tags})
+    summary = f"{tagged} of {len(addresses.rows)} addresses tagged, {len(tags)} tags"
+    if addresses.duplicates:
+        summary += (f"; {addresses.duplicates} duplicate row(s) (an address already listed, in any "
+                    "letter case) counted once")
+    typer.echo(summary, err=True)
+    if addresses.bad:
+        raise DataError(f"{len(addresses.bad)} of {addresses.total} rows of {addresses.path} are not "
+                        "valid addresses (listed above); the others were looked up")
+
+
+def _check_output(output: Path) -> None:
+    """A usable -o target: not a directory, in a directory that exists (one-line error, exit 2)."""
+    if output.is_dir():
+        raise UsageError(f"-o {output} is a directory; give a file name")
+    if not output.parent.is_dir():
+        raise UsageError(f"-o {output}: directory {output.parent} does not exist")
 
 
 @tags_app.command("export")
@@ -182,13 +209,18 @@ def export_cmd(
     """Write tags as a GraphSense TagPack (YAML) to share them."""
     if fmt != "tagpack":
         raise UsageError(f"--format {fmt!r} is not supported; use tagpack")
+    if output is not None:
+        _check_output(output)
     with _store(ctx).connect(read_only=True) as con:
         text, n = export.export_tagpack(con, everything=everything, include_private=include_private,
                                         creator=creator, title=title)
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text)
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
     typer.echo(f"exported {n} tags" + (f" to {output}" if output else ""), err=True)
 
 
@@ -208,31 +240,56 @@ def add_cmd(
     case: Optional[str] = typer.Option(None, "--case", help="Case the (private) tag belongs to."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Add an analyst's own tag."""
+    """Add an analyst's own tag. Anything it cannot store as given is refused (exit 2): nothing is
+    stored then."""
     import datetime as _dt
     import os
 
     if resolve_category(category) is None:
-        raise UsageError(f"unknown category {category!r}", hint="see docs/attribution.md for the taxonomy")
+        raise UsageError(f"unknown category {category!r}; nothing stored",
+                         hint="see docs/attribution.md for the taxonomy")
+    conf = _confidence(confidence)
+    if date is not None:
+        try:
+            parse_date(date)
+        except ValueError:
+            raise UsageError(f"unreadable --date {date!r}; nothing stored", hint="use YYYY-MM-DD") from None
     cur = currency or infer_currency(address)
     if cur is None:
-        raise UsageError(f"cannot tell the currency of {address!r}", hint="pass --currency")
+        raise UsageError(f"cannot tell the currency of {address!r}; nothing stored", hint="pass --currency")
     raw = RawTag(line=0, address=address, currency=cur, label=label, category=category,
-                 confidence=confidence, source=source, creator=creator or os.environ.get("USER") or "analyst",
+                 confidence=conf, source=source, creator=creator or os.environ.get("USER") or "analyst",
                  lastmod=date or _dt.date.today().isoformat(), actor=actor, visibility=visibility,
                  case_id=case)
     problems: list[Problem] = []
     row = validate(raw, "tags add", problems)
-    bad = [p for p in problems if p.severity == "invalid" or "confidence" in p.message or "date" in p.message]
-    if row is None or bad:
-        raise UsageError((bad or problems)[0].message)
+    if row is None or problems:
+        raise UsageError(f"{problems[0].message}; nothing stored")
     with _store(ctx, create=True).connect() as con:
         import_id, added = add_analyst_tag(con, row)
     result = {"added": added, "import_id": import_id, "currency": row["currency"], "address": row["address"],
-              "category": row["category"], "label": row["label"], "visibility": row["visibility"]}
+              "category": row["category"], "label": row["label"], "confidence": row["confidence"],
+              "confidence_level": row["confidence_level"], "confidence_given": confidence,
+              "visibility": row["visibility"]}
     typer.echo(_dump(result) if as_json else
                f"{'added' if added else 'already present'}: {row['currency']} {row['address']} "
-               f"{row['category']} {row['label']!r} (import #{import_id})")
+               f"{row['category']} {row['label']!r} confidence {row['confidence']} "
+               f"(level {row['confidence_level']}) (import #{import_id})")
+
+
+def _confidence(word: str) -> str:
+    """The confidence id of --confidence: an id, or a documented alias whose mapping is printed on
+    stderr; anything else is refused with the valid names."""
+    slug = word.strip().lower().replace("-", "_").replace(" ", "_")
+    if slug in CONFIDENCE:
+        return slug
+    if slug in CONFIDENCE_ALIASES:
+        conf = CONFIDENCE_ALIASES[slug]
+        typer.echo(f"confidence {word!r} read as {conf} (level {CONFIDENCE[conf].level})", err=True)
+        return conf
+    aliases = ", ".join(f"{a} -> {c}" for a, c in CONFIDENCE_ALIASES.items())
+    raise UsageError(f"unknown confidence {word!r}; nothing stored",
+                     hint=f"use one of {', '.join(CONFIDENCE)} (aliases: {aliases})")
 
 
 @tags_app.command("conflicts")

@@ -6,6 +6,10 @@ strongest source. The merge is kept in `tags_merged` (refreshed by every import 
 touched), so a lookup is an index probe or one join, never an aggregation over all tags. Tags found
 on an address are `direct`; tags a cluster takes from its members are `inherited`, each naming the
 member it came from.
+
+Addresses typed or listed by users go through `show_checked` / `lookup_list`, which check each
+address's form first (`tags.addressform`): a malformed one is an error, never "no tags".
+`tag_summary` is what `status` reports about tags.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from collections.abc import Iterable
 import duckdb
 import pyarrow as pa
 
+from fundtrail.errors import UsageError
+from fundtrail.tags.addressform import UNRECOGNISED, check_address, unrecognised_reason
+from fundtrail.tags.addresslist import AddressList, BadRow
 from fundtrail.tags.conflicts import find_conflict
-from fundtrail.tags.currencies import lookup_key
+from fundtrail.tags.currencies import InvalidAddress, lookup_key
 from fundtrail.tags.taxonomy import CATEGORIES
 
 _MERGED = "SELECT * FROM tags_merged WHERE @WHERE@"
@@ -84,6 +91,40 @@ def show(con: duckdb.DuckDBPyConnection, address: str) -> dict:
     conflict = find_conflict(tags)
     return {"address": address, "key": lookup_key(address), "tags": tags,
             "conflict": _conflict_summary(conflict)}
+
+
+def show_checked(con: duckdb.DuckDBPyConnection, address: str) -> dict:
+    """`show` of an address a user typed: UsageError when it cannot be an address (bad checksum,
+    wrong length, no known form and no tag keyed by it), so a typo never reads as "no tags"."""
+    try:
+        form = check_address(address)
+    except InvalidAddress as exc:
+        raise UsageError(f"invalid address {address.strip()!r}: {exc}") from None
+    result = show(con, address)
+    if form.validation == UNRECOGNISED and not result["tags"]:
+        raise UsageError(f"{address.strip()!r} is {unrecognised_reason(address)}")
+    result["validation"] = form.validation
+    return result
+
+
+def lookup_list(con: duckdb.DuckDBPyConnection, addresses: AddressList) -> list[dict]:
+    """Merged tags of every distinct address of a checked list (one join), each with `line` and
+    `address` as written. Rows of no known form that no tag is keyed by move to `addresses.bad`."""
+    rows = addresses.rows
+    found = lookup_batch(con, [r.form.key for r in rows]).to_pylist()
+    tagged = {t["query"] for t in found}
+    unknown = {i for i, r in enumerate(rows) if r.form.validation == UNRECOGNISED and i not in tagged}
+    addresses.bad.extend(BadRow(addresses.path, rows[i].line, rows[i].text, unrecognised_reason(rows[i].text))
+                         for i in unknown)
+    addresses.bad.sort(key=lambda b: b.line)
+    addresses.rows = [r for i, r in enumerate(rows) if i not in unknown]
+    out = []
+    for tag in found:
+        row = rows[tag.pop("query")]
+        tag = {k: _plain(v) for k, v in tag.items()}
+        out.append({"record": "tag", "line": row.line, "address": row.text,
+                    "normalised_address": tag.pop("address"), "kind": "direct", **tag})
+    return out
 
 
 def _conflict_summary(conflict: dict | None) -> dict | None:
@@ -155,3 +196,25 @@ def conflicts(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[
         if limit is not None and len(out) >= limit:
             break
     return out
+
+
+def tag_summary(con: duckdb.DuckDBPyConnection) -> dict:
+    """What the store holds in tags, for `status`: stored claims by currency and category, merged
+    tags, tagged addresses, actors, and the import runs (how many, the last one's time). All zero
+    (with `present: False`) in a store without the tag tables."""
+    empty = {"present": False, "tags": 0, "merged_tags": 0, "addresses": 0, "actors": 0, "imports": 0,
+             "files": 0, "last_import": None, "by_currency": {}, "by_category": {}}
+    if not has_tags(con):
+        return empty
+    by_currency = dict(con.execute("SELECT currency, count(*) FROM tags GROUP BY currency "
+                                   "ORDER BY count(*) DESC, currency").fetchall())
+    by_category = {c or "none": n for c, n in con.execute(
+        "SELECT category, count(*) FROM tags GROUP BY category ORDER BY count(*) DESC, category").fetchall()}
+    merged, addresses = con.execute("SELECT count(*), count(DISTINCT address) FROM tags_merged").fetchone()
+    imports, last = con.execute("SELECT count(*), max(imported_at) FROM tag_imports").fetchone()
+    return {**empty, "present": True, "tags": sum(by_currency.values()), "merged_tags": int(merged),
+            "addresses": int(addresses),
+            "actors": int(con.execute("SELECT count(*) FROM actors").fetchone()[0]),
+            "imports": int(imports), "files": int(con.execute("SELECT count(*) FROM tag_files").fetchone()[0]),
+            "last_import": last.isoformat(sep=" ", timespec="seconds") if last else None,
+            "by_currency": by_currency, "by_category": by_category}

@@ -182,9 +182,11 @@ _CONFIDENCE = (
     Confidence("unknown", 5, "Unknown", "source and reliability unknown; use with care"),
 )
 CONFIDENCE: dict[str, Confidence] = {c.id: c for c in _CONFIDENCE}
-_CONFIDENCE_ALIASES = {"proven": "ownership", "authority": "authority_data", "web": "web_crawl",
-                       "service": "service_data", "high": "forensic", "medium": "web_crawl",
-                       "low": "heuristic"}
+#: Words other sources use for a confidence -> its id (docs/attribution.md lists them). `tags add`
+#: accepts them too and prints the mapping ("high -> forensic (level 50)").
+CONFIDENCE_ALIASES = {"proven": "ownership", "authority": "authority_data", "web": "web_crawl",
+                      "service": "service_data", "high": "forensic", "medium": "web_crawl",
+                      "low": "heuristic"}
 
 
 @lru_cache(maxsize=256)
@@ -195,7 +197,7 @@ def resolve_confidence(word: str | None) -> str | None:
     slug = _slug(str(word))
     if slug in CONFIDENCE:
         return slug
-    return _CONFIDENCE_ALIASES.get(slug)
+    return CONFIDENCE_ALIASES.get(slug)
 
 
 def confidence_level(conf: str) -> int:

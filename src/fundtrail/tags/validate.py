@@ -26,7 +26,8 @@ _HASHED = ("label", "concepts", "confidence", "source", "creator", "lastmod", "a
 
 
 @lru_cache(maxsize=1 << 14)
-def _date(text: str | None) -> _dt.date | None:
+def parse_date(text: str | None) -> _dt.date | None:
+    """Date of a tag: ISO (a timestamp's date part), Y/m/d, d.m.Y, m/d/Y; ValueError if unreadable."""
     if not text:
         return None
     head = text.strip()[:10]
@@ -78,7 +79,7 @@ def validate(raw: RawTag, path: str, problems: list[Problem]) -> dict | None:
         warn.append(f"unknown confidence {raw.confidence!r}; stored as unknown")
         confidence = "unknown"
     try:
-        lastmod = _date(raw.lastmod)
+        lastmod = parse_date(raw.lastmod)
     except ValueError:
         warn.append(f"unreadable date {raw.lastmod!r}; stored without a date")
         lastmod = None
