@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from fundtrail.errors import StoreError
+from fundtrail.errors import NotFoundError, StoreError
 from fundtrail.store import Store, migrations
 
 
@@ -32,7 +32,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_open_without_create(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="no fundtrail store"):
+    with pytest.raises(NotFoundError, match="no fundtrail store"):  # exit 6, like a missing chain
         Store.open(tmp_path / "absent", create=False)
 
 

@@ -12,7 +12,7 @@ import typer
 
 from fundtrail.chains.bitcoin.params import network as network_by_name
 from fundtrail.cli.progress import ingest_progress
-from fundtrail.errors import UsageError
+from fundtrail.errors import DataError, UsageError
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files, ingest_rpc
 from fundtrail.ingest.bitcoin.pipeline import IngestReport
 from fundtrail.store import Store
@@ -36,8 +36,14 @@ def print_report(report: IngestReport, as_json: bool) -> None:
         typer.echo(f"  {r.unresolved_inputs} inputs spend outputs not in the store (kept as unresolved)")
     if r.linked_inputs:
         typer.echo(f"  {r.linked_inputs} previously unresolved inputs were resolved")
+    if r.undo_resolved:
+        typer.echo(f"  {r.undo_resolved} unresolved inputs of blocks stored earlier were resolved from undo data")
+    for note in r.notes:
+        typer.echo(f"  {note}")
     for w in r.warnings:
         typer.echo(f"  warning: {w}")
+    for e in r.errors:
+        typer.echo(f"  not ingested: {e}")
 
 
 def register(ingest_app: typer.Typer) -> None:
@@ -79,8 +85,13 @@ def register(ingest_app: typer.Typer) -> None:
                 report = ingest_blocks_dir(store, blocks_dir, network=net, use_undo=undo, progress=progress,
                                            **batching)
             elif raws:
-                report = ingest_raw_files(store, raws, network=net, undo_files=undo_file, progress=progress,
-                                          **batching)
+                try:
+                    report = ingest_raw_files(store, raws, network=net, undo_files=undo_file,
+                                              progress=progress, **batching)
+                except DataError as exc:  # bad files: report what was stored, then the error
+                    if getattr(exc, "report", None) is not None:
+                        print_report(exc.report, as_json)  # type: ignore[attr-defined]
+                    raise
             else:
                 from fundtrail.ingest.bitcoin.rpc import BitcoinRpcSource, RpcClient
 

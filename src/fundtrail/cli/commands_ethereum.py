@@ -25,8 +25,13 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
                                               "simulate --chain eth` writes to OUT/rpc) instead of a node."),
         chain: Optional[str] = typer.Option(None, "--chain", help="Store chain name: eth, bsc, polygon, "
                                             "arbitrum, base, optimism, anvil, … (default: from the chain id)."),
-        first: Optional[int] = typer.Option(None, "--from", help="First block (default: after the stored tip)."),
-        last: Optional[int] = typer.Option(None, "--to", help="Last block (default: the node's head)."),
+        chain_id: Optional[int] = typer.Option(None, "--chain-id", min=1, help="EIP-155 chain id, for a "
+                                               "source that does not answer eth_chainId (a recording made "
+                                               "by another tool); checked against the node when it does."),
+        first: Optional[int] = typer.Option(None, "--from", help="First block (default: after the stored "
+                                            "tip; with --replay, the first recorded block)."),
+        last: Optional[int] = typer.Option(None, "--to", help="Last block (default: the node's head; with "
+                                           "--replay, the last recorded block)."),
         follow: bool = typer.Option(False, "--follow", help="Keep following the head; reorgs roll back."),
         poll: float = typer.Option(5.0, "--poll-interval"),
         batch_blocks: int = typer.Option(100, "--batch-blocks", min=1, max=100_000),
@@ -50,8 +55,13 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
         if follow and last is not None:
             raise UsageError("--follow and --to exclude each other")
         # a recording answers what it lacks as a node lacking the method would (fallbacks work)
+        recorded = None
         if replay is not None:
             transport = ReplayTransport(replay, unrecorded_as_rpc_error=True)
+            recorded = transport.recorded_blocks()
+            if not recorded:
+                raise UsageError(f"--replay {replay}: no recorded blocks (files "
+                                 "web3_response.eth_getBlockByNumber_0x<number>_true.json)")
         else:
             transport = HttpTransport(rpc, max_requests_per_second=rate)
         client = EthRpc(transport, concurrency=concurrency, trace_mode=trace_mode)
@@ -62,7 +72,8 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
         with ingest_progress(ctx.obj["quiet"] or as_json) as progress:
             report = ingest_ethereum(store, client, chain=chain, first=first, last=last, follow=follow,
                                      batch_blocks=batch_blocks, poll_interval=poll,
-                                     should_stop=lambda: stop["flag"], progress=progress)
+                                     should_stop=lambda: stop["flag"], progress=progress,
+                                     chain_id=chain_id, recorded=recorded)
         if as_json:
             typer.echo(json.dumps(report.as_dict(), indent=2))
             return
@@ -78,7 +89,8 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
     @export_app.command("transfers")
     def export_transfers(
         ctx: typer.Context,
-        chain: str = typer.Option("eth", "--chain"),
+        chain: Optional[str] = typer.Option(None, "--chain", help="Store chain name (default: the only "
+                                            "account chain in the store)."),
         fmt: str = typer.Option("jsonl", "--format", help="Only jsonl."),
         from_block: Optional[int] = typer.Option(None, "--from-block"),
         to_block: Optional[int] = typer.Option(None, "--to-block"),

@@ -31,6 +31,17 @@ def exercise_check_cmd(
                else exercise_check.render(result))
 
 
+def check_out_dir(out: Path, option: str) -> None:
+    """An output directory must be a directory or not exist yet (its parent is then created)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{option} {out} is a file, not a directory; give a directory to write into")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{option} {out}: {parent} is a file, not a directory")
+            break
+
+
 def register(app: typer.Typer) -> None:
     """Add the `simulate` command and the `exercise` group to the top-level app."""
     app.add_typer(exercise_app, name="exercise")
@@ -53,6 +64,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     ) -> None:
         """Simulate an economy with laundering cases and ground truth (btc: blk files; eth: an anvil node)."""
+        check_out_dir(out, "--out")
         if chain == "eth":
             if exercise is not None:
                 raise UsageError("--exercise is for --chain btc only")

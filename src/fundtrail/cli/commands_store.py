@@ -15,27 +15,62 @@ from fundtrail.store.bitcoin_export import iter_transactions
 from fundtrail.store.status import status
 
 
+def _run_line(run: dict) -> str:
+    """'last ingest run #3 failed (raw a.dat, 0 blocks): message' (no empty source parentheses)."""
+    what = ", ".join(x for x in (run.get("source") or "", f"{run['blocks'] or 0:,} blocks") if x)
+    text = f"last ingest run #{run['run_id']} {run['status']} ({what})"
+    return text + (f": {run['message']}" if run.get("message") else "")
+
+
 def _print_status(st: dict) -> None:
     typer.echo(f"store {st['store']} (schema v{st['schema_version']})")
-    if not st["chains"]:
-        typer.echo("  empty: nothing ingested yet")
+    tags = st.get("tags") or {}
+    if not st["chains"] and not tags.get("tags"):
+        typer.echo("  empty: nothing ingested or imported yet")
+    elif not st["chains"]:
+        typer.echo("  no chain data (tags only: scores come from tags alone, exposure is not computed)")
     for c in st["chains"]:
-        rng = f"heights {c['min_height']}..{c['max_height']}" if c["max_height"] is not None else "heights unknown"
-        if c["family"] == "account":
-            typer.echo(f"  {c['chain']} ({c['network']}): {c['blocks']:,} blocks, {rng}, "
+        cov = c.get("coverage") or {}
+        if c.get("empty"):
+            typer.echo(f"  {c['chain']} ({c['network']}): no blocks stored")
+        elif c["family"] == "account":
+            typer.echo(f"  {c['chain']} ({c['network']}): {c['blocks']:,} blocks, "
                        f"{c['transactions']:,} transactions, {c['transfers']:,} transfers, "
                        f"{c['addresses']:,} addresses, {c['tokens']:,} tokens")
         else:
-            typer.echo(f"  {c['chain']} ({c['network']}): {c['blocks']:,} blocks, {rng}, "
+            typer.echo(f"  {c['chain']} ({c['network']}): {c['blocks']:,} blocks, "
                        f"{c['transactions']:,} transactions, {c['outputs']:,} outputs, "
                        f"{c['addresses']:,} addresses, {c['unresolved_inputs']:,} unresolved inputs")
+        if not c.get("empty"):
+            typer.echo(f"    coverage: {_coverage_text(cov, c['family'])}")
         if c["tip_hash"]:
             typer.echo(f"    tip {c['tip_hash']}")
-        run = c.get("last_run")
-        if run:
-            typer.echo(f"    last ingest run #{run['run_id']} {run['status']} ({run.get('source', '')}, "
-                       f"{run['blocks']:,} blocks)"
-                       + (f": {run['message']}" if run.get("message") else ""))
+        if c.get("last_run"):
+            typer.echo(f"    {_run_line(c['last_run'])}")
+    if tags.get("tags"):
+        cur = ", ".join(f"{k} {v:,}" for k, v in list(tags["by_currency"].items())[:8])
+        cat = ", ".join(f"{k} {v:,}" for k, v in list(tags["by_category"].items())[:8])
+        typer.echo(f"  tags: {tags['tags']:,} on {tags['addresses']:,} addresses from "
+                   f"{tags['source_files']:,} source file(s)")
+        typer.echo(f"    by currency: {cur}" + (" …" if len(tags["by_currency"]) > 8 else ""))
+        typer.echo(f"    by category: {cat}" + (" …" if len(tags["by_category"]) > 8 else ""))
+
+
+def _coverage_text(cov: dict, family: str) -> str:
+    """Coverage in words: the ranges held, the gaps, blocks of unknown height."""
+    ranges = [f"{a}" if a == b else f"{a}-{b}" for a, b in cov.get("ranges", [])]
+    text = "heights " + (", ".join(ranges[:6]) + (f", … ({len(ranges)} ranges)" if len(ranges) > 6 else "")
+                         if ranges else "none known")
+    gaps = cov.get("gaps") or []
+    if gaps:
+        missing = sum(b - a + 1 for a, b in gaps)
+        text += f"; {len(gaps)} gap(s), {missing:,} heights missing: results hold only for the heights held"
+    if cov.get("unplaced_blocks"):
+        text += f"; {cov['unplaced_blocks']:,} block(s) of unknown height (ancestry not stored)"
+    if ranges:
+        text += (f"; 'unspent' means unspent as of height {cov['tip_height']}" if family == "utxo"
+                 else f"; balances and flows as of block {cov['tip_height']}")
+    return text
 
 
 def register(app: typer.Typer, export_app: typer.Typer) -> None:
@@ -52,7 +87,8 @@ def register(app: typer.Typer, export_app: typer.Typer) -> None:
     @export_app.command("transactions")
     def export_transactions(
         ctx: typer.Context,
-        chain: str = typer.Option("btc", "--chain", help="Store chain name: btc, btc-testnet, btc-regtest, ..."),
+        chain: Optional[str] = typer.Option(None, "--chain", help="Store chain name: btc, btc-testnet, "
+                                            "btc-regtest, ... (default: the only UTXO chain in the store)."),
         fmt: str = typer.Option("jsonl", "--format", help="Only jsonl."),
         block_hash: Optional[str] = typer.Option(None, "--block-hash"),
         from_height: Optional[int] = typer.Option(None, "--from-height"),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import typer
 
+from fundtrail.errors import UsageError
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir
 from fundtrail.settings import Settings
 from fundtrail.sim.scenario import CASE, simulate
@@ -32,10 +33,21 @@ def _btc(sat: int) -> str:
     return f"{sat / _BTC:,.8f} BTC"
 
 
+def _clear_workdir(workdir: Path) -> None:
+    """Remove an earlier demo's files; refuse to delete anything that is not one."""
+    if not workdir.exists():
+        return
+    if not workdir.is_dir():
+        raise UsageError(f"--workdir {workdir} is a file, not a directory")
+    if any(workdir.iterdir()) and not (workdir / "manifest.json").is_file():
+        raise UsageError(f"--workdir {workdir} is not empty and holds no earlier demo (no manifest.json); "
+                         "the demo replaces its work directory, so give a new or empty one")
+    shutil.rmtree(workdir)
+
+
 def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: int = 7, txs: int = 4000) -> None:
     """Simulate, ingest and present the ransomware case; print next steps."""
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    _clear_workdir(workdir)
     simulate(workdir, seed=seed, txs=txs)
     manifest = json.loads((workdir / "manifest.json").read_text())
     typer.echo(f"1. simulated a regtest economy (seed {seed}): {manifest['blocks']} blocks, "
@@ -60,7 +72,8 @@ def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: in
     typer.echo(f"  {st} trace {seed_out['address']} --json > trace.json                  (the subgraph, for drawing)")
     typer.echo(f"  {st} cluster show {case['cashout_points'][0]['address']}")
     typer.echo(f"  {st} risk {case['cashout_points'][0]['address']}")
-    typer.echo(f"  {st} tags import ../shared/data/tagpacks      (real label sources)")
+    typer.echo(f"  {st} tags search ransomware-group-1                (the labels the demo imported)")
+    typer.echo(f"  {st} status                                          (what the store holds, its coverage)")
     typer.echo(f"  {exe} simulate --exercise peel-chain --seed 1 --out exercise1   (train an investigator)")
     typer.echo(f"  ground truth for checking: {workdir / 'truth'} (addresses.csv, transactions.csv, cases/)")
 

@@ -1,22 +1,35 @@
 """Entry point of the `fundtrail` command: global options, logging, and the error mapping.
 
-Every `FundtrailError` becomes one line on stderr and its documented exit code (docs/cli.md); an
-unexpected exception keeps its traceback (that is a bug to report, not bad input).
+Every `FundtrailError` becomes one line on stderr and its documented exit code (docs/cli.md); so
+does an `OSError` about a path the user gave (a missing directory, a directory where a file was
+expected). Any other exception keeps its traceback (that is a bug to report, not bad input).
+
+`--store` is accepted before the subcommand and after it (`fundtrail status --store X`, also in
+nested groups such as `ingest bitcoin` or `cluster show`), with the same precedence: flags > env >
+settings file > default; when given in both places, the one after the subcommand wins.
 """
 
 from __future__ import annotations
 
+import copy
+import errno
 import logging
 import sys
+from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+import typer.core
+import typer.main
 
 from fundtrail.cli import (commands_bitcoin, commands_cluster, commands_ethereum, commands_sim,
                           commands_risk, commands_store, commands_tags, commands_trace)
-from fundtrail.errors import FundtrailError, Interrupted
+from fundtrail.errors import FundtrailError, Interrupted, UsageError
 from fundtrail.settings import Settings
+
+STORE_HELP = ("Store directory [env FUNDTRAIL_STORE; default ~/.local/share/fundtrail/store]; "
+              "accepted before or after the subcommand.")
 
 app = typer.Typer(
     name="fundtrail",
@@ -24,6 +37,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 ingest_app = typer.Typer(help="Read chain data into the store.", no_args_is_help=True)
 export_app = typer.Typer(help="Write stored data in the documented export formats.", no_args_is_help=True)
@@ -31,13 +45,28 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(export_app, name="export")
 
 
+def package_version() -> str:
+    """The installed package's version (from its metadata, so it cannot drift from pyproject)."""
+    try:
+        return metadata.version("fundtrail")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fundtrail {package_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory [env FUNDTRAIL_STORE; "
-                                         "default ~/.local/share/fundtrail/store]"),
+    store: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-v info, -vv debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr; no progress."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                 help="Print the version and exit."),
 ) -> None:
     level = "debug" if verbose >= 2 else "info" if verbose == 1 else "error" if quiet else None
     settings = Settings.load(store=store, log_level=level)
@@ -59,10 +88,66 @@ commands_trace.register(app)
 commands_risk.register(app)
 
 
+def _store_after_subcommand(ctx: Any, _param: Any, value: Optional[str]) -> None:
+    """`--store` given after a subcommand: replaces the store of the settings the root resolved."""
+    if value is None or resilient(ctx):
+        return
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict) and "settings" in obj:
+        obj["settings"] = obj["settings"].with_(store=Path(value).expanduser())
+
+
+def resilient(ctx: Any) -> bool:
+    """True while click only parses for help or completion (no command will run)."""
+    return bool(getattr(ctx, "resilient_parsing", False))
+
+
+def _prepare(cmd: Any, store_param: Any = None) -> None:
+    """Plain (non-rich) help everywhere, and a `--store` option on every subcommand and group
+    (a copy of the root's, which sets the store of the settings the root resolved)."""
+    if hasattr(cmd, "rich_markup_mode"):
+        cmd.rich_markup_mode = None
+    if store_param is None:
+        store_param = next(p for p in cmd.params if "--store" in getattr(p, "opts", ()))
+    elif not any("--store" in getattr(p, "opts", ()) for p in cmd.params):
+        option = copy.copy(store_param)
+        option.expose_value = False
+        option.callback = _store_after_subcommand
+        option.help = "Store directory (the same as --store before the subcommand)."
+        cmd.params.append(option)
+    for param in cmd.params:  # a repeatable option reads `--raw <path>`, not `--raw <list[Path]>`
+        ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        if (isinstance(param, typer.core.TyperOption) and param.metavar is None
+                and getattr(ann, "__origin__", None) is list and ann.__args__):
+            param.metavar = f"<{getattr(ann.__args__[0], '__name__', 'value').lower()}>"
+    for sub in getattr(cmd, "commands", {}).values():
+        _prepare(sub, store_param)
+
+
+def build_command() -> Any:
+    """The click command tree of the app, prepared as `_prepare` says."""
+    cmd = typer.main.get_command(app)
+    _prepare(cmd)
+    return cmd
+
+
+_PATH_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EEXIST,
+                errno.ENAMETOOLONG, errno.EROFS}
+
+
+def os_error_line(exc: OSError) -> tuple[str, int]:
+    """One line and an exit code from the error tree for an OSError that reached the top."""
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    text = f"{where}{exc.strerror or exc}"
+    if exc.errno in _PATH_ERRNOS:
+        return f"cannot use {text} (check the path you gave)", UsageError.exit_code
+    return text, FundtrailError.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (documented in docs/cli.md)."""
     try:
-        app(args=argv, standalone_mode=False)
+        build_command().main(args=argv, prog_name="fundtrail", standalone_mode=False)
         return 0
     except FundtrailError as exc:
         typer.echo(f"fundtrail: error: {exc.one_line()}", err=True)
@@ -74,8 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Abort:
         return 1
+    except OSError as exc:
+        line, code = os_error_line(exc)
+        typer.echo(f"fundtrail: error: {line}", err=True)
+        return code
     except Exception as exc:  # usage errors of the option parser arrive here in non-standalone mode
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `fundtrail`, `fundtrail ingest`: usage
+                typer.echo(exc.format_message())
+                return 2
             typer.echo(f"fundtrail: error: {exc.format_message()}", err=True)
             return 2
         raise

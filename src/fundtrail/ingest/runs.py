@@ -7,6 +7,7 @@ import logging
 import weakref
 from typing import Any, Self
 
+from fundtrail.errors import StoreError
 from fundtrail.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,22 @@ class ChainWriter:
         removed = store.remove_orphans(chain)
         if removed:
             log.warning("removed %d partition file(s) left by an interrupted run", removed)
+
+    def _declare_chain(self, family: str, network: str) -> None:
+        """Check that the chain name is free or of this network; register it only at the first
+        commit (`_register_chain`), so that a run failing before it leaves no empty chain."""
+        self._chain_decl = (family, network)
+        found = next((c for c in self.store.chains() if c["chain"] == self._writer_chain), None)
+        self._chain_registered = found is not None
+        if found is not None and (found["family"], found["network"]) != (family, network):
+            raise StoreError(f"chain {self._writer_chain} in {self.store.root} is {found['network']}, "
+                             f"not {network}")
+
+    def _register_chain(self) -> None:
+        """Register the chain in the catalog (before its first batch is committed)."""
+        if not self._chain_registered:
+            self.store.ensure_chain(self._writer_chain, *self._chain_decl)
+            self._chain_registered = True
 
     def _begin_run(self, source: str) -> None:
         if self.run_id is None:

@@ -9,22 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from fundtrail.chains.ethereum.hexutil import eip55
-from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.store.lake import Store
+from fundtrail.store.select import select_chain
 from fundtrail.store.tables import TRANSFER_KINDS
 
 _CHUNK_BLOCKS = 2000
 
 
-def iter_transfers(store: Store, chain: str, *, from_block: int | None = None,
+def iter_transfers(store: Store, chain: str | None = None, *, from_block: int | None = None,
                    to_block: int | None = None) -> Iterator[dict]:
-    """Yield export objects for the transfers of `chain` in chain order."""
-    chains = {c["chain"]: c for c in store.chains()}
-    if chain not in chains:
-        raise NotFoundError(f"chain {chain} is not in the store {store.root}",
-                            hint="run `fundtrail status` to see what is stored")
-    if chains[chain]["family"] != "account":
-        raise UsageError(f"chain {chain} is a UTXO chain: use `fundtrail export transactions`")
+    """Export objects for the transfers of `chain` in chain order; the chain is checked (the
+    `store.select` rule) before the first row is asked for."""
+    chain, _ = select_chain(store, chain, family="account", what="export transfers")
+    return _iter_transfers(store, chain, from_block, to_block)
+
+
+def _iter_transfers(store: Store, chain: str, from_block: int | None,
+                    to_block: int | None) -> Iterator[dict]:
     p = chain.replace("-", "_")
     native = _native_symbol(chain)
     with store.query() as con:

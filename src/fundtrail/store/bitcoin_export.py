@@ -14,6 +14,7 @@ from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.store.lake import Store
+from fundtrail.store.select import select_chain
 
 _CHUNK_TX = 20_000
 
@@ -22,13 +23,16 @@ def _hex(b: bytes | None) -> str | None:
     return None if b is None else bytes(b)[::-1].hex()
 
 
-def iter_transactions(store: Store, chain: str, *, block_hash: str | None = None,
+def iter_transactions(store: Store, chain: str | None = None, *, block_hash: str | None = None,
                       from_height: int | None = None, to_height: int | None = None) -> Iterator[dict]:
-    """Yield export objects for the selected transactions, in chain order."""
+    """Export objects for the selected transactions, in chain order.
+
+    The chain (`store.select` rule: a named chain not stored is NotFoundError) and the block hash
+    are checked before the first row is asked for, so a caller writing to a file fails before
+    creating it.
+    """
+    chain, _ = select_chain(store, chain, family="utxo", what="export transactions")
     net = network_by_name(bitcoin_network_of(chain))
-    if chain not in {c["chain"] for c in store.chains()}:
-        raise NotFoundError(f"chain {chain} is not in the store {store.root}",
-                            hint="run `fundtrail status` to see what is stored")
     p = chain.replace("-", "_")
     where, params = [], []
     if block_hash is not None:
@@ -38,6 +42,11 @@ def iter_transactions(store: Store, chain: str, *, block_hash: str | None = None
             raise UsageError(f"--block-hash {block_hash!r} is not a hex block hash") from None
         if len(raw) != 32:
             raise UsageError(f"--block-hash must be 64 hex characters, got {len(block_hash)}")
+        with store.connect(read_only=True) as con:
+            found = con.execute("SELECT 1 FROM block_index WHERE chain = ? AND hash = ?",
+                                [chain, raw]).fetchone()
+        if found is None:
+            raise NotFoundError(f"block {block_hash} is not in the store (chain {chain})")
         where.append("b.hash = ?")
         params.append(raw)
     if from_height is not None:
@@ -46,13 +55,14 @@ def iter_transactions(store: Store, chain: str, *, block_hash: str | None = None
     if to_height is not None:
         where.append("b.height <= ?")
         params.append(to_height)
-    cond = " AND ".join(where) or "TRUE"
+    return _iter_selected(store, p, " AND ".join(where) or "TRUE", params, net)
+
+
+def _iter_selected(store: Store, p: str, cond: str, params: list, net) -> Iterator[dict]:
     with store.query() as con:
         blocks = con.execute(
             f"SELECT b.block_id, b.hash, b.height, b.time FROM {p}_blocks b WHERE {cond} "
             "ORDER BY b.block_id", params).fetchall()
-        if block_hash is not None and not blocks:
-            raise NotFoundError(f"block {block_hash} is not in the store")
         addr_cache: dict[int, str | None] = {}
         for i in range(0, len(blocks), 256):
             group = blocks[i:i + 256]

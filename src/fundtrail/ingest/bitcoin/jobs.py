@@ -135,6 +135,7 @@ def ingest_blocks_dir(store: Store, path: Path, *, network: Network | None = Non
         ing.report.stale = len(ordered.stale)
         blocks = _reorg_if_needed(ing, ordered.blocks)
         undo = _load_rev_undo(bdir, scan.network, blocks) if use_undo else {}
+        stored_before = {c.header.hash for c, _ in blocks if ing.is_stored(c.header.hash)}
 
         def feed() -> Iterator[tuple[bytes, BlockMeta]]:
             for cand, height in blocks:
@@ -147,6 +148,16 @@ def ingest_blocks_dir(store: Store, path: Path, *, network: Network | None = Non
                     height, _blk_origin(loc), flatten_prevouts(rec) if rec is not None else None)
 
         report = _run(ing, feed(), f"blocks-dir {path}")
+        late = {c.header.hash: (flatten_prevouts(undo[c.header.hash]), f"rev files of {path}")
+                for c, _ in blocks if c.header.hash in undo and c.header.hash in stored_before}
+        if late:
+            from fundtrail.ingest.bitcoin.undo_stored import resolve_stored_from_undo
+
+            n = resolve_stored_from_undo(ing, late)
+            report.undo_resolved += n
+            if n:
+                report.notes.append(f"{n} unresolved inputs of blocks stored earlier were resolved "
+                                    "from the rev files")
         if scan.error:
             raise scan.error
         return report
@@ -173,39 +184,80 @@ def _load_rev_undo(bdir: BlocksDir, network: Network, blocks) -> dict:
 def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None = None,
                      undo_files: list[Path] | None = None, progress: Progress | None = None,
                      batch_bytes: int | None = None, batch_blocks: int | None = None) -> IngestReport:
-    """Ingest raw blocks (binary, hex, blk streams, bzip2); blocks that connect are ordered by height."""
+    """Ingest raw blocks (binary, hex, blk streams, bzip2); blocks that connect are ordered by height.
+
+    A corrupt file or block does not stop the others: every good block is stored, and at the end a
+    DataError lists each bad one with its file and byte offset (its `report` attribute holds the
+    report of what was stored). Undo data given for a block already stored resolves that block's
+    unresolved inputs (`undo_stored`).
+    """
     if undo_files and len(undo_files) != len(paths):
-        raise UsageError(f"--undo needs one file per --raw file ({len(paths)} raw, {len(undo_files)} undo)")
+        raise UsageError(f"--undo-file needs one file per --raw file ({len(paths)} raw, "
+                         f"{len(undo_files)} undo)")
     blocks: list[tuple[bytes, str]] = []
     undo_for: dict[int, tuple] = {}
-    first_error: DataError | None = None
+    load_errors: list[DataError] = []
     net = network
     for i, p in enumerate(paths):
-        found, fnet, err = load_raw_file(p, net)
+        try:
+            found, fnet, err = load_raw_file(p, net)
+        except DataError as exc:
+            load_errors.append(exc)
+            continue
         net = net or fnet
         if undo_files:
-            data = Path(undo_files[i]).read_bytes()
             if len(found) != 1:
-                raise UsageError(f"--undo {undo_files[i]}: pairs only with a file holding one block, "
+                raise UsageError(f"--undo-file {undo_files[i]}: pairs only with a file holding one block, "
                                  f"{p} holds {len(found)}")
-            undo_for[len(blocks)] = parse_flat_undo(data, str(undo_files[i]))
+            try:
+                data = Path(undo_files[i]).read_bytes()
+            except OSError as exc:
+                raise UsageError(f"cannot read --undo-file {undo_files[i]}: {exc.strerror}") from None
+            undo_for[len(blocks)] = (parse_flat_undo(data, str(undo_files[i])), str(undo_files[i]))
         blocks.extend(found)
         if err:
-            first_error = err
-            break
+            load_errors.append(err)
     batching = _batching(batch_bytes, batch_blocks)
     with BitcoinIngest(store, net or MAINNET, progress=progress, **batching) as ing:
+        ing.skip_bad_blocks = True
         cands = [Candidate(Header.parse(raw[:80]), i, i) for i, (raw, _) in enumerate(blocks)]
+        stored_before = {c.header.hash: c.handle for c in cands if ing.is_stored(c.header.hash)}
         ordered = order_blocks(cands, ing.stored_height,
                                lambda c: _coinbase_height(blocks[c.handle][0], blocks[c.handle][1]))
         ing.report.stale = len(ordered.stale)
         chosen = _reorg_if_needed(ing, ordered.blocks)
-        items = ((blocks[c.handle][0], BlockMeta(h, blocks[c.handle][1], undo_for.get(c.handle)))
+        items = ((blocks[c.handle][0], BlockMeta(h, blocks[c.handle][1],
+                                                 undo_for[c.handle][0] if c.handle in undo_for else None))
                  for c, h in chosen)
-        report = _run(ing, items, "raw " + ", ".join(str(p) for p in paths[:3]))
-        if first_error:
-            raise first_error
+        report = _run(ing, items, "raw " + ", ".join(str(p) for p in paths[:3])
+                      + (f" and {len(paths) - 3} more" if len(paths) > 3 else ""))
+        late = {h: undo_for[i] for h, i in stored_before.items() if i in undo_for}
+        if late:
+            _late_undo(ing, late)
+        errors = [e.one_line() for e in load_errors] + report.errors
+        report.errors = errors
+        if errors:
+            more = f"; and {len(errors) - 1} more (see the report)" if len(errors) > 1 else ""
+            exc = DataError(f"{len(errors)} bad block file(s) or block(s) not ingested, the other "
+                            f"blocks were: {errors[0]}{more}")
+            exc.report = report  # type: ignore[attr-defined]
+            raise exc
         return report
+
+
+def _late_undo(ing: BitcoinIngest, late: dict[bytes, tuple]) -> None:
+    """Use undo data given for blocks stored by an earlier run; say what it did."""
+    from fundtrail.ingest.bitcoin.undo_stored import resolve_stored_from_undo
+
+    n = resolve_stored_from_undo(ing, late)
+    ing.report.undo_resolved += n
+    for _, origin in late.values():
+        if n:
+            ing.report.notes.append(f"undo file {origin}: its block was already stored; {n} of its "
+                                    "unresolved inputs were resolved from it")
+        else:
+            ing.report.notes.append(f"undo file {origin}: its block was already stored with every "
+                                    "input resolved; nothing to do")
 
 
 def ingest_rpc(store: Store, source, *, start: int | None, end: int | None, follow: bool = False,

@@ -52,8 +52,11 @@ class IngestReport:
     heights_filled: int = 0
     batches: int = 0
     rolled_back: int = 0
+    undo_resolved: int = 0  # inputs of blocks stored earlier resolved from undo data given now
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # bad blocks skipped (raw files), one line each
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -74,8 +77,9 @@ class BitcoinIngest(ChainWriter):
         self.batch_blocks = batch_blocks
         self.progress = progress
         self.verify_merkle = verify_merkle
-        store.ensure_chain(self.chain, "utxo", network.name)
+        self.skip_bad_blocks = False  # True: a bad block is reported in report.errors and skipped
         self._open_writer(store, self.chain)
+        self._declare_chain("utxo", network.name)
         self.report = IngestReport(self.chain, network.name)
         self._t0 = time.perf_counter()
         self._load()
@@ -147,6 +151,12 @@ class BitcoinIngest(ChainWriter):
                 self._state_dirty = False
             if bad:
                 self._commit_valid_prefix(items[:bad], source)
+            if self.skip_bad_blocks and bad is not None:  # raw files: go on with the other blocks
+                self.report.errors.append(exc.one_line())
+                log.info("skipped a bad block: %s", exc.one_line())
+                if bad + 1 < len(items):
+                    self._commit_valid_prefix(items[bad + 1:], source)
+                return
             raise
 
     def _commit(self, items: list[tuple[bytes, BlockMeta]], source: str) -> None:
@@ -188,6 +198,7 @@ class BitcoinIngest(ChainWriter):
             "next_tx_id": c.tx_id, "next_output_id": c.output_id, "next_address_id": c.address_id,
             "run_id": self.run_id,
         }
+        self._register_chain()
         self.store.commit_batch(self.chain, row, files, block_rows)
         crash_point("after_commit")
         self.next_batch += 1

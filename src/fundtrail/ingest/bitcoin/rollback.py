@@ -57,7 +57,17 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
                 unlinked.update(lost["tx_id"].to_pylist())
     unlinked_ids = pa.array(sorted(unlinked), pa.int64())
 
+    # Addresses first seen in undo data given for a stored block (undo_stored.py) have ids above
+    # the blocks after it; those of kept transactions are kept, and new ids start above them.
+    kept_addr_max = [bound[3] - 1]
+
     def keep_rows(table: str, data: pa.Table) -> pa.Table | None:
+        if table == "addresses":
+            mask = pc.or_(pc.less(data["address_id"], bound[3]), pc.less(data["first_tx_id"], bound[1]))
+            kept = data.filter(mask)
+            if kept.num_rows:
+                kept_addr_max[0] = max(kept_addr_max[0], pc.max(kept["address_id"]).as_py())
+            return None if kept.num_rows == data.num_rows else kept
         if table == "input_links":
             mask = pc.and_(pc.less(data["tx_id"], bound[1]), pc.less(data["prev_output_id"], bound[2]))
         else:
@@ -87,7 +97,7 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
                     "next_address_id = least(next_address_id, ?), "
                     "last_block_id = CASE WHEN last_block_id >= ? THEN ? - 1 ELSE last_block_id END "
                     "WHERE chain = ? AND batch_id = ?",
-                    [kept, *bound, bound[0], bound[0], chain, batch_id])
+                    [kept, *bound[:3], kept_addr_max[0] + 1, bound[0], bound[0], chain, batch_id])
             else:
                 con.execute("DELETE FROM batches WHERE chain = ? AND batch_id = ?", [chain, batch_id])
         con.execute("DELETE FROM block_index WHERE chain = ? AND block_id >= ?", [chain, bound[0]])

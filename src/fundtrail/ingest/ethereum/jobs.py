@@ -9,21 +9,50 @@ from collections.abc import Callable
 from fundtrail.errors import UsageError
 from fundtrail.ingest.ethereum.pipeline import EthIngest, EthIngestReport, Progress
 from fundtrail.ingest.ethereum.rollback import rollback_to
-from fundtrail.model.chains import evm_chain
+from fundtrail.ingest.ethereum.rpc import RpcError
+from fundtrail.model.chains import EVM_CHAINS, EvmChain, evm_chain
 from fundtrail.store import Store
 
 log = logging.getLogger(__name__)
 
 
+def chain_config(rpc, chain: str | None, chain_id: int | None) -> EvmChain:
+    """The chain to store into: from the node's `eth_chainId`, checked against `--chain` and
+    `--chain-id`; a source without `eth_chainId` (a recording made by another tool) needs one of
+    them. A node that reports another chain id than `--chain-id` is refused."""
+    try:
+        node_id: int | None = rpc.chain_id()
+    except RpcError as exc:
+        if not exc.unsupported:
+            raise
+        node_id = None
+        if chain_id is None and chain not in EVM_CHAINS:
+            raise UsageError("the source does not answer eth_chainId (a recording without it?); "
+                             "pass --chain NAME (eth, bsc, …) or --chain-id N") from None
+    if chain_id is not None and node_id is not None and chain_id != node_id:
+        raise UsageError(f"--chain-id {chain_id} but the source reports chain id {node_id}")
+    return evm_chain(chain, node_id if node_id is not None else chain_id)
+
+
 def ingest_ethereum(store: Store, rpc, *, chain: str | None = None, first: int | None = None,
                     last: int | None = None, follow: bool = False, batch_blocks: int = 100,
                     poll_interval: float = 5.0, should_stop: Callable[[], bool] = lambda: False,
-                    progress: Progress | None = None) -> EthIngestReport:
-    """Ingest blocks first..last (default: after the stored tip, to the node's tip)."""
-    config = evm_chain(chain, rpc.chain_id())
+                    progress: Progress | None = None, chain_id: int | None = None,
+                    recorded: list[int] | None = None) -> EthIngestReport:
+    """Ingest blocks first..last (default: after the stored tip, to the node's tip).
+
+    `recorded` (the block numbers a recording holds) sets the default range when replaying: from
+    the first recorded block (or after the stored tip) to the last recorded one.
+    """
+    config = chain_config(rpc, chain, chain_id)
     with EthIngest(store, config, rpc, batch_blocks=batch_blocks, progress=progress) as ing:
-        start = first if first is not None else (ing.tip + 1 if ing.tip is not None else 0)
-        end = last if last is not None else rpc.block_number()
+        default_first = recorded[0] if recorded else 0
+        start = first if first is not None else (ing.tip + 1 if ing.tip is not None else default_first)
+        end = last if last is not None else (recorded[-1] if recorded else rpc.block_number())
+        if recorded and first is None and last is None and start > end:
+            ing.report.warnings.append(f"every recorded block ({recorded[0]}..{recorded[-1]}) is "
+                                       "stored already; nothing to do")
+            return ing.finish()
         if not follow:
             if end < start:
                 raise UsageError(f"empty block range {start}..{end}")

@@ -56,8 +56,8 @@ class EthIngest(ChainWriter):
         self.name = chain.name
         self.batch_blocks = batch_blocks
         self.progress = progress
-        store.ensure_chain(self.name, "account", f"chain-id-{chain.chain_id}")
         self._open_writer(store, self.name)
+        self._declare_chain("account", f"chain-id-{chain.chain_id}")
         self.report = EthIngestReport(self.name, chain.chain_id)
         self._t0 = time.perf_counter()
         self.load()
@@ -144,6 +144,7 @@ class EthIngest(ChainWriter):
             "next_transfer_id": self.counters.transfer_id,
         }
         block_rows = [(num, h, parent, num, batch_id, ftx, ftr, fad) for num, h, parent, ftx, ftr, fad in marks]
+        self._register_chain()
         self.store.commit_batch(self.name, row, files, block_rows)
         crash_point("eth_after_commit")
         self.next_batch += 1

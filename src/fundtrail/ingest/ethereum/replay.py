@@ -6,6 +6,8 @@ same way. A request maps to `web3_response.<key>.json`, where the key is the met
 parameter flattened and joined by "_": a scalar as its lower-cased string (True -> "true"), a dict
 as its keys in sorted order each followed by its flattened value, a list as its flattened items;
 for example `debug_traceBlockByNumber_0xf4240_tracer_calltracer` or `eth_chainId_` (no params).
+Recordings made by other tools often lack `eth_chainId_` and `eth_blockNumber_`: the chain then
+comes from `--chain`/`--chain-id` and the block range from the blocks recorded (docs/cli.md).
 A file may hold the whole JSON-RPC response or only its result. It has the same `request(payload)`
 method as the HTTP transport, so anything built on one runs on the other.
 """
@@ -60,6 +62,19 @@ class ReplayTransport:
         """The request keys this directory has recordings for, sorted."""
         return sorted(p.name[len("web3_response."):-len(".json")]
                       for p in self.directory.glob("web3_response.*.json"))
+
+    def recorded_blocks(self) -> list[int]:
+        """Numbers of the blocks recorded (`eth_getBlockByNumber_0x<n>_...`), sorted: a recording's
+        natural range when no `eth_blockNumber` answer was recorded."""
+        prefix = "eth_getBlockByNumber_0x"
+        found = set()
+        for key in self.keys():
+            if key.startswith(prefix):
+                try:
+                    found.add(int(key[len(prefix):].split("_", 1)[0], 16))
+                except ValueError:
+                    continue
+        return sorted(found)
 
     def request(self, payload: dict | list[dict]) -> dict | list[dict]:
         """The response to one request (a dict) or the responses to a batch (a list, in order)."""
