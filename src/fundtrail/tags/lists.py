@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fundtrail.tags.currencies import InvalidAddress, address_currencies, currency_code, normalise
 from fundtrail.tags.records import ParsedFile, Problem, RawTag
 from fundtrail.tags.taxonomy import EXCHANGE_SLUGS, resolve_category
 
@@ -35,10 +36,30 @@ def ofac_asset(path: Path) -> str | None:
     return m.group(1).upper() if m else None
 
 
-def _ofac_tag(line: int, address: str, asset: str) -> RawTag:
+def _ofac_tag(line: int, address: str, asset: str, listed_as: str | None = None) -> RawTag:
     return RawTag(line=line, address=address, currency=asset, label="OFAC SDN list",
                   abuse="sanction", confidence="authority_data", source=OFAC_SOURCE,
-                  creator=OFAC_CREATOR, context=json.dumps({"asset": asset}))
+                  creator=OFAC_CREATOR, context=json.dumps({"asset": listed_as or asset}))
+
+
+def _ofac_listed(path: Path, out: ParsedFile, line: int, address: str, asset: str) -> None:
+    """Tag one listed address. OFAC's lists carry a few addresses under the wrong asset (a TRON
+    `T…` address in the XBT list): such an address is tagged under the currency its form proves,
+    with a warning, instead of being dropped as an invalid Bitcoin address and screening clean."""
+    code = currency_code(asset) or asset
+    try:
+        normalise(code, address)
+    except InvalidAddress:
+        try:
+            forms = address_currencies(address)
+        except InvalidAddress:
+            forms = ()
+        if forms and code not in forms:
+            out.problems.append(Problem(str(path), line, f"{address} is listed under {asset} but its form is "
+                                        f"a {forms[0]} address; tagged as {forms[0]}", severity="warning"))
+            out.tags.append(_ofac_tag(line, address, forms[0], listed_as=asset))
+            return
+    out.tags.append(_ofac_tag(line, address, asset))
 
 
 def read_ofac(path: Path, text: str, currency: str | None) -> ParsedFile:
@@ -62,12 +83,12 @@ def read_ofac(path: Path, text: str, currency: str | None) -> ParsedFile:
             if not isinstance(value, str):
                 out.problems.append(Problem(str(path), line, f"not an address string: {value!r}"))
                 continue
-            out.tags.append(_ofac_tag(line, value, asset))
+            _ofac_listed(path, out, line, value, asset)
         return out
     for n, raw in enumerate(text.splitlines(), 1):
         value = raw.strip()
         if value and not value.startswith("#"):
-            out.tags.append(_ofac_tag(n, value, asset))
+            _ofac_listed(path, out, n, value, asset)
     return out
 
 
