@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import os
 import subprocess
 import sys
@@ -301,3 +302,20 @@ def test_exit_code_table_in_the_docs_matches_the_error_tree() -> None:
     assert codes <= {int(c) for c in table}
     assert "no store" in table[str(errors.NotFoundError.exit_code)]
     assert "chain not in the store" in table[str(errors.NotFoundError.exit_code)].replace("a chain", "chain")
+
+
+def test_quiet_and_verbose_are_accepted_after_the_subcommand(tmp_path: Path, testdata: Path, capsys) -> None:
+    """`fundtrail cluster run -q` (issue 12 item 12's rule for global options, as for --store)."""
+    blocks = tmp_path / "blocks"
+    blocks.mkdir()
+    shutil.copy(testdata / "btc-raw-blocks" / "nbitcoin" / "blk00000.dat", blocks / "blk00000.dat")
+    store = str(tmp_path / "s")
+    assert main(["ingest", "bitcoin", "--blocks-dir", str(blocks), "--store", store, "-q"]) == 0
+    capsys.readouterr()
+    assert main(["cluster", "run", "--store", store]) == 0
+    assert "cluster:" in capsys.readouterr().err  # progress lines by default
+    assert main(["cluster", "run", "--full", "--store", store, "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and "cluster run #1" in out
+    assert main(["status", "-v", "--store", store]) == 0
+    assert "btc (mainnet): 300 blocks" in capsys.readouterr().out

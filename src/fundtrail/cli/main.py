@@ -4,9 +4,10 @@ Every `FundtrailError` becomes one line on stderr and its documented exit code (
 does an `OSError` about a path the user gave (a missing directory, a directory where a file was
 expected). Any other exception keeps its traceback (that is a bug to report, not bad input).
 
-`--store` is accepted before the subcommand and after it (`fundtrail status --store X`, also in
-nested groups such as `ingest bitcoin` or `cluster show`), with the same precedence: flags > env >
-settings file > default; when given in both places, the one after the subcommand wins.
+The global options `--store`, `--quiet`/`-q` and `--verbose`/`-v` are accepted before the subcommand
+and after it (`fundtrail status --store X`, `fundtrail cluster run -q`, also in nested groups such as
+`ingest bitcoin`), with the same precedence: flags > env > settings file > default; a `--store` given
+in both places: the one after the subcommand wins.
 """
 
 from __future__ import annotations
@@ -97,31 +98,58 @@ def _store_after_subcommand(ctx: Any, _param: Any, value: Optional[str]) -> None
         obj["settings"] = obj["settings"].with_(store=Path(value).expanduser())
 
 
+def _quiet_after_subcommand(ctx: Any, _param: Any, value: bool) -> None:
+    """`--quiet` after a subcommand: no progress, only errors in the log."""
+    if not value or resilient(ctx):
+        return
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict):
+        obj["quiet"] = True
+    logging.getLogger().setLevel(logging.ERROR)
+
+
+def _verbose_after_subcommand(ctx: Any, _param: Any, value: int) -> None:
+    """`-v`/`-vv` after a subcommand: info or debug log output."""
+    if not value or resilient(ctx):
+        return
+    logging.getLogger().setLevel(logging.DEBUG if value >= 2 else logging.INFO)
+
+
+_AFTER_SUBCOMMAND = {"--store": (_store_after_subcommand, "Store directory (the same as --store before "
+                                                          "the subcommand)."),
+                     "--quiet": (_quiet_after_subcommand, "Only errors on stderr; no progress."),
+                     "--verbose": (_verbose_after_subcommand, "More log output (-v info, -vv debug).")}
+
+
 def resilient(ctx: Any) -> bool:
     """True while click only parses for help or completion (no command will run)."""
     return bool(getattr(ctx, "resilient_parsing", False))
 
 
-def _prepare(cmd: Any, store_param: Any = None) -> None:
-    """Plain (non-rich) help everywhere, and a `--store` option on every subcommand and group
-    (a copy of the root's, which sets the store of the settings the root resolved)."""
+def _prepare(cmd: Any, globals_: list[Any] | None = None) -> None:
+    """Plain (non-rich) help everywhere, and the global options (`--store`, `--quiet`, `--verbose`) on
+    every subcommand and group: copies of the root's, which update what the root resolved."""
     if hasattr(cmd, "rich_markup_mode"):
         cmd.rich_markup_mode = None
-    if store_param is None:
-        store_param = next(p for p in cmd.params if "--store" in getattr(p, "opts", ()))
-    elif not any("--store" in getattr(p, "opts", ()) for p in cmd.params):
-        option = copy.copy(store_param)
-        option.expose_value = False
-        option.callback = _store_after_subcommand
-        option.help = "Store directory (the same as --store before the subcommand)."
-        cmd.params.append(option)
+    if globals_ is None:
+        globals_ = [p for p in cmd.params if set(getattr(p, "opts", ())) & set(_AFTER_SUBCOMMAND)]
+    else:
+        for root_param in globals_:
+            name = next(o for o in root_param.opts if o in _AFTER_SUBCOMMAND)
+            if any(name in getattr(p, "opts", ()) for p in cmd.params):
+                continue
+            option = copy.copy(root_param)
+            option.expose_value = False
+            option.callback, option.help = _AFTER_SUBCOMMAND[name]
+            option.show_default = False
+            cmd.params.append(option)
     for param in cmd.params:  # a repeatable option reads `--raw <path>`, not `--raw <list[Path]>`
         ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
         if (isinstance(param, typer.core.TyperOption) and param.metavar is None
                 and getattr(ann, "__origin__", None) is list and ann.__args__):
             param.metavar = f"<{getattr(ann.__args__[0], '__name__', 'value').lower()}>"
     for sub in getattr(cmd, "commands", {}).values():
-        _prepare(sub, store_param)
+        _prepare(sub, globals_)
 
 
 def build_command() -> Any:
