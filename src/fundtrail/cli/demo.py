@@ -69,6 +69,8 @@ def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: in
     st = f"{exe} --store {settings.store}"
     typer.echo("\nnext:")
     typer.echo(f"  {st} trace {seed_out['txid']}:{seed_out['vout']} --policy fifo      (one payment, FIFO)")
+    every = " ".join(f"{s['txid']}:{s['vout']}" for s in case["seed_outputs"])
+    typer.echo(f"  {st} trace {every}      (all {len(case['seed_outputs'])} payments as one seed set)")
     typer.echo(f"  {st} trace {seed_out['address']} --json > trace.json                  (the subgraph, for drawing)")
     typer.echo(f"  {st} cluster show {case['cashout_points'][0]['address']}")
     typer.echo(f"  {st} risk {case['cashout_points'][0]['address']}")
