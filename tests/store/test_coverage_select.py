@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from support.realchain import BLOCK_574200, blocks_dir, real_store
 
 from fundtrail.errors import NotFoundError, UsageError
-from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files
+from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir
 from fundtrail.store import Store
 from fundtrail.store.coverage import coverage
 from fundtrail.store.select import select_chain
 
-BLOCK_574200 = "block-0000000000000000001602407ac49862a7bca9d00f7f402db20b7be2f5de59d2.blk"
 
 
 @pytest.fixture(scope="module")
 def patchy(tmp_path_factory: pytest.TempPathFactory, testdata: Path) -> Store:
     """Blocks 0-599 plus the isolated real block 574200: a store with a gap."""
-    base = tmp_path_factory.mktemp("patchy")
-    bdir = base / "blocks"
-    bdir.mkdir()
-    for name in ("blk00000.dat", "blk00001.dat"):
-        shutil.copy(testdata / "btc-raw-blocks" / "nbitcoin" / name, bdir / name)
-    store = Store.open(base / "store")
-    ingest_blocks_dir(store, bdir)
-    ingest_raw_files(store, [testdata / "btc-raw-blocks" / "btcd" / BLOCK_574200])
-    return store
+    return real_store(testdata, tmp_path_factory.mktemp("patchy"), raw=(BLOCK_574200,))
 
 
 def test_coverage_lists_ranges_and_the_gap(patchy: Store) -> None:
@@ -42,10 +33,7 @@ def test_coverage_lists_ranges_and_the_gap(patchy: Store) -> None:
 
 def test_a_contiguous_store_says_so(tmp_path: Path, testdata: Path) -> None:
     store = Store.open(tmp_path / "s")
-    bdir = tmp_path / "b"
-    bdir.mkdir()
-    shutil.copy(testdata / "btc-raw-blocks" / "nbitcoin" / "blk00000.dat", bdir / "blk00000.dat")
-    ingest_blocks_dir(store, bdir)
+    ingest_blocks_dir(store, blocks_dir(testdata, tmp_path, ("blk00000.dat",)))
     cov = coverage(store, "btc")
     assert (cov.ranges, cov.contiguous, cov.tip_height) == ([(0, 299)], True, 299)
 

@@ -4,27 +4,23 @@ the isolated block 574200: the ranges held, the gap, and what "unspent" is relat
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from support.realchain import BLOCK_574200, blocks_dir
 
 from fundtrail.cli.main import main
 
-BLOCK_574200 = "block-0000000000000000001602407ac49862a7bca9d00f7f402db20b7be2f5de59d2.blk"
 
 
 @pytest.fixture(scope="module")
 def patchy(tmp_path_factory: pytest.TempPathFactory, testdata: Path) -> Path:
     base = tmp_path_factory.mktemp("patchy")
-    bdir = base / "blocks"
-    bdir.mkdir()
-    for name in ("blk00000.dat", "blk00001.dat"):
-        shutil.copy(testdata / "btc-raw-blocks" / "nbitcoin" / name, bdir / name)
+    bdir = blocks_dir(testdata, base)
     store = base / "store"
     assert main(["--store", str(store), "-q", "ingest", "bitcoin", "--blocks-dir", str(bdir)]) == 0
     assert main(["--store", str(store), "-q", "ingest", "bitcoin", "--raw",
-                 str(testdata / "btc-raw-blocks" / "btcd" / BLOCK_574200)]) == 0
+                 str(testdata / "btc-raw-blocks" / BLOCK_574200)]) == 0
     return store
 
 

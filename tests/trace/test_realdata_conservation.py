@@ -8,14 +8,13 @@ from each other. Traced as a seed, that value must be counted once.
 from __future__ import annotations
 
 import json
-import shutil
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from support.realchain import BLOCK_574200, real_store
 
 from fundtrail.cli.main import main
-from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files
 from fundtrail.store import Store
 from fundtrail.store.bitcoin_export import iter_transactions
 from fundtrail.trace.engine import trace
@@ -23,35 +22,19 @@ from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.policies import POLICIES
 
 SATOSHI = "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S"
-BLOCK_574200 = "block-0000000000000000001602407ac49862a7bca9d00f7f402db20b7be2f5de59d2.blk"
 OFAC_574200 = "1NpHuti9NSM9fVTXLkvSDU4AnhqGQ5N53d"  # paid in block 574200, whose inputs are not stored
-
-
-def _blocks(testdata: Path, base: Path) -> Path:
-    bdir = base / "blocks"
-    bdir.mkdir()
-    for name in ("blk00000.dat", "blk00001.dat"):
-        shutil.copy(testdata / "btc-raw-blocks" / "nbitcoin" / name, bdir / name)
-    return bdir
 
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory, testdata: Path) -> Store:
     """Mainnet blocks 0-599 from NBitcoin's blk files."""
-    base = tmp_path_factory.mktemp("real600")
-    store = Store.open(base / "store")
-    ingest_blocks_dir(store, _blocks(testdata, base))
-    return store
+    return real_store(testdata, tmp_path_factory.mktemp("real600"))
 
 
 @pytest.fixture(scope="module")
 def patchy(tmp_path_factory: pytest.TempPathFactory, testdata: Path) -> Store:
     """Blocks 0-599 plus the isolated busy block 574200: a store with a gap."""
-    base = tmp_path_factory.mktemp("patchy")
-    store = Store.open(base / "store")
-    ingest_blocks_dir(store, _blocks(testdata, base))
-    ingest_raw_files(store, [testdata / "btc-raw-blocks" / "btcd" / BLOCK_574200])
-    return store
+    return real_store(testdata, tmp_path_factory.mktemp("patchy"), raw=(BLOCK_574200,))
 
 
 def _run(capsys, args: list[str]) -> tuple[int, str]:
