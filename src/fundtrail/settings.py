@@ -37,6 +37,16 @@ class Settings:
     batch_blocks: int = 5000  # ... and at most this many blocks per batch (whichever comes first)
     rpc_url: str | None = None
     rpc_cookie: Path | None = None
+    # Bounds on untrusted input (docs/cli.md, "Resource limits"): each is checked before the resource
+    # is spent, and exceeding one is a one-line error naming the input and the setting.
+    max_decompressed_mb: int = 1024  # a .bz2 raw-block file may expand to at most this much
+    max_block_bytes: int = 4_000_000  # a blk frame's declared length (Bitcoin's consensus maximum)
+    max_rpc_response_mb: int = 512  # one JSON-RPC / HTTP answer of a node
+    rpc_timeout: int = 60  # seconds without progress on one request before it fails
+    rpc_deadline: int = 600  # seconds for one call including its retries
+    max_yaml_nodes: int = 1_000_000  # nodes a TagPack may expand to (YAML aliases counted each time)
+    max_csv_field_kb: int = 1024  # one CSV cell of a label file or a user's sheet
+    max_json_depth: int = 2_500  # nesting of one JSON document (node answers, label files)
 
     @classmethod
     def load(cls, **flags: object) -> Settings:
@@ -69,7 +79,10 @@ def _known(data: dict, origin: str) -> dict:
     return data
 
 
-_INT_RANGES = {"batch_mb": (1, 4096), "batch_blocks": (1, 1_000_000)}
+_INT_RANGES = {"batch_mb": (1, 4096), "batch_blocks": (1, 1_000_000),
+               "max_decompressed_mb": (1, 1 << 20), "max_block_bytes": (81, 1 << 30),
+               "max_rpc_response_mb": (1, 1 << 16), "rpc_timeout": (1, 86_400), "rpc_deadline": (1, 864_000),
+               "max_yaml_nodes": (1, 1 << 40), "max_csv_field_kb": (1, 1 << 20), "max_json_depth": (8, 100_000)}
 
 
 def _whole_number(key: str, value: object, lo: int, hi: int) -> int:
