@@ -18,7 +18,7 @@ from embit import compact
 from embit.networks import NETWORKS
 from embit.transaction import Transaction
 
-from fundtrail.cli.commands_risk import progress_steps
+from fundtrail.cli.progress import progress_steps
 from fundtrail.cli.main import main
 from fundtrail.risk.profile import load_profile
 from fundtrail.risk.screening import RiskService

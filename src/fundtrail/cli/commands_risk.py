@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Optional
+from typing import Optional
 
 import typer
 
+from fundtrail.cli.progress import progress_steps
 from fundtrail.errors import FundtrailError, UsageError
 from fundtrail.model.textfiles import read_table
-from fundtrail.risk.assess import Screened, Step
+from fundtrail.risk.assess import Screened
 from fundtrail.risk.profile import load_profile
 from fundtrail.risk.score import RiskResult
 from fundtrail.risk.screening import RiskService
@@ -24,47 +21,6 @@ from fundtrail.store import Store
 
 RESULT_COLUMNS = ("input", "kind", "currency", "chain", "score", "severity", "profile", "top_reasons",
                   "activity_in_store", "exposure_computed", "note", "error")
-#: A step that runs longer than this many seconds is announced on stderr (and its end too).
-PROGRESS_AFTER = 1.0
-
-
-def progress_steps(quiet: bool, after: float = PROGRESS_AFTER, stream: IO[str] | None = None) -> Step:
-    """A `Step` that writes `fundtrail: <step>…` to stderr once the step has run `after` seconds,
-    and `… done in N s` when it ends; nothing for quicker steps or when quiet. Plain lines, so
-    they read the same in a terminal, a log file or a CI job."""
-    @contextlib.contextmanager
-    def step(label: str) -> Iterator[None]:
-        if quiet:
-            yield
-            return
-        out = stream or sys.stderr
-        t0 = time.perf_counter()
-        lock, state = threading.Lock(), {"shown": False, "done": False}
-
-        def announce() -> None:
-            with lock:
-                if not state["done"]:
-                    out.write(f"fundtrail: {label}…\n")
-                    out.flush()
-                    state["shown"] = True
-
-        timer = threading.Timer(max(after, 0.0), announce)
-        timer.daemon = True
-        if after <= 0:
-            announce()
-        else:
-            timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
-            with lock:
-                state["done"] = True
-                if state["shown"]:
-                    out.write(f"fundtrail: {label}: done in {time.perf_counter() - t0:.1f}s\n")
-                    out.flush()
-
-    return step
 
 
 def reason_text(r: dict) -> str:

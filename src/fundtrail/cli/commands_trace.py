@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 
+from fundtrail.cli.progress import progress_steps
 from fundtrail.errors import UsageError
 from fundtrail.store import Store
 from fundtrail.store.coverage import coverage
@@ -23,7 +24,7 @@ from fundtrail.trace.paths import find_paths, paths_to_json, render_paths
 from fundtrail.trace.policies import policy as policy_by_name
 from fundtrail.trace.report import render_text, to_json
 from fundtrail.trace.seeds import SeedText, parse_seed, parse_seeds, read_seed_file
-from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, StopList, as_rule, combine, stop_categories
+from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, attribution_for, StopList, as_rule, combine, stop_categories
 
 graph_app = typer.Typer(help="The graph index used by tracing (built on demand).", no_args_is_help=True)
 
@@ -198,7 +199,9 @@ def register(app: typer.Typer) -> None:
         graph = _graph(store, name, ctx.obj["quiet"])
         parsed = parse_seeds(graph, texts, since=limits.since, until=limits.until)
         listed = as_rule(StopList.from_file(graph, stop_file)) if stop_file is not None else None
-        stops = combine(listed, _stops_from_tags(store, graph, categories))
+        with progress_steps(ctx.obj["quiet"])(f"loading the tags and clusters of {name}"):
+            tagged, describe = attribution_for(store, graph, categories)
+        stops = combine(listed, tagged)
         if follow:
             from fundtrail.trace.follow import DEFAULT_MAX_HOPS, follow_change
             from fundtrail.trace.follow import render_text as follow_text
@@ -211,7 +214,7 @@ def register(app: typer.Typer) -> None:
         result = trace(graph, [o for sd in parsed for o in sd.outputs], direction=direction, policy=policy,
                        limits=limits, stop=stops, exact=exact)
         doc = to_json(graph, parsed, result, stop_at=categories + ([str(stop_file)] if stop_file else []),
-                      describe=_describer(store, graph), coverage=coverage(store, name))
+                      describe=describe, coverage=coverage(store, name))
         from fundtrail.trace.marks import trace_marks
 
         trace_marks(store, name, graph, doc)  # CoinJoin and change evidence on the traced transactions
@@ -283,16 +286,3 @@ def _trace_account(store: Store, chain: str, seeds: list[str], direction: str, p
     return account_to_json(g, parsed, result, stop_at=categories + ([str(stop_file)] if stop_file else []),
                            describe=describe, units=token_units(store, chain),
                            tip=store_coverage(store, chain).tip_height)
-
-
-def _stops_from_tags(store: Store, graph: GraphIndex, categories: list[str]):  # noqa: ANN202 (StopRule)
-    """Stop rule from attribution tags of `categories`, direct or through clusters (None: no tags)."""
-    from fundtrail.trace.stops import stops_from_tags
-
-    return stops_from_tags(store, graph, categories)
-
-
-def _describer(store: Store, graph: GraphIndex):  # noqa: ANN202 (returns trace.report.Describe)
-    from fundtrail.trace.stops import describer
-
-    return describer(store, graph)

@@ -11,12 +11,30 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fundtrail.errors import DataError, NotFoundError, UsageError
+from fundtrail.store.lake import Store
+from fundtrail.tags.taxonomy import CATEGORIES, resolve_category
 from fundtrail.trace.engine import StopRule
 from fundtrail.trace.graph import GraphIndex
+from fundtrail.trace.report import Describe
 from fundtrail.trace.seeds import address_id
 
 #: Default stop categories: custodial services where funds can be frozen or a production order served.
 DEFAULT_STOP_CATEGORIES = ("exchange", "wallet_service", "payment_processor", "atm")
+
+
+def stop_categories(text: str) -> list[str]:
+    """Category ids of a `--stop-at` list ("exchange,mixer"): aliases resolved through the tag
+    taxonomy; an unknown word is a UsageError (a typo must not silently trace through a service)."""
+    out: list[str] = []
+    for word in (w.strip() for w in text.split(",")):
+        if not word:
+            continue
+        cat = resolve_category(word)
+        if cat is None:
+            raise UsageError(f"--stop-at: unknown category {word!r} (known: {', '.join(CATEGORIES)})")
+        if cat not in out:
+            out.append(cat)
+    return out
 
 
 class StopList:
@@ -78,12 +96,23 @@ def as_rule(stops: StopList | None) -> StopRule | None:
     return stops if stops else None
 
 
-def stops_from_tags(store: object, graph: GraphIndex, categories: list[str]) -> StopRule | None:
+def stops_from_tags(store: Store, graph: GraphIndex, categories: list[str], *,
+                    progress: Callable[[str], None] | None = None) -> StopRule | None:
     """The stop rule of attribution tags of `categories` on the graph's chain, direct or inherited
     through the address's cluster (`fundtrail.trace.attribution`); None without tags."""
-    from fundtrail.trace import attribution
+    from fundtrail.trace.attribution import TagMap
 
-    return attribution.stop_rule(store, graph, categories)
+    return TagMap.load(store, graph, progress=progress).stop_rule(categories)
+
+
+def attribution_for(store: Store, graph: GraphIndex, categories: list[str], *,
+                    progress: Callable[[str], None] | None = None) -> tuple[StopRule | None, Describe | None]:
+    """(stop rule, describer) from one load of the chain's tags and clustering: what `stops_from_tags`
+    and `describer` give, for a trace that needs both, without loading the clustering twice."""
+    from fundtrail.trace.attribution import TagMap, describe_with
+
+    tagmap = TagMap.load(store, graph, progress=progress)
+    return tagmap.stop_rule(categories), describe_with(tagmap)
 
 
 def combine(*rules: StopRule | None) -> StopRule | None:
@@ -104,8 +133,9 @@ def combine(*rules: StopRule | None) -> StopRule | None:
     return rule
 
 
-def describer(store: object, graph: GraphIndex):
+def describer(store: Store, graph: GraphIndex, *,
+              progress: Callable[[str], None] | None = None) -> Describe | None:
     """A function describing an address id with its cluster and tags, or None without attribution."""
-    from fundtrail.trace import attribution
+    from fundtrail.trace.attribution import TagMap, describe_with
 
-    return attribution.describer(store, graph)
+    return describe_with(TagMap.load(store, graph, progress=progress))
