@@ -15,6 +15,7 @@ from fundtrail.cli.progress import ingest_progress
 from fundtrail.errors import DataError, UsageError
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files, ingest_rpc
 from fundtrail.ingest.bitcoin.pipeline import IngestReport
+from fundtrail.settings import Settings
 from fundtrail.store import Store
 
 
@@ -46,6 +47,37 @@ def print_report(report: IngestReport, as_json: bool) -> None:
         typer.echo(f"  not ingested: {e}")
 
 
+def read_password(given: str | None, path: Path | None, stdin: bool) -> str | None:
+    """The RPC password from --rpc-password / FUNDTRAIL_RPC_PASSWORD, a file, or stdin (one of).
+
+    A file or stdin keeps the secret out of the process list (`ps` shows arguments)."""
+    if sum((given is not None, path is not None, stdin)) > 1:
+        raise UsageError("give the RPC password one way: --rpc-password (or FUNDTRAIL_RPC_PASSWORD), "
+                         "--rpc-password-file or --rpc-password-stdin")
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--rpc-password-file {path}: cannot read it "
+                             f"({getattr(exc, 'strerror', None) or exc})") from None
+    elif stdin:
+        text = sys.stdin.readline()
+    else:
+        return given
+    lines = text.splitlines()
+    password = lines[0] if lines else ""
+    if not password:
+        raise UsageError("the RPC password read from " + (str(path) if path else "stdin") + " is empty")
+    return password
+
+
+def rpc_bounds(settings: Settings, rpc_timeout: int | None) -> dict[str, int]:
+    """The RPC resource bounds of the settings (`--rpc-timeout` overriding `rpc_timeout`)."""
+    return {"timeout": rpc_timeout or settings.rpc_timeout, "deadline": settings.rpc_deadline,
+            "max_response_mb": settings.max_rpc_response_mb,
+            "max_json_depth": settings.max_json_depth}
+
+
 def register(ingest_app: typer.Typer) -> None:
     @ingest_app.command("bitcoin")
     def ingest_bitcoin(
@@ -56,7 +88,17 @@ def register(ingest_app: typer.Typer) -> None:
         rpc: Optional[str] = typer.Option(None, "--rpc", help="Bitcoin Core JSON-RPC URL, e.g. http://127.0.0.1:8332"),
         rpc_cookie: Optional[Path] = typer.Option(None, "--rpc-cookie", help="Path of the node's .cookie file."),
         rpc_user: Optional[str] = typer.Option(None, "--rpc-user"),
-        rpc_password: Optional[str] = typer.Option(None, "--rpc-password", envvar="FUNDTRAIL_RPC_PASSWORD"),
+        rpc_password: Optional[str] = typer.Option(
+            None, "--rpc-password", envvar="FUNDTRAIL_RPC_PASSWORD",
+            help="RPC password (visible in `ps`: prefer the variable, --rpc-password-file or "
+                 "--rpc-password-stdin)."),
+        rpc_password_file: Optional[Path] = typer.Option(
+            None, "--rpc-password-file", help="Read the RPC password from this file (first line)."),
+        rpc_password_stdin: bool = typer.Option(
+            False, "--rpc-password-stdin", help="Read the RPC password from standard input."),
+        rpc_timeout: Optional[int] = typer.Option(
+            None, "--rpc-timeout", min=1, max=86_400,
+            help="Seconds one RPC request may take in total (default: setting rpc_timeout, 60)."),
         from_height: Optional[int] = typer.Option(None, "--from", help="First height (RPC)."),
         to_height: Optional[int] = typer.Option(None, "--to", help="Last height (RPC; default: the tip)."),
         follow: bool = typer.Option(False, "--follow", help="Keep following the node's tip (RPC)."),
@@ -95,8 +137,9 @@ def register(ingest_app: typer.Typer) -> None:
             else:
                 from fundtrail.ingest.bitcoin.rpc import BitcoinRpcSource, RpcClient
 
+                password = read_password(rpc_password, rpc_password_file, rpc_password_stdin)
                 client = RpcClient(rpc, cookie_file=rpc_cookie or settings.rpc_cookie, user=rpc_user,
-                                   password=rpc_password)
+                                   password=password, **rpc_bounds(settings, rpc_timeout))
                 source = BitcoinRpcSource(client)
                 stop = {"flag": False}
                 if follow:

@@ -39,9 +39,13 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
                                        "(debug_traceBlockByNumber callTracer) or none."),
         concurrency: int = typer.Option(4, "--concurrency", min=1, max=64),
         rate: Optional[float] = typer.Option(None, "--rate-limit", help="Max HTTP requests per second."),
+        rpc_timeout: Optional[int] = typer.Option(
+            None, "--rpc-timeout", min=1, max=86_400,
+            help="Seconds one RPC request may take in total (default: setting rpc_timeout, 60)."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Ingest blocks, transactions, receipts, logs, token and internal transfers of an EVM chain."""
+        from fundtrail.cli.commands_bitcoin import rpc_bounds
         from fundtrail.ingest.ethereum.jobs import ingest_ethereum
         from fundtrail.ingest.ethereum.replay import ReplayTransport
         from fundtrail.ingest.ethereum.rpc import EthRpc, HttpTransport
@@ -57,13 +61,17 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
         # a recording answers what it lacks as a node lacking the method would (fallbacks work)
         recorded = None
         if replay is not None:
-            transport = ReplayTransport(replay, unrecorded_as_rpc_error=True)
+            bounds = rpc_bounds(ctx.obj["settings"], rpc_timeout)
+            transport = ReplayTransport(replay, unrecorded_as_rpc_error=True,
+                                        max_response_mb=bounds["max_response_mb"],
+                                        max_json_depth=bounds["max_json_depth"])
             recorded = transport.recorded_blocks()
             if not recorded:
                 raise UsageError(f"--replay {replay}: no recorded blocks (files "
                                  "web3_response.eth_getBlockByNumber_0x<number>_true.json)")
         else:
-            transport = HttpTransport(rpc, max_requests_per_second=rate)
+            transport = HttpTransport(rpc, max_requests_per_second=rate,
+                                      **rpc_bounds(ctx.obj["settings"], rpc_timeout))
         client = EthRpc(transport, concurrency=concurrency, trace_mode=trace_mode)
         store = Store.open(ctx.obj["settings"].store)
         stop = {"flag": False}

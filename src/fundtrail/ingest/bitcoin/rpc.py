@@ -3,242 +3,40 @@
 The node's JSON is turned back into the exact serialized block (header rebuilt from its fields,
 transactions from their `hex`) so RPC blocks go through the same parser as blk-file blocks; the
 rebuilt header must hash to the node's block hash, which catches mapping bugs and lying nodes.
-Only the standard library is used for HTTP so the RPC source adds no dependency.
+Only the standard library is used for HTTP so the RPC source adds no dependency. The node is an
+untrusted source: every exchange is bounded (`ingest/rpchttp.py`: time per request and per call,
+answer size, JSON nesting), and every field read is type-checked, so a wrong answer is a one-line
+SourceError naming the method and the field, never a traceback.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import http.client
-import itertools
-import json
 import logging
-import struct
 import time
-from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fundtrail.chains.bitcoin.params import MAINNET, REGTEST, SIGNET, TESTNET, TESTNET4, Network
 from fundtrail.errors import SourceError, UsageError
-from fundtrail.ingest.bitcoin.source import Prevout, Rollback, SourceBlock
+from fundtrail.ingest.bitcoin.rpcjson import (
+    build_block,
+    compact_size,
+    sha256d,
+    to_satoshi,
+    want_hash,
+    want_int,
+    want_obj,
+)
+from fundtrail.ingest.bitcoin.rpcclient import RpcClient, RpcError
+from fundtrail.ingest.bitcoin.source import Rollback, SourceBlock
 
 log = logging.getLogger(__name__)
 
 _CHAINS: dict[str, Network] = {
     "main": MAINNET, "test": TESTNET, "testnet4": TESTNET4, "signet": SIGNET, "regtest": REGTEST,
 }
-_ZERO_HASH = "00" * 32
-_AUTH_HINT = "check --rpc-cookie or --rpc-user/--rpc-password"
-_MAX_BACKOFF = 30.0
+__all__ = ["BitcoinRpcSource", "RpcClient", "RpcError", "compact_size", "sha256d", "to_satoshi"]
 _KEEP_OWN_HASHES = 2000  # follow(): how many of its own yielded hashes to remember for reorgs
-
-
-class RpcError(SourceError):
-    """The node answered a call with a JSON-RPC error (unknown block, bad parameter, ...)."""
-
-    def __init__(self, message: str, *, code: int | None, rpc_message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.rpc_message = rpc_message
-
-
-def _describe(method: str, params: Sequence[Any]) -> str:
-    """`method p1 p2` for messages, long parameters kept whole (they are block hashes)."""
-    return " ".join([method, *(str(p) for p in params)])
-
-
-def to_satoshi(value: Decimal | int, where: str = "") -> int:
-    """Convert a BTC amount from the node's JSON to satoshi, exactly or not at all."""
-    sat = Decimal(value) * 100_000_000
-    if sat != sat.to_integral_value():
-        raise SourceError(f"amount {value} BTC is not a whole number of satoshi{where}")
-    return int(sat)
-
-
-def sha256d(data: bytes) -> bytes:
-    """Bitcoin's double SHA-256."""
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
-def compact_size(n: int) -> bytes:
-    """Bitcoin's variable-length integer encoding (CompactSize)."""
-    if n < 0xFD:
-        return bytes([n])
-    if n <= 0xFFFF:
-        return b"\xfd" + struct.pack("<H", n)
-    if n <= 0xFFFF_FFFF:
-        return b"\xfe" + struct.pack("<I", n)
-    return b"\xff" + struct.pack("<Q", n)
-
-
-class RpcClient:
-    """A JSON-RPC 1.0 client for bitcoind: Basic auth, batching, retries on transient failures."""
-
-    def __init__(
-        self, url: str, *, cookie_file: Path | None = None, user: str | None = None,
-        password: str | None = None, timeout: float = 60, retries: int = 3, backoff: float = 0.5,
-    ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"bad RPC URL {url!r}: expected http://host:port")
-        try:
-            port = parts.port
-        except ValueError:
-            raise UsageError(f"bad port in RPC URL {parts.hostname}") from None
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        netloc = f"{host}:{port}" if port else host
-        self.url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        self._scheme, self._host, self._port = parts.scheme, parts.hostname, port
-        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if cookie_file is not None and (user is not None or password is not None):
-            raise UsageError("give either an RPC cookie file or an RPC user and password, not both")
-        if (user is None) != (password is None):
-            raise UsageError("an RPC user needs a password and a password needs a user")
-        if parts.username is not None:
-            if cookie_file is not None or user is not None:
-                raise UsageError("the RPC URL carries credentials; give no cookie or user as well")
-            user, password = unquote(parts.username), unquote(parts.password or "")
-        self._cookie_file = cookie_file
-        self._static_auth = _basic(user, password or "") if user is not None else None
-        if retries < 0 or timeout <= 0:
-            raise UsageError("RPC retries must be >= 0 and the timeout > 0")
-        self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        self._conn: http.client.HTTPConnection | None = None
-        self._ids = itertools.count(1)
-        self.requests = 0  # HTTP requests sent, for logging and tests
-
-    def __repr__(self) -> str:
-        return f"RpcClient({self.url!r})"
-
-    def call(self, method: str, *params: Any) -> Any:
-        """Call one method and return its result; a node error raises RpcError."""
-        return self._exchange([(method, params)], single=True)[0]
-
-    def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
-        """Send many calls in one HTTP request (far fewer round trips); results in call order."""
-        return self._exchange(calls, single=False) if calls else []
-
-    def _exchange(self, calls: Sequence[tuple[str, Sequence[Any]]], single: bool) -> list[Any]:
-        ids = [next(self._ids) for _ in calls]
-        body = [{"jsonrpc": "1.0", "id": i, "method": m, "params": list(p)}
-                for i, (m, p) in zip(ids, calls, strict=True)]
-        what = _describe(*calls[0])
-        what = what if single else f"batch of {len(calls)} starting {what}"
-        doc = self._post(body[0] if single else body, what)
-        if isinstance(doc, dict):  # a single answer, or a whole batch rejected
-            self._result(doc, what)
-            doc = [doc] if single else None
-        if not isinstance(doc, list):
-            raise SourceError(f"{self.url}: {what}: unexpected response {str(doc)[:80]!r}")
-        by_id = {item.get("id"): item for item in doc if isinstance(item, dict)}
-        results = []
-        for i, (method, params) in zip(ids, calls, strict=True):
-            if i not in by_id:
-                raise SourceError(f"{self.url}: {_describe(method, params)}: no answer from node")
-            results.append(self._result(by_id[i], _describe(method, params)))
-        return results
-
-    def close(self) -> None:
-        """Close the kept-alive connection (a later call reopens it)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _result(self, doc: dict[str, Any], what: str) -> Any:
-        err = doc.get("error")
-        if err is not None:
-            code = err.get("code") if isinstance(err, dict) else None
-            msg = str(err.get("message", err)) if isinstance(err, dict) else str(err)
-            msg = " ".join(msg.split())
-            raise RpcError(f"{self.url}: {what}: {msg} (code {code})", code=code, rpc_message=msg)
-        if "result" not in doc:
-            raise SourceError(f"{self.url}: {what}: response has neither result nor error")
-        return doc["result"]
-
-    def _auth_header(self, what: str) -> str | None:
-        if self._cookie_file is None:
-            return self._static_auth
-        try:  # re-read each time: bitcoind writes a new cookie on every start
-            text = self._cookie_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SourceError(f"cannot read RPC cookie file {self._cookie_file} for {what}: "
-                              f"{exc.strerror or exc} (is bitcoind running?)") from None
-        user, sep, password = text.partition(":")
-        if not sep:
-            raise SourceError(f"RPC cookie file {self._cookie_file} is not user:password")
-        return _basic(user, password)
-
-    def _post(self, payload: object, what: str) -> Any:
-        data = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        auth = self._auth_header(what)
-        if auth is not None:
-            headers["Authorization"] = auth
-        delay, last = self.backoff, ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(delay)
-                delay = min(delay * 2, _MAX_BACKOFF)
-            try:
-                status, reason, body = self._send(data, headers)
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
-                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                continue
-            if status == 401:
-                raise SourceError(f"authentication failed at {self.url} ({what}): {_AUTH_HINT}")
-            if status == 403:
-                raise SourceError(f"{self.url} refused {what} (HTTP 403): check rpcallowip")
-            doc = _json_or_none(body)
-            if status == 200 or (status in (404, 500) and _is_rpc_reply(doc)):
-                if doc is None:
-                    raise SourceError(f"{self.url}: {what}: response is not JSON")
-                return doc
-            last = f"HTTP {status} {reason}: {body[:80].decode(errors='replace').strip()}"
-            if status < 500:
-                raise SourceError(f"{self.url}: {what}: {last}")
-        raise SourceError(f"cannot reach {self.url} for {what} after "
-                          f"{self.retries + 1} attempts: {last}")
-
-    def _send(self, data: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
-        if self._conn is not None:  # kept alive: the node may have closed it while we were idle
-            try:
-                return self._roundtrip(data, headers)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.close()
-        https = self._scheme == "https"
-        cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
-        self._conn = cls(self._host, self._port, timeout=self.timeout)
-        return self._roundtrip(data, headers)
-
-    def _roundtrip(self, data: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
-        assert self._conn is not None
-        self.requests += 1
-        self._conn.request("POST", self._path, body=data, headers=headers)
-        resp = self._conn.getresponse()
-        body = resp.read()
-        if resp.will_close:
-            self.close()
-        return resp.status, resp.reason, body
-
-
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body, parse_float=Decimal)
-    except ValueError:
-        return None
-
-
-def _is_rpc_reply(doc: Any) -> bool:
-    return isinstance(doc, list) or (isinstance(doc, dict) and doc.get("error") is not None)
 
 
 def _is_verbosity_error(exc: RpcError) -> bool:
@@ -247,6 +45,12 @@ def _is_verbosity_error(exc: RpcError) -> bool:
 
 class BitcoinRpcSource:
     """Blocks (and, with verbosity 3, their prevouts) from a node, as `SourceBlock`s."""
+
+    def __str__(self) -> str:
+        return self.client.url  # what a run records as its source: no credentials
+
+    def __repr__(self) -> str:
+        return f"BitcoinRpcSource({self.client.url!r})"
 
     def __init__(self, client: RpcClient, *, batch_size: int = 16,
                  verbosity: int | None = None) -> None:
@@ -275,11 +79,13 @@ class BitcoinRpcSource:
 
     def tip_height(self) -> int:
         """Height of the node's best block."""
-        return int(self.client.call("getblockcount"))
+        return want_int(self.client.call("getblockcount"), f"{self.client.url}: getblockcount",
+                        "result", 0, (1 << 31) - 1)
 
     def block_hash(self, height: int) -> str:
         """Hash of the node's active-chain block at `height`."""
-        return str(self.client.call("getblockhash", height))
+        return want_hash(self.client.call("getblockhash", height),
+                         f"{self.client.url}: getblockhash {height}", "result")
 
     def blocks(self, start: int, end: int) -> Iterator[SourceBlock]:
         """Blocks `start..end` inclusive; SourceError if the chain changes under the read."""
@@ -363,7 +169,9 @@ class BitcoinRpcSource:
         for low in range(start, end + 1, self.batch_size):
             high = min(end, low + self.batch_size - 1)
             try:
-                hashes = self.client.batch([("getblockhash", [h]) for h in range(low, high + 1)])
+                answers = self.client.batch([("getblockhash", [h]) for h in range(low, high + 1)])
+                hashes = [want_hash(a, f"{self.client.url}: getblockhash {h}", "result")
+                          for h, a in zip(range(low, high + 1), answers, strict=True)]
                 docs, with_prevouts = self._getblocks(hashes)
             except SourceError as exc:  # add the heights, keep the type (RpcError has a code)
                 exc.message = f"{exc.message}; reading heights {low}..{high}"
@@ -380,10 +188,14 @@ class BitcoinRpcSource:
                 raise
             self._fall_back(exc.rpc_message)
             docs = self.client.batch([("getblock", [h, 2]) for h in hashes])
+        for h, doc in zip(hashes, docs, strict=True):
+            want_obj(doc, f"{self.client.url}: getblock {h}")
         if not self._decided:
             for doc in docs:  # the first non-coinbase input tells whether prevouts came back
-                vin = next((v for tx in doc.get("tx", ()) for v in tx.get("vin", ())
-                            if "coinbase" not in v), None)
+                txs = doc.get("tx") if isinstance(doc.get("tx"), list) else ()
+                vin = next((v for tx in txs if isinstance(tx, dict)
+                            for v in (tx.get("vin") if isinstance(tx.get("vin"), list) else ())
+                            if isinstance(v, dict) and "coinbase" not in v), None)
                 if vin is not None:
                     if "prevout" not in vin:
                         self._fall_back("getblock 3 returned inputs without prevout")
@@ -399,35 +211,11 @@ class BitcoinRpcSource:
     def _build(self, doc: dict[str, Any], block_hash: str, height: int,
                with_prevouts: bool) -> tuple[SourceBlock, str, str]:
         where = f"{self.client.url}: getblock {block_hash} (height {height})"
-        try:
-            prev_hash = doc.get("previousblockhash") or _ZERO_HASH
-            header = (struct.pack("<i", doc["version"]) + bytes.fromhex(prev_hash)[::-1]
-                      + bytes.fromhex(doc["merkleroot"])[::-1]
-                      + struct.pack("<II", doc["time"], int(doc["bits"], 16))
-                      + struct.pack("<I", doc["nonce"]))
-            txs = doc["tx"]
-            raw = header + compact_size(len(txs)) + bytes.fromhex("".join(tx["hex"] for tx in txs))
-            prevouts = self._prevouts(txs, where) if with_prevouts else None
-            got_hash, got_height = doc["hash"], doc["height"]
-        except (KeyError, TypeError, ValueError, struct.error) as exc:
-            raise SourceError(f"{where}: malformed block JSON ({type(exc).__name__}: {exc})"
-                              ) from None
-        if len(header) != 80 or sha256d(header)[::-1].hex() != got_hash:
-            raise SourceError(f"{where}: header rebuilt from the JSON does not hash to {got_hash}")
+        raw, got_hash, prev_hash, got_height, prevouts = build_block(doc, where, with_prevouts)
         if got_hash != block_hash or got_height != height:
             raise SourceError(f"{where}: node returned block {got_hash} at height {got_height}")
-        if "nTx" in doc and doc["nTx"] != len(txs):
-            raise SourceError(f"{where}: nTx is {doc['nTx']} but {len(txs)} transactions came")
         origin = f"rpc {self.client.url} height {height}"
         return SourceBlock(raw, origin, height, prevouts), block_hash, prev_hash
-
-    @staticmethod
-    def _prevouts(txs: list[dict[str, Any]], where: str) -> tuple[Prevout, ...]:
-        spent = [vin.get("prevout") for tx in txs for vin in tx["vin"] if "coinbase" not in vin]
-        if None in spent:
-            raise SourceError(f"{where}: getblock 3 returned an input without prevout")
-        return tuple(Prevout(to_satoshi(p["value"], f" in {where}"),
-                             bytes.fromhex(p["scriptPubKey"]["hex"])) for p in spent)
 
 
 def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:

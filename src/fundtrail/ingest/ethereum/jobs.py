@@ -6,7 +6,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from fundtrail.errors import UsageError
+from fundtrail.chains.ethereum.hexutil import hex_to_bytes
+from fundtrail.errors import DataError, SourceError, UsageError
 from fundtrail.ingest.ethereum.pipeline import EthIngest, EthIngestReport, Progress
 from fundtrail.ingest.ethereum.rollback import rollback_to
 from fundtrail.ingest.ethereum.rpc import RpcError
@@ -74,6 +75,14 @@ def ingest_ethereum(store: Store, rpc, *, chain: str | None = None, first: int |
         return ing.finish()
 
 
+def hash_bytes(value: object) -> bytes:
+    """A 32-byte hash from node JSON; DataError otherwise."""
+    raw = hex_to_bytes(value)  # type: ignore[arg-type]
+    if len(raw) != 32:
+        raise DataError(f"not a 32-byte hash: {str(value)[:80]!r}")
+    return raw
+
+
 def _fork_point(ing: EthIngest, rpc, head: int) -> int | None:
     """Highest stored block that the node still has, if the stored tip is no longer canonical."""
     tip = ing.tip
@@ -82,7 +91,11 @@ def _fork_point(ing: EthIngest, rpc, head: int) -> int | None:
     h = min(tip, head)
     while h >= 0 and h in ing.hashes:
         node = rpc.blocks([h], full_transactions=False)[0]
-        if bytes.fromhex(node["hash"][2:]) == ing.hashes[h]:
+        try:
+            node_hash = hash_bytes(node.get("hash"))
+        except DataError as exc:
+            raise SourceError(f"{rpc}: eth_getBlockByNumber {h}: field hash: {exc.message}") from None
+        if node_hash == ing.hashes[h]:
             return None if h == tip else h
         h -= 1
     return h if h < tip else None

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from fundtrail.errors import DataError, SourceError
 from fundtrail.ingest.crash import crash_point
 from fundtrail.ingest.ethereum.fetch import fetch_bundles
-from fundtrail.ingest.ethereum.rows import AddressBook, Counters, build_tables
+from fundtrail.ingest.ethereum.rows import AddressBook, BlockBundle, Counters, build_tables
+from fundtrail.ingest.ethereum.verify import UNVERIFIED_WHY
 from fundtrail.ingest.runs import ChainWriter
 from fundtrail.model.chains import EvmChain
 from fundtrail.store import Store
@@ -37,6 +38,7 @@ class EthIngestReport:
     transfers: int = 0
     batches: int = 0
     rolled_back: int = 0
+    unverified_blocks: int = 0  # stored with verified = false: the chain's format cannot be hashed
     trace_mode: str | None = None
     fetch_seconds: float = 0.0
     process_seconds: float = 0.0
@@ -104,15 +106,10 @@ class EthIngest(ChainWriter):
     def commit_blocks(self, numbers: list[int]) -> None:
         """Fetch, decode and commit one batch; nothing of it is stored if any part fails."""
         t = time.perf_counter()
-        bundles = fetch_bundles(self.rpc, numbers, self.chain.wrapped_native)
+        bundles = fetch_bundles(self.rpc, numbers, self.chain)
         self.report.fetch_seconds += time.perf_counter() - t
         t = time.perf_counter()
-        for b in bundles:
-            parent = self.hashes.get(b.block["number"] - 1)
-            if parent is not None and parent != b.block["parent_hash"]:
-                raise SourceError(
-                    f"block {b.block['number']} does not extend the stored block {b.block['number'] - 1} "
-                    "(the node reorganised)", hint="rerun with --follow to roll back to the fork point")
+        self._check_links(bundles)
         token_meta = {}
         for b in bundles:
             if self.report.trace_mode in (None, "none") and (b.transactions or self.report.trace_mode is None):
@@ -151,6 +148,7 @@ class EthIngest(ChainWriter):
         self.tokens.update(token_meta)
         for num, h, *_ in marks:
             self.hashes[num] = h
+        self._count_unverified(bundles)
         rep = self.report
         rep.blocks += len(bundles)
         rep.transactions += tables["transactions"].num_rows
@@ -159,6 +157,35 @@ class EthIngest(ChainWriter):
         rep.process_seconds += time.perf_counter() - t
         if self.progress:
             self.progress(rep.blocks, rep.transfers)
+
+    def _check_links(self, bundles: list[BlockBundle]) -> None:
+        """Each block's parent hash must be the hash of the block before it, in this batch or
+        stored: a node mixing branches (or lying) stops the batch before anything is stored."""
+        batch: dict[int, bytes] = {}
+        for b in bundles:
+            number, parent_hash = b.block["number"], b.block["parent_hash"]
+            where = f"{self.rpc}: block {number} 0x{b.block['hash'].hex()}: field parentHash"
+            prev = batch.get(number - 1)
+            if prev is not None and prev != parent_hash:
+                raise SourceError(f"{where} 0x{parent_hash.hex()} is not the hash of block "
+                                  f"{number - 1} (0x{prev.hex()}) in the same answer",
+                                  hint="the node mixed branches or is not trustworthy; retry")
+            stored = self.hashes.get(number - 1)
+            if prev is None and stored is not None and stored != parent_hash:
+                raise SourceError(f"{where} 0x{parent_hash.hex()} does not extend the stored block "
+                                  f"{number - 1} (0x{stored.hex()}); the node reorganised",
+                                  hint="rerun with --follow to roll back to the fork point")
+            batch[number] = b.block["hash"]
+
+    def _count_unverified(self, bundles: list[BlockBundle]) -> None:
+        """Count blocks stored unverified; say why once per run."""
+        unverified = sum(not b.verified for b in bundles)
+        if unverified and not self.report.unverified_blocks:
+            why = UNVERIFIED_WHY.get(self.chain.verify, "its blocks cannot be checked")
+            self.report.warnings.append(f"chain {self.name}: {why}; its blocks are stored as "
+                                        "unverified (blocks.verified = false)")
+            log.warning("%s", self.report.warnings[-1])
+        self.report.unverified_blocks += unverified
 
     def _reset(self, start: tuple[int, int, int]) -> None:
         self.counters.tx_id, self.counters.transfer_id, _ = start

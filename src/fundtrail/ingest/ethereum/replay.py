@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fundtrail.errors import SourceError
+from fundtrail.ingest.rpchttp import loads_bounded
 
 _ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "result", "error"})
 METHOD_NOT_FOUND = -32601
@@ -47,7 +48,9 @@ class ReplayTransport:
     `eth_getBlockReceipts` is missing, geth traces when `trace_block` is) can be replayed too.
     """
 
-    def __init__(self, directory: Path, *, unrecorded_as_rpc_error: bool = False) -> None:
+    def __init__(self, directory: Path, *, unrecorded_as_rpc_error: bool = False,
+                 max_response_mb: int = 512, max_json_depth: int = 2500) -> None:
+        self.max_bytes, self.max_json_depth = max_response_mb << 20, max_json_depth
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise SourceError(f"no recorded responses: {self.directory} is not a directory")
@@ -112,7 +115,12 @@ class ReplayTransport:
         if not path.is_file():
             return _NOT_RECORDED
         try:
-            value = json.loads(path.read_text(encoding="utf-8"))
+            size = path.stat().st_size
+            if size > self.max_bytes:
+                raise SourceError(f"recorded response {path.name} is {size:,} bytes, over "
+                                  f"max_rpc_response_mb = {self.max_bytes >> 20}")
+            value = loads_bounded(path.read_bytes(), self.max_json_depth,
+                                  f"recorded response {path.name}")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise SourceError(f"recorded response {path.name} is unreadable: {err}") from None
         return value

@@ -35,6 +35,7 @@ class BlockBundle:
     trace_mode: str  # "parity" | "geth" | "none"
     traces: list[dict] = field(default_factory=list)
     token_moves: list[dict] = field(default_factory=list)
+    verified: bool = False  # hash and roots checked (ingest/ethereum/verify.py)
 
 
 def dec(n: int | None) -> Decimal | None:
@@ -93,7 +94,8 @@ def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counte
              transactions_root=blk.get("transactions_root"), receipts_root=blk.get("receipts_root"),
              withdrawals_root=blk.get("withdrawals_root"), blob_gas_used=blk.get("blob_gas_used"),
              excess_blob_gas=blk.get("excess_blob_gas"),
-             first_tx_id=counters.tx_id if b.transactions else None, trace_mode=b.trace_mode)
+             first_tx_id=counters.tx_id if b.transactions else None, trace_mode=b.trace_mode,
+             verified=b.verified)
         tx_ids: dict[bytes, int] = {}
         # before Byzantium receipts carry no status: a failed top-level trace says the tx failed
         failed = {tr["transaction_hash"] for tr in b.traces

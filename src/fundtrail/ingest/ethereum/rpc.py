@@ -149,7 +149,8 @@ class EthRpc:
         if isinstance(doc, dict) and len(items) > 1 and doc.get("error") is not None:
             raise self._error(doc["error"], *calls[0], batch=len(calls))  # whole batch rejected
         answers = doc if isinstance(doc, list) else [doc]
-        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        by_id = {a.get("id"): a for a in answers
+                 if isinstance(a, dict) and isinstance(a.get("id"), (int, str))}
         out = []
         for i, (method, params) in zip(ids, calls, strict=True):
             answer = by_id.get(i, by_id.get(str(i)))

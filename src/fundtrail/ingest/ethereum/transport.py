@@ -4,6 +4,9 @@ Kept apart from the client (`rpc.py`) so recorded responses can stand in for a n
 `request(payload) -> parsed JSON` is a transport. Only the standard library is used, so the EVM
 source adds no dependency. Provider URLs often carry secrets (user:password, an API key in the path
 or query); they are removed from every message because messages end up in logs and case files.
+Every exchange is bounded (`ingest/rpchttp.py`): total time per request (`rpc_timeout`) and per
+call with its retries (`rpc_deadline`), answer size (`max_rpc_response_mb`), JSON nesting
+(`max_json_depth`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Protocol, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fundtrail.errors import SourceError, UsageError
+from fundtrail.ingest.rpchttp import CallDeadline, TooLarge, Watchdog, loads_bounded, read_body
 
 Payload = dict[str, Any] | list[dict[str, Any]]
 
@@ -119,6 +123,7 @@ class HttpTransport:
     def __init__(
         self, url: str, *, timeout: float = 60, retries: int = 4, backoff: float = 0.5,
         max_requests_per_second: float | None = None, headers: dict[str, str] | None = None,
+        deadline: float = 600, max_response_mb: int = 512, max_json_depth: int = 2500,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -127,8 +132,12 @@ class HttpTransport:
             self._port = parts.port
         except ValueError:
             raise UsageError(f"bad port in RPC URL {redact_url(url)!r}") from None
-        if retries < 0 or timeout <= 0 or backoff < 0:
-            raise UsageError("RPC retries and backoff must be >= 0 and the timeout > 0")
+        if retries < 0 or timeout <= 0 or backoff < 0 or deadline <= 0:
+            raise UsageError("RPC retries and backoff must be >= 0, the timeout and deadline > 0")
+        if max_response_mb < 1 or max_json_depth < 1:
+            raise UsageError("max_rpc_response_mb and max_json_depth must be >= 1")
+        self.deadline, self.max_response_bytes = deadline, max_response_mb << 20
+        self.max_json_depth = max_json_depth
         if max_requests_per_second is not None and max_requests_per_second <= 0:
             raise UsageError(f"RPC rate limit must be > 0 requests/s, not {max_requests_per_second}")
         self.url = redact_url(url)
@@ -155,13 +164,24 @@ class HttpTransport:
         data = json.dumps(payload).encode()
         what = describe_payload(payload)
         delay, wait, last = self.backoff, 0.0, ""
+        call = CallDeadline(self.deadline)
+        attempts = 0
         for attempt in range(self.retries + 1):
             if attempt:
+                if wait >= call.left():
+                    break
                 time.sleep(wait)
             if self._limiter is not None:
                 self._limiter.acquire()
+            attempts += 1
             try:
-                status, reason, retry_after, body = self._send(data)
+                status, reason, retry_after, body = self._send(data, min(self.timeout, call.left()),
+                                                               what)
+            except TimeoutError:
+                self._drop()
+                last, wait = f"no complete answer within {self.timeout:g} s (rpc_timeout)", delay
+                delay = min(delay * 2, _MAX_WAIT)
+                continue
             except (OSError, http.client.HTTPException) as exc:
                 self._drop()
                 detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -170,7 +190,7 @@ class HttpTransport:
                 continue
             if status == 200:
                 return self._parse(body, what)
-            doc = _json_or_none(body)
+            doc = _json_or_none(body, self.max_json_depth)
             if status not in _BUSY and is_rpc_reply(doc):
                 return doc  # a node answering a JSON-RPC error with a non-200 status
             last = f"HTTP {status} {reason}: {_snippet(body)!r}"
@@ -181,8 +201,10 @@ class HttpTransport:
                 raise SourceError(f"{self.url}: {what}: {last}")
             wait = min(retry_after, _MAX_WAIT) if retry_after is not None else delay
             delay = min(delay * 2, _MAX_WAIT)
-        raise SourceError(f"{self.url}: {what}: gave up after {self.retries + 1} attempts: {last}",
-                          hint="is the node running and reachable?")
+        spent = call.seconds - call.left()
+        cause = "" if attempts == self.retries + 1 else f" (rpc_deadline = {self.deadline:g} s)"
+        raise SourceError(f"{self.url}: {what}: gave up after {attempts} attempts in {spent:.0f} s"
+                          f"{cause}: {last}", hint="is the node running and reachable?")
 
     def close(self) -> None:
         """Close every kept-alive connection (threads reconnect on their next request)."""
@@ -199,7 +221,7 @@ class HttpTransport:
 
     def _parse(self, body: bytes, what: str) -> Any:
         try:
-            doc = json.loads(body)
+            doc = loads_bounded(body, self.max_json_depth, f"{self.url}: {what}")
         except ValueError:
             raise SourceError(f"{self.url}: {what}: malformed JSON in the response: "
                               f"{_snippet(body)!r}") from None
@@ -207,27 +229,43 @@ class HttpTransport:
             raise SourceError(f"{self.url}: {what}: not a JSON-RPC response: {_snippet(body)!r}")
         return doc
 
-    def _send(self, data: bytes) -> tuple[int, str, float | None, bytes]:
+    def _send(self, data: bytes, seconds: float, what: str) -> tuple[int, str, float | None, bytes]:
         conn = getattr(self._local, "conn", None)
         if conn is not None and conn in self._conns:  # kept alive: the node may have closed it
             try:
-                return self._roundtrip(conn, data)
+                return self._roundtrip(conn, data, seconds, what)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self._drop()
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self.timeout)
+        conn = cls(self._host, self._port, timeout=max(seconds, 0.001))
         self._local.conn = conn
         with self._lock:
             self._conns.add(conn)
-        return self._roundtrip(conn, data)
+        return self._roundtrip(conn, data, seconds, what)
 
-    def _roundtrip(self, conn: http.client.HTTPConnection,
-                   data: bytes) -> tuple[int, str, float | None, bytes]:
+    def _roundtrip(self, conn: http.client.HTTPConnection, data: bytes, seconds: float,
+                   what: str) -> tuple[int, str, float | None, bytes]:
+        """One exchange, ended by a watchdog after `seconds` (TimeoutError) however the node
+        dribbles its answer."""
         with self._lock:
             self.requests += 1
-        conn.request("POST", self._path, body=data, headers=self._headers)
-        resp = conn.getresponse()
-        body = resp.read()
+        conn.timeout = max(seconds, 0.001)
+        if conn.sock is not None:
+            conn.sock.settimeout(conn.timeout)
+        with Watchdog(conn, seconds) as dog:
+            try:
+                conn.request("POST", self._path, body=data, headers=self._headers)
+                resp = conn.getresponse()
+                body = read_body(resp, self.max_response_bytes, f"{self.url}: {what}")
+            except TooLarge:
+                self._drop()
+                raise
+            except (OSError, http.client.HTTPException):
+                if dog.fired:
+                    raise TimeoutError from None
+                raise
+        if dog.fired:  # the shut socket may read as a clean end of a truncated answer
+            raise TimeoutError
         if resp.will_close:
             self._drop()
         return resp.status, resp.reason, _retry_after(resp.getheader("Retry-After")), body
@@ -255,10 +293,10 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _json_or_none(body: bytes) -> Any:
+def _json_or_none(body: bytes, max_depth: int) -> Any:
     try:
-        return json.loads(body)
-    except ValueError:
+        return loads_bounded(body, max_depth, "")
+    except (ValueError, SourceError):
         return None
 
 
