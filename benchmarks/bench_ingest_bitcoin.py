@@ -121,6 +121,9 @@ def main() -> None:
     ap.add_argument("--min-tx", type=int, default=300_000)
     ap.add_argument("--embit-copies", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the benchmark store")
+    ap.add_argument("--no-validation", action="store_true",
+                    help="turn off the header checks (proof of work, difficulty, merkle malleation) "
+                         "to measure what they cost")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA} (set FUNDTRAIL_TESTDATA)")
@@ -130,6 +133,15 @@ def main() -> None:
 
     from fundtrail.chains.bitcoin.params import MAINNET
     from fundtrail.chains.bitcoin.parser import parse_batch
+    from fundtrail.ingest.bitcoin import validate
+
+    if args.no_validation:
+        validate.VALIDATE = False
+    else:
+        # The copies' headers cannot carry mainnet proof of work (their merkle roots changed): the
+        # check is computed for every block as in a real run, and its verdict ignored.
+        checked = validate.own_pow_error
+        validate.own_pow_error = lambda *a: (checked(*a), None)[1]
     from fundtrail.ingest.bitcoin.decode import BlockMeta
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
     from fundtrail.store import Store
@@ -185,7 +197,8 @@ def main() -> None:
     theirs = n_embit / embit_s
 
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}, pinned to 1 core")
+          f"{platform.python_version()}, pinned to 1 core; header validation "
+          f"{'off' if args.no_validation else 'on'}")
     print(f"input: {len(base)} busy mainnet blocks x {copies} copies = {len(blocks)} blocks, "
           f"{total_bytes / 1e6:.1f} MB (copies prepared in {prep:.1f}s, not timed)")
     print(f"ingest end to end: {report.transactions:,} tx, {report.inputs:,} inputs, {report.outputs:,} "

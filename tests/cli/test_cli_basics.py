@@ -319,3 +319,18 @@ def test_quiet_and_verbose_are_accepted_after_the_subcommand(tmp_path: Path, tes
     assert err == "" and "cluster run #1" in out
     assert main(["status", "-v", "--store", store]) == 0
     assert "btc (mainnet): 300 blocks" in capsys.readouterr().out
+
+
+def test_block_bounds_come_from_the_settings(tmp_path: Path, testdata: Path, capsys, monkeypatch) -> None:
+    """`max_block_bytes` / `max_decompressed_mb` reach the ingest from the settings (env here)."""
+    raw = testdata / "btc-raw-blocks" / "bitcoinj" / "block169482.dat"  # 18,678 bytes
+    monkeypatch.setenv("FUNDTRAIL_MAX_BLOCK_BYTES", "1000")
+    assert main(["--store", str(tmp_path / "s"), "ingest", "bitcoin", "--raw", str(raw)]) == 3
+    assert "max_block_bytes" in capsys.readouterr().err
+    monkeypatch.delenv("FUNDTRAIL_MAX_BLOCK_BYTES")
+    import bz2
+    bz = tmp_path / "bomb.bz2"  # 3 MB of zeros in a few hundred bytes
+    bz.write_bytes(bz2.compress(bytes(3 << 20)))
+    monkeypatch.setenv("FUNDTRAIL_MAX_DECOMPRESSED_MB", "1")
+    assert main(["--store", str(tmp_path / "s2"), "ingest", "bitcoin", "--raw", str(bz)]) == 3
+    assert "max_decompressed_mb" in capsys.readouterr().err

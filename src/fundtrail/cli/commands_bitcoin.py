@@ -123,14 +123,17 @@ def register(ingest_app: typer.Typer) -> None:
         quiet = ctx.obj["quiet"] or as_json
         batching = {"batch_bytes": settings.batch_mb << 20, "batch_blocks": settings.batch_blocks}
         with ingest_progress(quiet) as progress:
-            if blocks_dir:
-                report = ingest_blocks_dir(store, blocks_dir, network=net, use_undo=undo, progress=progress,
-                                           **batching)
-            elif raws:
-                try:
-                    report = ingest_raw_files(store, raws, network=net, undo_files=undo_file,
-                                              progress=progress, **batching)
-                except DataError as exc:  # bad files: report what was stored, then the error
+            if blocks_dir or raws:
+                try:  # damaged ranges or bad files: report what was stored, then the error
+                    if blocks_dir:
+                        report = ingest_blocks_dir(store, blocks_dir, network=net, use_undo=undo,
+                                                   progress=progress, max_block_bytes=settings.max_block_bytes,
+                                                   **batching)
+                    else:
+                        report = ingest_raw_files(store, raws, network=net, undo_files=undo_file,
+                                                  progress=progress, max_block_bytes=settings.max_block_bytes,
+                                                  max_decompressed_mb=settings.max_decompressed_mb, **batching)
+                except DataError as exc:
                     if getattr(exc, "report", None) is not None:
                         print_report(exc.report, as_json)  # type: ignore[attr-defined]
                     raise

@@ -18,7 +18,7 @@ from embit.transaction import Transaction
 
 from fundtrail.chains.bitcoin import writer
 from fundtrail.chains.bitcoin.address import classify_script, render_address
-from fundtrail.chains.bitcoin.params import MAINNET
+from fundtrail.chains.bitcoin.params import MAINNET, REGTEST
 from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files
@@ -180,16 +180,18 @@ def test_megatx_in_a_synthetic_block(tmp_path: Path, btc: Path) -> None:
     height = 700_000
     coinbase = writer.coinbase_tx(height, [writer.TxOut(50 * COIN, writer.p2pkh(bytes(range(20))))])
     root = writer.merkle_root([coinbase.txid(), dsha(mega)])
+    # mined at the regtest limit (a test cannot mine mainnet difficulty), so ingested as regtest
     header = writer.block_header(2, hashlib.sha256(b"megatx parent").digest(), root, 1_500_000_000,
-                                 0x1D00FFFF, 0)
-    raw = header + writer.compact_size(2) + coinbase.serialize() + mega
+                                 writer.REGTEST_BITS, 0)
+    nonce = next(n for n in range(1 << 20) if writer.check_pow(header[:76] + n.to_bytes(4, "little")))
+    raw = header[:76] + nonce.to_bytes(4, "little") + writer.compact_size(2) + coinbase.serialize() + mega
     path = tmp_path / "megablock.raw"
     path.write_bytes(raw)
     store = Store.open(tmp_path / "store")
-    report = ingest_raw_files(store, [path])
+    report = ingest_raw_files(store, [path], network=REGTEST)
     assert (report.blocks, report.transactions, report.inputs) == (1, 2, len(ref.vin))
     assert report.unresolved_inputs == len(ref.vin)  # the spent outputs are not in the store
-    [cb, tx] = list(iter_transactions(store, "btc"))
+    [cb, tx] = list(iter_transactions(store, "btc-regtest"))
     assert cb["txid"] == coinbase.txid()[::-1].hex() and tx["txid"] == MEGATX
     assert tx["block_height"] == height  # BIP34 height of our coinbase
     assert [(i["prev_txid"], i["prev_vout"]) for i in tx["inputs"]] == [
@@ -199,9 +201,10 @@ def test_megatx_in_a_synthetic_block(tmp_path: Path, btc: Path) -> None:
     for o, r in zip(tx["outputs"], ref.vout):
         st, payload = classify_script(r.script_pubkey.data)
         assert (o["value"], o["script_type"], o["address"]) == (
-            r.value, ScriptType(st).export_name, render_address(st, payload, MAINNET))
+            r.value, ScriptType(st).export_name, render_address(st, payload, REGTEST))
     with store.query() as con:
         size, ntx, bsize = con.execute(
-            "SELECT t.size, b.tx_count, b.size FROM btc_transactions t JOIN btc_blocks b USING (block_id) "
+            "SELECT t.size, b.tx_count, b.size FROM btc_regtest_transactions t "
+            "JOIN btc_regtest_blocks b USING (block_id) "
             "WHERE t.tx_index = 1").fetchone()
     assert (size, ntx, bsize) == (len(mega), 2, len(raw))

@@ -132,7 +132,9 @@ def test_a_corrupt_raw_file_does_not_stop_the_others(tmp_path: Path, btc: Path, 
     assert code == 3 and err.count("\n") == 1 and "2 bad block file(s)" in err
     # the report of what was stored comes first, with one line per file not ingested
     assert "not ingested: " + str(cut_block) in out
-    assert f"{cut_stream}: truncated block record at byte offset {_last_record_offset(stream)}" in out
+    off = _last_record_offset(stream)
+    assert f"{cut_stream}: damaged bytes {off}-{len(stream)} ({len(stream) - off} bytes) skipped: truncated " \
+        f"block record (length field" in out and f"at byte offset {off}; nothing readable after it" in out
     stored = {t["txid"] for t in iter_transactions(Store(store), "btc")}
     for block in (good_a, good_b):  # the good files after the bad ones are stored too
         assert {tx.txid().hex() for tx in embit_txs(block.read_bytes())} <= stored

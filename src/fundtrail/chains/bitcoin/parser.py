@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from fundtrail.chains.bitcoin.hashing import sha256d
+from fundtrail.chains.bitcoin.kernels import _i64, _is_null_prevout, _u32, _varint
+from fundtrail.chains.bitcoin.kernels import classify as _classify
 from fundtrail.errors import DataError
 
 # Error codes returned by the kernels (offset says where).
@@ -27,6 +30,17 @@ _E_BAD_VARINT = 2
 _E_TRAILING = 3
 _E_TOO_MANY = 4
 _E_BAD_SEGWIT = 5
+_E_NONCANONICAL = 6
+_E_VALUE_RANGE = 7
+_E_VALUE_SUM = 8
+_E_NO_INPUTS = 9
+_E_NO_OUTPUTS = 10
+_E_NO_COINBASE = 11
+_E_EXTRA_COINBASE = 12
+_E_NULL_PREVOUT = 13
+_E_CB_LENGTH = 14
+
+MAX_MONEY = 21_000_000 * 100_000_000  # Core's MoneyRange: no amount or sum of amounts above it
 
 _ERRORS = {
     _E_TRUNCATED: "data ends inside a transaction (truncated block)",
@@ -34,128 +48,18 @@ _ERRORS = {
     _E_TRAILING: "bytes left over after the last transaction (wrong length or corrupt block)",
     _E_TOO_MANY: "transaction count is implausible for the block size",
     _E_BAD_SEGWIT: "segwit marker without the flag byte 0x01",
+    _E_NONCANONICAL: "non-canonical CompactSize (a count or length encoded in more bytes than needed)",
+    _E_VALUE_RANGE: "output value is negative or above 21,000,000 BTC",
+    _E_VALUE_SUM: "output values add up to more than 21,000,000 BTC",
+    _E_NO_INPUTS: "transaction has no inputs",
+    _E_NO_OUTPUTS: "transaction has no outputs",
+    _E_NO_COINBASE: "the first transaction is not a coinbase",
+    _E_EXTRA_COINBASE: "a coinbase transaction after the first",
+    _E_NULL_PREVOUT: "a non-coinbase input spends the null outpoint",
+    _E_CB_LENGTH: "coinbase scriptSig is not 2 to 100 bytes long",
 }
 
-# Script type codes, mirrored from script.ScriptType (numba cannot use the IntEnum).
-_NONSTANDARD, _P2PK, _P2PKH, _P2SH, _P2WPKH, _P2WSH, _P2TR = 0, 1, 2, 3, 4, 5, 6
-_MULTISIG, _OP_RETURN, _P2A, _WITNESS_UNKNOWN = 7, 8, 9, 10
-
 HEADER_SIZE = 80
-
-
-@nb.njit(cache=True, inline="always")
-def _varint(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
-    """Read a CompactSize at `pos`; returns (value, new_pos) or (-1, pos) if it runs past `end`."""
-    if pos >= end:
-        return -1, pos
-    b = buf[pos]
-    if b < 0xFD:
-        return np.int64(b), pos + 1
-    if b == 0xFD:
-        if pos + 3 > end:
-            return -1, pos
-        return np.int64(buf[pos + 1]) | (np.int64(buf[pos + 2]) << 8), pos + 3
-    if b == 0xFE:
-        if pos + 5 > end:
-            return -1, pos
-        v = np.int64(0)
-        for i in range(4):
-            v |= np.int64(buf[pos + 1 + i]) << (8 * i)
-        return v, pos + 5
-    if pos + 9 > end:
-        return -1, pos
-    v = np.int64(0)
-    for i in range(8):
-        v |= np.int64(buf[pos + 1 + i]) << (8 * i)
-    return v, pos + 9
-
-
-@nb.njit(cache=True, inline="always")
-def _u32(buf: np.ndarray, pos: int) -> int:
-    return (
-        np.int64(buf[pos])
-        | (np.int64(buf[pos + 1]) << 8)
-        | (np.int64(buf[pos + 2]) << 16)
-        | (np.int64(buf[pos + 3]) << 24)
-    )
-
-
-@nb.njit(cache=True, inline="always")
-def _i64(buf: np.ndarray, pos: int) -> int:
-    v = np.uint64(0)
-    for i in range(8):
-        v |= np.uint64(buf[pos + i]) << np.uint64(8 * i)
-    return np.int64(v)
-
-
-@nb.njit(cache=True)
-def _classify(buf: np.ndarray, s: int, n: int) -> tuple[int, int, int]:
-    """Classify the script buf[s:s+n]; returns (type, payload offset, payload length).
-
-    Payload conventions (docs/schema.md): hash or key bytes for the standard types, the witness
-    program for P2A and unknown witness versions, the whole script for multisig and non-standard.
-    """
-    if n == 25 and buf[s] == 0x76 and buf[s + 1] == 0xA9 and buf[s + 2] == 0x14 \
-            and buf[s + 23] == 0x88 and buf[s + 24] == 0xAC:
-        return _P2PKH, s + 3, 20
-    if n == 22 and buf[s] == 0x00 and buf[s + 1] == 0x14:
-        return _P2WPKH, s + 2, 20
-    if n == 34 and buf[s] == 0x51 and buf[s + 1] == 0x20:
-        return _P2TR, s + 2, 32
-    if n == 23 and buf[s] == 0xA9 and buf[s + 1] == 0x14 and buf[s + 22] == 0x87:
-        return _P2SH, s + 2, 20
-    if n == 34 and buf[s] == 0x00 and buf[s + 1] == 0x20:
-        return _P2WSH, s + 2, 32
-    if n >= 1 and buf[s] == 0x6A:
-        return _OP_RETURN, s, 0
-    if n == 35 and buf[s] == 0x21 and buf[s + 34] == 0xAC and (buf[s + 1] == 2 or buf[s + 1] == 3):
-        return _P2PK, s + 1, 33
-    if n == 67 and buf[s] == 0x41 and buf[s + 66] == 0xAC and \
-            (buf[s + 1] == 4 or buf[s + 1] == 6 or buf[s + 1] == 7):
-        return _P2PK, s + 1, 65
-    if n == 4 and buf[s] == 0x51 and buf[s + 1] == 0x02 and buf[s + 2] == 0x4E and buf[s + 3] == 0x73:
-        return _P2A, s + 2, 2
-    if 4 <= n <= 42 and 0x51 <= buf[s] <= 0x60 and buf[s + 1] == n - 2:
-        return _WITNESS_UNKNOWN, s + 2, n - 2
-    if n >= 37 and buf[s + n - 1] == 0xAE and 0x51 <= buf[s] <= 0x60 and 0x51 <= buf[s + n - 2] <= 0x60:
-        # Same rule as address.classify_script (Bitcoin Core's MatchMultisig): pushes of
-        # valid-size public keys (the header byte must match the length: 02/03 for 33 bytes,
-        # 04/06/07 for 65), in any push encoding, then OP_n and OP_CHECKMULTISIG.
-        m = buf[s] - 0x50
-        end = s + n
-        p = s + 1
-        keys = 0
-        op = -1
-        while p < end:
-            op = np.int64(buf[p])
-            p += 1
-            if op > 0x4E:
-                break  # not a push: must be OP_n
-            if op < 0x4C:
-                size = op
-            else:
-                width = 1 if op == 0x4C else (2 if op == 0x4D else 4)
-                if p + width > end:
-                    op = -1
-                    break
-                size = np.int64(0)
-                for k in range(width):
-                    size |= np.int64(buf[p + k]) << (8 * k)
-                p += width
-            if p + size > end:
-                op = -1
-                break
-            hdr = buf[p] if size > 0 else 0
-            valid = (size == 33 and (hdr == 2 or hdr == 3)) or \
-                (size == 65 and (hdr == 4 or hdr == 6 or hdr == 7))
-            p += size
-            if not valid:
-                break
-            keys += 1
-            op = -1
-        if 0x51 <= op <= 0x60 and op - 0x50 == keys and m <= keys and p + 1 == end:
-            return _MULTISIG, s, n
-    return _NONSTANDARD, s, n
 
 
 @nb.njit(cache=True)
@@ -163,32 +67,48 @@ def _walk_tx(buf, pos, end, fill, ti, ii, oi,
              tx_start, tx_end, tx_io_start, tx_io_end, tx_version, tx_locktime, tx_nin, tx_nout,
              tx_segwit, in_prev, in_vout, in_script_off, in_script_len, in_seq, in_wit_off, in_wit_len,
              out_value, out_script_off, out_script_len, out_type, out_pay_off, out_pay_len):
-    """Walk one transaction at `pos`. Returns (err, err_pos, new_pos, n_in, n_out)."""
+    """Walk one transaction at `pos`.
+
+    Returns (err, err_pos, new_pos, n_in, n_out, n_null, first_script_len): `n_null` counts inputs
+    spending the null outpoint (a coinbase has exactly one input, and it is one of those).
+    """
     start = pos
     if pos + 10 > end:
-        return _E_TRUNCATED, pos, pos, 0, 0
+        return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
     version = _u32(buf, pos)
     pos += 4
     segwit = False
     if buf[pos] == 0x00:
         if buf[pos + 1] != 0x01:
-            return _E_BAD_SEGWIT, pos, pos, 0, 0
+            return _E_BAD_SEGWIT, pos, pos, 0, 0, 0, 0
         segwit = True
         pos += 2
     io_start = pos
     n_in, pos2 = _varint(buf, pos, end)
+    if n_in == -2:
+        return _E_NONCANONICAL, pos, pos, 0, 0, 0, 0
     if n_in < 0 or n_in * 41 > end - pos2:
-        return _E_BAD_VARINT, pos, pos, 0, 0
+        return _E_BAD_VARINT, pos, pos, 0, 0, 0, 0
+    if n_in == 0:
+        return _E_NO_INPUTS, pos, pos, 0, 0, 0, 0
     pos = pos2
+    n_null = 0
+    first_sl = 0
     for k in range(n_in):
         if pos + 36 > end:
-            return _E_TRUNCATED, pos, pos, 0, 0
+            return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
         prev = pos
         vout = _u32(buf, pos + 32)
+        if _is_null_prevout(buf, pos):
+            n_null += 1
         pos += 36
         sl, pos2 = _varint(buf, pos, end)
+        if sl == -2:
+            return _E_NONCANONICAL, pos, pos, 0, 0, 0, 0
         if sl < 0 or pos2 + sl + 4 > end:
-            return _E_TRUNCATED, pos, pos, 0, 0
+            return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
+        if k == 0:
+            first_sl = sl
         if fill:
             j = ii + k
             in_prev[j] = prev
@@ -200,16 +120,28 @@ def _walk_tx(buf, pos, end, fill, ti, ii, oi,
             in_wit_len[j] = 0
         pos = pos2 + sl + 4
     n_out, pos2 = _varint(buf, pos, end)
+    if n_out == -2:
+        return _E_NONCANONICAL, pos, pos, 0, 0, 0, 0
     if n_out < 0 or n_out * 9 > end - pos2:
-        return _E_BAD_VARINT, pos, pos, 0, 0
+        return _E_BAD_VARINT, pos, pos, 0, 0, 0, 0
+    if n_out == 0:
+        return _E_NO_OUTPUTS, pos, pos, 0, 0, 0, 0
     pos = pos2
+    total = np.int64(0)
     for k in range(n_out):
         if pos + 9 > end:
-            return _E_TRUNCATED, pos, pos, 0, 0
+            return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
         value = _i64(buf, pos)
+        if value < 0 or value > MAX_MONEY:
+            return _E_VALUE_RANGE, pos, pos, 0, 0, 0, 0
+        total += value
+        if total > MAX_MONEY:
+            return _E_VALUE_SUM, pos, pos, 0, 0, 0, 0
         sl, pos2 = _varint(buf, pos + 8, end)
+        if sl == -2:
+            return _E_NONCANONICAL, pos + 8, pos, 0, 0, 0, 0
         if sl < 0 or pos2 + sl > end:
-            return _E_TRUNCATED, pos, pos, 0, 0
+            return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
         if fill:
             j = oi + k
             out_value[j] = value
@@ -225,19 +157,23 @@ def _walk_tx(buf, pos, end, fill, ti, ii, oi,
         for k in range(n_in):
             wstart = pos
             items, pos2 = _varint(buf, pos, end)
+            if items == -2:
+                return _E_NONCANONICAL, pos, pos, 0, 0, 0, 0
             if items < 0:
-                return _E_TRUNCATED, pos, pos, 0, 0
+                return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
             pos = pos2
             for _ in range(items):
                 ln, pos2 = _varint(buf, pos, end)
+                if ln == -2:
+                    return _E_NONCANONICAL, pos, pos, 0, 0, 0, 0
                 if ln < 0 or pos2 + ln > end:
-                    return _E_TRUNCATED, pos, pos, 0, 0
+                    return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
                 pos = pos2 + ln
             if fill:
                 in_wit_off[ii + k] = wstart
                 in_wit_len[ii + k] = pos - wstart
     if pos + 4 > end:
-        return _E_TRUNCATED, pos, pos, 0, 0
+        return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
     if fill:
         tx_start[ti] = start
         tx_end[ti] = pos + 4
@@ -248,7 +184,7 @@ def _walk_tx(buf, pos, end, fill, ti, ii, oi,
         tx_nin[ti] = n_in
         tx_nout[ti] = n_out
         tx_segwit[ti] = segwit
-    return _OK, 0, pos + 4, n_in, n_out
+    return _OK, 0, pos + 4, n_in, n_out, n_null, first_sl
 
 
 @nb.njit(cache=True)
@@ -260,7 +196,8 @@ def _walk_blocks(buf, blk_start, blk_end, fill, blk_ntx, blk_first_tx,
                  totals):
     """Walk every block; in the counting pass (fill=False) only totals are computed.
 
-    Returns (err, err_block, err_pos).
+    Returns (err, err_block, err_pos, err_tx): err_tx is the transaction's index in its block, -1
+    where the error is not inside a transaction.
     """
     ti = 0
     ii = 0
@@ -269,23 +206,35 @@ def _walk_blocks(buf, blk_start, blk_end, fill, blk_ntx, blk_first_tx,
         end = blk_end[b]
         pos = blk_start[b] + 80
         if pos > end:
-            return _E_TRUNCATED, b, blk_start[b]
-        ntx, pos = _varint(buf, pos, end)
+            return _E_TRUNCATED, b, blk_start[b], -1
+        ntx, pos2 = _varint(buf, pos, end)
+        if ntx == -2:
+            return _E_NONCANONICAL, b, pos, -1
+        pos = pos2
         if ntx < 0:
-            return _E_TRUNCATED, b, pos
+            return _E_TRUNCATED, b, pos, -1
         if ntx * 60 > end - pos + 60:
-            return _E_TOO_MANY, b, pos
+            return _E_TOO_MANY, b, pos, -1
         if fill:
             blk_ntx[b] = ntx
             blk_first_tx[b] = ti
-        for _ in range(ntx):
-            err, epos, npos, nin, nout = _walk_tx(
+        for t in range(ntx):
+            err, epos, npos, nin, nout, nnull, sl0 = _walk_tx(
                 buf, pos, end, fill, ti, ii, oi, tx_start, tx_end, tx_io_start, tx_io_end,
                 tx_version, tx_locktime, tx_nin, tx_nout, tx_segwit, in_prev, in_vout,
                 in_script_off, in_script_len, in_seq, in_wit_off, in_wit_len, out_value,
                 out_script_off, out_script_len, out_type, out_pay_off, out_pay_len)
             if err != _OK:
-                return err, b, epos
+                return err, b, epos, t
+            coinbase = nin == 1 and nnull == 1
+            if t == 0 and not coinbase:
+                return _E_NO_COINBASE, b, pos, t
+            if t == 0 and (sl0 < 2 or sl0 > 100):
+                return _E_CB_LENGTH, b, pos, t
+            if t > 0 and coinbase:
+                return _E_EXTRA_COINBASE, b, pos, t
+            if t > 0 and nnull > 0:
+                return _E_NULL_PREVOUT, b, pos, t
             if fill:
                 tx_block[ti] = b
                 tx_first_in[ti] = ii
@@ -299,11 +248,11 @@ def _walk_blocks(buf, blk_start, blk_end, fill, blk_ntx, blk_first_tx,
             oi += nout
             pos = npos
         if pos != end:
-            return _E_TRAILING, b, pos
+            return _E_TRAILING, b, pos, -1
     totals[0] = ti
     totals[1] = ii
     totals[2] = oi
-    return _OK, -1, 0
+    return _OK, -1, 0, -1
 
 
 @dataclass
@@ -398,12 +347,18 @@ def parse_batch(raws: list[bytes], origins: list[str]) -> ParsedBatch:
     buf = np.frombuffer(b"".join(raws), dtype=np.uint8)
     totals = np.zeros(3, np.int64)
     empty = _arrays(0, 0, 0, 0)
-    err, eb, epos = _walk_blocks(buf, blk_start, blk_end, False, *[empty[k] for k in _ORDER], totals)
+    err, eb, epos, etx = _walk_blocks(buf, blk_start, blk_end, False, *[empty[k] for k in _ORDER], totals)
     if err != _OK:
-        rel = int(epos - blk_start[eb])
-        raise DataError(f"{origins[eb]}: {_ERRORS[err]} at byte {rel} of the block")
+        raise DataError(parse_error_message(raws[eb], origins[eb], err, int(epos - blk_start[eb]), int(etx)))
     arrays = _arrays(len(raws), int(totals[0]), int(totals[1]), int(totals[2]))
-    err, eb, epos = _walk_blocks(buf, blk_start, blk_end, True, *[arrays[k] for k in _ORDER], totals)
+    err, eb, epos, etx = _walk_blocks(buf, blk_start, blk_end, True, *[arrays[k] for k in _ORDER], totals)
     assert err == _OK, "second pass disagrees with the first"
     return ParsedBatch(buf=buf, blk_start=blk_start, blk_end=blk_end, **arrays)
 
+
+def parse_error_message(raw: bytes, origin: str, err: int, rel: int, tx: int) -> str:
+    """One line: where (origin, block hash, transaction index, byte of the block) and what."""
+    where = f"block {sha256d(raw[:80])[::-1].hex()}" if len(raw) >= 80 else "block"
+    if tx >= 0:
+        where += f", transaction {tx}"
+    return f"{origin}: {where}: {_ERRORS[err]} at byte {rel} of the block"

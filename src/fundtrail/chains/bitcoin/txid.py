@@ -65,7 +65,7 @@ if NATIVE:
             _final(o + 32 * i, c)
 
     @nb.njit(cache=True)
-    def _merkle_native(_init, _update, _final, txids, first, count, roots, scratch, ctx, tmp):
+    def _merkle_native(_init, _update, _final, txids, first, count, roots, mutated, scratch, ctx, tmp):
         c = ctx.ctypes.data
         t = tmp.ctypes.data
         w = scratch.ctypes.data
@@ -75,6 +75,14 @@ if NATIVE:
                 continue
             scratch[:32 * n] = txids[first[blk]:first[blk] + n].ravel()
             while n > 1:
+                for j in range(n // 2):  # two equal siblings: CVE-2012-2459 (Core's `mutated`)
+                    same = True
+                    for k in range(32):
+                        if scratch[64 * j + k] != scratch[64 * j + 32 + k]:
+                            same = False
+                            break
+                    if same:
+                        mutated[blk] = True
                 if n % 2 == 1:
                     scratch[32 * n:32 * n + 32] = scratch[32 * (n - 1):32 * n]
                     n += 1
@@ -119,28 +127,40 @@ def _txids_hashlib(pb: ParsedBatch) -> np.ndarray:
     return np.frombuffer(bytes(out), dtype=np.uint8).reshape(n, 32)
 
 
-def merkle_roots(pb: ParsedBatch, txids: np.ndarray) -> np.ndarray:
-    """Merkle root of every block in the batch, as an (n_blocks, 32) uint8 array."""
+def merkle_roots(pb: ParsedBatch, txids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merkle root of every block in the batch, as an (n_blocks, 32) uint8 array, and whether each
+    tree is mutated (two equal siblings on some level: the same root as a block without the
+    duplicated transactions, CVE-2012-2459; Bitcoin Core rejects such a block)."""
     roots = np.zeros((pb.n_blocks, 32), np.uint8)
+    mutated = np.zeros(pb.n_blocks, np.bool_)
     if NATIVE and pb.n_blocks:
         biggest = int(pb.blk_ntx.max()) if pb.n_blocks else 0
-        _merkle_native(_init, _update, _final, txids, pb.blk_first_tx, pb.blk_ntx, roots, np.zeros(32 * (biggest + 2), np.uint8),
-                       np.zeros(256, np.uint8), np.zeros(32, np.uint8))
-        return roots
+        _merkle_native(_init, _update, _final, txids, pb.blk_first_tx, pb.blk_ntx, roots, mutated,
+                       np.zeros(32 * (biggest + 2), np.uint8), np.zeros(256, np.uint8), np.zeros(32, np.uint8))
+        return roots, mutated
     for b in range(pb.n_blocks):
         first, n = int(pb.blk_first_tx[b]), int(pb.blk_ntx[b])
-        roots[b] = np.frombuffer(merkle_root(txids[first:first + n]), np.uint8)
-    return roots
+        root, mutated[b] = merkle_root_mutated(txids[first:first + n])
+        roots[b] = np.frombuffer(root, np.uint8)
+    return roots, mutated
+
+
+def merkle_root_mutated(txids: np.ndarray) -> tuple[bytes, bool]:
+    """Merkle root of one block's txids (internal order), duplicating the last hash on odd levels,
+    and whether two siblings on some level are equal (Core's ComputeMerkleRoot `mutated`)."""
+    level = [bytes(row) for row in txids]
+    if not level:
+        return b"\x00" * 32, False
+    sha = hashlib.sha256
+    mutated = False
+    while len(level) > 1:
+        mutated = mutated or any(level[i] == level[i + 1] for i in range(0, len(level) - 1, 2))
+        if len(level) % 2:
+            level.append(level[-1])
+        level = [sha(sha(level[i] + level[i + 1]).digest()).digest() for i in range(0, len(level), 2)]
+    return level[0], mutated
 
 
 def merkle_root(txids: np.ndarray) -> bytes:
     """Merkle root of one block's txids (internal order), duplicating the last hash on odd levels."""
-    level = [bytes(row) for row in txids]
-    if not level:
-        return b"\x00" * 32
-    sha = hashlib.sha256
-    while len(level) > 1:
-        if len(level) % 2:
-            level.append(level[-1])
-        level = [sha(sha(level[i] + level[i + 1]).digest()).digest() for i in range(0, len(level), 2)]
-    return level[0]
+    return merkle_root_mutated(txids)[0]

@@ -17,6 +17,7 @@ import pyarrow as pa
 from fundtrail.chains.bitcoin.address import classify_script
 from fundtrail.chains.bitcoin.parser import ParsedBatch
 from fundtrail.chains.bitcoin.script import ScriptType
+from fundtrail.chains.bitcoin.parser import MAX_MONEY
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.fptable import FingerprintTable
 from fundtrail.ingest.bitcoin.source import Prevout
@@ -214,6 +215,7 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     # inputs are in transaction order, so per-transaction sums are differences of a running sum
     first_real = np.searchsorted(in_tx_of_real, np.arange(n_tx))
     cnt_real = np.searchsorted(in_tx_of_real, np.arange(n_tx), side="right") - first_real
+    _check_input_sums(pb, metas, in_value, first_real, cnt_real)
     val_full = _segment_sums(np.where(in_value >= 0, in_value, 0), first_real, cnt_real)
     known_cnt = _segment_sums((in_value >= 0).astype(np.int64), first_real, cnt_real)
     complete = (known_cnt == tx_nin_real) | is_coinbase
@@ -339,6 +341,9 @@ def _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_b
             raise DataError(f"{meta.origin}: prevout data has {len(meta.prevouts)} entries but the "
                             f"block has {len(idx)} non-coinbase inputs")
         for k, (j, pv) in enumerate(zip(idx.tolist(), meta.prevouts)):
+            if not 0 <= pv.value <= MAX_MONEY:
+                raise DataError(f"{meta.origin}: prevout data gives non-coinbase input {k} a value of "
+                                f"{pv.value} sat, outside 0..21,000,000 BTC")
             if found[j]:
                 if in_value[j] != pv.value:
                     raise DataError(f"{meta.origin}: prevout data says non-coinbase input {k} spends "
@@ -357,6 +362,20 @@ def _apply_prevout_data(pb, metas, real_in, found, in_value, in_addr, resolved_b
                 if new[0]:
                     extra_rows.append((int(ids[0]), int(kind), p, fa, fb, int(tx_ids[pb.in_tx[real_in[j]]])))
     return next_addr
+
+
+def _check_input_sums(pb, metas, in_value, first_real, cnt_real) -> None:
+    """Core's CheckTxInputs MoneyRange rule: the inputs of a transaction add up to at most
+    21M BTC. Screened in float (no int64 overflow whatever the values), confirmed exactly."""
+    known = np.where(in_value >= 0, in_value, 0).astype(np.float64)
+    cs = np.concatenate(([0.0], np.cumsum(known)))
+    approx = cs[first_real + cnt_real] - cs[first_real]
+    for t in np.flatnonzero(approx > MAX_MONEY * 0.999).tolist():
+        a, n = int(first_real[t]), int(cnt_real[t])
+        if sum(int(v) for v in in_value[a:a + n] if v >= 0) > MAX_MONEY:
+            blk = int(pb.tx_block[t])
+            raise DataError(f"{metas[blk].origin}: transaction {t - int(pb.blk_first_tx[blk])}: input "
+                            "values add up to more than 21,000,000 BTC")
 
 
 def _check_values(pb, metas, fee_tx, complete, is_coinbase) -> None:

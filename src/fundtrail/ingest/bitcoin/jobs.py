@@ -20,11 +20,17 @@ from fundtrail.chains.bitcoin.undo import (
     parse_flat_undo,
 )
 from fundtrail.errors import DataError, UsageError
-from fundtrail.ingest.bitcoin.blockfiles import BlocksDir, load_raw_file
+from fundtrail.ingest.bitcoin.blockfiles import (
+    DEFAULT_MAX_BLOCK_BYTES,
+    DEFAULT_MAX_DECOMPRESSED_MB,
+    BlocksDir,
+    load_raw_file,
+)
 from fundtrail.ingest.bitcoin.chainorder import Candidate, order_blocks
 from fundtrail.ingest.bitcoin.decode import BlockMeta
 from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest, IngestReport, Progress
 from fundtrail.ingest.bitcoin.rollback import rollback_to
+from fundtrail.ingest.bitcoin.validate import screen
 from fundtrail.store import Store
 
 log = logging.getLogger(__name__)
@@ -119,19 +125,38 @@ def _reorg_if_needed(ing: BitcoinIngest,
     return keep
 
 
+def _combined_error(errors: list[str], report: IngestReport, what: str) -> DataError:
+    """One DataError for everything left out, carrying the report of what was stored."""
+    report.errors = errors
+    more = f"; and {len(errors) - 1} more (see the report)" if len(errors) > 1 else ""
+    exc = DataError(f"{len(errors)} {what} not ingested, the other blocks were: {errors[0]}{more}")
+    exc.report = report  # type: ignore[attr-defined]
+    return exc
+
+
 def ingest_blocks_dir(store: Store, path: Path, *, network: Network | None = None,
                       use_undo: bool = False, progress: Progress | None = None,
-                      batch_bytes: int | None = None, batch_blocks: int | None = None) -> IngestReport:
-    """Ingest the best chain found in a Bitcoin Core blocks directory."""
-    bdir = BlocksDir(path)
+                      batch_bytes: int | None = None, batch_blocks: int | None = None,
+                      max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> IngestReport:
+    """Ingest the best chain found in a Bitcoin Core blocks directory.
+
+    Damaged byte ranges of the blk files are skipped (resynchronising on the next magic) and blocks
+    failing their proof of work are left out; the good blocks are stored and then one DataError
+    lists what was left out (its `report` attribute holds the report). A block whose body is bad
+    stops the run after the blocks before it are stored: its descendants cannot connect.
+    """
+    bdir = BlocksDir(path, max_block_bytes=max_block_bytes)
     scan = bdir.scan(network)
     if scan.network is None:
         raise scan.error or DataError(f"{path}: no blocks found in the blk files")
     batching = _batching(batch_bytes, batch_blocks)
     with BitcoinIngest(store, scan.network, progress=progress, **batching) as ing:
-        ordered = order_blocks(
-            scan.candidates, ing.stored_height,
-            lambda c: _coinbase_height(bdir.read_block(c.handle), _blk_origin(c.handle)))
+        ordered, bad_headers = screen(
+            scan.candidates, ing.checker,
+            lambda cands: order_blocks(
+                cands, ing.stored_height,
+                lambda c: _coinbase_height(bdir.read_block(c.handle), _blk_origin(c.handle))),
+            lambda c: _blk_origin(c.handle))
         ing.report.stale = len(ordered.stale)
         blocks = _reorg_if_needed(ing, ordered.blocks)
         undo = _load_rev_undo(bdir, scan.network, blocks) if use_undo else {}
@@ -147,7 +172,14 @@ def ingest_blocks_dir(store: Store, path: Path, *, network: Network | None = Non
                 yield bdir.read_block(loc), BlockMeta(
                     height, _blk_origin(loc), flatten_prevouts(rec) if rec is not None else None)
 
-        report = _run(ing, feed(), f"blocks-dir {path}")
+        left_out = [e.one_line() for e in scan.errors + bad_headers]
+        try:
+            report = _run(ing, feed(), f"blocks-dir {path}")
+        except DataError as exc:
+            if not left_out:
+                raise
+            raise _combined_error(left_out + [exc.one_line()], ing.report,
+                                  "damaged range(s) or block(s)") from None
         late = {c.header.hash: (flatten_prevouts(undo[c.header.hash]), f"rev files of {path}")
                 for c, _ in blocks if c.header.hash in undo and c.header.hash in stored_before}
         if late:
@@ -158,8 +190,8 @@ def ingest_blocks_dir(store: Store, path: Path, *, network: Network | None = Non
             if n:
                 report.notes.append(f"{n} unresolved inputs of blocks stored earlier were resolved "
                                     "from the rev files")
-        if scan.error:
-            raise scan.error
+        if left_out:
+            raise _combined_error(left_out, report, "damaged range(s) or block(s)")
         return report
 
 
@@ -183,7 +215,9 @@ def _load_rev_undo(bdir: BlocksDir, network: Network, blocks) -> dict:
 
 def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None = None,
                      undo_files: list[Path] | None = None, progress: Progress | None = None,
-                     batch_bytes: int | None = None, batch_blocks: int | None = None) -> IngestReport:
+                     batch_bytes: int | None = None, batch_blocks: int | None = None,
+                     max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB,
+                     max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> IngestReport:
     """Ingest raw blocks (binary, hex, blk streams, bzip2); blocks that connect are ordered by height.
 
     A corrupt file or block does not stop the others: every good block is stored, and at the end a
@@ -200,7 +234,8 @@ def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None
     net = network
     for i, p in enumerate(paths):
         try:
-            found, fnet, err = load_raw_file(p, net)
+            found, fnet, errs = load_raw_file(p, net, max_decompressed_mb=max_decompressed_mb,
+                                              max_block_bytes=max_block_bytes)
         except DataError as exc:
             load_errors.append(exc)
             continue
@@ -215,15 +250,18 @@ def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None
                 raise UsageError(f"cannot read --undo-file {undo_files[i]}: {exc.strerror}") from None
             undo_for[len(blocks)] = (parse_flat_undo(data, str(undo_files[i])), str(undo_files[i]))
         blocks.extend(found)
-        if err:
-            load_errors.append(err)
+        load_errors.extend(errs)
     batching = _batching(batch_bytes, batch_blocks)
     with BitcoinIngest(store, net or MAINNET, progress=progress, **batching) as ing:
         ing.skip_bad_blocks = True
         cands = [Candidate(Header.parse(raw[:80]), i, i) for i, (raw, _) in enumerate(blocks)]
         stored_before = {c.header.hash: c.handle for c in cands if ing.is_stored(c.header.hash)}
-        ordered = order_blocks(cands, ing.stored_height,
-                               lambda c: _coinbase_height(blocks[c.handle][0], blocks[c.handle][1]))
+        ordered, bad_headers = screen(
+            cands, ing.checker,
+            lambda cs: order_blocks(cs, ing.stored_height,
+                                    lambda c: _coinbase_height(blocks[c.handle][0], blocks[c.handle][1])),
+            lambda c: blocks[c.handle][1])
+        load_errors.extend(bad_headers)
         ing.report.stale = len(ordered.stale)
         chosen = _reorg_if_needed(ing, ordered.blocks)
         items = ((blocks[c.handle][0], BlockMeta(h, blocks[c.handle][1],
@@ -237,11 +275,7 @@ def ingest_raw_files(store: Store, paths: list[Path], *, network: Network | None
         errors = [e.one_line() for e in load_errors] + report.errors
         report.errors = errors
         if errors:
-            more = f"; and {len(errors) - 1} more (see the report)" if len(errors) > 1 else ""
-            exc = DataError(f"{len(errors)} bad block file(s) or block(s) not ingested, the other "
-                            f"blocks were: {errors[0]}{more}")
-            exc.report = report  # type: ignore[attr-defined]
-            raise exc
+            raise _combined_error(errors, report, "bad block file(s) or block(s)")
         return report
 
 

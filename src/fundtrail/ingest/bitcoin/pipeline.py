@@ -19,6 +19,7 @@ from fundtrail.chains.bitcoin.params import Network
 from fundtrail.chains.bitcoin.parser import parse_batch
 from fundtrail.chains.bitcoin.txid import compute_txids, merkle_roots
 from fundtrail.errors import DataError
+from fundtrail.ingest.bitcoin import validate
 from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState, decode_batch
 from fundtrail.ingest.bitcoin.state import (
     load_state,
@@ -98,6 +99,8 @@ class BitcoinIngest(ChainWriter):
         # transactions from here on may resolve inputs stored unresolved (all, if a run was cut short)
         self._link_from = 0 if self._unfinished else self.state.counters.tx_id
         self._state_dirty = False
+        self.checker = validate.DifficultyChecker(self.network, validate.store_lookup(
+            self.store, self.chain, self.is_stored, self.stored_hash_at))
 
     # -- queries the sources need ----------------------------------------------------------
     def stored_height(self, block_hash: bytes) -> int | None:
@@ -162,14 +165,25 @@ class BitcoinIngest(ChainWriter):
     def _commit(self, items: list[tuple[bytes, BlockMeta]], source: str) -> None:
         raws = [r for r, _ in items]
         metas = [m for _, m in items]
+        if validate.VALIDATE:
+            for raw, meta in items:
+                hdr = Header.parse(raw[:80])
+                reason = self.checker.check(hdr, meta.height)
+                if reason:
+                    raise DataError(validate.pow_message(meta.origin, hdr, reason))
         pb = parse_batch(raws, [m.origin for m in metas])
         txids = compute_txids(pb)
         if self.verify_merkle:
-            roots = merkle_roots(pb, txids)
+            roots, mutated = merkle_roots(pb, txids)
             for b in range(pb.n_blocks):
                 if roots[b].tobytes() != raws[b][36:68]:
-                    raise DataError(f"{metas[b].origin}: merkle root in the header does not match the "
-                                    "block's transactions; the block is corrupt or altered")
+                    raise DataError(f"{metas[b].origin}: block {Header.parse(raws[b][:80]).hash_hex}: "
+                                    "merkle root in the header does not match the block's transactions; "
+                                    "the block is corrupt or altered")
+                if mutated[b] and validate.VALIDATE:
+                    raise DataError(f"{metas[b].origin}: block {Header.parse(raws[b][:80]).hash_hex}: "
+                                    "duplicate transactions keep the merkle root (CVE-2012-2459 "
+                                    "malleation); the block is not stored")
         c0 = self.state.counters
         start = (c0.block_id, c0.tx_id, c0.output_id, c0.address_id)
         self._state_dirty = True
