@@ -1,4 +1,4 @@
-"""`fundtrail status`, `fundtrail export transactions` and `fundtrail demo`."""
+"""`fundtrail status`, `fundtrail fsck`, `fundtrail export transactions` and `fundtrail demo`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Optional
 import typer
 
 from fundtrail.cli.output import emit_jsonl
-from fundtrail.errors import UsageError
+from fundtrail.errors import StoreError, UsageError
+from fundtrail.model.chains import check_chain_name
 from fundtrail.store import Store
 from fundtrail.store.bitcoin_export import iter_transactions
+from fundtrail.store.fsck import fsck, report_lines
 from fundtrail.store.status import status
 
 
@@ -83,6 +85,28 @@ def register(app: typer.Typer, export_app: typer.Typer) -> None:
             typer.echo(json.dumps(st, indent=2))
         else:
             _print_status(st)
+
+    @app.command("fsck")
+    def fsck_cmd(
+        ctx: typer.Context,
+        chain: Optional[str] = typer.Option(None, "--chain", help="Check only this chain (default: all)."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Check every lake file against the catalog (size, rows, SHA-256) and the store's invariants;
+        exit 4 on any problem."""
+        if chain is not None:
+            check_chain_name(chain)
+        store = Store.open(ctx.obj["settings"].store, create=False)
+        quiet = ctx.obj["quiet"]
+        rep = fsck(store, chain, progress=None if quiet else (lambda m: typer.echo(m, err=True)))
+        if as_json:
+            typer.echo(json.dumps(rep.as_dict(), indent=2))
+        else:
+            for line in report_lines(rep):
+                typer.echo(line)
+        if rep.errors:
+            first = rep.errors[0].message
+            raise StoreError(f"fsck found {len(rep.errors)} problem(s) in store {store.root}; first: {first}")
 
     @export_app.command("transactions")
     def export_transactions(

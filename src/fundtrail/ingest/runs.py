@@ -8,6 +8,7 @@ import weakref
 from typing import Any, Self
 
 from fundtrail.errors import StoreError
+from fundtrail.model.chains import check_chain_name
 from fundtrail.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,16 +41,26 @@ class ChainWriter:
     report: Any
 
     def _open_writer(self, store: Store, chain: str) -> None:
+        """Validate the chain name, take its writer lock, then recover: mark killed runs, remove
+        uncommitted files, and record (or re-check) the committed files' checksums."""
+        check_chain_name(chain)  # before it becomes a lock file name or a lake directory
         self.store = store
         self._writer_chain = chain
         self._finalizer = weakref.finalize(self, store.lock_writer(chain))  # until close() or GC
         self.run_id: int | None = None
-        if store.mark_interrupted_runs(chain):
-            log.warning("an earlier ingest run of %s was interrupted; continuing after its last commit",
-                        chain)
-        removed = store.remove_orphans(chain)
-        if removed:
-            log.warning("removed %d partition file(s) left by an interrupted run", removed)
+        try:
+            if store.mark_interrupted_runs(chain):
+                log.warning("an earlier ingest run of %s was interrupted; continuing after its last "
+                            "commit", chain)
+            removed = store.remove_orphans(chain)
+            if removed:
+                log.warning("removed %d partition file(s) left by an interrupted run", removed)
+            recorded = store.refresh_records(chain)
+            if recorded:
+                log.info("recorded the checksums of %d lake file(s) of %s", recorded, chain)
+        except BaseException:
+            self.close()
+            raise
 
     def _declare_chain(self, family: str, network: str) -> None:
         """Check that the chain name is free or of this network; register it only at the first

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 from fundtrail.errors import UsageError
+
+#: What a store chain name may be: it becomes a directory under lake/, a lock file name and (with
+#: '-' as '_') the prefix of SQL view names, so nothing that could escape a path or an identifier.
+CHAIN_NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
+def check_chain_name(name: str, *, option: str = "--chain") -> str:
+    """`name` if it is a valid store chain name, else a one-line UsageError (exit 2) saying why.
+
+    Checked at the CLI edge and again wherever the store creates paths or SQL names from it, so
+    `--chain "eth main"` or `--chain ../../x` never reaches a path or a query.
+    """
+    if not isinstance(name, str) or CHAIN_NAME_PATTERN.fullmatch(name) is None:
+        raise UsageError(f"{option} {name!r} is not a valid chain name: use 1-32 lower-case letters, "
+                         "digits and '-', starting with a letter (e.g. btc, eth, evm-31337)")
+    return name
 
 #: store chain name -> (family, network name)
 BITCOIN_CHAINS: dict[str, str] = {
@@ -27,13 +45,25 @@ def bitcoin_network_of(chain: str) -> str:
     raise UsageError(f"unknown Bitcoin chain {chain!r}; known: {', '.join(BITCOIN_CHAINS.values())}")
 
 
-class EvmChain:
-    """An EVM chain by configuration: store name, chain id, native asset. No explorer needed."""
+#: How far an EVM chain's blocks can be checked against their hashes (ingest/ethereum/verify.py):
+#: "full" Ethereum's header and transaction formats (header hash, transactions, receipts and
+#: withdrawals roots); "header" a standard header but chain-specific transaction types (OP-stack
+#: deposits, Arbitrum's system types, Polygon's state-sync entries); "none" a header of its own.
+EVM_VERIFY_LEVELS = ("full", "header", "none")
 
-    __slots__ = ("name", "chain_id", "native_symbol", "native_decimals", "wrapped_native")
+
+class EvmChain:
+    """An EVM chain by configuration: store name, chain id, native asset, how its blocks verify.
+
+    No explorer needed."""
+
+    __slots__ = ("name", "chain_id", "native_symbol", "native_decimals", "wrapped_native", "verify")
 
     def __init__(self, name: str, chain_id: int, native_symbol: str, native_decimals: int = 18,
-                 wrapped_native: tuple[str, ...] | None = None) -> None:
+                 wrapped_native: tuple[str, ...] | None = None, verify: str = "none") -> None:
+        if verify not in EVM_VERIFY_LEVELS:
+            raise ValueError(f"verify must be one of {EVM_VERIFY_LEVELS}, not {verify!r}")
+        self.verify = verify
         self.name = name
         self.chain_id = chain_id
         self.native_symbol = native_symbol
@@ -49,16 +79,23 @@ class EvmChain:
 
 #: Known EVM chains (store name -> config). Any other chain works with --chain NAME --chain-id N.
 EVM_CHAINS: dict[str, EvmChain] = {c.name: c for c in (
-    EvmChain("eth", 1, "ETH", wrapped_native=("0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",)),
-    EvmChain("eth-sepolia", 11155111, "ETH"),
-    EvmChain("eth-holesky", 17000, "ETH"),
-    EvmChain("bsc", 56, "BNB", wrapped_native=("0xbb4cdb9cbd36b01bd1cbaebf2de08d9173bc095c",)),
-    EvmChain("polygon", 137, "POL", wrapped_native=("0x0d500b1d8e8ef31e21c99d1db9a6444d3adf1270",)),
-    EvmChain("arbitrum", 42161, "ETH", wrapped_native=("0x82af49447d8a07e3bd95bd0d56f35241523fbab1",)),
-    EvmChain("optimism", 10, "ETH", wrapped_native=("0x4200000000000000000000000000000000000006",)),
-    EvmChain("base", 8453, "ETH", wrapped_native=("0x4200000000000000000000000000000000000006",)),
-    EvmChain("avalanche", 43114, "AVAX", wrapped_native=("0xb31f66aa3c1e785363f0875a1b74e27b85fd66c7",)),
-    EvmChain("anvil", 31337, "ETH"),
+    EvmChain("eth", 1, "ETH", wrapped_native=("0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",),
+             verify="full"),
+    EvmChain("eth-sepolia", 11155111, "ETH", verify="full"),
+    EvmChain("eth-holesky", 17000, "ETH", verify="full"),
+    EvmChain("bsc", 56, "BNB", wrapped_native=("0xbb4cdb9cbd36b01bd1cbaebf2de08d9173bc095c",),
+             verify="header"),
+    EvmChain("polygon", 137, "POL", wrapped_native=("0x0d500b1d8e8ef31e21c99d1db9a6444d3adf1270",),
+             verify="header"),
+    EvmChain("arbitrum", 42161, "ETH", wrapped_native=("0x82af49447d8a07e3bd95bd0d56f35241523fbab1",),
+             verify="header"),
+    EvmChain("optimism", 10, "ETH", wrapped_native=("0x4200000000000000000000000000000000000006",),
+             verify="header"),
+    EvmChain("base", 8453, "ETH", wrapped_native=("0x4200000000000000000000000000000000000006",),
+             verify="header"),
+    EvmChain("avalanche", 43114, "AVAX", wrapped_native=("0xb31f66aa3c1e785363f0875a1b74e27b85fd66c7",),
+             verify="none"),
+    EvmChain("anvil", 31337, "ETH", verify="full"),
 )}
 
 

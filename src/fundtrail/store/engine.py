@@ -45,6 +45,7 @@ class Attachment:
     alias: str
     read_only: bool
     users: int = 0
+    verified: bool = False  # read in full before writing (`Store._check_catalog_blocks`)
 
 
 def attach(path: Path, *, read_only: bool) -> Attachment:

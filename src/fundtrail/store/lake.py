@@ -1,13 +1,17 @@
 """Store: opens the catalog, applies migrations, commits batches atomically, serves SQL over the lake.
 
 The DuckDB catalog is opened only for the moment an operation needs it, so that a long ingest does
-not lock other readers (`fundtrail status`) out of the store for its whole run.
+not lock other readers (`fundtrail status`) out of the store for its whole run. A store directory
+that holds data but no readable catalog is refused, never taken for an empty store (the catalog is
+the only record of which files are committed). Files and directories the store creates are
+private to their owner (0600 / 0700): a store holds case data.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import logging
 import os
 import threading
 import time
@@ -15,24 +19,30 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fundtrail.errors import NotFoundError, StoreError
+from fundtrail.model.chains import CHAIN_NAME_PATTERN, check_chain_name
 
 try:
     import fcntl
 except ImportError:  # not POSIX: no writer lock (see Store.lock_writer)
     fcntl = None  # type: ignore[assignment]
-from fundtrail.store import engine, migrations
-from fundtrail.store.tables import DELTA_COLUMNS, DICTIONARY_COLUMNS, TABLES_BY_FAMILY, VIEWS_BY_FAMILY
+from fundtrail.store import catalog_checks, engine, integrity, migrations
+from fundtrail.store.partitions import FILE_MODE, Partitions, fsync_path, make_private_dir
+
+__all__ = ["CATALOG", "Store", "fsync_path"]  # fsync_path: used by cluster runs
+from fundtrail.store.runlog import RunLog
+from fundtrail.store.tables import TABLES_BY_FAMILY, VIEWS_BY_FAMILY
 
 CATALOG = "catalog.duckdb"
-_BLOCK_INDEX_COLUMNS = ("block_id", "hash", "prev_hash", "height", "batch_id", "first_tx_id",
-                        "first_output_id", "first_address_id")
-_BLOCK_INDEX_TYPES = (pa.int64(), pa.binary(), pa.binary(), pa.int64(), pa.int64(), pa.int64(),
-                      pa.int64(), pa.int64())
+#: Subdirectories that only exist with a catalog: finding a file in one without the catalog means
+#: the catalog was lost, not that the store is new.
+DATA_DIRS = ("lake", "clusters", "derived", "cache")
 _LOCK_WAIT_S = 30.0
+log = logging.getLogger(__name__)
+# Held while a catalog is detached and while the attach-time checks list the engine's databases:
+# DuckDB keeps a database that a concurrent listing still references attached after DETACH.
+_DDL = threading.Lock()
 # Writer locks this process holds: lock file -> [open file, holders]. flock() locks belong to an
 # open file, so a second open in the same process would conflict: holders share the first.
 _WRITERS: dict[str, list] = {}
@@ -52,53 +62,77 @@ def _catalog_lock(path: Path) -> threading.RLock:
         return _CATALOG_LOCKS.setdefault(key, threading.RLock())
 
 
-def fsync_path(path: Path) -> None:
-    """Flush a file or a directory (after a rename in it) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class Store:
+class Store(Partitions, RunLog):
     """A fundtrail store directory: Parquet lake plus DuckDB catalog."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.lake = self.root / "lake"
         self.catalog_path = self.root / CATALOG
+        # records (size, rows, SHA-256) of files written but not yet committed: (chain, rel) -> rec
+        self._written: dict[tuple[str, str], integrity.FileRecord] = {}
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
     def open(cls, root: Path, *, create: bool = True) -> Store:
-        """Open (and with `create`, initialise or migrate) the store at `root`."""
+        """Open (and with `create`, initialise or migrate) the store at `root`.
+
+        A directory holding store data (lake files, cluster runs, a catalog journal) but no
+        catalog is refused with a StoreError: treating it as new would discard what it holds.
+        """
         store = cls(root)
         if not store.catalog_path.exists():
+            store._refuse_lost_catalog()
             if not create:
                 raise NotFoundError(
                     f"no fundtrail store at {store.root}",
                     hint="ingest data or import tags first, or pass --store DIR / set FUNDTRAIL_STORE",
                 )
             try:
-                store.lake.mkdir(parents=True, exist_ok=True)
+                store.root.parent.mkdir(parents=True, exist_ok=True)  # the user's: default modes
+                make_private_dir(store.lake)
             except OSError as exc:
                 raise StoreError(f"cannot create store directory {store.root}: {exc.strerror}") from None
-        if create:
+            store.migrate(create=True)
+            with contextlib.suppress(OSError):
+                os.chmod(store.catalog_path, FILE_MODE)
+        elif create:
             store.migrate()
         return store
 
+    def _refuse_lost_catalog(self) -> None:
+        """StoreError when the store directory has data but its catalog is gone."""
+        found: Path | None = None
+        wal = self.root / f"{CATALOG}.wal"
+        if wal.exists():
+            found = wal
+        for sub in DATA_DIRS:
+            if found is None and (self.root / sub).is_dir():
+                found = next((p for p in (self.root / sub).rglob("*") if p.is_file()), None)
+        if found is not None:
+            raise StoreError(
+                f"store {self.root} holds data ({found.relative_to(self.root)}) but its catalog "
+                f"{self.catalog_path.name} is missing",
+                hint="the catalog records which files are committed and cannot be rebuilt from them: "
+                     "restore it from a backup, or use another --store; nothing was changed")
+
+    def _require_catalog(self) -> None:
+        if not self.catalog_path.exists():
+            self._refuse_lost_catalog()
+            raise NotFoundError(f"no fundtrail store at {self.root}", hint="ingest data first")
+
     @contextlib.contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, *, read_only: bool = False, _create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived catalog connection: a session of the process engine with the catalog
         attached and in use (`store/engine.py` says why).
 
         Threads of one process take turns; nested connections in one thread share the attachment
         (a read-only one inside a read-write one gets read-write). Another process holding the
-        file lock is waited for.
+        file lock is waited for. A catalog that vanished is never silently re-created (only
+        `Store.open` creates one), and a catalog that cannot be read is a one-line StoreError.
         """
-        if read_only and not self.catalog_path.exists():
-            raise NotFoundError(f"no fundtrail store at {self.root}", hint="ingest data first")
+        if not _create:
+            self._require_catalog()
         key = self.catalog_path.resolve()
         with _catalog_lock(self.catalog_path):
             att = _ATTACHED.get(key)
@@ -112,30 +146,60 @@ class Store:
             try:
                 con.execute(f"USE {att.alias}")
                 yield con
+            except duckdb.Error as exc:
+                err = integrity.read_error(exc, self.lake, self.catalog_path)
+                if err is None:
+                    raise
+                raise err from None
             finally:
                 con.close()
                 att.users -= 1
                 if att.users == 0:
                     del _ATTACHED[key]
-                    engine.detach(att)
+                    self._detach(att)
+
+    def _detach(self, att: engine.Attachment) -> None:
+        """Detach (and so checkpoint) the catalog; a checkpoint that meets a damaged block is a
+        one-line StoreError, not DuckDB's multi-line report."""
+        try:
+            with _DDL:
+                engine.detach(att)
+            if att.verified:  # our own writes changed the file: still the one verified
+                with contextlib.suppress(OSError):
+                    key = catalog_checks.file_key(self.catalog_path)
+                    catalog_checks.VERIFIED[key[0]] = key
+        except duckdb.Error as exc:
+            err = integrity.read_error(exc, self.lake, self.catalog_path)
+            if err is None:
+                raise
+            raise err from None
 
     def _attach(self, read_only: bool) -> engine.Attachment:
         deadline = time.monotonic() + _LOCK_WAIT_S
         while True:
             try:
-                return engine.attach(self.catalog_path, read_only=read_only)
+                att = engine.attach(self.catalog_path, read_only=read_only)
             except duckdb.Error as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                if "lock" not in msg.lower() or time.monotonic() > deadline:
+                locked = "lock" in msg.lower()
+                if not locked or time.monotonic() > deadline:
                     raise StoreError(
                         f"cannot open store catalog {self.catalog_path}: {msg}",
-                        hint="another fundtrail process may be writing; wait for it or use another --store",
+                        hint="another fundtrail process may be writing; wait for it or use another --store"
+                        if locked else "the catalog is damaged or truncated; restore it from a backup "
+                                       "(fundtrail never rebuilds a catalog over existing data)",
                     ) from None
                 time.sleep(0.1)
+                continue
+            with _DDL:  # the checks list every attached database: none may be mid-detach
+                catalog_checks.check_size(self.catalog_path, att)  # both detach it before raising
+                if not read_only:
+                    catalog_checks.check_blocks(self.catalog_path, self.lake, att)
+            return att
 
-    def migrate(self) -> None:
+    def migrate(self, *, create: bool = False) -> None:
         """Apply pending numbered migrations; refuse a catalog newer than this version."""
-        with self.connect() as con:
+        with self.connect(_create=create) as con:
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                 "description VARCHAR, applied_at TIMESTAMP)"
@@ -166,17 +230,25 @@ class Store:
 
     # -- chains and batches ---------------------------------------------------------------
     def ensure_chain(self, chain: str, family: str, network: str) -> None:
-        """Register `chain` on first use; refuse a chain name reused for another network."""
-        with self.connect() as con:
-            row = con.execute("SELECT family, network FROM chains WHERE chain = ?", [chain]).fetchone()
-            if row is None:
-                con.execute("INSERT INTO chains (chain, family, network) VALUES (?, ?, ?)",
-                            [chain, family, network])
-            elif tuple(row) != (family, network):
-                raise StoreError(f"chain {chain} in {self.root} is {row[1]}, not {network}")
+        """Register `chain` on first use; refuse a chain name reused for another network, or a
+        name that is not a valid chain name. The chain's writer lock is taken first (or shared
+        with this process's writer), so a chain is never registered by a non-writer."""
+        check_chain_name(chain)
+        release = self.lock_writer(chain)
+        try:
+            with self.connect() as con:
+                row = con.execute("SELECT family, network FROM chains WHERE chain = ?", [chain]).fetchone()
+                if row is None:
+                    con.execute("INSERT INTO chains (chain, family, network) VALUES (?, ?, ?)",
+                                [chain, family, network])
+                elif tuple(row) != (family, network):
+                    raise StoreError(f"chain {chain} in {self.root} is {row[1]}, not {network}")
+        finally:
+            release()
 
     def chains(self) -> list[dict]:
         if not self.catalog_path.exists():
+            self._refuse_lost_catalog()
             return []
         with self.connect(read_only=True) as con:
             cur = con.execute("SELECT chain, family, network FROM chains ORDER BY chain")
@@ -205,44 +277,6 @@ class Store:
         prefix = f"{table}/"
         return [self.lake / chain / f for (files,) in rows for f in files if f.startswith(prefix)]
 
-    def write_partition(self, chain: str, table: str, name: str, data: pa.Table) -> str:
-        """Write one immutable partition durably (temp file, fsync, rename); returns its lake path."""
-        folder = self.lake / chain / table
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".tmp-{name}"
-        final = folder / name
-        names = data.column_names
-        pq.write_table(data, tmp, compression="zstd", compression_level=1, write_statistics=True,
-                       use_dictionary=[c for c in names if c in DICTIONARY_COLUMNS],
-                       column_encoding={c: "DELTA_BINARY_PACKED" for c in names if c in DELTA_COLUMNS})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-        fsync_path(folder)
-        return f"{table}/{name}"
-
-    def commit_batch(self, chain: str, batch: dict, files: list[str], block_rows: list[tuple]) -> None:
-        """Record a written batch and its blocks in one catalog transaction: the commit point."""
-        with self.connect() as con:
-            con.execute("BEGIN")
-            cols = list(batch)
-            con.execute(
-                f"INSERT INTO batches (chain, files, committed_at, {', '.join(cols)}) "
-                f"VALUES (?, ?, now(), {', '.join('?' for _ in cols)})",
-                [chain, files, *[batch[c] for c in cols]],
-            )
-            if block_rows:
-                cols = list(zip(*block_rows))
-                rows = pa.table({
-                    "chain": pa.array([chain] * len(block_rows), pa.string()),
-                    **{name: pa.array(col, typ) for name, col, typ in zip(
-                        _BLOCK_INDEX_COLUMNS, cols, _BLOCK_INDEX_TYPES)},
-                })
-                con.register("_new_blocks", rows)
-                con.execute("INSERT INTO block_index SELECT * FROM _new_blocks")
-                con.unregister("_new_blocks")
-            con.execute("COMMIT")
-
     def lock_writer(self, chain: str) -> Callable[[], None]:
         """Take the write lock of `chain` in this store, or raise StoreError if another process
         holds it; returns the function that releases it.
@@ -251,6 +285,7 @@ class Store:
         uncommitted partition files as orphans and commit batches from a stale view of the ids.
         The kernel drops the lock when its process dies, so a killed ingest leaves none behind.
         """
+        check_chain_name(chain)
         path = self.root / f".ingest-{chain}.lock"
         key = str(path.resolve())
         with _WRITERS_GUARD:
@@ -259,7 +294,7 @@ class Store:
                 held[1] += 1
             else:
                 try:
-                    fh = open(path, "a+b")
+                    fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE), "a+b")
                 except OSError as exc:
                     raise StoreError(f"cannot write to store {self.root}: {exc.strerror}") from None
                 try:
@@ -287,102 +322,6 @@ class Store:
 
         return release
 
-    # -- ingest runs (provenance: which run committed which batch) ----------------------------
-    def begin_run(self, chain: str, source: str) -> int:
-        """Record the start of an ingest run; returns its id (batches refer to it)."""
-        with self.connect() as con:
-            run_id = con.execute("SELECT coalesce(max(run_id), -1) + 1 FROM ingest_runs").fetchone()[0]
-            con.execute("INSERT INTO ingest_runs (run_id, chain, source, started_at, status) "
-                        "VALUES (?, ?, ?, now(), 'running')", [run_id, chain, source])
-        return int(run_id)
-
-    def end_run(self, run_id: int, status: str, blocks: int, transactions: int,
-                message: str | None = None) -> None:
-        """Record how a run ended: completed, failed (with the error) or interrupted."""
-        with self.connect() as con:
-            con.execute("UPDATE ingest_runs SET finished_at = now(), status = ?, blocks = ?, "
-                        "transactions = ?, message = ? WHERE run_id = ?",
-                        [status, blocks, transactions, message, run_id])
-
-    def mark_interrupted_runs(self, chain: str) -> int:
-        """Runs of `chain` still 'running' when its writer lock is free were killed: say so."""
-        with self.connect() as con:
-            n = con.execute("SELECT count(*) FROM ingest_runs WHERE chain = ? AND status = 'running'",
-                            [chain]).fetchone()[0]
-            if n:
-                con.execute("UPDATE ingest_runs SET status = 'interrupted', "
-                            "message = 'process ended before the run finished' "
-                            "WHERE chain = ? AND status = 'running'", [chain])
-        return int(n)
-
-    def runs(self, chain: str | None = None, limit: int = 20) -> list[dict]:
-        """The most recent ingest runs, newest first."""
-        with self.connect(read_only=True) as con:
-            cur = con.execute(
-                "SELECT run_id, chain, source, started_at, finished_at, status, blocks, transactions, "
-                "message FROM ingest_runs WHERE ? IS NULL OR chain = ? ORDER BY run_id DESC LIMIT ?",
-                [chain, chain, limit])
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
-
-    def rewrite_partitions(self, chain: str, batches: list[tuple[int, list[str]]],
-                           transform: Callable[[str, pa.Table], pa.Table | None], suffix: str,
-                           after_write: Callable[[], None] | None = None,
-                           tables: frozenset[str] | None = None,
-                           ) -> tuple[list[tuple[int, list[str]]], list[str]]:
-        """Pass committed partitions through `transform(table, data)` and write what changed.
-
-        `transform` returns None to keep a file as it is, or its new content (an empty table drops
-        the file); files of tables not in `tables` (when given) are kept unread. Returns each
-        batch's new file list and the files made obsolete: the caller
-        switches the catalog in one transaction, then calls `delete_files` on the obsolete ones, so
-        a crash in between leaves either the old files in force or the new ones as debris.
-        """
-        plan: list[tuple[int, list[str]]] = []
-        obsolete: list[str] = []
-        for batch_id, files in batches:
-            kept: list[str] = []
-            for rel in files:
-                table, name = rel.split("/")
-                if tables is not None and table not in tables:
-                    kept.append(rel)
-                    continue
-                new = transform(table, pq.read_table(self.lake / chain / rel))
-                if new is None:
-                    kept.append(rel)
-                    continue
-                obsolete.append(rel)
-                if new.num_rows:
-                    kept.append(self.write_partition(chain, table, name.replace(".parquet", f"-{suffix}.parquet"), new))
-                    if after_write:
-                        after_write()
-            plan.append((batch_id, kept))
-        return plan, obsolete
-
-    def delete_files(self, chain: str, rels: list[str]) -> None:
-        """Delete lake files no committed batch refers to any more."""
-        for rel in rels:
-            (self.lake / chain / rel).unlink(missing_ok=True)
-
-    def remove_orphans(self, chain: str) -> int:
-        """Delete lake files of `chain` that no committed batch references (left by a crash).
-
-        Call it only while holding the chain's writer lock (`lock_writer`).
-        """
-        base = self.lake / chain
-        if not base.exists():
-            return 0
-        with self.connect(read_only=True) as con:
-            rows = con.execute("SELECT files FROM batches WHERE chain = ?", [chain]).fetchall()
-        known = {f for (files,) in rows for f in files}
-        removed = 0
-        for path in base.glob("*/*"):
-            rel = f"{path.parent.name}/{path.name}"
-            if path.is_file() and rel not in known:
-                path.unlink()
-                removed += 1
-        return removed
-
     # -- querying ----------------------------------------------------------------------------
     def view_statements(self, con: duckdb.DuckDBPyConnection, chain: str, family: str,
                         files: Callable[[str], list[str]]) -> list[str]:
@@ -390,12 +329,18 @@ class Store:
         `<chain>__<table>` over the lake files `files(table)` lists (relative to the chain's lake
         directory; an empty table registered in `con` when there are none) and the public views
         `<chain>_<table>`. One list, so that callers can execute it in one round trip."""
+        check_chain_name(chain)
         prefix = chain.replace("-", "_")
         stmts = []
+        listed_by_table = {table: files(table) for table in TABLES_BY_FAMILY[family]}
+        with self.connect(read_only=True) as cat:  # every file exists and is the one committed
+            records = self._load_records(cat, chain)
+        for listed in listed_by_table.values():
+            integrity.check_files(self.lake, chain, listed, records)
         for table, schema in TABLES_BY_FAMILY[family].items():
-            view, listed = f"{prefix}__{table}", files(table)
+            view, listed = f"{prefix}__{table}", listed_by_table[table]
             if listed:
-                paths = ", ".join(f"'{(self.lake / chain / f).as_posix()}'" for f in listed)
+                paths = ", ".join(_sql_string((self.lake / chain / f).as_posix()) for f in listed)
                 stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
             else:
                 con.register(f"_empty_{view}", schema.empty_table())
@@ -419,6 +364,20 @@ class Store:
                 for f in files:
                     files_of.setdefault((chain, f.split("/", 1)[0]), []).append(f)
             for chain, family in con.execute("SELECT chain, family FROM chains").fetchall():
+                if CHAIN_NAME_PATTERN.fullmatch(chain) is None:  # registered by an older version
+                    log.warning("chain %r has an invalid name; its views are left out", chain)
+                    continue
                 stmts += self.view_statements(con, chain, family, lambda t, c=chain: files_of.get((c, t), []))
             con.execute(";\n".join(stmts))
-            yield con
+            try:
+                yield con
+            except duckdb.Error as exc:
+                err = integrity.read_error(exc, self.lake, self.catalog_path)
+                if err is None:
+                    raise
+                raise err from None
+
+
+def _sql_string(text: str) -> str:
+    """`text` as a SQL string literal (views cannot take parameters)."""
+    return "'" + text.replace("'", "''") + "'"

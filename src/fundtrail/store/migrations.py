@@ -95,5 +95,16 @@ MIGRATIONS.append((
     ],
 ))
 
+MIGRATIONS.append((
+    5,
+    "integrity: size, row count, SHA-256 and stamp of every lake file",
+    [
+        """CREATE TABLE lake_files (
+            chain VARCHAR NOT NULL, path VARCHAR NOT NULL, bytes BIGINT NOT NULL, rows BIGINT NOT NULL,
+            sha256 VARCHAR NOT NULL, mtime_ns BIGINT NOT NULL, recorded_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (chain, path))""",
+    ],
+))
+
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

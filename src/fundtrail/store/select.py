@@ -8,12 +8,15 @@ is a `UsageError` (exit 2) asking for `--chain`.
 from __future__ import annotations
 
 from fundtrail.errors import NotFoundError, UsageError
+from fundtrail.model.chains import check_chain_name
 from fundtrail.store.lake import Store
 
 
 def select_chain(store: Store, chain: str | None, *, family: str | None = None,
                  what: str = "this command") -> tuple[str, str]:
     """(chain, family) to work on. `family` ('utxo' or 'account') restricts the choice."""
+    if chain is not None:
+        check_chain_name(chain)
     chains = store.chains()
     stored = ", ".join(c["chain"] for c in chains) or "none"
     if chain is not None:
