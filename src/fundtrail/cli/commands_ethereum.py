@@ -12,6 +12,7 @@ import typer
 from fundtrail.cli.output import emit_jsonl
 from fundtrail.cli.progress import ingest_progress
 from fundtrail.errors import UsageError
+from fundtrail.model.chains import check_chain_name
 from fundtrail.store import Store
 
 
@@ -58,6 +59,8 @@ def register(ingest_app: typer.Typer, export_app: typer.Typer) -> None:
             raise UsageError(f"--traces must be auto, parity, geth or none, got {trace_mode!r}")
         if follow and last is not None:
             raise UsageError("--follow and --to exclude each other")
+        if chain is not None:  # before anything is opened: a refused name creates no store
+            check_chain_name(chain)
         # a recording answers what it lacks as a node lacking the method would (fallbacks work)
         recorded = None
         if replay is not None:

@@ -167,11 +167,10 @@ def _late_linked_txs(store: Store, cap: Capture, prev: runs.RunRecord) -> np.nda
              for f in b.files if f.startswith("input_links/")]
     if not files:
         return np.zeros(0, np.int64)
-    paths = ", ".join(f"'{p.as_posix()}'" for p in files)
     con = session()
-    try:
-        tbl = con.sql(f"SELECT DISTINCT tx_id FROM read_parquet([{paths}]) WHERE tx_id < {int(prev.tx_hi or 0)} "
-                      "ORDER BY tx_id").to_arrow_table()
+    try:  # paths as a parameter: a store path may hold any character, a quote included
+        tbl = con.sql("SELECT DISTINCT tx_id FROM read_parquet($1) WHERE tx_id < $2 ORDER BY tx_id",
+                      params=[[p.as_posix() for p in files], int(prev.tx_hi or 0)]).to_arrow_table()
     finally:
         con.close()
     return tbl.column(0).to_numpy().astype(np.int64)

@@ -55,13 +55,13 @@ def _bfs(indptr: np.ndarray, nbr: np.ndarray, edge: np.ndarray, src: int, dst: i
 
 def _evidence(store: Store, cl: Clustering, members: np.ndarray, con) -> pa.Table:
     files = runs.forest_files(store, runs.lineage(store, cl.run))
-    paths = ", ".join(f"'{p.as_posix()}'" for p in files)
     con.register("_cluster", pa.table({"address_id": pa.array(members, pa.int64())}))
-    try:
-        return con.sql(f"""SELECT e.a, e.b, e.txid, e.heuristic::VARCHAR AS heuristic, e.confidence
-                           FROM read_parquet([{paths}]) e
-                           WHERE e.a IN (SELECT address_id FROM _cluster)
-                             AND e.b IN (SELECT address_id FROM _cluster)""").to_arrow_table()
+    try:  # paths as a parameter: a store path may hold any character, a quote included
+        return con.sql("""SELECT e.a, e.b, e.txid, e.heuristic::VARCHAR AS heuristic, e.confidence
+                          FROM read_parquet($1) e
+                          WHERE e.a IN (SELECT address_id FROM _cluster)
+                            AND e.b IN (SELECT address_id FROM _cluster)""",
+                       params=[[p.as_posix() for p in files]]).to_arrow_table()
     finally:
         con.unregister("_cluster")
 

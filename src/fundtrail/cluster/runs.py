@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 from fundtrail.errors import StoreError
 from fundtrail.store import Store, engine
 from fundtrail.store.lake import fsync_path
+from fundtrail.store.partitions import FILE_MODE, make_private_dir
 
 try:
     import fcntl
@@ -129,7 +130,8 @@ def run_dir(store: Store, rec: RunRecord) -> Path:
 @contextlib.contextmanager
 def run_lock(store: Store, chain: str) -> Iterator[None]:
     """One clustering run per chain and store at a time (the kernel drops it if the process dies)."""
-    fh = open(store.root / f".cluster-{chain}.lock", "a+b")
+    path = store.root / f".cluster-{chain}.lock"
+    fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, FILE_MODE), "a+b")
     try:
         if fcntl is not None:
             try:
@@ -244,7 +246,7 @@ def new_run_dir(store: Store, chain: str, run_id: int) -> Path:
     tmp = cluster_root(store, chain) / f".tmp-run-{run_id:08d}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    make_private_dir(tmp)  # a store holds case data: 0700 directories (parents too), 0600 files
     return tmp
 
 
@@ -280,15 +282,16 @@ def finish_run_dir(store: Store, chain: str, run_id: int, tmp: Path,
         pq.write_table(mapping, tmp / MAPPING, compression="zstd")
         written.append(MAPPING)
         if forest_before:
-            paths = ", ".join(f"'{p.as_posix()}'" for p in [*forest_before, tmp / EVIDENCE])
+            paths = [p.as_posix() for p in [*forest_before, tmp / EVIDENCE]]
             con = engine.session()
-            try:
-                con.execute(f"COPY (SELECT * FROM read_parquet([{paths}], union_by_name = true)) "
-                            f"TO '{(tmp / FOREST).as_posix()}' (FORMAT parquet, COMPRESSION zstd)")
+            try:  # paths as parameters: a store path may hold any character, a quote included
+                con.execute("COPY (SELECT * FROM read_parquet(?, union_by_name = true)) "
+                            "TO ? (FORMAT parquet, COMPRESSION zstd)", [paths, (tmp / FOREST).as_posix()])
             finally:
                 con.close()
             written.append(FOREST)
     for f in written:
+        os.chmod(tmp / f, FILE_MODE)  # unreadable to others meanwhile: the directory is 0700
         fsync_path(tmp / f)
     fsync_path(tmp)
     os.replace(tmp, root / name)

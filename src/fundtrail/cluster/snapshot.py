@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from fundtrail.errors import UsageError
-from fundtrail.store import Store, engine
+from fundtrail.errors import FundtrailError, UsageError
+from fundtrail.store import Store, engine, integrity
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,23 @@ def capture(store: Store, chain: str, cat: duckdb.DuckDBPyConnection) -> Capture
     return Capture(chain, family, network, batches, tip_id, tip)
 
 
+def read_failure(store: Store, chain: str, files: list[str], exc: Exception) -> Exception:
+    """What to raise for an error met while using a snapshot: the one-line StoreError naming the
+    damaged lake file when there is one, else the error itself (a bug, not damage).
+
+    The files were checked when the views were made (size and time, cheaply), but bit rot leaves
+    both alone, and a file may be damaged or removed while a long run reads it. DuckDB does not
+    verify page checksums: damage shows as a decoding error that often names no file
+    ("TProtocolException: Invalid data", "Out of buffer"), or as values no store holds (an address
+    id beyond the last) that fail later in our own code. So on any error the snapshot's files are
+    hashed against the catalog to find a damaged one (only on this error path)."""
+    err = integrity.read_error(exc, store.lake, store.catalog_path) if isinstance(exc, duckdb.Error) else None
+    with store.connect(read_only=True) as cat:
+        records = integrity.load_records(cat, chain)
+    found = integrity.find_damaged(store.lake, records, [(chain, rel) for rel in files])
+    return found or err or exc
+
+
 def window_files(cap: Capture, table: str, tx_from: int = 0, address_from: int = 0) -> list[str]:
     """Lake files (relative to the chain's lake directory) of `table` in the batches a window needs:
     from the first batch that holds ids at or above the window's start, to the last."""
@@ -133,10 +150,18 @@ def open_snapshot(store: Store, chain: str, cap: Capture | None = None, *, tx_fr
         with store.connect(read_only=True) as cat:
             cap = capture(store, chain, cat)
     con = engine.session()
+    read: list[str] = []
     try:
-        window = store.view_statements(con, chain, cap.family,
-                                       lambda table: window_files(cap, table, tx_from, address_from))
+        def files(table: str) -> list[str]:
+            read.extend(listed := window_files(cap, table, tx_from, address_from))
+            return listed
+
+        window = store.view_statements(con, chain, cap.family, files)
         con.execute(";\n".join(["SET TimeZone = 'UTC'", *window]))  # one round trip: a third less time
         yield Snapshot(con, chain, cap.family, cap.network, cap.batches, cap.tip_block_id, cap.tip_block_hash)
+    except FundtrailError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (re-raised unless a file it read is found damaged)
+        raise read_failure(store, chain, read, exc) from None
     finally:
         con.close()

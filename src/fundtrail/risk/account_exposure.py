@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +38,7 @@ import numpy as np
 
 from fundtrail.store.lake import Store
 from fundtrail.trace.account_graph import AccountGraph
+from fundtrail.trace.graph import write_index
 
 FORMAT = "fundtrail-account-exposure/1"
 _ARRAYS = ("pair_key", "assets", "received", "sent", "in_direct", "in_indirect", "out_direct", "out_indirect")
@@ -202,14 +201,8 @@ class AccountExposureIndex:
                 return cls(graph, categories, {n: np.load(path / f"{n}.npy", mmap_mode="r") for n in _ARRAYS},
                            path)
         arrays = _compute(graph, addr_cat, len(categories) + 1)
-        tmp = path.with_name("account-exposure.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for name, arr in arrays.items():
-            np.save(tmp / f"{name}.npy", arr)
-        (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "key": key, "categories": list(categories)}))
-        shutil.rmtree(path, ignore_errors=True)
-        os.replace(tmp, path)
+        # swapped in by rename, private to the owner (0700 / 0600) as the whole store
+        write_index(path, arrays, {"format": FORMAT, "key": key, "categories": list(categories)})
         return cls(graph, categories, {n: np.load(path / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}, path)
 
     def of_address(self, address: int) -> AccountExposure:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import numba as nb
 import numpy as np
 
 from fundtrail.store.lake import Store
-from fundtrail.trace.graph import GraphIndex
+from fundtrail.trace.graph import GraphIndex, write_index
 
 FORMAT = "fundtrail-exposure/1"
 
@@ -242,15 +240,9 @@ class ExposureIndex:
                 addr_cat, graph.tx_coinbase, k)
         inc = _incoming_pass(*args)
         out = _outgoing_pass(*args)
-        tmp = path.with_name("exposure.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        np.save(tmp / "incoming.npy", inc)
-        np.save(tmp / "outgoing.npy", out)
-        (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "key": key,
-                                                   "categories": list(categories)}))
-        shutil.rmtree(path, ignore_errors=True)
-        os.replace(tmp, path)
+        # swapped in by rename, private to the owner (0700 / 0600) as the whole store
+        write_index(path, {"incoming": inc, "outgoing": out},
+                    {"format": FORMAT, "key": key, "categories": list(categories)})
         return cls(graph, categories, addr_cat, np.load(path / "incoming.npy", mmap_mode="r"),
                    np.load(path / "outgoing.npy", mmap_mode="r"), path)
 

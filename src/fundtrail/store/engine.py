@@ -54,7 +54,7 @@ def attach(path: Path, *, read_only: bool) -> Attachment:
     con = session()
     try:
         mode = " (READ_ONLY)" if read_only else ""
-        con.execute(f"ATTACH '{_quote(path)}' AS {alias}{mode}")
+        con.execute(f"ATTACH {sql_string(str(path))} AS {alias}{mode}")
     finally:
         con.close()
     return Attachment(path, alias, read_only)
@@ -69,5 +69,7 @@ def detach(att: Attachment) -> None:
         con.close()
 
 
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
+def sql_string(text: str) -> str:
+    """`text` as a SQL string literal, for the statements that cannot take parameters (ATTACH,
+    views over file lists): the one place paths are quoted."""
+    return "'" + text.replace("'", "''") + "'"

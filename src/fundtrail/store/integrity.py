@@ -132,6 +132,27 @@ def read_verified(path: Path, record: FileRecord | None) -> pa.Table:
         raise missing(path, f"is damaged: {str(exc).splitlines()[0]}") from None
 
 
+def find_damaged(lake: Path, records: dict[tuple[str, str], FileRecord],
+                 files: Iterable[tuple[str, str]]) -> StoreError | None:
+    """The one-line error for the first of `files` ((chain, path) pairs) that is missing, changed or
+    whose content no longer hashes to its record; None when all are intact.
+
+    For the error path only: DuckDB does not verify page checksums, so bit rot (size and time kept)
+    shows as a decoding error naming no file, or as values no store holds; hashing the files that
+    were being read is the only way to name the damaged one."""
+    for chain, rel in files:
+        path, rec = lake / chain / rel, records.get((chain, rel))
+        try:
+            check_file(path, rec)
+            if rec is not None and sha256_file(path) != rec.sha256:
+                return missing(path, "is damaged: its SHA-256 differs from the catalog's")
+        except StoreError as found:
+            return found
+        except OSError:
+            continue
+    return None
+
+
 def read_error(exc: duckdb.Error, lake: Path, catalog: Path) -> StoreError | None:
     """The one-line StoreError for a DuckDB error met while reading the lake or the catalog (a
     damaged or vanished file), or None when the error is about something else (a query's bug)."""

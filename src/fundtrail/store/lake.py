@@ -32,7 +32,7 @@ from fundtrail.store.partitions import FILE_MODE, Partitions, fsync_path, make_p
 
 __all__ = ["CATALOG", "Store", "fsync_path"]  # fsync_path: used by cluster runs
 from fundtrail.store.runlog import RunLog
-from fundtrail.store.tables import TABLES_BY_FAMILY, VIEWS_BY_FAMILY
+from fundtrail.store.tables import ADDED_COLUMNS, TABLES_BY_FAMILY, VIEWS_BY_FAMILY
 
 CATALOG = "catalog.duckdb"
 #: Subdirectories that only exist with a catalog: finding a file in one without the catalog means
@@ -146,8 +146,9 @@ class Store(Partitions, RunLog):
             try:
                 con.execute(f"USE {att.alias}")
                 yield con
-            except duckdb.Error as exc:
-                err = integrity.read_error(exc, self.lake, self.catalog_path)
+            except duckdb.Error as exc:  # a named file, else hash what the views list (bit rot)
+                err = integrity.read_error(exc, self.lake, self.catalog_path) or integrity.find_damaged(
+                    self.lake, integrity.load_records(con), [(c, f) for (c, _), fs in files_of.items() for f in fs])
                 if err is None:
                     raise
                 raise err from None
@@ -339,8 +340,13 @@ class Store(Partitions, RunLog):
             integrity.check_files(self.lake, chain, listed, records)
         for table, schema in TABLES_BY_FAMILY[family].items():
             view, listed = f"{prefix}__{table}", listed_by_table[table]
-            if listed:
-                paths = ", ".join(_sql_string((self.lake / chain / f).as_posix()) for f in listed)
+            if listed and (family, table) in ADDED_COLUMNS:  # old partitions lack a column: NULL there
+                paths = ", ".join(engine.sql_string((self.lake / chain / f).as_posix()) for f in listed)
+                con.register(f"_empty_{view}", schema.empty_table())
+                stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}], "
+                             f"union_by_name = true) UNION ALL BY NAME SELECT * FROM _empty_{view}")
+            elif listed:
+                paths = ", ".join(engine.sql_string((self.lake / chain / f).as_posix()) for f in listed)
                 stmts.append(f"CREATE TEMP VIEW {view} AS SELECT * FROM read_parquet([{paths}])")
             else:
                 con.register(f"_empty_{view}", schema.empty_table())
@@ -371,13 +377,9 @@ class Store(Partitions, RunLog):
             con.execute(";\n".join(stmts))
             try:
                 yield con
-            except duckdb.Error as exc:
-                err = integrity.read_error(exc, self.lake, self.catalog_path)
+            except duckdb.Error as exc:  # a named file, else hash what the views list (bit rot)
+                err = integrity.read_error(exc, self.lake, self.catalog_path) or integrity.find_damaged(
+                    self.lake, integrity.load_records(con), [(c, f) for (c, _), fs in files_of.items() for f in fs])
                 if err is None:
                     raise
                 raise err from None
-
-
-def _sql_string(text: str) -> str:
-    """`text` as a SQL string literal (views cannot take parameters)."""
-    return "'" + text.replace("'", "''") + "'"

@@ -65,6 +65,7 @@ ACCOUNT_TABLES: dict[str, pa.Schema] = {
         ("state_root", H32), ("transactions_root", H32), ("receipts_root", H32),
         ("withdrawals_root", H32), ("blob_gas_used", pa.int64()), ("excess_blob_gas", pa.int64()),
         ("first_tx_id", pa.int64()), ("trace_mode", pa.string()),
+        ("verified", pa.bool_()),
     ]),
     "transactions": pa.schema([
         ("tx_id", pa.int64()), ("hash", H32), ("block_number", pa.int64()), ("tx_index", pa.int32()),
@@ -103,6 +104,10 @@ ACCOUNT_TABLES: dict[str, pa.Schema] = {
         ("name", pa.string()), ("decimals", pa.int32()),
     ]),
 }
+
+#: Columns added to a table after stores were written with it: partitions written before lack them,
+#: and the table's view reads old and new partitions together, NULL where a column is missing.
+ADDED_COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {("account", "blocks"): ("verified",)}
 
 #: transfers.kind codes (permanent) and their export names.
 TRANSFER_KINDS = ("native", "internal", "erc20", "erc721", "erc1155", "withdrawal", "fee", "reward")

@@ -201,7 +201,8 @@ def _direct_tags(store: Store, graph: Any, progress: Callable[[str], None] | Non
     if cache is not None:
         tmp = cache.with_name(f"tagmap.{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps({"version": key, "tags": by_id}))
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+                fh.write(json.dumps({"version": key, "tags": by_id}))  # 0600: a store holds case data
             tmp.replace(cache)
         except OSError:
             tmp.unlink(missing_ok=True)  # a read-only index directory: answer without caching

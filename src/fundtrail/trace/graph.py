@@ -35,6 +35,7 @@ import numpy as np
 
 from fundtrail.errors import NotFoundError, StoreError
 from fundtrail.store.lake import Store
+from fundtrail.store.partitions import FILE_MODE, make_private_dir
 from fundtrail.store.tables import hash32_numpy
 
 FORMAT = "fundtrail-graph/1"
@@ -360,11 +361,12 @@ def write_index(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Write a new index version beside the old one and swap it in by rename."""
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    make_private_dir(tmp)  # a store holds case data: 0700 directories (parents too), 0600 files
     for name, arr in arrays.items():
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     for f in tmp.iterdir():
+        os.chmod(f, FILE_MODE)  # unreadable to others meanwhile: its directory is 0700
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
     old = path.with_name(path.name + ".old")

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from fundtrail.ingest.crash import crash_point
+from fundtrail.store.integrity import load_records, read_verified
 
 if TYPE_CHECKING:
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
@@ -41,6 +41,7 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
         rows = con.execute(
             "SELECT batch_id, files, next_block_id, next_tx_id, next_output_id, next_address_id "
             "FROM batches WHERE chain = ? ORDER BY batch_id", [chain]).fetchall()
+        records = load_records(con, chain)  # a writer: the catalog is migrated
     bound = tuple(int(x) for x in row)
     # Every id in a batch is below the counters recorded after it: batches wholly below the bound
     # stay as they are, unread (a reorg of the last blocks touches the last batches only).
@@ -51,7 +52,8 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
     for _, files in batches:
         for rel in files:
             if rel.startswith("input_links/"):
-                data = pq.read_table(store.lake / chain / rel, columns=["tx_id", "prev_output_id"])
+                # verified (SHA-256, page checksums) as every file a rewrite copies from
+                data = read_verified(store.lake / chain / rel, records.get((chain, rel)))
                 lost = data.filter(pc.and_(pc.less(data["tx_id"], bound[1]),
                                            pc.greater_equal(data["prev_output_id"], bound[2])))
                 unlinked.update(lost["tx_id"].to_pylist())

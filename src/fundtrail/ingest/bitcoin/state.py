@@ -8,6 +8,7 @@ the last committed batch, makes the rebuild cheap when nothing changed since the
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from fundtrail.ingest.bitcoin.decode import ChainState, Counters, outpoint_keys
 from fundtrail.ingest.bitcoin.fptable import FingerprintTable
 from fundtrail.store import Store
+from fundtrail.store.partitions import FILE_MODE, make_private_dir
 from fundtrail.store.tables import hash32_numpy
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ def save_snapshot(store: Store, chain: str, state: ChainState) -> None:
     if last is None:
         return
     path = _snapshot_path(store, chain, int(last["batch_id"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # a store holds case data: 0700 directories, 0600 files
     for old in path.parent.glob("state-*"):
         old.unlink()
     tmp = path.with_name(f".tmp-{path.name}")
@@ -65,8 +67,9 @@ def save_snapshot(store: Store, chain: str, state: ChainState) -> None:
         arrays[f"{name}_k1"] = table.k1[used]
         arrays[f"{name}_k2"] = table.k2[used]
         arrays[f"{name}_v"] = table.vals[used]
-    with open(tmp, "wb") as fh:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb") as fh:
         np.savez(fh, **arrays)
+    os.chmod(tmp, FILE_MODE)  # a file left by an older version keeps its mode through O_TRUNC
     tmp.replace(path)
 
 
