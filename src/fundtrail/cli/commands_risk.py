@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
         if output is not None and str(output) != "-":
             _check_output(output)
         prof = load_profile(profile)
-        table = read_table(file, strict=False)
+        table = read_table(file, strict=False, max_field_kb=ctx.obj["settings"].max_csv_field_kb)
         col = table.column(column)
         store = Store.open(ctx.obj["settings"].store, create=False)
         service = RiskService(store, prof, chain, progress_steps(ctx.obj["quiet"]))

@@ -84,7 +84,11 @@ def import_cmd(
         if not quiet:
             typer.echo(_file_line(i, n, r), err=True)
 
-    reports = importer.import_paths(store, paths, fmt, currency=currency, mapping=columns, progress=progress)
+    settings = ctx.obj["settings"]
+    reports = importer.import_paths(store, paths, fmt, currency=currency, mapping=columns, progress=progress,
+                                    max_yaml_nodes=settings.max_yaml_nodes,
+                                    max_csv_field_kb=settings.max_csv_field_kb,
+                                    max_json_depth=settings.max_json_depth)
     totals = {s: sum(1 for r in reports if r.status == s)
               for s in ("imported", "updated", "unchanged", "skipped", "failed")}
     summary = {"files": len(reports), **totals, "tags": sum(r.tags for r in reports),
@@ -98,7 +102,11 @@ def import_cmd(
                    f"{summary['tags']:,} tags stored, {summary['invalid']:,} invalid, "
                    f"{summary['warnings']:,} warnings, {summary['duplicates']:,} duplicates")
     if totals["failed"]:
-        raise DataError(f"{totals['failed']} file(s) could not be imported (problems listed above)")
+        good = summary["files"] - totals["failed"] - totals["skipped"]
+        # exit 2 when only the options did not fit (--map naming a missing column), else 3
+        usage = all(r.usage for r in reports if r.status == "failed")
+        raise (UsageError if usage else DataError)(f"{totals['failed']} of {summary['files']} file(s) could not be imported (problems "
+                        f"listed above); the other {good} are imported and committed")
 
 
 def _source_line(s: dict) -> str:
@@ -164,7 +172,7 @@ def lookup_cmd(ctx: typer.Context,
                ) -> None:
     """Tags of many addresses at once (one batch join). Malformed rows are listed and make the
     exit code 3, after the tags of the good rows are printed."""
-    addresses = read_address_list(file, column)
+    addresses = read_address_list(file, column, max_field_kb=ctx.obj["settings"].max_csv_field_kb)
     with _store(ctx).connect(read_only=True) as con:
         tags = lookup.lookup_list(con, addresses)
     for tag in tags:

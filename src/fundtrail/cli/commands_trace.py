@@ -181,7 +181,7 @@ def register(app: typer.Typer) -> None:
         categories = stop_categories(stop_at)
         texts: list[SeedText] = [(s, None) for s in seeds or []]
         if seeds_file is not None:
-            texts += read_seed_file(seeds_file)
+            texts += read_seed_file(seeds_file, max_field_kb=ctx.obj["settings"].max_csv_field_kb)
         if not texts:
             raise UsageError("no seed: give SEED arguments or --seeds-file FILE")
         store = Store.open(ctx.obj["settings"].store, create=False)

@@ -72,6 +72,48 @@ def read_lines(path: Path | str) -> list[tuple[int, str]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class CsvRecord:
+    """One CSV record: the line it starts on and its cells, or why it could not be read."""
+
+    line: int
+    cells: list[str]
+    problem: str | None = None
+
+
+def csv_records(text: str, *, delimiter: str = ",", max_field_kb: int = 1024) -> list[CsvRecord]:
+    """Every record of CSV text with the line it starts on; a record holding a cell over
+    `max_field_kb` KB (or malformed quoting) becomes a record with a `problem` and reading goes on
+    with the next line, so one bad cell costs one row, not the file.
+
+    Eager on purpose: the cell bound is the csv module's process-wide `field_size_limit`, set for
+    the duration of this call only."""
+    out: list[CsvRecord] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    previous = csv.field_size_limit(max_field_kb * 1024)
+    try:
+        last = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                what = str(exc)
+                if "field limit" in what:
+                    what = f"a cell is larger than {max_field_kb:,} KB (max_csv_field_kb); row not read"
+                else:
+                    what = f"not valid CSV ({what}); row not read"
+                out.append(CsvRecord(last + 1, [], what))
+                last = reader.line_num
+                continue
+            out.append(CsvRecord(last + 1, cells))
+            last = reader.line_num
+    finally:
+        csv.field_size_limit(previous)
+    return out
+
+
 @dataclass
 class Table:
     """A CSV sheet: its header (as written) and its rows, each with the line it starts on."""
@@ -92,32 +134,35 @@ class Table:
                          "use --column")
 
 
-def read_table(path: Path | str, *, strict: bool = True) -> Table:
+def read_table(path: Path | str, *, strict: bool = True, max_field_kb: int = 1024) -> Table:
     """A CSV sheet with a header row; comma, semicolon or tab separated (sniffed from the header).
 
-    A row with more cells than the header is a DataError naming its line; with `strict=False` it is
-    kept (its first cells) and described in `Table.problems`, so a batch job can report it in place."""
+    A row with more cells than the header, or a cell over `max_field_kb` KB (the setting
+    max_csv_field_kb), is a DataError naming its line; with `strict=False` the row is kept (its
+    first cells, or none) and described in `Table.problems`, so a batch job can report it in place."""
     where = "<stdin>" if str(path) == "-" else str(path)
     text = read_text(path)
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count) if any(d in first for d in ",;\t") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{where}: empty file; expected a header row")
-        columns = [h.strip() for h in header]
-        table = Table(where, columns)
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) > len(columns):
-                problem = f"{len(row)} cells but the header has {len(columns)} columns"
-                if strict:
-                    raise DataError(f"{where}:{reader.line_num}: {problem}")
-                table.problems[len(table.rows)] = problem
-            table.rows.append({c: (row[i] if i < len(row) else "") for i, c in enumerate(columns)})
-            table.lines.append(reader.line_num)
-    except csv.Error as exc:
-        raise DataError(f"{where}:{reader.line_num}: not valid CSV ({exc})") from None
+    records = csv_records(text, delimiter=delimiter, max_field_kb=max_field_kb)
+    if not records:
+        raise DataError(f"{where}: empty file; expected a header row")
+    head = records[0]
+    if head.problem is not None:
+        raise DataError(f"{where}:{head.line}: {head.problem}")
+    columns = [h.strip() for h in head.cells]
+    table = Table(where, columns)
+    for rec in records[1:]:
+        row = rec.cells
+        if rec.problem is None and not any(cell.strip() for cell in row):
+            continue
+        problem = rec.problem
+        if problem is None and len(row) > len(columns):
+            problem = f"{len(row)} cells but the header has {len(columns)} columns"
+        if problem is not None:
+            if strict:
+                raise DataError(f"{where}:{rec.line}: {problem}")
+            table.problems[len(table.rows)] = problem
+        table.rows.append({c: (row[i] if i < len(row) else "") for i, c in enumerate(columns)})
+        table.lines.append(rec.line)
     return table

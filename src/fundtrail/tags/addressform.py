@@ -21,23 +21,18 @@ from dataclasses import dataclass
 from fundtrail.chains.bitcoin.address import B58_ALPHABET, base58_decode, bech32_decode
 from fundtrail.chains.bitcoin.hashing import sha256d
 from fundtrail.errors import UsageError
-from fundtrail.tags.currencies import InvalidAddress, lookup_key, normalise
+from fundtrail.tags.currencies import (BASE58_VERSIONS, EVM_ORDER, FORM_ORDER, MAX_ADDRESS_CHARS, InvalidAddress,
+                                       cashaddr_ok, lookup_key, normalise, too_long)
 
 CHECKSUM = "checksum"  # the form's own checksum verified
 FORMAT = "format"  # a known form without a checksum (or one not checked here)
 UNRECOGNISED = "unrecognised"  # no known form: an address only if some tag is keyed by it
 
-#: Base58Check version prefixes -> currency, for the currencies whose checksum is enforced.
-_B58_VERSIONS: dict[bytes, str] = {
-    b"\x00": "BTC", b"\x05": "BTC", b"\x6f": "BTC-TESTNET", b"\xc4": "BTC-TESTNET",
-    b"\x30": "LTC", b"\x32": "LTC", b"\x1e": "DOGE", b"\x16": "DOGE", b"\x4c": "DASH", b"\x10": "DASH",
-    b"\x26": "BTG", b"\x17": "BTG", b"\x21": "XVG", b"\x41": "TRX", b"\x1c\xb8": "ZEC", b"\x1c\xbd": "ZEC",
-}
-#: bech32 human-readable parts whose currency rules `normalise` applies (witness versions, lengths).
-_SEGWIT_HRPS = {"bc": "BTC", "tb": "BTC-TESTNET", "bcrt": "BTC-REGTEST", "ltc": "LTC"}
+#: bech32 human-readable parts whose currency rules `normalise` applies (witness versions, lengths),
+#: with every currency the part is used by (tb: testnet, testnet4 and signet).
+_SEGWIT_HRPS = {"bc": ("BTC",), "tb": ("BTC-TESTNET", "BTC-TESTNET4", "BTC-SIGNET"), "bcrt": ("BTC-REGTEST",),
+                "ltc": ("LTC",)}
 _B58 = frozenset(B58_ALPHABET)
-_RIPPLE = "rpshnaf39wBUDNEGHJKLM4PQRST7VWXYZ2bcdeCg65jkm8oFqi1tuvAxyz"
-_RIPPLE_TO_BTC = str.maketrans(_RIPPLE, B58_ALPHABET)
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _BECH32 = re.compile(r"([a-z]{1,20})1([qpzry9x8gf2tvdw0s3jn54khce6mua7l]{26,})")
 _CASHADDR = re.compile(r"(?:([a-z]+):)?([qp][qpzry9x8gf2tvdw0s3jn54khce6mua7l]{41})")
@@ -57,6 +52,7 @@ class AddressForm:
     key: str
     currency: str | None
     validation: str
+    currencies: tuple[str, ...] = ()  # every currency the form is valid for, most likely first
 
 
 def check_address(text: str) -> AddressForm:
@@ -64,6 +60,8 @@ def check_address(text: str) -> AddressForm:
     addr = text.strip()
     if not addr:
         raise InvalidAddress("empty address")
+    if len(addr) > MAX_ADDRESS_CHARS:
+        raise InvalidAddress(too_long(addr))
     bad = next((c for c in addr if not 33 <= ord(c) <= 126), None)
     if bad is not None:
         what = "a space" if bad.isspace() else f"the character {bad!r}"
@@ -92,6 +90,19 @@ def check_address(text: str) -> AddressForm:
     return _unrecognised(addr)
 
 
+def _accepting(addr: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+    """The candidates whose address rules (`currencies.normalise`, the one place they are written)
+    accept `addr`, in the order given."""
+    found = []
+    for cur in candidates:
+        try:
+            normalise(cur, addr)
+        except InvalidAddress:
+            continue
+        found.append(cur)
+    return tuple(found)
+
+
 def _cashaddr(addr: str) -> AddressForm:
     """Bitcoin Cash / eCash cashaddr: 42 characters of the bech32 charset and their checksum."""
     cash = _CASHADDR.fullmatch(addr.lower())
@@ -100,10 +111,11 @@ def _cashaddr(addr: str) -> AddressForm:
         raise InvalidAddress(f"not a cashaddr ({len(body)} characters; a cashaddr has 42 of "
                              "qpzry9x8gf2tvdw0s3jn54khce6mua7l)")
     prefix = cash.group(1) or "bitcoincash"
-    if not _cashaddr_ok(prefix, cash.group(2)):
+    if not cashaddr_ok(prefix, cash.group(2)):
         raise InvalidAddress(f"bad cashaddr checksum ({prefix}:)")
+    currencies = _accepting(addr, ("BCH", "BSV")) if prefix == "bitcoincash" else ()
     currency = {"bitcoincash": "BCH", "ecash": "XEC"}.get(prefix)
-    return AddressForm(addr, lookup_key(addr), currency, CHECKSUM)
+    return AddressForm(addr, lookup_key(addr), currency, CHECKSUM, currencies)
 
 
 def _hex_account(addr: str) -> AddressForm:
@@ -112,19 +124,19 @@ def _hex_account(addr: str) -> AddressForm:
         raise InvalidAddress("not a hex address (0x must be followed by hex digits only)")
     if len(body) == 40:
         currency, key, validation = normalise("ETH", addr)  # EIP-55 when in mixed case
-        return AddressForm(addr, key, currency, validation)
+        return AddressForm(addr, key, currency, validation, EVM_ORDER)
     if len(body) == 64:  # 32-byte accounts (Aptos, Sui, ...); also the length of a tx hash
         return AddressForm(addr, addr.lower(), None, FORMAT)
     raise InvalidAddress(f"wrong length: 0x followed by {len(body)} hex digits; an EVM address has 40")
 
 
-def _segwit(addr: str, currency: str) -> AddressForm:
+def _segwit(addr: str, currencies: tuple[str, ...]) -> AddressForm:
     """bech32(m) of Bitcoin or Litecoin: their currency's rules (witness version, program length)."""
     try:
-        _, key, validation = normalise(currency, addr)
+        currency, key, validation = normalise(currencies[0], addr)
     except InvalidAddress as exc:
-        raise InvalidAddress(f"invalid {currency} bech32 address: {exc}") from None
-    return AddressForm(addr, key, currency, validation)
+        raise InvalidAddress(f"invalid {currencies[0]} bech32 address: {exc}") from None
+    return AddressForm(addr, key, currency, validation, _accepting(addr, currencies))
 
 
 def _generic_bech32(addr: str, body: str, currency: str | None) -> AddressForm:
@@ -137,7 +149,9 @@ def _generic_bech32(addr: str, body: str, currency: str | None) -> AddressForm:
             raise InvalidAddress(f"invalid bech32: {exc.message}") from None
         if not _bech32_checksum_ok(body.lower()):
             raise InvalidAddress("invalid bech32: bad checksum") from None
-    return AddressForm(addr, lookup_key(addr), currency, CHECKSUM)
+    currencies = _accepting(addr, ("ZEC",)) if body.lower().startswith("zs1") else ()
+    return AddressForm(addr, lookup_key(addr), currency or (currencies[0] if currencies else None), CHECKSUM,
+                       currencies)
 
 
 def _polymod(values: list[int], generators: tuple[int, ...], top_shift: int, mask: int) -> int:
@@ -152,7 +166,6 @@ def _polymod(values: list[int], generators: tuple[int, ...], top_shift: int, mas
 
 
 _BECH32_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-_CASH_GEN = (0x98F2BC8E61, 0x79B76D99E2, 0xF33E5FB3C4, 0xAE2EABE2A8, 0x1E4F43E470)
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
 
@@ -164,11 +177,6 @@ def _bech32_checksum_ok(text: str) -> bool:
     return _polymod(values, _BECH32_GEN, 25, 0x1FFFFFF) in (1, 0x2BC830A3)
 
 
-def _cashaddr_ok(prefix: str, body: str) -> bool:
-    values = [ord(c) & 31 for c in prefix] + [0] + [_CHARSET.index(c) for c in body]
-    return _polymod(values, _CASH_GEN, 35, 0x07FFFFFFFF) == 1
-
-
 def _base58check(text: str) -> bytes | None:
     raw = base58_decode(text)
     if len(raw) > 4 and sha256d(raw[:-4])[:4] == raw[-4:]:
@@ -177,22 +185,26 @@ def _base58check(text: str) -> bytes | None:
 
 
 def _base58(addr: str) -> AddressForm:
-    """Base58: Base58Check must verify for the lengths Bitcoin-family addresses have."""
+    """Base58: Base58Check must verify for the lengths Bitcoin-family addresses have; the currencies
+    are those whose version bytes the payload carries (`currencies.BASE58_VERSIONS`)."""
     if (addr[:1] in "48") and len(addr) in (95, 106):
-        return AddressForm(addr, lookup_key(addr), "XMR", FORMAT)
+        return AddressForm(addr, lookup_key(addr), "XMR", FORMAT, _accepting(addr, ("XMR",)))
     payload = _base58check(addr)
     if payload is not None:
-        currency = _B58_VERSIONS.get(payload[:1] if len(payload) == 21 else payload[:2])
-        return AddressForm(addr, lookup_key(addr), currency, CHECKSUM)
+        candidates = {c for c, versions in BASE58_VERSIONS.items()
+                      if any(payload.startswith(v) and len(payload) == len(v) + 20 for v in versions)}
+        # The version bytes are the whole of these currencies' Base58 rule (`normalise`): no second decode.
+        found = tuple(c for c in FORM_ORDER if c in candidates)
+        return AddressForm(addr, lookup_key(addr), found[0] if found else None, CHECKSUM, found)
     if addr[:1] == "r" and 25 <= len(addr) <= 35:
-        ripple = _base58check(addr.translate(_RIPPLE_TO_BTC))
-        if ripple is not None and len(ripple) == 21 and ripple[0] == 0:
-            return AddressForm(addr, lookup_key(addr), "XRP", CHECKSUM)
+        ripple = _accepting(addr, ("XRP",))
+        if ripple:
+            return AddressForm(addr, lookup_key(addr), "XRP", CHECKSUM, ripple)
     if len(addr) < 25:
         return _unrecognised(addr)
     raw = base58_decode(addr)
-    claims = len(addr) <= 34 or (len(raw) == 25 and raw[:1] in _B58_VERSIONS
-                                 or len(raw) == 26 and raw[:2] in _B58_VERSIONS)
+    known = {v for versions in BASE58_VERSIONS.values() for v in versions}
+    claims = len(addr) <= 34 or (len(raw) == 25 and raw[:1] in known or len(raw) == 26 and raw[:2] in known)
     if claims:
         if len(raw) not in (25, 26):
             raise InvalidAddress(f"wrong length: {len(addr)} Base58 characters decode to {len(raw)} bytes; "
@@ -203,6 +215,25 @@ def _base58(addr: str) -> AddressForm:
 
 def _unrecognised(addr: str) -> AddressForm:
     return AddressForm(addr, lookup_key(addr), None, UNRECOGNISED)
+
+
+def currencies_of(text: str) -> tuple[str, ...]:
+    """Every currency whose address form `text` is valid for (`currencies.address_currencies`,
+    which is this function): the form check above, then the currency's own rules. InvalidAddress
+    with the reason of the form the text most resembles; UnrecognisedAddress when it resembles none."""
+    from fundtrail.tags.currencies import explain_invalid
+
+    addr = str(text).strip()
+    if addr[:2].lower() == "0x":
+        explain_invalid(addr)  # not 40 hex digits: the EVM reason (length, EIP-55 checksum)
+    try:
+        form = check_address(addr)
+    except InvalidAddress:
+        form = None
+    if form is not None and form.currencies:
+        return form.currencies
+    explain_invalid(addr)
+    raise AssertionError("unreachable")
 
 
 def unrecognised_reason(text: str) -> str:

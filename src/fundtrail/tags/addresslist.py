@@ -62,7 +62,8 @@ class AddressList:
         return [r for r in self.rows if r.form.validation == UNRECOGNISED]
 
 
-def _raw_rows(path: Path | str, column: str | None) -> tuple[str, str, str, list[tuple[int, str]]]:
+def _raw_rows(path: Path | str, column: str | None,
+              max_field_kb: int = 1024) -> tuple[str, str, str, list[tuple[int, str]]]:
     """(where, layout, column name, [(line, cell text)]): the file is read as lines first; a delimiter in its
     first line (or `column`) makes it a CSV sheet, read again as such."""
     stdin = str(path) == "-"
@@ -76,14 +77,15 @@ def _raw_rows(path: Path | str, column: str | None) -> tuple[str, str, str, list
     if stdin:  # standard input cannot be read a second time
         raise UsageError("a CSV sheet cannot be read from stdin; pass it as a file "
                          "(stdin takes one address per line)")
-    table = read_table(path)
+    table = read_table(path, max_field_kb=max_field_kb)
     name = table.column(column or "address")
     return where, "csv", name, [(ln, row[name].strip()) for ln, row in zip(table.lines, table.rows)]
 
 
-def read_address_list(path: Path | str, column: str | None = None) -> AddressList:
-    """Every row of an address list, checked; nothing dropped without being counted."""
-    where, layout, name, raw = _raw_rows(path, column)
+def read_address_list(path: Path | str, column: str | None = None, *, max_field_kb: int = 1024) -> AddressList:
+    """Every row of an address list, checked; nothing dropped without being counted (a CSV cell
+    over `max_field_kb` KB is an error naming its line)."""
+    where, layout, name, raw = _raw_rows(path, column, max_field_kb)
     out = AddressList(where, layout, total=len(raw))
     seen: set[str] = set()
     for line, text in raw:

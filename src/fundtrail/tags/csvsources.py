@@ -7,13 +7,12 @@ found by their usual names (address, label/name, category/entity/type, currency 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fundtrail.errors import UsageError
+from fundtrail.model.textfiles import csv_records
 from fundtrail.tags.records import ParsedFile, Problem, RawTag
 
 RANSOMWHERE_SOURCE = "https://ransomwhe.re/"
@@ -59,18 +58,32 @@ class ColumnMapping:
         return cls(columns, {k: v for k, v in defaults.items() if v})
 
 
-def _reader(text: str) -> tuple[list[str], csv.reader]:
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, [])
-    return [h.strip() for h in header], rows
+def _reader(text: str, path: Path, out: ParsedFile, max_field_kb: int) -> tuple[list[str], list[list[str]], list[int]]:
+    """(header, rows, their lines); a row that cannot be read (a cell over the bound) is reported
+    in `out` with its line and left out, the others are read."""
+    header: list[str] = []
+    rows, lines = [], []
+    for i, rec in enumerate(csv_records(text, max_field_kb=max_field_kb)):
+        if rec.problem is not None:
+            out.problems.append(Problem(str(path), rec.line, rec.problem))
+        elif i == 0:
+            header = [h.strip() for h in rec.cells]
+        else:
+            rows.append(rec.cells)
+            lines.append(rec.line)
+    return header, rows, lines
 
 
-def read_ransomwhere(path: Path, text: str) -> ParsedFile:
+def read_ransomwhere(path: Path, text: str, max_field_kb: int = 1024) -> ParsedFile:
     """Ransomwhere as exported by OpenSanctions: `name` is the address, `aliases` the family."""
     out = ParsedFile("ransomwhere")
-    header, rows = _reader(text)
+    header, rows, lines = _reader(text, path, out, max_field_kb)
     col = {h: i for i, h in enumerate(header)}
-    for n, row in enumerate(rows, 2):
+    missing = [c for c in ("name", "aliases") if c not in col]
+    if missing:
+        out.problems.append(Problem(str(path), 1, f"not a Ransomwhere export: no column {missing[0]!r}"))
+        return out
+    for n, row in zip(lines, rows):
         if len(row) != len(header):
             out.problems.append(Problem(str(path), n, f"expected {len(header)} columns, got {len(row)}"))
             continue
@@ -85,12 +98,12 @@ def read_ransomwhere(path: Path, text: str) -> ParsedFile:
     return out
 
 
-def read_receipts(path: Path, text: str) -> ParsedFile:
+def read_receipts(path: Path, text: str, max_field_kb: int = 1024) -> ParsedFile:
     """'Showing the Receipts' (Cable, Gray, McCoy 2024): origCluster addresses are the paper's
     seeds (forensic); `expanded` ones were added by clustering, so they get confidence heuristic."""
     out = ParsedFile("receipts")
-    header, rows = _reader(text)
-    for n, row in enumerate(rows, 2):
+    header, rows, lines = _reader(text, path, out, max_field_kb)
+    for n, row in zip(lines, rows):
         if len(row) != 4:
             out.problems.append(Problem(str(path), n, f"expected 4 columns, got {len(row)}"))
             continue
@@ -122,13 +135,13 @@ def _resolve_columns(header: list[str], mapping: ColumnMapping, path: Path) -> d
     return found
 
 
-def read_generic_csv(path: Path, text: str, mapping: ColumnMapping) -> ParsedFile:
+def read_generic_csv(path: Path, text: str, mapping: ColumnMapping, max_field_kb: int = 1024) -> ParsedFile:
     """Any CSV with a header row, read through a column mapping."""
     out = ParsedFile("csv")
-    header, rows = _reader(text)
+    header, rows, lines = _reader(text, path, out, max_field_kb)
     cols = _resolve_columns(header, mapping, path)
     defaults = mapping.defaults
-    for n, row in enumerate(rows, 2):
+    for n, row in zip(lines, rows):
         if not any(cell.strip() for cell in row):
             continue
         values = {name: (row[i].strip() if i < len(row) else "") or None for name, i in cols.items()}

@@ -64,6 +64,9 @@ _CASHADDR = re.compile(r"(bitcoincash:)?[qp][qpzry9x8gf2tvdw0s3jn54khce6mua7l]{4
 _CASHADDR_GEN = (0x98F2BC8E61, 0x79B76D99E2, 0xF33E5FB3C4, 0xAE2EABE2A8, 0x1E4F43E470)
 _CASHADDR_CHARS = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _FORMAT_ONLY = re.compile(r"[\x21-\x7e]{2,128}")
+#: No address form is longer (Cardano Byron addresses, the longest, stay under 200 characters):
+#: checked first, so a huge value is refused before any decoding (Base58 is quadratic).
+MAX_ADDRESS_CHARS = 512
 
 
 class InvalidAddress(ValueError):
@@ -110,6 +113,11 @@ def lookup_key(text: str) -> str:
     return text
 
 
+def too_long(addr: str) -> str:
+    """Why text longer than any address is refused."""
+    return f"too long to be an address ({len(addr):,} characters; at most {MAX_ADDRESS_CHARS})"
+
+
 def normalise(currency: str, text: str) -> tuple[str, str, str]:
     """(currency, stored address, validation) of one tagged address; InvalidAddress if invalid.
 
@@ -118,6 +126,8 @@ def normalise(currency: str, text: str) -> tuple[str, str, str]:
     addr = str(text).strip()
     if not addr:
         raise InvalidAddress("empty address")
+    if len(addr) > MAX_ADDRESS_CHARS:
+        raise InvalidAddress(too_long(addr))
     cur = currency_code(currency) or "UNKNOWN"
     if cur in TOKENS:
         cur = infer_currency(addr) or cur
@@ -178,12 +188,10 @@ def _evm(addr: str) -> tuple[str, str]:
     return "0x" + lower, CHECKSUM
 
 
-def _cashaddr(addr: str) -> str:
-    """Bitcoin Cash cashaddr (prefix optional): the 40-bit BCH checksum over prefix and payload."""
-    if addr != addr.lower() and addr != addr.upper():
-        raise InvalidAddress("cashaddr in mixed case")
-    body = lookup_key(addr.lower())
-    values = [ord(c) & 31 for c in "bitcoincash"] + [0] + [_CASHADDR_CHARS.index(c) for c in body]
+def cashaddr_ok(prefix: str, body: str) -> bool:
+    """The 40-bit cashaddr checksum of `body` (lower case, no prefix) under `prefix` (bitcoincash,
+    ecash, ...)."""
+    values = [ord(c) & 31 for c in prefix] + [0] + [_CASHADDR_CHARS.index(c) for c in body]
     chk = 1
     for v in values:
         top = chk >> 35
@@ -191,7 +199,15 @@ def _cashaddr(addr: str) -> str:
         for i, gen in enumerate(_CASHADDR_GEN):
             if top >> i & 1:
                 chk ^= gen
-    if chk != 1:
+    return chk == 1
+
+
+def _cashaddr(addr: str) -> str:
+    """Bitcoin Cash cashaddr (prefix optional): the 40-bit BCH checksum over prefix and payload."""
+    if addr != addr.lower() and addr != addr.upper():
+        raise InvalidAddress("cashaddr in mixed case")
+    body = lookup_key(addr.lower())
+    if not cashaddr_ok("bitcoincash", body):
         raise InvalidAddress("bad cashaddr checksum")
     return body
 
@@ -229,29 +245,41 @@ _FORM_ORDER = ("BTC", "BTC-TESTNET", "BTC-TESTNET4", "BTC-SIGNET", "BTC-REGTEST"
 EVM_ORDER = ("ETH", *sorted(EVM - {"ETH"}))
 
 
+#: Base58Check version bytes of every currency `normalise` checks by them (Bitcoin networks
+#: included): what the form check (`addressform`) reads a Base58Check payload's currencies from.
+BASE58_VERSIONS: dict[str, tuple[bytes, ...]] = {
+    **{cur: (bytes([net.p2pkh_prefix]), bytes([net.p2sh_prefix]))
+       for cur, net in (("BTC", MAINNET), *BTC_TEST_NETWORKS.items())},
+    **{cur: v for cur, v in _B58_VERSIONS.items() if cur != "XRP"},  # XRP: its own alphabet
+}
+FORM_ORDER = _FORM_ORDER
+
+
 def address_currencies(text: str) -> tuple[str, ...]:
     """Every currency whose address form `text` is valid for (checksum verified where the form has
     one), most likely first: an EVM address gives every EVM currency (`EVM_ORDER`).
 
     Raises InvalidAddress when no form fits, with the reason of the form the text most resembles
     (a bad checksum, a wrong length), so a typo is reported, never screened as a clean address;
-    UnrecognisedAddress when it resembles none.
+    UnrecognisedAddress when it resembles none. The form check is `addressform.check_address`
+    (`addressform.currencies_of`), so what counts as an address is decided in one place.
     """
+    from fundtrail.tags.addressform import currencies_of  # addressform builds on this module
+
     addr = str(text).strip()
     if not addr:
         raise InvalidAddress("empty address")
+    if len(addr) > MAX_ADDRESS_CHARS:
+        raise InvalidAddress(too_long(addr))
+    return currencies_of(addr)
+
+
+def explain_invalid(addr: str) -> None:
+    """Raise why `addr` is no address of any currency: an EVM-looking text's reason, else that of
+    the currency it resembles, else UnrecognisedAddress. Returns for a valid 0x + 40 hex address."""
     if addr[:2].lower() == "0x":
         _evm(addr)  # raises with the reason (length, EIP-55 checksum)
-        return EVM_ORDER
-    found = []
-    for cur in _FORM_ORDER:
-        try:
-            normalise(cur, addr)
-        except InvalidAddress:
-            continue
-        found.append(cur)
-    if found:
-        return tuple(found)
+        return
     resembles = infer_currency(addr) or ("BTC-TESTNET" if addr[:3].lower() in ("tb1", "bcr") else None)
     if resembles is not None:
         try:
@@ -259,4 +287,4 @@ def address_currencies(text: str) -> tuple[str, ...]:
         except InvalidAddress as exc:
             raise InvalidAddress(f"not a valid {resembles} address: {exc}") from None
     raise UnrecognisedAddress("not an address of a currency fundtrail can recognise by its form "
-                         "(BTC, EVM 0x..., TRX, LTC, BCH, DOGE, DASH, ZEC, BTG, XVG, XRP, XMR)")
+                              "(BTC, EVM 0x..., TRX, LTC, BCH, DOGE, DASH, ZEC, BTG, XVG, XRP, XMR)")

@@ -13,7 +13,7 @@ from pathlib import Path
 from fundtrail.errors import UsageError
 from fundtrail.tags import csvsources, lists, tagpack
 from fundtrail.tags.csvsources import ColumnMapping
-from fundtrail.tags.records import ParsedFile, Problem
+from fundtrail.tags.records import Limits, ParsedFile, Problem
 
 FORMATS = ("auto", "tagpack", "ofac", "csv", "etherscan", "mew-darklist", "cryptoscamdb",
            "ransomwhere", "receipts")
@@ -60,12 +60,14 @@ def detect(path: Path, head: str) -> str | None:
 
 
 def read(path: Path, text: str, fmt: str, *, currency: str | None = None,
-         mapping: ColumnMapping | None = None) -> ParsedFile:
-    """Parse `text` of `path` in format `fmt` (not `auto`) into raw records."""
+         mapping: ColumnMapping | None = None, limits: Limits = Limits()) -> ParsedFile:
+    """Parse `text` of `path` in format `fmt` (not `auto`) into raw records, within `limits`."""
     where = str(path)
+    nodes, depth, field_kb = limits.max_yaml_nodes, limits.max_json_depth, limits.max_csv_field_kb
     if fmt in ("tagpack", "cryptoscamdb"):
-        fast = tagpack.fast_tagpack(text) if fmt == "tagpack" else None
-        data, problem = (fast, None) if fast is not None else tagpack.load_yaml(text, where)
+        fast = tagpack.fast_tagpack(text, max_nodes=nodes, max_depth=depth) if fmt == "tagpack" else None
+        data, problem = ((fast, None) if fast is not None
+                         else tagpack.load_yaml(text, where, max_nodes=nodes, max_depth=depth))
         if problem is not None:
             return ParsedFile(fmt, problems=[problem])
         if fmt == "cryptoscamdb":
@@ -74,20 +76,20 @@ def read(path: Path, text: str, fmt: str, *, currency: str | None = None,
             return tagpack.read_actorpack(data, where)
         return tagpack.read_tagpack(data, where)
     if fmt == "ofac":
-        return lists.read_ofac(path, text, currency)
+        return lists.read_ofac(path, text, currency, depth)
     if fmt == "mew-darklist":
-        return lists.read_mew_darklist(path, text)
+        return lists.read_mew_darklist(path, text, depth)
     if fmt == "etherscan":
         if path.suffix.lower() == ".json":
-            return lists.read_explorer_json(path, text, currency)
-        return lists.read_explorer_csv(path, text, currency)
+            return lists.read_explorer_json(path, text, currency, depth)
+        return lists.read_explorer_csv(path, text, currency, field_kb)
     if fmt == "ransomwhere":
-        return csvsources.read_ransomwhere(path, text)
+        return csvsources.read_ransomwhere(path, text, field_kb)
     if fmt == "receipts":
-        return csvsources.read_receipts(path, text)
+        return csvsources.read_receipts(path, text, field_kb)
     if fmt == "csv":
         defaults = mapping.defaults if mapping else {}
         if currency and "currency" not in defaults:
             mapping = ColumnMapping(mapping.columns if mapping else {}, {**defaults, "currency": currency})
-        return csvsources.read_generic_csv(path, text, mapping or ColumnMapping())
+        return csvsources.read_generic_csv(path, text, mapping or ColumnMapping(), field_kb)
     return ParsedFile(fmt, problems=[Problem(where, 0, f"no reader for format {fmt!r}")])

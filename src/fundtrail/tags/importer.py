@@ -1,25 +1,29 @@
 """Importing label files and directories: detect, read, validate, diff, store; a report per file.
 
-Each file is replaced whole (`tagstore.replace_file`) inside a catalog transaction. A file whose content is already in force is
-not read again (`unchanged`); a file that cannot be read at all (YAML syntax error, wrong
-structure) keeps its previous version in force and is reported `failed`; files of no known format
-in a directory are `skipped`.
+Each file is its own unit: replaced whole (`tagstore.replace_file`) inside a catalog transaction.
+A file whose content is already in force is not read again (`unchanged`); a file that cannot be
+read at all (YAML syntax error, a bound exceeded, wrong structure) keeps its previous version in
+force and is reported `failed` with file and line, and the other files are imported all the same;
+files of no known format in a directory are `skipped`. Label files are untrusted input: they are
+read within `records.Limits` (YAML nodes, CSV cell size, JSON depth).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from fundtrail.errors import UsageError
+from fundtrail.errors import DataError, FundtrailError, UsageError
+from fundtrail.model.textfiles import decode_text
 from fundtrail.store import Store
 from fundtrail.tags import formats, tagstore
 from fundtrail.tags.csvsources import ColumnMapping
-from fundtrail.tags.records import Problem
+from fundtrail.tags.records import Limits, Problem
 from fundtrail.tags.validate import validate
 
 _HEAD_BYTES = 4096
@@ -43,6 +47,7 @@ class FileReport:
     diff: dict | None = None
     problems: list[Problem] = field(default_factory=list)
     reason: str | None = None
+    usage: bool = False  # failed because the options given do not fit the file (--map COLUMN)
 
     def as_dict(self) -> dict:
         return {"path": self.path, "format": self.format, "status": self.status, "tags": self.tags,
@@ -64,20 +69,42 @@ def collect_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def import_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str = "auto", *,
-                currency: str | None = None, mapping: ColumnMapping | None = None,
-                touched: set[str] | None = None) -> FileReport:
-    """Import one file (see the module docstring for the outcomes); the addresses whose tags
-    changed are added to `touched` (the caller refreshes their merged tags before committing)."""
+@dataclass
+class _Prepared:
+    """One file read and validated, waiting for its transaction: what `tagstore.replace_file` needs."""
+
+    path: Path
+    report: FileReport
+    sha: str = ""
+    fmt: str = ""
+    rows: list[dict] = field(default_factory=list)
+    actors: list = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+    parsed: bool = False  # False: its content was already in force when the run began (not read)
+
+
+def _failed(where: str, fmt: str | None, message: str, line: int = 0) -> FileReport:
+    return FileReport(where, fmt, "failed", problems=[Problem(where, line, message)], reason=message)
+
+
+def _prepare(path: Path, fmt: str, known: dict[str, str], *, currency: str | None,
+             mapping: ColumnMapping | None, limits: Limits) -> _Prepared:
+    """Read, parse and validate one file, without the catalog (so without holding its lock)."""
     where = str(path.resolve())
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        return _Prepared(path, _failed(where, None, f"cannot read {path}: {exc.strerror}"))
+    try:  # UTF-8 with or without BOM, UTF-16/32 with BOM, as spreadsheets write them
+        text: str | None = decode_text(data, where)
+        undecodable = None
+    except DataError as exc:
+        text, undecodable = None, exc
     if fmt == "auto":
-        fmt_found = formats.detect(path, data[:_HEAD_BYTES].decode("utf-8", "replace"))
+        head = text[:_HEAD_BYTES] if text is not None else data[:_HEAD_BYTES].decode("utf-8", "replace")
+        fmt_found = formats.detect(path, head)
         if fmt_found is None:
-            return FileReport(where, None, "skipped", reason="not a label file of a known format")
+            return _Prepared(path, FileReport(where, None, "skipped", reason="not a label file of a known format"))
     else:
         fmt_found = formats.check_format(fmt)
     sha = hashlib.sha256(data).hexdigest()
@@ -86,16 +113,19 @@ def import_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str = "auto", *
         options = repr((fmt_found, currency, sorted((mapping.columns if mapping else {}).items()),
                         sorted((mapping.defaults if mapping else {}).items())))
         sha += "+" + hashlib.sha256(options.encode()).hexdigest()[:16]
-    if tagstore.current_version(con, where) == sha:
-        import_id = tagstore.record_unchanged(con, where, sha, fmt_found)
-        return FileReport(where, fmt_found, "unchanged", import_id=import_id,
-                          reason="this version is already imported")
+    if known.get(where) == sha:
+        return _Prepared(path, FileReport(where, fmt_found, "unchanged"), sha, fmt_found)
+    if text is None:
+        offset = int(re.search(r"offset (\d+)", str(undecodable)).group(1))  # type: ignore[union-attr]
+        line = data[:offset].count(b"\n") + 1
+        return _Prepared(path, _failed(where, fmt_found, f"not UTF-8 text (undecodable byte at offset {offset}); "
+                                       "save it as UTF-8, or UTF-16 with a byte-order mark", line))
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        return FileReport(where, fmt_found, "failed", problems=[Problem(where, line, "not UTF-8 text")])
-    parsed = formats.read(path, text, fmt_found, currency=currency, mapping=mapping)
+        parsed = formats.read(path, text, fmt_found, currency=currency, mapping=mapping, limits=limits)
+    except FundtrailError as exc:
+        failed = _failed(where, fmt_found, exc.one_line())
+        failed.usage = isinstance(exc, UsageError)
+        return _Prepared(path, failed)
     report = FileReport(where, parsed.format, "imported", actors=len(parsed.actors))
     problems = list(parsed.problems)
     rows: list[dict] = []
@@ -112,55 +142,121 @@ def import_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str = "auto", *
     report.problems = problems
     report.invalid = sum(1 for p in problems if p.severity == "invalid")
     report.warnings = len(problems) - report.invalid
-    if not rows and not parsed.actors and parsed.problems:
+    if not rows and not parsed.actors and report.invalid:  # nothing usable: keep what is in force
         report.status = "failed"
         report.reason = "nothing readable in the file; the previous version (if any) stays in force"
-        return report
+        return _Prepared(path, report)
     counts = {"invalid": report.invalid, "warnings": report.warnings, "duplicates": report.duplicates}
-    import_id, diff, changed = tagstore.replace_file(con, where, sha, parsed.format, rows, parsed.actors, counts)
-    if touched is not None:
-        touched |= changed
-    report.tags = len(rows)
+    return _Prepared(path, report, sha, parsed.format, rows, parsed.actors, counts, parsed=True)
+
+
+def _write(con: duckdb.DuckDBPyConnection, job: _Prepared, touched: set[str], *, fmt: str,
+           currency: str | None, mapping: ColumnMapping | None, limits: Limits) -> None:
+    """Put one prepared file in force inside the caller's transaction; its report is completed."""
+    report = job.report
+    if report.status in ("skipped", "failed"):
+        return
+    current = tagstore.current_version(con, report.path)
+    if current == job.sha:
+        report.status, report.reason = "unchanged", "this version is already imported"
+        report.import_id = tagstore.record_unchanged(con, report.path, job.sha, job.fmt)
+        return
+    if not job.parsed:  # another import changed it since this run began: read it now
+        fresh = _prepare(job.path, fmt, {}, currency=currency, mapping=mapping, limits=limits)
+        job.__dict__.update(fresh.__dict__)
+        report = job.report
+        if report.status == "failed":
+            return
+    import_id, diff, changed = tagstore.replace_file(con, report.path, job.sha, job.fmt, job.rows,
+                                                     job.actors, job.counts)
+    touched |= changed
+    report.tags = len(job.rows)
     report.import_id = import_id
     report.diff = diff.summary()
     if diff.unchanged + len(diff.changed) + len(diff.removed) > 0:
         report.status = "updated"
-    return report
+
+
+def _commit(store: Store, jobs: list[_Prepared], **options: object) -> None:
+    """Write `jobs` in one short catalog transaction. If it fails, each file is written alone, so
+    one file the catalog refuses fails by itself and the others still commit."""
+    try:
+        with store.connect() as con:
+            con.execute("BEGIN")
+            try:
+                touched: set[str] = set()
+                for job in jobs:
+                    _write(con, job, touched, **options)  # type: ignore[arg-type]
+                tagstore.refresh_merged(con, touched)
+                con.execute("COMMIT")
+                return
+            except duckdb.Error:
+                con.execute("ROLLBACK")
+                if len(jobs) == 1:
+                    raise
+    except duckdb.Error as exc:
+        job = jobs[0]
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        job.report = _failed(job.report.path, job.report.format, f"the catalog refused this file: {msg}")
+        return
+    for job in jobs:
+        if job.report.status not in ("skipped", "failed"):
+            job.report.status = "imported"
+            _commit(store, [job], **options)
 
 
 def import_paths(store: Store, paths: list[Path], fmt: str = "auto", *, currency: str | None = None,
                  mapping: ColumnMapping | None = None,
-                 progress: Callable[[int, int, FileReport], None] | None = None) -> list[FileReport]:
-    """Import every file named or found under the directories named, one transaction per file.
+                 progress: Callable[[int, int, FileReport], None] | None = None,
+                 max_yaml_nodes: int = 1_000_000, max_csv_field_kb: int = 1024,
+                 max_json_depth: int = 2_500) -> list[FileReport]:
+    """Import every file named or found under the directories named; each file is its own unit.
 
-    One catalog connection serves the whole run, and small files share a transaction (committed
-    every ~100,000 tags or ~50 files): opening the catalog, and the durable commit of each transaction,
-    cost more than importing a small file, and a label tree holds hundreds of them. A file is never
-    split across transactions, so a crash leaves each file either in its new or its old version.
+    A file is read, parsed and validated without the catalog; then small files are written
+    together in one short transaction (committed every ~100,000 tags or ~50 files), and the catalog
+    is released between transactions, so readers (`fundtrail status`, another process's lookups)
+    get in while a long import runs. A file is never split across transactions, so a crash leaves
+    each file either in its new or its old version; a file that cannot be read is reported
+    `failed` with its line and the others are still imported. A file's report is given to
+    `progress` only once its transaction has committed.
     """
     formats.check_format(fmt)
     files = collect_files(paths)
-    reports = []
-    with store.connect() as con:
-        con.execute("BEGIN")
+    limits = Limits(max_yaml_nodes, max_csv_field_kb, max_json_depth)
+    with store.connect(read_only=True) as con:
+        known = dict(con.execute("SELECT path, sha256 FROM tag_files").fetchall())
+    options = {"fmt": fmt, "currency": currency, "mapping": mapping, "limits": limits}
+    reports: list[FileReport] = []
+    pending: list[_Prepared] = []
+    weight = 0
+
+    def flush() -> None:
+        nonlocal weight
+        if any(job.report.status not in ("skipped", "failed") for job in pending):
+            _commit(store, pending, **options)
+        for job in pending:
+            reports.append(job.report)
+            if progress is not None:
+                progress(len(reports), len(files), job.report)
+        pending.clear()
+        weight = 0
+
+    for path in files:
         try:
-            pending = 0
-            touched: set[str] = set()
-            for i, path in enumerate(files, 1):
-                report = import_file(con, path, fmt, currency=currency, mapping=mapping, touched=touched)
-                reports.append(report)
-                pending += report.tags + _FILE_WEIGHT
-                if pending >= _COMMIT_EVERY:
-                    tagstore.refresh_merged(con, touched)
-                    con.execute("COMMIT")
-                    con.execute("BEGIN")
-                    pending = 0
-                    touched = set()
-                if progress is not None:
-                    progress(i, len(files), report)
-            tagstore.refresh_merged(con, touched)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            job = _prepare(path, fmt, known, currency=currency, mapping=mapping, limits=limits)
+        except Exception as exc:  # a reader's bug must not cost the other files (counted in
+            # benchmarks/reliability_labels.py as a traceback: the goal is none)
+            job = _Prepared(path, _failed(str(path.resolve()), None, f"unexpected {type(exc).__name__} "
+                                          f"reading this file: {str(exc)[:200]} (a fundtrail bug; please report it)"))
+        pending.append(job)
+        weight += len(job.rows) + _FILE_WEIGHT
+        if weight >= _COMMIT_EVERY:
+            flush()
+    flush()
     return reports
+
+
+def import_file(store: Store, path: Path, fmt: str = "auto", **options: object) -> FileReport:
+    """Import one file (`import_paths` with one path)."""
+    (report,) = import_paths(store, [path], fmt, **options)  # type: ignore[arg-type]
+    return report

@@ -7,15 +7,16 @@ choices are visible and documented (docs/attribution.md, "Sources").
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
+from fundtrail.model.textfiles import csv_records
 from fundtrail.tags.currencies import InvalidAddress, address_currencies, currency_code, normalise
 from fundtrail.tags.records import ParsedFile, Problem, RawTag
+from fundtrail.tags.tagpack import rejected, short
 from fundtrail.tags.taxonomy import EXCHANGE_SLUGS, resolve_category
 
 OFAC_SOURCE = "https://www.treasury.gov/ofac/downloads/sanctions/1.0/sdn_advanced.xml"
@@ -28,6 +29,48 @@ EXPLORERS = {"etherscan": ("ETH", "etherscan.io"), "bscscan": ("BSC", "bscscan.c
              "polygonscan": ("POLYGON", "polygonscan.com"), "arbiscan": ("ARB", "arbiscan.io"),
              "optimism": ("OP", "optimistic.etherscan.io"), "ftmscan": ("FTM", "ftmscan.com"),
              "avalanche": ("AVAX", "snowtrace.io")}
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKETS = re.compile(r"[\[\]{}]")
+_FAILED = object()
+
+
+def json_too_deep(text: str, max_depth: int) -> int | None:
+    """The line where JSON text nests deeper than `max_depth`, or None. Strings are blanked first
+    (a JSON string holds no raw newline, so lines are kept), then brackets are counted."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return None
+    depth = 0
+    stripped = _JSON_STRING.sub('""', text)
+    for m in _JSON_BRACKETS.finditer(stripped):
+        if m.group() in "[{":
+            depth += 1
+            if depth > max_depth:
+                return stripped.count("\n", 0, m.start()) + 1
+        else:
+            depth -= 1
+    return None
+
+
+def load_json(path: Path, text: str, out: ParsedFile, max_depth: int = 2_500) -> Any:
+    """The JSON document of a label file, or `_FAILED` with the problem (syntax error, nesting over
+    max_json_depth) added to `out` at its line."""
+    line = json_too_deep(text, max_depth)
+    if line is not None:
+        out.problems.append(Problem(str(path), line, f"JSON nested deeper than {max_depth} levels "
+                                    "(max_json_depth); file not read"))
+        return _FAILED
+    limit = sys.getrecursionlimit()
+    try:
+        if max_depth + 200 > limit:  # Python's decoder recurses once per level
+            sys.setrecursionlimit(max_depth + 200)
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        out.problems.append(Problem(str(path), exc.lineno, f"invalid JSON: {exc.msg}"))
+        return _FAILED
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def ofac_asset(path: Path) -> str | None:
@@ -62,7 +105,7 @@ def _ofac_listed(path: Path, out: ParsedFile, line: int, address: str, asset: st
     out.tags.append(_ofac_tag(line, address, asset))
 
 
-def read_ofac(path: Path, text: str, currency: str | None) -> ParsedFile:
+def read_ofac(path: Path, text: str, currency: str | None, max_json_depth: int = 2_500) -> ParsedFile:
     """One address per line (.txt) or a JSON array of strings (.json); the asset is in the name."""
     out = ParsedFile("ofac")
     asset = currency or ofac_asset(path)
@@ -71,17 +114,15 @@ def read_ofac(path: Path, text: str, currency: str | None) -> ParsedFile:
                                     "sanctioned_addresses_<ASSET>.txt or pass --currency"))
         return out
     if path.suffix.lower() == ".json" or text.lstrip().startswith("["):
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as exc:
-            out.problems.append(Problem(str(path), exc.lineno, f"invalid JSON: {exc.msg}"))
+        values = load_json(path, text, out, max_json_depth)
+        if values is _FAILED:
             return out
         if not isinstance(values, list):
             out.problems.append(Problem(str(path), 1, "expected a JSON array of addresses"))
             return out
         for line, value in zip(json_value_lines(text, values), values):
             if not isinstance(value, str):
-                out.problems.append(Problem(str(path), line, f"not an address string: {value!r}"))
+                out.problems.append(Problem(str(path), line, f"not an address string: {short(value)}"))
                 continue
             _ofac_listed(path, out, line, value, asset)
         return out
@@ -105,25 +146,26 @@ def json_value_lines(text: str, values: list[Any]) -> list[int]:
     return lines
 
 
-def read_mew_darklist(path: Path, text: str) -> ParsedFile:
+def read_mew_darklist(path: Path, text: str, max_json_depth: int = 2_500) -> ParsedFile:
     """MyEtherWallet's darklist: [{address, comment, date}] of scam and phishing addresses."""
     out = ParsedFile("mew-darklist")
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        out.problems.append(Problem(str(path), exc.lineno, f"invalid JSON: {exc.msg}"))
+    items = load_json(path, text, out, max_json_depth)
+    if items is _FAILED:
+        return out
+    if not isinstance(items, list):
+        out.problems.append(Problem(str(path), 1, "not a darklist: expected a JSON array of entries"))
         return out
     addresses = [i.get("address") if isinstance(i, dict) else None for i in items]
     for line, item, addr in zip(json_value_lines(text, addresses), items, addresses):
         if not isinstance(addr, str):
             out.problems.append(Problem(str(path), line, "entry without an address"))
             continue
-        comment = (item.get("comment") or "").strip()
+        comment = str(item.get("comment") or "").strip()
         out.tags.append(RawTag(
             line=line, address=addr, currency="ETH", label=comment or "MyEtherWallet darklist",
             abuse="phishing" if "phish" in comment.lower() else "scam", confidence="trusted_provider",
             source=MEW_SOURCE, creator="MyEtherWallet (ethereum-lists darklist)",
-            lastmod=(item.get("date") or None)))
+            lastmod=(str(item.get("date")) if item.get("date") else None)))
     return out
 
 
@@ -137,6 +179,10 @@ def read_cryptoscamdb(path: Path, data: Any) -> ParsedFile:
         if not isinstance(entry, dict):
             continue
         line = entry.get("__line__", 0)
+        bad = rejected(entry)
+        if bad is not None:
+            out.problems.append(Problem(str(path), bad.line, f"{bad}; entry not stored"))
+            continue
         addresses = entry.get("addresses") or {}
         if not isinstance(addresses, dict):
             out.problems.append(Problem(str(path), line, "addresses is not a mapping of currency to list"))
@@ -144,7 +190,7 @@ def read_cryptoscamdb(path: Path, data: Any) -> ParsedFile:
         category = str(entry.get("category") or "scam")
         abuse = resolve_category(category) or "scam"
         context = json.dumps({k: entry[k] for k in ("url", "subcategory", "description", "reporter")
-                              if entry.get(k)}, sort_keys=True)
+                              if entry.get(k)}, sort_keys=True, default=str)
         label = str(entry.get("name") or entry.get("url") or "CryptoScamDB entry")
         for cur, values in addresses.items():
             if cur == "__line__":
@@ -155,6 +201,12 @@ def read_cryptoscamdb(path: Path, data: Any) -> ParsedFile:
                     confidence="web_crawl", source=str(entry.get("url") or SCAMDB_SOURCE),
                     creator="CryptoScamDB", context=context))
     return out
+
+
+def _slugs(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [str(s) for s in value] if isinstance(value, list) else [str(value)]
 
 
 def explorer_of(path: Path) -> tuple[str, str, str] | None:
@@ -180,15 +232,17 @@ def _explorer_tag(line: int, address: str, name: str, slugs: list[str], currency
                   context=json.dumps({"explorer_labels": slugs}))
 
 
-def read_explorer_csv(path: Path, text: str, currency: str | None) -> ParsedFile:
+def read_explorer_csv(path: Path, text: str, currency: str | None, max_field_kb: int = 1024) -> ParsedFile:
     """One explorer label page as CSV: `,Address,Name Tag,Balance,Txn Count`; the slug is the name."""
     out = ParsedFile("etherscan")
     where = explorer_of(path) or ("etherscan", "ETH", "etherscan.io")
     slug = path.stem
     source = f"https://{where[2]}/accounts/label/{slug}"
-    reader = csv.reader(io.StringIO(text))
-    next(reader, None)
-    for n, row in enumerate(reader, 2):
+    for rec in csv_records(text, max_field_kb=max_field_kb)[1:]:
+        n, row = rec.line, rec.cells
+        if rec.problem is not None:
+            out.problems.append(Problem(str(path), n, rec.problem))
+            continue
         if len(row) < 3:
             if row:
                 out.problems.append(Problem(str(path), n, f"expected at least 3 columns, got {len(row)}"))
@@ -197,14 +251,15 @@ def read_explorer_csv(path: Path, text: str, currency: str | None) -> ParsedFile
     return out
 
 
-def read_explorer_json(path: Path, text: str, currency: str | None) -> ParsedFile:
+def read_explorer_json(path: Path, text: str, currency: str | None, max_json_depth: int = 2_500) -> ParsedFile:
     """Combined explorer labels: {address: {"name": ..., "labels": [slug, ...]}}."""
     out = ParsedFile("etherscan")
     where = explorer_of(path) or ("etherscan", "ETH", "etherscan.io")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        out.problems.append(Problem(str(path), exc.lineno, f"invalid JSON: {exc.msg}"))
+    data = load_json(path, text, out, max_json_depth)
+    if data is _FAILED:
+        return out
+    if not isinstance(data, dict):
+        out.problems.append(Problem(str(path), 1, "not explorer labels: expected a JSON object of addresses"))
         return out
     keys = list(data)
     source = f"https://{where[2]}/labelcloud"
@@ -214,6 +269,6 @@ def read_explorer_json(path: Path, text: str, currency: str | None) -> ParsedFil
             out.problems.append(Problem(str(path), line, f"entry {i} ({key!r}) is not an object"))
             continue
         out.tags.append(_explorer_tag(line, key, str(entry.get("name") or ""),
-                                      [str(s) for s in entry.get("labels") or []],
+                                      _slugs(entry.get("labels")),
                                       currency or where[1], source, where[0]))
     return out

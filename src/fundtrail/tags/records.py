@@ -56,7 +56,9 @@ class Problem:
     severity: str = "invalid"  # invalid (not stored) or warning (stored, with the issue noted)
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.severity}: {self.message}"
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        message = " ".join(self.message.split()) if "\n" in self.message else self.message  # one line
+        return f"{where}: {self.severity}: {message}"
 
 
 @dataclass(slots=True)
@@ -67,3 +69,12 @@ class ParsedFile:
     tags: list[RawTag] = field(default_factory=list)
     actors: list[Actor] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on one label file (the settings of the same names, docs/cli.md "Resource limits")."""
+
+    max_yaml_nodes: int = 1_000_000
+    max_csv_field_kb: int = 1024
+    max_json_depth: int = 2_500

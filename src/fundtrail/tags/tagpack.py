@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -25,7 +26,19 @@ HEADER_ONLY = ("title", "creator", "description", "owner", "is_public", "tags")
 
 
 class _LineLoader(yaml.CSafeLoader):  # type: ignore[misc,name-defined]
-    """The libyaml loader, recording in every mapping the line it starts on."""
+    """The libyaml safe loader, recording in every mapping the line it starts on, and reading
+    what a safe load would refuse with a traceback as values a reader reports (`Rejected`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A value the loader would not construct: a non-standard YAML tag (`!!python/object`)."""
+
+    tag: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"YAML tag {self.tag!r} is not allowed in a label file"
 
 
 def _mapping_with_line(loader: yaml.Loader, node: yaml.MappingNode) -> dict:
@@ -34,13 +47,90 @@ def _mapping_with_line(loader: yaml.Loader, node: yaml.MappingNode) -> dict:
     return data
 
 
+def _undefined(loader: yaml.Loader, node: yaml.Node) -> Rejected:
+    return Rejected(node.tag, node.start_mark.line + 1)
+
+
+def _scalar_or_text(name: str) -> Any:
+    """The safe constructor `name`, keeping the text when it refuses the value (a date 2024-13-45,
+    an integer of more digits than Python converts): the date check then reports it."""
+    construct = getattr(yaml.constructor.SafeConstructor, name)
+
+    def build(loader: yaml.Loader, node: yaml.ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, OverflowError):
+            return str(node.value)
+    return build
+
+
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _mapping_with_line)
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _scalar_or_text("construct_yaml_timestamp"))
+_LineLoader.add_constructor("tag:yaml.org,2002:int", _scalar_or_text("construct_yaml_int"))
+_LineLoader.add_constructor(None, _undefined)
 
 
-def load_yaml(text: str, path: str) -> tuple[Any, Problem | None]:
-    """Parse YAML text with line numbers; a syntax error becomes a Problem at its line."""
+class TooLarge(Exception):
+    """A YAML document over a bound (node count, nesting): (line, message)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+def check_size(text: str, max_nodes: int, max_depth: int) -> None:
+    """Raise TooLarge if composing `text` would make more than `max_nodes` nodes (each use of an
+    alias counting its whole anchored subtree again: the billion-laughs bomb) or nest deeper than
+    `max_depth`. Runs over libyaml's event stream, which never expands an alias, so it costs time
+    in proportion to the text, not to the expansion. Syntax errors are left to the loader."""
+    if "*" not in text and "&" not in text and 2 * len(text) + 2 <= max_nodes:
+        # Without aliases every node takes at least half a character: the bound cannot be reached,
+        # and libyaml limits nesting itself.
+        return
+    sizes: dict[str, int] = {}
+    open_: list[tuple[str | None, int]] = []  # (anchor, node count when the collection began)
+    nodes = 0
     try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            kind = type(event)
+            if kind is yaml.AliasEvent:
+                nodes += sizes.get(event.anchor, 1)
+            elif kind is yaml.ScalarEvent:
+                nodes += 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
+                nodes += 1
+                open_.append((event.anchor, nodes - 1))
+                if len(open_) > max_depth:
+                    raise TooLarge(event.start_mark.line + 1,
+                                   f"YAML nested deeper than {max_depth} levels (max_json_depth)")
+            elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
+                anchor, start = open_.pop()
+                if anchor:
+                    sizes[anchor] = nodes - start
+            else:
+                continue
+            if nodes > max_nodes:
+                raise TooLarge(event.start_mark.line + 1,
+                               f"YAML expands to more than {max_nodes:,} nodes (aliases counted each time "
+                               "they are used); refused (max_yaml_nodes)")
+    except yaml.YAMLError:
+        return
+
+
+def load_yaml(text: str, path: str, *, max_nodes: int = 1_000_000,
+              max_depth: int = 2_500) -> tuple[Any, Problem | None]:
+    """Parse YAML text with line numbers; a syntax error, or a document over the bounds
+    (`check_size`), becomes a Problem at its line."""
+    try:
+        check_size(text, max_nodes, max_depth)
         return yaml.load(text, Loader=_LineLoader), None
+    except TooLarge as exc:
+        return None, Problem(path, exc.line, exc.message)
+    except RecursionError:
+        return None, Problem(path, 1, "YAML nested too deeply to read")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -82,10 +172,10 @@ def _scalar(raw: str | None) -> Any:
         return text
     if tag == "tag:yaml.org,2002:bool":
         return _BOOLS[text.lower()]
-    return yaml.load(text, Loader=yaml.CSafeLoader)  # int, float, timestamp, null: rare
+    return yaml.load(text, Loader=_LineLoader)  # int, float, timestamp, null: rare
 
 
-def fast_tagpack(text: str) -> Any:
+def fast_tagpack(text: str, *, max_nodes: int = 1_000_000, max_depth: int = 2_500) -> Any:
     """A TagPack whose tag list is plain block style (one `key: scalar` per line), parsed without
     building YAML nodes; None when the text uses anything else (then the YAML parser reads it).
 
@@ -97,7 +187,11 @@ def fast_tagpack(text: str) -> Any:
     if start is None:
         return None
     head = "\n".join(lines[:start])
-    header = yaml.load(head, Loader=_LineLoader) if head.strip() else {_LINE: 1}
+    try:
+        check_size(head, max_nodes, max_depth)
+        header = yaml.load(head, Loader=_LineLoader) if head.strip() else {_LINE: 1}
+    except (yaml.YAMLError, TooLarge, RecursionError):
+        return None  # the YAML parser reads the whole file again and reports what and where
     if not isinstance(header, dict) or "tags" in header:
         return None
     tags: list[dict] = []
@@ -145,7 +239,32 @@ def _concepts(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,)
+    if not isinstance(value, (list, tuple)):  # a number, a date, a mapping: one concept
+        text = _text(value)
+        return (text,) if text else ()
     return tuple(str(v) for v in value if v is not None)
+
+
+def rejected(value: Any) -> Rejected | None:
+    """The first value the loader refused inside `value` (searched through lists and mappings)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, Rejected):
+            return v
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
+
+
+def _refused(data: dict, path: str, out: ParsedFile) -> bool:
+    """Whether the header (everything but its tags) holds a refused value; reported if so."""
+    bad = rejected([v for k, v in data.items() if k not in ("tags", "actors")])
+    if bad is not None:
+        out.problems.append(Problem(path, bad.line, f"{bad}; the header cannot be read"))
+    return bad is not None
 
 
 def read_tagpack(data: Any, path: str) -> ParsedFile:
@@ -153,6 +272,8 @@ def read_tagpack(data: Any, path: str) -> ParsedFile:
     out = ParsedFile("tagpack")
     if not isinstance(data, dict) or not isinstance(data.get("tags"), list):
         out.problems.append(Problem(path, _line_of(data), "not a TagPack: no 'tags' list in the header"))
+        return out
+    if _refused(data, path, out):
         return out
     header = {k: v for k, v in data.items() if k in TAG_FIELDS}
     unknown = sorted(k for k in data if k not in TAG_FIELDS and k not in HEADER_ONLY and k != _LINE)
@@ -165,9 +286,13 @@ def read_tagpack(data: Any, path: str) -> ParsedFile:
     warned: set[str] = set()
     for item in data["tags"]:
         if not isinstance(item, dict):
-            out.problems.append(Problem(path, data[_LINE], f"tag entry is not a mapping: {item!r}"))
+            out.problems.append(Problem(path, data[_LINE], f"tag entry is not a mapping: {short(item)}"))
             continue
         line = item.get(_LINE, 0)
+        bad = rejected(item)
+        if bad is not None:
+            out.problems.append(Problem(path, bad.line, f"{bad}; tag not stored"))
+            continue
         for key in item:
             if key not in TAG_FIELDS and key != _LINE and key not in warned:
                 warned.add(key)
@@ -196,8 +321,14 @@ def read_actorpack(data: Any, path: str) -> ParsedFile:
     if not isinstance(data, dict) or not isinstance(data.get("actors"), list):
         out.problems.append(Problem(path, _line_of(data), "not an ActorPack: no 'actors' list"))
         return out
+    if _refused(data, path, out):
+        return out
     for item in data["actors"]:
         line = item.get(_LINE, 0) if isinstance(item, dict) else data[_LINE]
+        bad = rejected(item)
+        if bad is not None:
+            out.problems.append(Problem(path, bad.line, f"{bad}; actor not stored"))
+            continue
         if not isinstance(item, dict) or not item.get("id") or not item.get("label"):
             out.problems.append(Problem(path, line, "actor needs an id and a label"))
             continue
@@ -206,6 +337,12 @@ def read_actorpack(data: Any, path: str) -> ParsedFile:
             categories=_concepts(item.get("categories")), jurisdictions=_concepts(item.get("jurisdictions")),
             aliases=_concepts(item.get("aliases")), context=_text(item.get("context")), line=line))
     return out
+
+
+def short(value: Any, width: int = 80) -> str:
+    """repr of a value for a one-line message, cut to `width` characters."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width]}... ({len(text):,} characters)"
 
 
 def _line_of(data: Any) -> int:

@@ -97,14 +97,18 @@ _SOURCE = ("{'origin': origin, 'line': line, 'import_id': import_id, 'label': la
            "'source': source, 'creator': creator, 'lastmod': lastmod, 'confidence': confidence, "
            "'visibility': visibility, 'case_id': case_id, 'validation': validation, "
            "'concepts': concepts, 'context': context, 'is_cluster_definer': is_cluster_definer}")
-#: Tags making the same claim (same tag_key) merged: strongest source's label, confidence and
-#: actor; every source listed, strongest first. `tags_merged` holds this for every address.
+_ORDER = "confidence_level DESC, origin, line, label"
+#: Tags making the same claim (same tag_key) merged: the label and confidence of the first source,
+#: sources ordered strongest first, then by file and line (so equally strong sources give the same
+#: pick in every import, not whichever row the engine meets first), the actor of the first source
+#: naming one; every source listed in that order. `tags_merged` holds this for every address.
 MERGE_SQL = f"""
     SELECT address, tag_key, any_value(subject), any_value(currency), any_value(category),
-           any_value(entity), arg_max(label, confidence_level), list(DISTINCT label ORDER BY label),
-           arg_max(confidence, confidence_level), max(confidence_level), arg_max(actor, confidence_level),
+           any_value(entity), first(label ORDER BY {_ORDER}), list(DISTINCT label ORDER BY label),
+           first(confidence ORDER BY {_ORDER}), max(confidence_level),
+           first(actor ORDER BY {_ORDER}) FILTER (WHERE actor IS NOT NULL),
            CASE WHEN bool_or(visibility = 'shared') THEN 'shared' ELSE 'private' END,
-           list({_SOURCE} ORDER BY confidence_level DESC, origin, line)
+           list({_SOURCE} ORDER BY {_ORDER})
     FROM tags WHERE @WHERE@ GROUP BY address, tag_key
 """
 _FULL_REFRESH = 200_000  # touched addresses above which rebuilding everything is cheaper

@@ -14,6 +14,7 @@ from functools import lru_cache
 from fundtrail.tags.conflicts import entity_key
 from fundtrail.tags.currencies import InvalidAddress, currency_code, normalise
 from fundtrail.tags.records import Problem, RawTag
+from fundtrail.tags.tagpack import short
 from fundtrail.tags.taxonomy import CATEGORIES, CONFIDENCE, resolve_category, resolve_confidence
 
 #: Columns of a stored tag row, in table order (see the migration of the `tags` table).
@@ -66,7 +67,7 @@ def validate(raw: RawTag, path: str, problems: list[Problem]) -> dict | None:
         currency, address, validation = normalise(raw.currency or "", raw.address)
     except InvalidAddress as exc:
         cur = currency_code(raw.currency) or "unknown currency"
-        problems.append(Problem(path, raw.line, f"invalid {cur} address {raw.address!r}: {exc}"))
+        problems.append(Problem(path, raw.line, f"invalid {cur} address {short(raw.address)}: {exc}"))
         return None
     warn: list[str] = []
     category, concepts = _categories(raw, warn)
@@ -79,9 +80,9 @@ def validate(raw: RawTag, path: str, problems: list[Problem]) -> dict | None:
         warn.append(f"unknown confidence {raw.confidence!r}; stored as unknown")
         confidence = "unknown"
     try:
-        lastmod = parse_date(raw.lastmod)
+        lastmod = parse_date(None if raw.lastmod is None else str(raw.lastmod))
     except ValueError:
-        warn.append(f"unreadable date {raw.lastmod!r}; stored without a date")
+        warn.append(f"unreadable date {short(raw.lastmod)}; stored without a date")
         lastmod = None
     if raw.visibility not in ("shared", "private"):
         problems.append(Problem(path, raw.line, f"visibility {raw.visibility!r} must be shared or private"))

@@ -93,7 +93,7 @@ def _tx(graph: GraphIndex, txid: str) -> int:
 SeedText = tuple[str, str | None]
 
 
-def read_seed_file(path: Path | str) -> list[SeedText]:
+def read_seed_file(path: Path | str, *, max_field_kb: int = 1024) -> list[SeedText]:
     """Seeds of a file ('-': standard input): one per line ('#' comments; text after a comma
     ignored), or a CSV sheet with a `seed` column (other columns ignored). An empty `seed` cell is
     a DataError naming `file:line`; the file is read as Excel and Windows write it (model.textfiles)."""
@@ -104,7 +104,7 @@ def read_seed_file(path: Path | str) -> list[SeedText]:
     header = [c.strip().lower() for c in re.split(r"[,;\t]", lines[0][1])] if lines else []
     out: list[SeedText] = []
     if "seed" in header and len(header) > 1 and str(path) != "-":
-        table = read_table(path)
+        table = read_table(path, max_field_kb=max_field_kb)
         col = table.column("seed")
         empty = []
         for row, line in zip(table.rows, table.lines):
