@@ -146,9 +146,8 @@ class Store(Partitions, RunLog):
             try:
                 con.execute(f"USE {att.alias}")
                 yield con
-            except duckdb.Error as exc:  # a named file, else hash what the views list (bit rot)
-                err = integrity.read_error(exc, self.lake, self.catalog_path) or integrity.find_damaged(
-                    self.lake, integrity.load_records(con), [(c, f) for (c, _), fs in files_of.items() for f in fs])
+            except duckdb.Error as exc:
+                err = integrity.read_error(exc, self.lake, self.catalog_path)
                 if err is None:
                     raise
                 raise err from None
