@@ -74,6 +74,34 @@ class CallDeadline:
         return self.left() <= 0
 
 
+def post_bounded(conn: http.client.HTTPConnection, path: str, data: bytes, headers: dict[str, str],
+                 seconds: float, max_bytes: int, what: str, drop: Callable[[], None]
+                 ) -> tuple[http.client.HTTPResponse, bytes]:
+    """One POST whose whole exchange ends within `seconds` (a watchdog shuts a dripping socket)
+    and whose answer is read with the size cap; `drop` discards the connection when it cannot be
+    reused (an answer refused as too large, or one the server closes). TimeoutError on the deadline."""
+    conn.timeout = max(seconds, 0.001)
+    if conn.sock is not None:
+        conn.sock.settimeout(conn.timeout)
+    with Watchdog(conn, seconds) as dog:
+        try:
+            conn.request("POST", path, body=data, headers=headers)
+            resp = conn.getresponse()
+            body = read_body(resp, max_bytes, what)
+        except TooLarge:
+            drop()
+            raise
+        except (OSError, http.client.HTTPException):
+            if dog.fired:
+                raise TimeoutError from None
+            raise
+    if dog.fired:  # the shut socket may read as a clean end of a truncated answer
+        raise TimeoutError
+    if resp.will_close:
+        drop()
+    return resp, body
+
+
 def read_body(resp: http.client.HTTPResponse, max_bytes: int, what: str) -> bytes:
     """The response body, refused with `TooLarge` once it exceeds `max_bytes`."""
     declared = resp.getheader("Content-Length")

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fundtrail.errors import SourceError, UsageError
-from fundtrail.ingest.rpchttp import CallDeadline, TooLarge, Watchdog, loads_bounded, read_body
+from fundtrail.ingest.rpchttp import CallDeadline, loads_bounded, post_bounded
 
 _AUTH_HINT = "check --rpc-cookie or --rpc-user/--rpc-password"
 _MAX_BACKOFF = 30.0
@@ -216,25 +216,8 @@ class RpcClient:
         conn = self._conn
         assert conn is not None
         self.requests += 1
-        conn.timeout = max(seconds, 0.001)
-        if conn.sock is not None:
-            conn.sock.settimeout(conn.timeout)
-        with Watchdog(conn, seconds) as dog:
-            try:
-                conn.request("POST", self._path, body=data, headers=headers)
-                resp = conn.getresponse()
-                body = read_body(resp, self.max_response_bytes, f"{self.url}: {what}")
-            except TooLarge:
-                self.close()
-                raise
-            except (OSError, http.client.HTTPException):
-                if dog.fired:
-                    raise TimeoutError from None
-                raise
-        if dog.fired:  # the shut socket may read as a clean end of a truncated answer
-            raise TimeoutError
-        if resp.will_close:
-            self.close()
+        resp, body = post_bounded(conn, self._path, data, headers, seconds, self.max_response_bytes,
+                                  f"{self.url}: {what}", self.close)
         return resp.status, resp.reason, body
 
 

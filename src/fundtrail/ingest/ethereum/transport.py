@@ -22,7 +22,7 @@ from typing import Any, Protocol, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fundtrail.errors import SourceError, UsageError
-from fundtrail.ingest.rpchttp import CallDeadline, TooLarge, Watchdog, loads_bounded, read_body
+from fundtrail.ingest.rpchttp import CallDeadline, loads_bounded, post_bounded
 
 Payload = dict[str, Any] | list[dict[str, Any]]
 
@@ -249,25 +249,8 @@ class HttpTransport:
         dribbles its answer."""
         with self._lock:
             self.requests += 1
-        conn.timeout = max(seconds, 0.001)
-        if conn.sock is not None:
-            conn.sock.settimeout(conn.timeout)
-        with Watchdog(conn, seconds) as dog:
-            try:
-                conn.request("POST", self._path, body=data, headers=self._headers)
-                resp = conn.getresponse()
-                body = read_body(resp, self.max_response_bytes, f"{self.url}: {what}")
-            except TooLarge:
-                self._drop()
-                raise
-            except (OSError, http.client.HTTPException):
-                if dog.fired:
-                    raise TimeoutError from None
-                raise
-        if dog.fired:  # the shut socket may read as a clean end of a truncated answer
-            raise TimeoutError
-        if resp.will_close:
-            self._drop()
+        resp, body = post_bounded(conn, self._path, data, self._headers, seconds, self.max_response_bytes,
+                                  f"{self.url}: {what}", self._drop)
         return resp.status, resp.reason, _retry_after(resp.getheader("Retry-After")), body
 
     def _drop(self) -> None:
