@@ -118,7 +118,7 @@ def test_screen_csv_in_csv_out(env: dict, capsys, tmp_path: Path) -> None:
     src.write_text("address,note\n" + f"{env['case']['seed_addresses'][0]},ransom\n"
                    + f"{env['retail']},user\nbogus,typo\n{seed['txid']},a tx\n")
     out = tmp_path / "out.csv"
-    assert main(["--store", env["store"], "screen", str(src), "--output", str(out)]) == 0
+    assert main(["--store", env["store"], "screen", str(src), "--output", str(out)]) == 3
     assert "1 of 4 inputs could not be screened" in capsys.readouterr().err
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
@@ -142,7 +142,7 @@ def test_screen_keeps_an_overlong_row_and_reports_it_in_place(env: dict, capsys,
     src.write_text(f"address,customer\n{env['retail']},c-1\n{env['retail']},c-2,stray cell\n"
                    f"{env['case']['seed_addresses'][0]},c-3\n")
     out = tmp_path / "out.csv"
-    assert main(["--store", env["store"], "screen", str(src), "-o", str(out)]) == 0
+    assert main(["--store", env["store"], "screen", str(src), "-o", str(out)]) == 3
     assert "1 of 3 inputs could not be screened" in capsys.readouterr().err
     with open(out) as fh:
         rows = list(csv.DictReader(fh))

@@ -183,7 +183,7 @@ def test_screen_csv_in_csv_out(env: dict, capsys, tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
     src.write_text("address\n" + "\n".join([thief, deposit, "0x1234", tx, "0x" + "ab" * 32]) + "\n")
     out = tmp_path / "out.csv"
-    assert main(["--store", env["store"], "screen", str(src), "--output", str(out)]) == 0
+    assert main(["--store", env["store"], "screen", str(src), "--output", str(out)]) == 3
     assert "2 of 5 inputs could not be screened" in capsys.readouterr().err
     with open(out) as fh:
         rows = list(csv.DictReader(fh))

@@ -184,7 +184,7 @@ def test_screen_keeps_columns_and_scores_every_currency(data: dict, testdata: Pa
     src = tmp_path / "customers.csv"
     src.write_bytes(text.encode("utf-16"))  # Excel's "Unicode text": UTF-16 with a BOM
     out = tmp_path / "out.csv"
-    assert main(["--store", data[store_key], "screen", str(src), "-o", str(out)]) == 0
+    assert main(["--store", data[store_key], "screen", str(src), "-o", str(out)]) == 3
     assert "2 of %d inputs could not be screened" % len(rows) in capsys.readouterr().err
     with open(out, newline="") as fh:
         got = list(csv.reader(fh))
@@ -233,7 +233,7 @@ def test_malformed_input_is_rejected_before_any_index(data: dict, capsys, tmp_pa
         assert err.count("\n") == 1 and bad in err
     src = tmp_path / "bad.csv"
     src.write_text("address\nnot-an-address\n0x1234\n")
-    assert main(["--store", str(store), "screen", str(src)]) == 0
+    assert main(["--store", str(store), "screen", str(src)]) == 3
     assert "2 of 2 inputs could not be screened" in capsys.readouterr().err
     assert not (store / "derived").exists(), "no graph, tag map or exposure index was built"
 

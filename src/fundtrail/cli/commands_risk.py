@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from fundtrail.cli.progress import progress_steps
-from fundtrail.errors import FundtrailError, UsageError
+from fundtrail.errors import DataError, FundtrailError, UsageError
 from fundtrail.model.textfiles import read_table
 from fundtrail.risk.assess import Screened
 from fundtrail.risk.profile import load_profile
@@ -155,6 +155,6 @@ def register(app: typer.Typer) -> None:
             if to_file:
                 fh.close()
         bad = sum(1 for s in rows if s.error)
-        if bad:
-            typer.echo(f"fundtrail: {bad} of {len(rows)} inputs could not be screened (see the error column)",
-                       err=True)
+        if bad:  # every row is written first; the exit code lets a script notice (as `tags lookup`)
+            raise DataError(f"{bad} of {len(rows)} inputs could not be screened (see the error column; "
+                            "the other rows are scored)")
