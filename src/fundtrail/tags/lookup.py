@@ -9,7 +9,6 @@ member it came from.
 
 Addresses typed or listed by users go through `show_checked` / `lookup_list`, which check each
 address's form first (`tags.addressform`): a malformed one is an error, never "no tags".
-`tag_summary` is what `status` reports about tags.
 """
 
 from __future__ import annotations
@@ -196,25 +195,3 @@ def conflicts(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[
         if limit is not None and len(out) >= limit:
             break
     return out
-
-
-def tag_summary(con: duckdb.DuckDBPyConnection) -> dict:
-    """What the store holds in tags, for `status`: stored claims by currency and category, merged
-    tags, tagged addresses, actors, and the import runs (how many, the last one's time). All zero
-    (with `present: False`) in a store without the tag tables."""
-    empty = {"present": False, "tags": 0, "merged_tags": 0, "addresses": 0, "actors": 0, "imports": 0,
-             "files": 0, "last_import": None, "by_currency": {}, "by_category": {}}
-    if not has_tags(con):
-        return empty
-    by_currency = dict(con.execute("SELECT currency, count(*) FROM tags GROUP BY currency "
-                                   "ORDER BY count(*) DESC, currency").fetchall())
-    by_category = {c or "none": n for c, n in con.execute(
-        "SELECT category, count(*) FROM tags GROUP BY category ORDER BY count(*) DESC, category").fetchall()}
-    merged, addresses = con.execute("SELECT count(*), count(DISTINCT address) FROM tags_merged").fetchone()
-    imports, last = con.execute("SELECT count(*), max(imported_at) FROM tag_imports").fetchone()
-    return {**empty, "present": True, "tags": sum(by_currency.values()), "merged_tags": int(merged),
-            "addresses": int(addresses),
-            "actors": int(con.execute("SELECT count(*) FROM actors").fetchone()[0]),
-            "imports": int(imports), "files": int(con.execute("SELECT count(*) FROM tag_files").fetchone()[0]),
-            "last_import": last.isoformat(sep=" ", timespec="seconds") if last else None,
-            "by_currency": by_currency, "by_category": by_category}
