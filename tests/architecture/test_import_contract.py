@@ -19,7 +19,8 @@ LAYERS = [
     {"cluster", "tags"},
     {"trace"},
     {"risk"},
-    {"cases"},
+    {"cases", "access", "watch"},
+    {"workspace"},
     {"api", "web", "cli"},
 ]
 RANK = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}

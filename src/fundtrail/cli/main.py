@@ -24,8 +24,9 @@ import typer
 import typer.core
 import typer.main
 
-from fundtrail.cli import (commands_bitcoin, commands_cluster, commands_ethereum, commands_sim,
-                          commands_risk, commands_store, commands_tags, commands_trace)
+from fundtrail.cli import (commands_access, commands_bitcoin, commands_cluster, commands_ethereum,
+                          commands_lookup, commands_risk, commands_serve, commands_sim, commands_store,
+                          commands_tags, commands_trace)
 from fundtrail.errors import FundtrailError, Interrupted, UsageError
 from fundtrail.settings import Settings
 
@@ -66,6 +67,8 @@ def _global(
     store: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-v info, -vv debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr; no progress."),
+    as_user: Optional[str] = typer.Option(None, "--as", help="Act as this user in the audit log "
+                                          "[env FUNDTRAIL_USER; default: the operating-system user]."),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
                                  help="Print the version and exit."),
 ) -> None:
@@ -76,7 +79,7 @@ def _global(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    ctx.obj = {"settings": settings, "quiet": quiet}
+    ctx.obj = {"settings": settings, "quiet": quiet, "as_user": as_user}
 
 
 commands_bitcoin.register(ingest_app)
@@ -87,6 +90,9 @@ commands_tags.register(app)
 commands_cluster.register(app)
 commands_trace.register(app)
 commands_risk.register(app)
+commands_lookup.register(app)
+commands_access.register(app)
+commands_serve.register(app)
 
 
 def _store_after_subcommand(ctx: Any, _param: Any, value: Optional[str]) -> None:
@@ -172,13 +178,26 @@ def os_error_line(exc: OSError) -> tuple[str, int]:
     return text, FundtrailError.exit_code
 
 
+def error_line(exc: FundtrailError, argv: list[str]) -> str:
+    """The one line for an error; a message that begins with the request field at fault (as the
+    service layer writes them: `min_value '-1' is not an amount`) names the option the user
+    typed instead (`--min-value '-1' ...`)."""
+    line = exc.one_line()
+    if exc.field:
+        flag = "--" + exc.field.replace("_", "-")
+        if line.startswith(exc.field) and any(a == flag or a.startswith(flag + "=") for a in argv):
+            line = flag + line[len(exc.field):]
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (documented in docs/cli.md)."""
     try:
         build_command().main(args=argv, prog_name="fundtrail", standalone_mode=False)
         return 0
     except FundtrailError as exc:
-        typer.echo(f"fundtrail: error: {exc.one_line()}", err=True)
+        typer.echo(f"fundtrail: error: {error_line(exc, argv if argv is not None else sys.argv[1:])}",
+                   err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo(f"fundtrail: {Interrupted('interrupted; committed batches are kept').one_line()}", err=True)

@@ -1,0 +1,9 @@
+"""CLI commands: access (being written; see issue 14)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the access commands to the top-level app."""

@@ -1,0 +1,9 @@
+"""Service operations: addresses (filled in by its owner; see fundtrail.workspace)."""
+
+from __future__ import annotations
+
+from fundtrail.workspace.core import WorkspaceBase
+
+
+class AddressOps(WorkspaceBase):
+    """Operations on addresses."""

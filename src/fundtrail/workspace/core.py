@@ -1,0 +1,234 @@
+"""The base of the service layer: one `Workspace` opened on a store, its chain rule, caches and paging.
+
+A workspace is opened once (by the CLI for one command, by the API server for its lifetime, by a
+notebook for a session). It is read-only unless opened with `writable=True`: a read-only workspace
+never migrates the catalog and refuses a store whose schema is older than this version (with a
+hint to run `fundtrail migrate`). Loaded indexes, tag maps and assessors are cached per chain and
+reused until `refresh()` is called: a cached object is only dropped when the store's state for its
+chain changed (a committed ingest batch, a tag import, a cluster run), so a long-running server
+answers from memory and a refresh after an ingest costs only what changed.
+
+The operations themselves live in the sibling modules (`addresses`, `transactions`, `tracing`,
+...), each a mixin of `WorkspaceBase`; `fundtrail.workspace.Workspace` combines them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import getpass
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from fundtrail.errors import FundtrailError, StoreError, UsageError
+from fundtrail.settings import Settings
+from fundtrail.store import Store
+from fundtrail.store import migrations
+from fundtrail.store.select import select_chain
+
+T = TypeVar("T")
+Via = Literal["cli", "api", "web", "python", "scheduler"]
+
+#: Called by long jobs: (stage, done, total); total 0 when unknown.
+Progress = Callable[[str, int, int], None]
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """The default progress callback: says nothing."""
+
+
+class Model(BaseModel):
+    """Base of every request and result model: fields are fixed (unknown ones are refused), so a
+    typo in an API body is a 422 naming the field instead of a silently ignored option."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Actor(Model):
+    """Who is acting: recorded in the audit log with every lookup and change."""
+
+    user: str
+    via: Via = "python"
+    role: str | None = None
+
+    @classmethod
+    def local(cls, via: Via = "cli", user: str | None = None) -> Actor:
+        """The user named (`--as`), else `FUNDTRAIL_USER`, else the operating-system user."""
+        name = user or os.environ.get("FUNDTRAIL_USER") or _os_user()
+        return cls(user=name, via=via)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+class ChainRef(Model):
+    """A chain of the store, resolved by the one chain rule (`store.select`)."""
+
+    name: str
+    family: Literal["utxo", "account"]
+
+
+class Page(Model):
+    """Where a paginated listing continues: pass `next_cursor` back as `cursor`; None at the end."""
+
+    limit: int
+    next_cursor: str | None = None
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    """An opaque cursor for `position` (clients must not build or parse cursors themselves)."""
+    raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """The position of a cursor made by `encode_cursor` with these keys; a UsageError on field
+    `cursor` for anything else (a tampered, truncated or foreign cursor)."""
+    if cursor is None or cursor == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        pos = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise UsageError("cursor is not a cursor this listing returned", field="cursor") from None
+    if not isinstance(pos, dict) or set(pos) != set(keys):
+        raise UsageError("cursor is not a cursor this listing returned", field="cursor")
+    return pos
+
+
+def check_limit(limit: int, *, maximum: int = 1000, field: str = "limit") -> int:
+    """A page size within 1..maximum, else a UsageError naming the field."""
+    if not 1 <= limit <= maximum:
+        raise UsageError(f"{field} must be between 1 and {maximum} (got {limit})", field=field)
+    return limit
+
+
+class WorkspaceBase:
+    """State shared by every operation: settings, the store, the actor, the caches."""
+
+    def __init__(self, settings: Settings, store: Store, *, writable: bool, actor: Actor) -> None:
+        self.settings = settings
+        self.store = store
+        self.writable = writable
+        self.actor = actor
+        self._cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # key -> (state, value)
+        self._states: dict[str, Any] = {}  # chain -> state seen at the last refresh
+        self._lock = threading.RLock()
+
+    # -- opening ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls: type[W], settings: Settings | None = None, *, store: Path | None = None,
+             writable: bool = False, create: bool = False, actor: Actor | None = None) -> W:
+        """A workspace on `store` (default: `settings.store`). Read-only opening never writes the
+        catalog; `writable` migrates it; `create` (implies writable) makes a new store."""
+        settings = settings or Settings.load()
+        if store is not None:
+            settings = settings.with_(store=Path(store))
+        actor = actor or Actor.local(via="python")
+        if create or writable:
+            st = Store.open(settings.store, create=create or writable)
+        else:
+            st = Store.open(settings.store, create=False)
+            _check_schema(st)
+        ws = cls(settings, st, writable=writable or create, actor=actor)
+        ws.remember_state()
+        return ws
+
+    def require_writable(self, what: str) -> None:
+        """StoreError unless the workspace was opened for writing."""
+        if not self.writable:
+            raise StoreError(f"{what} changes the store, and this workspace is read-only",
+                             hint="open it with writable=True")
+
+    # -- chains -----------------------------------------------------------------------------
+    def chain(self, name: str | None = None, *, family: str | None = None,
+              what: str = "this operation") -> ChainRef:
+        """The one chain rule: a named chain must be stored (NotFoundError); with no name, the
+        store's only chain (of `family`) is taken, several or none being a UsageError."""
+        try:
+            chain, fam = select_chain(self.store, name, family=family, what=what)
+        except FundtrailError as exc:
+            if exc.field is None:
+                exc.field = "chain"
+            raise
+        return ChainRef(name=chain, family=fam)  # type: ignore[arg-type]
+
+    def chains(self) -> list[ChainRef]:
+        """Every chain the store holds."""
+        return [ChainRef(name=c["chain"], family=c["family"]) for c in self.store.chains()]
+
+    # -- caches -----------------------------------------------------------------------------
+    def state(self, chain: str | None) -> tuple[Any, ...]:
+        """What a cached object of `chain` depends on: the last committed batch, the last tag
+        import and the last cluster run. Cheap (three catalog lookups)."""
+        with self.store.connect(read_only=not self.writable) as con:
+            batch = con.execute("SELECT max(batch_id) FROM batches WHERE chain = ?", [chain]).fetchone()
+            tags = con.execute("SELECT max(import_id) FROM tag_imports").fetchone()
+            runs = con.execute("SELECT max(run_id) FROM cluster_runs WHERE chain = ? AND status = 'committed'",
+                               [chain]).fetchone()
+            overrides = con.execute("SELECT max(override_id) FROM cluster_overrides WHERE chain = ?",
+                                    [chain]).fetchone()
+        return (batch[0] if batch else None, tags[0] if tags else None,
+                runs[0] if runs else None, overrides[0] if overrides else None)
+
+    def cached(self, key: tuple[Any, ...], build: Callable[[], T], *, chain: str | None = None) -> T:
+        """The cached value of `key`, built on first use. It stays until `refresh()` finds that
+        the state of `chain` changed (or, with no chain, until any refresh)."""
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit[1]  # type: ignore[no-any-return]
+        value = build()
+        with self._lock:
+            self._cache.setdefault(key, (chain, value))
+            return self._cache[key][1]  # type: ignore[no-any-return]
+
+    def refresh(self) -> list[str]:
+        """Drop cached objects of chains whose stored state changed; returns those chains. The
+        only way cached indexes, tag maps and assessors are renewed."""
+        changed: list[str] = []
+        names = [c.name for c in self.chains()]
+        for name in names:
+            now = self.state(name)
+            if self._states.get(name, now) != now:
+                changed.append(name)
+            self._states[name] = now
+        tag_state = self.state(None)[1]
+        tags_changed = self._states.get("", tag_state) != tag_state
+        self._states[""] = tag_state
+        with self._lock:
+            for key, (chain, _value) in list(self._cache.items()):
+                if chain is None and (changed or tags_changed) or chain in changed or (
+                        tags_changed and chain is not None):
+                    del self._cache[key]
+        return changed
+
+    def remember_state(self) -> None:
+        """Record the current store state as the one the caches were built on."""
+        for ref in self.chains():
+            self._states[ref.name] = self.state(ref.name)
+        self._states[""] = self.state(None)[1]
+
+
+W = TypeVar("W", bound=WorkspaceBase)
+
+
+def _check_schema(store: Store) -> None:
+    """A read-only workspace never migrates: an older catalog is refused with what to do."""
+    version = store.schema_version()
+    if version < migrations.LATEST:
+        raise StoreError(f"store {store.root} has schema version {version}; this fundtrail uses "
+                         f"{migrations.LATEST}", hint="run `fundtrail migrate` once to upgrade it")
+    if version > migrations.LATEST:
+        raise StoreError(f"store {store.root} has schema version {version}, newer than this fundtrail "
+                         f"({migrations.LATEST})", hint="upgrade fundtrail")

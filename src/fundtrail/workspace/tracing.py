@@ -1,0 +1,9 @@
+"""Service operations: tracing (filled in by its owner; see fundtrail.workspace)."""
+
+from __future__ import annotations
+
+from fundtrail.workspace.core import WorkspaceBase
+
+
+class TraceOps(WorkspaceBase):
+    """Operations on tracing."""
