@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from fundtrail.chains.bitcoin.params import network as network_by_name
-from fundtrail.cli.progress import ingest_progress
-from fundtrail.errors import DataError, UsageError
-from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files, ingest_rpc
-from fundtrail.ingest.bitcoin.pipeline import IngestReport
-from fundtrail.settings import Settings
-from fundtrail.store import Store
+from fundtrail.cli.context import quiet as quiet_of
+from fundtrail.cli.context import workspace
+from fundtrail.cli.output import echo_json
+from fundtrail.cli.progress import job_progress
+from fundtrail.errors import UsageError
+from fundtrail.workspace.jobs import BitcoinIngestResult, IngestBitcoinRequest, IngestIncomplete
 
 
-def print_report(report: IngestReport, as_json: bool) -> None:
+def print_report(report: BitcoinIngestResult, as_json: bool) -> None:
     """Print an ingest report for people, or as JSON with --json."""
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        echo_json(report)
         return
     r = report
     typer.echo(f"ingested {r.blocks} blocks, {r.transactions} transactions ({r.inputs} inputs, "
@@ -71,46 +68,38 @@ def read_password(given: str | None, path: Path | None, stdin: bool) -> str | No
     return password
 
 
-def rpc_bounds(settings: Settings, rpc_timeout: int | None) -> dict[str, int]:
-    """The RPC resource bounds of the settings (`--rpc-timeout` overriding `rpc_timeout`)."""
-    return {"timeout": rpc_timeout or settings.rpc_timeout, "deadline": settings.rpc_deadline,
-            "max_response_mb": settings.max_rpc_response_mb,
-            "max_json_depth": settings.max_json_depth}
-
-
 def register(ingest_app: typer.Typer) -> None:
     @ingest_app.command("bitcoin")
     def ingest_bitcoin(
         ctx: typer.Context,
-        blocks_dir: Optional[Path] = typer.Option(None, "--blocks-dir", help="Bitcoin Core blocks/ directory."),
-        raw: Optional[list[Path]] = typer.Option(None, "--raw", help="Raw block file(s): binary, hex, blk stream, .bz2."),
-        more: Optional[list[Path]] = typer.Argument(None, help="More raw files after --raw.", show_default=False),
-        rpc: Optional[str] = typer.Option(None, "--rpc", help="Bitcoin Core JSON-RPC URL, e.g. http://127.0.0.1:8332"),
-        rpc_cookie: Optional[Path] = typer.Option(None, "--rpc-cookie", help="Path of the node's .cookie file."),
-        rpc_user: Optional[str] = typer.Option(None, "--rpc-user"),
-        rpc_password: Optional[str] = typer.Option(
+        blocks_dir: Path | None = typer.Option(None, "--blocks-dir", help="Bitcoin Core blocks/ directory."),
+        raw: list[Path] | None = typer.Option(None, "--raw", help="Raw block file(s): binary, hex, blk stream, .bz2."),
+        more: list[Path] | None = typer.Argument(None, help="More raw files after --raw.", show_default=False),
+        rpc: str | None = typer.Option(None, "--rpc", help="Bitcoin Core JSON-RPC URL, e.g. http://127.0.0.1:8332"),
+        rpc_cookie: Path | None = typer.Option(None, "--rpc-cookie", help="Path of the node's .cookie file."),
+        rpc_user: str | None = typer.Option(None, "--rpc-user"),
+        rpc_password: str | None = typer.Option(
             None, "--rpc-password", envvar="FUNDTRAIL_RPC_PASSWORD",
             help="RPC password (visible in `ps`: prefer the variable, --rpc-password-file or "
                  "--rpc-password-stdin)."),
-        rpc_password_file: Optional[Path] = typer.Option(
+        rpc_password_file: Path | None = typer.Option(
             None, "--rpc-password-file", help="Read the RPC password from this file (first line)."),
         rpc_password_stdin: bool = typer.Option(
             False, "--rpc-password-stdin", help="Read the RPC password from standard input."),
-        rpc_timeout: Optional[int] = typer.Option(
+        rpc_timeout: int | None = typer.Option(
             None, "--rpc-timeout", min=1, max=86_400,
             help="Seconds one RPC request may take in total (default: setting rpc_timeout, 60)."),
-        from_height: Optional[int] = typer.Option(None, "--from", help="First height (RPC)."),
-        to_height: Optional[int] = typer.Option(None, "--to", help="Last height (RPC; default: the tip)."),
+        from_height: int | None = typer.Option(None, "--from", help="First height (RPC)."),
+        to_height: int | None = typer.Option(None, "--to", help="Last height (RPC; default: the tip)."),
         follow: bool = typer.Option(False, "--follow", help="Keep following the node's tip (RPC)."),
         poll: float = typer.Option(10.0, "--poll-interval", help="Seconds between tip checks in --follow."),
-        network: Optional[str] = typer.Option(None, "--network", help="mainnet, testnet, testnet4, signet, regtest "
+        network: str | None = typer.Option(None, "--network", help="mainnet, testnet, testnet4, signet, regtest "
                                               "(default: from the data)."),
         undo: bool = typer.Option(False, "--undo", help="Use rev*.dat undo data to resolve inputs (blocks dir)."),
-        undo_file: Optional[list[Path]] = typer.Option(None, "--undo-file", help="Undo file per --raw file."),
+        undo_file: list[Path] | None = typer.Option(None, "--undo-file", help="Undo file per --raw file."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
         """Ingest Bitcoin blocks from exactly one source."""
-        settings = ctx.obj["settings"]
         raws = list(raw or []) + list(more or [])
         if more and not raw:
             raise UsageError("unexpected arguments; raw block files go after --raw")
@@ -118,37 +107,21 @@ def register(ingest_app: typer.Typer) -> None:
         if len(chosen) != 1:
             raise UsageError("give exactly one source: --blocks-dir DIR, --raw FILE... or --rpc URL"
                              + (f" (got {', '.join(chosen)})" if chosen else ""))
-        net = network_by_name(network) if network else None
-        store = Store.open(settings.store)
-        quiet = ctx.obj["quiet"] or as_json
-        batching = {"batch_bytes": settings.batch_mb << 20, "batch_blocks": settings.batch_blocks}
-        with ingest_progress(quiet) as progress:
-            if blocks_dir or raws:
-                try:  # damaged ranges or bad files: report what was stored, then the error
-                    if blocks_dir:
-                        report = ingest_blocks_dir(store, blocks_dir, network=net, use_undo=undo,
-                                                   progress=progress, max_block_bytes=settings.max_block_bytes,
-                                                   **batching)
-                    else:
-                        report = ingest_raw_files(store, raws, network=net, undo_files=undo_file,
-                                                  progress=progress, max_block_bytes=settings.max_block_bytes,
-                                                  max_decompressed_mb=settings.max_decompressed_mb, **batching)
-                except DataError as exc:
-                    if getattr(exc, "report", None) is not None:
-                        print_report(exc.report, as_json)  # type: ignore[attr-defined]
-                    raise
-            else:
-                from fundtrail.ingest.bitcoin.rpc import BitcoinRpcSource, RpcClient
-
-                password = read_password(rpc_password, rpc_password_file, rpc_password_stdin)
-                client = RpcClient(rpc, cookie_file=rpc_cookie or settings.rpc_cookie, user=rpc_user,
-                                   password=password, **rpc_bounds(settings, rpc_timeout))
-                source = BitcoinRpcSource(client)
-                stop = {"flag": False}
-                if follow:
-                    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
-                report = ingest_rpc(store, source, start=from_height, end=to_height, follow=follow,
-                                    progress=progress, poll_interval=poll,
-                                    should_stop=lambda: stop["flag"], **batching)
+        password = read_password(rpc_password, rpc_password_file, rpc_password_stdin) if rpc else None
+        req = IngestBitcoinRequest(
+            blocks_dir=blocks_dir, raw=raws, undo=undo, undo_file=list(undo_file or []), rpc=rpc,
+            rpc_cookie=rpc_cookie, rpc_user=rpc_user, rpc_password=password, rpc_timeout=rpc_timeout,
+            from_height=from_height, to_height=to_height, follow=follow, poll_interval=poll,
+            network=network)
+        ws = workspace(ctx, writable=True, create=True)
+        stop = {"flag": False}
+        if follow:
+            signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+        with job_progress(quiet_of(ctx) or as_json, "ingesting", rate_of="transactions") as progress:
+            try:
+                report = ws.ingest_bitcoin(req, progress, should_stop=lambda: stop["flag"])
+            except IngestIncomplete as exc:  # damaged ranges or bad files: what was stored, then why
+                print_report(exc.result, as_json)
+                raise
         print_report(report, as_json)
         sys.stdout.flush()

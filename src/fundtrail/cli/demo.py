@@ -10,19 +10,22 @@ risk) can be checked against it as they land.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from fundtrail.cli.context import quiet, settings, workspace
+from fundtrail.cli.progress import job_progress
 from fundtrail.errors import UsageError
-from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir
-from fundtrail.settings import Settings
 from fundtrail.sim.scenario import CASE, simulate
-from fundtrail.store import Store
+from fundtrail.workspace import Workspace
+from fundtrail.workspace.jobs import ExportTransactionsRequest, IngestBitcoinRequest
 
 CHAIN = "btc-regtest"
 
@@ -45,7 +48,7 @@ def _clear_workdir(workdir: Path) -> None:
     shutil.rmtree(workdir)
 
 
-def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: int = 7, txs: int = 4000) -> None:
+def run_demo(ctx: typer.Context, workdir: Path, *, seed: int = 7, txs: int = 4000) -> None:
     """Simulate, ingest and present the ransomware case; print next steps."""
     _clear_workdir(workdir)
     simulate(workdir, seed=seed, txs=txs)
@@ -53,20 +56,22 @@ def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: in
     typer.echo(f"1. simulated a regtest economy (seed {seed}): {manifest['blocks']} blocks, "
                f"{manifest['transactions']:,} transactions, {manifest['actors']} actors, "
                f"{manifest['coinjoins']:,} CoinJoins, cases {', '.join(manifest['cases'])} -> {workdir}")
-    store = Store.open(settings.store)
-    report = ingest_blocks_dir(store, workdir / "blocks")
-    typer.echo(f"2. ingested into {settings.store}: {report.blocks} blocks, {report.transactions:,} "
+    store = settings(ctx).store
+    ws = workspace(ctx, writable=True, create=True)
+    with job_progress(quiet(ctx), "ingesting", rate_of="transactions") as progress:
+        report = ws.ingest_bitcoin(IngestBitcoinRequest(blocks_dir=workdir / "blocks"), progress)
+    typer.echo(f"2. ingested into {store}: {report.blocks} blocks, {report.transactions:,} "
                f"transactions, {report.unresolved_inputs} unresolved inputs, in {report.seconds:.1f}s")
     case = json.loads((workdir / "truth" / "cases" / f"{CASE}.json").read_text())
-    _case_facts(store, case)
+    _case_facts(ws, case)
     labels = _label_provider(workdir, case)
-    _attribute_and_cluster(store, labels)
-    found = _investigate(store, case)
-    _risk(store, case, found)
+    _attribute_and_cluster(ws, labels)
+    found = _investigate(ws, case)
+    _risk(ws, case)
     _answer_key(case, found)
     exe = "fundtrail" if shutil.which("fundtrail") else os.path.relpath(sys.argv[0])
     seed_out = case["seed_outputs"][0]
-    st = f"{exe} --store {settings.store}"
+    st = f"{exe} --store {store}"
     typer.echo("\nnext:")
     typer.echo(f"  {st} trace {seed_out['txid']}:{seed_out['vout']} --policy fifo      (one payment, FIFO)")
     every = " ".join(f"{s['txid']}:{s['vout']}" for s in case["seed_outputs"])
@@ -80,31 +85,44 @@ def run_demo(settings: Settings, workdir: Path, *, quiet: bool = False, seed: in
     typer.echo(f"  ground truth for checking: {workdir / 'truth'} (addresses.csv, transactions.csv, cases/)")
 
 
-def _case_facts(store: Store, case: dict) -> None:
-    """What the chain shows about the reported ransom payments: facts, no inference."""
+def _case_facts(ws: Workspace, case: dict[str, Any]) -> None:
+    """What the chain shows about the reported ransom payments: facts, no inference (read from
+    the transaction export, as any other tool would)."""
     seeds = case["seed_outputs"]
     total = sum(s["value"] for s in seeds)
     typer.echo(f"\n3. the case ({case['case']}): victims report {len(seeds)} ransom payments, "
-               f"{_btc(total)} in all, to {len(set(s['address'] for s in seeds))} addresses")
-    p = "btc_regtest"
-    with store.query() as con:
-        for s in seeds:
-            paid = con.execute(
-                f"SELECT b.height, to_timestamp(b.time) FROM {p}_transactions t JOIN {p}_blocks b USING (block_id) "
-                "WHERE t.txid = ?", [bytes.fromhex(s["txid"])[::-1]]).fetchone()
-            spent = con.execute(
-                f"SELECT t.txid, t.output_count, t.output_value, b.height "
-                f"FROM {p}_inputs i JOIN {p}_transactions t USING (tx_id) JOIN {p}_blocks b USING (block_id) "
-                "WHERE i.prev_txid = ? AND i.prev_vout = ?", [bytes.fromhex(s["txid"])[::-1], s["vout"]]).fetchone()
-            when = f"block {paid[0]} ({paid[1]:%Y-%m-%d %H:%M} UTC)" if paid else "not in the store"
-            typer.echo(f"   {s['address']}  received {_btc(s['value'])} in {when}")
-            if spent:
-                typer.echo(f"      moved on in block {spent[3]} by tx {bytes(spent[0])[::-1].hex()[:16]}… "
-                           f"({spent[1]} outputs, {_btc(spent[2])})")
-            else:
-                typer.echo("      still unspent: a freeze target")
+               f"{_btc(total)} in all, to {len({s['address'] for s in seeds})} addresses")
+    buf = io.StringIO()
+    ws.export_transactions(ExportTransactionsRequest(chain=CHAIN), stream=buf)
+    wanted = {(s["txid"], s["vout"]) for s in seeds}
+    paid: dict[str, dict[str, Any]] = {}
+    spent: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in buf.getvalue().splitlines():
+        tx = json.loads(line)
+        if any(t == tx["txid"] for t, _ in wanted):
+            paid[tx["txid"]] = tx
+        for i in tx["inputs"]:
+            if (i["prev_txid"], i["prev_vout"]) in wanted:
+                spent[(i["prev_txid"], i["prev_vout"])] = tx
+    for s in seeds:
+        tx = paid.get(s["txid"])
+        when = (f"block {tx['block_height']} ({_utc(tx['time'])} UTC)" if tx else "not in the store")
+        typer.echo(f"   {s['address']}  received {_btc(s['value'])} in {when}")
+        nxt = spent.get((s["txid"], s["vout"]))
+        if nxt:
+            value = sum(o["value"] for o in nxt["outputs"])
+            typer.echo(f"      moved on in block {nxt['block_height']} by tx {nxt['txid'][:16]}… "
+                       f"({len(nxt['outputs'])} outputs, {_btc(value)})")
+        else:
+            typer.echo("      still unspent: a freeze target")
     typer.echo("   these are on-chain facts; what follows are inferences (clusters, attribution) and "
                "conventions (taint policies), each labelled as such")
+
+
+def _utc(epoch: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 _PROVIDER = {"exchange": ("exchange", None), "otc_desk": ("exchange", "OTC desk"),
@@ -135,75 +153,64 @@ def _label_provider(workdir: Path, case: dict) -> Path:
     return path
 
 
-def _attribute_and_cluster(store: Store, labels: Path) -> None:
-    from fundtrail.cluster.engine import run_clustering
-    from fundtrail.tags.importer import import_paths
+def _attribute_and_cluster(ws: Workspace, labels: Path) -> None:
+    from fundtrail.workspace.cluster_models import ClusterRunRequest
+    from fundtrail.workspace.tag_models import TagImportRequest
 
-    (rep,) = import_paths(store, [labels], "csv")
-    n_rows = sum(1 for _ in open(labels)) - 1
+    (rep,) = ws.tags_import(TagImportRequest(paths=[labels], format="csv")).files
+    n_rows = len(labels.read_text().splitlines()) - 1
     typer.echo(f"\n4. attribution: {n_rows:,} tags in {labels.name} ({rep.status}): a label provider's service "
                "addresses, half the exchange deposit addresses, and the ransom addresses victims reported")
-    summary = run_clustering(store, CHAIN)
+    summary = ws.cluster_run(ClusterRunRequest(chain=CHAIN))
     typer.echo(f"5. clustering (common-input ownership, CoinJoins skipped): {summary.n_clusters:,} clusters, "
                f"largest {summary.largest:,} addresses; untagged deposit addresses swept with tagged ones "
                "inherit their exchange")
     typer.echo(f"   (timing: clustering run #{summary.run_id}, {summary.mode}, {summary.seconds:.2f} s)")
 
 
-def _investigate(store: Store, case: dict) -> dict:
+def _investigate(ws: Workspace, case: dict[str, Any]) -> dict[str, Any]:
     """Trace the ransom payments forward to the services that can freeze them, under each policy."""
-    from fundtrail.trace.attribution import TagMap
-    from fundtrail.trace.engine import trace
-    from fundtrail.trace.graph import GraphIndex
-    from fundtrail.trace.policies import whole_sat
-    from fundtrail.trace.report import _Names
-    from fundtrail.trace.seeds import parse_seed
-    from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
+    from fundtrail.workspace.trace_models import TraceRequest
 
-    g = GraphIndex.ensure(store, CHAIN)
-    tm = TagMap.load(store, g)
-    stop = tm.stop_rule(list(DEFAULT_STOP_CATEGORIES))
-    seeds = [parse_seed(g, f"{s['txid']}:{s['vout']}").outputs[0] for s in case["seed_outputs"]]
-    names = _Names(g)
-    results = {p: trace(g, seeds, policy=p, stop=stop) for p in ("haircut", "fifo", "poison")}
-    total = results["haircut"].seed_value
-    typer.echo(f"\n6. tracing the {len(seeds)} ransom payments ({_btc(total)}) forward to services that can "
-               "freeze funds (tagged exchanges, directly or through their cluster):")
+    ws.refresh()  # the tags imported and the clustering run above
+    seeds: list[str | Any] = [f"{s['txid']}:{s['vout']}" for s in case["seed_outputs"]]
+    results = {p: ws.trace(TraceRequest(seeds=seeds, policy=p, chain=CHAIN)) for p in ("haircut", "fifo", "poison")}
+    h = results["haircut"]
+    summary = h.summary or {}
+    typer.echo(f"\n6. tracing the {len(seeds)} ransom payments ({_btc(summary['seed_value_sat'])}) forward to "
+               "services that can freeze funds (tagged exchanges, directly or through their cluster):")
     by_service: dict[str, dict[str, int]] = {}
     reached: set[str] = set()
     for policy, r in results.items():
-        for e in r.endpoints:
-            if e.reason == "service":
-                service = (e.label or "?").split(": ", 1)[-1].split(" (cluster of")[0]
+        for e in r.endpoints or []:
+            if e["reason"] == "service":
+                service = (e["label"] or "?").split(": ", 1)[-1].split(" (cluster of")[0]
                 by_service.setdefault(service, {}).setdefault(policy, 0)
-                by_service[service][policy] += whole_sat(e.amount)
-                reached.add(names.address(e.address) or "")
+                by_service[service][policy] += int(e["amount_sat"])
+                reached.add(e["address"] or "")
     typer.echo(f"   {'service':24s} {'haircut':>20s} {'FIFO':>20s} {'poison':>20s}")
     for service, amounts in sorted(by_service.items(), key=lambda kv: -kv[1].get("haircut", 0)):
         typer.echo(f"   {service[:24]:24s} " + " ".join(f"{_btc(amounts.get(p, 0)):>20s}"
                                                        for p in ("haircut", "fifo", "poison")))
-    h = results["haircut"]
-    unspent = sum(whole_sat(e.amount) for e in h.endpoints if e.reason == "unspent")
-    typer.echo(f"   haircut: {_btc(sum(whole_sat(e.amount) for e in h.endpoints if e.reason == 'service'))} "
-               f"reached services, {_btc(unspent)} still unspent (freeze targets), "
-               f"{_btc(whole_sat(h.fees))} fees; {h.txs_visited:,} transactions traced")
-    typer.echo(f"   (timing: haircut trace {h.elapsed_s * 1000:.1f} ms)")
+    ends = h.endpoints or []
+    unspent = sum(int(e["amount_sat"]) for e in ends if e["reason"] == "unspent")
+    served = sum(int(e["amount_sat"]) for e in ends if e["reason"] == "service")
+    typer.echo(f"   haircut: {_btc(served)} reached services, {_btc(unspent)} still unspent (freeze targets), "
+               f"{_btc(summary['fees_sat'])} fees; {summary['txs_visited']:,} transactions traced")
+    typer.echo(f"   (timing: haircut trace {h.elapsed_ms or 0:.1f} ms)")
     typer.echo("   poison counts every output a tainted coin touched in full (an upper bound, not conserved);"
                " haircut and FIFO conserve value: they differ because the group mixed in clean coins")
-    return {"reached": reached, "graph": g}
+    return {"reached": reached}
 
 
-def _risk(store: Store, case: dict, found: dict) -> None:
-    from fundtrail.risk.assess import Assessor
-    from fundtrail.risk.profile import load_profile
+def _risk(ws: Workspace, case: dict[str, Any]) -> None:
+    from fundtrail.workspace.risk import RisksRequest
 
-    prof = load_profile()
-    assessor = Assessor(store, CHAIN, prof)
     ransom = case["seed_addresses"][0]
     cash = max(case["cashout_points"], key=lambda c: c["received_direct"])["address"]
-    results = assessor.addresses([ransom, cash])
-    typer.echo(f"\n7. risk under the {prof.label} profile (score 0-100, with its reasons):")
-    for r, what in zip(results, ("a ransom address", "the busiest cash-out deposit")):
+    reports = ws.risks(RisksRequest(targets=[ransom, cash], chain=CHAIN)).reports
+    typer.echo(f"\n7. risk under the {reports[0].profile} profile (score 0-100, with its reasons):")
+    for r, what in zip(reports, ("a ransom address", "the busiest cash-out deposit")):
         top = r.reasons[0] if r.reasons else None
         why = ("no rule matched" if top is None else f"{top['rule']}: " + (
             f"tagged {top['tags'][0]['category']}" if top["kind"] == "tag" else

@@ -1,49 +1,27 @@
-"""Writing command output: JSON lines to stdout or a file the user named."""
+"""Writing command output: a result model as JSON (`--json`), and where an export went.
+
+The JSON lines writer lives with the export jobs (`fundtrail.workspace.jobs`); `write_jsonl` is
+re-exported here for callers that write their own rows.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
 
 import typer
 
-from fundtrail.errors import UsageError
+from fundtrail.workspace import Model
+from fundtrail.workspace.jobs import ExportResult, write_jsonl
+
+__all__ = ["echo_json", "report_export", "write_jsonl"]
 
 
-def write_jsonl(rows: Iterator[dict], out: IO[str]) -> int:
-    """Write one compact JSON object per line; returns the count."""
-    n = 0
-    for row in rows:
-        out.write(json.dumps(row, separators=(",", ":")))
-        out.write("\n")
-        n += 1
-    return n
+def echo_json(result: Model) -> None:
+    """Print a result model as `--json` prints it: indented, keys in the model's order."""
+    typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
 
 
-def open_output(output: Path, option: str = "--output") -> IO[str]:
-    """Open a file the user named for writing, or raise a one-line UsageError saying what is wrong
-    with the path (a missing directory, a directory, no permission) instead of a traceback."""
-    output = Path(output)
-    if output.is_dir():
-        raise UsageError(f"{option} {output} is a directory; give a file name")
-    parent = output.parent
-    if not parent.is_dir():
-        raise UsageError(f"{option} {output}: directory {parent} does not exist",
-                         hint="create it first or choose another path")
-    try:
-        return open(output, "w", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{option} {output}: cannot write: {exc.strerror}") from None
-
-
-def emit_jsonl(rows: Iterator[dict], output: Path | None, noun: str) -> None:
-    """JSON lines to `output` (saying how many went there) or to stdout."""
-    if output is None:
-        write_jsonl(rows, sys.stdout)
-        return
-    with open_output(output) as fh:
-        n = write_jsonl(rows, fh)
-    typer.echo(f"wrote {n} {noun} to {output}", err=True)
+def report_export(result: ExportResult) -> None:
+    """Say on stderr how many rows went to the file named (nothing when they went to stdout)."""
+    if result.output is not None:
+        typer.echo(f"wrote {result.rows} {result.noun} to {result.output}", err=True)

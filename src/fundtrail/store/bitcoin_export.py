@@ -39,9 +39,11 @@ def iter_transactions(store: Store, chain: str | None = None, *, block_hash: str
         try:
             raw = bytes.fromhex(block_hash)[::-1]
         except ValueError:
-            raise UsageError(f"--block-hash {block_hash!r} is not a hex block hash") from None
+            raise UsageError(f"block_hash {block_hash!r} is not a hex block hash",
+                             field="block_hash") from None
         if len(raw) != 32:
-            raise UsageError(f"--block-hash must be 64 hex characters, got {len(block_hash)}")
+            raise UsageError(f"block_hash must be 64 hex characters, got {len(block_hash)}",
+                             field="block_hash")
         with store.connect(read_only=True) as con:
             found = con.execute("SELECT 1 FROM block_index WHERE chain = ? AND hash = ?",
                                 [chain, raw]).fetchone()

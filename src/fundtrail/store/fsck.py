@@ -67,11 +67,18 @@ class FsckReport:
                 "findings": [asdict(f) for f in self.findings]}
 
 
-def fsck(store: Store, chain: str | None = None,
-         progress: Callable[[str], None] | None = None) -> FsckReport:
+#: (stage, done, total): stage `fsck <chain>`, files checked of the chain's files
+Progress = Callable[[str, int, int], None]
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    """No progress shown."""
+
+
+def fsck(store: Store, chain: str | None = None, progress: Progress | None = None) -> FsckReport:
     """Check `store` (or one chain of it); the report lists every finding."""
     t0 = time.perf_counter()
-    say = progress or (lambda _msg: None)
+    say = progress or _silent
     rep = FsckReport(str(store.root))
     with store.connect(read_only=True) as con:
         _check_catalog(con, rep)
@@ -115,7 +122,7 @@ def _check_catalog(con: duckdb.DuckDBPyConnection, rep: FsckReport) -> None:
 
 
 def _check_files(store: Store, chain: str, rows: list[dict], records: dict, rep: FsckReport,
-                 say: Callable[[str], None]) -> set[str]:
+                 say: Progress) -> set[str]:
     """Existence, size, rows and SHA-256 of each referenced file; returns the files that passed."""
     good: set[str] = set()
     files = [f for r in rows for f in r["files"]]
@@ -131,7 +138,7 @@ def _check_files(store: Store, chain: str, rows: list[dict], records: dict, rep:
         except StoreError as exc:
             rep.findings.append(Finding("error", "files", exc.message, chain, rel))
             continue
-        except Exception as exc:  # pyarrow: not a Parquet file (footer unreadable)
+        except Exception as exc:  # noqa: BLE001 (pyarrow: not a Parquet file, footer unreadable)
             rep.findings.append(Finding("error", "files", f"lake file {path} is not a readable Parquet "
                                         f"file: {str(exc).splitlines()[0]}", chain, rel))
             continue
@@ -148,9 +155,9 @@ def _check_files(store: Store, chain: str, rows: list[dict], records: dict, rep:
             continue
         good.add(rel)
         if time.monotonic() - last > 1.0:
-            say(f"fsck {chain}: {i + 1:,}/{len(files):,} files, {rep.bytes / 1e6:,.0f} MB checked")
+            say(f"fsck {chain}", i + 1, len(files))
             last = time.monotonic()
-    say(f"fsck {chain}: {len(files):,} files checked")
+    say(f"fsck {chain}", len(files), len(files))
     return good
 
 
@@ -211,7 +218,7 @@ def _check_blocks(store: Store, chain: str, family: str, rows: list[dict], good:
             if height in by_height:
                 rep.findings.append(Finding("error", "blocks", f"two blocks at height {height}", chain))
             by_height[int(height)] = bytes(h)
-    for _, h, prev, height in index:
+    for _, _h, prev, height in index:
         if height is not None and height - 1 in by_height and by_height[height - 1] != bytes(prev):
             rep.findings.append(Finding("error", "blocks", f"block at height {height} does not link to the "
                                         f"block stored at height {height - 1}", chain))

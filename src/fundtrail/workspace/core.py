@@ -124,6 +124,8 @@ class WorkspaceBase:
         self._cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # key -> (state, value)
         self._states: dict[str, Any] = {}  # chain -> state seen at the last refresh
         self._lock = threading.RLock()
+        #: the catalog's schema version before this workspace opened (and maybe migrated) it; 0: new
+        self.schema_at_open: int | None = None
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
@@ -135,12 +137,17 @@ class WorkspaceBase:
         if store is not None:
             settings = settings.with_(store=Path(store))
         actor = actor or Actor.local(via="python")
-        if create or writable:
-            st = Store.open(settings.store, create=create or writable)
+        before = _schema_or_zero(settings.store) if (create or writable) else None
+        if create:
+            st = Store.open(settings.store, create=True)  # creates, or migrates an existing one
         else:
-            st = Store.open(settings.store, create=False)
-            _check_schema(st)
+            st = Store.open(settings.store, create=False)  # a missing store is NotFoundError
+            if writable:
+                st.migrate()
+            else:
+                _check_schema(st)
         ws = cls(settings, st, writable=writable or create, actor=actor)
+        ws.schema_at_open = before
         ws.remember_state()
         return ws
 
@@ -221,6 +228,13 @@ class WorkspaceBase:
 
 
 W = TypeVar("W", bound=WorkspaceBase)
+
+
+def _schema_or_zero(root: Path) -> int:
+    """The schema version of the store at `root` as found, 0 when it has no catalog yet."""
+    if not (Path(root) / "catalog.duckdb").exists():
+        return 0
+    return Store(Path(root)).schema_version()
 
 
 def _check_schema(store: Store) -> None:
