@@ -179,7 +179,8 @@ def _snapshot(root: Path) -> tuple:
 
 def _stored(root: Path) -> list[tuple[bytes, int | None, int]]:
     with Store(root).query() as con:
-        return [(bytes(h), ht, n) for h, ht, n in con.execute("SELECT hash, height, tx_count FROM btc_blocks").fetchall()]
+        rows = con.execute("SELECT hash, height, tx_count FROM btc_blocks").fetchall()
+    return [(bytes(h), ht, n) for h, ht, n in rows]
 
 
 class _Timeout(Exception):

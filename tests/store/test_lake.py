@@ -82,9 +82,8 @@ def test_locked_catalog_gives_a_store_error(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr("fundtrail.store.lake._LOCK_WAIT_S", 0.2)
     proc = _holder(store.catalog_path)
     try:
-        with pytest.raises(StoreError) as info:
-            with store.connect():
-                pass
+        with pytest.raises(StoreError) as info, store.connect():
+            pass
     finally:
         proc.communicate("")
     assert "lock" in info.value.one_line().lower()
@@ -110,10 +109,8 @@ def test_nested_connections_share_one_attachment(tmp_path: Path) -> None:
         outer.execute("INSERT INTO chains (chain, family, network) VALUES ('btc', 'utxo', 'mainnet')")
         with store.connect(read_only=True) as inner:  # sees the outer session's committed rows
             assert inner.execute("SELECT count(*) FROM chains").fetchone()[0] == 1
-    with store.connect(read_only=True):
-        with pytest.raises(StoreError, match="cannot be nested"):
-            with store.connect():
-                pass
+    with store.connect(read_only=True), pytest.raises(StoreError, match="cannot be nested"), store.connect():
+        pass
     with store.connect() as con:  # the refused nesting left nothing attached
         assert con.execute("SELECT count(*) FROM chains").fetchone()[0] == 1
 

@@ -34,7 +34,8 @@ def test_ingest_with_a_bad_chain_name_leaves_the_store_usable(name: str, etl_fix
     """`--chain "eth main"` was accepted and broke every later read; `../../x` left the store unusable."""
     recording = etl_fixtures / "test_stream" / "blocks_1755634_1755635"
     store = tmp_path / "s"
-    assert sd.run(store, ["ingest", "ethereum", "--replay", str(recording), "--chain", "eth", "--chain-id", "1"])[0] == 0
+    argv = ["ingest", "ethereum", "--replay", str(recording), "--chain", "eth", "--chain-id", "1"]
+    assert sd.run(store, argv)[0] == 0
     before = sd.state(store)
     code, _, err = sd.run(store, ["ingest", "ethereum", "--replay", str(recording), "--chain", name,
                                  "--chain-id", "1"])

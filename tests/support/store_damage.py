@@ -175,7 +175,7 @@ def run(store: Path, argv: list[str]) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(["--store", str(store), "-q", *argv])
-        except BaseException as exc:  # a traceback of the CLI itself
+        except BaseException as exc:  # noqa: BLE001 (a traceback of the CLI itself)
             import traceback
 
             err.write("Traceback (most recent call last):\n" + "".join(traceback.format_exception(exc)))

@@ -77,7 +77,7 @@ def test_ripemd160_pure_matches_hashlib_on_all_padding_lengths() -> None:
     except ValueError:
         pytest.skip("this OpenSSL has no ripemd160; the fixed vectors cover the fallback")
     rng = random.Random(160)
-    for n in range(0, 300):
+    for n in range(300):
         data = rng.randbytes(n)
         assert ripemd160_pure(data) == hashlib.new("ripemd160", data).digest()
 

@@ -74,7 +74,8 @@ def test_geth_entry_formats() -> None:
     ([TX1], [], r"^block 5 debug_traceBlockByNumber: 0 call trees for 1 transactions$"),
     ([TX1], None, r"expected a list"),
     ([TX1], [{"txHash": "0x" + TX2.hex(), "result": {"type": "CALL"}}], r"call trace 0 is for tx 0x" + TX2.hex()),
-    ([TX1], [{"error": "execution timeout"}], rf"^block 5 tx 0x{TX1.hex()}: the node could not trace it: execution timeout$"),
+    ([TX1], [{"error": "execution timeout"}],
+     rf"^block 5 tx 0x{TX1.hex()}: the node could not trace it: execution timeout$"),
     ([TX1], [{"result": frame("CALL", 1, 2, calls=[{"type": "JUMP"}])}], r"call \[0\]: unknown call type 'JUMP'"),
     ([TX1], [{"result": frame("CALL", 1, 2, 1) | {"value": "0xq"}}], r"call \[\]: field value: not a hex quantity"),
     ([TX1], [{"result": frame("CALL", 1, 2) | {"to": "0x12"}}], r"field to: address must be 20 bytes"),
@@ -96,7 +97,8 @@ def test_geth_deep_nesting_is_not_recursive() -> None:
 
 
 def ptrace(ta: list[int], tx: bytes | None = TX1, error: str | None = None, kind: str = "call", **action) -> dict:
-    t = {"action": {"callType": "call", "from": ad(1), "to": ad(2), "value": "0x1", "gas": "0x5", "input": "0x"} | action,
+    call = {"callType": "call", "from": ad(1), "to": ad(2), "value": "0x1", "gas": "0x5", "input": "0x"}
+    t = {"action": call | action,
          "blockNumber": 77, "result": None if error else {"gasUsed": "0x1", "output": "0x"}, "subtraces": 0,
          "traceAddress": ta, "transactionHash": "0x" + tx.hex() if tx else None,
          "transactionPosition": 0 if tx else None, "type": kind}

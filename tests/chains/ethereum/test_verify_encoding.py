@@ -9,7 +9,6 @@ the C one.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 

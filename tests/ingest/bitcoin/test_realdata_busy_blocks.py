@@ -156,7 +156,7 @@ def test_every_output_matches_embit_and_the_reference_classifier(busy: tuple[Sto
     exported = {t["txid"]: t for t in iter_transactions(store, "btc")}
     n_out = n_embit_addr = 0
     seen_types: set[str] = set()
-    for name, (_, header, txs) in parsed.items():
+    for _name, (_, header, txs) in parsed.items():
         block_hash = dsha(header)[::-1].hex()
         for index, tx in enumerate(txs):
             txid = tx.txid().hex()

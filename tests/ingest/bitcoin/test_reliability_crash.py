@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from support import reliability as rs  # noqa: E402
+from support import reliability as rs
 
 from fundtrail.chains.bitcoin.samplechain import sample_chain_blocks_dir
 from fundtrail.store import Store

@@ -25,7 +25,7 @@ from fundtrail.ingest.bitcoin.state import rebuild
 from fundtrail.store import Store
 
 
-from support import reliability as rs  # noqa: E402
+from support import reliability as rs
 
 N = 40
 

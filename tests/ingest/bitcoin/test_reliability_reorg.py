@@ -27,7 +27,7 @@ from fundtrail.ingest.bitcoin.state import rebuild
 from fundtrail.store import Store
 
 
-from support import reliability as rs  # noqa: E402
+from support import reliability as rs
 
 N = 60
 FORK = N - 5
@@ -146,7 +146,7 @@ def test_follow_node_across_a_reorg(tmp_path: Path, world: dict, verbosity3: boo
             source = BitcoinRpcSource(RpcClient(url), batch_size=8)
             ingest_rpc(Store.open(store), source, start=0, end=None, follow=True, poll_interval=0.05,
                        should_stop=stop.is_set, progress=progress)
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
             errors.append(exc)
 
     thread = threading.Thread(target=run, daemon=True)

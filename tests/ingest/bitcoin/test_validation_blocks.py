@@ -15,7 +15,7 @@ from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.jobs import ingest_raw_files
 from fundtrail.store import Store
 
-from support import reliability as rs  # noqa: E402
+from support import reliability as rs
 
 MAX_MONEY = 21_000_000 * 100_000_000
 

@@ -26,7 +26,7 @@ from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files
 from fundtrail.store import Store
 
-from support import reliability as rs  # noqa: E402
+from support import reliability as rs
 
 MAIN = RULES["mainnet"]
 

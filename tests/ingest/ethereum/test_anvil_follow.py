@@ -53,7 +53,7 @@ def test_follow_rolls_back_a_reorg_and_matches_a_fresh_ingest(tmp_path: Path) ->
                 result["report"] = ingest_ethereum(
                     store, EthRpc(HttpTransport(node.url)), chain="anvil", follow=True, first=0,
                     poll_interval=0.1, should_stop=stop.is_set)
-            except BaseException as exc:  # surfaced by the assertion below
+            except BaseException as exc:  # noqa: BLE001 (surfaced by the assertion below)
                 result["error"] = exc
 
         thread = threading.Thread(target=run, daemon=True)

@@ -87,7 +87,8 @@ def call(t: ReplayTransport, method: str, *params: Any) -> Any:
 
 def parity_rows(etl_fixtures: Path, case: str) -> list[dict]:
     number = BLOCKS[case] or 0
-    return parity_trace_rows(call(ReplayTransport(etl_fixtures / "test_export_traces_job" / case), "trace_block", hex(number)))
+    transport = ReplayTransport(etl_fixtures / "test_export_traces_job" / case)
+    return parity_trace_rows(call(transport, "trace_block", hex(number)))
 
 
 def geth_rows(etl_fixtures: Path, case: str) -> list[dict]:
@@ -95,7 +96,8 @@ def geth_rows(etl_fixtures: Path, case: str) -> list[dict]:
     tx_hashes = [r["transaction_hash"] for r in parity_rows(etl_fixtures, case) if r["trace_address"] == []
                  and r["transaction_hash"] is not None] if BLOCKS[case] else []
     t = ReplayTransport(etl_fixtures / "test_extract_geth_traces_job" / case)
-    return geth_trace_rows(number, tx_hashes, call(t, "debug_traceBlockByNumber", hex(number), {"tracer": "callTracer"}))
+    traces = call(t, "debug_traceBlockByNumber", hex(number), {"tracer": "callTracer"})
+    return geth_trace_rows(number, tx_hashes, traces)
 
 
 @pytest.mark.parametrize("case", sorted(BLOCKS))
@@ -112,7 +114,8 @@ def test_parity_shapes(etl_fixtures: Path) -> None:
     assert create["to_address"].hex() == "a7e3cf952ea8d9438a26ee346c295f1ada328ae1"  # result.address
     assert create["output"][:4].hex() == "36600080" and create["input"][:4].hex() == "60606040"
     [suicide] = [r for r in parity_rows(etl_fixtures, "block_with_suicide") if r["trace_type"] == "suicide"]
-    assert (suicide["value"], suicide["trace_address"], suicide["input"], suicide["gas"]) == (5 * 10**16, [0], None, None)
+    assert (suicide["value"], suicide["trace_address"], suicide["input"], suicide["gas"]) == \
+        (5 * 10**16, [0], None, None)
     [failed, ok, reward] = parity_rows(etl_fixtures, "block_with_error")
     assert (failed["status"], failed["error"], ok["status"], reward["status"]) == (0, "Out of gas", 1, 1)
     assert reward["transaction_hash"] is None and reward["from_address"] is None

@@ -17,7 +17,8 @@ from fundtrail.model.chains import EVM_CHAINS, EvmChain
 
 def test_impersonated_transactions_verify_only_on_a_dev_chain(tmp_path: Path) -> None:
     require_anvil()
-    assert main(["-q", "simulate", "--chain", "eth", "--seed", "3", "--txs", "300", "--out", str(tmp_path / "sim")]) == 0
+    sim = str(tmp_path / "sim")
+    assert main(["-q", "simulate", "--chain", "eth", "--seed", "3", "--txs", "300", "--out", sim]) == 0
     block = json.loads((tmp_path / "sim" / "rpc" / "web3_response.eth_getBlockByNumber_0x1_true.json")
                        .read_text())["result"]
     unsigned = [t for t in block["transactions"] if t["r"] == "0x0" and t["s"] == "0x0"]

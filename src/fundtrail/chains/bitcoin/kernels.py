@@ -64,7 +64,7 @@ def _is_null_prevout(buf: np.ndarray, pos: int) -> bool:
     """The null outpoint (32 zero bytes, index 0xffffffff): only a coinbase input spends it."""
     if _u32(buf, pos + 32) != 0xFFFFFFFF:
         return False
-    for i in range(32):
+    for i in range(32):  # noqa: SIM110 (a plain loop is what numba compiles best)
         if buf[pos + i] != 0:
             return False
     return True

@@ -102,8 +102,8 @@ def compute_txids(pb: ParsedBatch) -> np.ndarray:
     n = pb.n_tx
     if NATIVE:
         out = np.zeros((n, 32), np.uint8)
-        _txids_native(_init, _update, _final, pb.buf, pb.tx_start, pb.tx_end, pb.tx_io_start, pb.tx_io_end, pb.tx_segwit,
-                      out, np.zeros(256, np.uint8), np.zeros(32, np.uint8))
+        _txids_native(_init, _update, _final, pb.buf, pb.tx_start, pb.tx_end, pb.tx_io_start, pb.tx_io_end,
+                      pb.tx_segwit, out, np.zeros(256, np.uint8), np.zeros(32, np.uint8))
         return out
     return _txids_hashlib(pb)
 

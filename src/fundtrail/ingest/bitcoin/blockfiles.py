@@ -166,8 +166,12 @@ class BlocksDir:
             return self._read(fh, loc.path, loc.offset, loc.length)
 
 
+#: What reading a stream gives: its (block, origin) pairs, the network it revealed, its damaged ranges.
+Records = tuple[list[tuple[bytes, str]], Network | None, list[DataError]]
+
+
 def _records(data: bytes, origin: str, network: Network | None,
-             max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> tuple[list[tuple[bytes, str]], Network | None, list[DataError]]:
+             max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> Records:
     """Split a blk-format stream into (block, origin) pairs, skipping and reporting damaged ranges."""
     out: list[tuple[bytes, str]] = []
     ranges: list[list] = []
@@ -209,7 +213,7 @@ def _looks_framed(data: bytes, max_block_bytes: int) -> bool:
 
 
 def load_raw_file(path: Path, network: Network | None, *, max_decompressed_mb: int = DEFAULT_MAX_DECOMPRESSED_MB,
-                  max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> tuple[list[tuple[bytes, str]], Network | None, list[DataError]]:
+                  max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES) -> Records:
     """Read one `--raw` file: returns its blocks, the network if a stream revealed it, and its errors."""
     path = Path(path)
     try:
@@ -232,7 +236,8 @@ def load_raw_file(path: Path, network: Network | None, *, max_decompressed_mb: i
         try:
             data = bytes.fromhex(data.decode("ascii"))
         except ValueError:
-            raise DataError(f"{origin}: looks like hex text but does not decode (odd length or bad character)") from None
+            raise DataError(f"{origin}: looks like hex text but does not decode "
+                            "(odd length or bad character)") from None
         if data[:4] in NETWORK_BY_MAGIC or _looks_framed(data, max_block_bytes):
             return _records(data, origin + " (hex)", network, max_block_bytes)
         origin += " (hex)"

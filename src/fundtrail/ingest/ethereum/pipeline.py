@@ -189,7 +189,7 @@ class EthIngest(ChainWriter):
 
     def _reset(self, start: tuple[int, int, int]) -> None:
         self.counters.tx_id, self.counters.transfer_id, _ = start
-        for aid, addr, _ in self.book.new:
+        for _aid, addr, _ in self.book.new:
             self.book.ids.pop(addr, None)
         self.book.new = []
         self.book.next_id = start[2]

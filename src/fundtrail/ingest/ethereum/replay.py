@@ -2,10 +2,9 @@
 
 It lets the ingest run unchanged on real mainnet data without a network: the recordings are the
 ethereum-etl test fixtures (real node answers, one file per request) or any directory written the
-same way. A request maps to `web3_response.<key>.json`, where the key is the method, then each
-parameter flattened and joined by "_": a scalar as its lower-cased string (True -> "true"), a dict
-as its keys in sorted order each followed by its flattened value, a list as its flattened items;
-for example `debug_traceBlockByNumber_0xf4240_tracer_calltracer` or `eth_chainId_` (no params).
+same way. A request maps to `web3_response.<key>.json`, the key scheme of
+`fundtrail.chains.ethereum.recording` (for example `debug_traceBlockByNumber_0xf4240_tracer_calltracer`
+or `eth_chainId_`).
 Recordings made by other tools often lack `eth_chainId_` and `eth_blockNumber_`: the chain then
 comes from `--chain`/`--chain-id` and the block range from the blocks recorded (docs/cli.md).
 A file may hold the whole JSON-RPC response or only its result. It has the same `request(payload)`
@@ -18,25 +17,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fundtrail.chains.ethereum.recording import PREFIX, SUFFIX, file_name, key_of, request_key
 from fundtrail.errors import SourceError
 from fundtrail.ingest.rpchttp import loads_bounded
+
+__all__ = ["METHOD_NOT_FOUND", "ReplayTransport", "request_key"]
 
 _ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "result", "error"})
 METHOD_NOT_FOUND = -32601
 _NOT_RECORDED = object()
-
-
-def _flatten(value: Any) -> str:
-    if isinstance(value, dict):
-        return "_".join(f"{key}_{_flatten(value[key])}" for key in sorted(value))
-    if isinstance(value, (list, tuple)):
-        return "_".join(_flatten(item) for item in value)
-    return str(value).lower()
-
-
-def request_key(method: str, params: list[Any] | None) -> str:
-    """The recording key of one JSON-RPC call (the file name between `web3_response.` and `.json`)."""
-    return f"{method}_{_flatten(list(params or []))}"
 
 
 class ReplayTransport:
@@ -63,8 +52,8 @@ class ReplayTransport:
 
     def keys(self) -> list[str]:
         """The request keys this directory has recordings for, sorted."""
-        return sorted(p.name[len("web3_response."):-len(".json")]
-                      for p in self.directory.glob("web3_response.*.json"))
+        keys = (key_of(p.name) for p in self.directory.glob(f"{PREFIX}*{SUFFIX}"))
+        return sorted(k for k in keys if k is not None)
 
     def recorded_blocks(self) -> list[int]:
         """Numbers of the blocks recorded (`eth_getBlockByNumber_0x<n>_...`), sorted: a recording's
@@ -97,7 +86,7 @@ class ReplayTransport:
         if recorded is _NOT_RECORDED:
             if not self.unrecorded_as_rpc_error:
                 raise SourceError(f"no recorded response for {key} in {self.directory}",
-                                  hint=f"expected file web3_response.{key}.json")
+                                  hint=f"expected file {file_name(key)}")
             response["error"] = {"code": METHOD_NOT_FOUND, "message": f"no recorded response for {key}"}
         elif _is_envelope(recorded):
             if recorded.get("error") is not None:
@@ -111,7 +100,7 @@ class ReplayTransport:
 
     def _load(self, key: str) -> Any:
         """The parsed recording for `key` (parsed afresh each time, as a node's answer would be)."""
-        path = self.directory / f"web3_response.{key}.json"
+        path = self.directory / file_name(key)
         if not path.is_file():
             return _NOT_RECORDED
         try:

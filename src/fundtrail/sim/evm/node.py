@@ -154,7 +154,7 @@ class AnvilProcess:
             self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
             self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
                                           stderr=subprocess.STDOUT, start_new_session=True,
-                                          preexec_fn=_die_with_parent)  # noqa: PLW1509 (one prctl call)
+                                          preexec_fn=_die_with_parent)  # one prctl call: fork-safe
             if self._wait_ready():
                 return
             self.stop()

@@ -1,10 +1,10 @@
 """Recorded JSON-RPC responses of a simulated chain, in the replay format of the Ethereum ingest.
 
 A recording holds, for every request `fundtrail ingest ethereum` makes of a node, the node's answer
-in a file `web3_response.<key>.json` (the key scheme of `fundtrail.ingest.ethereum.replay`: the
-method, then each parameter flattened, joined by "_"), so `fundtrail ingest ethereum --replay DIR`
-ingests the chain without a node: the chain id, the head, every block with full transactions,
-block receipts, parity traces (`trace_block`) and the token's name, symbol and decimals.
+in a file `web3_response.<key>.json` (the format of `fundtrail.chains.ethereum.recording`, which the
+ingest's replay reads), so `fundtrail ingest ethereum --replay DIR` ingests the chain without a
+node: the chain id, the head, every block with full transactions, block receipts, parity traces
+(`trace_block`) and the token's name, symbol and decimals.
 """
 
 from __future__ import annotations
@@ -14,23 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fundtrail.chains.ethereum.recording import file_name, request_key
 from fundtrail.sim.evm.node import EvmNode
+
+__all__ = ["BATCH", "TOKEN_CALLS", "record_chain", "request_key"]
 
 TOKEN_CALLS = {"name": "0x06fdde03", "symbol": "0x95d89b41", "decimals": "0x313ce567"}
 BATCH = 100
-
-
-def _flatten(value: Any) -> str:
-    if isinstance(value, dict):
-        return "_".join(f"{key}_{_flatten(value[key])}" for key in sorted(value))
-    if isinstance(value, (list, tuple)):
-        return "_".join(_flatten(item) for item in value)
-    return str(value).lower()
-
-
-def request_key(method: str, params: list[Any]) -> str:
-    """The recording key of one call (must agree with the ingest's replay; a test checks it)."""
-    return f"{method}_{_flatten(list(params))}"
 
 
 def record_chain(node: EvmNode, directory: Path, tip: int, tokens: list[str],
@@ -67,4 +57,4 @@ def _write(node: EvmNode, directory: Path, calls: list[tuple[str, list[Any]]]) -
 
 def _save(directory: Path, key: str, result: Any) -> None:
     text = json.dumps({"jsonrpc": "2.0", "id": 1, "result": result}, sort_keys=True) + "\n"
-    (directory / f"web3_response.{key}.json").write_text(text, encoding="utf-8")
+    (directory / file_name(key)).write_text(text, encoding="utf-8")
