@@ -24,6 +24,7 @@ import typer
 import typer.core
 import typer.main
 
+from fundtrail.cli import audit as cli_audit
 from fundtrail.cli import (commands_access, commands_bitcoin, commands_cluster, commands_ethereum,
                           commands_lookup, commands_risk, commands_serve, commands_sim, commands_store,
                           commands_tags, commands_trace)
@@ -190,34 +191,58 @@ def error_line(exc: FundtrailError, argv: list[str]) -> str:
     return line
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (documented in docs/cli.md)."""
+def _run(cmd: Any, args: list[str]) -> tuple[int, str]:
+    """Run the command line: (exit code, outcome `ok` or the error code) for the audit record."""
     try:
-        build_command().main(args=argv, prog_name="fundtrail", standalone_mode=False)
-        return 0
+        rv = cmd.main(args=args, prog_name="fundtrail", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0  # click RETURNS typer.Exit(n)'s n here, it does not raise
+        return code, "ok" if code == 0 else "error"
     except FundtrailError as exc:
-        typer.echo(f"fundtrail: error: {error_line(exc, argv if argv is not None else sys.argv[1:])}",
-                   err=True)
-        return exc.exit_code
+        typer.echo(f"fundtrail: error: {error_line(exc, args)}", err=True)
+        return exc.exit_code, exc.code
     except KeyboardInterrupt:
         typer.echo(f"fundtrail: {Interrupted('interrupted; committed batches are kept').one_line()}", err=True)
-        return Interrupted.exit_code
+        return Interrupted.exit_code, Interrupted.code
     except typer.Exit as exc:
-        return exc.exit_code
+        return exc.exit_code, "ok" if exc.exit_code == 0 else "error"
     except typer.Abort:
-        return 1
+        return 1, "aborted"
     except OSError as exc:
         line, code = os_error_line(exc)
         typer.echo(f"fundtrail: error: {line}", err=True)
-        return code
+        return code, "bad_request" if code == 2 else "error"
     except Exception as exc:  # usage errors of the option parser arrive here in non-standalone mode
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             if type(exc).__name__ == "NoArgsIsHelpError":  # `fundtrail`, `fundtrail ingest`: usage
                 typer.echo(exc.format_message())
-                return 2
+                return 2, "bad_request"
             typer.echo(f"fundtrail: error: {exc.format_message()}", err=True)
-            return 2
+            return 2, "bad_request"
         raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (docs/cli.md). Every command on a store is recorded in its
+    audit log (docs/security.md), and refused (exit 4) when it could not be."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    cmd = build_command()
+    try:
+        plan = cli_audit.plan(cmd, args)  # None: --help, --version, no subcommand
+    except FundtrailError as exc:  # the record could not be written, so the command must not run
+        typer.echo(f"fundtrail: error: {error_line(exc, args)}", err=True)
+        return exc.exit_code
+    code, outcome = 1, "internal_error"  # kept if a bug's exception escapes _run
+    try:
+        code, outcome = _run(cmd, args)
+    finally:
+        if plan is not None:
+            try:
+                cli_audit.record_command(plan.settings, plan.actor, plan.command_path, args, code, outcome,
+                                         command=cmd)
+            except FundtrailError as exc:
+                typer.echo(f"fundtrail: error: {error_line(exc, args)}", err=True)
+                code = code or exc.exit_code
+    return code
 
 
 if __name__ == "__main__":

@@ -106,5 +106,19 @@ MIGRATIONS.append((
     ],
 ))
 
+MIGRATIONS.append((
+    6,
+    "access: users (roles; password hash reserved) and API tokens (slow salted hashes only)",
+    [
+        """CREATE TABLE users (
+            name VARCHAR PRIMARY KEY, role VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+            created_by VARCHAR, disabled_at TIMESTAMP, disabled_by VARCHAR, password_hash VARCHAR)""",
+        """CREATE TABLE api_tokens (
+            token_id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, secret_hash VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL, created_by VARCHAR, revoked_at TIMESTAMP,
+            revoked_by VARCHAR)""",
+    ],
+))
+
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

@@ -1,9 +1,350 @@
-"""Service operations: access (filled in by its owner; see fundtrail.workspace)."""
+"""Service operations: users, roles, API tokens and the audit log (domain: `fundtrail.access`).
+
+The interfaces reach access control only through here: the API authenticates a bearer token with
+`authenticate` (answered from memory after the first slow-hash check, and dropped as soon as any
+user or token changes), checks the route's permission with `allows`/`require`, and records every
+request with `audit_append`; the CLI records every command the same way (`cli/audit.py`). Users
+and tokens are catalog changes (a writable workspace); the audit log is its own append-only file
+and is written by read-only workspaces too.
+"""
 
 from __future__ import annotations
 
-from fundtrail.workspace.core import WorkspaceBase
+import datetime as dt
+import hashlib
+import hmac
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from fundtrail.access import audit, stamp, tokens, users
+from fundtrail.access.audit_verify import verify_log
+from fundtrail.access.roles import PERMISSIONS, ROLES, allows, check_role, require
+from fundtrail.errors import AuthError, UsageError
+from fundtrail.store.lake import CATALOG
+from fundtrail.workspace.core import Actor, Model, Via, WorkspaceBase, check_limit, decode_cursor, encode_cursor
+
+__all__ = ["PERMISSIONS", "ROLES", "AccessOps", "AuditEntry", "AuditPage", "AuditProblem", "AuditRecord",
+           "AuditVerifyResult", "TokenCreateResult", "TokenRecord", "TokensListResult", "UserRecord",
+           "UsersListResult", "allows", "append_audit", "check_audit_writable", "check_role", "is_store",
+           "require"]
+
+_CACHE_MAX = 10_000
+
+
+def _iso(value: Any) -> str | None:
+    """A catalog timestamp (naive UTC) as ISO 8601 UTC with `Z`."""
+    if value is None:
+        return None
+    assert isinstance(value, dt.datetime)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class UserRecord(Model):
+    """A user: name, role, who created and disabled them and when (times ISO 8601 UTC)."""
+
+    name: str
+    role: str
+    active: bool
+    created_at: str
+    created_by: str | None = None
+    disabled_at: str | None = None
+    disabled_by: str | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> UserRecord:
+        return cls(name=row["name"], role=row["role"], active=row["disabled_at"] is None,
+                   created_at=_iso(row["created_at"]) or "", created_by=row["created_by"],
+                   disabled_at=_iso(row["disabled_at"]), disabled_by=row["disabled_by"])
+
+
+class UsersListResult(Model):
+    """Every user, by name."""
+
+    users: list[UserRecord]
+
+
+class TokenCreateResult(Model):
+    """A new token: shown this once, never stored or shown again."""
+
+    token: str
+    id: str
+    user: str
+
+
+class TokenRecord(Model):
+    """A token as listings show it: its id and owner, never the token or its hash."""
+
+    id: str
+    user: str
+    active: bool
+    created_at: str
+    created_by: str | None = None
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> TokenRecord:
+        return cls(id=row["id"], user=row["user"], active=row["revoked_at"] is None,
+                   created_at=_iso(row["created_at"]) or "", created_by=row["created_by"],
+                   revoked_at=_iso(row["revoked_at"]), revoked_by=row["revoked_by"])
+
+
+class TokensListResult(Model):
+    """Token records, oldest first."""
+
+    tokens: list[TokenRecord]
+
+
+class AuditEntry(Model):
+    """What an interface records about one lookup or change (the log adds seq, time and hashes).
+
+    `action` is the CLI command path (`trace`, `cluster show`) or the API method and route
+    template (`GET /api/v1/{chain}/addresses/{address}`); `subjects` the addresses, txids, outputs,
+    cluster and case ids asked about; `params` the other request parameters (values under
+    secret-like names are redacted); `result_size` counts `result_unit`s; `outcome` is `ok` or
+    the error code; `status` the HTTP status or exit code."""
+
+    user: str
+    role: str | None = None
+    via: Via = "python"
+    action: str = Field(min_length=1)
+    subjects: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    result_size: int | None = None
+    result_unit: Literal["items", "bytes"] | None = None
+    outcome: str = "ok"
+    status: int = 0
+
+    @classmethod
+    def of(cls, actor: Actor, action: str, **fields: Any) -> AuditEntry:
+        """An entry for what `actor` did."""
+        return cls(user=actor.user, role=actor.role, via=actor.via, action=action, **fields)
+
+
+class AuditRecord(Model):
+    """One record of the audit log, exactly as stored (docs/security.md)."""
+
+    seq: int
+    time: str
+    user: str
+    role: str | None
+    via: str
+    action: str
+    subjects: list[str]
+    params: dict[str, Any]
+    result_size: int | None
+    result_unit: str | None
+    outcome: str
+    status: int
+    prev: str
+    hash: str
+
+
+class AuditPage(Model):
+    """Audit records, oldest first (newest last); `next_cursor` continues with OLDER records."""
+
+    records: list[AuditRecord]
+    limit: int
+    next_cursor: str | None = None
+
+
+class AuditProblem(Model):
+    """The first bad record: its line in audit/audit.log, its seq (when readable), what is wrong."""
+
+    line: int | None
+    seq: int | None
+    what: str
+
+
+class AuditVerifyResult(Model):
+    """The verdict of `audit verify`: ok, how many records were found good, the last seq and hash
+    (to note down: a later verify must reach them), the head anchor, and the first problem."""
+
+    ok: bool
+    records: int
+    last_seq: int
+    last_hash: str
+    head_seq: int | None
+    head_hash: str | None
+    problem: AuditProblem | None = None
+    note: str | None = None
+
+
+def is_store(root: Path) -> bool:
+    """True when `root` holds a store catalog (a directory without one has nothing to audit)."""
+    return bool((Path(root) / CATALOG).is_file())
+
+
+def check_audit_writable(root: Path) -> None:
+    """AuditError unless a record can be appended to the audit log of the store at `root` now."""
+    audit.audit_log(root).check_writable()
+
+
+def append_audit(root: Path, entry: AuditEntry) -> AuditRecord:
+    """Append `entry` to the audit log of the store at `root`, returning once it is on disk."""
+    data = entry.model_dump(mode="json")
+    data["params"] = audit.scrub(data["params"])
+    data["subjects"] = audit.scrub(data["subjects"])
+    return AuditRecord(**audit.audit_log(root).append(data))
+
+
+def _time_bound(value: str | None, field: str) -> str | None:
+    """An ISO 8601 time or date (UTC unless it says otherwise) or unix seconds, in the log's form."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    try:
+        when = dt.datetime.fromtimestamp(float(text), dt.UTC)
+    except ValueError:
+        try:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"{field} {value!r} is not a time (ISO 8601 such as 2024-05-01T12:00:00Z, "
+                             "or unix seconds)", field=field) from None
+    except (OverflowError, OSError):
+        raise UsageError(f"{field} {value!r} is out of range", field=field) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _AuthCache:
+    """Verified tokens of this workspace, in memory only: key HMAC-SHA256(token) under a random
+    per-process key (the tokens themselves are never kept), valid while the access stamp is."""
+
+    def __init__(self) -> None:
+        self.key = os.urandom(32)
+        self.stamp: tuple[int, int, int] | bool | None = False  # False: never checked
+        self.entries: dict[bytes, tuple[str, str, str]] = {}
+        self.lock = threading.Lock()
 
 
 class AccessOps(WorkspaceBase):
-    """Operations on access."""
+    """Users, tokens, authentication and the audit log."""
+
+    # -- users and tokens (catalog changes) ------------------------------------------------------
+    def users_add(self, name: str, *, role: str) -> UserRecord:
+        """Create user `name` with `role` (analyst, investigator, auditor, admin)."""
+        users.check_name(name)
+        check_role(role)
+        self.require_writable("adding a user")
+        return UserRecord.of(users.add_user(self.store, name, role, by=self.actor.user))
+
+    def users_list(self) -> UsersListResult:
+        """Every user, by name."""
+        rows = users.list_users(self.store, read_only=not self.writable)
+        return UsersListResult(users=[UserRecord.of(r) for r in rows])
+
+    def users_disable(self, name: str) -> UserRecord:
+        """Disable `name`: their tokens are refused from the next request on."""
+        users.check_name(name)
+        self.require_writable("disabling a user")
+        return UserRecord.of(users.disable_user(self.store, name, by=self.actor.user))
+
+    def tokens_create(self, user: str) -> TokenCreateResult:
+        """A new API token for `user`; the token is in this result only."""
+        users.check_name(user, field="user")
+        self.require_writable("creating a token")
+        return TokenCreateResult(**tokens.create_token(self.store, user, by=self.actor.user))
+
+    def tokens_revoke(self, token_id: str) -> TokenRecord:
+        """Revoke token `token_id`: refused from the next request on."""
+        tokens.check_id(token_id)
+        self.require_writable("revoking a token")
+        return TokenRecord.of(tokens.revoke_token(self.store, token_id, by=self.actor.user))
+
+    def tokens_list(self, *, user: str | None = None) -> TokensListResult:
+        """Token records (of one user), never the tokens."""
+        if user is not None:
+            users.check_name(user, field="user")
+        rows = tokens.list_tokens(self.store, user=user, read_only=not self.writable)
+        return TokensListResult(tokens=[TokenRecord.of(r) for r in rows])
+
+    # -- authentication --------------------------------------------------------------------------
+    def _auth_cache(self) -> _AuthCache:
+        found = self.__dict__.get("_access_auth_cache")
+        if isinstance(found, _AuthCache):
+            return found
+        made: _AuthCache = self.__dict__.setdefault("_access_auth_cache", _AuthCache())
+        return made
+
+    def authenticate(self, token: str, *, via: Via = "api") -> Actor:
+        """The actor (user, role) a bearer token stands for; AuthError for a malformed, unknown
+        or revoked token or a disabled user, without saying which. Fast after the first check:
+        verified tokens are remembered until any user or token changes."""
+        if not isinstance(token, str) or not 0 < len(token) <= 256:
+            raise AuthError("the token is not valid", hint="ask an admin for a token")
+        cache = self._auth_cache()
+        now = stamp.current(self.store.root)
+        digest = hmac.new(cache.key, token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        with cache.lock:
+            if cache.stamp != now:
+                cache.entries.clear()
+                cache.stamp = now
+            hit = cache.entries.get(digest)
+        if hit is None:
+            hit = tokens.verify(self.store, token, read_only=not self.writable)
+            with cache.lock:
+                if cache.stamp == now:
+                    if len(cache.entries) >= _CACHE_MAX:
+                        cache.entries.clear()
+                    cache.entries[digest] = hit
+        return Actor(user=hit[1], role=hit[2], via=via)
+
+    @staticmethod
+    def token_id(token: str) -> str | None:
+        """The id part of a token shaped like one (for rate limits and logs), else None; says
+        nothing about whether the token is valid."""
+        match = tokens.TOKEN_PATTERN.fullmatch(token) if isinstance(token, str) else None
+        return match.group(1) if match else None
+
+    # -- the audit log ---------------------------------------------------------------------------
+    def audit_append(self, record: AuditEntry) -> AuditRecord:
+        """Append one record and return it once it is on disk; AuditError (and the request must
+        fail) when it cannot be written. Works on a read-only workspace."""
+        return append_audit(self.store.root, record)
+
+    def audit_check_writable(self) -> None:
+        """AuditError unless a record could be appended now."""
+        check_audit_writable(self.store.root)
+
+    def audit_show(self, *, user: str | None = None, since: str | None = None, until: str | None = None,
+                   limit: int = 100, cursor: str | None = None) -> AuditPage:
+        """The last `limit` records matching (by user; time from `since` up to `until`), oldest
+        first; `next_cursor` pages back to older ones."""
+        check_limit(limit, maximum=10_000)
+        lo, hi = _time_bound(since, "since"), _time_bound(until, "until")
+        pos = decode_cursor(cursor, ("before",))
+        before = pos["before"] if pos else None
+        if before is not None and not isinstance(before, int):
+            raise UsageError("cursor is not a cursor this listing returned", field="cursor")
+        found: list[dict[str, Any]] = []
+        more = False
+        for _line, rec in audit.iter_records(self.store.root / audit.AUDIT_DIR / audit.LOG_NAME):
+            if before is not None and rec.get("seq", 0) >= before:
+                break
+            if user is not None and rec.get("user") != user:
+                continue
+            t = str(rec.get("time", ""))
+            if (lo is not None and t < lo) or (hi is not None and t > hi):
+                continue
+            found.append(rec)
+            if len(found) > limit:
+                found.pop(0)
+                more = True
+        page = [AuditRecord(**r) for r in found]
+        nxt = encode_cursor({"before": page[0].seq}) if more and page else None
+        return AuditPage(records=page, limit=limit, next_cursor=nxt)
+
+    def audit_verify(self) -> AuditVerifyResult:
+        """Check every record, the chain and the head anchor; names the first bad record."""
+        res = verify_log(self.store.root)
+        head = res["head"]
+        return AuditVerifyResult(
+            ok=res["ok"], records=res["records"], last_seq=res["last_seq"], last_hash=res["last_hash"],
+            head_seq=head["seq"] if head else None, head_hash=head["hash"] if head else None,
+            problem=AuditProblem(**res["problem"]) if res["problem"] else None, note=res["note"])

@@ -1,0 +1,184 @@
+"""The CLI's audit hook: one audit record per command that used a store.
+
+`cli/main.py` calls `plan` before running a command (which also refuses to run it, with an
+AuditError, when its record could not be written) and `record_command` after it, with the exit
+code and outcome. The record names the command path (`trace`, `cluster show`), the subjects asked
+about (positional arguments and the values of options naming addresses, txids, seed files or
+cases; a seeds file is named, never read) and the other options given; values of options named
+like a password, token or secret are never recorded. `--help` and `--version` are not recorded,
+nor commands on a directory without a store catalog (nothing to audit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fundtrail.errors import AuditError, ConfigError
+from fundtrail.settings import Settings
+from fundtrail.workspace import Actor
+from fundtrail.workspace.access import AuditEntry, append_audit, check_audit_writable, is_store
+
+#: Options whose values are subjects (what was asked about), not parameters.
+SUBJECT_OPTIONS = frozenset({"--seeds-file", "--address", "--txid", "--case", "--cluster"})
+#: The global options: where the store is and who acts are the record's own fields.
+_GLOBAL_NAMES = frozenset({"store", "as", "quiet", "verbose", "version"})
+_NOT_RECORDED = frozenset({"--help", "--version"})
+
+
+@dataclass
+class AuditPlan:
+    """What the hook knows before a command runs: its store settings, actor and command path."""
+
+    settings: Settings
+    actor: Actor
+    command_path: str
+
+
+def _options(cmd: Any) -> dict[str, Any]:
+    """Every option string of a click command -> its parameter."""
+    found: dict[str, Any] = {}
+    for param in getattr(cmd, "params", []):
+        if getattr(param, "param_type_name", "") == "option":
+            for opt in (*param.opts, *getattr(param, "secondary_opts", ())):
+                found[opt] = param
+    return found
+
+
+def _takes_value(param: Any) -> bool:
+    return not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+
+
+def parse(command: Any, argv: list[str]) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(command path words, subjects, params) of `argv` for the click command tree `command`,
+    read the way click reads it (options and their values, positionals, `--`), without running
+    any option callback or opening any file."""
+    path: list[str] = []
+    subjects: list[str] = []
+    params: dict[str, Any] = {}
+    cmd, opts = command, _options(command)
+    i, only_args = 0, False
+    while i < len(argv):
+        tok = argv[i]
+        i += 1
+        if not only_args and tok == "--":
+            only_args = True
+            continue
+        if not only_args and tok.startswith("-") and len(tok) > 1 and not _is_number(tok):
+            name, _, inline = tok.partition("=")
+            param = opts.get(name)
+            if param is None:  # unknown (the command reports it) or combined short flags (-qv)
+                if name.startswith("--"):
+                    params.setdefault("unknown_options", []).append(name)
+                continue
+            value: Any = None
+            if not _takes_value(param):
+                value = name not in getattr(param, "secondary_opts", ())
+            elif "=" in tok:
+                value = inline
+            elif i < len(argv):
+                value, i = argv[i], i + 1
+            _add_option(param, name, value, subjects, params)
+            continue
+        subs = getattr(cmd, "commands", None)
+        if subs and not only_args and tok in subs:
+            path.append(tok)
+            cmd = subs[tok]
+            opts = _options(cmd)
+            continue
+        subjects.append(tok)
+    return path, subjects, params
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
+
+
+def _add_option(param: Any, name: str, value: Any, subjects: list[str], params: dict[str, Any]) -> None:
+    longs = [o for o in param.opts if o.startswith("--")]
+    key = (longs[0] if longs else name).lstrip("-").replace("-", "_")
+    if key in _GLOBAL_NAMES:
+        return
+    if any(o in SUBJECT_OPTIONS for o in param.opts):
+        if value is not None:
+            subjects.append(str(value))
+        return
+    if getattr(param, "multiple", False) or key in params:
+        prior = params.get(key, [])
+        params[key] = [*(prior if isinstance(prior, list) else [prior]), value]
+    elif getattr(param, "count", False):
+        params[key] = int(params.get(key, 0)) + 1
+    else:
+        params[key] = value
+
+
+def _global_value(argv: list[str], option: str) -> str | None:
+    """The last value given to a global option (`--store`, `--as`) anywhere in argv."""
+    value: str | None = None
+    for i, tok in enumerate(argv):
+        if tok == "--":
+            break
+        if tok == option and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif tok.startswith(option + "="):
+            value = tok.split("=", 1)[1]
+    return value
+
+
+#: Commands that examine the audit log itself: they run (unrecorded) when it cannot be appended to,
+#: since finding out what is wrong with it is their purpose.
+_EXAMINE_LOG = {("audit", "verify"), ("audit", "show")}
+
+
+def plan(command: Any, argv: list[str]) -> AuditPlan | None:
+    """The audit plan of a command line, checked before it runs: None when nothing will be
+    recorded (`--help`, `--version`, no subcommand, unreadable settings: the command itself
+    reports those). Raises AuditError when the store has a catalog but its audit log cannot be
+    written: the command must then not run."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    if any(a in _NOT_RECORDED for a in options):
+        return None
+    path, _subjects, _params = parse(command, argv)
+    if not path:
+        return None
+    store = _global_value(argv, "--store")
+    try:
+        settings = Settings.load(store=Path(store).expanduser() if store else None)
+    except ConfigError:
+        return None
+    actor = Actor.local(via="cli", user=_global_value(argv, "--as"))
+    try:
+        check_writable(settings)
+    except AuditError:
+        if tuple(path[:2]) in _EXAMINE_LOG:  # reading a damaged log must stay possible: unrecorded
+            return None
+        raise
+    return AuditPlan(settings=settings, actor=actor, command_path=" ".join(path))
+
+
+def check_writable(settings: Settings) -> None:
+    """AuditError when the store has a catalog and a record could not be appended to its audit
+    log now (checked before a command runs, so it is refused rather than run unrecorded)."""
+    if is_store(settings.store):
+        check_audit_writable(settings.store)
+
+
+def record_command(settings: Settings, actor: Actor, command_path: str, argv: list[str], status: int,
+                   outcome: str, *, command: Any = None) -> None:
+    """Append the record of one finished CLI command (exit `status`, `outcome` `ok` or the error
+    code); nothing when the store has no catalog. `command` is the click command tree, to tell
+    options from positionals (built here when not given). AuditError when it cannot be written."""
+    if not command_path or not is_store(settings.store):
+        return
+    if command is None:
+        from fundtrail.cli.main import build_command  # the tree main.py ran; imported late (cycle)
+        command = build_command()
+    _path, subjects, params = parse(command, argv)
+    entry = AuditEntry(user=actor.user, role=actor.role, via="cli", action=command_path,
+                       subjects=subjects, params=params, outcome=outcome, status=status)
+    append_audit(settings.store, entry)
