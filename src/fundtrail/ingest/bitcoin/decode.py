@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from fundtrail.chains.bitcoin.address import classify_script
-from fundtrail.chains.bitcoin.parser import ParsedBatch
+from fundtrail.chains.bitcoin.addresskey import MIX, address_key, fingerprint
+from fundtrail.chains.bitcoin.parser import MAX_MONEY, ParsedBatch
 from fundtrail.chains.bitcoin.script import ScriptType
-from fundtrail.chains.bitcoin.parser import MAX_MONEY
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin.fptable import FingerprintTable
 from fundtrail.ingest.bitcoin.source import Prevout
@@ -27,10 +27,6 @@ from fundtrail.store.tables import (
     RESOLVED_STORE,
     UTXO_TABLES,
 )
-
-_MASK64 = (1 << 64) - 1
-MIX = 0x9E3779B97F4A7C15
-_HASH_TYPES = (ScriptType.P2PKH, ScriptType.P2SH, ScriptType.P2WPKH, ScriptType.P2WSH, ScriptType.P2TR)
 
 
 @dataclass
@@ -107,22 +103,6 @@ def _gather(buf, offs, lens):
 def _binary(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> pa.Array:
     data, offsets = _gather(buf, offs.astype(np.int64), lens.astype(np.int64))
     return pa.Array.from_buffers(pa.binary(), len(offs), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
-def fingerprint(kind: int, payload: bytes) -> tuple[int, int]:
-    """The 128-bit fingerprint of an address key, as (fp1, fp2); equals the numba fast path."""
-    if kind in _HASH_TYPES:
-        x, y = struct.unpack_from("<QQ", payload)
-        return x ^ ((kind * MIX) & _MASK64), y
-    d = hashlib.sha256(bytes([kind]) + payload).digest()
-    return struct.unpack_from("<QQ", d)
-
-
-def address_key(script_type: int, script_payload: bytes) -> tuple[int, bytes]:
-    """Map an output's (type, payload) to its address (kind, payload): P2PK becomes its key's P2PKH."""
-    if script_type == ScriptType.P2PK:
-        return ScriptType.P2PKH, hashlib.new("ripemd160", hashlib.sha256(script_payload).digest()).digest()
-    return script_type, script_payload
 
 
 def _special_payload(buf: bytes, t: int, script_off: int, script_len: int, pay_off: int, pay_len: int) -> bytes:

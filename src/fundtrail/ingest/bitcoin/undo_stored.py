@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fundtrail.chains.bitcoin.address import classify_script
+from fundtrail.chains.bitcoin.addresskey import address_key, fingerprint
 from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.errors import DataError
-from fundtrail.ingest.bitcoin.decode import address_key, fingerprint
 from fundtrail.ingest.bitcoin.source import Prevout
 from fundtrail.ingest.bitcoin.state import save_snapshot
 from fundtrail.store.tables import RESOLVED_PREVOUT_DATA, UTXO_TABLES
