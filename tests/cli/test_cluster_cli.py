@@ -170,7 +170,7 @@ def test_service_tags_reach_the_guard_in_bulk(store: Path, tmp_path: Path, capsy
     the per-address resolver is never called per tag, and each step shows progress on stderr."""
     import numpy as np
 
-    from fundtrail.cli import commands_cluster
+    from fundtrail.workspace.cluster_tags import service_labels
     from fundtrail.cluster import engine, query
     from fundtrail.store import Store
 
@@ -204,7 +204,7 @@ def test_service_tags_reach_the_guard_in_bulk(store: Path, tmp_path: Path, capsy
     want = _old_service_tags(store)
     assert set(want.values()) == {"exchange: alpha", "exchange: beta", "exchange: Gamma"}
     everyone = np.arange(6)
-    svc = commands_cluster._service_labels(Store.open(store, create=False), "btc-regtest", lambda _: None)
+    svc = service_labels(Store.open(store, create=False), "btc-regtest", lambda _: None)
     for strategy in (labels.RENDER, labels.PARSE):
         hook = labels.AddressLabels(Store.open(store, create=False), "btc-regtest", svc.labels,
                                     strategy=strategy)

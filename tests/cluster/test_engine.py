@@ -117,7 +117,7 @@ def test_change_links_respect_the_floor(hand, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_change_needs_a_floor_and_names_are_checked(hand) -> None:
-    with pytest.raises(UsageError, match="--change-floor"):
+    with pytest.raises(UsageError, match="change_floor is required"):
         run_clustering(hand.store, CHAIN, heuristics=("multi-input", "change"))
     with pytest.raises(UsageError, match="unknown heuristic"):
         run_clustering(hand.store, CHAIN, heuristics=("co-spend",))

@@ -117,7 +117,7 @@ def test_cluster_run_resolves_real_service_tags_in_bulk(tagged: Path, independen
 @pytest.mark.parametrize("strategy", ["render", "parse"])
 def test_both_ways_of_matching_agree_with_a_per_tag_computation(tagged: Path, independent: dict[int, str],
                                                                 strategy: str) -> None:
-    from fundtrail.cli.commands_cluster import _service_labels
+    from fundtrail.workspace.cluster_tags import service_labels as _service_labels
     from fundtrail.cluster import labels
 
     store = Store.open(tagged, create=False)

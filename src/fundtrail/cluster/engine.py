@@ -96,10 +96,11 @@ def parse_heuristics(names: Iterable[str]) -> tuple[str, ...]:
     for name in names:
         key = name.strip().lower()
         if key not in _ALIASES:
-            raise UsageError(f"unknown heuristic {name!r}; known: multi-input, change, deposit")
+            raise UsageError(f"unknown heuristic {name!r}; known: multi-input, change, deposit",
+                             field="heuristics")
         out.add(_ALIASES[key])
     if not out:
-        raise UsageError("no heuristic given; use e.g. --heuristics multi-input")
+        raise UsageError("heuristics names none; give e.g. multi-input", field="heuristics")
     return tuple(h for h in HEURISTIC_BY_CODE if h in out)
 
 
@@ -107,18 +108,20 @@ def check_params(family: str, heuristics: tuple[str, ...], change_floor: float |
                  coinjoin_floor: float) -> tuple[tuple[str, ...], float | None]:
     """The heuristics and change floor a run of a `family` chain uses; UsageError for a bad
     combination (callers check before slow preparation, the run checks again)."""
-    for name, value in (("--change-floor", change_floor), ("--coinjoin-floor", coinjoin_floor)):
+    for name, value in (("change_floor", change_floor), ("coinjoin_floor", coinjoin_floor)):
         if value is not None and not 0.0 <= value <= 1.0:
-            raise UsageError(f"{name} must be between 0 and 1, got {value}")
+            raise UsageError(f"{name} must be between 0 and 1, got {value}", field=name)
     if family == "account":
         bad = [h for h in heuristics if h not in (DEPOSIT, MULTI_INPUT)]
         if bad:
-            raise UsageError(f"heuristic {bad[0]} applies to UTXO chains only; account chains use deposit")
+            raise UsageError(f"heuristic {bad[0]} applies to UTXO chains only; account chains use deposit",
+                             field="heuristics")
         return (DEPOSIT,), None
     if DEPOSIT in heuristics:
-        raise UsageError("the deposit heuristic applies to account chains only")
+        raise UsageError("the deposit heuristic applies to account chains only", field="heuristics")
     if CHANGE in heuristics and change_floor is None:
-        raise UsageError("the change heuristic needs a confidence floor: add --change-floor F (e.g. 0.9)")
+        raise UsageError("change_floor is required with the change heuristic: a confidence floor "
+                         "between 0 and 1 (e.g. 0.9)", field="change_floor")
     if CHANGE not in heuristics:
         change_floor = None
     return heuristics, change_floor

@@ -66,10 +66,11 @@ def _evidence(store: Store, cl: Clustering, members: np.ndarray, con) -> pa.Tabl
         con.unregister("_cluster")
 
 
-def why(store: Store, snap: Snapshot, text_a: str, text_b: str) -> dict:
-    """Explain whether and how two addresses are linked (see the module docstring for the search)."""
+def why(store: Store, snap: Snapshot, text_a: str, text_b: str, cl: Clustering | None = None) -> dict:
+    """Explain whether and how two addresses are linked (see the module docstring for the search);
+    `cl` is the chain's current clustering when the caller holds it (loaded otherwise)."""
     a, b = address_id(snap, text_a), address_id(snap, text_b)
-    cl = load_clustering(store, snap.chain)
+    cl = cl if cl is not None else load_clustering(store, snap.chain)
     ca, cb = cl.cluster_of(a), cl.cluster_of(b)
     names = address_texts(snap, [a, b])
     out = {"chain": snap.chain, "from": names.get(a), "to": names.get(b), "from_cluster": ca,

@@ -41,9 +41,9 @@ class Override:
 
 def _check_text(reason: str, author: str) -> None:
     if not reason or not reason.strip():
-        raise UsageError("an override needs a reason (--reason TEXT)")
+        raise UsageError("reason is empty: an override needs a reason", field="reason")
     if not author or not author.strip():
-        raise UsageError("an override needs an author (--author NAME)")
+        raise UsageError("author is empty: an override needs an author", field="author")
 
 
 def record(store: Store, chain: str, kind: str, addresses: list[int], reason: str, author: str) -> Override:
@@ -51,15 +51,15 @@ def record(store: Store, chain: str, kind: str, addresses: list[int], reason: st
     _check_text(reason, author)
     if kind == MERGE:
         if len(addresses) != 2:
-            raise UsageError("merge takes exactly two addresses")
+            raise UsageError("merge takes exactly two addresses", field="addresses")
         if addresses[0] == addresses[1]:
-            raise UsageError("merge needs two different addresses")
+            raise UsageError("merge needs two different addresses", field="addresses")
     elif kind == SPLIT:
         if not addresses:
-            raise UsageError("split needs at least one address")
+            raise UsageError("split needs at least one address", field="addresses")
         addresses = sorted(set(addresses))
     else:
-        raise UsageError(f"unknown override kind {kind!r}; use merge or split")
+        raise UsageError(f"unknown override kind {kind!r}; use merge or split", field="kind")
     with store.connect() as con:
         oid = int(con.execute("SELECT coalesce(max(override_id), -1) + 1 FROM cluster_overrides").fetchone()[0])
         now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)

@@ -22,6 +22,7 @@ from fundtrail.cluster import overrides, runs
 from fundtrail.cluster.snapshot import Snapshot
 from fundtrail.cluster.unionfind import UnionFind
 from fundtrail.errors import NotFoundError, StoreError
+from fundtrail.model.chains import EVM_CHAINS
 from fundtrail.store import Store
 
 
@@ -151,18 +152,46 @@ def totals(snap: Snapshot, members: np.ndarray) -> dict:
     }
 
 
-def show(store: Store, snap: Snapshot, text: str) -> dict:
-    """The cluster of an address: id, size, totals, activity, the run it comes from, tags (none yet)."""
+def show(store: Store, snap: Snapshot, text: str, cl: Clustering | None = None) -> dict:
+    """The cluster of an address: id, size, totals, activity, the run it comes from, tags (none yet).
+    `cl` is the chain's current clustering when the caller holds it (loaded otherwise)."""
     aid = address_id(snap, text)
-    cl = load_clustering(store, snap.chain)
+    return show_member(store, snap, aid, cl, text)
+
+
+def cluster_root(snap: Snapshot, cl: Clustering, cluster_id: int) -> int:
+    """`cluster_id` checked to name a cluster of the current clustering (the smallest address id of
+    its members); NotFoundError otherwise, naming the cluster the address id is in."""
+    if not 0 <= cluster_id < max(snap.n_addresses, cl.labels.shape[0]):
+        raise NotFoundError(f"cluster {cluster_id} does not exist in chain {snap.chain}", field="cluster_id")
+    root = cl.cluster_of(cluster_id)
+    if root != cluster_id:
+        raise NotFoundError(f"{cluster_id} is not a cluster id: address id {cluster_id} is in cluster {root}",
+                            field="cluster_id", hint=f"ask for cluster {root}")
+    return root
+
+
+def show_member(store: Store, snap: Snapshot, aid: int, cl: Clustering | None = None,
+                text: str | None = None) -> dict:
+    """`show` of the cluster of address id `aid` (`text`: the address as the user wrote it)."""
+    cl = cl if cl is not None else load_clustering(store, snap.chain)
     cid = cl.cluster_of(aid)
     members = cl.members(cid)
     names = address_texts(snap, [aid, cid])
     touching = [ov.override_id for ov in cl.overrides if set(ov.addresses) & set(members.tolist())]
     return {
-        "chain": snap.chain, "address": names.get(aid, text.strip()), "address_id": aid,
+        "chain": snap.chain, "address": names.get(aid, (text or str(aid)).strip()), "address_id": aid,
         "cluster_id": cid, "cluster_address": names.get(cid), "members": int(members.size),
         **totals(snap, members),
         "tags": [], "overrides": touching, "run_id": cl.run.run_id,
         "clustered_through_tx": cl.run.tx_hi,
     }
+
+
+def amount_units(chain: str, family: str) -> dict:
+    """Asset, base unit and decimals of the amounts `show` reports (satoshi; wei of the native asset)."""
+    if family == "account":
+        evm = EVM_CHAINS.get(chain)
+        return {"asset": evm.native_symbol if evm else "ETH", "unit": "wei",
+                "decimals": evm.native_decimals if evm else 18}
+    return {"asset": "BTC", "unit": "satoshi", "decimals": 8}

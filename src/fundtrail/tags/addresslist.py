@@ -51,7 +51,7 @@ class AddressList:
     """The rows of a list: distinct addresses to look up, malformed rows, duplicate rows."""
 
     path: str
-    layout: str  # "lines" or "csv"
+    layout: str  # "lines", "csv" or "list"
     rows: list[Row] = field(default_factory=list)  # first row of each distinct address
     bad: list[BadRow] = field(default_factory=list)
     duplicates: int = 0  # rows repeating an earlier address (same lookup key)
@@ -86,11 +86,20 @@ def read_address_list(path: Path | str, column: str | None = None, *, max_field_
     """Every row of an address list, checked; nothing dropped without being counted (a CSV cell
     over `max_field_kb` KB is an error naming its line)."""
     where, layout, name, raw = _raw_rows(path, column, max_field_kb)
+    return _checked(where, layout, name, raw)
+
+
+def address_list_of(texts: list[str], where: str = "addresses") -> AddressList:
+    """The same checks for addresses given as a list (an API request): row i is "line" i + 1."""
+    return _checked(where, "list", "", [(i + 1, t.strip()) for i, t in enumerate(texts)])
+
+
+def _checked(where: str, layout: str, name: str, raw: list[tuple[int, str]]) -> AddressList:
     out = AddressList(where, layout, total=len(raw))
     seen: set[str] = set()
     for line, text in raw:
         if not text:
-            out.bad.append(BadRow(where, line, text, f"no address in column {name!r}"))
+            out.bad.append(BadRow(where, line, text, f"no address in column {name!r}" if name else "no address"))
             continue
         try:
             form = check_address(text)

@@ -51,9 +51,10 @@ class ColumnMapping:
             name, sep, column = item.partition("=")
             name = name.strip().lower()
             if not sep or not column.strip():
-                raise UsageError(f"--map {item!r} must look like FIELD=COLUMN")
+                raise UsageError(f"--map {item!r} must look like FIELD=COLUMN", field="mapping")
             if name not in FIELDS:
-                raise UsageError(f"--map {item!r}: unknown field {name!r}; known: {', '.join(FIELDS)}")
+                raise UsageError(f"--map {item!r}: unknown field {name!r}; known: {', '.join(FIELDS)}",
+                                 field="mapping")
             columns[name] = column.strip()
         return cls(columns, {k: v for k, v in defaults.items() if v})
 

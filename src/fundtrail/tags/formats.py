@@ -27,7 +27,7 @@ _CSV_HEADERS = {
 def check_format(fmt: str) -> str:
     """The format name, or a UsageError listing the known ones."""
     if fmt not in FORMATS:
-        raise UsageError(f"unknown --format {fmt!r}; known: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown --format {fmt!r}; known: {', '.join(FORMATS)}", field="format")
     return fmt
 
 

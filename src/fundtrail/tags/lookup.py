@@ -74,7 +74,7 @@ def actors_of(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, d
     return {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
 
 
-def _with_actors(con: duckdb.DuckDBPyConnection, tags: list[dict]) -> list[dict]:
+def with_actors(con: duckdb.DuckDBPyConnection, tags: list[dict]) -> list[dict]:
     """Add each tag's actor record (`actor_info`) and the names it goes by (`actor_names`)."""
     actors = actors_of(con, (t["actor"] for t in tags))
     for t in tags:
@@ -84,24 +84,27 @@ def _with_actors(con: duckdb.DuckDBPyConnection, tags: list[dict]) -> list[dict]
     return tags
 
 
-def show(con: duckdb.DuckDBPyConnection, address: str) -> dict:
-    """Everything known about one address: merged tags with sources, their actors, any conflict."""
-    tags = _with_actors(con, tags_of(con, address))
+def show(con: duckdb.DuckDBPyConnection, address: str, currency: str | None = None) -> dict:
+    """Everything known about one address (of `currency` only, when given): merged tags with
+    sources, their actors, any conflict."""
+    tags = with_actors(con, tags_of(con, address))
+    if currency is not None:
+        tags = [t for t in tags if (t["currency"] or "").upper() == currency.strip().upper()]
     conflict = find_conflict(tags)
     return {"address": address, "key": lookup_key(address), "tags": tags,
             "conflict": _conflict_summary(conflict)}
 
 
-def show_checked(con: duckdb.DuckDBPyConnection, address: str) -> dict:
+def show_checked(con: duckdb.DuckDBPyConnection, address: str, currency: str | None = None) -> dict:
     """`show` of an address a user typed: UsageError when it cannot be an address (bad checksum,
     wrong length, no known form and no tag keyed by it), so a typo never reads as "no tags"."""
     try:
         form = check_address(address)
     except InvalidAddress as exc:
-        raise UsageError(f"invalid address {address.strip()!r}: {exc}") from None
-    result = show(con, address)
+        raise UsageError(f"invalid address {address.strip()!r}: {exc}", field="address") from None
+    result = show(con, address, currency)
     if form.validation == UNRECOGNISED and not result["tags"]:
-        raise UsageError(f"{address.strip()!r} is {unrecognised_reason(address)}")
+        raise UsageError(f"{address.strip()!r} is {unrecognised_reason(address)}", field="address")
     result["validation"] = form.validation
     return result
 
@@ -171,7 +174,7 @@ def cluster_tags(con: duckdb.DuckDBPyConnection, members: Iterable[str]) -> dict
         tag["member"] = addresses[row["query"]]
         tag["category_label"] = CATEGORIES[tag["category"]].label if tag.get("category") else None
         tags.append(tag)
-    conflict = find_conflict(_with_actors(con, tags))
+    conflict = find_conflict(with_actors(con, tags))
     return {"members": len(addresses), "tagged_members": len({t["member"] for t in tags}),
             "tags": tags, "conflict": _conflict_summary(conflict),
             "possible_false_merge": conflict is not None}
@@ -186,7 +189,7 @@ def conflicts(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[
     out = []
     for (address,) in candidates:
         by_currency: dict[str, list[dict]] = {}
-        for t in _with_actors(con, tags_of(con, address)):
+        for t in with_actors(con, tags_of(con, address)):
             by_currency.setdefault(t["currency"], []).append(t)
         for currency, tags in sorted(by_currency.items()):
             conflict = find_conflict(tags)
@@ -195,3 +198,49 @@ def conflicts(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[
         if limit is not None and len(out) >= limit:
             break
     return out
+
+
+#: Member addresses named per tag in `carried_by` of a cluster's tags (the count is always complete).
+CARRIERS_LISTED = 10
+
+_GROUP_DROP = ("member", "tag_key", "address")
+
+
+def distinct_tags(carried: list[dict], address: str) -> list[dict]:
+    """A cluster's tags as one entry per (currency, category, label), from its strongest instance,
+    with `members` (how many members carry it), `carried_by` (the first few others), `kind` direct
+    when `address` carries it and `member` (`address` if direct, else the first carrier); direct
+    tags first, then the most widely carried. `carried` holds each member's tags with `member`."""
+    groups: dict[tuple, dict] = {}
+    for t in carried:
+        key = (t.get("currency"), t.get("category"), t["label"])
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = {k: v for k, v in t.items() if k not in _GROUP_DROP}
+            g.update(kind="inherited", _members=[])
+        elif t["confidence_level"] > g["confidence_level"]:
+            g.update({k: v for k, v in t.items() if k not in (*_GROUP_DROP, "kind")})
+        if t["member"] not in g["_members"]:
+            g["_members"].append(t["member"])
+        if t["member"] == address:
+            g["kind"] = "direct"
+    out = []
+    for g in groups.values():
+        carriers = g.pop("_members")
+        others = [m for m in carriers if m != address]
+        member = address if g["kind"] == "direct" else others[0]
+        out.append({**g, "member": member, "members": len(carriers), "carried_by": others[:CARRIERS_LISTED]})
+    out.sort(key=lambda t: (t["kind"] != "direct", -t["members"], -t["confidence_level"], t["label"]))
+    return out
+
+
+def actors(con: duckdb.DuckDBPyConnection, text: str | None = None, limit: int = 100) -> list[dict]:
+    """Known actors whose id or name contains `text` (all without), most tagged first: id, label,
+    uri, jurisdictions, categories and the number of tags naming them."""
+    cur = con.execute(
+        "SELECT a.actor_id AS id, a.label, a.uri, a.jurisdictions, a.categories, "
+        "(SELECT count(*) FROM tags t WHERE t.actor = a.actor_id) AS tags "
+        "FROM actors a WHERE ? IS NULL OR a.actor_id ILIKE ? OR a.label ILIKE ? "
+        "ORDER BY tags DESC, a.actor_id LIMIT ?", [text, f"%{text}%", f"%{text}%", limit])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -181,7 +181,7 @@ class WorkspaceBase:
         with self.store.connect(read_only=not self.writable) as con:
             batch = con.execute("SELECT max(batch_id) FROM batches WHERE chain = ?", [chain]).fetchone()
             tags = con.execute("SELECT max(import_id) FROM tag_imports").fetchone()
-            runs = con.execute("SELECT max(run_id) FROM cluster_runs WHERE chain = ? AND status = 'committed'",
+            runs = con.execute("SELECT max(run_id) FROM cluster_runs WHERE chain = ? AND status = 'completed'",
                                [chain]).fetchone()
             overrides = con.execute("SELECT max(override_id) FROM cluster_overrides WHERE chain = ?",
                                     [chain]).fetchone()
@@ -199,6 +199,11 @@ class WorkspaceBase:
         with self._lock:
             self._cache.setdefault(key, (chain, value))
             return self._cache[key][1]  # type: ignore[no-any-return]
+
+    def forget(self, key: tuple[Any, ...]) -> None:
+        """Drop one cached object (after this workspace changed what it was built from)."""
+        with self._lock:
+            self._cache.pop(key, None)
 
     def refresh(self) -> list[str]:
         """Drop cached objects of chains whose stored state changed; returns those chains. The
