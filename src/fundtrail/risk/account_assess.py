@@ -41,15 +41,18 @@ def is_account_tx_hash(text: str) -> bool:
 class AccountAssessor:
     """Risk of addresses and transactions of one account chain under one profile."""
 
-    def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step) -> None:
+    def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step, *,
+                 graph: AccountGraph | None = None, tagmap: TagMap | None = None) -> None:
+        """`graph` and `tagmap`: already loaded ones to share (a workspace's caches), else loaded
+        here; only the map's direct tags count (account chains are scored unclustered)."""
         self.store, self.chain, self.profile = store, chain, profile
         self.currency = chain_currency(chain)
         with step(f"updating the account graph index of {chain}"):
-            self.graph = AccountGraph.ensure(store, chain)
+            self.graph = graph if graph is not None else AccountGraph.ensure(store, chain)
         known = EVM_CHAINS.get(chain)
         self.native = known.native_symbol if known else "ETH"
         with step(f"resolving {self.currency} tags to {chain} addresses"):
-            self.tags = TagMap.load(store, self.graph, clusters=False).direct
+            self.tags = (tagmap if tagmap is not None else TagMap.load(store, self.graph, clusters=False)).direct
         cats = profile.exposure_categories
         col = {c: i for i, c in enumerate(cats)}
         addr_cat = np.full(self.graph.n_addresses, -1, np.int16)

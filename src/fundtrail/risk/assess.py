@@ -28,7 +28,7 @@ from fundtrail.risk.tagsonly import text_tags
 from fundtrail.store.lake import Store
 from fundtrail.trace.attribution import TagMap, chain_currency
 from fundtrail.trace.graph import GraphIndex
-from fundtrail.trace.report import _Names
+from fundtrail.trace.report import Names
 from fundtrail.trace.seeds import address_id
 
 #: Members whose exposure makes up a cluster's (bigger clusters say how many were counted).
@@ -69,17 +69,19 @@ def unresolved_note(unresolved: int, total: int) -> str | None:
 class Assessor:
     """Risk of addresses and transactions of one UTXO chain under one profile."""
 
-    def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step) -> None:
+    def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step, *,
+                 graph: GraphIndex | None = None, tagmap: TagMap | None = None) -> None:
+        """`graph` and `tagmap`: already loaded ones to share (a workspace's caches), else loaded here."""
         self.store, self.chain, self.profile = store, chain, profile
         self.currency = chain_currency(chain)
         with step(f"updating the graph index of {chain}"):
-            self.graph = GraphIndex.ensure(store, chain)
+            self.graph = graph if graph is not None else GraphIndex.ensure(store, chain)
         with step(f"resolving {self.currency} tags to {chain} addresses"):
-            self.tagmap = TagMap.load(store, self.graph)
+            self.tagmap = tagmap if tagmap is not None else TagMap.load(store, self.graph)
         with step(f"updating the exposure index of {chain}"):
             self.exposure = ExposureIndex.ensure(store, self.graph, profile.exposure_categories,
                                                  self.tagmap.category_array(self.graph.n_addresses))
-        self.names = _Names(self.graph)
+        self.names = Names(self.graph)
 
     def _tags(self, address: int, by_text: list[TagEvidence]) -> list[TagEvidence]:
         """The chain's tags of an address (direct, then inherited through its cluster), then the
@@ -158,7 +160,7 @@ class Assessor:
             txid, self.profile.label, top["score"] if top else 0.0, top["severity"] if top else None,
             reasons, True, None, kind="transaction", currency=self.currency,
             chain=self.chain, notes=notes,
-            transaction={"coinbase": coinbase, "inputs": 0 if coinbase else int(len(prev)),
+            transaction={"coinbase": coinbase, "inputs": 0 if coinbase else len(prev),
                          "inputs_unresolved": unresolved, "funding_addresses": len(funders),
                          "outputs": len(g.outputs_of(tx)), "paying_addresses": len(payees),
                          "funding_score": max((r.score for r in fund_res), default=0.0),

@@ -66,6 +66,26 @@ class RiskResult:
         return doc
 
 
+def reason_text(r: dict[str, Any]) -> str:
+    """One line for a reason: rule, score, evidence and, for a transaction, the side it came from
+    (the text interfaces print, and the `top_reasons` of a screening row)."""
+    if r["kind"] == "tag":
+        tag = r["tags"][0]
+        cur = f" [{tag['currency']}]" if tag.get("currency") else ""
+        inherited = f" (cluster of {tag['inherited_from']})" if tag.get("inherited_from") else ""
+        text = f"{r['rule']} ({r['score']:g}): tagged {tag['category']} '{tag['label']}'{cur}{inherited}"
+    else:
+        text = (f"{r['rule']} ({r['score']:g}): {r['share']:.2%} {r['direction']} {r['hops']} "
+                f"{r['category']}" + (f" in {r['asset']}" if r.get("asset") else ""))
+    if r.get("side"):
+        outs = r.get("outputs")
+        where = f", output{'s' if len(outs) > 1 else ''} {', '.join(map(str, outs))}" if outs else ""
+        text += f" ({r['side']} side: {r['via_address']}{where})"
+    elif r.get("via_address"):
+        text += f" via {r['via_address']}"
+    return text
+
+
 def score_address(profile: Profile, address: str, tags: list[TagEvidence],
                   exposure: dict[str, Any] | None) -> RiskResult:
     """Apply every rule of `profile`; the score is the highest rule score (0 when none match)."""

@@ -22,6 +22,7 @@ those tags. Assessors (graph, tags, exposure) are built only for the chains some
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fundtrail.errors import FundtrailError, NotFoundError, UsageError
@@ -54,8 +55,11 @@ class Target:
 class RiskService:
     """`risk` and `screen` over one store and profile: classify inputs, then score them in batches."""
 
-    def __init__(self, store: Store, profile: Profile, chain: str | None = None, step: Step = no_step) -> None:
+    def __init__(self, store: Store, profile: Profile, chain: str | None = None, step: Step = no_step, *,
+                 assessor_of: Callable[[str], Assessor | AccountAssessor] | None = None) -> None:
+        """`assessor_of`: where assessors come from (a workspace's cache); default: built here."""
         self.store, self.profile, self.step = store, profile, step
+        self._assessor_of = assessor_of
         self.stored = {c["chain"]: c["family"] for c in store.chains()}
         self.chain, self.family = chain, None
         if chain is not None:
@@ -91,7 +95,7 @@ class RiskService:
         if len(matches) == 1:
             return Target(t, "address", matches[0])
         if matches:
-            raise UsageError(f"{t} could be an address of {' or '.join(matches)}: choose one with --chain")
+            raise UsageError(f"{t} could be an address of {' or '.join(matches)}: choose one with `chain`")
         stored = ", ".join(self.stored) or "none"
         what = "EVM" if forms == EVM_ORDER else "/".join(forms[:3])
         return Target(t, "address", None, forms, f"the store holds no {what} chain (stored: {stored})")
@@ -124,7 +128,7 @@ class RiskService:
             raise NotFoundError(f"transaction {t} cannot be looked up: the store holds no {kind} chain "
                                 f"(stored: {', '.join(self.stored) or 'none'})")
         if len(pool) > 1:
-            raise UsageError(f"transaction {t} could be on {' or '.join(pool)}: choose one with --chain")
+            raise UsageError(f"transaction {t} could be on {' or '.join(pool)}: choose one with `chain`")
         return pool[0]
 
     def _keyed_tags(self, t: str) -> bool:
@@ -136,6 +140,8 @@ class RiskService:
     # -- scoring -----------------------------------------------------------------------------------
     def assessor(self, chain: str) -> Assessor | AccountAssessor:
         """The assessor of a stored chain, built on first use."""
+        if chain not in self._assessors and self._assessor_of is not None:
+            self._assessors[chain] = self._assessor_of(chain)
         if chain not in self._assessors:
             cls = AccountAssessor if self.stored[chain] == "account" else Assessor
             self._assessors[chain] = cls(self.store, chain, self.profile, self.step)

@@ -106,7 +106,7 @@ def trace_account(graph_or_store: AccountGraph | Store, seed: Iterable[int] | An
     """
     g = graph_or_store if isinstance(graph_or_store, AccountGraph) else _ensure(graph_or_store, chain)
     if policy not in POLICY_NAMES:
-        raise UsageError(f"unknown taint policy {policy!r}; known: {', '.join(POLICY_NAMES)}")
+        raise UsageError(f"unknown taint policy {policy!r}; known: {', '.join(POLICY_NAMES)}", field="policy")
     events = getattr(seed, "events", seed)
     seeds = sorted({int(e) for e in events})
     for e in seeds:
@@ -128,7 +128,7 @@ def trace_account(graph_or_store: AccountGraph | Store, seed: Iterable[int] | An
     elif direction == "backward":
         _Backward(g, policy, limits, stop or (lambda _a: None), res, t0).run(seeds)
     else:
-        raise UsageError(f"--direction must be forward or backward, not {direction!r}")
+        raise UsageError(f"direction must be forward or backward, not {direction!r}", field="direction")
     res.retraced = {x: v for x, v in res.retraced.items() if v}
     res.absorbed = {x: v for x, v in res.absorbed.items() if v}
     res.seed_value = {x: v - res.retraced.get(x, 0) for x, v in gross.items()}

@@ -48,7 +48,8 @@ def asset_id(graph: AccountGraph, text: str | None, native_symbol: str = "ETH") 
     try:
         return address_id(graph, text)
     except UsageError:
-        raise UsageError(f"asset {text!r} is neither {native_symbol} nor a token contract address") from None
+        raise UsageError(f"asset {text!r} is neither {native_symbol} nor a token contract address",
+                         field="asset") from None
 
 
 def parse_account_seed(graph: AccountGraph, text: str, *, since: int | None = None,

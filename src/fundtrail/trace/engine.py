@@ -159,7 +159,7 @@ def trace(graph: GraphIndex, seed_outputs: Iterable[int], *, direction: str = "f
     elif direction == "backward":
         _backward(graph, seeds, pol, limits, stop or _no_stop, result, t0)
     else:
-        raise UsageError(f"--direction must be forward or backward, not {direction!r}")
+        raise UsageError(f"direction must be forward or backward, not {direction!r}", field="direction")
     result.seed_value = _tidy(result.seed_value)
     result.absorbed = _tidy(result.absorbed)
     result.elapsed_s = _time.monotonic() - t0

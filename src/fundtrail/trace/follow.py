@@ -134,9 +134,10 @@ def follow_change(store: Store, graph: GraphIndex, seed_outputs: Iterable[int], 
                   stop: StopRule | None = None) -> FollowResult:
     """Follow the likely change from each of `seed_outputs` (graph output ids); module docstring."""
     if max_hops < 1:
-        raise UsageError("--hops must be at least 1")
+        raise UsageError("hops must be at least 1", field="hops")
     if not 0.0 <= min_confidence <= 1.0:
-        raise UsageError(f"--change-confidence must be between 0 and 1, not {min_confidence}")
+        raise UsageError(f"change_confidence must be between 0 and 1, not {min_confidence}",
+                         field="change_confidence")
     names = _Names(graph)
     chains = []
     for o in sorted({int(x) for x in seed_outputs}):

@@ -235,5 +235,5 @@ POLICIES: dict[str, type] = {p.name: p for p in (Poison, Haircut, Fifo, Lifo, Ti
 def policy(name: str, *, exact: bool = False) -> TaintPolicy:
     """The policy called `name` (`exact`: haircut in exact fractions); UsageError otherwise."""
     if name not in POLICIES:
-        raise UsageError(f"unknown taint policy {name!r}; known: {', '.join(POLICIES)}")
+        raise UsageError(f"unknown taint policy {name!r}; known: {', '.join(POLICIES)}", field="policy")
     return Haircut(exact=exact) if name == "haircut" else POLICIES[name]()

@@ -50,7 +50,9 @@ def _iso(ts: int) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Names:
+class Names:
+    """Address and outpoint strings of a UTXO graph's ids, rendered once each (only when shown)."""
+
     def __init__(self, graph: GraphIndex) -> None:
         self.g = graph
         self.net = network_by_name(bitcoin_network_of(graph.chain))
@@ -67,6 +69,8 @@ class _Names:
         tx = self.g.tx_of_output(o)
         return f"{self.g.txid_hex(tx)}:{o - int(self.g.tx_first_out[tx])}"
 
+
+_Names = Names  # the name inside this package
 
 def _seed_docs(names: _Names, seeds: Sequence[Seed], result: Trace) -> list[dict[str, Any]]:
     """One entry per seed as typed: its kind, outputs, gross value and the new (not re-traced) part."""

@@ -31,7 +31,8 @@ def stop_categories(text: str) -> list[str]:
             continue
         cat = resolve_category(word)
         if cat is None:
-            raise UsageError(f"--stop-at: unknown category {word!r} (known: {', '.join(CATEGORIES)})")
+            raise UsageError(f"stop_at: unknown category {word!r} (known: {', '.join(CATEGORIES)})",
+                             field="stop_at")
         if cat not in out:
             out.append(cat)
     return out
@@ -72,23 +73,32 @@ class StopList:
         A malformed address is a DataError naming file:line; a valid address without activity in
         the store is skipped (a trace cannot reach it).
         """
-        try:
-            lines = path.read_text().splitlines()
-        except OSError as exc:
-            raise UsageError(f"cannot read stop file {path}: {exc.strerror}") from None
         labels: dict[int, str] = {}
-        for n, line in enumerate(lines, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            text, _, label = line.partition(",")
+        for text, label, where in read_stop_file(path):
             try:
-                labels[resolve(text.strip())] = label.strip() or "listed service"
+                labels[resolve(text)] = label
             except UsageError as exc:
-                raise DataError(f"{path}:{n}: {exc.message}") from None
+                raise DataError(f"{where}: {exc.message}") from None
             except NotFoundError:
                 continue
         return labels
+
+
+def read_stop_file(path: Path) -> list[tuple[str, str, str]]:
+    """(address, label, "file:line") of each `address[,label]` line of a stop file ('#' comments;
+    no label: "listed service"); the addresses are checked by whoever resolves them."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read stop file {path}: {exc.strerror}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        text, _, label = line.partition(",")
+        out.append((text.strip(), label.strip() or "listed service", f"{path}:{n}"))
+    return out
 
 
 def as_rule(stops: StopList | None) -> StopRule | None:
