@@ -47,6 +47,13 @@ class Settings:
     max_yaml_nodes: int = 1_000_000  # nodes a TagPack may expand to (YAML aliases counted each time)
     max_csv_field_kb: int = 1024  # one CSV cell of a label file or a user's sheet
     max_json_depth: int = 2_500  # nesting of one JSON document (node answers, label files)
+    # The REST API (`fundtrail serve`, docs/api.md "Limits"): per-token token bucket, body and batch bounds,
+    # and how often a running server looks for new ingests, tag imports and cluster runs.
+    api_rate_per_second: int = 50  # requests per second one token may sustain
+    api_burst: int = 100  # requests one token may make at once before the rate applies
+    api_max_body_mb: int = 16  # one request body (JSON or CSV upload)
+    api_max_screen_rows: int = 100_000  # inputs of one POST /api/v1/screen
+    api_refresh_seconds: int = 5  # at most this often a request first picks up store changes
 
     @classmethod
     def load(cls, **flags: object) -> Settings:
@@ -82,7 +89,9 @@ def _known(data: dict, origin: str) -> dict:
 _INT_RANGES = {"batch_mb": (1, 4096), "batch_blocks": (1, 1_000_000),
                "max_decompressed_mb": (1, 1 << 20), "max_block_bytes": (81, 1 << 30),
                "max_rpc_response_mb": (1, 1 << 16), "rpc_timeout": (1, 86_400), "rpc_deadline": (1, 864_000),
-               "max_yaml_nodes": (1, 1 << 40), "max_csv_field_kb": (1, 1 << 20), "max_json_depth": (8, 100_000)}
+               "max_yaml_nodes": (1, 1 << 40), "max_csv_field_kb": (1, 1 << 20), "max_json_depth": (8, 100_000),
+               "api_rate_per_second": (1, 1_000_000), "api_burst": (1, 1_000_000), "api_max_body_mb": (1, 4096),
+               "api_max_screen_rows": (1, 10_000_000), "api_refresh_seconds": (0, 86_400)}
 
 
 def _whole_number(key: str, value: object, lo: int, hi: int) -> int:

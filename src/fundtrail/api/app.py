@@ -1,0 +1,51 @@
+"""`create_app`: the FastAPI application of one server, on one workspace.
+
+Layers of every request, outermost first: security headers (CSP and friends on every answer) ->
+the audit record (held response, written record, then send) -> the body size limit -> FastAPI's
+exception mapping (`errors`) -> the route, whose dependencies authenticate the token, check the
+role's permission and the token's rate, and hand over the read-only workspace.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from fundtrail.api import (docs, errors, routes_admin, routes_analysis, routes_clusters, routes_lookup,
+                           routes_tags, routes_trace)
+from fundtrail.api.auditing import AuditMiddleware
+from fundtrail.api.limits import BodyLimit
+from fundtrail.api.state import ApiState
+from fundtrail.settings import Settings
+from fundtrail.workspace import Actor, Workspace
+
+API_VERSION = "1"
+
+
+def create_app(settings: Settings | None = None, *, workspace: Workspace | None = None) -> FastAPI:
+    """The API app on `workspace` (default: the settings' store opened read-only, acting as the
+    server's operating-system user until a request authenticates)."""
+    settings = settings or Settings.load()
+    if workspace is None:
+        workspace = Workspace.open(settings, actor=Actor.local(via="api"))
+    state = ApiState(settings, workspace)
+    app = FastAPI(
+        title="fundtrail REST API",
+        version=API_VERSION,
+        description="Blockchain intelligence for anti-money-laundering investigations. Every route needs "
+                    "`Authorization: Bearer <token>`; errors are `{\"error\": {\"code\", \"message\", "
+                    "\"field\"}}`; every request is recorded in the store's audit log. See docs/api.md.",
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # FastAPI's pages load from a CDN; ours is /api/docs (local files)
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    app.state.fundtrail = state
+    errors.install(app)
+    for module in (routes_lookup, routes_clusters, routes_tags, routes_trace, routes_analysis, routes_admin):
+        app.include_router(module.router)
+    docs.install(app)
+    # add_middleware wraps: the last added is the outermost
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_mb << 20)
+    app.add_middleware(AuditMiddleware, state=state)
+    app.add_middleware(docs.SecurityHeaders)
+    return app

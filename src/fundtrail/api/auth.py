@@ -1,0 +1,82 @@
+"""Who is asking and whether they may: bearer tokens, roles, and a per-token rate limit.
+
+A request names its user with `Authorization: Bearer <token>`; the workspace verifies the token
+(`authenticate`, cached in memory by the access layer, so this costs microseconds after the first
+request) and the user's role must allow the route's permission (`allows`, the role table of the
+access layer). Each token draws from its own token bucket (`api_rate_per_second`, `api_burst`):
+a runaway script is slowed with 429 + Retry-After and cannot starve other users. The verified
+actor is left in the request state for the audit record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from fundtrail.api.state import api_state
+from fundtrail.errors import AuthError, PermissionDenied, RateLimited
+from fundtrail.workspace import Actor
+from fundtrail.workspace.access import ROLES, allows
+
+bearer = HTTPBearer(auto_error=False, description="An API token (`fundtrail tokens create USER`).")
+
+
+class TokenRateLimited(RateLimited):
+    """RateLimited, with when the token may ask again (the Retry-After header)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def token_key(token: str) -> str:
+    """The rate-limit key of a token: its digest (the token itself is never kept)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Actor:
+    """The verified actor of `request` (AuthError without a valid bearer token)."""
+    if credentials is None or not credentials.credentials:
+        raise AuthError("this route needs an API token: send `Authorization: Bearer <token>`")
+    state = api_state(request)
+    actor = state.reader().authenticate(credentials.credentials, via="api")
+    request.state.actor = actor
+    wait = state.limiter.take(token_key(credentials.credentials))
+    if wait > 0:
+        raise TokenRateLimited(f"too many requests for this token (at most {state.settings.api_rate_per_second}"
+                               f"/s, bursts of {state.settings.api_burst}); retry in {wait:.1f} s",
+                               retry_after=wait)
+    return actor
+
+
+def require(permission: str) -> Callable[..., Actor]:
+    """A route dependency: the caller's actor, whose role must allow `permission`."""
+
+    def dependency(request: Request,
+                   credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Actor:
+        actor = authenticated(request, credentials)
+        if actor.role is None or actor.role not in ROLES or not allows(actor.role, permission):
+            raise PermissionDenied(f"user {actor.user} (role {actor.role or 'none'}) may not {permission}: "
+                                   "ask an admin for a role that allows it")
+        return actor
+
+    dependency.__name__ = f"require_{permission.replace('.', '_')}"
+    return dependency
+
+
+async def actor_for_audit(request: Request) -> Actor | None:
+    """The actor of a request no route authenticated (an unknown route, a rejected body): the
+    token is verified for the audit record only; an invalid one gives None (recorded as `-`)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        actor = await run_in_threadpool(api_state(request).workspace.authenticate, token.strip(), via="api")
+    except AuthError:
+        return None
+    return actor
