@@ -60,7 +60,7 @@ def _free_port() -> int:
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def build(work: Path, txs: int) -> tuple[Path, Path]:
@@ -75,13 +75,29 @@ def build(work: Path, txs: int) -> tuple[Path, Path]:
         _run("ingest", "bitcoin", "--blocks-dir", str(sim / "blocks"), store=store)
         print(f"setup: ingest {time.perf_counter() - t:.0f} s", flush=True)
         t = time.perf_counter()
-        _run("tags", "import", *[str(DATA / g) for g in LABEL_GROUPS], store=store)
+        labels = work / "labels.csv"  # what a label provider publishes about the simulated services
+        write_service_labels(sim, labels)
+        _run("tags", "import", str(labels), *[str(DATA / g) for g in LABEL_GROUPS], store=store)
         print(f"setup: tags import (all shared label sources) {time.perf_counter() - t:.0f} s", flush=True)
         t = time.perf_counter()
         _run("cluster", "run", store=store)
         _run("graph", "build", store=store)
         print(f"setup: cluster run + graph index {time.perf_counter() - t:.0f} s", flush=True)
     return sim, store
+
+
+_SERVICE = {"exchange": "exchange", "otc_desk": "exchange", "mixer": "mixing_service"}
+
+
+def write_service_labels(sim: Path, out: Path) -> None:
+    """labels.csv of the simulated exchanges, OTC desk and mixer (ground truth), as in the exercises."""
+    with open(sim / "truth" / "addresses.csv", newline="") as fh, open(out, "w", newline="") as dst:
+        w = csv.writer(dst)
+        w.writerow(["address", "label", "category", "source", "currency"])
+        for row in csv.DictReader(fh):
+            cat = _SERVICE.get(row["category"])
+            if cat:
+                w.writerow([row["address"], row["actor"], cat, "simulator truth", "BTC-REGTEST"])
 
 
 def sample_addresses(sim: Path, n: int, seed: int = 3) -> list[str]:
@@ -91,19 +107,21 @@ def sample_addresses(sim: Path, n: int, seed: int = 3) -> list[str]:
     return [rng.choice(addrs) for _ in range(n)]
 
 
-def sample_seeds(store: Path, n: int, seed: int = 5) -> list[str]:
-    """Random spent outputs (TXID:VOUT) as trace seeds, from the exported transactions."""
-    with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
-        _run("export", "transactions", "--output", tmp.name, store=store)
-        lines = Path(tmp.name).read_text().splitlines()
-    rng = random.Random(seed)
+def sample_seeds(store: Path, addresses: list[str], n: int) -> list[str]:
+    """Spent outputs (TXID:VOUT) of the sampled addresses' first transactions, as trace seeds."""
+    from fundtrail.settings import Settings
+    from fundtrail.workspace import Workspace
+
+    ws = Workspace.open(Settings.load(store=store))
     seeds: list[str] = []
-    while len(seeds) < n:
-        doc = json.loads(rng.choice(lines))
-        for inp in doc.get("inputs", []):
-            if inp.get("prevout_txid") is not None:
-                seeds.append(f"{inp['prevout_txid']}:{inp['prevout_vout']}")
-                break
+    for a in addresses:
+        for t in ws.address_txs(a, chain=CHAIN, limit=1).txs:
+            if t.txid is None:
+                continue
+            detail = ws.transaction(t.txid, chain=CHAIN)
+            seeds += [f"{t.txid}:{o.n}" for o in detail.outputs if o.spent_by is not None][:1]
+        if len(seeds) >= n:
+            break
     return seeds
 
 
@@ -112,8 +130,10 @@ class Server:
 
     def __init__(self, store: Path) -> None:
         self.port = _free_port()
+        env = {**os.environ, "FUNDTRAIL_API_RATE_PER_SECOND": "100000", "FUNDTRAIL_API_BURST": "100000",
+               "FUNDTRAIL_API_MAX_BODY_MB": "64"}  # the load is the point here, not the limiter
         self.proc = subprocess.Popen([FT, "--store", str(store), "-q", "serve", "--port", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -200,11 +220,11 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     sim, store = build(work, args.txs)
     user = f"bench{os.getpid()}"
-    _run("users", "add", user, "--role", "investigator", store=store)
+    _run("users", "add", user, "--role", "investigator", store=store)  # a fresh user per run
     token = json.loads(_run("tokens", "create", user, "--json", store=store, capture=True))["token"]
 
     addresses = sample_addresses(sim, 5000)
-    seeds = sample_seeds(store, args.traces)
+    seeds = sample_seeds(store, addresses, args.traces)
     screen_inputs = sample_addresses(sim, args.screen, seed=11)
     paths = [f"/api/v1/{CHAIN}/addresses/{a}" for a in addresses]
     load = wrk_latency if shutil.which("wrk") else py_latency

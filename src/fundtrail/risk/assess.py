@@ -15,7 +15,7 @@ unassessed funding side never reads as clean.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Container, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,9 +70,13 @@ class Assessor:
     """Risk of addresses and transactions of one UTXO chain under one profile."""
 
     def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step, *,
-                 graph: GraphIndex | None = None, tagmap: TagMap | None = None) -> None:
-        """`graph` and `tagmap`: already loaded ones to share (a workspace's caches), else loaded here."""
+                 graph: GraphIndex | None = None, tagmap: TagMap | None = None,
+                 tagged: Container[str] | None = None) -> None:
+        """`graph` and `tagmap`: already loaded ones to share (a workspace's caches), else loaded here;
+        `tagged`: the set of tagged address texts, to skip the catalog for untagged ones."""
         self.store, self.chain, self.profile = store, chain, profile
+        self.tagged = tagged
+        self._members: tuple[np.ndarray, np.ndarray] | None = None  # (order, sorted cluster labels)
         self.currency = chain_currency(chain)
         with step(f"updating the graph index of {chain}"):
             self.graph = graph if graph is not None else GraphIndex.ensure(store, chain)
@@ -103,7 +107,7 @@ class Assessor:
         each address's cluster."""
         ids = np.array([self._resolve(t) for t in texts], np.int64)
         exp = self.exposure.of_addresses(ids)
-        by_text = text_tags(self.store, texts, [bool(a >= 0) for a in ids], self.currency)
+        by_text = text_tags(self.store, texts, [bool(a >= 0) for a in ids], self.currency, tagged=self.tagged)
         out = []
         for i, text in enumerate(texts):
             a = int(ids[i])
@@ -123,7 +127,12 @@ class Assessor:
         cid = self.tagmap.cluster_of(address)
         if cid is None or self.tagmap.labels is None:
             return None
-        members = np.flatnonzero(np.asarray(self.tagmap.labels) == cid)
+        if self._members is None:  # once: addresses ordered by cluster, so a cluster is one slice
+            labels = np.asarray(self.tagmap.labels)
+            order = np.argsort(labels, kind="stable")
+            self._members = (order, labels[order])
+        order, ordered = self._members
+        members = order[np.searchsorted(ordered, cid, "left"):np.searchsorted(ordered, cid, "right")]
         if members.size <= 1:
             return None
         row = self.exposure.of_addresses(members[:_CLUSTER_MEMBERS]).total().row(0)

@@ -9,20 +9,22 @@ always says that exposure was not computed and why (`exposure_computed: false`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
 from fundtrail.store.lake import Store
 
 
-def tag_evidence(store: Store, texts: Sequence[str],
-                 currencies: Sequence[Sequence[str] | None]) -> list[list[TagEvidence]]:
-    """Per address text: its merged direct tags with a category, of the given currencies (None: any)."""
-    from fundtrail.tags.lookup import has_tags, lookup_batch
+def tag_evidence(store: Store, texts: Sequence[str], currencies: Sequence[Sequence[str] | None], *,
+                 tagged: Container[str] | None = None) -> list[list[TagEvidence]]:
+    """Per address text: its merged direct tags with a category, of the given currencies (None: any).
+    `tagged`: every tagged address (`tags.lookup.tagged_addresses`), when the caller holds it: texts
+    not in it are answered without a catalog visit."""
+    from fundtrail.tags.lookup import has_tags, is_tagged, lookup_batch
 
     out: list[list[TagEvidence]] = [[] for _ in texts]
-    if not texts:
+    if not texts or (tagged is not None and not any(is_tagged(tagged, t) for t in texts)):
         return out
     with store.connect(read_only=True) as con:
         if not has_tags(con):
@@ -39,13 +41,14 @@ def tag_evidence(store: Store, texts: Sequence[str],
     return out
 
 
-def text_tags(store: Store, texts: Sequence[str], active: Sequence[bool], own: str) -> list[list[TagEvidence]]:
+def text_tags(store: Store, texts: Sequence[str], active: Sequence[bool], own: str, *,
+              tagged: Container[str] | None = None) -> list[list[TagEvidence]]:
     """Tags found by each address's text, of any currency, for an assessor of a chain whose own
     currency is `own`: for an address with activity on the chain, only the other currencies' (its
     own come from the chain's tag map, with cluster inheritance). The same string on another
     currency is the same key (a `1...` address listed under BCH, an EVM address under BSC), so
     those tags count too, each naming its currency."""
-    found = tag_evidence(store, texts, [None] * len(texts))
+    found = tag_evidence(store, texts, [None] * len(texts), tagged=tagged)
     return [[t for t in tags if not (act and t.currency == own)] for tags, act in zip(found, active)]
 
 

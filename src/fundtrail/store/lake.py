@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import logging
 import os
 import threading
@@ -32,6 +33,7 @@ from fundtrail.store.partitions import FILE_MODE, Partitions, fsync_path, make_p
 
 __all__ = ["CATALOG", "Store", "fsync_path"]  # fsync_path: used by cluster runs
 from fundtrail.store.runlog import RunLog
+from fundtrail.store.sql import scalar
 from fundtrail.store.tables import ADDED_COLUMNS, TABLES_BY_FAMILY, VIEWS_BY_FAMILY
 
 CATALOG = "catalog.duckdb"
@@ -62,6 +64,11 @@ def _catalog_lock(path: Path) -> threading.RLock:
         return _CATALOG_LOCKS.setdefault(key, threading.RLock())
 
 
+def _files_listed(files_of: dict[tuple[str, str], list[str]], chain: str, table: str) -> list[str]:
+    """The lake files of `chain`'s `table` in `files_of` (none if it has none)."""
+    return files_of.get((chain, table), [])
+
+
 class Store(Partitions, RunLog):
     """A fundtrail store directory: Parquet lake plus DuckDB catalog."""
 
@@ -71,6 +78,8 @@ class Store(Partitions, RunLog):
         self.catalog_path = self.root / CATALOG
         # records (size, rows, SHA-256) of files written but not yet committed: (chain, rel) -> rec
         self._written: dict[tuple[str, str], integrity.FileRecord] = {}
+        self.memo_chains = False  # set by long-lived readers (fundtrail.workspace)
+        self._chains_memo: list[dict] | None = None
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -204,8 +213,7 @@ class Store(Partitions, RunLog):
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                 "description VARCHAR, applied_at TIMESTAMP)"
             )
-            row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
-            current = row[0] or 0
+            current = scalar(con.execute("SELECT max(version) FROM schema_migrations")) or 0
             if current > migrations.LATEST:
                 raise StoreError(
                     f"store {self.root} has schema version {current}, newer than this fundtrail "
@@ -226,7 +234,7 @@ class Store(Partitions, RunLog):
 
     def schema_version(self) -> int:
         with self.connect(read_only=True) as con:
-            return int(con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0])
+            return int(scalar(con.execute("SELECT max(version) FROM schema_migrations")))
 
     # -- chains and batches ---------------------------------------------------------------
     def ensure_chain(self, chain: str, family: str, network: str) -> None:
@@ -234,6 +242,7 @@ class Store(Partitions, RunLog):
         name that is not a valid chain name. The chain's writer lock is taken first (or shared
         with this process's writer), so a chain is never registered by a non-writer."""
         check_chain_name(chain)
+        self._chains_memo = None
         release = self.lock_writer(chain)
         try:
             with self.connect() as con:
@@ -247,12 +256,24 @@ class Store(Partitions, RunLog):
             release()
 
     def chains(self) -> list[dict]:
+        """The stored chains (chain, family, network). Remembered between calls once `memo_chains`
+        is set (a long-lived workspace: one catalog visit instead of one per lookup), until
+        `forget_chains()` or this process registers a chain."""
+        if self._chains_memo is not None:
+            return [dict(c) for c in self._chains_memo]
         if not self.catalog_path.exists():
             self._refuse_lost_catalog()
             return []
         with self.connect(read_only=True) as con:
             cur = con.execute("SELECT chain, family, network FROM chains ORDER BY chain")
-            return [dict(zip(("chain", "family", "network"), r)) for r in cur.fetchall()]
+            found = [dict(zip(("chain", "family", "network"), r)) for r in cur.fetchall()]
+        if self.memo_chains:
+            self._chains_memo = found
+        return [dict(c) for c in found]
+
+    def forget_chains(self) -> None:
+        """Read the stored chains from the catalog again on the next `chains()`."""
+        self._chains_memo = None
 
     def last_batch(self, chain: str) -> dict | None:
         """The newest committed batch row of `chain` (holds the id counters), or None."""
@@ -372,7 +393,7 @@ class Store(Partitions, RunLog):
                 if CHAIN_NAME_PATTERN.fullmatch(chain) is None:  # registered by an older version
                     log.warning("chain %r has an invalid name; its views are left out", chain)
                     continue
-                stmts += self.view_statements(con, chain, family, lambda t, c=chain: files_of.get((c, t), []))
+                stmts += self.view_statements(con, chain, family, functools.partial(_files_listed, files_of, chain))
             con.execute(";\n".join(stmts))
             try:
                 yield con

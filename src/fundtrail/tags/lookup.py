@@ -14,7 +14,8 @@ address's form first (`tags.addressform`): a malformed one is an error, never "n
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -44,7 +45,7 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     names = [d[0] for d in cur.description]
     out = []
     for r in cur.fetchall():
-        tag = {n: _plain(v) for n, v in zip(names, r)}
+        tag: dict[str, Any] = {n: _plain(v) for n, v in zip(names, r)}
         tag["kind"] = "direct"
         tag["category_label"] = CATEGORIES[tag["category"]].label if tag.get("category") else None
         out.append(tag)
@@ -55,6 +56,22 @@ def has_tags(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the catalog has the tag tables (a store last opened before migration 3 has not)."""
     return bool(con.execute("SELECT count(*) FROM information_schema.tables "
                             "WHERE table_name = 'tags' AND table_catalog = current_database()").fetchall()[0][0])
+
+
+def tagged_addresses(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Every address key with a merged tag: held by a long-lived reader (a workspace), so that an
+    untagged address is answered without a catalog visit (`is_tagged`)."""
+    if not has_tags(con):
+        return frozenset()
+    return frozenset(r[0] for r in con.execute("SELECT DISTINCT address FROM tags_merged").fetchall())
+
+
+def is_tagged(tagged: frozenset[str] | Container[str], address: str) -> bool:
+    """Whether `address` (any case, as `lookup_key` reads it) is in a `tagged_addresses` set."""
+    try:
+        return lookup_key(address) in tagged
+    except InvalidAddress:
+        return False
 
 
 def tags_of(con: duckdb.DuckDBPyConnection, address: str) -> list[dict]:
@@ -130,8 +147,10 @@ def lookup_list(con: duckdb.DuckDBPyConnection, addresses: AddressList) -> list[
 
 
 def _conflict_summary(conflict: dict | None) -> dict | None:
-    if conflict is None:
-        return None
+    return None if conflict is None else _summary(conflict)
+
+
+def _summary(conflict: dict) -> dict:
     return {"reason": conflict["reason"],
             "entities": [{k: e[k] for k in ("entity", "category", "label", "actor")}
                          for e in conflict["entities"]]}
@@ -169,7 +188,7 @@ def cluster_tags(con: duckdb.DuckDBPyConnection, members: Iterable[str]) -> dict
     table = lookup_batch(con, addresses).to_pylist()
     tags = []
     for row in table:
-        tag = {k: _plain(v) for k, v in row.items() if k != "query"}
+        tag: dict[str, Any] = {k: _plain(v) for k, v in row.items() if k != "query"}
         tag["kind"] = "inherited"
         tag["member"] = addresses[row["query"]]
         tag["category_label"] = CATEGORIES[tag["category"]].label if tag.get("category") else None
@@ -194,7 +213,7 @@ def conflicts(con: duckdb.DuckDBPyConnection, limit: int | None = None) -> list[
         for currency, tags in sorted(by_currency.items()):
             conflict = find_conflict(tags)
             if conflict is not None:
-                out.append({"currency": currency, "address": address, **_conflict_summary(conflict)})
+                out.append({"currency": currency, "address": address, **_summary(conflict)})
         if limit is not None and len(out) >= limit:
             break
     return out

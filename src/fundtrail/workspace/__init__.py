@@ -7,27 +7,189 @@ and result models (pydantic) for every capability: status, search, addresses, tr
 clusters, tags, trace, paths, risk, screening, exposure, the long jobs (ingest, tag import, cluster
 run, index refresh) with progress callbacks, and users, tokens and the audit log. Interfaces turn
 their input into a request model, make one call, and render the result (docs/python-api.md).
+
+Every public request and result model is importable from here (`from fundtrail.workspace import
+Workspace, TraceRequest`); `RESULT_MODELS` lists the models public `Workspace` methods return, whose
+JSON schemas are kept as golden files (tests/golden).
 """
 
 from __future__ import annotations
 
-from fundtrail.workspace.access import AccessOps
+from fundtrail.workspace.access import (AccessOps, AuditEntry, AuditPage, AuditProblem, AuditRecord,
+                                        AuditVerifyResult, TokenCreateResult, TokenRecord, TokensListResult,
+                                        UserRecord, UsersListResult)
 from fundtrail.workspace.addresses import AddressOps
+from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, ClusterMembersPage, ClusterOverrideRequest,
+                                                ClusterOverrideResult, ClusterOverridesResult, ClusterResult,
+                                                ClusterRun, ClusterRunRequest, ClusterRunResult, ClusterRunsResult,
+                                                ClusterTag, ClusterWhyResult, Conflict, ConflictEntity, Suspect,
+                                                TagSource, WhyStep)
 from fundtrail.workspace.clusters import ClusterOps
 from fundtrail.workspace.core import (Actor, ChainRef, Model, Page, Progress, WorkspaceBase, check_limit,
                                       decode_cursor, encode_cursor, no_progress)
+from fundtrail.workspace.job_models import (AppliedMigration, BitcoinIngestResult, EthereumIngestResult,
+                                            ExportResult, ExportTransactionsRequest, ExportTransfersRequest,
+                                            Finding, FsckResult, IngestBitcoinRequest, IngestEthereumRequest,
+                                            IngestIncomplete, IngestResult, MigrateResult)
 from fundtrail.workspace.jobs import JobOps
-from fundtrail.workspace.risk import RiskOps
+from fundtrail.workspace.lookup_models import (AddressSummary, AddressTag, AddressTransfer, AddressTx, AddressTxPage,
+                                               AssetTotals, SearchHit, SearchResult, SeenAt, SpentBy,
+                                               TransactionDetail, TxInput, TxOutput, TxTag, TxTransfer)
+from fundtrail.workspace.risk import (ExposureRequest, ExposureResult, RiskOps, RiskReport, RiskReports, RiskRequest,
+                                      RisksRequest, ScreenRequest, ScreenResult, ScreenRow)
 from fundtrail.workspace.search import SearchOps
-from fundtrail.workspace.status import StatusOps
+from fundtrail.workspace.status import (AccountChainStatus, ChainStatus, Coverage, IngestRun, StatusOps, StatusResult,
+                                        TagCounts, UtxoChainStatus)
+from fundtrail.workspace.tag_models import (ActorRow, ActorsResult, ImportedFile, ImportSummary, LookupRowError,
+                                            LookupTag, ShownTag, Tag, TagAddRequest, TagAddResult, TagConflict,
+                                            TagConflictsResult, TagExportRequest, TagExportResult, TagImportRequest,
+                                            TagImportResult, TagLookupRequest, TagLookupResult, TagSearchResult,
+                                            TagShowResult)
 from fundtrail.workspace.tags import TagOps
+from fundtrail.workspace.trace_models import (GraphBuildResult, PathsRequest, PathsResult, SeedInput, StopAddress,
+                                              TraceRequest, TraceResult)
 from fundtrail.workspace.tracing import TraceOps
 from fundtrail.workspace.transactions import TransactionOps
 
-__all__ = ["Actor", "ChainRef", "Model", "Page", "Progress", "Workspace", "check_limit", "decode_cursor",
-           "encode_cursor", "no_progress"]
+__all__ = [
+    "RESULT_MODELS",
+    "AccountChainStatus",
+    "Actor",
+    "ActorInfo",
+    "ActorRow",
+    "ActorsResult",
+    "AddressSummary",
+    "AddressTag",
+    "AddressTransfer",
+    "AddressTx",
+    "AddressTxPage",
+    "AppliedMigration",
+    "AssetTotals",
+    "AuditEntry",
+    "AuditPage",
+    "AuditProblem",
+    "AuditRecord",
+    "AuditVerifyResult",
+    "BitcoinIngestResult",
+    "ChainRef",
+    "ChainStatus",
+    "ClusterMember",
+    "ClusterMembersPage",
+    "ClusterOverrideRequest",
+    "ClusterOverrideResult",
+    "ClusterOverridesResult",
+    "ClusterResult",
+    "ClusterRun",
+    "ClusterRunRequest",
+    "ClusterRunResult",
+    "ClusterRunsResult",
+    "ClusterTag",
+    "ClusterWhyResult",
+    "Conflict",
+    "ConflictEntity",
+    "Coverage",
+    "EthereumIngestResult",
+    "ExportResult",
+    "ExportTransactionsRequest",
+    "ExportTransfersRequest",
+    "ExposureRequest",
+    "ExposureResult",
+    "Finding",
+    "FsckResult",
+    "GraphBuildResult",
+    "ImportSummary",
+    "ImportedFile",
+    "IngestBitcoinRequest",
+    "IngestEthereumRequest",
+    "IngestIncomplete",
+    "IngestResult",
+    "IngestRun",
+    "LookupRowError",
+    "LookupTag",
+    "MigrateResult",
+    "Model",
+    "Page",
+    "PathsRequest",
+    "PathsResult",
+    "Progress",
+    "RiskReport",
+    "RiskReports",
+    "RiskRequest",
+    "RisksRequest",
+    "ScreenRequest",
+    "ScreenResult",
+    "ScreenRow",
+    "SearchHit",
+    "SearchResult",
+    "SeedInput",
+    "SeenAt",
+    "ShownTag",
+    "SpentBy",
+    "StatusResult",
+    "StopAddress",
+    "Suspect",
+    "Tag",
+    "TagAddRequest",
+    "TagAddResult",
+    "TagConflict",
+    "TagConflictsResult",
+    "TagCounts",
+    "TagExportRequest",
+    "TagExportResult",
+    "TagImportRequest",
+    "TagImportResult",
+    "TagLookupRequest",
+    "TagLookupResult",
+    "TagSearchResult",
+    "TagShowResult",
+    "TagSource",
+    "TokenCreateResult",
+    "TokenRecord",
+    "TokensListResult",
+    "TraceRequest",
+    "TraceResult",
+    "TransactionDetail",
+    "TxInput",
+    "TxOutput",
+    "TxTag",
+    "TxTransfer",
+    "UserRecord",
+    "UsersListResult",
+    "UtxoChainStatus",
+    "WhyStep",
+    "Workspace",
+    "check_limit",
+    "decode_cursor",
+    "encode_cursor",
+    "no_progress",
+]
 
 
 class Workspace(StatusOps, SearchOps, AddressOps, TransactionOps, ClusterOps, TagOps, TraceOps, RiskOps,
                 JobOps, AccessOps, WorkspaceBase):
     """fundtrail's capabilities on one store; open with `Workspace.open(settings, ...)`."""
+
+
+#: Every model a public `Workspace` method returns, by capability (their JSON schemas are the golden
+#: files of tests/golden and the REST API's). The two list results `ClusterOverridesResult` and
+#: `ClusterRunsResult` are pydantic root models, not `Model`s: their items (`ClusterOverrideResult`,
+#: `ClusterRun`) are listed instead. `Actor` (`authenticate`) and `ChainRef` (`chain`, `chains`) are
+#: the workspace's own plumbing, not results.
+RESULT_MODELS: tuple[type[Model], ...] = (
+    # status, search, addresses, transactions
+    StatusResult, SearchResult, AddressSummary, AddressTxPage, TransactionDetail,
+    # clusters
+    ClusterResult, ClusterMembersPage, ClusterWhyResult, ClusterRunResult, ClusterOverrideResult, ClusterRun,
+    # tags
+    TagShowResult, TagLookupResult, TagSearchResult, TagExportResult, TagConflictsResult, ActorsResult,
+    TagAddResult, TagImportResult,
+    # trace, paths, graph build
+    TraceResult, PathsResult, GraphBuildResult,
+    # risk, screening, exposure
+    RiskReport, RiskReports, ScreenResult, ExposureResult,
+    # jobs
+    BitcoinIngestResult, EthereumIngestResult, ExportResult, FsckResult, MigrateResult,
+    # users, tokens, audit log
+    UserRecord, UsersListResult, TokenCreateResult, TokenRecord, TokensListResult, AuditRecord, AuditPage,
+    AuditVerifyResult,
+)

@@ -19,7 +19,7 @@ import numpy as np
 
 from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address
 from fundtrail.errors import NotFoundError
-from fundtrail.tags.lookup import has_tags, tags_of
+from fundtrail.tags.lookup import has_tags, is_tagged, tags_of
 from fundtrail.tags.taxonomy import CATEGORIES
 from fundtrail.trace.attribution import chain_currency
 from fundtrail.workspace import lookup_account, lookup_utxo
@@ -50,8 +50,10 @@ class AddressOps(LookupBase):
     def _address_tags(self, ref: ChainRef, text: str, address_id: int | None,
                       cluster_id: int | None) -> list[AddressTag]:
         currency = chain_currency(ref.name)
-        with self.store.connect(read_only=True) as con:
-            direct = [t for t in tags_of(con, text) if t.get("currency") == currency] if has_tags(con) else []
+        direct: list[dict[str, Any]] = []
+        if is_tagged(self.tagged_addresses(), text):  # most addresses are not: no catalog visit
+            with self.store.connect(read_only=True) as con:
+                direct = [t for t in tags_of(con, text) if t.get("currency") == currency] if has_tags(con) else []
         out = [AddressTag(kind="direct", currency=t["currency"], category=t.get("category"),
                           category_label=t.get("category_label"), label=t["label"], confidence=t.get("confidence"),
                           confidence_level=t.get("confidence_level"), actor=t.get("actor"),

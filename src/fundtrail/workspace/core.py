@@ -146,6 +146,7 @@ class WorkspaceBase:
                 st.migrate()
             else:
                 _check_schema(st)
+        st.memo_chains = True  # chains change only by ingest; refresh() reads them again
         ws = cls(settings, st, writable=writable or create, actor=actor)
         ws.schema_at_open = before
         ws.remember_state()
@@ -209,6 +210,7 @@ class WorkspaceBase:
         """Drop cached objects of chains whose stored state changed; returns those chains. The
         only way cached indexes, tag maps and assessors are renewed."""
         changed: list[str] = []
+        self.store.forget_chains()
         names = [c.name for c in self.chains()]
         for name in names:
             now = self.state(name)
@@ -220,7 +222,7 @@ class WorkspaceBase:
         self._states[""] = tag_state
         with self._lock:
             for key, (chain, _value) in list(self._cache.items()):
-                if chain is None and (changed or tags_changed) or chain in changed or (
+                if (chain is None and (changed or tags_changed)) or chain in changed or (
                         tags_changed and chain is not None):
                     del self._cache[key]
         return changed

@@ -207,15 +207,21 @@ class RiskOps(IndexOps):
                 if family == "account":
                     return AccountAssessor(self.store, name, prof, step, graph=self.account_graph(name),
                                            tagmap=tagmap)
-                return Assessor(self.store, name, prof, step, graph=self.graph_index(name), tagmap=tagmap)
+                return Assessor(self.store, name, prof, step, graph=self.graph_index(name), tagmap=tagmap,
+                                tagged=self.tagged_addresses())
 
             return self.cached(("risk-assessor", name, prof.label, prof.source), build, chain=name)
 
-        try:
-            return RiskService(self.store, prof, chain, step, assessor_of=assessor_of)
-        except FundtrailError as exc:
-            exc.field = exc.field or "chain"
-            raise
+        def build() -> RiskService:
+            try:
+                return RiskService(self.store, prof, chain, step, assessor_of=assessor_of)
+            except FundtrailError as exc:
+                exc.field = exc.field or "chain"
+                raise
+
+        if progress is not no_progress:  # a job with its own progress display: not shared
+            return build()
+        return self.cached(("risk-service", chain, prof.label, prof.source), build, chain=chain)
 
     def risk(self, req: RiskRequest, progress: Progress = no_progress) -> RiskReport:
         """Score one address or transaction (`fundtrail risk TARGET --json`)."""

@@ -9,6 +9,7 @@ process (one call) still gets an index that is up to date with the store.
 
 from __future__ import annotations
 
+from fundtrail.tags.lookup import tagged_addresses
 from fundtrail.trace.account_graph import AccountGraph
 from fundtrail.trace.attribution import TagMap
 from fundtrail.trace.graph import GraphIndex
@@ -36,3 +37,12 @@ class IndexOps(WorkspaceBase):
             return TagMap.load(self.store, graph)
 
         return self.cached(("tagmap", chain), build, chain=chain)
+
+    def tagged_addresses(self) -> frozenset[str]:
+        """Every tagged address key of the store, held in memory so that lookups of untagged
+        addresses (most of them) skip the catalog; renewed by `refresh()` after a tag import."""
+        def build() -> frozenset[str]:
+            with self.store.connect(read_only=True) as con:
+                return tagged_addresses(con)
+
+        return self.cached(("tagged-addresses",), build)

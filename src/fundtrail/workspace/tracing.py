@@ -147,7 +147,9 @@ class TraceOps(IndexOps):
         parsed = parse_seeds(graph, texts, since=limits.since, until=limits.until)
         listed = _stop_list(_stop_pairs(req), lambda t: utxo_address_id(graph, t))
         tagmap = self.tag_map(ref.name, "utxo")
-        stops = combine(listed, tagmap.stop_rule(categories))
+        tagged = self.cached(("stop-rule", ref.name, tuple(categories)),  # built once per category set
+                             lambda: tagmap.stop_rule(categories), chain=ref.name)
+        stops = combine(listed, tagged)
         outputs = [o for sd in parsed for o in sd.outputs]
         if req.follow_change:
             walk = follow_change(self.store, graph, outputs, seed_input=" ".join(t for t, _ in texts),
