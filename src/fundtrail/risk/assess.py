@@ -77,6 +77,7 @@ class Assessor:
         self.store, self.chain, self.profile = store, chain, profile
         self.tagged = tagged
         self._members: tuple[np.ndarray, np.ndarray] | None = None  # (order, sorted cluster labels)
+        self._cluster_rows: dict[int, dict | None] = {}  # cluster id -> its exposure row
         self.currency = chain_currency(chain)
         with step(f"updating the graph index of {chain}"):
             self.graph = graph if graph is not None else GraphIndex.ensure(store, chain)
@@ -127,6 +128,13 @@ class Assessor:
         cid = self.tagmap.cluster_of(address)
         if cid is None or self.tagmap.labels is None:
             return None
+        if cid in self._cluster_rows:  # members of one cluster share it: computed once per assessor
+            return self._cluster_rows[cid]
+        self._cluster_rows[cid] = found = self._cluster_row(cid)
+        return found
+
+    def _cluster_row(self, cid: int) -> dict | None:
+        """The summed exposure of cluster `cid` (see `_cluster_exposure`)."""
         if self._members is None:  # once: addresses ordered by cluster, so a cluster is one slice
             labels = np.asarray(self.tagmap.labels)
             order = np.argsort(labels, kind="stable")
