@@ -65,7 +65,7 @@ def field_of(loc: Sequence[int | str]) -> str | None:
 def validation_response(errors: Sequence[Any]) -> JSONResponse:
     """422 naming the first bad field, for FastAPI's and pydantic's validation errors alike."""
     first = dict(errors[0]) if errors else {}
-    field = field_of(first.get("loc", ()))
+    field = field_of(first.get("loc", ())) or "body"  # no location: the request model (the body) as a whole
     kind = first.get("type", "")
     if kind == "extra_forbidden":
         message = f"unknown field {field}"
