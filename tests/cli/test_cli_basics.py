@@ -45,14 +45,16 @@ def test_unknown_network_and_option_errors(tmp_path: Path, capsys) -> None:
 
 
 def test_missing_raw_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    code, _, err = run(["--store", str(tmp_path / "s"), "ingest", "bitcoin", "--raw", str(tmp_path / "nope.dat")], capsys)
+    code, _, err = run(["--store", str(tmp_path / "s"), "ingest", "bitcoin", "--raw", str(tmp_path / "nope.dat")],
+                       capsys)
     assert code == 2 and "nope.dat" in err and "cannot read" in err
 
 
 def test_ingest_status_export_round_trip(tmp_path: Path, capsys) -> None:
     chain = sample_chain_blocks_dir(tmp_path / "blocks", seed=3, xor_key=b"\x01\x02\x03\x04\x05\x06\x07\x08")
     store = str(tmp_path / "store")
-    code, out, _ = run(["--store", store, "ingest", "bitcoin", "--blocks-dir", str(tmp_path / "blocks"), "--json"], capsys)
+    code, out, _ = run(["--store", store, "ingest", "bitcoin", "--blocks-dir", str(tmp_path / "blocks"), "--json"],
+                       capsys)
     assert code == 0
     report = json.loads(out)
     assert report["blocks"] == len(chain.blocks) and report["stale"] == len(chain.stale)
@@ -70,7 +72,8 @@ def test_ingest_status_export_round_trip(tmp_path: Path, capsys) -> None:
     assert code == 6 and "chain btc is not in the store" in err
     code, _, err = run(["--store", store, "export", "transactions", "--format", "csv"], capsys)
     assert code == 2 and "csv" in err
-    code, _, err = run(["--store", store, "export", "transactions", "--chain", "btc-regtest", "--block-hash", "zz"], capsys)
+    code, _, err = run(["--store", store, "export", "transactions", "--chain", "btc-regtest", "--block-hash", "zz"],
+                       capsys)
     assert code == 2 and "--block-hash" in err
 
 

@@ -181,7 +181,7 @@ def test_service_tags_reach_the_guard_in_bulk(store: Path, tmp_path: Path, capsy
     hooks: list = []
     real_conflicts = engine.service_conflicts
 
-    def spy(labels_, candidates, sizes, service_labels):  # noqa: ANN001, ANN202
+    def spy(labels_, candidates, sizes, service_labels):
         hooks.append(service_labels)
         return real_conflicts(labels_, candidates, sizes, service_labels)
 

@@ -154,11 +154,13 @@ def test_generic_csv_with_a_column_mapping(tmp_path: Path, capsys) -> None:
     assert code == 0
     (f,) = json.loads(out)["files"]
     assert f["tags"] == 1 and f["invalid"] == 1 and f"{csv.resolve()}:3: invalid:" in f["problems"][0]
-    code, out, _ = run(["--store", store, "tags", "show", "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "--json"], capsys)
+    code, out, _ = run(["--store", store, "tags", "show", "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "--json"],
+                       capsys)
     (tag,) = json.loads(out)["tags"]
     assert (tag["label"], tag["category"], tag["sources"][0]["source"]) == (
         "Bad Actor", "ransomware", "https://example.org/list")
-    code, _, err = run(["--store", store, "tags", "import", str(csv), "--format", "csv", "--map", "address=nope"], capsys)
+    code, _, err = run(["--store", store, "tags", "import", str(csv), "--format", "csv", "--map", "address=nope"],
+                       capsys)
     assert code == 2 and "no column 'nope'" in err
 
 

@@ -90,7 +90,7 @@ def test_cluster_run_resolves_real_service_tags_in_bulk(tagged: Path, independen
     asked: list[tuple] = []
     real_conflicts = engine.service_conflicts
 
-    def spy(labels_, candidates, sizes, service_labels):  # noqa: ANN001, ANN202
+    def spy(labels_, candidates, sizes, service_labels):
         def recording(members: np.ndarray) -> dict:
             found = service_labels(members)
             asked.append((service_labels, members, found))

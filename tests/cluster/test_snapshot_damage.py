@@ -84,17 +84,15 @@ def test_a_file_removed_after_the_snapshot_opened(clustered: tuple[Path, str, st
     store = tmp_path / "s"
     shutil.copytree(clustered[0], store)
     victim = sorted((store / "lake" / "btc" / "outputs").glob("*.parquet"))[-1]
-    with pytest.raises(StoreError) as exc:
-        with open_snapshot(Store(store), "btc") as snap:  # the files are checked here
-            victim.unlink()
-            snap.con.execute("SELECT sum(value) FROM btc_outputs").fetchall()
+    with pytest.raises(StoreError) as exc, open_snapshot(Store(store), "btc") as snap:  # the files are checked here
+        victim.unlink()
+        snap.con.execute("SELECT sum(value) FROM btc_outputs").fetchall()
     assert str(victim) in exc.value.one_line() and "missing" in exc.value.one_line()
 
 
 def test_a_query_bug_is_not_taken_for_damage(clustered: tuple[Path, str, str]) -> None:
-    with pytest.raises(duckdb.BinderException):
-        with open_snapshot(Store(clustered[0]), "btc") as snap:
-            snap.con.execute("SELECT no_such_column FROM btc_outputs").fetchall()
+    with pytest.raises(duckdb.BinderException), open_snapshot(Store(clustered[0]), "btc") as snap:
+        snap.con.execute("SELECT no_such_column FROM btc_outputs").fetchall()
 
 
 # --- a seeded corpus: one bit flipped (size and time kept) in a partition a clustering command reads

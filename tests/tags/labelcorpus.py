@@ -42,7 +42,8 @@ def _laughs(levels: int = 9, width: int = 10, where: str = "tags") -> str:
         lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
     bomb = "\n".join(lines) + "\n"
     if where == "tags":
-        return f"title: t\ncreator: c\ncurrency: BTC\n{bomb}tags:\n- address: {GOOD_BTC}\n  label: x\n  context: *a{levels}\n"
+        return (f"title: t\ncreator: c\ncurrency: BTC\n{bomb}tags:\n- address: {GOOD_BTC}\n  label: x\n"
+                f"  context: *a{levels}\n")
     return f"title: t\ncreator: c\ncurrency: BTC\n{bomb}context: *a{levels}\ntags:\n{TAG}"
 
 
@@ -91,7 +92,8 @@ def cases() -> list[Case]:
              None, "max_yaml_nodes"),
         Case("merge-key bomb", t, "merge.yaml",
              ("a0: &a0 {k: v}\n" + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i-1}'] * 10)}]\n" for i in range(1, 8))
-              + "tags:\n- <<: *a0\n  address: " + GOOD_BTC + "\n  label: x\n  currency: BTC\n  context: *a7\n").encode(),
+              + "tags:\n- <<: *a0\n  address: " + GOOD_BTC
+              + "\n  label: x\n  currency: BTC\n  context: *a7\n").encode(),
              "failed", None, "max_yaml_nodes"),
         Case("flow nesting 5,000 deep", t, "deep.yaml", _pack(TAG + "  context: " + "[" * 5000 + "]" * 5000 + "\n"),
              "failed", None, "nesting depth"),

@@ -62,7 +62,8 @@ def _samples(testdata: Path) -> list[str]:
         i = rng.randrange(len(a))
         mutated.append(a[:i] + rng.choice("123abcXYZqp09") + a[i + 1:])  # one character changed
         mutated.append(a.swapcase() if rng.random() < 0.5 else a[:-1])
-    extra = ["bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a", "ecash:qpm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq",
+    extra = ["bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a",
+             "ecash:qpm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq",
              "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
              "zs1z7rejlpsa98s2rrrfkwmaxu53e4ue0ulcrw0h4x5g8jl04tak0d3mm47vdtahatqrlkngh9sly",
              "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh", "4" + "A" * 94, "0x" + "ab" * 32, "", "  ", "hello"]
@@ -83,7 +84,8 @@ def test_address_currencies_equals_its_definition_on_real_and_mutated_addresses(
 
 
 def test_unrecognised_forms_stay_unrecognised() -> None:
-    for text in ("hello", "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV", "ecash:qpm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq"):
+    for text in ("hello", "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV",
+                 "ecash:qpm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq"):
         try:
             address_currencies(text)
         except UnrecognisedAddress:

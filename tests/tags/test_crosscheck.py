@@ -22,7 +22,8 @@ def _cashaddr(a: str) -> object:
     full = a if ":" in a else "bitcoincash:" + a
     for dec in (BchP2PKHAddrDecoder, BchP2SHAddrDecoder):
         try:
-            return dec.DecodeAddr(full.lower(), hrp="bitcoincash", net_ver=b"\x00" if dec is BchP2PKHAddrDecoder else b"\x08")
+            return dec.DecodeAddr(full.lower(), hrp="bitcoincash",
+                                  net_ver=b"\x00" if dec is BchP2PKHAddrDecoder else b"\x08")
         except Exception:  # noqa: BLE001 - try the next form
             continue
     raise ValueError("not cashaddr")

@@ -112,7 +112,8 @@ def test_explorer_labels_darklist_scamdb_and_ransomware_lists(loaded, testdata: 
 
     (locky,) = [t for t in _tags(loaded, "1123pJv8jzeFQaCV4w644pzQJzVWay2zcA") if t["label"] == "Locky ransomware"]
     assert locky["category"] == "ransomware" and locky["sources"][0]["line"] == 2
-    receipt = [t for t in _tags(loaded, "34YmbPSXRjewgcqVRcrryUtYqzM25VXrNt") if t["label"] == "ransomware payment address"]
+    receipt = [t for t in _tags(loaded, "34YmbPSXRjewgcqVRcrryUtYqzM25VXrNt")
+               if t["label"] == "ransomware payment address"]
     assert receipt[0]["confidence"] == "forensic"  # an origCluster address of the paper
 
 

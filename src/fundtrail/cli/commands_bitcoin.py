@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
+from pydantic import SecretStr
 
 from fundtrail.cli.context import quiet as quiet_of
 from fundtrail.cli.context import workspace
@@ -110,7 +111,8 @@ def register(ingest_app: typer.Typer) -> None:
         password = read_password(rpc_password, rpc_password_file, rpc_password_stdin) if rpc else None
         req = IngestBitcoinRequest(
             blocks_dir=blocks_dir, raw=raws, undo=undo, undo_file=list(undo_file or []), rpc=rpc,
-            rpc_cookie=rpc_cookie, rpc_user=rpc_user, rpc_password=password, rpc_timeout=rpc_timeout,
+            rpc_cookie=rpc_cookie, rpc_user=rpc_user,
+            rpc_password=None if password is None else SecretStr(password), rpc_timeout=rpc_timeout,
             from_height=from_height, to_height=to_height, follow=follow, poll_interval=poll,
             network=network)
         ws = workspace(ctx, writable=True, create=True)

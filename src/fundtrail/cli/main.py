@@ -18,7 +18,7 @@ import logging
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 import typer.core
@@ -65,11 +65,11 @@ def _show_version(value: bool) -> None:
 @app.callback()
 def _global(
     ctx: typer.Context,
-    store: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP),
+    store: Path | None = typer.Option(None, "--store", help=STORE_HELP),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-v info, -vv debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr; no progress."),
-    as_user: Optional[str] = typer.Option(None, "--as", help="Act as this user in the audit log "
-                                          "[env FUNDTRAIL_USER; default: the operating-system user]."),
+    as_user: str | None = typer.Option(None, "--as", help="Act as this user in the audit log "
+                                        "[env FUNDTRAIL_USER; default: the operating-system user]."),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
                                  help="Print the version and exit."),
 ) -> None:
@@ -96,7 +96,7 @@ commands_access.register(app)
 commands_serve.register(app)
 
 
-def _store_after_subcommand(ctx: Any, _param: Any, value: Optional[str]) -> None:
+def _store_after_subcommand(ctx: Any, _param: Any, value: str | None) -> None:
     """`--store` given after a subcommand: replaces the store of the settings the root resolved."""
     if value is None or resilient(ctx):
         return
@@ -152,9 +152,9 @@ def _prepare(cmd: Any, globals_: list[Any] | None = None) -> None:
             cmd.params.append(option)
     for param in cmd.params:  # a repeatable option reads `--raw <path>`, not `--raw <list[Path]>`
         ann = getattr(getattr(param, "type_descriptor", None), "annotation", None)
-        if (isinstance(param, typer.core.TyperOption) and param.metavar is None
-                and getattr(ann, "__origin__", None) is list and ann.__args__):
-            param.metavar = f"<{getattr(ann.__args__[0], '__name__', 'value').lower()}>"
+        args = getattr(ann, "__args__", None) if getattr(ann, "__origin__", None) is list else None
+        if isinstance(param, typer.core.TyperOption) and param.metavar is None and args:
+            param.metavar = f"<{getattr(args[0], '__name__', 'value').lower()}>"
     for sub in getattr(cmd, "commands", {}).values():
         _prepare(sub, globals_)
 

@@ -114,7 +114,7 @@ def consensus_one(view: TxView, i: int, cand: np.ndarray, conf: np.ndarray) -> t
     return int(r.out_index[0]), float(r.confidence[0]), int(r.votes[0])
 
 
-def _output_facts(view: TxView, k: int, first: int) -> dict[str, int]:
+def _output_facts(view: TxView, k: int, first: int) -> dict[str, object]:
     return {"output_n": k - first, "output_id": int(view.out_id[k]),
             "address_id": int(view.out_address[k]), "value": int(view.out_value[k])}
 

@@ -287,7 +287,8 @@ class CoinJoinResult:
     confidence: np.ndarray
 
 
-def _args(view: TxView) -> tuple:
+def _args(view: TxView) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                 np.ndarray]:
     return (np.ascontiguousarray(view.is_coinbase, np.bool_), view.in_ptr.astype(np.int64),
             view.in_address.astype(np.int64), view.in_value.astype(np.int64),
             view.in_script.astype(np.int64), view.out_ptr.astype(np.int64),

@@ -95,7 +95,8 @@ def forwarded_deposits(con: Any, chain: str, hot_wallets: Iterable[int],
         ORDER BY i.to_id, i.from_id, i.tx_id"""
     rows = con.execute(sql, [hot, rule.max_blocks, rule.native_tolerance,
                              rule.token_tolerance]).fetchall()
-    return [tuple(int(x) for x in r) for r in rows]
+    return [(int(sender), int(dep), int(dep_tx), int(fwd_tx), int(hot_id))
+            for sender, dep, dep_tx, fwd_tx, hot_id in rows]
 
 
 def deposit_links(con: Any, chain: str, hot_wallets: Iterable[int],
@@ -118,16 +119,16 @@ def deposit_links(con: Any, chain: str, hot_wallets: Iterable[int],
           AND from_id <> to_id AND tx_id IS NOT NULL
           AND from_id NOT IN (SELECT unnest(?::BIGINT[]))
         GROUP BY from_id, to_id ORDER BY to_id, from_id""", [deposits, hot]).fetchall()
-    a, b, tx, conf = [], [], [], []
+    a, b, txs, conf = [], [], [], []
     for sender, dep, first_tx in others:
         key = (int(sender), int(dep))
         a.append(key[0])
         b.append(key[1])
         if key in first_fwd:
-            tx.append(first_fwd[key])
+            txs.append(first_fwd[key])
             conf.append(CONF_FORWARDED)
         else:
-            tx.append(int(first_tx))
+            txs.append(int(first_tx))
             conf.append(CONF_OTHER_SENDER)
-    return Links(np.array(a, np.int64), np.array(b, np.int64), np.array(tx, np.int64),
+    return Links(np.array(a, np.int64), np.array(b, np.int64), np.array(txs, np.int64),
                  np.array(conf, np.float32))

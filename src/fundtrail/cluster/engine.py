@@ -224,18 +224,20 @@ def run_clustering(store: Store, chain: str, *, heuristics: Iterable[str] = (MUL
         mode, reason = _decide(cat, cap, prev, lin, params, full, store)
         ovs = overrides.list_overrides(store, chain, con=cat)
         incremental = mode == "incremental"
-        run_id = runs.begin(cat, chain, mode, reason, prev.run_id if incremental else None, *params)
-        if not (incremental and cap.batches[-1].next_tx_id - int(prev.tx_hi or 0) <= HOLD_CATALOG_TXS):
+        base = prev if incremental else None  # the run this one continues (an incremental run has one)
+        run_id = runs.begin(cat, chain, mode, reason, base.run_id if base is not None else None, *params)
+        if not (base is not None and cap.batches[-1].next_tx_id - int(base.tx_hi or 0) <= HOLD_CATALOG_TXS):
             held.close()
-        plan = _Plan(run_id, mode, reason, prev if incremental else None, lin if incremental else [], heur,
-                     change_floor, coinjoin_floor, list(hot_wallets), service_labels, limits or GuardLimits(), chunk_txs, ovs)
+        plan = _Plan(run_id, mode, reason, base, lin if incremental else [], heur,
+                     change_floor, coinjoin_floor, list(hot_wallets), service_labels, limits or GuardLimits(),
+                     chunk_txs, ovs)
         try:
             st = state.start(store, chain, plan.lineage, cap.family)
             revisit = np.zeros(0, np.int64)
             tx_from = address_from = 0
-            if incremental:  # read only the batches the new and revisited transactions are in
-                revisit = _late_linked_txs(store, cap, prev) if cap.family == "utxo" else revisit
-                tx_from = min(int(prev.tx_hi or 0), int(revisit[0]) if revisit.size else int(prev.tx_hi or 0))
+            if base is not None:  # read only the batches the new and revisited transactions are in
+                revisit = _late_linked_txs(store, cap, base) if cap.family == "utxo" else revisit
+                tx_from = min(int(base.tx_hi or 0), int(revisit[0]) if revisit.size else int(base.tx_hi or 0))
                 address_from = st.facts_n
             with open_snapshot(store, chain, cap, tx_from=tx_from, address_from=address_from) as snap:
                 return _run(store, snap, plan, st, revisit, progress, t0)
@@ -308,12 +310,14 @@ def _run(store: Store, snap: Snapshot, plan: _Plan, st: state.RunState, revisit:
         largest = int(uf.size[roots].max()) if roots.size else 0
         files = state.checkpoint_files(st, labels, plan.overrides)
     else:  # counted from the unions, without a pass over every address
+        assert prev is not None  # no checkpoint: the run continues `prev`
         n_clusters = int(prev.n_clusters or 0) + sink.cluster_delta
         largest = max(int(prev.largest or 0), sink.largest_join)
     suspects = _suspects(snap, uf, sink, plan)
     forest_before = runs.forest_files(store, plan.lineage) if checkpoint and plan.lineage else None
     new_facts = None
     if not checkpoint and st.script is not None:
+        assert st.first_tx is not None  # set with st.script
         new_facts = (facts_lo, st.script[facts_lo:st.facts_n].copy(), st.first_tx[facts_lo:st.facts_n].copy())
     path = runs.finish_run_dir(store, snap.chain, plan.run_id, tmp, files, forest_before, new_facts,
                                sink.union_pairs())

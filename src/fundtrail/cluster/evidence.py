@@ -52,6 +52,7 @@ def _hashes(view: TxView, tx: np.ndarray) -> pa.Array:
     pos = np.searchsorted(view.tx_id, tx)
     if np.any(pos >= len(view)) or np.any(view.tx_id[np.minimum(pos, len(view) - 1)] != tx):
         raise StoreError(f"evidence transactions {tx[:3].tolist()}... are not all in the loaded range")
+    assert view.txid is not None  # callers use `txids` for a view loaded without hashes
     rows = np.ascontiguousarray(view.txid[pos])
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(tx), [None, pa.py_buffer(rows)]).cast(pa.binary())
 
@@ -112,6 +113,7 @@ class EvidenceSink:
         """Finish the file (an empty one when no union joined anything)."""
         if self.writer is None:
             self._write(SCHEMA.empty_table())
+        assert self.writer is not None  # opened by _write
         self.writer.close()
 
     def union_pairs(self) -> np.ndarray | None:

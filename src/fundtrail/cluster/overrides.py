@@ -18,6 +18,7 @@ import numpy as np
 
 from fundtrail.errors import UsageError
 from fundtrail.store import Store
+from fundtrail.store.sql import scalar
 
 MERGE, SPLIT = "merge", "split"
 
@@ -61,7 +62,7 @@ def record(store: Store, chain: str, kind: str, addresses: list[int], reason: st
     else:
         raise UsageError(f"unknown override kind {kind!r}; use merge or split", field="kind")
     with store.connect() as con:
-        oid = int(con.execute("SELECT coalesce(max(override_id), -1) + 1 FROM cluster_overrides").fetchone()[0])
+        oid = int(scalar(con.execute("SELECT coalesce(max(override_id), -1) + 1 FROM cluster_overrides")))
         now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
         con.execute("INSERT INTO cluster_overrides VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [oid, chain, kind, addresses, reason.strip(), author.strip(), now])

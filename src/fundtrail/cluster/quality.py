@@ -102,7 +102,7 @@ def label(con: Any, chain: str, view: TxView, truth: SimTruth, network: str = "r
             addr_actor[int(aid)] = code(truth.addr_actor[text])
     cj = truth.coinjoins or {}
     return Labels(tx_actor, [truth.tx_pattern.get(h, "") for h in tx_hex],
-                  [cj.get(h, "") for h in tx_hex], addr_actor, sorted(codes, key=codes.get))
+                  [cj.get(h, "") for h in tx_hex], addr_actor, sorted(codes, key=codes.__getitem__))
 
 
 def coinjoin_quality(res: coinjoin.CoinJoinResult, lab: Labels, floor: float = 0.5) -> dict[str, Any]:
@@ -112,8 +112,8 @@ def coinjoin_quality(res: coinjoin.CoinJoinResult, lab: Labels, floor: float = 0
     per: dict[str, dict[str, Any]] = {}
     for name in sorted({x for x in lab.tx_protocol if x}):
         rows = np.array([x == name for x in lab.tx_protocol])
-        code = [c for c, n in coinjoin.PROTOCOL_NAMES.items() if n == name]
-        same = rows & flagged & (res.protocol == (code[0] if code else 255))
+        matching = [c for c, n in coinjoin.PROTOCOL_NAMES.items() if n == name]
+        same = rows & flagged & (res.protocol == (matching[0] if matching else 255))
         per[name] = {"true": int(rows.sum()), "detected": int((rows & flagged).sum()),
                      "recall": _ratio((rows & flagged).sum(), rows.sum()),
                      "protocol_right": _ratio(same.sum(), rows.sum())}

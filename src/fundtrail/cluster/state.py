@@ -107,6 +107,7 @@ def _journal_facts(store: Store, st: RunState, journal: list[runs.RunRecord]) ->
             return
         lo, script, first = got
         hi = lo + script.shape[0]
+        assert st.script is not None and st.first_tx is not None  # called with the facts loaded
         st.script[lo:hi] = script
         st.first_tx[lo:hi] = first
         st.facts_n = max(st.facts_n, hi)
@@ -119,6 +120,7 @@ def grow(st: RunState, n: int) -> None:
         cap = st.uf.capacity
         script = np.zeros(cap, np.uint8)
         first = np.full(cap, UNKNOWN, np.int64)
+        assert st.first_tx is not None  # set with st.script
         script[:st.facts_n] = st.script[:st.facts_n]
         first[:st.facts_n] = st.first_tx[:st.facts_n]
         st.script, st.first_tx, st.grew = script, first, True
@@ -138,6 +140,7 @@ def load_facts(st: RunState, snap: Snapshot, n: int) -> AddressFacts:
         tbl = snap.con.sql(f"SELECT address_id, script_type, first_tx_id FROM {snap.prefix}_addresses "
                            f"WHERE address_id >= {st.facts_n}").to_arrow_table()
         ids = tbl.column(0).to_numpy().astype(np.int64)
+        assert st.script is not None and st.first_tx is not None  # loaded above, grown by grow()
         st.script[ids] = tbl.column(1).to_numpy()
         st.first_tx[ids] = tbl.column(2).fill_null(UNKNOWN).to_numpy()
         st.facts_n = n
@@ -153,10 +156,11 @@ def checkpoint_files(st: RunState, labels: np.ndarray, ovs: list[overrides.Overr
     parent[:n] = labels
     size = np.ones(cap, np.int64)
     size[:n] = uf.size[:n]
-    arrays = {runs.PARENT: parent, runs.SIZE: size}
+    arrays: dict[str, np.ndarray] = {runs.PARENT: parent, runs.SIZE: size}
     if st.script is not None:
         script = np.zeros(cap, np.uint8)
         first = np.full(cap, UNKNOWN, np.int64)
+        assert st.first_tx is not None  # set with st.script
         script[:st.facts_n] = st.script[:st.facts_n]
         first[:st.facts_n] = st.first_tx[:st.facts_n]
         arrays[runs.FACT_SCRIPT], arrays[runs.FACT_FIRST] = script, first

@@ -86,7 +86,7 @@ class AddressFacts:
     first_tx: np.ndarray
 
     @classmethod
-    def load(cls, con: "duckdb.DuckDBPyConnection", prefix: str) -> AddressFacts:
+    def load(cls, con: duckdb.DuckDBPyConnection, prefix: str) -> AddressFacts:
         """From the `<prefix>_addresses` view of a `Store.query()` connection."""
         tbl = con.sql(
             f"SELECT address_id, script_type, first_tx_id FROM {prefix}_addresses"
@@ -100,7 +100,7 @@ class AddressFacts:
         return cls(script=script, first_tx=first)
 
 
-def _np(tbl: "pa.Table", name: str, dtype: type, fill: int = UNKNOWN) -> np.ndarray:
+def _np(tbl: pa.Table, name: str, dtype: type, fill: int = UNKNOWN) -> np.ndarray:
     col = tbl.column(name)
     if col.null_count:
         col = col.fill_null(fill)
@@ -114,7 +114,7 @@ def _lookup(table: np.ndarray, ids: np.ndarray, default: int) -> np.ndarray:
     return out
 
 
-def load_txview(con: "duckdb.DuckDBPyConnection", chain: str, tx_lo: int, tx_hi: int,
+def load_txview(con: duckdb.DuckDBPyConnection, chain: str, tx_lo: int, tx_hi: int,
                 facts: AddressFacts | None = None, *, txids: bool = False) -> TxView:
     """Transactions with `tx_lo <= tx_id < tx_hi` of a UTXO chain, from a `Store.query()` connection.
 

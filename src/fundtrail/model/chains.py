@@ -57,7 +57,7 @@ class EvmChain:
 
     No explorer needed."""
 
-    __slots__ = ("name", "chain_id", "native_symbol", "native_decimals", "wrapped_native", "verify")
+    __slots__ = ("chain_id", "name", "native_decimals", "native_symbol", "verify", "wrapped_native")
 
     def __init__(self, name: str, chain_id: int, native_symbol: str, native_decimals: int = 18,
                  wrapped_native: tuple[str, ...] | None = None, verify: str = "none") -> None:

@@ -27,9 +27,9 @@ _BOMS = (
 
 def decode_text(data: bytes, where: str) -> str:
     """Text of a file's bytes: BOM-marked UTF-8/16/32, else UTF-8; DataError naming the byte offset."""
-    for bom, encoding in _BOMS:
+    for bom, bom_encoding in _BOMS:
         if data.startswith(bom):
-            body = data[len(bom):]
+            encoding, body = bom_encoding, data[len(bom):]
             break
     else:
         encoding, body = "utf-8", data

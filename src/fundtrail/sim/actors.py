@@ -125,6 +125,15 @@ class Miner(Actor):
             econ.transfer(self, self.pool, [(dest, bal // 2)], pattern="exchange_deposit")
 
 
+def _deposit_address(known: dict[str, Address], deposits: Wallet, customer: str) -> Address:
+    """`customer`'s address in `known`, else a new one of `deposits` (then remembered)."""
+    addr = known.get(customer)
+    if addr is None:
+        addr = deposits.new_address()
+        known[customer] = addr
+    return addr
+
+
 class Exchange(Actor):
     """Custodial exchange: per-customer deposit addresses, sweeps, hot/cold wallets, batching."""
 
@@ -141,11 +150,7 @@ class Exchange(Actor):
 
     def deposit_for(self, customer: str) -> Address:
         """The customer's own deposit address (one per customer, reused for every deposit)."""
-        addr = self._deposit_addr.get(customer)
-        if addr is None:
-            addr = self.deposits.new_address()
-            self._deposit_addr[customer] = addr
-        return addr
+        return _deposit_address(self._deposit_addr, self.deposits, customer)
 
     def withdraw(self, dest: Address, amount: int) -> None:
         """Queue a customer withdrawal; it goes out in the next batch."""
@@ -188,7 +193,9 @@ class OtcDesk(Actor):
         self._deposit_addr: dict[str, Address] = {}
         self.exchange = exchange
 
-    deposit_for = Exchange.deposit_for
+    def deposit_for(self, customer: str) -> Address:
+        """The client's own deposit address (one per client, reused for every deposit)."""
+        return _deposit_address(self._deposit_addr, self.deposits, customer)
 
     def on_block(self) -> None:
         econ = self.econ

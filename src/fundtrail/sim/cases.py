@@ -11,10 +11,10 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from fundtrail.sim import typologies as ty
-from fundtrail.sim.actors import Actor, Exchange, criminal
+from fundtrail.sim.actors import Actor, Exchange, Retail, criminal
 from fundtrail.sim.coinjoin import Mixing, Registry
 from fundtrail.sim.economy import CaseState, Economy
-from fundtrail.sim.wallet import Address, Utxo
+from fundtrail.sim.wallet import Address, Utxo, Wallet
 
 RANSOMWARE, THEFT, SCAM = "ransomware-1", "theft-1", "scam-1"
 WHIRLPOOL_POOL = 5_000_000  # the 0.05 BTC pool: deep enough for a handful of premixes
@@ -102,13 +102,15 @@ def _whirlpool_stream(econ: Economy, cast: dict[str, Any], coin: Utxo) -> Plan:
     post, toxic = yield from ty.whirlpool(econ, group, coin, cast["whirlpool"], m,
                                           WHIRLPOOL_POOL, rng.randint(4, 8))
     exchanges = cast["exchanges"]
+
+    def structure(wal: Wallet) -> Callable[[list[Utxo]], ty.Step]:
+        """Structured deposits of the coins `wal` received."""
+        return lambda outs: ty.structuring(econ, group, wal, outs,
+                                           _deposit(econ, exchanges, f"{group.name}-struct", 5))
+
     for tox in toxic:  # the toxic change: custodial mixer, then structured deposits
         wal = tox.addr.wallet
-        econ.spawn(seq(ty.mixing(econ, group, wal, tox, cast["mixer"], 4),
-                       lambda outs, wal=wal: ty.structuring(
-                           econ, group, wal, outs, _deposit(econ, exchanges,
-                                                            f"{group.name}-struct", 5))),
-                   RANSOMWARE)
+        econ.spawn(seq(ty.mixing(econ, group, wal, tox, cast["mixer"], 4), structure(wal)), RANSOMWARE)
     if post:
         yield from ty.cash_out(econ, group, post[0].addr.wallet, post, exchanges,
                                f"{group.name}-postmix")
@@ -183,7 +185,7 @@ def scam(econ: Economy, cast: dict[str, Any]) -> Plan:
     rng, op = econ.rng, cast["scammer"]
     wal = op.wallets[0]
     addrs = [wal.new_address() for _ in range(3)]
-    users: list[Actor] = cast["users"]
+    users: list[Retail] = cast["users"]
     for victim in rng.sample(users, min(len(users), rng.randint(10, 20))):
         amount = rng.choice((1, 2, 5)) * 10 ** rng.randint(6, 7)
         for _ in range(10):

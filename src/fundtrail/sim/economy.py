@@ -28,7 +28,7 @@ from fundtrail.sim.truth import TruthWriter
 from fundtrail.sim.wallet import Address, Utxo, Wallet, sign_input, vsize
 
 if TYPE_CHECKING:
-    from fundtrail.sim.actors import Actor
+    from fundtrail.sim.actors import Actor, Miner
 
 SUBSIDY = 50 * w.COIN
 BASE_TIME = 1_700_000_000
@@ -83,7 +83,7 @@ class Economy:
         self.value_created = 0
         self._plans: list[tuple[int, int, Plan, str | None]] = []
         self._seq = itertools.count()
-        self.miners: list[Actor] = []
+        self.miners: list[Miner] = []
         self.events: list[tuple[Callable[[], object], float]] = []
         self.jobs: list[Callable[[], object]] = []  # periodic jobs not tied to one actor
 

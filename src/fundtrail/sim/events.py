@@ -22,6 +22,7 @@ from fundtrail.sim.actors import (
     Retail,
 )
 from fundtrail.sim.economy import Economy
+from fundtrail.sim.wallet import Address
 
 Event = tuple[Callable[[], object], float]
 
@@ -116,6 +117,10 @@ def background_crime(econ: Economy, vendors: list[Actor], scammers: list[Actor],
         yield from plan
         busy.remove(actor)
 
+    def deposit_of(who: Actor) -> Callable[[], Address]:
+        """Where `who` deposits, at an exchange picked anew on each call."""
+        return lambda: rng.choice(exchanges).deposit_for(who.name)
+
     def job() -> None:
         if econ.height % 7:
             return
@@ -126,8 +131,7 @@ def background_crime(econ: Economy, vendors: list[Actor], scammers: list[Actor],
                 continue
             busy.append(v)
             big = max(coins, key=lambda u: u.value)
-            econ.spawn(guarded(v, ty.peel_chain(econ, v, wal, big, rng.randint(4, 12), lambda v=v:
-                                                rng.choice(exchanges).deposit_for(v.name))))
+            econ.spawn(guarded(v, ty.peel_chain(econ, v, wal, big, rng.randint(4, 12), deposit_of(v))))
         for s in scammers:
             wal = s.wallets[0]
             coins = list(wal.utxos.values())[:80]

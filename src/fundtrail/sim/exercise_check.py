@@ -135,7 +135,9 @@ def load_answers(path: Path) -> dict[str, Any]:
         raise _fail(name, "field 'unspent' must be a list of {\"outpoint\": \"txid:vout\"}")
     for i, row in enumerate(raw):
         op = row.get("outpoint") if isinstance(row, dict) else None
-        txid, sep, vout = op.partition(":") if isinstance(op, str) else ("", "", "")
+        if not isinstance(op, str):
+            op = ""  # refused below: no ':'
+        txid, sep, vout = op.partition(":")
         if not sep or len(txid) != 64 or not vout.isdigit():
             raise _fail(name, f"field 'unspent[{i}].outpoint' must be \"txid:vout\"")
         if op.lower() not in unspent:
@@ -145,12 +147,12 @@ def load_answers(path: Path) -> dict[str, Any]:
     if not isinstance(raw, list):
         raise _fail(name, "field 'coinjoin' must be a list of {\"txid\": \"...\"}")
     for i, row in enumerate(raw):
-        txid = row.get("txid") if isinstance(row, dict) else None
-        if not isinstance(txid, str) or len(txid) != 64 or any(
-                c not in "0123456789abcdef" for c in txid.lower()):
+        cj_txid = row.get("txid") if isinstance(row, dict) else None
+        if not isinstance(cj_txid, str) or len(cj_txid) != 64 or any(
+                c not in "0123456789abcdef" for c in cj_txid.lower()):
             raise _fail(name, f"field 'coinjoin[{i}].txid' must be a 64-digit hex txid")
-        if txid.lower() not in coinjoin:
-            coinjoin.append(txid.lower())
+        if cj_txid.lower() not in coinjoin:
+            coinjoin.append(cj_txid.lower())
     return {"policy": policy, "cashout": cashout, "unspent": unspent, "coinjoin": coinjoin}
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from fundtrail.sim import oracle
 from fundtrail.sim import typologies as ty
-from fundtrail.sim.actors import Actor
+from fundtrail.sim.actors import Exchange
 from fundtrail.sim.coinjoin import pick_coins
 from fundtrail.sim.economy import Economy
 from fundtrail.sim.wallet import Utxo
@@ -61,7 +61,7 @@ def plan(econ: Economy, cast: dict[str, Any], coin: Utxo, actual: list[dict[str,
     m = cast["registry"].of(group)
     post, toxic = yield from ty.whirlpool(econ, group, coin, cast["whirlpool"], m, POOL,
                                           rng.randint(5, 12))
-    exchanges: list[Actor] = cast["exchanges"]
+    exchanges: list[Exchange] = cast["exchanges"]
     for t in toxic:
         yield rng.randint(0, 2)
         sweep(econ, group, t, rng.choice(exchanges).deposit_for(f"{group.name}-toxic"),

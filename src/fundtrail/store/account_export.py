@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from fundtrail.chains.ethereum.hexutil import eip55
 from fundtrail.store.lake import Store
 from fundtrail.store.select import select_chain
+from fundtrail.store.sql import one_row
 from fundtrail.store.tables import TRANSFER_KINDS
 
 _CHUNK_BLOCKS = 2000
@@ -29,7 +30,7 @@ def _iter_transfers(store: Store, chain: str, from_block: int | None,
     p = chain.replace("-", "_")
     native = _native_symbol(chain)
     with store.query() as con:
-        lo, hi = con.execute(f"SELECT min(number), max(number) FROM {p}_blocks").fetchone()
+        lo, hi = one_row(con.execute(f"SELECT min(number), max(number) FROM {p}_blocks"))
         if lo is None:
             return
         lo = max(lo, from_block) if from_block is not None else lo

@@ -34,7 +34,8 @@ def iter_transactions(store: Store, chain: str | None = None, *, block_hash: str
     chain, _ = select_chain(store, chain, family="utxo", what="export transactions")
     net = network_by_name(bitcoin_network_of(chain))
     p = chain.replace("-", "_")
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if block_hash is not None:
         try:
             raw = bytes.fromhex(block_hash)[::-1]

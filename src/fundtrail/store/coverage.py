@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fundtrail.store.lake import Store
+from fundtrail.store.sql import scalar
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ def coverage(store: Store, chain: str) -> Coverage:
         rows = con.execute(
             "SELECT height FROM block_index WHERE chain = ? AND height IS NOT NULL ORDER BY height",
             [chain]).fetchall()
-        unplaced = con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND height IS NULL",
-                               [chain]).fetchone()[0]
+        unplaced = scalar(con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND height IS NULL",
+                                      [chain]))
     ranges: list[tuple[int, int]] = []
     for (h,) in rows:
         h = int(h)

@@ -27,6 +27,7 @@ from fundtrail.errors import StoreError
 from fundtrail.model.chains import CHAIN_NAME_PATTERN
 from fundtrail.store import integrity
 from fundtrail.store.lake import Store
+from fundtrail.store.sql import scalar
 
 #: table -> dense id column checked for runs without gap or overlap, and its batch counter
 DENSE_IDS: dict[str, dict[str, tuple[str, str | None]]] = {
@@ -180,7 +181,7 @@ def _id_runs(store: Store, chain: str, rows: list[dict], table: str, col: str, g
                     return None
                 lo = st.min if lo is None else min(lo, st.min)
                 hi = st.max if hi is None else max(hi, st.max)
-            if md.num_rows:
+            if md.num_rows and lo is not None and hi is not None:  # rows: some row group set both
                 runs.append((int(lo), int(hi), md.num_rows, rel, int(r["batch_id"])))
     return runs
 
@@ -247,8 +248,8 @@ def _check_values(store: Store, chain: str, rows: list[dict], good: set[str], re
         return
     con = duckdb.connect()
     try:
-        a = con.execute("SELECT coalesce(sum(value), 0) FROM read_parquet(?)", [outs]).fetchone()[0]
-        b = con.execute("SELECT coalesce(sum(output_value), 0) FROM read_parquet(?)", [txs]).fetchone()[0]
+        a = scalar(con.execute("SELECT coalesce(sum(value), 0) FROM read_parquet(?)", [outs]))
+        b = scalar(con.execute("SELECT coalesce(sum(output_value), 0) FROM read_parquet(?)", [txs]))
     finally:
         con.close()
     if int(a) != int(b):

@@ -92,8 +92,11 @@ class Partitions:
 
     def _records_of(self, chain: str, rels: list[str]) -> list[integrity.FileRecord]:
         """Records of files this object wrote (measured now for any it did not)."""
-        return [self._written.pop((chain, rel), None) or integrity.measure(self.lake / chain / rel, rel)
-                for rel in rels]
+        out = []
+        for rel in rels:
+            record = self._written.pop((chain, rel), None)
+            out.append(record or integrity.measure(self.lake / chain / rel, rel))
+        return out
 
     def commit_batch(self, chain: str, batch: dict, files: list[str], block_rows: list[tuple]) -> None:
         """Record a written batch and its blocks in one catalog transaction: the commit point."""

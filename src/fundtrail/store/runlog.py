@@ -10,6 +10,8 @@ from typing import Any
 
 import duckdb
 
+from fundtrail.store.sql import scalar
+
 
 class RunLog:
     """`ingest_runs` rows: begun by an ingest, ended with its outcome, listed by `status`."""
@@ -20,7 +22,7 @@ class RunLog:
     def begin_run(self, chain: str, source: str) -> int:
         """Record the start of an ingest run; returns its id (batches refer to it)."""
         with self.connect() as con:
-            run_id = con.execute("SELECT coalesce(max(run_id), -1) + 1 FROM ingest_runs").fetchone()[0]
+            run_id = scalar(con.execute("SELECT coalesce(max(run_id), -1) + 1 FROM ingest_runs"))
             con.execute("INSERT INTO ingest_runs (run_id, chain, source, started_at, status) "
                         "VALUES (?, ?, ?, now(), 'running')", [run_id, chain, source])
         return int(run_id)
@@ -36,8 +38,8 @@ class RunLog:
     def mark_interrupted_runs(self, chain: str) -> int:
         """Runs of `chain` still 'running' when its writer lock is free were killed: say so."""
         with self.connect() as con:
-            n = con.execute("SELECT count(*) FROM ingest_runs WHERE chain = ? AND status = 'running'",
-                            [chain]).fetchone()[0]
+            n = scalar(con.execute("SELECT count(*) FROM ingest_runs WHERE chain = ? AND status = 'running'",
+                                   [chain]))
             if n:
                 con.execute("UPDATE ingest_runs SET status = 'interrupted', "
                             "message = 'process ended before the run finished' "

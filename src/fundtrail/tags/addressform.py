@@ -204,7 +204,7 @@ def _base58(addr: str) -> AddressForm:
         return _unrecognised(addr)
     raw = base58_decode(addr)
     known = {v for versions in BASE58_VERSIONS.values() for v in versions}
-    claims = len(addr) <= 34 or (len(raw) == 25 and raw[:1] in known or len(raw) == 26 and raw[:2] in known)
+    claims = len(addr) <= 34 or ((len(raw) == 25 and raw[:1] in known) or (len(raw) == 26 and raw[:2] in known))
     if claims:
         if len(raw) not in (25, 26):
             raise InvalidAddress(f"wrong length: {len(addr)} Base58 characters decode to {len(raw)} bytes; "

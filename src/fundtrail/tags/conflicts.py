@@ -3,8 +3,9 @@
 Who a tag names is its *entity key*: the actor id when the tag has one, else its label reduced to
 the name (lower case, no punctuation, no domain suffix, no wallet words or numbers), so that
 "Binance 14", "binance.com" and actor `binance` agree. Two keys agree when one is a prefix of the
-other ("huobi" / "huobireserve"); two tags agree when any of their names (actor, labels) agree. Only categories run by one operator count (exchange, mixing
-service, market, gambling, miner, bridge ...; `taxonomy.is_service`): an address can be both
+other ("huobi" / "huobireserve"); two tags agree when any of their names (actor, labels) agree.
+Only categories run by one operator count (exchange, mixing service, market, gambling, miner,
+bridge ...; `taxonomy.is_service`): an address can be both
 ransomware and sanctioned, but not both Binance and Kraken. A cluster whose members carry two
 different such entities is flagged as a possible false merge.
 """

@@ -103,7 +103,7 @@ def read_receipts(path: Path, text: str, max_field_kb: int = 1024) -> ParsedFile
     """'Showing the Receipts' (Cable, Gray, McCoy 2024): origCluster addresses are the paper's
     seeds (forensic); `expanded` ones were added by clustering, so they get confidence heuristic."""
     out = ParsedFile("receipts")
-    header, rows, lines = _reader(text, path, out, max_field_kb)
+    _header, rows, lines = _reader(text, path, out, max_field_kb)
     for n, row in zip(lines, rows):
         if len(row) != 4:
             out.problems.append(Problem(str(path), n, f"expected 4 columns, got {len(row)}"))

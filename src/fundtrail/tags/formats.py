@@ -59,8 +59,11 @@ def detect(path: Path, head: str) -> str | None:
     return None
 
 
+_DEFAULT_LIMITS = Limits()
+
+
 def read(path: Path, text: str, fmt: str, *, currency: str | None = None,
-         mapping: ColumnMapping | None = None, limits: Limits = Limits()) -> ParsedFile:
+         mapping: ColumnMapping | None = None, limits: Limits = _DEFAULT_LIMITS) -> ParsedFile:
     """Parse `text` of `path` in format `fmt` (not `auto`) into raw records, within `limits`."""
     where = str(path)
     nodes, depth, field_kb = limits.max_yaml_nodes, limits.max_json_depth, limits.max_csv_field_kb

@@ -244,7 +244,7 @@ def import_paths(store: Store, paths: list[Path], fmt: str = "auto", *, currency
     for path in files:
         try:
             job = _prepare(path, fmt, known, currency=currency, mapping=mapping, limits=limits)
-        except Exception as exc:  # a reader's bug must not cost the other files (counted in
+        except Exception as exc:  # noqa: BLE001  # a reader's bug must not cost the other files (counted in
             # benchmarks/reliability_labels.py as a traceback: the goal is none)
             job = _Prepared(path, _failed(str(path.resolve()), None, f"unexpected {type(exc).__name__} "
                                           f"reading this file: {str(exc)[:200]} (a fundtrail bug; please report it)"))

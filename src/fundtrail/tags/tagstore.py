@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from fundtrail.store.sql import scalar
 from fundtrail.tags.records import Actor
 from fundtrail.tags.validate import ROW_FIELDS
 
@@ -48,7 +49,7 @@ def current_version(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
 
 
 def _next_import_id(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM tag_imports").fetchone()[0])
+    return int(scalar(con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM tag_imports")))
 
 
 def _record(con: duckdb.DuckDBPyConnection, import_id: int, path: str | None, sha: str | None,

@@ -88,6 +88,7 @@ def validate(raw: RawTag, path: str, problems: list[Problem]) -> dict | None:
         problems.append(Problem(path, raw.line, f"visibility {raw.visibility!r} must be shared or private"))
         return None
     problems.extend(Problem(path, raw.line, w, "warning") for w in warn)
+    entity = entity_key(raw.actor, label)
     row = {
         "subject": raw.subject, "currency": currency, "address": address, "validation": validation,
         "label": label, "category": category, "concepts": concepts, "confidence": confidence,
@@ -95,9 +96,9 @@ def validate(raw: RawTag, path: str, problems: list[Problem]) -> dict | None:
         "lastmod": lastmod, "actor": raw.actor,
         "is_cluster_definer": None if raw.is_cluster_definer is None else bool(raw.is_cluster_definer),
         "context": raw.context, "visibility": raw.visibility, "case_id": raw.case_id,
-        "entity": entity_key(raw.actor, label), "line": raw.line,
+        "entity": entity, "line": raw.line,
     }
-    row["tag_key"] = "|".join((raw.subject, currency, address, category or "", row["entity"]))
+    row["tag_key"] = "|".join((raw.subject, currency, address, category or "", entity))
     content = repr(tuple(row[name] for name in _HASHED)).encode()
     row["content_hash"] = hashlib.blake2b(content, digest_size=12).hexdigest()
     return row

@@ -286,7 +286,7 @@ def test_node_error_messages(serve: Any, mainnet: FakeNode) -> None:
     client = RpcClient(url)
     with pytest.raises(RpcError, match=f"{url}: getblock {'ab' * 32} 2: Block not found") as exc:
         client.call("getblock", "ab" * 32, 2)
-    assert exc.value.code == -5
+    assert exc.value.rpc_code == -5
     with pytest.raises(SourceError, match="getblockhash 7: Block height out of range"):
         BitcoinRpcSource(client).block_hash(7)
     with pytest.raises(SourceError, match="Method not found"):

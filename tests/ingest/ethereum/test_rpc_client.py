@@ -240,7 +240,7 @@ def test_node_error_object_gives_code_and_message(node: Node) -> None:
     node.methods["eth_getBlockByNumber"] = fail
     with pytest.raises(RpcError) as err:
         client(node).blocks([5])
-    assert err.value.code == -32000 and err.value.rpc_message == "header not found"
+    assert err.value.rpc_code == -32000 and err.value.rpc_message == "header not found"
     msg = str(err.value)
     assert "-32000" in msg and "header not found" in msg and "eth_getBlockByNumber" in msg
     assert "block 5" in msg

@@ -435,7 +435,7 @@ def classify_script(script: bytes) -> tuple[ScriptType, bytes]:
     return ScriptType.NONSTANDARD, script
 
 
-_SIMPLE_SCRIPTS = {  # type -> (bytes before the payload, bytes after it, payload size)
+_SIMPLE_SCRIPTS: dict[int, tuple[bytes, bytes, int]] = {  # type -> (bytes before the payload, bytes after it, size)
     ScriptType.P2PKH: (b"\x76\xa9\x14", b"\x88\xac", 20),
     ScriptType.P2SH: (b"\xa9\x14", b"\x87", 20),
     ScriptType.P2WPKH: (b"\x00\x14", b"", 20),

@@ -10,8 +10,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+#: An integer in a kernel: numba compiles it as int64; run as Python (NUMBA_DISABLE_JIT) it is an
+#: int or a NumPy scalar. Annotations of locals are not compiled, so numba never sees this alias.
+Int = int | np.int64
+
 @nb.njit(cache=True, inline="always")
-def _varint(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
+def _varint(buf: np.ndarray, pos: Int, end: Int) -> tuple[Int, Int]:
     """Read a CompactSize at `pos`; returns (value, new_pos), (-1, pos) if it runs past `end`, or
     (-2, pos) if it is not in its shortest form (Core rejects those: "non-canonical ReadCompactSize")."""
     if pos >= end:
@@ -42,7 +46,7 @@ def _varint(buf: np.ndarray, pos: int, end: int) -> tuple[int, int]:
 
 
 @nb.njit(cache=True, inline="always")
-def _u32(buf: np.ndarray, pos: int) -> int:
+def _u32(buf: np.ndarray, pos: Int) -> Int:
     return (
         np.int64(buf[pos])
         | (np.int64(buf[pos + 1]) << 8)
@@ -52,7 +56,7 @@ def _u32(buf: np.ndarray, pos: int) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _i64(buf: np.ndarray, pos: int) -> int:
+def _i64(buf: np.ndarray, pos: Int) -> Int:
     v = np.uint64(0)
     for i in range(8):
         v |= np.uint64(buf[pos + i]) << np.uint64(8 * i)
@@ -60,7 +64,7 @@ def _i64(buf: np.ndarray, pos: int) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _is_null_prevout(buf: np.ndarray, pos: int) -> bool:
+def _is_null_prevout(buf: np.ndarray, pos: Int) -> bool:
     """The null outpoint (32 zero bytes, index 0xffffffff): only a coinbase input spends it."""
     if _u32(buf, pos + 32) != 0xFFFFFFFF:
         return False
@@ -76,7 +80,7 @@ _MULTISIG, _OP_RETURN, _P2A, _WITNESS_UNKNOWN = 7, 8, 9, 10
 
 
 @nb.njit(cache=True)
-def classify(buf: np.ndarray, s: int, n: int) -> tuple[int, int, int]:
+def classify(buf: np.ndarray, s: Int, n: Int) -> tuple[int, Int, Int]:
     """Classify the script buf[s:s+n]; returns (type, payload offset, payload length).
 
     Payload conventions (docs/schema.md): hash or key bytes for the standard types, the witness
@@ -112,7 +116,7 @@ def classify(buf: np.ndarray, s: int, n: int) -> tuple[int, int, int]:
         end = s + n
         p = s + 1
         keys = 0
-        op = -1
+        op: Int = -1
         while p < end:
             op = np.int64(buf[p])
             p += 1

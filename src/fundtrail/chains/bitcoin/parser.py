@@ -19,7 +19,7 @@ import numba as nb
 import numpy as np
 
 from fundtrail.chains.bitcoin.hashing import sha256d
-from fundtrail.chains.bitcoin.kernels import _i64, _is_null_prevout, _u32, _varint
+from fundtrail.chains.bitcoin.kernels import Int, _i64, _is_null_prevout, _u32, _varint
 from fundtrail.chains.bitcoin.kernels import classify as _classify
 from fundtrail.errors import DataError
 
@@ -93,7 +93,7 @@ def _walk_tx(buf, pos, end, fill, ti, ii, oi,
         return _E_NO_INPUTS, pos, pos, 0, 0, 0, 0
     pos = pos2
     n_null = 0
-    first_sl = 0
+    first_sl: Int = 0
     for k in range(n_in):
         if pos + 36 > end:
             return _E_TRUNCATED, pos, pos, 0, 0, 0, 0
@@ -347,11 +347,11 @@ def parse_batch(raws: list[bytes], origins: list[str]) -> ParsedBatch:
     buf = np.frombuffer(b"".join(raws), dtype=np.uint8)
     totals = np.zeros(3, np.int64)
     empty = _arrays(0, 0, 0, 0)
-    err, eb, epos, etx = _walk_blocks(buf, blk_start, blk_end, False, *[empty[k] for k in _ORDER], totals)
+    err, eb, epos, etx = _walk_blocks(buf, blk_start, blk_end, False, *[*(empty[k] for k in _ORDER), totals])
     if err != _OK:
         raise DataError(parse_error_message(raws[eb], origins[eb], err, int(epos - blk_start[eb]), int(etx)))
     arrays = _arrays(len(raws), int(totals[0]), int(totals[1]), int(totals[2]))
-    err, eb, epos, etx = _walk_blocks(buf, blk_start, blk_end, True, *[arrays[k] for k in _ORDER], totals)
+    err, eb, epos, etx = _walk_blocks(buf, blk_start, blk_end, True, *[*(arrays[k] for k in _ORDER), totals])
     assert err == _OK, "second pass disagrees with the first"
     return ParsedBatch(buf=buf, blk_start=blk_start, blk_end=blk_end, **arrays)
 

@@ -111,7 +111,7 @@ def compute_txids(pb: ParsedBatch) -> np.ndarray:
 def _txids_hashlib(pb: ParsedBatch) -> np.ndarray:
     n = pb.n_tx
     out = bytearray(32 * n)
-    mv = memoryview(pb.buf)
+    mv = pb.buf.data  # a memoryview of the buffer
     sha = hashlib.sha256
     starts, ends = pb.tx_start.tolist(), pb.tx_end.tolist()
     segwit, io_s, io_e = pb.tx_segwit.tolist(), pb.tx_io_start.tolist(), pb.tx_io_end.tolist()

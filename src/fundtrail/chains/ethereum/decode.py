@@ -136,7 +136,7 @@ def receipt_row(receipt_json: dict) -> dict:
         raise DataError("receipt: the node returned null (transaction not found or not mined)")
     tx_hash = receipt_json.get("transactionHash") if isinstance(receipt_json, dict) else None
     f = _Fields(receipt_json, f"receipt of tx {tx_hash}")
-    row = {
+    row: dict[str, Any] = {
         "transaction_hash": f.hash("transactionHash", True),
         "transaction_index": f.int("transactionIndex", True),
         "block_hash": f.hash("blockHash", True),

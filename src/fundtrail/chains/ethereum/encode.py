@@ -101,7 +101,7 @@ def _authorizations(f: JsonFields, where: str) -> list[Item]:
     for i, entry in enumerate(value):
         a = JsonFields(entry, f"{where} authorizationList[{i}]")
         parity = "yParity" if a.obj.get("yParity") is not None else "v"
-        out.append([a.int("chainId", True), a.address("address", True), a.int("nonce", True),
+        out.append([a.int("chainId", True), a.address("address", True), a.int("nonce", True),  # type: ignore[list-item]
                     a.int(parity, True), a.int("r", True), a.int("s", True)])  # type: ignore[list-item]
     return out
 
@@ -116,7 +116,7 @@ def transaction_bytes(tx: dict[str, Any], where: str) -> bytes:
     data = f.data("input" if "input" in tx else "data", True)
     r, s = f.int("r", True), f.int("s", True)
     if kind == 0:
-        return encode([f.int("nonce", True), f.int("gasPrice", True), f.int("gas", True), to,
+        return encode([f.int("nonce", True), f.int("gasPrice", True), f.int("gas", True), to,  # type: ignore[list-item]
                        f.int("value", True), data, f.int("v", True), r, s])  # type: ignore[list-item]
     parity = f.int("yParity") if tx.get("yParity") is not None else f.int("v", True)
     head: list[Item] = [f.int("chainId", True), f.int("nonce", True)]  # type: ignore[list-item]
@@ -159,5 +159,5 @@ def receipt_bytes(receipt: dict[str, Any], where: str) -> bytes:
 def withdrawal_bytes(item: dict[str, Any], where: str) -> bytes:
     """One EIP-4895 withdrawal as the withdrawals trie holds it."""
     f = JsonFields(item, where)
-    return encode([f.int("index", True), f.int("validatorIndex", True), f.address("address", True),
+    return encode([f.int("index", True), f.int("validatorIndex", True), f.address("address", True),  # type: ignore[list-item]
                    f.int("amount", True)])  # type: ignore[list-item]

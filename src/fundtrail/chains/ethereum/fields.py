@@ -6,6 +6,7 @@ field was missing or malformed, in one line.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from fundtrail.chains.ethereum.hexutil import address, hex_to_bytes, hex_to_int
@@ -39,7 +40,7 @@ class JsonFields:
         except DataError as err:
             raise self._fail(key, err) from None
 
-    def data(self, key: str, required: bool = False, size: int | None = None) -> bytes | None:
+    def data(self, key: str, required: bool = False, size: builtins.int | None = None) -> bytes | None:
         value = self._get(key, required)
         if value is None:
             return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 try:  # pycryptodome: a C implementation of the same pre-standard Keccak
     from Crypto.Hash import keccak as _c_keccak
 except ImportError:  # pragma: no cover - exercised only where pycryptodome is missing
-    _c_keccak = None
+    _c_keccak = None  # type: ignore[assignment]  # checked before use
 
 
 def _round_constants() -> tuple[int, ...]:

@@ -124,6 +124,7 @@ def _geth_tree(block_number: int, tx_hash: bytes, tx_index: int, root: Any, wher
         kind = frame.get("type")
         common = {"error": frame.get("error"), "from_address": f.address("from"),
                   "to_address": f.address("to"), "value": f.int("value") or 0}
+        fields: dict[str, Any]
         if kind in _GETH_CALLS:
             fields = {"trace_type": "call", "call_type": _GETH_CALLS[kind], "input": f.data("input"),
                       "output": f.data("output"), "gas": f.int("gas"), "gas_used": f.int("gasUsed")}

@@ -96,7 +96,7 @@ def order_blocks(
         heights = [None if h0 is None else h0 + i for i in range(len(branch))]
         sort_key = (h0 is None, h0 if h0 is not None else 0, root.seq)
         trees.append((sort_key, list(zip(branch, heights))))
-    for _, branch in sorted(trees, key=lambda t: t[0]):
-        result.blocks.extend(branch)
+    for _, placed in sorted(trees, key=lambda t: t[0]):
+        result.blocks.extend(placed)
     result.stale.sort(key=lambda c: c.seq)
     return result

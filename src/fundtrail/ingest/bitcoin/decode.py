@@ -105,7 +105,7 @@ def _binary(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.binary(), len(offs), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-def _special_payload(buf: bytes, t: int, script_off: int, script_len: int, pay_off: int, pay_len: int) -> bytes:
+def _special_payload(buf: memoryview, t: int, script_off: int, script_len: int, pay_off: int, pay_len: int) -> bytes:
     if t == ScriptType.WITNESS_UNKNOWN:
         return bytes([buf[script_off] - 0x50]) + bytes(buf[pay_off:pay_off + pay_len])
     return bytes(buf[pay_off:pay_off + pay_len])
@@ -127,7 +127,7 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
                  state: ChainState) -> dict[str, pa.Table]:
     """Turn a parsed batch into Arrow tables for the lake, updating `state` (ids, UTXO set)."""
     c = state.counters
-    raw = memoryview(pb.buf)
+    raw = pb.buf.data  # a memoryview of the buffer
     n_tx, n_out = pb.n_tx, pb.n_out
     tx_ids = np.arange(c.tx_id, c.tx_id + n_tx, dtype=np.int64)
     out_ids = np.arange(c.output_id, c.output_id + n_out, dtype=np.int64)

@@ -110,7 +110,9 @@ def _reorg_if_needed(ing: BitcoinIngest,
         if clash is None:
             keep.extend(seg)
             continue
-        fork = seg[clash][1] - 1
+        clash_height = seg[clash][1]
+        assert clash_height is not None  # a clash is only looked for at a known height
+        fork = clash_height - 1
         incoming = sum(work(c.header.bits) for c, _ in seg[clash:])
         if incoming > _stored_work_above(ing, fork):
             ing.report.rolled_back += rollback_to(ing, fork)

@@ -30,6 +30,7 @@ from fundtrail.ingest.crash import crash_point
 from fundtrail.ingest.runs import ChainWriter
 from fundtrail.model.chains import bitcoin_chain_name
 from fundtrail.store import Store
+from fundtrail.store.sql import scalar
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class BitcoinIngest(ChainWriter):
         self.state: ChainState = load_state(self.store, self.chain)
         with self.store.connect(read_only=True) as con:
             rows = con.execute("SELECT hash, height FROM block_index WHERE chain = ?", [self.chain]).fetchall()
-            last = con.execute("SELECT max(batch_id) FROM batches WHERE chain = ?", [self.chain]).fetchone()[0]
+            last = scalar(con.execute("SELECT max(batch_id) FROM batches WHERE chain = ?", [self.chain]))
         self.known: dict[bytes, int | None] = {bytes(h): ht for h, ht in rows}
         self.by_height: dict[int, bytes] = {ht: bytes(h) for h, ht in rows if ht is not None}
         self.next_batch = 0 if last is None else int(last) + 1

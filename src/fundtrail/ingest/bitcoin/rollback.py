@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from fundtrail.ingest.crash import crash_point
 from fundtrail.store.integrity import load_records, read_verified
+from fundtrail.store.sql import scalar
 
 if TYPE_CHECKING:
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
@@ -36,8 +37,8 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
             "WHERE chain = ? AND height > ? ORDER BY block_id LIMIT 1", [chain, keep_height]).fetchone()
         if row is None:
             return 0
-        dropped = con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND block_id >= ?",
-                              [chain, row[0]]).fetchone()[0]
+        dropped = scalar(con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND block_id >= ?",
+                                     [chain, row[0]]))
         rows = con.execute(
             "SELECT batch_id, files, next_block_id, next_tx_id, next_output_id, next_address_id "
             "FROM batches WHERE chain = ? ORDER BY batch_id", [chain]).fetchall()

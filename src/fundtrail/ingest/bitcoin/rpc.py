@@ -39,8 +39,13 @@ __all__ = ["BitcoinRpcSource", "RpcClient", "RpcError", "compact_size", "sha256d
 _KEEP_OWN_HASHES = 2000  # follow(): how many of its own yielded hashes to remember for reorgs
 
 
+def _list_or_empty(value: object) -> list[Any]:
+    """`value` if the node sent a list there, else an empty list."""
+    return value if isinstance(value, list) else []
+
+
 def _is_verbosity_error(exc: RpcError) -> bool:
-    return exc.code == -8 or "verbosity" in exc.rpc_message.lower()
+    return exc.rpc_code == -8 or "verbosity" in exc.rpc_message.lower()
 
 
 class BitcoinRpcSource:
@@ -192,9 +197,8 @@ class BitcoinRpcSource:
             want_obj(doc, f"{self.client.url}: getblock {h}")
         if not self._decided:
             for doc in docs:  # the first non-coinbase input tells whether prevouts came back
-                txs = doc.get("tx") if isinstance(doc.get("tx"), list) else ()
-                vin = next((v for tx in txs if isinstance(tx, dict)
-                            for v in (tx.get("vin") if isinstance(tx.get("vin"), list) else ())
+                vin = next((v for tx in _list_or_empty(doc.get("tx")) if isinstance(tx, dict)
+                            for v in _list_or_empty(tx.get("vin"))
                             if isinstance(v, dict) and "coinbase" not in v), None)
                 if vin is not None:
                     if "prevout" not in vin:

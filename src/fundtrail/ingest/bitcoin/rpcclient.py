@@ -30,7 +30,8 @@ class RpcError(SourceError):
 
     def __init__(self, message: str, *, code: int | None, rpc_message: str) -> None:
         super().__init__(message)
-        self.code = code
+        # the node's code: `code` is FundtrailError's ("source_failed"), which the CLI and API report
+        self.rpc_code = code
         self.rpc_message = rpc_message
 
 

@@ -43,7 +43,7 @@ def compact_size(n: int) -> bytes:
     return b"\xff" + struct.pack("<Q", n)
 
 
-def to_satoshi(value: Decimal | int, where: str = "") -> int:
+def to_satoshi(value: object, where: str = "") -> int:
     """Convert a BTC amount from the node's JSON to satoshi, exactly or not at all."""
     if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
         raise SourceError(f"amount {_show(value)} is not a number{where}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def save_snapshot(store: Store, chain: str, state: ChainState) -> None:
     for old in path.parent.glob("state-*"):
         old.unlink()
     tmp = path.with_name(f".tmp-{path.name}")
-    arrays = {"key": np.array(_snapshot_key(last))}
+    arrays: dict[str, Any] = {"key": np.array(_snapshot_key(last))}  # Any: savez's **kwds
     for name, table in (("addr", state.addresses), ("utxo", state.utxo)):
         used = table.used
         arrays[f"{name}_k1"] = table.k1[used]

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fundtrail.store.sql import scalar
+
 if TYPE_CHECKING:
     from fundtrail.ingest.ethereum.pipeline import EthIngest
 
@@ -28,8 +30,8 @@ def rollback_to(ing: EthIngest, keep: int) -> int:
             "WHERE chain = ? AND height > ? ORDER BY height LIMIT 1", [chain, keep]).fetchone()
         if row is None:
             return 0
-        dropped = con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND height > ?",
-                              [chain, keep]).fetchone()[0]
+        dropped = scalar(con.execute("SELECT count(*) FROM block_index WHERE chain = ? AND height > ?",
+                                     [chain, keep]))
         batches = con.execute("SELECT batch_id, files FROM batches WHERE chain = ? ORDER BY batch_id",
                               [chain]).fetchall()
     first_tx, first_transfer, first_address = (int(x) for x in row)

@@ -48,13 +48,14 @@ class RpcError(SourceError):
     def __init__(self, message: str, *, code: int | None, rpc_message: str, method: str,
                  params: Sequence[Any]) -> None:
         super().__init__(message)
-        self.code, self.rpc_message = code, rpc_message
+        # the node's code: `code` is FundtrailError's ("source_failed"), which the CLI and API report
+        self.rpc_code, self.rpc_message = code, rpc_message
         self.method, self.params = method, list(params)
 
     @property
     def unsupported(self) -> bool:
         """Whether the error says the node lacks the method (so a fallback makes sense)."""
-        return self.code in _UNSUPPORTED_CODES or bool(_UNSUPPORTED_TEXT.search(self.rpc_message))
+        return self.rpc_code in _UNSUPPORTED_CODES or bool(_UNSUPPORTED_TEXT.search(self.rpc_message))
 
 
 class EthRpc:

@@ -76,5 +76,5 @@ def calldata(contract: str, signature: str, *args: Any) -> str:
 def deploy_data(contract: str, *args: Any) -> str:
     """Creation code of `contract` with its constructor arguments appended."""
     art = artefact(contract)
-    ctor = next((e for e in art["abi"] if e["type"] == "constructor"), {"inputs": []})
+    ctor: dict[str, Any] = next((e for e in art["abi"] if e["type"] == "constructor"), {"inputs": []})
     return art["bytecode"] + encode([i["type"] for i in ctor["inputs"]], list(args)).hex()

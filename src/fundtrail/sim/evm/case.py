@@ -15,10 +15,11 @@ The sources for each behaviour are in docs/simulator-evm.md.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from fundtrail.sim.evm.abi import note_secret
-from fundtrail.sim.evm.chain import ETH, GWEI
+from fundtrail.sim.evm.chain import ETH, GWEI, SimTx
 from fundtrail.sim.evm.economy import DEST_CHAINS, ETHER, Economy
 from fundtrail.sim.evm.world import GAS_TRANSFER
 
@@ -38,8 +39,8 @@ class TheftCase:
         self.victim = eco.exchanges[2]
         self.n = 0
         self.start = -1
-        self.steps: dict[int, list[Callable[[], None]]] = {}
-        self.seed_txs: list[str] = []
+        self.steps: dict[int, list[Callable[[], object]]] = {}
+        self.seed_txs: list[SimTx] = []
         self.frozen: list[str] = []
         self.gp = 3 * GWEI
 
@@ -57,7 +58,7 @@ class TheftCase:
     def done(self) -> bool:
         return self.start >= 0 and not self.steps
 
-    def at(self, offset: int, step: Callable[[], None]) -> None:
+    def at(self, offset: int, step: Callable[[], object]) -> None:
         """Run `step` `offset` blocks after the next one (0: in the block after this one)."""
         self.steps.setdefault(self.ch.block + 2 + offset, []).append(step)
 
@@ -95,7 +96,7 @@ class TheftCase:
             self.w.pay(self.thief, to, amount, self.gp, fm)
             step = {"peel": self._peel, "mix": self._mix, "swap": self._swap_out,
                     "bridge": self._bridge_eth}[purpose]
-            self.at(1 + self.rng.randint(0, 1), lambda a=to, s=step: s(a))
+            self.at(1 + self.rng.randint(0, 1), functools.partial(step, to))
         stable = self.w.c.stable
         half = self.stolen[stable] // 2
         self.frozen_at = self.fresh("frozen")
@@ -154,7 +155,7 @@ class TheftCase:
             when = self.ch.block + 1 + self.rng.randint(4, 14)
             self.eco.relay(one, note, out, self.m("pool_withdrawal", "mixing"), when)
             after = when - self.ch.block - 2 + self.rng.randint(1, 3)
-            self.at(after, lambda a=out: self._after_mix(a))
+            self.at(after, functools.partial(self._after_mix, out))
 
     def _after_mix(self, holder: str) -> None:
         choice = self.rng.random()

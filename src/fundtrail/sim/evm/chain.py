@@ -147,12 +147,12 @@ class Chain:
             self.node.batch([("evm_setNextBlockTimestamp", [self.time]), ("evm_mine", [])])
             receipts = self.node.call("eth_getBlockReceipts", hex(self.block)) or []
             for r in receipts:
-                tx = waiting.pop(r["transactionHash"].lower(), None)
-                if tx is None:
+                found = waiting.pop(r["transactionHash"].lower(), None)
+                if found is None:
                     raise SourceError(f"block {self.block} holds a transaction the simulator did "
                                       f"not send: {r['transactionHash']}")
-                self._place(tx, r)
-                done.append(tx)
+                self._place(found, r)
+                done.append(found)
             if not waiting:
                 return done
             if not receipts:

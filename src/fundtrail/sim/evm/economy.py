@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 
 from fundtrail.sim.evm.abi import note_secret, sim_address
-from fundtrail.sim.evm.chain import ETH, GWEI, Chain
+from fundtrail.sim.evm.chain import ETH, GWEI, Chain, SimTx
 from fundtrail.sim.evm.world import GAS_TOKEN, GAS_TRANSFER, Registry, World
 
 ETHER = 10**18
@@ -21,6 +21,12 @@ DENOMINATIONS = (ETHER // 10, ETHER, 10 * ETHER)  # Tornado's 0.1, 1 and 10 ETH 
 DEST_CHAINS = (56, 137, 42161, 10)  # BNB Chain, Polygon, Arbitrum, Optimism
 PRICE = 3_000  # sUSD per ETH in the pool at the start
 WEALTH = (1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89)  # starting ETH of users, halved
+
+
+def _created(tx: SimTx) -> str:
+    """The address of the contract a mined deploy created."""
+    assert tx.created is not None, "a mined deploy has a contract address"
+    return tx.created
 
 
 @dataclass
@@ -117,9 +123,9 @@ class Economy:
         pools = {d: w.deploy(self.protocol, "SimPool", GWEI, m("protocol", "deploy"), d)
                  for d in DENOMINATIONS}
         ch.mine()
-        w.c.stable, w.c.bridge = deploys["stable"].created, deploys["bridge"].created
-        w.c.batcher = deploys["batcher"].created
-        w.c.pools = {d: tx.created for d, tx in pools.items()}
+        w.c.stable, w.c.bridge = _created(deploys["stable"]), _created(deploys["bridge"])
+        w.c.batcher = _created(deploys["batcher"])
+        w.c.pools = {d: _created(tx) for d, tx in pools.items()}
         r = self.registry
         r.add(w.c.stable, "stable-issuer", "token")
         r.add(w.c.bridge, "bridge", "bridge")
@@ -136,7 +142,7 @@ class Economy:
             w.mint(self.issuer, u.address, self.rng.randint(100, 20_000) * USD, GWEI,
                    m("stable-issuer", "mint"))
         ch.mine()
-        w.c.pair = r.add(pair.created, "dex", "pair")
+        w.c.pair = r.add(_created(pair), "dex", "pair")
         w.approve(self.protocol, w.c.pair, GWEI, m("protocol", "approve"))
         ch.mine()
         w.add_liquidity(self.protocol, liquidity, liquidity * PRICE // ETHER * USD, GWEI,
@@ -172,7 +178,7 @@ class Economy:
         tokens = [q for q in ex.withdrawals if q[1] != ETH]
         ex.withdrawals = []
         budget = ch.available(ex.hot) - 10 * ETHER  # keeps gas for sweeps and top-ups
-        paid = []
+        paid: list[tuple[str, str, int]] = []
         for q in eth:
             if q[2] <= budget - sum(v for _, _, v in paid):
                 paid.append(q)

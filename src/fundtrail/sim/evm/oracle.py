@@ -26,7 +26,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 from fundtrail.errors import DataError
 
@@ -137,7 +137,8 @@ class _Fifo:
         return [(Fraction(amount), True)] if amount else []
 
     def take(self, key: tuple[str, str], amount: int) -> Any:
-        q, need, out = self.queue[key], Fraction(amount), []
+        q, need = self.queue[key], Fraction(amount)
+        out: list[tuple[Fraction, bool]] = []
         while need > 0:
             if not q:
                 raise DataError(f"oracle: {key[0]} sends more {key[1]} than it received")
@@ -184,7 +185,16 @@ def _append(pieces: list, size: Fraction, dirty: bool) -> None:
         pieces.append((size, dirty))
 
 
-_STATES = {"poison": _Poison, "haircut": _Haircut, "fifo": _Fifo}
+class _State(Protocol):
+    """What `replay` asks of a policy's state (`_Poison`, `_Haircut`, `_Fifo`)."""
+
+    def clean(self, amount: int) -> Any: ...
+    def merge(self, parts: list[tuple[Any, int]]) -> tuple[Any, int]: ...
+    def convert(self, part: Any, amount_in: int, amount_out: int) -> Any: ...
+    def held(self, key: tuple[str, str], balance: int) -> Fraction: ...
+
+
+_STATES: dict[str, type[_State]] = {"poison": _Poison, "haircut": _Haircut, "fifo": _Fifo}
 
 
 def trace_policy(policy: str, transfers: Sequence[Transfer], seeds: Iterable[int],
