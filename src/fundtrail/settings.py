@@ -10,6 +10,7 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from fundtrail.errors import ConfigError
 
@@ -73,7 +74,7 @@ class Settings:
         values.update({k: v for k, v in flags.items() if v is not None})
         return cls(**_coerce(values))
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
@@ -104,7 +105,7 @@ def _whole_number(key: str, value: object, lo: int, hi: int) -> int:
     return number
 
 
-def _coerce(values: dict[str, object]) -> dict[str, object]:
+def _coerce(values: dict[str, object]) -> dict[str, Any]:
     out = dict(values)
     for key in ("store", "rpc_cookie"):
         if out.get(key) is not None:

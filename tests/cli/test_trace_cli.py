@@ -97,7 +97,7 @@ def test_stop_file_errors_name_the_line(env: dict, capsys, tmp_path: Path) -> No
 def test_paths_reach_a_cashout_point(env: dict, capsys) -> None:
     o = env["case"]["seed_outputs"][0]
     target = env["case"]["cashout_points"][0]["address"]
-    seeds = [s for s in env["case"]["seed_outputs"]]
+    seeds = list(env["case"]["seed_outputs"])
     for s in seeds:
         code, out, _ = _run(capsys, ["--store", env["store"], "paths", f"{s['txid']}:{s['vout']}", target,
                                      "--max-hops", "30", "--json"])

@@ -45,7 +45,7 @@ def _embit_block(path: Path) -> list[Transaction]:
 def _address(script) -> str | None:
     try:
         return script.address(NETWORKS["main"])
-    except Exception:  # OP_RETURN and non-standard scripts have none
+    except Exception:  # noqa: BLE001 (embit raises various errors for scripts without an address)
         return None
 
 
@@ -185,7 +185,7 @@ def test_screen_keeps_columns_and_scores_every_currency(data: dict, testdata: Pa
     src.write_bytes(text.encode("utf-16"))  # Excel's "Unicode text": UTF-16 with a BOM
     out = tmp_path / "out.csv"
     assert main(["--store", data[store_key], "screen", str(src), "-o", str(out)]) == 3
-    assert "2 of %d inputs could not be screened" % len(rows) in capsys.readouterr().err
+    assert f"2 of {len(rows)} inputs could not be screened" in capsys.readouterr().err
     with open(out, newline="") as fh:
         got = list(csv.reader(fh))
     header, body = got[0], got[1:]
