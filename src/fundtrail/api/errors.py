@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,6 +52,22 @@ def from_error(exc: FundtrailError) -> JSONResponse:
         retry = getattr(exc, "retry_after", 1.0)
         headers["Retry-After"] = str(max(1, math.ceil(float(retry))))
     return error_response(exc.http_status, exc.code, exc.one_line(), exc.field, headers or None)
+
+
+@contextmanager
+def request_fields(names: Mapping[str, str]) -> Iterator[None]:
+    """Rename the `field` of a FundtrailError raised inside to the request's own name.
+
+    The service layer names its request model's fields (`RiskRequest.target`, `PathsRequest.source`,
+    `tokens_revoke(token_id)`); a route whose path or query calls them otherwise (`{address}`, `from`,
+    `{id}`) wraps the call with `{"target": "address"}` so that the client is told what it sent.
+    Fields not in `names` (`chain`, `limit`, ...) are already the request's and pass unchanged."""
+    try:
+        yield
+    except FundtrailError as exc:
+        if exc.field is not None and exc.field in names:
+            exc.field = names[exc.field]
+        raise
 
 
 def field_of(loc: Sequence[int | str]) -> str | None:

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from fundtrail.api.auth import require
+from fundtrail.api.errors import request_fields
 from fundtrail.api.params import Cursor
 from fundtrail.api.render import json_of
 from fundtrail.api.state import api_state, reader
@@ -84,7 +85,7 @@ def tokens_create(actor: CanAdmin, body: TokenCreateBody, request: Request) -> R
 @router.delete("/tokens/{id}", response_model=TokenRecord, summary="Revoke a token (admin role)")
 def tokens_revoke(actor: CanAdmin, id: str, request: Request) -> Response:
     """Refused from the next request on (`fundtrail tokens revoke ID --json`)."""
-    with api_state(request).writer(actor) as ws:
+    with request_fields({"token_id": "id"}), api_state(request).writer(actor) as ws:
         return json_of(ws.tokens_revoke(id))
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from fundtrail.api.auth import require
+from fundtrail.api.errors import request_fields
 from fundtrail.api.params import StoredChain
 from fundtrail.api.render import csv_of, json_of, wants_csv
 from fundtrail.api.state import api_state, reader
@@ -49,7 +50,8 @@ def _no_profile(profile: str | None) -> None:
 def risk(actor: Annotated[Actor, Depends(require("risk"))], chain: StoredChain, address: str,
          ws: Reader) -> Response:
     """As `fundtrail risk ADDRESS --chain CHAIN --json`."""
-    return json_of(ws.risk(RiskRequest(target=address, chain=chain)))
+    with request_fields({"target": "address"}):
+        return json_of(ws.risk(RiskRequest(target=address, chain=chain)))
 
 
 def _sheet(text: str, column: str, max_rows: int) -> tuple[list[str], list[list[str]], int]:

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from fundtrail.api.auth import require
+from fundtrail.api.errors import request_fields
 from fundtrail.api.params import StoredChain
 from fundtrail.api.render import json_of
 from fundtrail.api.state import reader
@@ -39,5 +40,6 @@ def paths(actor: Annotated[Actor, Depends(require("paths"))], chain: StoredChain
           max_hops: Annotated[int, Query(description="Longest path in transactions.")] = 6,
           limit: Annotated[int, Query(description="Most paths, shortest first.")] = 20) -> Response:
     """As `fundtrail paths FROM TO --json`."""
-    return json_of(ws.paths(PathsRequest(source=source, target=target, max_hops=max_hops, limit=limit,
-                                         chain=chain)))
+    with request_fields({"source": "from", "target": "to"}):
+        return json_of(ws.paths(PathsRequest(source=source, target=target, max_hops=max_hops, limit=limit,
+                                             chain=chain)))

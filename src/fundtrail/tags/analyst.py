@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from fundtrail.errors import UsageError
-from fundtrail.tags.currencies import infer_currency
+from fundtrail.tags.currencies import check_currency, infer_currency
 from fundtrail.tags.records import Problem, RawTag
 from fundtrail.tags.taxonomy import CONFIDENCE, CONFIDENCE_ALIASES, resolve_category
 from fundtrail.tags.validate import parse_date, validate
@@ -59,6 +59,8 @@ def analyst_row(*, address: str, label: str, category: str, creator: str, curren
         except ValueError:
             raise UsageError(f"unreadable date {date!r}; nothing stored", field="date",
                              hint="use YYYY-MM-DD") from None
+    if currency and currency.strip():
+        check_currency(currency)  # a malformed code would be stored as a currency no lookup asks for
     cur = currency or infer_currency(address)
     if cur is None:
         raise UsageError(f"cannot tell the currency of {address!r}; nothing stored", field="currency",

@@ -64,6 +64,10 @@ _CASHADDR = re.compile(r"(bitcoincash:)?[qp][qpzry9x8gf2tvdw0s3jn54khce6mua7l]{4
 _CASHADDR_GEN = (0x98F2BC8E61, 0x79B76D99E2, 0xF33E5FB3C4, 0xAE2EABE2A8, 0x1E4F43E470)
 _CASHADDR_CHARS = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _FORMAT_ONLY = re.compile(r"[\x21-\x7e]{2,128}")
+#: A currency code as tag sources write them: letters and digits, parts joined by single hyphens
+#: (BTC, BTC-TESTNET4, L-BTC, V-SYSTEMS, 1INCH), after `currency_code` upper-cases it.
+_CODE = re.compile(r"[A-Z0-9]+(?:-[A-Z0-9]+)*")
+MAX_CODE_CHARS = 32
 #: No address form is longer (Cardano Byron addresses, the longest, stay under 200 characters):
 #: checked first, so a huge value is refused before any decoding (Base58 is quadratic).
 MAX_ADDRESS_CHARS = 512
@@ -85,6 +89,21 @@ def currency_code(text: str | None) -> str | None:
     if not code:
         return None
     return _CURRENCY_ALIASES.get(code, code)
+
+
+def check_currency(text: str, *, field: str = "currency") -> str:
+    """The canonical code of a currency a user typed; UsageError on `field` when it cannot be a code.
+
+    Any well-formed code is accepted, known or not: imported tag sources carry many currencies this
+    module has no rule for (NEO, ADA, DOT, ...), whose addresses are then checked by format only
+    (`normalise`). What is refused is text that is no code at all (spaces, punctuation, a sentence),
+    which would otherwise be stored as a currency that no lookup ever asks for."""
+    code = currency_code(text)
+    if code is None or len(code) > MAX_CODE_CHARS or not _CODE.fullmatch(code):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise UsageError(f"currency {shown!r} is not a currency code", field=field,
+                         hint="letters and digits, parts joined by '-': BTC, ETH, BTC-REGTEST, ...")
+    return code
 
 
 def infer_currency(address: str) -> str | None:

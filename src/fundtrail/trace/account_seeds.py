@@ -90,8 +90,13 @@ def parse_account_seeds(graph: AccountGraph, texts: list[str] | str, *, since: i
     items = [texts] if isinstance(texts, str) else list(texts)
     unique = list(dict.fromkeys(t.strip() for t in items if t.strip()))
     if not unique:
-        raise UsageError("no seed given: pass an address or transaction hash (several to trace together)")
-    parts = [parse_account_seed(graph, t, since=since, until=until) for t in unique]
+        raise UsageError("no seed given: pass an address or transaction hash (several to trace together)",
+                         field="seeds")
+    try:
+        parts = [parse_account_seed(graph, t, since=since, until=until) for t in unique]
+    except (UsageError, NotFoundError) as exc:
+        exc.field = exc.field or "seeds"  # the trace's request field, so an interface can point at it
+        raise
     if len(parts) == 1:
         return parts[0]
     events = sorted({e for p in parts for e in p.events})

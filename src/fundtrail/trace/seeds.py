@@ -143,7 +143,9 @@ def parse_seeds(graph: GraphIndex, texts: Sequence[SeedText], *, since: int | No
         others = [w or "an argument" for w, _ in bad[1:4]] + (["…"] if len(bad) > 4 else [])
         more = f" (and {len(bad) - 1} more bad seed(s): {', '.join(others)})" if len(bad) > 1 else ""
         message = f"{where}: {exc.message}{more}" if where else f"{exc.message}{more}"
+        # `seeds` is the request field of a trace (the API's body field; `_field` names another
+        # for a single seed, e.g. paths' source), so an interface can point at what to correct.
         if isinstance(exc, NotFoundError):
-            raise NotFoundError(message)
-        raise (DataError if where else UsageError)(message)
+            raise NotFoundError(message, field="seeds")
+        raise (DataError if where else UsageError)(message, field="seeds")
     return seeds
