@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fundtrail.errors import TooLargeError, UsageError
+from fundtrail.tags.currencies import check_currency
 from fundtrail.tags import export, importer, lookup
 from fundtrail.tags.addresslist import AddressList, address_list_of, read_address_list
 from fundtrail.tags.analyst import analyst_row
@@ -52,7 +53,10 @@ class TagOps(WorkspaceBase):
     # -- reads ------------------------------------------------------------------------------
     def tags_show(self, address: str, *, currency: str | None = None) -> TagShowResult:
         """Every tag of one address (any currency, or only `currency`), with sources, actors and
-        the conflict if two different services are claimed."""
+        the conflict if two different services are claimed. A malformed `currency` is a typo, not
+        "no tags of that currency": a UsageError naming it."""
+        if currency and currency.strip():
+            check_currency(currency)
         with self.store.connect(read_only=True) as con:
             result = lookup.show_checked(con, address, currency=currency)
         return TagShowResult.model_validate(result)
