@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 from fundtrail.chains.bitcoin.address import parse_address, render_address
+from fundtrail.chains.bitcoin.addresskey import address_key
 from fundtrail.chains.bitcoin.params import MAINNET
 from fundtrail.chains.ethereum.hexutil import parse_address as parse_eth
 from fundtrail.cli.main import main
 from fundtrail.cluster.query import load_clustering
 from fundtrail.cluster.snapshot import open_snapshot
-from fundtrail.ingest.bitcoin.decode import address_key
 from fundtrail.store import Store
 from fundtrail.tags.currencies import InvalidAddress, normalise
 from fundtrail.trace import attribution, seeds

@@ -13,15 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from fundtrail.chains.bitcoin.address import parse_address as parse_btc
-from fundtrail.chains.bitcoin.address import render_address
-from fundtrail.chains.bitcoin.params import network as btc_network
-from fundtrail.chains.ethereum.hexutil import eip55
-from fundtrail.chains.ethereum.hexutil import parse_address as parse_eth
+from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address, utxo_text
 from fundtrail.cluster import overrides, runs
 from fundtrail.cluster.snapshot import Snapshot
 from fundtrail.cluster.unionfind import UnionFind
-from fundtrail.errors import NotFoundError, StoreError
+from fundtrail.errors import NotFoundError, StoreError, UsageError
 from fundtrail.model.chains import EVM_CHAINS
 from fundtrail.store import Store
 
@@ -72,15 +68,21 @@ def _load(store: Store, chain: str) -> Clustering:
 
 
 def address_id(snap: Snapshot, text: str) -> int:
-    """Id of a stored address given as a string; UsageError if malformed, NotFoundError if unknown."""
-    if snap.family == "account":
-        raw = parse_eth(text)
-        row = snap.con.execute(f"SELECT address_id FROM {snap.prefix}_addresses WHERE address = ?",
-                               [raw]).fetchall()
-    else:
-        stype, payload = parse_btc(text, btc_network(snap.network))
-        row = snap.con.execute(f"SELECT address_id FROM {snap.prefix}_addresses "
-                               "WHERE script_type = ? AND payload = ?", [int(stype), payload]).fetchall()
+    """Id of a stored address given as a string; UsageError if malformed, NotFoundError if unknown.
+
+    The one rule per chain family (`chains.resolve`; a Bitcoin-family address by the fingerprint
+    ingest assigned its id by), read from the snapshot as `store.addresses` reads the store; the
+    errors name no request field, so a caller can name its own."""
+    params: list[bytes | int]
+    try:
+        if snap.family == "account":
+            where, params = "address = ?", [parse_account_address(text)]
+        else:
+            addr = parse_utxo_address(text, snap.network)
+            where, params = "fp1 = ? AND fp2 = ?", [addr.fp1, addr.fp2]
+    except UsageError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
+    row = snap.con.execute(f"SELECT address_id FROM {snap.prefix}_addresses WHERE {where}", params).fetchall()
     if not row:
         raise NotFoundError(f"address {text.strip()} does not appear in chain {snap.chain}")
     return int(row[0][0])
@@ -96,17 +98,12 @@ def address_texts(snap: Snapshot, ids: list[int] | np.ndarray) -> dict[int, str]
         if snap.family == "account":
             rows = snap.con.execute(f"SELECT a.address_id, a.address FROM {snap.prefix}_addresses a "
                                     "JOIN _want_addr USING (address_id)").fetchall()
-            return {int(i): eip55(bytes(raw)) for i, raw in rows}
+            return {int(i): account_text(bytes(raw)) for i, raw in rows}
         rows = snap.con.execute(f"SELECT a.address_id, a.script_type, a.payload FROM {snap.prefix}_addresses a "
                                 "JOIN _want_addr USING (address_id)").fetchall()
     finally:
         snap.con.unregister("_want_addr")
-    net = btc_network(snap.network)
-    out = {}
-    for i, stype, payload in rows:
-        text = render_address(int(stype), bytes(payload), net)
-        out[int(i)] = text if text is not None else f"script:{int(stype)}:{bytes(payload).hex()}"
-    return out
+    return {int(i): utxo_text(int(stype), bytes(payload), snap.network) for i, stype, payload in rows}
 
 
 def _iso(ts: int | None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fundtrail.chains.ethereum.hexutil import parse_address
+from fundtrail.chains.resolve import parse_account_address
 from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.trace.account_graph import KIND_FEE, AccountGraph
 
@@ -32,8 +32,16 @@ class AccountSeed:
 
 
 def address_id(graph: AccountGraph, text: str) -> int:
-    """Address id of an address string on the graph's chain; UsageError / NotFoundError."""
-    found = graph.find_address(parse_address(text))
+    """Address id of an address string on the graph's chain; UsageError / NotFoundError.
+
+    The one account-chain rule (`chains.resolve`), looked up in the loaded graph as
+    `store.addresses.account_address_id` does; the errors name no request field, so a caller can
+    name its own (a seed, an asset, a stop list)."""
+    try:
+        raw = parse_account_address(text)
+    except UsageError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
+    found = graph.find_address(raw)
     if found < 0:
         raise NotFoundError(f"address {text.strip()} has no activity in the store's {graph.chain} chain")
     return found

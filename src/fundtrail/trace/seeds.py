@@ -15,10 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fundtrail.chains.bitcoin.address import parse_address
-from fundtrail.chains.bitcoin.params import network as network_by_name
+from fundtrail.chains.resolve import parse_utxo_address
 from fundtrail.errors import DataError, FundtrailError, NotFoundError, UsageError
-from fundtrail.ingest.bitcoin.decode import address_key, fingerprint
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.model.textfiles import read_table, read_text
 from fundtrail.trace.graph import GraphIndex
@@ -38,10 +36,16 @@ class Seed:
 
 
 def address_id(graph: GraphIndex, text: str) -> int:
-    """Address id of an address string on the graph's chain; UsageError / NotFoundError."""
-    net = network_by_name(bitcoin_network_of(graph.chain))
-    kind, payload = address_key(*parse_address(text, net))
-    found = graph.find_address(*fingerprint(int(kind), payload))
+    """Address id of an address string on the graph's chain; UsageError / NotFoundError.
+
+    The one Bitcoin-family rule (`chains.resolve`: the address's fingerprint, as ingest assigned
+    ids by), looked up in the loaded index as `store.addresses.utxo_address_id` does; the errors
+    name no request field, so a caller can name its own (a seed, a stop list)."""
+    try:
+        addr = parse_utxo_address(text, bitcoin_network_of(graph.chain))
+    except UsageError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
+    found = graph.find_address(addr.fp1, addr.fp2)
     if found < 0:
         raise NotFoundError(f"address {text} has no activity in the store's {graph.chain} chain")
     return found
