@@ -146,6 +146,26 @@ def test_index_is_loaded_once_per_workspace(utxo: dict, monkeypatch: pytest.Monk
         k: v for k, v in built.model_dump(mode="json").items() if k != "seconds"}
 
 
+
+def test_repeated_traces_mark_from_memory_alike(utxo: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first trace of a workspace marks its transactions from the lake; later ones from the
+    graph index and the chain's `MarkFacts` kept in memory, with the same document; the coverage
+    is read from the catalog once."""
+    from fundtrail.workspace import tracing
+
+    ws = _ws(utxo["store"])
+    covered: list[str] = []
+    real = tracing.coverage
+    monkeypatch.setattr(tracing, "coverage", lambda store, chain: covered.append(chain) or real(store, chain))
+    o = utxo["case"]["seed_outputs"][0]
+    req = TraceRequest(seeds=[f"{o['txid']}:{o['vout']}"], policy="haircut", hops=6)
+    docs = [ws.trace(req).document() for _ in range(3)]
+    assert [k for k in ws._cache if k[0] == "mark-facts" and ws._cache[k][1] is not None]
+    assert any(n["change"] for n in docs[0]["graph"]["nodes"])
+    _same(docs[0], docs[1])
+    _same(docs[0], docs[2])
+    assert covered == ["btc-regtest"]
+
 # -- account chains: tags on endpoints and graph nodes ---------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,7 @@ class TagMap:
     cluster_run: int | None = None
     #: how the direct tags were found: strategy (cache, render, parse), conversions, tag rows read
     resolution: dict[str, Any] | None = None
+    _cluster_keys: dict[int, frozenset[tuple[Any, Any]]] = field(default_factory=dict, repr=False, compare=False)
 
     def cluster_of(self, address: int) -> int | None:
         if self.labels is None or not 0 <= address < self.labels.shape[0]:
@@ -83,6 +84,8 @@ class TagMap:
         if cid is None or not self.by_cluster:
             return own
         seen = {(t["category"], t["label"]) for t in own}
+        if own and self._cluster_keys.get(cid, {None}) <= seen:  # a tagged wallet of a big tagged cluster:
+            return list(own)  # nothing to add (scanning its tags was most of a large trace's descriptions)
         return own + [t for t in self.by_cluster.get(cid, []) if (t["category"], t["label"]) not in seen
                       and t.get("address_id") != address]
 
@@ -117,6 +120,7 @@ class TagMap:
                                                             "inherited_from": t["address"]})
         for tags in self.by_cluster.values():
             tags.sort(key=lambda t: (*tag_order(t), t["address_id"]))
+        self._cluster_keys = {c: frozenset((t["category"], t["label"]) for t in v) for c, v in self.by_cluster.items()}
 
     def category_array(self, n_addresses: int) -> np.ndarray:
         """Per address id: its most severe category (direct, else inherited), as an object array

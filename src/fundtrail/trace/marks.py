@@ -69,18 +69,24 @@ class TxMarks:
                 "change": self.change.to_json() if self.change else None}
 
 
-def marks_for(store: Store, chain: str, tx_ids: Iterable[int], graph: Any = None) -> dict[int, TxMarks]:
+def marks_for(store: Store, chain: str, tx_ids: Iterable[int], graph: Any = None,
+              facts: MarkFacts | None = None) -> dict[int, TxMarks]:
     """CoinJoin verdict and likely change output of each transaction `tx_ids` of UTXO chain `chain`.
 
     Transactions not in the store are left out of the result. `graph`: the chain's loaded graph
     index, which gives parents, spenders and spent-by links from memory instead of joins over
     every input of the chain (a trace's marks in milliseconds instead of a quarter second).
+    `facts` (`MarkFacts.load`, with that graph): the columns the index lacks, so that the view is
+    built from memory without any query (a long-lived workspace keeps them).
     """
     want = sorted({int(t) for t in tx_ids})
     if not want:
         return {}
-    with store.query() as con:
-        view = _load_view(con, chain.replace("-", "_"), want, graph)
+    if graph is not None and facts is not None and facts.fits(graph):
+        view = _graph_view(graph, facts, want)
+    else:
+        with store.query() as con:
+            view = _load_view(con, chain.replace("-", "_"), want, graph)
     if len(view) == 0:
         return {}
     cj = coinjoin_rules.detect(view)
@@ -116,20 +122,142 @@ def _col(tbl: pa.Table, name: str, dtype: type, fill: int = UNKNOWN) -> np.ndarr
     return col.to_numpy().astype(dtype, copy=False)
 
 
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The concatenation of `range(starts[k], stops[k])` for every k, as one int64 array."""
+    lens = stops - starts
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total, dtype=np.int64)
+
+
 def _near_in_graph(graph: Any, want: list[int]) -> set[int]:
-    """Parents and spenders of `want`, from the graph index."""
-    near: set[int] = set()
-    for t in want:
-        if t >= graph.n_tx:
-            continue
-        prev = np.asarray(graph.inputs_of(t))
-        prev = prev[prev >= 0]
-        if prev.size:
-            near.update((np.searchsorted(graph.tx_first_out, prev, side="right") - 1).tolist())
-        outs = graph.outputs_of(t)
-        spenders = np.asarray(graph.out_spent_by[outs.start:outs.stop])
-        near.update(spenders[spenders >= 0].tolist())
-    return near
+    """Parents and spenders of `want`, from the graph index (one vectorised slice per array)."""
+    t = np.asarray(want, np.int64)
+    t = t[t < graph.n_tx]
+    in_ptr, first_out = np.asarray(graph.tx_in_ptr), np.asarray(graph.tx_first_out)
+    prev = np.asarray(graph.in_prev)[_ranges(in_ptr[t], in_ptr[t + 1])]
+    prev = prev[prev >= 0]
+    parents = np.searchsorted(first_out, prev, side="right") - 1
+    spenders = np.asarray(graph.out_spent_by)[_ranges(first_out[t], first_out[t + 1])]
+    return set(parents.tolist()) | set(spenders[spenders >= 0].tolist())
+
+
+#: Above this many bytes, `MarkFacts.load` declines (marks then query the lake per trace): the
+#: columns are held in memory, sized by the chain (about 30 MB per million transactions).
+MAX_FACT_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class MarkFacts:
+    """The columns a `TxView` needs that the graph index lacks, for a whole chain, in memory.
+
+    Version and locktime per tx id, sequence per input (in the graph's input order, `tx_in_ptr`),
+    script type per output id (outputs without an address have one too) and the first-appearance
+    tx of each address id. Four narrow column scans (about 0.1 s for a million transactions) once
+    per workspace, instead of three filtered joins over the lake per trace (most of a trace's time).
+    Values as the SQL path reads them: nulls are 0 (first tx: UNKNOWN), stored losslessly in the
+    smallest integer type that holds them.
+    """
+
+    version: np.ndarray
+    locktime: np.ndarray
+    sequence: np.ndarray
+    out_script: np.ndarray
+    first_tx: np.ndarray
+
+    def fits(self, graph: Any) -> bool:
+        """Whether these facts describe exactly the transactions, inputs, outputs and addresses of `graph`."""
+        return (self.version.shape[0] == graph.n_tx and self.sequence.shape[0] == graph.in_prev.shape[0]
+                and self.out_script.shape[0] == graph.n_outputs and self.first_tx.shape[0] == graph.n_addresses)
+
+    @classmethod
+    def load(cls, store: Store, chain: str, graph: Any, max_bytes: int = MAX_FACT_BYTES) -> MarkFacts | None:
+        """The facts of `chain` sized to its loaded `graph` (rows beyond it, written since, are left
+        out); None when they would take more than `max_bytes` (a chain of tens of millions of txs)."""
+        n_tx, n_in, n_out, n_addr = graph.n_tx, int(graph.in_prev.shape[0]), graph.n_outputs, graph.n_addresses
+        if n_tx * 8 + n_in * 4 + n_out + n_addr * 8 > max_bytes:
+            return None
+        p = chain.replace("-", "_")
+        with store.query() as con:
+            def read(sql: str, bound: int) -> pa.Table:
+                return con.sql(sql.format(p=p), params=[bound]).to_arrow_table()
+
+            tbl = read("SELECT tx_id, version, locktime FROM {p}__transactions WHERE tx_id < ?", n_tx)
+            at = _col(tbl, "tx_id", np.int64)
+            version = _placed(n_tx, at, _col(tbl, "version", np.int64, 0), 0)
+            locktime = _placed(n_tx, at, _col(tbl, "locktime", np.int64, 0), 0)
+            tbl = read("SELECT tx_id, n, sequence FROM {p}__inputs WHERE tx_id < ?", n_tx)
+            at = np.asarray(graph.tx_in_ptr)[_col(tbl, "tx_id", np.int64)] + _col(tbl, "n", np.int64)
+            sequence = _placed(n_in, at, _col(tbl, "sequence", np.int64, 0), 0)
+            tbl = read("SELECT output_id, script_type FROM {p}__outputs WHERE output_id < ?", n_out)
+            out_script = np.zeros(n_out, np.uint8)
+            out_script[_col(tbl, "output_id", np.int64)] = _col(tbl, "script_type", np.uint8, 0)
+            tbl = read("SELECT address_id, first_tx_id FROM {p}__addresses WHERE address_id < ?", n_addr)
+            first_tx = _placed(n_addr, _col(tbl, "address_id", np.int64), _col(tbl, "first_tx_id", np.int64), UNKNOWN)
+        return cls(version=version, locktime=locktime, sequence=sequence, out_script=out_script, first_tx=first_tx)
+
+
+def _placed(size: int, at: np.ndarray, values: np.ndarray, fill: int) -> np.ndarray:
+    """`values` placed at positions `at` of an array of `size` (else `fill`), compacted at once so
+    that the load holds one full-width column at a time."""
+    out = np.full(size, fill, np.int64)
+    out[at] = values
+    return _compact(out)
+
+
+def _compact(a: np.ndarray) -> np.ndarray:
+    """`a` in int32 or uint32 when every value fits (lossless), else as it is (int64)."""
+    if a.size == 0:
+        return a
+    lo, hi = int(a.min()), int(a.max())
+    for dtype in (np.int32, np.uint32):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return a.astype(dtype)
+    return a
+
+
+def _graph_view(graph: Any, facts: MarkFacts, want: list[int]) -> TxView:
+    """The `TxView` `_load_view` reads from the lake, built from the graph index and `facts` in
+    memory: the same transactions (`want`, their parents and spenders), rows and values."""
+    ids = np.asarray(sorted(set(want) | _near_in_graph(graph, want)), np.int64)
+    ids = ids[(ids >= 0) & (ids < graph.n_tx)]
+    # plain views of the memory maps: indexing a np.memmap makes a memmap object per read
+    in_ptr_g, first_out, in_prev = (np.asarray(graph.tx_in_ptr), np.asarray(graph.tx_first_out),
+                                    np.asarray(graph.in_prev))
+    out_address_g, out_value_g = np.asarray(graph.out_address), np.asarray(graph.out_value)
+    i0, i1 = in_ptr_g[ids], in_ptr_g[ids + 1]
+    o0, o1 = first_out[ids], first_out[ids + 1]
+    ipos, out_id = _ranges(i0, i1), _ranges(o0, o1)
+    in_ptr = np.zeros(ids.size + 1, np.int64)
+    out_ptr = np.zeros(ids.size + 1, np.int64)
+    np.cumsum(i1 - i0, out=in_ptr[1:])
+    np.cumsum(o1 - o0, out=out_ptr[1:])
+    prev = in_prev[ipos].astype(np.int64, copy=False)
+    ok = prev >= 0
+    in_address = np.full(prev.shape, UNKNOWN, np.int64)
+    in_value = np.full(prev.shape, UNKNOWN, np.int64)
+    in_address[ok] = out_address_g[prev[ok]]
+    in_value[ok] = out_value_g[prev[ok]]
+    in_script = np.zeros(prev.shape, np.int64)
+    has = in_address >= 0
+    in_script[has] = np.asarray(graph.addr_script)[in_address[has]]
+    out_address = out_address_g[out_id].astype(np.int64, copy=False)
+    first = np.full(out_id.shape, UNKNOWN, np.int64)
+    has = out_address >= 0
+    first[has] = facts.first_tx[out_address[has]]
+    spent_by = np.asarray(graph.out_spent_by)[out_id].astype(np.int64, copy=False)
+    return TxView(
+        tx_id=ids, height=np.asarray(graph.tx_height)[ids].astype(np.int64, copy=False),
+        time=np.asarray(graph.tx_time)[ids].astype(np.int64, copy=False),
+        version=facts.version[ids].astype(np.int64), locktime=facts.locktime[ids].astype(np.int64),
+        is_coinbase=np.asarray(graph.tx_coinbase)[ids].astype(np.bool_), in_ptr=in_ptr,
+        in_address=in_address, in_value=in_value, in_script=in_script,
+        in_sequence=facts.sequence[ipos].astype(np.int64), in_prev_output=np.where(ok, prev, UNKNOWN),
+        out_ptr=out_ptr, out_id=out_id, out_address=out_address,
+        out_value=out_value_g[out_id].astype(np.int64, copy=False), out_script=facts.out_script[out_id],
+        out_addr_first_tx=first, out_spent_by=np.where(spent_by >= 0, spent_by, UNKNOWN))
 
 
 def _load_view(con: duckdb.DuckDBPyConnection, p: str, want: list[int], graph: Any = None) -> TxView:
@@ -238,12 +366,14 @@ def render_lines(doc: dict[str, Any], *, top: int = 25) -> list[str]:
     return lines
 
 
-def trace_marks(store: Store, chain: str, graph: Any, doc: dict[str, Any]) -> dict[str, Any]:
-    """Mark the nodes of a trace's JSON in place: one call for the CLI after `report.to_json`."""
+def trace_marks(store: Store, chain: str, graph: Any, doc: dict[str, Any],
+                facts: MarkFacts | None = None) -> dict[str, Any]:
+    """Mark the nodes of a trace's JSON in place: one call for the CLI after `report.to_json`
+    (`facts`: the workspace's `MarkFacts` of `graph`, if it keeps them)."""
     by_txid = {}
     for node in doc.get("graph", {}).get("nodes", []):
         t = graph.find_tx(bytes.fromhex(node["txid"])[::-1])
         if t >= 0:
             by_txid[t] = node["txid"]
-    found = marks_for(store, chain, by_txid, graph)
+    found = marks_for(store, chain, by_txid, graph, facts)
     return annotate(doc, {by_txid[t]: m for t, m in found.items()})

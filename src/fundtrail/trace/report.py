@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 from fundtrail.chains.bitcoin.address import render_address
 from fundtrail.chains.bitcoin.params import network as network_by_name
 from fundtrail.model.chains import bitcoin_network_of
@@ -51,12 +53,19 @@ def _iso(ts: int) -> str:
 
 
 class Names:
-    """Address and outpoint strings of a UTXO graph's ids, rendered once each (only when shown)."""
+    """Address and outpoint strings of a UTXO graph's ids, rendered once each (only when shown).
+
+    Reads the index through plain array views of its memory maps (indexing a `np.memmap` element
+    by element costs a memmap object per read) and renders each txid once: a large trace names
+    the same transactions in its nodes, edges and outpoints thousands of times."""
 
     def __init__(self, graph: GraphIndex) -> None:
         self.g = graph
         self.net = network_by_name(bitcoin_network_of(graph.chain))
         self.cache: dict[int, str | None] = {}
+        self.txids: dict[int, str] = {}
+        self.first_out = np.asarray(graph.tx_first_out)
+        self.txid_bytes = np.asarray(graph.txid)
 
     def address(self, a: int) -> str | None:
         if a < 0:
@@ -65,9 +74,16 @@ class Names:
             self.cache[a] = render_address(*self.g.address_key(a), self.net)
         return self.cache[a]
 
+    def txid(self, tx: int) -> str:
+        """Display hex txid of transaction `tx` (`GraphIndex.txid_hex`), rendered once."""
+        hx = self.txids.get(tx)
+        if hx is None:
+            hx = self.txids[tx] = self.txid_bytes[tx].tobytes()[::-1].hex()
+        return hx
+
     def outpoint(self, o: int) -> str:
-        tx = self.g.tx_of_output(o)
-        return f"{self.g.txid_hex(tx)}:{o - int(self.g.tx_first_out[tx])}"
+        tx = int(np.searchsorted(self.first_out, o, side="right")) - 1
+        return f"{self.txid(tx)}:{o - int(self.first_out[tx])}"
 
 
 _Names = Names  # the name inside this package
@@ -116,8 +132,9 @@ def to_json(graph: GraphIndex, seed: Seed | Sequence[Seed], result: Trace, *, st
         g["time"] = min(g["time"], e.time)
         if e.output >= 0:
             g["outputs"].append(names.outpoint(e.output))
-    endpoints = []
-    for g in sorted(groups.values(), key=lambda g: (-g["amount"], g["reason"], g["address_id"])):
+    endpoints, amounts = [], []
+    scaled = _scaled([g["amount"] for g in groups.values()])
+    for g in sorted(groups.values(), key=lambda g: (-scaled(g["amount"]), g["reason"], g["address_id"])):
         extra = describe(g["address_id"]) if describe and g["address_id"] >= 0 else {}
         row = {
             "address": names.address(g["address_id"]),
@@ -136,11 +153,14 @@ def to_json(graph: GraphIndex, seed: Seed | Sequence[Seed], result: Trace, *, st
         if g["reason"] == "unspent":
             row["as_of_height"] = tip
         endpoints.append(row)
+        amounts.append(g["amount"])
     by_reason: dict[str, Any] = {}
     for e in result.endpoints:
         by_reason[e.reason] = by_reason.get(e.reason, 0) + e.amount
     txs = sorted({e.from_tx for e in result.edges} | {e.to_tx for e in result.edges if e.to_tx >= 0})
     edges = result.edges[:max_edges]
+    height, tx_time = np.asarray(graph.tx_height), np.asarray(graph.tx_time)  # plain views: see Names
+    out_address, out_value = np.asarray(graph.out_address), np.asarray(graph.out_value)
     seed_docs = _seed_docs(names, seeds, result)
     one = seed_docs[0] if len(seed_docs) == 1 else None
     return {
@@ -156,7 +176,7 @@ def to_json(graph: GraphIndex, seed: Seed | Sequence[Seed], result: Trace, *, st
         "limits": {**result.limits.as_dict(), "stop_at": stop_at or []},
         "coverage": coverage.as_dict() if coverage is not None else None,
         "endpoints": endpoints,
-        "entities": _entities(endpoints, seed_value),
+        "entities": _entities(endpoints, seed_value, amounts),
         "accounting": accounting(result),
         "summary": {
             "seed_value_sat": whole_sat(seed_value),
@@ -170,14 +190,13 @@ def to_json(graph: GraphIndex, seed: Seed | Sequence[Seed], result: Trace, *, st
             "exact": result.exact,
         },
         "graph": {
-            "nodes": [{"id": f"tx:{graph.txid_hex(t)}", "txid": graph.txid_hex(t),
-                       "height": int(graph.tx_height[t]), "time": int(graph.tx_time[t])}
-                      for t in txs[:max_edges]],
-            "edges": [{"from": f"tx:{graph.txid_hex(e.from_tx)}",
-                       "to": f"tx:{graph.txid_hex(e.to_tx)}" if e.to_tx >= 0 else None,
+            "nodes": [{"id": f"tx:{names.txid(t)}", "txid": names.txid(t),
+                       "height": int(height[t]), "time": int(tx_time[t])} for t in txs[:max_edges]],
+            "edges": [{"from": f"tx:{names.txid(e.from_tx)}",
+                       "to": f"tx:{names.txid(e.to_tx)}" if e.to_tx >= 0 else None,
                        "output": names.outpoint(e.output),
-                       "address": names.address(int(graph.out_address[e.output])),
-                       "value_sat": int(graph.out_value[e.output]),
+                       "address": names.address(int(out_address[e.output])),
+                       "value_sat": int(out_value[e.output]),
                        "amount_sat": whole_sat(e.amount)} for e in edges],
             "edges_total": len(result.edges),
             "edges_truncated": len(result.edges) > max_edges,
@@ -189,26 +208,45 @@ def to_json(graph: GraphIndex, seed: Seed | Sequence[Seed], result: Trace, *, st
     }
 
 
-def _entities(endpoints: list[dict[str, Any]], seed_value: Any) -> list[dict[str, Any]]:
+def _scaled(amounts: list[Any]) -> Callable[[Any], Any]:
+    """An order-preserving key of `amounts` (ints and Fractions) for sorting: each amount times the
+    common power-of-two denominator, an exact integer (haircut amounts live on a 2^-128-sat grid),
+    so that a sort of thousands of endpoints compares integers, not Fractions. Other denominators
+    (exact fractions): the amount itself."""
+    den = 1
+    for a in amounts:
+        d = a.denominator if isinstance(a, Fraction) else 1
+        if d & (d - 1):
+            return lambda a: a
+        den = max(den, d)
+    return lambda a: a.numerator * (den // a.denominator) if isinstance(a, Fraction) else a * den
+
+
+def _entities(endpoints: list[dict[str, Any]], seed_value: Any,
+              amounts: list[Any] | None = None) -> list[dict[str, Any]]:
     """Endpoints summed by cluster (an unclustered address is its own entity). `addresses` counts
-    the distinct endpoint addresses of the entity (not its size), `outputs` the endpoint outputs."""
+    the distinct endpoint addresses of the entity (not its size), `outputs` the endpoint outputs.
+    `amounts`: each endpoint's amount as computed (else read back from its `amount_exact`)."""
     entities: dict[Any, dict[str, Any]] = {}
-    for e in endpoints:
+    if amounts is None:
+        amounts = [Fraction(e["amount_exact"]) for e in endpoints]
+    for e, amount in zip(endpoints, amounts):
         if e["cluster"] is not None:
             key: Any = ("cluster", e["cluster"])
         else:
             key = ("address", e["address"]) if e["address"] is not None else ("none", e["reason"])
         ent = entities.setdefault(key, {"cluster": e["cluster"], "tags": e["tags"][:3], "amount": Fraction(0),
                                         "addresses": set(), "outputs": 0, "reasons": set()})
-        ent["amount"] += Fraction(e["amount_exact"])
+        ent["amount"] += amount
         if e["address"] is not None:
             ent["addresses"].add(e["address"])
         ent["outputs"] += len(e["outputs"])
         ent["reasons"].add(e["reason"])
+    scaled = _scaled([ent["amount"] for ent in entities.values()])
     return [{"cluster": ent["cluster"], "tags": ent["tags"], "amount_sat": whole_sat(ent["amount"]),
              "share": float(ent["amount"] / Fraction(seed_value)) if seed_value else 0.0,
              "addresses": len(ent["addresses"]), "outputs": ent["outputs"], "reasons": sorted(ent["reasons"])}
-            for ent in sorted(entities.values(), key=lambda x: -x["amount"])]
+            for ent in sorted(entities.values(), key=lambda x: -scaled(x["amount"]))]
 
 
 def _btc(sat: int) -> str:

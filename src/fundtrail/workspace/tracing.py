@@ -10,18 +10,19 @@ maps come from the workspace cache (`trace_index.IndexOps`), loaded once per cha
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fundtrail.errors import DataError, FundtrailError, NotFoundError, UsageError
 from fundtrail.model.amounts import parse_base_units, parse_sat
 from fundtrail.model.chains import EVM_CHAINS
 from fundtrail.model.times import parse_time
-from fundtrail.store.coverage import coverage
+from fundtrail.store.coverage import Coverage, coverage
 from fundtrail.trace.account_engine import trace_account
 from fundtrail.trace.account_report import Unit, native_symbol, token_units
 from fundtrail.trace.account_report import render_text as account_text
@@ -33,7 +34,7 @@ from fundtrail.trace.engine import Limits, StopRule
 from fundtrail.trace.engine import trace as utxo_trace
 from fundtrail.trace.follow import DEFAULT_MAX_HOPS, follow_change
 from fundtrail.trace.follow import render_text as follow_text
-from fundtrail.trace.marks import trace_marks
+from fundtrail.trace.marks import MarkFacts, trace_marks
 from fundtrail.trace.paths import find_paths, paths_to_json, render_paths
 from fundtrail.trace.policies import policy as policy_by_name
 from fundtrail.trace.report import render_text as utxo_text
@@ -45,6 +46,9 @@ from fundtrail.workspace.core import Progress, no_progress
 from fundtrail.workspace.trace_index import IndexOps
 from fundtrail.workspace.trace_models import (GraphBuildResult, PathsRequest, PathsResult, SeedInput, StopAddress,
                                               TraceRequest, TraceResult)
+
+if TYPE_CHECKING:
+    from fundtrail.trace.graph import GraphIndex
 
 __all__ = ["DEFAULT_STOP_CATEGORIES", "GraphBuildResult", "PathsRequest", "PathsResult", "SeedInput", "StopAddress",
            "TraceOps", "TraceRequest", "TraceResult", "render_paths_text", "render_trace_text", "seeds_from_file",
@@ -159,9 +163,26 @@ class TraceOps(IndexOps):
         result = utxo_trace(graph, outputs, direction=req.direction, policy=req.policy, limits=limits, stop=stops,
                             exact=req.exact)
         doc = utxo_json(graph, parsed, result, stop_at=stop_at, describe=describe_with(tagmap),
-                        coverage=coverage(self.store, ref.name))
-        trace_marks(self.store, ref.name, graph, doc)  # CoinJoin and change evidence on the traced txs
+                        coverage=self._coverage(ref.name))
+        # CoinJoin and change evidence on the traced txs
+        trace_marks(self.store, ref.name, graph, doc, self._mark_facts(ref.name, graph))
         return TraceResult.of(doc)
+
+    def _coverage(self, chain: str) -> Coverage:
+        """The chain's store coverage, read from the catalog once per workspace state: the block
+        index changes only when a batch is committed, which `refresh()` sees (a catalog connection
+        per trace was a tenth of a trace)."""
+        return self.cached(("coverage", chain), lambda: coverage(self.store, chain), chain=chain)
+
+    def _mark_facts(self, chain: str, graph: GraphIndex) -> MarkFacts | None:
+        """The chain's `MarkFacts` for `graph`, loaded at the workspace's second UTXO trace of the
+        chain and kept: a long-lived workspace (the server) then marks a trace from memory, while a
+        one-shot trace (the CLI) queries only its own transactions instead of loading the chain's
+        columns. None for the first trace and for a chain too large to hold them."""
+        if next(self.cached(("traces", chain), itertools.count, chain=chain)) == 0:
+            return None
+        key = ("mark-facts", chain, graph.n_tx, graph.n_outputs, graph.n_addresses)  # a newer graph: new facts
+        return self.cached(key, lambda: MarkFacts.load(self.store, chain, graph), chain=chain)
 
     def _trace_account(self, chain: str, req: TraceRequest, texts: list[SeedText], limits: Limits,
                        categories: list[str], stop_at: list[str], progress: Progress) -> TraceResult:
