@@ -212,7 +212,8 @@ def test_transaction_seed_and_json_shape(laundering) -> None:
 
 
 
-@pytest.mark.parametrize("limits", [Limits(hops=2), Limits(min_value=2 * 10**18), Limits(max_txs=7), Limits(hops=1, max_txs=3)])
+@pytest.mark.parametrize("limits", [Limits(hops=2), Limits(min_value=2 * 10**18), Limits(max_txs=7),
+                                    Limits(hops=1, max_txs=3)])
 def test_limits_keep_every_traced_wei_accounted_for(laundering, limits: Limits) -> None:
     _, g, roles, _ = laundering
     seed = parse_account_seed(g, roles["thief"])
@@ -250,7 +251,7 @@ def test_every_address_with_the_thief_as_one_seed_set(laundering, policy: str) -
             else:
                 want = oracle.oracle_backward(transfers, seeds, policy, stops, accounting=acc)
             r = trace_account(g, seeds, direction=direction, policy=policy,
-                              stop={s: "stop" for s in stops}.get)
+                              stop=dict.fromkeys(stops, "stop").get)
             assert oracle.engine_ends(r) == want, (a, direction)
             assert r.retraced == acc["overlap"] and r.absorbed == acc["absorbed"], (a, direction)
             for x, gross in r.seed_gross.items():

@@ -63,7 +63,8 @@ def test_events_match_the_export(chain, tmp_path: Path) -> None:
              if t["success"] and t["kind"] in ("native", "internal", "erc20", "fee")]
     assert g.n_events == len(value)  # NFTs and failed transfers are not value
     exported = sorted((t["tx_hash"], t["kind"], int(t["amount"])) for t in value)
-    indexed = sorted((g.tx_hash_hex(int(g.ev_tx[e])), ("native", "internal", "erc20", "", "", "", "fee")[int(g.ev_kind[e])],
+    kinds = ("native", "internal", "erc20", "", "", "", "fee")
+    indexed = sorted((g.tx_hash_hex(int(g.ev_tx[e])), kinds[int(g.ev_kind[e])],
                       g.amount(e)) for e in range(g.n_events))
     assert indexed == exported
     assert sorted(g.amount(int(e)) for e in g.big_pos) == [2**256 - 1, 2**256 - 1]  # exact beyond 128 bits

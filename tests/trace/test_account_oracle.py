@@ -36,7 +36,7 @@ def graph_of(transfers: list[dict], n_addresses: int) -> AccountGraph:
 def run_engine(transfers: list[dict], seeds: set[int], policy: str, direction: str,
                stops: frozenset = frozenset(), n_addresses: int = 16):
     g = graph_of(transfers, n_addresses)
-    labels = {a: "service" for a in stops}
+    labels = dict.fromkeys(stops, "service")
     return trace_account(g, seeds, direction=direction, policy=policy, stop=labels.get)
 
 

@@ -175,7 +175,7 @@ def test_trace_nodes_carry_marks(ex: dict) -> None:
     nodes = {n["txid"]: n for n in doc["graph"]["nodes"]}
     tx0 = e["key"]["coinjoin"]["tx0"]
     assert nodes[tx0]["coinjoin"]["protocol"] == "whirlpool_tx0" and nodes[tx0]["change"] is None
-    assert {m for m in e["key"]["coinjoin"]["mixes"]} <= {
+    assert set(e["key"]["coinjoin"]["mixes"]) <= {
         t for t, n in nodes.items() if (n["coinjoin"] or {}).get("protocol") == "whirlpool_mix"}
     met = {c["txid"] for c in doc["summary"]["coinjoins"]}
     assert met == {t for t, n in nodes.items() if n["coinjoin"]} and met <= set(e["cjs"])

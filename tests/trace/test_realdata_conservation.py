@@ -7,6 +7,8 @@ from each other. Traced as a seed, that value must be counted once.
 
 from __future__ import annotations
 
+import itertools
+
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -49,7 +51,7 @@ def test_satoshi_address_seed_counts_value_once(real: Store, capsys) -> None:
     paid = [(t["txid"], i, o["value"]) for t in txs for i, o in enumerate(t["outputs"]) if o["address"] == SATOSHI]
     spends = {t["txid"]: {(i["prev_txid"], i["prev_vout"]) for i in t["inputs"]} for t in txs}
     assert sum(v for _, _, v in paid) == 195 * 10**8 and len(paid) == 6
-    for (txid0, vout0, _), (txid1, _, _) in zip(paid, paid[1:]):
+    for (txid0, vout0, _), (txid1, _, _) in itertools.pairwise(paid):
         assert (txid0, vout0) in spends[txid1]  # each later output is the change of spending the previous
     first = paid[0][2]  # so only the first output's value is new: 50 BTC, the block-9 coinbase
     for policy in POLICIES:

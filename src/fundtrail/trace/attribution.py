@@ -28,7 +28,7 @@ from fundtrail.chains.bitcoin.params import network as btc_network
 from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.chains.ethereum.hexutil import parse_address as parse_eth
 from fundtrail.errors import FundtrailError
-from fundtrail.ingest.bitcoin.decode import address_key, fingerprint
+from fundtrail.chains.bitcoin.addresskey import address_key, fingerprint
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.store.lake import Store
 from fundtrail.trace.graph import GraphIndex

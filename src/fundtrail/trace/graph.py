@@ -114,7 +114,7 @@ class GraphIndex:
         return bool(self.tx_coinbase[tx])
 
     def find_address(self, fp1: int, fp2: int) -> int:
-        """Address id with fingerprint (fp1, fp2) (see ingest.bitcoin.decode.fingerprint), or -1."""
+        """Address id with fingerprint (fp1, fp2) (see chains.bitcoin.addresskey.fingerprint), or -1."""
         lo = int(np.searchsorted(self.addr_fp1, np.uint64(fp1), side="left"))
         while lo < self.addr_fp1.shape[0] and int(self.addr_fp1[lo]) == fp1:
             if int(self.addr_fp2[lo]) == fp2:
@@ -329,7 +329,8 @@ def _extend(store: Store, chain: str, old: GraphIndex | None,
     addr_ptr = np.zeros(a1 + 1, np.int64)
     np.cumsum(np.bincount(out_address[has], minlength=a1), out=addr_ptr[1:])
     return {"tx_first_out": tx_first_out, "tx_in_ptr": tx_in_ptr, "tx_time": tx_time,
-            "tx_height": tx_height, "tx_coinbase": tx_coinbase, "txid": txid, "in_prev": in_prev, "out_value": out_value,
+            "tx_height": tx_height, "tx_coinbase": tx_coinbase, "txid": txid, "in_prev": in_prev,
+            "out_value": out_value,
             "out_address": out_address, "out_spent_by": out_spent_by, "addr_ptr": addr_ptr,
             "addr_outs": order.astype(np.int64), "addr_script": addr_script,
             "addr_payload_ptr": addr_payload_ptr, "addr_payload": addr_payload,

@@ -9,6 +9,8 @@ most value it can have carried (its smallest output), an upper bound, not a tain
 
 from __future__ import annotations
 
+import itertools
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -74,7 +76,7 @@ def paths_to_json(graph: GraphIndex, src: Seed, dst: Seed, paths: list[Path], *,
     out = []
     for p in paths:
         hops = []
-        for a, b in zip(p, p[1:]):
+        for a, b in itertools.pairwise(p):
             t = graph.tx_of_output(b)
             hops.append({"txid": graph.txid_hex(t), "time": _iso(int(graph.tx_time[t])),
                          "height": int(graph.tx_height[t]), "spent": names.outpoint(a),
