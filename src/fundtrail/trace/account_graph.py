@@ -35,6 +35,7 @@ old one and swapped in by rename, so a crash leaves the old index or the new one
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,7 +150,7 @@ class AccountGraph:
 
     @classmethod
     def from_rows(cls, chain: str, rows: list[dict], addresses: list[bytes],
-                  tx_hashes: list[bytes] = ()) -> AccountGraph:
+                  tx_hashes: Sequence[bytes] = ()) -> AccountGraph:
         """An in-memory index over transfer rows already in execution order (for simulators and tests).
 
         Each row: `from`, `to` (address ids or None), `asset` (None = native, else address id),
@@ -234,14 +235,14 @@ def _limbs(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(low 64 bits, high 64 bits, mask of amounts >= 2**128) of (n, 32) big-endian amounts."""
     lo = raw[:, 24:32].copy().view(">u8").ravel().astype(np.uint64)
     hi = raw[:, 16:24].copy().view(">u8").ravel().astype(np.uint64)
-    return lo, hi, raw[:, :16].any(axis=1)
+    return lo, hi, np.asarray(raw[:, :16].any(axis=1))
 
 
 def _build(store: Store, chain: str, old: AccountGraph | None, old_state: dict | None,
            progress: Progress | None) -> dict[str, np.ndarray]:
     """Arrays of the whole chain: `old`'s plus the rows the store has beyond them."""
     p = chain.replace("-", "_")
-    last = old_state["batches"][-1] if old_state and old_state["batches"] else [0, 0, 0, 0, None]
+    last = old_state["batches"][-1] if old_state and old_state["batches"] else (0, 0, 0, 0, None)
     t0, tr0, a0 = (last[1], last[2], last[3]) if old is not None else (0, 0, 0)
     kinds = ", ".join(str(k) for k in VALUE_KINDS)
     parts: dict[str, list[np.ndarray]] = {n: [] for n in (*_EVENT, "trace_len", "trace", "big_pos", "big_raw")}

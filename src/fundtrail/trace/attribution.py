@@ -247,7 +247,7 @@ def resolve_tags(store: Store, graph: Any, *, strategy: str = AUTO, progress: Ca
             return {}
         render = strategy == RENDER or (strategy == AUTO and graph.n_addresses <= n_tags)
         loud = progress is not None and (graph.n_addresses if render else n_tags) >= _ANNOUNCE
-        if loud:
+        if loud and progress is not None:
             progress(f"matching {n_tags:,} {currency} tags to {graph.n_addresses:,} {graph.chain} addresses")
         if render:
             texts, ids = _render_all(graph)
@@ -300,21 +300,24 @@ def _parse_all(graph: Any, strings: list[str]) -> tuple[list[str], list[int]]:
     another network or without activity on the chain are left out)."""
     utxo = isinstance(graph, GraphIndex)
     net = btc_network(bitcoin_network_of(graph.chain)) if utxo else None
-    keep, k1, k2 = [], [], []
+    keep: list[str] = []
+    k1: list[int] = []  # UTXO: first fingerprint halves; account: each address's first 8 bytes
+    fp2s: list[int] = []  # UTXO: second fingerprint halves
+    raws: list[bytes] = []  # account: the 20-byte addresses
     for text in strings:
         try:
             if net is None:
                 raw = parse_eth(text)
                 k1.append(int.from_bytes(raw[:8], "big"))
-                k2.append(raw)
+                raws.append(raw)
             else:
                 fp1, fp2 = fingerprint(*address_key(*parse_btc(text, net)))
                 k1.append(fp1)
-                k2.append(fp2)
+                fp2s.append(fp2)
         except FundtrailError:
             continue
         keep.append(text)
-    ids = _find_utxo(graph, k1, k2) if utxo else _find_account(graph, k1, k2)
+    ids = _find_utxo(graph, k1, fp2s) if utxo else _find_account(graph, k1, raws)
     found = np.flatnonzero(ids >= 0).tolist()
     return [keep[i] for i in found], ids[found].tolist()
 

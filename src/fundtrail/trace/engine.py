@@ -248,7 +248,9 @@ def _forward(g: GraphIndex, seeds: list[int], pol: TaintPolicy, lim: Limits, sto
                     end(o, tx, "truncated", _inject(g, pol, res, o, None), 0, int(g.tx_time[tx]))
             return
         tx = heapq.heappop(heap)
-        ins, hop, traced_in = [], None, 0
+        ins: list[tuple[int, Any]] = []
+        hop: int | None = None
+        traced_in: Amount = 0
         for p in g.inputs_of(tx):
             p = int(p)
             got = live.pop(p, None) if p >= 0 else None
@@ -327,12 +329,14 @@ def _backward(g: GraphIndex, seeds: list[int], pol: TaintPolicy, lim: Limits, st
             res.truncated = reason
             for o, (state, hops) in sorted(pending.items()):
                 end(o, g.tx_of_output(o), "truncated", pol.amount(state), hops)
-            for outs in inject.values():  # seeds whose spending tx was never reached
-                for o in outs:
+            for spent in inject.values():  # seeds whose spending tx was never reached
+                for o in spent:
                     end(o, g.tx_of_output(o), "truncated", pol.amount(_inject(g, pol, res, o, None)), 0)
             return
         tx = -heapq.heappop(heap)
-        outs, hop, traced_out = [], None, 0
+        outs: list[tuple[int, Any]] = []
+        hop: int | None = None
+        traced_out: Amount = 0
         for o in g.outputs_of(tx):
             got = pending.pop(o, None)
             if got is not None:

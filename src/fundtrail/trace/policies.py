@@ -112,7 +112,8 @@ class Haircut:
             states[last] += traced_g - sum(x for x in states if x)
         return [x or None for x in states]
 
-    def amount(self, state: Fraction | int) -> Fraction:
+    def amount(self, state: Amount) -> Amount:
+        # exact: the state is already the amount (a Fraction); grid: integer units of 2^-128 sat
         return state if self.exact else Fraction(state, self.GRID)
 
 

@@ -74,16 +74,16 @@ def parse_seed(graph: GraphIndex, text: str, *, since: int | None = None,
     except UsageError as exc:
         raise UsageError(f"seed {text!r} is not a txid, TXID:VOUT or {graph.chain} address: "
                          f"{exc.message}") from None
-    outs = np.asarray(graph.received_by(addr))
+    received = np.asarray(graph.received_by(addr))
     if since is not None or until is not None:
-        times = graph.tx_time[[graph.tx_of_output(int(o)) for o in outs]] if outs.size else outs
-        keep = np.ones(outs.shape, bool)
+        times = graph.tx_time[[graph.tx_of_output(int(o)) for o in received]] if received.size else received
+        keep = np.ones(received.shape, np.bool_)
         if since is not None:
             keep &= times >= since
         if until is not None:
             keep &= times <= until
-        outs = outs[keep]
-    return Seed(text, "address", [int(o) for o in outs], address=addr)
+        received = received[keep]
+    return Seed(text, "address", [int(o) for o in received], address=addr)
 
 
 def _tx(graph: GraphIndex, txid: str) -> int:
@@ -143,13 +143,13 @@ def parse_seeds(graph: GraphIndex, texts: Sequence[SeedText], *, since: int | No
         except (UsageError, NotFoundError) as exc:
             bad.append((where, exc))
     if bad:
-        where, exc = bad[0]
+        where, first = bad[0]
         others = [w or "an argument" for w, _ in bad[1:4]] + (["…"] if len(bad) > 4 else [])
         more = f" (and {len(bad) - 1} more bad seed(s): {', '.join(others)})" if len(bad) > 1 else ""
-        message = f"{where}: {exc.message}{more}" if where else f"{exc.message}{more}"
+        message = f"{where}: {first.message}{more}" if where else f"{first.message}{more}"
         # `seeds` is the request field of a trace (the API's body field; `_field` names another
         # for a single seed, e.g. paths' source), so an interface can point at what to correct.
-        if isinstance(exc, NotFoundError):
+        if isinstance(first, NotFoundError):
             raise NotFoundError(message, field="seeds")
         raise (DataError if where else UsageError)(message, field="seeds")
     return seeds
