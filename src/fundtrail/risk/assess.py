@@ -17,10 +17,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Container, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from fundtrail.errors import NotFoundError
+from fundtrail.chains.bitcoin.address import parse_address as parse_btc
+from fundtrail.chains.bitcoin.addresskey import address_key, fingerprint
+from fundtrail.chains.bitcoin.params import Network
+from fundtrail.chains.bitcoin.params import network as btc_network
+from fundtrail.errors import FundtrailError, NotFoundError
+from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.risk.exposure import ExposureIndex
 from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
@@ -33,6 +39,10 @@ from fundtrail.trace.seeds import address_id
 
 #: Members whose exposure makes up a cluster's (bigger clusters say how many were counted).
 _CLUSTER_MEMBERS = 1_000_000
+#: Batches up to this size take per-address paths (numpy's cost per call is more than it saves).
+_SMALL = 16
+#: Members summed per pass when the clusters of a batch are summed (bounds the per-member arrays).
+_CHUNK = 65_536
 #: A named step of building an assessor (index update, tag resolution, exposure): the caller's
 #: context manager, e.g. a progress line for steps that take long.
 Step = Callable[[str], contextlib.AbstractContextManager[None]]
@@ -78,6 +88,7 @@ class Assessor:
         self.tagged = tagged
         self._members: tuple[np.ndarray, np.ndarray] | None = None  # (order, sorted cluster labels)
         self._cluster_rows: dict[int, dict | None] = {}  # cluster id -> its exposure row
+        self._net: Network | Literal[False] | None = None  # the chain's Bitcoin network (False: none)
         self.currency = chain_currency(chain)
         with step(f"updating the graph index of {chain}"):
             self.graph = graph if graph is not None else GraphIndex.ensure(store, chain)
@@ -103,49 +114,122 @@ class Assessor:
         except NotFoundError:
             return -1
 
-    def addresses(self, texts: list[str], *, cluster: bool = True) -> list[RiskResult]:
+    def _resolve_all(self, texts: list[str]) -> np.ndarray:
+        """`_resolve` of every text, the first malformed one raising its error: each text parsed
+        once to its fingerprint (no canonical text rendered, which `address_id` adds), then all
+        looked up in the index together. A text this lean path cannot parse goes through
+        `_resolve`, so errors are the same."""
+        n, g = len(texts), self.graph
+        keys = np.asarray(g.addr_fp1)
+        if self._net is None:
+            try:
+                self._net = btc_network(bitcoin_network_of(self.chain))
+            except FundtrailError:
+                self._net = False
+        if self._net is False or not keys.shape[0]:
+            return np.array([self._resolve(t) for t in texts], np.int64)
+        fps: list[tuple[int, int] | None] = []
+        for text in texts:
+            try:
+                stype, payload = parse_btc(text.strip(), self._net)
+                fps.append(fingerprint(*address_key(int(stype), payload)))
+            except Exception:  # noqa: BLE001 - `_resolve` below gives its error, or its answer
+                fps.append(None)
+        if n <= _SMALL:  # one address (the address summary): numpy's per-call cost would dominate
+            return np.array([self._resolve(t) if fp is None else g.find_address(*fp) for t, fp in zip(texts, fps)],
+                            np.int64)
+        parsed = np.array([fp is not None for fp in fps], bool)
+        fp1 = np.array([fp[0] if fp else 0 for fp in fps], np.uint64)
+        fp2 = np.array([fp[1] if fp else 0 for fp in fps], np.uint64)
+        lo = np.searchsorted(keys, fp1, "left")
+        at = np.minimum(lo, keys.shape[0] - 1)
+        first = parsed & (lo < keys.shape[0]) & (keys[at] == fp1)
+        hit = first & (np.asarray(g.addr_fp2)[at] == fp2)
+        ids = np.where(hit, np.asarray(g.addr_fp_ids)[at], -1).astype(np.int64)
+        for i in np.flatnonzero(first & ~hit).tolist():  # fp1 shared by several addresses: scan its run
+            ids[i] = g.find_address(int(fp1[i]), int(fp2[i]))
+        for i in np.flatnonzero(~parsed).tolist():
+            ids[i] = self._resolve(texts[i])
+        return ids
+
+    def addresses(self, texts: list[str], *, cluster: bool = True, exposure: bool = True) -> list[RiskResult]:
         """Score addresses (UsageError on the first malformed one); `cluster`: add the exposure of
-        each address's cluster."""
-        ids = np.array([self._resolve(t) for t in texts], np.int64)
-        exp = self.exposure.of_addresses(ids)
+        each address's cluster; `exposure` False: the results keep score, reasons and flags but not
+        the exposure breakdown (a screening row shows none; clusters are then not summed either).
+        Exposure, cluster totals and the tag check are done for the whole batch at once; only the
+        scoring itself runs per address."""
+        ids = self._resolve_all(texts)
         by_text = text_tags(self.store, texts, [bool(a >= 0) for a in ids], self.currency, tagged=self.tagged)
+        cids, in_cluster = self._cluster_ids(ids)
+        clusters = self._cluster_exposures(cids, in_cluster) if cluster and exposure else None
+        direct, by_cluster = self.tagmap.direct, self.tagmap.by_cluster or {}
         out = []
-        for i, text in enumerate(texts):
-            a = int(ids[i])
-            row = exp.row(i) if a >= 0 else None
-            res = score_address(self.profile, text.strip(), self._tags(a, by_text[i]), row)
+        for i, (text, a, cid, clustered, row) in enumerate(zip(
+                texts, ids.tolist(), cids.tolist(), in_cluster.tolist(), self.exposure.of_addresses(ids).rows())):
+            # an address neither tagged nor in a tagged cluster has no tags of the chain (most of them)
+            has = a in direct or (clustered and cid in by_cluster)
+            tags = self._tags(a, by_text[i]) if has or by_text[i] else []
+            res = score_address(self.profile, text.strip(), tags, row if a >= 0 else None)
             res.currency, res.chain = self.currency, self.chain
-            if row is not None:
-                res.exposure["cluster"] = self._cluster_exposure(a) if cluster else None
-            else:
+            if a < 0:
                 res.exposure_reason = f"no activity in the store's {self.chain} chain"
+            elif not exposure:
+                res.exposure = None
+            else:
+                row["cluster"] = clusters[i] if clusters is not None else None
             out.append(res)
         return out
 
-    def _cluster_exposure(self, address: int) -> dict | None:
-        """Exposure of the address's cluster (its members' exposures summed; flows between members
-        count as they are), or None when the chain is not clustered or the cluster is the address."""
-        cid = self.tagmap.cluster_of(address)
-        if cid is None or self.tagmap.labels is None:
-            return None
-        if cid in self._cluster_rows:  # members of one cluster share it: computed once per assessor
-            return self._cluster_rows[cid]
-        self._cluster_rows[cid] = found = self._cluster_row(cid)
-        return found
+    def _cluster_ids(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per address id: its cluster id, and whether it has one (`TagMap.cluster_of` is None for
+        an unclustered chain, no activity, or an address newer than the clustering)."""
+        labels = self.tagmap.labels
+        if labels is None:
+            return np.zeros(ids.shape, np.int64), np.zeros(ids.shape, bool)
+        if ids.shape[0] <= _SMALL:
+            found = [self.tagmap.cluster_of(a) for a in ids.tolist()]
+            return np.array([c or 0 for c in found], np.int64), np.array([c is not None for c in found], bool)
+        lab = np.asarray(labels)
+        inside = (ids >= 0) & (ids < lab.shape[0])
+        return np.where(inside, lab[np.where(inside, ids, 0)], 0).astype(np.int64), inside
 
-    def _cluster_row(self, cid: int) -> dict | None:
-        """The summed exposure of cluster `cid` (see `_cluster_exposure`)."""
+    def _cluster_exposures(self, cids: np.ndarray, inside: np.ndarray) -> list[dict | None]:
+        """Exposure of each address's cluster (its members' exposures summed; flows between members
+        count as they are), or None when the chain is not clustered or the cluster is the address.
+        Clusters not seen before by this assessor are summed together in one pass."""
+        rows = self._cluster_rows
+        new = sorted({c for c, ok in zip(cids.tolist(), inside.tolist()) if ok and c not in rows})
+        if new:
+            self._sum_clusters(np.array(new, np.int64))
+        return [rows[c] if ok else None for c, ok in zip(cids.tolist(), inside.tolist())]
+
+    def _sum_clusters(self, cids: np.ndarray) -> None:
+        """Sum the exposure of clusters `cids` (sorted, distinct) into `_cluster_rows`: each one's
+        first `_CLUSTER_MEMBERS` members by address id, clusters of one address None. Members are
+        taken in chunks of about `_CHUNK` (whole clusters), bounding the arrays of a big batch."""
         if self._members is None:  # once: addresses ordered by cluster, so a cluster is one slice
             labels = np.asarray(self.tagmap.labels)
             order = np.argsort(labels, kind="stable")
             self._members = (order, labels[order])
         order, ordered = self._members
-        members = order[np.searchsorted(ordered, cid, "left"):np.searchsorted(ordered, cid, "right")]
-        if members.size <= 1:
-            return None
-        row = self.exposure.of_addresses(members[:_CLUSTER_MEMBERS]).total().row(0)
-        return {"cluster_id": cid, "members": int(members.size),
-                "members_counted": int(min(members.size, _CLUSTER_MEMBERS)), **row}
+        lo, hi = np.searchsorted(ordered, cids, "left"), np.searchsorted(ordered, cids, "right")
+        size = hi - lo
+        for c in cids[size <= 1].tolist():
+            self._cluster_rows[c] = None
+        multi = size > 1
+        cids, lo, size = cids[multi], lo[multi], size[multi]
+        counted = np.minimum(size, _CLUSTER_MEMBERS)
+        ends = np.cumsum(counted)
+        first = 0
+        while first < cids.size:  # clusters first..last-1: at most _CHUNK members (or one cluster)
+            last = max(int(np.searchsorted(ends, ends[first] - counted[first] + _CHUNK, "right")), first + 1)
+            n = counted[first:last]
+            offsets = np.cumsum(n) - n
+            pick = np.arange(int(n.sum())) - np.repeat(offsets, n) + np.repeat(lo[first:last], n)
+            totals = list(self.exposure.of_addresses(order[pick]).segments(offsets, offsets + n).rows())
+            for c, members, k, row in zip(cids[first:last].tolist(), size[first:last].tolist(), n.tolist(), totals):
+                self._cluster_rows[c] = {"cluster_id": c, "members": members, "members_counted": k, **row}
+            first = last
 
     def transaction(self, txid: str) -> RiskResult:
         """Score a transaction by its funding and its paying side (module docstring)."""

@@ -20,7 +20,9 @@ Definitions (UTXO chains; docs/risk.md):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +166,19 @@ def _direct(addresses, addr_ptr, addr_outs, tx_first_out, tx_in_ptr, in_prev, ou
     return d_in, d_out
 
 
+@nb.njit(cache=True, nogil=True)
+def _segment_sums(values, starts, ends):
+    """Rows starts[s]:ends[s] of `values` (2-D) summed one after the other, one row per segment:
+    the order numpy's sum over axis 0 adds rows in, so a segment's total is bit-identical to
+    `AddressExposure.total` of its rows."""
+    out = np.zeros((starts.shape[0], values.shape[1]), values.dtype)
+    for s in range(starts.shape[0]):
+        for r in range(starts[s], ends[s]):
+            for c in range(values.shape[1]):
+                out[s, c] += values[r, c]
+    return out
+
+
 @dataclass
 class AddressExposure:
     """Exposure arrays for a list of address ids (rows) over the index categories (columns)."""
@@ -183,6 +198,47 @@ class AddressExposure:
 
         return AddressExposure(self.categories, one(self.received), one(self.sent), one(self.direct_in),
                                one(self.direct_out), one(self.indirect_in), one(self.indirect_out))
+
+    def segments(self, starts: np.ndarray, ends: np.ndarray) -> AddressExposure:
+        """Rows starts[s]:ends[s] summed, one row per segment (each equal to `total()` of those
+        rows): the exposure of many clusters from one pass over their members' rows."""
+        starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+
+        def seg(arr: np.ndarray) -> np.ndarray:
+            flat = arr.reshape(-1, 1) if arr.ndim == 1 else arr
+            summed = _segment_sums(np.ascontiguousarray(flat), starts, ends)
+            return summed[:, 0] if arr.ndim == 1 else summed
+
+        return AddressExposure(self.categories, seg(self.received), seg(self.sent), seg(self.direct_in),
+                               seg(self.direct_out), seg(self.indirect_in), seg(self.indirect_out))
+
+    def rows(self) -> Iterator[dict]:
+        """Every row as `row(i)` gives it, in order. The few amounts >= 0.5 are found in one
+        vectorised pass per part (not a Python test of every row and category) and each row's dicts
+        are made only when it is reached, so a batch of 100,000 never holds all of them at once."""
+        if self.received.shape[0] <= 16:  # one address (the address summary): numpy's per-call cost dominates
+            yield from (self.row(i) for i in range(self.received.shape[0]))
+            return
+        received, sent = self.received.tolist(), self.sent.tolist()
+        parts = [self._part_rows(arr, base) for arr, base in (
+            (self.direct_in, self.received), (self.indirect_in, self.received),
+            (self.direct_out, self.sent), (self.indirect_out, self.sent))]
+        for rec, snt, d_in, i_in, d_out, i_out in zip(received, sent, *parts):
+            yield {"received_sat": rec, "sent_sat": snt,
+                   "incoming": {"direct": d_in, "indirect": i_in}, "outgoing": {"direct": d_out, "indirect": i_out}}
+
+    def _part_rows(self, arr: np.ndarray, base: np.ndarray) -> Iterator[dict]:
+        """`row`'s part of each row, made when reached: amount (truncated, as `int`) and share of
+        `base` (0 when `base` is 0) of each category with at least 0.5 sat, in category order."""
+        rows, cols = np.nonzero(arr >= 0.5)  # row-major: categories in column order per row
+        vals, bases = arr[rows, cols], base[rows]
+        shares = np.zeros(vals.shape, np.float64)
+        np.divide(vals, bases, out=shares, where=bases != 0)
+        ptr = np.searchsorted(rows, np.arange(arr.shape[0] + 1)).tolist()
+        cats = [self.categories[j] for j in cols.tolist()]
+        amounts, shares_ = vals.astype(np.int64).tolist(), shares.tolist()
+        for lo, hi in itertools.pairwise(ptr):
+            yield {cats[k]: {"amount_sat": amounts[k], "share": shares_[k]} for k in range(lo, hi)} if hi > lo else {}
 
     def row(self, i: int) -> dict:
         """Exposure of row `i` as documented JSON (amounts in sat, shares 0..1)."""
@@ -224,7 +280,7 @@ class ExposureIndex:
                     addr_cat[a] = col.get(c, other)
         else:
             arr = np.asarray(tagged, object)[:graph.n_addresses]
-            present = np.flatnonzero(arr != None)
+            present = np.flatnonzero(arr != None)  # noqa: E711 - elementwise, not identity
             addr_cat[present] = [col.get(c, other) for c in arr[present]]
         key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
                              + addr_cat.tobytes()).hexdigest()[:24]

@@ -90,9 +90,10 @@ def score_address(profile: Profile, address: str, tags: list[TagEvidence],
                   exposure: dict[str, Any] | None) -> RiskResult:
     """Apply every rule of `profile`; the score is the highest rule score (0 when none match)."""
     reasons: list[dict[str, Any]] = []
+    found: list[tuple[str, str, str, dict[str, Any]]] | None = None  # (direction, hops, category, part)
     for rule in profile.rules:
         if rule.kind == "tag":
-            hits = [t for t in tags if t.category in rule.categories]
+            hits = [t for t in tags if t.category in rule.categories] if tags else None
             if hits:
                 reasons.append({
                     "rule": rule.id, "kind": "tag", "score": rule.score, "severity": rule.severity,
@@ -102,19 +103,21 @@ def score_address(profile: Profile, address: str, tags: list[TagEvidence],
                               "currency": t.currency} for t in hits],
                 })
         elif exposure is not None:
+            if found is None:  # once per address, in the order every rule reads them
+                found = [(direction, hops, cat, part) for direction in ("incoming", "outgoing")
+                         for hops in ("direct", "indirect") for cat, part in exposure[direction][hops].items()
+                         if part["amount_sat"] > 0]
             best: dict[str, Any] | None = None
-            directions = ("incoming", "outgoing") if rule.direction == "any" else (rule.direction,)
-            for direction in directions:
-                for hops in ("direct", "indirect"):
-                    for cat, part in exposure[direction][hops].items():
-                        if cat not in rule.categories or part["share"] < rule.min_share or part["amount_sat"] <= 0:
-                            continue
-                        s = rule.exposure_score(part["share"], hops == "direct")
-                        if best is None or s > best["score"]:
-                            best = {"rule": rule.id, "kind": "exposure", "score": s,
-                                    "severity": rule.severity, "explain": rule.explain,
-                                    "category": cat, "direction": direction, "hops": hops,
-                                    "share": part["share"], "amount_sat": part["amount_sat"]}
+            for direction, hops, cat, part in found:
+                if (rule.direction != "any" and direction != rule.direction) or cat not in rule.categories \
+                        or part["share"] < rule.min_share:
+                    continue
+                s = rule.exposure_score(part["share"], hops == "direct")
+                if best is None or s > best["score"]:
+                    best = {"rule": rule.id, "kind": "exposure", "score": s,
+                            "severity": rule.severity, "explain": rule.explain,
+                            "category": cat, "direction": direction, "hops": hops,
+                            "share": part["share"], "amount_sat": part["amount_sat"]}
             if best is not None:
                 reasons.append(best)
     reasons.sort(key=lambda r: (-r["score"], -SEVERITIES.index(r["severity"]), r["rule"]))

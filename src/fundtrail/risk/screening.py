@@ -72,6 +72,7 @@ class RiskService:
             else:
                 select_chain(store, chain)  # not stored and not a chain fundtrail knows: NotFoundError
         self._assessors: dict[str, Assessor | AccountAssessor] = {}
+        self._currencies: dict[str, str] = {}
 
     # -- classification (no index is touched) ----------------------------------------------------
     def classify(self, text: str) -> Target:
@@ -103,7 +104,10 @@ class RiskService:
     def _fits(self, chain: str, family: str, forms: tuple[str, ...]) -> bool:
         if family == "account":
             return forms == EVM_ORDER
-        return chain_currency(chain) in forms
+        currency = self._currencies.get(chain)
+        if currency is None:  # once per chain: asked for every input of a screening
+            currency = self._currencies[chain] = chain_currency(chain)
+        return currency in forms
 
     def _on_named_chain(self, t: str, forms: tuple[str, ...]) -> Target:
         chain = self.chain or ""
@@ -147,8 +151,9 @@ class RiskService:
             self._assessors[chain] = cls(self.store, chain, self.profile, self.step)
         return self._assessors[chain]
 
-    def score(self, targets: list[Target]) -> list[RiskResult | FundtrailError]:
-        """Results in input order; a transaction that is not found gives its error in its place."""
+    def score(self, targets: list[Target], *, exposure: bool = True) -> list[RiskResult | FundtrailError]:
+        """Results in input order; a transaction that is not found gives its error in its place.
+        `exposure` False: addresses' results without their exposure breakdown (`Assessor.addresses`)."""
         out: list[RiskResult | FundtrailError | None] = [None] * len(targets)
         tags_only = [i for i, t in enumerate(targets) if t.chain is None]
         for i, res in zip(tags_only, score_from_tags(
@@ -159,7 +164,10 @@ class RiskService:
         for chain in dict.fromkeys(t.chain for t in targets if t.chain is not None):
             assessor = self.assessor(chain)
             addr = [i for i, t in enumerate(targets) if t.chain == chain and t.kind == "address"]
-            for i, res in zip(addr, assessor.addresses([targets[i].text for i in addr]) if addr else []):
+            texts = [targets[i].text for i in addr]
+            scored = ([] if not addr else assessor.addresses(texts, exposure=exposure)
+                      if isinstance(assessor, Assessor) else assessor.addresses(texts))
+            for i, res in zip(addr, scored):
                 out[i] = res
             for i, t in enumerate(targets):
                 if t.chain == chain and t.kind == "transaction":
@@ -184,7 +192,7 @@ class RiskService:
                 rows.append(Screened(t, kind, None, exc.one_line()))
                 continue
             rows.append(Screened(t, kind, None))
-        for pos, res in zip(where, self.score(targets)):
+        for pos, res in zip(where, self.score(targets, exposure=False)):  # a row shows no exposure
             if isinstance(res, FundtrailError):
                 rows[pos].error = res.one_line()
             else:

@@ -9,11 +9,12 @@ always says that exposure was not computed and why (`exposure_computed: false`,
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 
 from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
 from fundtrail.store.lake import Store
+from fundtrail.tags.currencies import InvalidAddress, lookup_key
 
 
 def tag_evidence(store: Store, texts: Sequence[str], currencies: Sequence[Sequence[str] | None], *,
@@ -47,9 +48,33 @@ def text_tags(store: Store, texts: Sequence[str], active: Sequence[bool], own: s
     currency is `own`: for an address with activity on the chain, only the other currencies' (its
     own come from the chain's tag map, with cluster inheritance). The same string on another
     currency is the same key (a `1...` address listed under BCH, an EVM address under BSC), so
-    those tags count too, each naming its currency."""
-    found = tag_evidence(store, texts, [None] * len(texts), tagged=tagged)
-    return [[t for t in tags if not (act and t.currency == own)] for tags, act in zip(found, active)]
+    those tags count too, each naming its currency.
+
+    With `tagged` a mapping of key -> currencies (`tags.lookup.tagged_addresses`), only texts that
+    can have such tags are looked up: an active address whose tags are all of `own` (most tagged
+    ones on a chain with its own labels) is answered without the catalog."""
+    need = [i for i, (t, act) in enumerate(zip(texts, active)) if _may_have(tagged, t, act, own)]
+    out: list[list[TagEvidence]] = [[] for _ in texts]
+    if not need:
+        return out
+    found = tag_evidence(store, [texts[i] for i in need], [None] * len(need))
+    for i, tags in zip(need, found):
+        out[i] = [t for t in tags if not (active[i] and t.currency == own)]
+    return out
+
+
+def _may_have(tagged: Container[str] | None, text: str, active: bool, own: str) -> bool:
+    """Whether `text_tags` can find a tag for `text` (False only when `tagged` says it cannot)."""
+    if tagged is None:
+        return True
+    try:
+        key = lookup_key(text)
+    except InvalidAddress:  # as `tags.lookup.is_tagged`
+        return False
+    if not isinstance(tagged, Mapping) or not active:
+        return key in tagged
+    currencies = tagged.get(key)
+    return currencies is not None and any(c != own for c in currencies)
 
 
 def score_from_tags(store: Store, profile: Profile, texts: Sequence[str],

@@ -58,16 +58,22 @@ def has_tags(con: duckdb.DuckDBPyConnection) -> bool:
                             "WHERE table_name = 'tags' AND table_catalog = current_database()").fetchall()[0][0])
 
 
-def tagged_addresses(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-    """Every address key with a merged tag: held by a long-lived reader (a workspace), so that an
-    untagged address is answered without a catalog visit (`is_tagged`)."""
+def tagged_addresses(con: duckdb.DuckDBPyConnection) -> dict[str, frozenset[str | None]]:
+    """Every address key with a merged tag, and the currencies of its tags: held by a long-lived
+    reader (a workspace), so that an untagged address is answered without a catalog visit
+    (`is_tagged`), and so is an address whose tags are all of a chain's own currency when the
+    caller has those from the chain's tag map (risk's `text_tags`). Equal sets are one object."""
     if not has_tags(con):
-        return frozenset()
-    return frozenset(r[0] for r in con.execute("SELECT DISTINCT address FROM tags_merged").fetchall())
+        return {}
+    found: dict[str, set[str | None]] = {}
+    for address, currency in con.execute("SELECT DISTINCT address, currency FROM tags_merged").fetchall():
+        found.setdefault(address, set()).add(currency)
+    shared: dict[frozenset[str | None], frozenset[str | None]] = {}
+    return {a: shared.setdefault(frozenset(c), frozenset(c)) for a, c in found.items()}
 
 
-def is_tagged(tagged: frozenset[str] | Container[str], address: str) -> bool:
-    """Whether `address` (any case, as `lookup_key` reads it) is in a `tagged_addresses` set."""
+def is_tagged(tagged: Container[str], address: str) -> bool:
+    """Whether `address` (any case, as `lookup_key` reads it) is a key of `tagged_addresses`."""
     try:
         return lookup_key(address) in tagged
     except InvalidAddress:

@@ -38,10 +38,11 @@ class IndexOps(WorkspaceBase):
 
         return self.cached(("tagmap", chain), build, chain=chain)
 
-    def tagged_addresses(self) -> frozenset[str]:
-        """Every tagged address key of the store, held in memory so that lookups of untagged
-        addresses (most of them) skip the catalog; renewed by `refresh()` after a tag import."""
-        def build() -> frozenset[str]:
+    def tagged_addresses(self) -> dict[str, frozenset[str | None]]:
+        """Every tagged address key of the store and its tags' currencies, held in memory so that
+        lookups of untagged addresses (most of them) skip the catalog; renewed by `refresh()` after
+        a tag import."""
+        def build() -> dict[str, frozenset[str | None]]:
             with self.store.connect(read_only=True) as con:
                 return tagged_addresses(con)
 
