@@ -103,10 +103,12 @@ def test_default_profile_scores_with_reasons(world: dict) -> None:
 
 @pytest.mark.parametrize("text, message", [
     ("profile: x\nversion: 1\nrules: []\n", "exposure_categories: must be a non-empty list"),
-    ("profile: x\nversion: 1\nexposure_categories: [scam]\nrules:\n  - {id: a, kind: tag, categories: [nope], score: 5}\n",
+    ("profile: x\nversion: 1\nexposure_categories: [scam]\nrules:\n"
+     "  - {id: a, kind: tag, categories: [nope], score: 5}\n",
      "rules[0].categories: unknown category 'nope'"),
     ("profile: x\nversion: one\n", "field 'version' must be int"),
-    ("profile: x\nversion: 1\nexposure_categories: [scam]\nrules:\n  - {id: a, kind: exposure, categories: [ransomware], score: {base: 1}}\n",
+    ("profile: x\nversion: 1\nexposure_categories: [scam]\nrules:\n"
+     "  - {id: a, kind: exposure, categories: [ransomware], score: {base: 1}}\n",
      "category 'ransomware' is not in exposure_categories"),
     ("a: [\n", "not valid YAML"),
 ])

@@ -19,6 +19,8 @@ Definitions (UTXO chains; docs/risk.md):
 
 from __future__ import annotations
 
+from typing import cast
+
 import hashlib
 import itertools
 import json
@@ -236,7 +238,8 @@ class AddressExposure:
         np.divide(vals, bases, out=shares, where=bases != 0)
         ptr = np.searchsorted(rows, np.arange(arr.shape[0] + 1)).tolist()
         cats = [self.categories[j] for j in cols.tolist()]
-        amounts, shares_ = vals.astype(np.int64).tolist(), shares.tolist()
+        amounts = cast(list[int], vals.astype(np.int64).tolist())  # numpy types tolist() loosely
+        shares_ = cast(list[float], shares.tolist())
         for lo, hi in itertools.pairwise(ptr):
             yield {cats[k]: {"amount_sat": amounts[k], "share": shares_[k]} for k in range(lo, hi)} if hi > lo else {}
 

@@ -25,7 +25,8 @@ from fundtrail.errors import FundtrailError, TooLargeError, UsageError
 from fundtrail.risk.account_assess import AccountAssessor
 from fundtrail.risk.assess import Assessor, Screened, Step
 from fundtrail.risk.profile import Profile, load_profile
-from fundtrail.risk.score import RiskResult, reason_text
+from fundtrail.risk.score import RiskResult
+from fundtrail.risk.score import reason_text as reason_text  # re-exported: the CLI renders reasons
 from fundtrail.risk.screening import RiskService, Target
 from fundtrail.workspace.core import Model, Progress, no_progress
 from fundtrail.workspace.trace_index import IndexOps
