@@ -3,6 +3,7 @@ gap: a full API session during which any connection to a non-loopback address fa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -45,10 +46,50 @@ def test_serve_subprocess_prints_url_and_answers(api) -> None:
     assert api.tokens["analyst"] not in err + out and "Traceback" not in err
 
 
+def test_serve_workers_share_one_audit_chain(api) -> None:
+    """`--workers 2`: two processes on one socket append to one audit log; concurrent requests
+    leave one unbroken hash chain with every request in it, and `audit verify` passes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fundtrail.workspace import Workspace
+
+    log = api.store / "audit" / "audit.log"
+    before = len(log.read_bytes().splitlines()) if log.exists() else 0
+    proc = subprocess.Popen([str(EXE), "--store", str(api.store), "serve", "--port", "0", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "FUNDTRAIL_USER": "server-op"})
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("fundtrail API listening on http://127.0.0.1:"), line
+        base = line.split(" on ")[1].split("/api/v1")[0]
+        headers = {"Authorization": f"Bearer {api.tokens['analyst']}"}
+
+        def get(i: int) -> int:
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as c:
+                return c.get("/api/v1/status", params={"i": i}).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            assert list(pool.map(get, range(64))) == [200] * 64
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        if children.exists():
+            assert len(children.read_text().split()) >= 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    recs = [json.loads(x) for x in log.read_bytes().splitlines()]
+    mine = [r for r in recs[before:] if r["params"].get("i") is not None]
+    assert sorted(int(r["params"]["i"]) for r in mine) == list(range(64))
+    assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
+    assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(recs))
+    assert Workspace.open(store=api.store).audit_verify().ok
+
+
 @pytest.mark.parametrize(("args", "field"), [
     (["--host", "0.0.0.0"], "--host"),
     (["--host", "10.1.2.3", "--tls-cert", "/nonexistent.pem"], "--tls-key"),
     (["--port", "70000"], "--port"),
+    (["--workers", "0"], "--workers"),
 ])
 def test_serve_refuses_unsafe_or_bad_bindings(api, capsys, args: list[str], field: str) -> None:
     code = main(["--store", str(api.store), "serve", *args])

@@ -16,7 +16,6 @@ import json
 import logging
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -113,7 +112,7 @@ class AuditMiddleware:
         payload = b"".join(chunks)
         try:
             entry = await self._entry(scope, bytes(body), start, payload)
-            await run_in_threadpool(self.state.workspace.audit_append, entry)
+            await self.state.run(self.state.workspace.audit_append, entry)
         except Exception:
             log.exception("audit record of %s %s could not be written", scope.get("method"), _template(scope))
             start, chunks = await _capture(error_response(

@@ -6,18 +6,25 @@ request) and the user's role must allow the route's permission (`allows`, the ro
 access layer). Each token draws from its own token bucket (`api_rate_per_second`, `api_burst`):
 a runaway script is slowed with 429 + Retry-After and cannot starve other users. The verified
 actor is left in the request state for the audit record.
+
+The dependency is `async`: FastAPI runs a plain `def` dependency in its thread pool, and under load
+that hop (queue, wake-up, result back to the event loop) cost more CPU than the whole address
+summary. A token this server verified since the store's access stamp last changed (`ApiState.
+actors`, the same rule as the access layer's cache: any user or token change drops it) is answered
+on the event loop; only an unknown token, or a refresh that is due, goes to the pool.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from fundtrail.api.state import api_state
+from fundtrail.access import stamp
+from fundtrail.api.state import ApiState, api_state
 from fundtrail.errors import AuthError, PermissionDenied, RateLimited
 from fundtrail.workspace import Actor
 from fundtrail.workspace.access import ROLES, allows
@@ -38,14 +45,27 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Actor:
+def _verify(state: ApiState, token: str, key: str) -> Actor:
+    """Check `token` with the workspace (catalog on a cache miss: run in the thread pool) and
+    remember the actor under the access stamp it was checked at."""
+    now = stamp.current(state.workspace.store.root)
+    actor = state.reader().authenticate(token, via="api")
+    state.remember_actor(key, now, actor)
+    return actor
+
+
+async def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Actor:
     """The verified actor of `request` (AuthError without a valid bearer token)."""
     if credentials is None or not credentials.credentials:
         raise AuthError("this route needs an API token: send `Authorization: Bearer <token>`")
     state = api_state(request)
-    actor = state.reader().authenticate(credentials.credentials, via="api")
+    token = credentials.credentials
+    key = token_key(token)
+    actor = None if state.refresh_due() else state.known_actor(key, stamp.current(state.workspace.store.root))
+    if actor is None:
+        actor = await run_in_threadpool(_verify, state, token, key)
     request.state.actor = actor
-    wait = state.limiter.take(token_key(credentials.credentials))
+    wait = state.limiter.take(key)
     if wait > 0:
         raise TokenRateLimited(f"too many requests for this token (at most {state.settings.api_rate_per_second}"
                                f"/s, bursts of {state.settings.api_burst}); retry in {wait:.1f} s",
@@ -53,12 +73,12 @@ def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | 
     return actor
 
 
-def require(permission: str) -> Callable[..., Actor]:
+def require(permission: str) -> Callable[..., Awaitable[Actor]]:
     """A route dependency: the caller's actor, whose role must allow `permission`."""
 
-    def dependency(request: Request,
-                   credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Actor:
-        actor = authenticated(request, credentials)
+    async def dependency(request: Request,
+                         credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Actor:
+        actor = await authenticated(request, credentials)
         if actor.role is None or actor.role not in ROLES or not allows(actor.role, permission):
             raise PermissionDenied(f"user {actor.user} (role {actor.role or 'none'}) may not {permission}: "
                                    "ask an admin for a role that allows it")

@@ -34,7 +34,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        declared = None  # the last Content-Length, as dict(headers) read it, without building a dict
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                declared = value
         if declared is not None:
             try:
                 length = int(declared)

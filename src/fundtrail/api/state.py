@@ -11,16 +11,28 @@ requests, and a CLI ingest can run beside it.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from fundtrail.api.limits import RateLimiter
 from fundtrail.settings import Settings
 from fundtrail.workspace import Actor, Workspace
+
+
+T = TypeVar("T")
+#: Threads of `ApiState.run` (as many as anyio's default pool: blocked audit writers wait there).
+POOL_THREADS = 40
+#: Verified tokens remembered by one server (dropped all at once beyond this).
+MAX_ACTORS = 10_000
 
 
 class ApiState:
@@ -34,14 +46,40 @@ class ApiState:
         self._refreshed = time.monotonic()
         self.limiter = RateLimiter(settings.api_rate_per_second, settings.api_burst)
         self._chains = frozenset(ref.name for ref in workspace.chains())
+        self._actors: dict[str, tuple[object, Actor]] = {}  # token digest -> (access stamp, actor)
+        self.pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="fundtrail-api")
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` in this server's thread pool, awaited (exceptions propagate)."""
+        call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+
+    def refresh_due(self) -> bool:
+        """Whether the next `reader()` call refreshes the workspace (slow: not on the event loop)."""
+        return time.monotonic() - self._refreshed >= self.settings.api_refresh_seconds
+
+    def known_actor(self, key: str, access_stamp: object) -> Actor | None:
+        """The actor of a token (by digest `key`) verified at this access stamp, else None."""
+        hit = self._actors.get(key)
+        return hit[1] if hit is not None and hit[0] == access_stamp else None
+
+    def remember_actor(self, key: str, access_stamp: object, actor: Actor) -> None:
+        """Remember a verified token's actor until the access stamp changes (bounded)."""
+        if len(self._actors) >= MAX_ACTORS:
+            self._actors.clear()
+        self._actors[key] = (access_stamp, actor)
 
     def reader(self) -> Workspace:
         """The read-only workspace, refreshed first when `api_refresh_seconds` have passed."""
-        if time.monotonic() - self._refreshed >= self.settings.api_refresh_seconds:
+        if self.refresh_due():
             with self._refresh_lock:
                 if time.monotonic() - self._refreshed >= self.settings.api_refresh_seconds:
                     self._refresh()
         return self.workspace
+
+    def is_known_chain(self, name: str) -> bool:
+        """Whether `name` is a chain of the store as of the last refresh (no catalog visit)."""
+        return name in self._chains
 
     def known_chain(self, name: str) -> str:
         """`name` when the store holds that chain (known since the last refresh, else looked up:
@@ -79,6 +117,10 @@ def api_state(request: Request) -> ApiState:
     return state
 
 
-def reader(request: Request) -> Workspace:
-    """Dependency: the read-only workspace (refreshed when due)."""
-    return api_state(request).reader()
+async def reader(request: Request) -> Workspace:
+    """Dependency: the read-only workspace (refreshed first, in the thread pool, when due)."""
+    state = api_state(request)
+    if state.refresh_due():
+        return await run_in_threadpool(state.reader)
+    return state.workspace
+

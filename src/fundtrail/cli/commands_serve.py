@@ -7,6 +7,13 @@ layer): uvicorn loads the app factory `fundtrail.api.app:create_app` by name, an
 settings reach it through this process's FUNDTRAIL_* variables, so flags, settings file and
 environment resolve exactly as for every other command. No access log (URLs carry addresses);
 nothing secret is logged. The URL is printed once the socket listens; Ctrl-C stops it (exit 0).
+
+`--workers N` runs N server processes on the one listening socket (uvicorn's supervisor restarts
+one that dies): one Python process answers from one core because the GIL serialises its Python
+work, so on a loaded machine requests queue behind each other. Each worker opens its own read-only
+workspace (memory-mapped indexes are shared through the page cache, tag maps and caches are not:
+memory grows by roughly the tag map per worker); the audit log is shared safely (file lock, tail
+re-read), and the per-token rate limit is counted per worker (N workers allow up to N times it).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -25,7 +33,14 @@ from fundtrail.cli import context
 from fundtrail.errors import UsageError
 from fundtrail.settings import Settings
 
+if TYPE_CHECKING:
+    import uvicorn
+
 APP_FACTORY = "fundtrail.api.app:create_app"
+MAX_WORKERS = 64
+#: Seconds a worker may go without answering the supervisor's ping before it is replaced: long,
+#: because building a cold index or tag map can keep a worker busy for a while.
+WORKER_HEALTHCHECK_SECONDS = 120
 
 
 def is_loopback(host: str) -> bool:
@@ -71,7 +86,11 @@ def _announce(server: object, scheme: str, quiet: bool) -> None:
             return
         time.sleep(0.02)
     sockets = [s for srv in getattr(server, "servers", []) for s in srv.sockets]
-    host, port = sockets[0].getsockname()[:2] if sockets else ("?", 0)
+    _print_url(sockets[0].getsockname()[:2] if sockets else ("?", 0), scheme, quiet)
+
+
+def _print_url(address: tuple[str, int], scheme: str, quiet: bool) -> None:
+    host, port = address
     shown = f"[{host}]" if ":" in str(host) else host
     typer.echo(f"fundtrail API listening on {scheme}://{shown}:{port}/api/v1 (docs: /api/docs)")
     sys.stdout.flush()
@@ -91,12 +110,17 @@ def register(app: typer.Typer) -> None:
         tls_key: Path | None = typer.Option(None, "--tls-key", help="TLS private key (PEM)."),
         insecure_remote: bool = typer.Option(False, "--insecure-remote",
                                              help="Allow a non-loopback address without TLS (warned)."),
+        workers: int = typer.Option(1, "--workers", help="Server processes sharing the socket (about one per "
+                                                         "core; each holds its own caches; rate limits are per "
+                                                         "worker)."),
     ) -> None:
         """Run the REST API on the store: bearer tokens, roles, audit log (docs/api.md)."""
         import uvicorn
 
         if not 0 <= port <= 65535:
             raise UsageError(f"--port must be between 0 and 65535 (got {port})", field="port")
+        if not 1 <= workers <= MAX_WORKERS:
+            raise UsageError(f"--workers must be between 1 and {MAX_WORKERS} (got {workers})", field="workers")
         tls = check_binding(host, tls_cert, tls_key, insecure_remote)
         if not is_loopback(host) and not tls:
             typer.echo(f"fundtrail: warning: serving {host} without TLS: tokens and investigation data "
@@ -106,7 +130,11 @@ def register(app: typer.Typer) -> None:
         config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, log_config=None,
                                 access_log=False, server_header=False, proxy_headers=False,
                                 ssl_certfile=str(tls_cert) if tls_cert else None,
-                                ssl_keyfile=str(tls_key) if tls_key else None)
+                                ssl_keyfile=str(tls_key) if tls_key else None, workers=workers,
+                                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+        if workers > 1:
+            _run_workers(config, "https" if tls else "http", context.quiet(ctx))
+            return
         server = uvicorn.Server(config)
         threading.Thread(target=_announce, args=(server, "https" if tls else "http", context.quiet(ctx)),
                          daemon=True).start()
@@ -115,3 +143,15 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down gracefully on
             if not server.should_exit:
                 raise
+
+
+def _run_workers(config: uvicorn.Config, scheme: str, quiet: bool) -> None:
+    """Bind the socket here, then let uvicorn's supervisor run the workers on it until Ctrl-C or
+    SIGTERM (it stops them and returns). The URL is printed once the socket listens: connections
+    wait in its backlog until the first worker has loaded the app."""
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    sock.listen(config.backlog)  # workers listen on it too; listening here queues early clients
+    _print_url(sock.getsockname()[:2], scheme, quiet)
+    Multiprocess(config, sockets=[sock]).run()

@@ -4,7 +4,11 @@ Both answer from the chain's cached graph index (`IndexOps`): the address is fou
 over the index's sorted keys, and its totals, first and last activity and transaction list are
 array slices, so no lake scan happens per call. Cluster membership and inherited tags come from the
 cached tag map; direct tags (merged, with every source) from the tags package's lookup, the facts
-`fundtrail tags show` gives, restricted to the chain's currency.
+`fundtrail tags show` gives, restricted to the chain's currency. Only tagged addresses visit the
+catalog for them (an in-memory set of tagged keys says which), and their rows are remembered in a
+bounded LRU (`_TagRows`) until `refresh()` sees a tag change: an investigator's server is asked
+about the same exchange wallets and flagged addresses again and again, and one catalog visit costs
+milliseconds (connection attach, index probe), a hundred times the rest of the summary.
 
 An address the chain never saw is a NotFoundError, unless it is well formed and tagged: then the
 summary says `seen: false` with zero activity, because "this sanctioned address has not been used
@@ -13,12 +17,15 @@ yet" is an answer an investigator needs.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
 from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address
 from fundtrail.errors import NotFoundError
+from fundtrail.tags.currencies import lookup_key
 from fundtrail.tags.lookup import has_tags, is_tagged, tags_of
 from fundtrail.tags.taxonomy import CATEGORIES
 from fundtrail.trace.attribution import chain_currency
@@ -32,6 +39,32 @@ from fundtrail.workspace.risk import RiskOps, RiskReport, RiskRequest
 __all__ = ["AddressOps", "AddressSummary", "AddressTag", "AddressTx", "AddressTxPage", "AssetTotals", "SeenAt"]
 
 _CURSOR_KEYS = ("after",)
+#: Tagged addresses whose direct catalog tags a workspace remembers (a few KB each).
+TAG_ROWS_MAX = 16_384
+
+
+class _TagRows:
+    """Direct catalog tags by (address key, currency), least recently used dropped first. Held in
+    the workspace cache without a chain, so `refresh()` drops it whenever the tags changed."""
+
+    def __init__(self, limit: int = TAG_ROWS_MAX) -> None:
+        self.limit = limit
+        self._rows: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> list[dict[str, Any]] | None:
+        with self._lock:
+            rows = self._rows.get(key)
+            if rows is not None:
+                self._rows.move_to_end(key)
+            return rows
+
+    def put(self, key: tuple[str, str], rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._rows[key] = rows
+            self._rows.move_to_end(key)
+            while len(self._rows) > self.limit:
+                self._rows.popitem(last=False)
 
 
 class AddressOps(LookupBase):
@@ -52,8 +85,7 @@ class AddressOps(LookupBase):
         currency = chain_currency(ref.name)
         direct: list[dict[str, Any]] = []
         if is_tagged(self.tagged_addresses(), text):  # most addresses are not: no catalog visit
-            with self.store.connect(read_only=True) as con:
-                direct = [t for t in tags_of(con, text) if t.get("currency") == currency] if has_tags(con) else []
+            direct = self._direct_rows(text, currency)
         out = [AddressTag(kind="direct", currency=t["currency"], category=t.get("category"),
                           category_label=t.get("category_label"), label=t["label"], confidence=t.get("confidence"),
                           confidence_level=t.get("confidence_level"), actor=t.get("actor"),
@@ -74,6 +106,17 @@ class AddressOps(LookupBase):
                                   source=t.get("source"), actor=t.get("actor"), inherited_from=t["inherited_from"]))
         return out
 
+    def _direct_rows(self, text: str, currency: str) -> list[dict[str, Any]]:
+        """The merged catalog tags of a tagged address in `currency` (remembered, see `_TagRows`)."""
+        memo = self.cached(("address-tag-rows",), _TagRows)
+        key = (lookup_key(text), currency)
+        rows = memo.get(key)
+        if rows is None:
+            with self.store.connect(read_only=True) as con:
+                rows = [t for t in tags_of(con, text) if t.get("currency") == currency] if has_tags(con) else []
+            memo.put(key, rows)
+        return rows
+
     def _activity(self, ref: ChainRef, address_id: int) -> dict[str, Any]:
         if ref.family == "account":
             return lookup_account.address_activity(self.account_graph(ref.name), ref.name, address_id,
@@ -83,7 +126,12 @@ class AddressOps(LookupBase):
     def address(self, address: str, *, chain: str | None = None, risk: bool = True) -> AddressSummary:
         """The summary of one address (see `AddressSummary`); `risk=False` leaves the score out."""
         ref, aid = self.locate_address(address, chain)
-        text = self.canonical_address(ref, address)
+        script_type = "account"
+        if ref.family == "account":
+            text = self.canonical_address(ref, address)
+        else:  # parsed once for its shown form and its script type (parsing is most of a cheap call)
+            parsed = parse_utxo_address(address, self.network(ref.name))
+            text, script_type = parsed.text, parsed.script_name
         cid, size, run = self.cluster_of(ref.name, ref.family, aid)
         tags = self._address_tags(ref, text, aid, cid)
         if aid is None and not tags:
@@ -93,13 +141,9 @@ class AddressOps(LookupBase):
         doc: dict[str, Any] = {"chain": ref.name, "family": ref.family, "address": text, "address_id": aid,
                                "unit": unit, "seen": aid is not None, "cluster_id": cid, "cluster_size": size,
                                "cluster_run": run, "tags": tags, "assets": [], "first_seen": None,
-                               "last_seen": None, "script_type": None}
+                               "last_seen": None, "script_type": script_type}
         zero: int | str = "0" if ref.family == "account" else 0
         doc.update(received=zero, sent=zero, balance=zero, received_count=0, sent_count=0, tx_count=0)
-        if ref.family == "utxo":
-            doc["script_type"] = parse_utxo_address(text, self.network(ref.name)).script_name
-        else:
-            doc["script_type"] = "account"
         if aid is not None:
             act = self._activity(ref, aid)
             doc.update(received_count=act["received_count"], sent_count=act["sent_count"])
