@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from fractions import Fraction
 import json
-from pathlib import Path
 
 import pytest
 from support.anvil import require_anvil
