@@ -128,11 +128,12 @@ def sample_seeds(store: Path, addresses: list[str], n: int) -> list[str]:
 class Server:
     """`fundtrail serve` in a subprocess on a free loopback port."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, workers: int = 1) -> None:
         self.port = _free_port()
         env = {**os.environ, "FUNDTRAIL_API_RATE_PER_SECOND": "100000", "FUNDTRAIL_API_BURST": "100000",
                "FUNDTRAIL_API_MAX_BODY_MB": "64"}  # the load is the point here, not the limiter
-        self.proc = subprocess.Popen([FT, "--store", str(store), "-q", "serve", "--port", str(self.port)],
+        self.proc = subprocess.Popen([FT, "--store", str(store), "-q", "serve", "--port", str(self.port),
+                                      "--workers", str(workers)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120
@@ -146,9 +147,12 @@ class Server:
         raise SystemExit("server did not start: " + (self.proc.stderr.read() if self.proc.stderr else ""))
 
     def peak_mb(self) -> float:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        m = re.search(r"VmHWM:\s+(\d+) kB", status)
-        return int(m.group(1)) / 1024 if m else float("nan")
+        """Peak resident memory of the server: the process and its workers, summed."""
+        total = 0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+            total += int(m.group(1)) if m else 0
+        return total / 1024
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -156,6 +160,15 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids = (task / "children").read_text().split()
+        for k in kids:
+            found += [int(k), *_children(int(k))]
+    return found
 
 
 def wrk_latency(url: str, token: str, paths: list[str], connections: int, seconds: int) -> dict[str, float]:
@@ -215,6 +228,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=15, help="seconds per latency load")
     ap.add_argument("--traces", type=int, default=100)
     ap.add_argument("--screen", type=int, default=100_000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-api-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -230,7 +244,8 @@ def main() -> None:
     load = wrk_latency if shutil.which("wrk") else py_latency
     print(f"load generator: {'wrk' if load is wrk_latency else 'python httpx threads (wrk not installed)'}")
 
-    server = Server(store)
+    server = Server(store, args.workers)
+    print(f"server: fundtrail serve --workers {args.workers}")
     try:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=120) as c:
@@ -241,6 +256,8 @@ def main() -> None:
                 print(f"address summary over HTTP, {conns:>2} connections: p50 {r['p50']:.2f} ms, "
                       f"p99 {r['p99']:.2f} ms, {r['rps']:,.0f} req/s ({r['n']:,.0f} requests, "
                       f"{r['errors']:.0f} errors)", flush=True)
+            for s in seeds[:10]:  # warm each worker's trace caches (graph, tag map, marks facts)
+                c.post(f"/api/v1/{CHAIN}/trace", json={"seeds": [s], "hops": 5, "policy": "haircut"})
             times = []
             for s in seeds:
                 t = time.perf_counter()
@@ -274,6 +291,8 @@ def in_process(store: Path, addresses: list[str], seeds: list[str], screen_input
     ws = Workspace.open(Settings.load(store=store), actor=Actor(user="bench", via="python"))
     for a in addresses[:200]:
         ws.address(a, chain=CHAIN)
+    for s in seeds[:3]:
+        ws.trace(TraceRequest(seeds=[s], hops=5, policy="haircut", chain=CHAIN))
     times = []
     for a in addresses:
         t = time.perf_counter()
