@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from fundtrail.chains.bitcoin.address import B58_ALPHABET, base58_decode, bech32_decode
 from fundtrail.chains.bitcoin.hashing import sha256d
 from fundtrail.errors import UsageError
-from fundtrail.tags.currencies import (BASE58_VERSIONS, EVM_ORDER, FORM_ORDER, MAX_ADDRESS_CHARS, InvalidAddress,
-                                       cashaddr_ok, lookup_key, normalise, too_long)
+from fundtrail.tags.currencies import (BASE58_VERSIONS, BTC_TEST_NETWORKS, EVM_ORDER, FORM_ORDER, MAX_ADDRESS_CHARS,
+                                       InvalidAddress, cashaddr_ok, explain_invalid, lookup_key, normalise, too_long)
 
 CHECKSUM = "checksum"  # the form's own checksum verified
 FORMAT = "format"  # a known form without a checksum (or one not checked here)
@@ -32,6 +32,13 @@ UNRECOGNISED = "unrecognised"  # no known form: an address only if some tag is k
 #: with every currency the part is used by (tb: testnet, testnet4 and signet).
 _SEGWIT_HRPS = {"bc": ("BTC",), "tb": ("BTC-TESTNET", "BTC-TESTNET4", "BTC-SIGNET"), "bcrt": ("BTC-REGTEST",),
                 "ltc": ("LTC",)}
+#: The parts whose currencies all apply one rule to a segwit address: Bitcoin networks of the same hrp
+#: (`normalise` -> `parse_address`: bech32(m) checksum, hrp == the network's, witness rules; nothing
+#: else of the network is read). There the first currency's verdict is every currency's: one parse.
+_SEGWIT_ONE_RULE = frozenset(
+    h for h, curs in _SEGWIT_HRPS.items()
+    if len(curs) == 1 or (all(c in BTC_TEST_NETWORKS for c in curs)
+                          and {BTC_TEST_NETWORKS[c].hrp for c in curs} == {h}))
 _B58 = frozenset(B58_ALPHABET)
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _BECH32 = re.compile(r"([a-z]{1,20})1([qpzry9x8gf2tvdw0s3jn54khce6mua7l]{26,})")
@@ -62,16 +69,17 @@ def check_address(text: str) -> AddressForm:
         raise InvalidAddress("empty address")
     if len(addr) > MAX_ADDRESS_CHARS:
         raise InvalidAddress(too_long(addr))
-    bad = next((c for c in addr if not 33 <= ord(c) <= 126), None)
-    if bad is not None:
+    if not (addr.isascii() and addr.isprintable() and " " not in addr):  # ASCII printable: 32..126
+        bad = next(c for c in addr if not 33 <= ord(c) <= 126)
         what = "a space" if bad.isspace() else f"the character {bad!r}"
         raise InvalidAddress(f"not an address (contains {what})")
     if addr[:2].lower() == "0x":
         return _hex_account(addr)
     lower = addr.lower()
-    segwit = next((c for h, c in _SEGWIT_HRPS.items() if lower.startswith(h + "1")), None)
+    head, one, _ = lower.partition("1")  # no hrp of _SEGWIT_HRPS holds a "1": the prefix up to the first
+    segwit = _SEGWIT_HRPS.get(head) if one else None
     if segwit is not None:
-        return _segwit(addr, segwit)
+        return _segwit(addr, segwit, head)
     if addr in (lower, addr.upper()) and _BECH32.fullmatch(lower):  # bech32 is single-case
         return _generic_bech32(addr, addr, None)
     if _CASHADDR_LIKE.fullmatch(lower) and addr in (lower, addr.upper()):
@@ -130,13 +138,15 @@ def _hex_account(addr: str) -> AddressForm:
     raise InvalidAddress(f"wrong length: 0x followed by {len(body)} hex digits; an EVM address has 40")
 
 
-def _segwit(addr: str, currencies: tuple[str, ...]) -> AddressForm:
-    """bech32(m) of Bitcoin or Litecoin: their currency's rules (witness version, program length)."""
+def _segwit(addr: str, currencies: tuple[str, ...], hrp: str) -> AddressForm:
+    """bech32(m) of Bitcoin or Litecoin: their currency's rules (witness version, program length).
+    The address is parsed once: the other currencies of its hrp apply the same rule (`_SEGWIT_ONE_RULE`)."""
     try:
         currency, key, validation = normalise(currencies[0], addr)
     except InvalidAddress as exc:
         raise InvalidAddress(f"invalid {currencies[0]} bech32 address: {exc}") from None
-    return AddressForm(addr, key, currency, validation, _accepting(addr, currencies))
+    accepted = currencies if hrp in _SEGWIT_ONE_RULE else (currencies[0], *_accepting(addr, currencies[1:]))
+    return AddressForm(addr, key, currency, validation, accepted)
 
 
 def _generic_bech32(addr: str, body: str, currency: str | None) -> AddressForm:
@@ -184,6 +194,12 @@ def _base58check(text: str) -> bytes | None:
     return None
 
 
+#: Base58Check version bytes -> the currencies using them (`BASE58_VERSIONS`), in `FORM_ORDER`.
+_BY_VERSION: dict[bytes, tuple[str, ...]] = {
+    v: tuple(c for c in FORM_ORDER if v in BASE58_VERSIONS.get(c, ()))
+    for versions in BASE58_VERSIONS.values() for v in versions}
+
+
 def _base58(addr: str) -> AddressForm:
     """Base58: Base58Check must verify for the lengths Bitcoin-family addresses have; the currencies
     are those whose version bytes the payload carries (`currencies.BASE58_VERSIONS`)."""
@@ -191,10 +207,9 @@ def _base58(addr: str) -> AddressForm:
         return AddressForm(addr, lookup_key(addr), "XMR", FORMAT, _accepting(addr, ("XMR",)))
     payload = _base58check(addr)
     if payload is not None:
-        candidates = {c for c, versions in BASE58_VERSIONS.items()
-                      if any(payload.startswith(v) and len(payload) == len(v) + 20 for v in versions)}
         # The version bytes are the whole of these currencies' Base58 rule (`normalise`): no second decode.
-        found = tuple(c for c in FORM_ORDER if c in candidates)
+        # A version v fits when the payload is v + 20 bytes, so v is all but the payload's last 20 bytes.
+        found = _BY_VERSION.get(payload[:-20], ()) if len(payload) > 20 else ()
         return AddressForm(addr, lookup_key(addr), found[0] if found else None, CHECKSUM, found)
     if addr[:1] == "r" and 25 <= len(addr) <= 35:
         ripple = _accepting(addr, ("XRP",))
@@ -221,8 +236,6 @@ def currencies_of(text: str) -> tuple[str, ...]:
     """Every currency whose address form `text` is valid for (`currencies.address_currencies`,
     which is this function): the form check above, then the currency's own rules. InvalidAddress
     with the reason of the form the text most resembles; UnrecognisedAddress when it resembles none."""
-    from fundtrail.tags.currencies import explain_invalid
-
     addr = str(text).strip()
     if addr[:2].lower() == "0x":
         explain_invalid(addr)  # not 40 hex digits: the EVM reason (length, EIP-55 checksum)

@@ -22,11 +22,12 @@ What is checked (docs/attribution.md has the table):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from fundtrail.chains.bitcoin.address import (B58_ALPHABET, base58check_decode, bech32_decode,
                                               segwit_decode,
                                               parse_address as parse_btc_address)
-from fundtrail.chains.bitcoin.params import MAINNET, REGTEST, SIGNET, TESTNET, TESTNET4
+from fundtrail.chains.bitcoin.params import MAINNET, REGTEST, SIGNET, TESTNET, TESTNET4, Network
 from fundtrail.chains.ethereum.hexutil import eip55
 from fundtrail.errors import UsageError
 
@@ -153,10 +154,7 @@ def normalise(currency: str, text: str) -> tuple[str, str, str]:
     if cur == "BTC":
         return cur, _bitcoin(addr), CHECKSUM
     if cur in BTC_TEST_NETWORKS:
-        try:
-            parse_btc_address(addr, BTC_TEST_NETWORKS[cur])
-        except UsageError as exc:
-            raise InvalidAddress(exc.message.split(": ", 1)[-1]) from None
+        _bitcoin_test(addr, BTC_TEST_NETWORKS[cur])
         return cur, lookup_key(addr), CHECKSUM
     if cur in EVM and (addr[:2].lower() == "0x" or cur != "AVAX"):  # AVAX X/P-chain: bech32, below
         return cur, *_evm(addr)
@@ -192,6 +190,22 @@ def _bitcoin(addr: str) -> str:
     except UsageError as exc:
         raise InvalidAddress(exc.message.split(": ", 1)[-1]) from None
     return lookup_key(addr)
+
+
+def _bitcoin_test(addr: str, net: Network) -> None:
+    """A Bitcoin test network's address (`parse_address` on `net`); its bech32(m) form is checked
+    directly (`segwit_decode`: what `parse_address` checks of it), anything else or a failure goes
+    through the full parser for its message."""
+    if addr[:len(net.hrp) + 1].lower() == net.hrp + "1":
+        try:
+            segwit_decode(net.hrp, addr)
+            return
+        except UsageError:
+            pass
+    try:
+        parse_btc_address(addr, net)
+    except UsageError as exc:
+        raise InvalidAddress(exc.message.split(": ", 1)[-1]) from None
 
 
 def _evm(addr: str) -> tuple[str, str]:
@@ -283,14 +297,24 @@ def address_currencies(text: str) -> tuple[str, ...]:
     UnrecognisedAddress when it resembles none. The form check is `addressform.check_address`
     (`addressform.currencies_of`), so what counts as an address is decided in one place.
     """
-    from fundtrail.tags.addressform import currencies_of  # addressform builds on this module
-
     addr = str(text).strip()
     if not addr:
         raise InvalidAddress("empty address")
     if len(addr) > MAX_ADDRESS_CHARS:
         raise InvalidAddress(too_long(addr))
-    return currencies_of(addr)
+    return (_currencies_of or _load_currencies_of())(addr)
+
+
+_currencies_of: Callable[[str], tuple[str, ...]] | None = None
+
+
+def _load_currencies_of() -> Callable[[str], tuple[str, ...]]:
+    """`addressform.currencies_of`, imported on first use (addressform builds on this module)."""
+    global _currencies_of
+    from fundtrail.tags.addressform import currencies_of
+
+    _currencies_of = currencies_of
+    return currencies_of
 
 
 def explain_invalid(addr: str) -> None:
