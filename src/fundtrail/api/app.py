@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, *, workspace: Workspace | None 
     settings = settings or Settings.load()
     if workspace is None:
         workspace = Workspace.open(settings, actor=Actor.local(via="api"))
+        workspace.warm()  # indexes, tag maps and assessors loaded before the first request
     state = ApiState(settings, workspace)
     app = FastAPI(
         title="fundtrail REST API",

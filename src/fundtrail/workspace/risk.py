@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -36,6 +37,9 @@ SCREEN_MAX_ROWS = 100_000
 #: The result columns `screen` appends to each input row, in order.
 SCREEN_COLUMNS = ("input", "kind", "currency", "chain", "score", "severity", "profile", "top_reasons",
                   "activity_in_store", "exposure_computed", "note", "error")
+
+
+log = logging.getLogger(__name__)
 
 
 class RiskRequest(Model):
@@ -197,6 +201,23 @@ class RiskOps(IndexOps):
                 raise
 
         return self.cached(("risk-profile", path), load)
+
+    def warm(self, progress: Progress = no_progress) -> list[str]:
+        """Load now what the first lookups would otherwise load (a server calls this before it
+        accepts requests, so no investigator's request pays for it): per stored chain its graph
+        index, tag map and risk assessor, and the set of tagged addresses. Returns the chains
+        warmed; a chain whose indexes cannot be built is left for its requests to report."""
+        warmed: list[str] = []
+        self.tagged_addresses()
+        for ref in self.chains():
+            progress(f"loading the indexes of {ref.name}", len(warmed), 0)
+            try:
+                self._service(ref.name, None, no_progress).assessor(ref.name)
+            except FundtrailError as exc:
+                log.warning("could not warm %s: %s", ref.name, exc.one_line())
+                continue
+            warmed.append(ref.name)
+        return warmed
 
     def _service(self, chain: str | None, profile: str | None, progress: Progress) -> RiskService:
         prof = self.risk_profile(profile)
