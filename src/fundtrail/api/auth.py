@@ -23,7 +23,6 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from fundtrail.access import stamp
 from fundtrail.api.state import ApiState, api_state
 from fundtrail.errors import AuthError, PermissionDenied, RateLimited
 from fundtrail.workspace import Actor
@@ -48,7 +47,7 @@ def token_key(token: str) -> str:
 def _verify(state: ApiState, token: str, key: str) -> Actor:
     """Check `token` with the workspace (catalog on a cache miss: run in the thread pool) and
     remember the actor under the access stamp it was checked at."""
-    now = stamp.current(state.workspace.store.root)
+    now = state.workspace.access_stamp()
     actor = state.reader().authenticate(token, via="api")
     state.remember_actor(key, now, actor)
     return actor
@@ -61,7 +60,7 @@ async def authenticated(request: Request, credentials: HTTPAuthorizationCredenti
     state = api_state(request)
     token = credentials.credentials
     key = token_key(token)
-    actor = None if state.refresh_due() else state.known_actor(key, stamp.current(state.workspace.store.root))
+    actor = None if state.refresh_due() else state.known_actor(key, state.workspace.access_stamp())
     if actor is None:
         actor = await run_in_threadpool(_verify, state, token, key)
     request.state.actor = actor

@@ -272,6 +272,11 @@ class AccessOps(WorkspaceBase):
         made: _AuthCache = self.__dict__.setdefault("_access_auth_cache", _AuthCache())
         return made
 
+    def access_stamp(self) -> tuple[int, int, int] | None:
+        """The stamp every users/tokens change bumps (one `os.stat`): a server keeps what it
+        verified while the stamp is unchanged and drops it at once when it changes."""
+        return stamp.current(self.store.root)
+
     def authenticate(self, token: str, *, via: Via = "api") -> Actor:
         """The actor (user, role) a bearer token stands for; AuthError for a malformed, unknown
         or revoked token or a disabled user, without saying which. Fast after the first check:
