@@ -1,9 +1,10 @@
 """`create_app`: the FastAPI application of one server, on one workspace.
 
-Layers of every request, outermost first: security headers (CSP and friends on every answer) ->
-the audit record (held response, written record, then send) -> the body size limit -> FastAPI's
-exception mapping (`errors`) -> the route, whose dependencies authenticate the token, check the
-role's permission and the token's rate, and hand over the read-only workspace.
+Layers of every request, outermost first: `auditing.Edge` (security headers on every answer, the
+audit record: held response, written record, then send; the body size limit; the address
+summary's fast path, `hot`) -> FastAPI's exception mapping (`errors`) -> the route, whose
+dependencies authenticate the token, check the role's permission and the token's rate, and hand
+over the read-only workspace.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from fastapi import FastAPI
 
 from fundtrail.api import (docs, errors, routes_admin, routes_analysis, routes_clusters, routes_lookup,
                            routes_tags, routes_trace)
-from fundtrail.api.auditing import AuditMiddleware
-from fundtrail.api.limits import BodyLimit
+from fundtrail.api.auditing import Edge
+from fundtrail.api.hot import HotAddress
 from fundtrail.api.state import ApiState
 from fundtrail.settings import Settings
 from fundtrail.workspace import Actor, Workspace
@@ -45,8 +46,6 @@ def create_app(settings: Settings | None = None, *, workspace: Workspace | None 
     for module in (routes_lookup, routes_clusters, routes_tags, routes_trace, routes_analysis, routes_admin):
         app.include_router(module.router)
     docs.install(app)
-    # add_middleware wraps: the last added is the outermost
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_mb << 20)
-    app.add_middleware(AuditMiddleware, state=state)
-    app.add_middleware(docs.SecurityHeaders)
+    app.add_middleware(Edge, state=state, max_bytes=settings.api_max_body_mb << 20,
+                       hot=HotAddress(routes_lookup.router, state))
     return app

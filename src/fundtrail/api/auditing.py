@@ -14,16 +14,23 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fundtrail.api.auth import actor_for_audit
+from fundtrail.api.docs import HEADER_NAMES, HEADERS
 from fundtrail.api.errors import error_response, internal_response
+from fundtrail.api.limits import declared_too_large, too_large_message
 from fundtrail.api.state import ApiState
 from fundtrail.workspace import Actor
 from fundtrail.workspace.access import AuditEntry
+
+if TYPE_CHECKING:  # hot records through `record` here
+    from fundtrail.api.hot import HotAddress
 
 log = logging.getLogger("fundtrail.api")
 
@@ -72,12 +79,18 @@ def _json_body(body: bytes, content_type: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"body": data}
 
 
-class AuditMiddleware:
-    """ASGI middleware: run the app, hold its response, append the record, then send."""
+class Edge:
+    """The one ASGI middleware of the app, in what used to be three layers (each layer cost an
+    await and closures per request): the body size limit (`limits`), the audit record (run the app,
+    hold its response, append the record, then send) and the security headers added to whatever
+    leaves (errors and the audit 503 included). The hot address route is answered by `hot` when it
+    can, else by the app."""
 
-    def __init__(self, app: ASGIApp, state: ApiState) -> None:
+    def __init__(self, app: ASGIApp, state: ApiState, max_bytes: int, hot: HotAddress | None = None) -> None:
         self.app = app
         self.state = state
+        self.max_bytes = max_bytes
+        self.hot = hot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,11 +98,14 @@ class AuditMiddleware:
             return
         scope.setdefault("state", {})
         body = bytearray()
+        max_bytes = self.max_bytes
 
-        async def recorded() -> Message:
+        async def recorded() -> Message:  # what the audit keeps, counted against the limit
             message = await receive()
             if message["type"] == "http.request":
                 body.extend(message.get("body", b""))
+                if len(body) > max_bytes:
+                    raise HTTPException(413, detail=too_large_message(max_bytes))
             return message
 
         start: Message | None = None
@@ -103,49 +119,81 @@ class AuditMiddleware:
                 chunks.append(message.get("body", b""))
 
         try:
-            await self.app(scope, recorded, held)
+            early = declared_too_large(scope, max_bytes)
+            if early is None and self.hot is not None:
+                done = await self.hot.answer(scope)  # answered and recorded, or None
+                if done is not None:
+                    await _send(send, *done)
+                    return
+            if early is not None:
+                start, chunks = _messages(early)
+            else:
+                await self.app(scope, recorded, held)
         except Exception:  # a bug: logged with the route, never the body; the client gets a 500
             log.exception("unexpected error in %s %s", scope.get("method"), _template(scope))
-            start, chunks = await _capture(internal_response(), scope)
+            start, chunks = _messages(internal_response())
         if start is None:  # the app sent nothing (a bug); answer rather than hang
-            start, chunks = await _capture(internal_response(), scope)
+            start, chunks = _messages(internal_response())
         payload = b"".join(chunks)
+        actor = scope["state"].get("actor")
         try:
-            entry = await self._entry(scope, bytes(body), start, payload)
-            await self.state.run(self.state.workspace.audit_append, entry)
+            if not isinstance(actor, Actor):
+                actor = await actor_for_audit(Request(scope))
         except Exception:
             log.exception("audit record of %s %s could not be written", scope.get("method"), _template(scope))
-            start, chunks = await _capture(error_response(
-                503, "audit_unavailable", "the audit log cannot be written, so the request was refused; "
-                "tell the administrator"), scope)
-            payload = b"".join(chunks)
-        await send(start)
-        await send({"type": "http.response.body", "body": payload, "more_body": False})
+            await _send(send, *_refused())
+            return
+        await _send(send, *await self.state.run(record, self.state, scope, actor, bytes(body), start, payload))
 
-    async def _entry(self, scope: Scope, body: bytes, start: Message, payload: bytes) -> AuditEntry:
-        request = Request(scope)
-        state = scope["state"]
-        actor = state.get("actor")
-        if not isinstance(actor, Actor):
-            actor = await actor_for_audit(request)
-        status = int(start["status"])
-        subjects: list[str] = []
-        params: dict[str, Any] = {}
-        split_fields(dict(scope.get("path_params") or {}), subjects, params)
+
+async def _send(send: Send, start: Message, payload: bytes) -> None:
+    """Send a held response, with the security headers (replacing any of the same name)."""
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in HEADER_NAMES]
+    await send({**start, "headers": headers + HEADERS})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def record(state: ApiState, scope: Scope, actor: Actor | None, body: bytes, start: Message,
+           payload: bytes) -> tuple[Message, bytes]:
+    """Append the record of a request (blocking: in the pool) and return what may leave: the
+    response, or 503 `audit_unavailable` when the record could not be written."""
+    try:
+        state.workspace.audit_append(entry_of(scope, actor, body, start, payload))
+    except Exception:
+        log.exception("audit record of %s %s could not be written", scope.get("method"), _template(scope))
+        return _refused()
+    return start, payload
+
+
+def _refused() -> tuple[Message, bytes]:
+    start, chunks = _messages(error_response(
+        503, "audit_unavailable", "the audit log cannot be written, so the request was refused; "
+        "tell the administrator"))
+    return start, b"".join(chunks)
+
+
+def entry_of(scope: Scope, actor: Actor | None, body: bytes, start: Message, payload: bytes) -> AuditEntry:
+    """The audit record of a request and its held response."""
+    state = scope["state"]
+    status = int(start["status"])
+    subjects: list[str] = []
+    params: dict[str, Any] = {}
+    split_fields(dict(scope.get("path_params") or {}), subjects, params)
+    if scope.get("query_string"):
         query: dict[str, Any] = {}
-        for key, value in request.query_params.multi_items():
+        for key, value in Request(scope).query_params.multi_items():
             query.setdefault(key, []).append(value)
         split_fields({k: v[0] if len(v) == 1 else v for k, v in query.items()}, subjects, params)
-        if "audit_fields" in state:  # set by a route that parsed its body itself (a CSV upload)
-            split_fields(state["audit_fields"], subjects, params)
-        else:
-            split_fields(_json_body(body, request.headers.get("content-type", "")), subjects, params)
-        if scope.get("route") is None:
-            params["path"] = scope.get("path", "")
-        return AuditEntry(user=actor.user if actor else "-", role=actor.role if actor else None, via="api",
-                          action=f"{scope.get('method', '?')} {_template(scope)}",
-                          subjects=list(dict.fromkeys(subjects)), params=params, result_size=len(payload),
-                          result_unit="bytes", outcome=_outcome(status, start, payload), status=status)
+    if "audit_fields" in state:  # set by a route that parsed its body itself (a CSV upload)
+        split_fields(state["audit_fields"], subjects, params)
+    elif body:
+        split_fields(_json_body(body, Request(scope).headers.get("content-type", "")), subjects, params)
+    if scope.get("route") is None:
+        params["path"] = scope.get("path", "")
+    return AuditEntry(user=actor.user if actor else "-", role=actor.role if actor else None, via="api",
+                      action=f"{scope.get('method', '?')} {_template(scope)}",
+                      subjects=list(dict.fromkeys(subjects)), params=params, result_size=len(payload),
+                      result_unit="bytes", outcome=_outcome(status, start, payload), status=status)
 
 
 def _template(scope: Scope) -> str:
@@ -168,16 +216,7 @@ def _outcome(status: int, start: Message, payload: bytes) -> str:
     return f"http_{status}"
 
 
-async def _capture(response: Any, scope: Scope) -> tuple[Message, list[bytes]]:
-    """The messages a response would send (to hold them like the app's own)."""
-    messages: list[Message] = []
-
-    async def collect(message: Message) -> None:
-        messages.append(message)
-
-    async def nothing() -> Message:
-        return {"type": "http.disconnect"}
-
-    await response(scope, nothing, collect)
-    start = next(m for m in messages if m["type"] == "http.response.start")
-    return start, [m.get("body", b"") for m in messages if m["type"] == "http.response.body"]
+def _messages(response: Response) -> tuple[Message, list[bytes]]:
+    """What `response` would send (a plain Response: one start, one body), to hold like the app's own."""
+    return ({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers},
+            [bytes(response.body)])

@@ -66,10 +66,14 @@ async def authenticated(request: Request, credentials: HTTPAuthorizationCredenti
     request.state.actor = actor
     wait = state.limiter.take(key)
     if wait > 0:
-        raise TokenRateLimited(f"too many requests for this token (at most {state.settings.api_rate_per_second}"
-                               f"/s, bursts of {state.settings.api_burst}); retry in {wait:.1f} s",
-                               retry_after=wait)
+        raise TokenRateLimited(rate_message(state, wait), retry_after=wait)
     return actor
+
+
+def rate_message(state: ApiState, wait: float) -> str:
+    """The message of a 429: the token's limits and when to retry."""
+    return (f"too many requests for this token (at most {state.settings.api_rate_per_second}"
+            f"/s, bursts of {state.settings.api_burst}); retry in {wait:.1f} s")
 
 
 def require(permission: str) -> Callable[..., Awaitable[Actor]]:

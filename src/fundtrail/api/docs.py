@@ -4,7 +4,7 @@ FastAPI's default /docs and /redoc pages load Swagger UI and ReDoc from a CDN, w
 workstation cannot reach and a police network must not call; they are turned off. `/api/docs` is
 our own small HTML page loading Swagger UI from the `swagger-ui-bundle` package on disk and a
 separate initializer script of ours, so a strict Content-Security-Policy (no inline script, nothing
-but this origin) holds on every response (`SecurityHeaders`).
+but this origin) holds on every response (`HEADERS`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC = Path(__file__).resolve().parent / "static"
 SWAGGER = Path(swagger_ui_bundle.swagger_ui_path)
@@ -40,27 +39,8 @@ HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-frame-options", b"DENY"),
     (b"cache-control", b"no-store"),
 ]
-
-
-class SecurityHeaders:
-    """ASGI middleware adding `HEADERS` to every response (errors and the audit 503 included)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {name for name, _ in HEADERS}
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message = {**message, "headers": kept + HEADERS}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+#: Their names: a header of the same name set by a route is replaced (`auditing.Edge` adds them).
+HEADER_NAMES = frozenset(name for name, _ in HEADERS)
 
 
 def install(app: FastAPI) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 import time
 
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from fundtrail.api.errors import error_response
 
@@ -23,46 +23,24 @@ def too_large_message(max_bytes: int) -> str:
     return f"request body exceeds {max_bytes // (1 << 20)} MB (setting api_max_body_mb)"
 
 
-class BodyLimit:
-    """ASGI middleware refusing request bodies over `max_bytes` with 413 `too_large`."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = None  # the last Content-Length, as dict(headers) read it, without building a dict
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                declared = value
-        if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
-                length = -1
-            if length < 0:
-                await error_response(400, "bad_request", "Content-Length is not a number",
-                                     "body")(scope, receive, send)
-                return
-            if length > self.max_bytes:
-                await error_response(413, "too_large", too_large_message(self.max_bytes),
-                                     "body")(scope, receive, send)
-                return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise HTTPException(413, detail=too_large_message(self.max_bytes))
-            return message
-
-        await self.app(scope, counted, send)
+def declared_too_large(scope: Scope, max_bytes: int) -> Response | None:
+    """The answer to a request whose Content-Length is not a number (400) or over `max_bytes`
+    (413), else None. A body without a length is counted as it streams (`auditing.Edge`)."""
+    declared = None  # the last Content-Length, as dict(headers) read it, without building a dict
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            declared = value
+    if declared is None:
+        return None
+    try:
+        length = int(declared)
+    except ValueError:
+        length = -1
+    if length < 0:
+        return error_response(400, "bad_request", "Content-Length is not a number", "body")
+    if length > max_bytes:
+        return error_response(413, "too_large", too_large_message(max_bytes), "body")
+    return None
 
 
 class RateLimiter:

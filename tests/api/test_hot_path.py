@@ -1,0 +1,95 @@
+"""The address summary's fast path (`api.hot`) answers exactly as the app does: same status,
+headers, body and audit record. The first request of a token goes through the app (the token is
+not yet verified by this server), the next ones through the fast path, so each case compares the
+two on the same server. The shared `api` server refreshes on every request (the fast path then
+always declines), so these tests use a server of their own with the default refresh period
+(`roomy`, with room for many requests per token) and `tight` for the rate limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fundtrail.api import hot
+from tests.api.conftest import build_store, start, stop
+from fundtrail.settings import Settings
+from fundtrail.workspace import Workspace
+
+CHAIN = "btc-regtest"
+KEPT = ("user", "role", "via", "action", "subjects", "params", "result_size", "result_unit", "outcome", "status")
+
+
+@pytest.fixture(scope="module")
+def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A server with the default refresh period and a large burst per token."""
+    server = start(*build_store(tmp_path_factory.mktemp("roomy")), api_burst=1000)
+    yield server
+    stop(server)
+
+
+@pytest.fixture
+def answered(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each request seen by the fast path was answered by it (True) or declined."""
+    seen: list[bool] = []
+    original = hot.HotAddress.answer
+
+    async def spy(self: hot.HotAddress, scope: Any) -> Any:
+        response = await original(self, scope)
+        seen.append(response is not None)
+        return response
+
+    monkeypatch.setattr(hot.HotAddress, "answer", spy)
+    return seen
+
+
+def _records(store: Any, n: int) -> list[dict[str, Any]]:
+    ws = Workspace.open(Settings.load(store=store))
+    return [{k: r.model_dump()[k] for k in KEPT} for r in ws.audit_show(limit=n).records]
+
+
+def _same(a: Any, b: Any) -> None:
+    assert a.status_code == b.status_code
+    assert a.content == b.content
+    assert [(k, v) for k, v in a.headers.multi_items() if k != "date"] == \
+        [(k, v) for k, v in b.headers.multi_items() if k != "date"]
+
+
+@pytest.mark.parametrize(("role", "address"),
+                         [("analyst", None), ("investigator", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT")])
+def test_fast_path_answers_as_the_app(roomy, answered, role, address) -> None:
+    path = f"/api/v1/{CHAIN}/addresses/{address or roomy.addresses[3]}"
+    with roomy.client(role) as c:
+        slow, fast = c.get(path), c.get(path)
+    assert answered == [False, True]
+    _same(slow, fast)
+    assert (slow.status_code == 200) == (address is None)
+    first, second = _records(roomy.store, 2)
+    assert first == second and first["action"] == "GET /api/v1/{chain}/addresses/{address}"
+
+
+def test_fast_path_declines_what_it_does_not_handle(roomy, answered, err) -> None:
+    a = roomy.addresses[4]
+    with roomy.client("analyst") as c:
+        c.get(f"/api/v1/{CHAIN}/addresses/{a}")  # the token is known from here on
+        answered.clear()
+        assert c.get(f"/api/v1/{CHAIN}/addresses/{a}?x=1").status_code == 200
+        assert err(c.get(f"/api/v1/nochain/addresses/{a}"))["field"] == "chain"
+        assert c.get(f"/api/v1/{'c' * 65}/addresses/{a}").status_code == 422
+        assert c.get(f"/api/v1/{CHAIN}/addresses/{a}/").status_code == 307  # the app's redirect_slashes
+    with roomy.client("auditor") as c:
+        assert err(c.get(f"/api/v1/{CHAIN}/addresses/{a}"))["code"] == "forbidden"
+        assert err(c.get(f"/api/v1/{CHAIN}/addresses/{a}"))["code"] == "forbidden"
+    with roomy.client(None, Authorization="Basic x") as c:
+        assert err(c.get(f"/api/v1/{CHAIN}/addresses/{a}"))["code"] == "unauthenticated"
+    assert not any(answered)
+
+
+def test_fast_path_rate_limit(tight, answered, err) -> None:
+    with tight.client("investigator") as c:
+        codes = [c.get(f"/api/v1/{CHAIN}/addresses/{tight.addresses[5]}") for _ in range(12)]
+    limited = [r for r in codes if r.status_code == 429]
+    assert limited and err(limited[0])["code"] == "rate_limited" and int(limited[0].headers["retry-after"]) >= 1
+    assert limited[0].headers["content-security-policy"].startswith("default-src 'self'")
+    assert _records(tight.store, 1)[0]["outcome"] == "rate_limited" and any(answered)
