@@ -155,3 +155,19 @@ def test_exposure_is_the_risk_reports_exposure(env: dict, capsys: pytest.Capture
     assert tx.value.field == "address"
     assert main(["--store", env["store"], "exposure", cash, "--direction", "sideways"]) == 2
     assert "--direction must be incoming, outgoing or both" in capsys.readouterr().err
+
+
+def test_a_warmed_workspace_gives_the_same_reports(env: dict) -> None:
+    """`warm()` sums the big clusters' exposure ahead of time (here every cluster of 2+ addresses,
+    the fixture's clusters being small): every report equals a cold workspace's."""
+    with open(Path(env["store"]).parent / "sim/truth/addresses.csv") as fh:
+        sample = [r["address"] for r in csv.DictReader(fh)][::40]
+    cold = Workspace.open(Settings.load().with_(store=Path(env["store"])))
+    warm = Workspace.open(Settings.load().with_(store=Path(env["store"])))
+    assert warm.warm() == ["btc-regtest"]
+    service = warm._service("btc-regtest", None, lambda *_: None)
+    assessor = service.assessor("btc-regtest")
+    assert assessor.prepare(min_members=2) > 0
+    for address in sample:
+        want = cold.risk(RiskRequest(target=address)).model_dump(mode="json")
+        assert warm.risk(RiskRequest(target=address)).model_dump(mode="json") == want

@@ -203,15 +203,39 @@ class Assessor:
             self._sum_clusters(np.array(new, np.int64))
         return [rows[c] if ok else None for c, ok in zip(cids.tolist(), inside.tolist())]
 
-    def _sum_clusters(self, cids: np.ndarray) -> None:
-        """Sum the exposure of clusters `cids` (sorted, distinct) into `_cluster_rows`: each one's
-        first `_CLUSTER_MEMBERS` members by address id, clusters of one address None. Members are
-        taken in chunks of about `_CHUNK` (whole clusters), bounding the arrays of a big batch."""
+    def prepare(self, min_members: int = 64) -> int:
+        """Sum now the exposure of every cluster of at least `min_members` addresses (an
+        exchange's cluster can take a quarter second the first time; a server does this before
+        its first request). Returns how many clusters were summed."""
+        labels = self.tagmap.labels
+        if labels is None:
+            return 0
+        self._member_index()
+        _order, ordered = self._members_or_fail()
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[starts, ordered.size])
+        big = ordered[starts[sizes >= min_members]]
+        todo = np.array(sorted(set(big.tolist()) - set(self._cluster_rows)), np.int64)
+        if todo.size:
+            self._sum_clusters(todo)
+        return int(todo.size)
+
+    def _member_index(self) -> None:
         if self._members is None:  # once: addresses ordered by cluster, so a cluster is one slice
             labels = np.asarray(self.tagmap.labels)
             order = np.argsort(labels, kind="stable")
             self._members = (order, labels[order])
-        order, ordered = self._members
+
+    def _members_or_fail(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._members is not None, "built by _member_index"
+        return self._members
+
+    def _sum_clusters(self, cids: np.ndarray) -> None:
+        """Sum the exposure of clusters `cids` (sorted, distinct) into `_cluster_rows`: each one's
+        first `_CLUSTER_MEMBERS` members by address id, clusters of one address None. Members are
+        taken in chunks of about `_CHUNK` (whole clusters), bounding the arrays of a big batch."""
+        self._member_index()
+        order, ordered = self._members_or_fail()
         lo, hi = np.searchsorted(ordered, cids, "left"), np.searchsorted(ordered, cids, "right")
         size = hi - lo
         for c in cids[size <= 1].tolist():

@@ -212,7 +212,9 @@ class RiskOps(IndexOps):
         for ref in self.chains():
             progress(f"loading the indexes of {ref.name}", len(warmed), 0)
             try:
-                self._service(ref.name, None, no_progress).assessor(ref.name)
+                assessor = self._service(ref.name, None, no_progress).assessor(ref.name)
+                if isinstance(assessor, Assessor):
+                    assessor.prepare()  # the big clusters' exposure, summed before any request
             except FundtrailError as exc:
                 log.warning("could not warm %s: %s", ref.name, exc.one_line())
                 continue
