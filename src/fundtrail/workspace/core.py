@@ -178,16 +178,25 @@ class WorkspaceBase:
     # -- caches -----------------------------------------------------------------------------
     def state(self, chain: str | None) -> tuple[Any, ...]:
         """What a cached object of `chain` depends on: the last committed batch, the last tag
-        import and the last cluster run. Cheap (three catalog lookups)."""
+        import, the last completed cluster run and the last override."""
+        return self._read_states([chain] if chain is not None else [])[chain]
+
+    def _read_states(self, chains: list[str]) -> dict[str | None, tuple[Any, ...]]:
+        """`state` of each of `chains`, and under None the chain-less one (only the tag import
+        set), read in one catalog visit (a refresh costs one, whatever the number of chains)."""
         with self.store.connect(read_only=not self.writable) as con:
-            batch = con.execute("SELECT max(batch_id) FROM batches WHERE chain = ?", [chain]).fetchone()
-            tags = con.execute("SELECT max(import_id) FROM tag_imports").fetchone()
-            runs = con.execute("SELECT max(run_id) FROM cluster_runs WHERE chain = ? AND status = 'completed'",
-                               [chain]).fetchone()
-            overrides = con.execute("SELECT max(override_id) FROM cluster_overrides WHERE chain = ?",
-                                    [chain]).fetchone()
-        return (batch[0] if batch else None, tags[0] if tags else None,
-                runs[0] if runs else None, overrides[0] if overrides else None)
+            def by_chain(sql: str) -> dict[str, Any]:
+                return dict(con.execute(sql).fetchall())
+
+            batches = by_chain("SELECT chain, max(batch_id) FROM batches GROUP BY chain")
+            runs = by_chain("SELECT chain, max(run_id) FROM cluster_runs WHERE status = 'completed' GROUP BY chain")
+            overrides = by_chain("SELECT chain, max(override_id) FROM cluster_overrides GROUP BY chain")
+            row = con.execute("SELECT max(import_id) FROM tag_imports").fetchone()
+        tags = row[0] if row else None
+        found: dict[str | None, tuple[Any, ...]] = {
+            c: (batches.get(c), tags, runs.get(c), overrides.get(c)) for c in chains}
+        found[None] = (None, tags, None, None)
+        return found
 
     def cached(self, key: tuple[Any, ...], build: Callable[[], T], *, chain: str | None = None) -> T:
         """The cached value of `key`, built on first use. It stays until `refresh()` finds that
@@ -212,12 +221,13 @@ class WorkspaceBase:
         changed: list[str] = []
         self.store.forget_chains()
         names = [c.name for c in self.chains()]
+        states = self._read_states(names)
         for name in names:
-            now = self.state(name)
+            now = states[name]
             if self._states.get(name, now) != now:
                 changed.append(name)
             self._states[name] = now
-        tag_state = self.state(None)[1]
+        tag_state = states[None][1]
         tags_changed = self._states.get("", tag_state) != tag_state
         self._states[""] = tag_state
         with self._lock:
@@ -229,9 +239,11 @@ class WorkspaceBase:
 
     def remember_state(self) -> None:
         """Record the current store state as the one the caches were built on."""
-        for ref in self.chains():
-            self._states[ref.name] = self.state(ref.name)
-        self._states[""] = self.state(None)[1]
+        names = [ref.name for ref in self.chains()]
+        states = self._read_states(names)
+        for name in names:
+            self._states[name] = states[name]
+        self._states[""] = states[None][1]
 
 
 W = TypeVar("W", bound=WorkspaceBase)
