@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None, *, workspace: Workspace | None 
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    # the docs page is Swagger UI 4 (the swagger-ui-bundle package, served locally), which renders
+    # OpenAPI 3.0 documents only: with FastAPI's default "3.1.0" it showed no route at all
+    app.openapi_version = "3.0.3"
     app.state.fundtrail = state
     errors.install(app)
     for module in (routes_lookup, routes_clusters, routes_tags, routes_trace, routes_analysis, routes_admin):
