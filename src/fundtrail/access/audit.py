@@ -44,7 +44,7 @@ REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(r"pass(word|wd|phrase)?|token|secret|authori[sz]ation|api[_-]?key|cookie|"
                           r"credential|private[_-]?key", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"(://)[^/@\s]+@")  # http://user:password@host
-_TOKEN_TEXT = re.compile(r"ft_[0-9a-f]+_[A-Za-z0-9_-]{16,}")
+_TOKEN_TEXT = re.compile(r"f[ts]_[0-9a-f]+_[A-Za-z0-9_-]{16,}")  # API tokens and web sessions
 _FILE_MODE, _DIR_MODE = 0o600, 0o700
 
 
@@ -70,7 +70,7 @@ def is_secret_name(name: str) -> bool:
 
 def scrub(value: Any) -> Any:
     """`value` with secrets removed: values under secret-like names and anything shaped like an
-    API token become `[redacted]` (the log must never hold a credential)."""
+    API token or a web session become `[redacted]` (the log must never hold a credential)."""
     if isinstance(value, dict):
         return {str(k): REDACTED if is_secret_name(str(k)) else scrub(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -1,9 +1,10 @@
-"""Slow salted hashes of secrets (API token secrets; passwords later).
+"""Slow salted hashes of secrets (API token and web session secrets, user passwords).
 
-A token secret is 256 random bits, so a fast hash would already resist guessing; the slow hash
-(scrypt, n=2**14, r=8, p=1, 16-byte salt) protects a stolen catalog from offline attack on any
-weaker secret stored here later, and the parameters are stored with each hash so they can be
-raised without invalidating old tokens. Format: `scrypt$n=16384,r=8,p=1$<salt b64>$<hash b64>`.
+A token or session secret is 256 random bits, so a fast hash would already resist guessing; the
+slow hash (scrypt, n=2**14, r=8, p=1, 16-byte salt) protects a stolen catalog from offline attack
+on the weaker secrets stored here too, the users' passwords. The parameters are stored with each
+hash so they can be raised without invalidating old hashes.
+Format: `scrypt$n=16384,r=8,p=1$<salt b64>$<hash b64>`.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def verify_secret(secret: str, stored: str) -> bool:
 
 @functools.cache
 def dummy_hash() -> str:
-    """A hash of nothing in particular, verified against when a token id is unknown so that an
-    unknown id costs as much time as a wrong secret (no timing hint about which ids exist).
+    """A hash of nothing in particular, verified against when a token or session id or a user name
+    is unknown (or the user has no password) so that it costs as much time as a wrong secret (no
+    timing hint about which ids or names exist).
     Made on first use: importing this module must not cost a slow hash."""
     return hash_secret(base64.urlsafe_b64encode(os.urandom(32)).decode())

@@ -1,8 +1,10 @@
-"""Users in the catalog: a name, a role, who created them and when, and whether they are disabled.
+"""Users in the catalog: a name, a role, who created them and when, whether they are disabled,
+and whether they have a password (for the web workbench; only its slow salted hash is stored).
 
 Users are never deleted (the audit log names them, and a court must be able to tell who a name
-was); disabling one refuses their tokens from the next request on. Every change bumps the
-access stamp (`stamp.bump`) so that a running server drops what it cached about tokens.
+was); disabling one refuses their tokens and ends their web sessions from the next request on.
+Every change bumps the access stamp (`stamp.bump`) so that a running server drops what it cached
+about tokens and sessions.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.store import Store
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
-_COLUMNS = "name, role, created_at, created_by, disabled_at, disabled_by"
+_COLUMNS = "name, role, created_at, created_by, disabled_at, disabled_by, password_hash IS NOT NULL"
 
 
 def check_name(name: str, *, field: str = "name") -> str:
@@ -34,18 +36,20 @@ def now() -> dt.datetime:
 
 
 def _row(row: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip(("name", "role", "created_at", "created_by", "disabled_at", "disabled_by"), row))
+    return dict(zip(("name", "role", "created_at", "created_by", "disabled_at", "disabled_by", "has_password"),
+                    row))
 
 
-def add_user(store: Store, name: str, role: str, *, by: str) -> dict[str, Any]:
-    """Create the user `name` with `role`; a UsageError when the name is taken."""
+def add_user(store: Store, name: str, role: str, *, by: str, password_hash: str | None = None) -> dict[str, Any]:
+    """Create the user `name` with `role` (and the stored form of a checked password, if any);
+    a UsageError when the name is taken."""
     check_name(name)
     check_role(role)
     with store.connect() as con:
         if con.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
             raise UsageError(f"name {name!r} is already a user", field="name")
-        con.execute("INSERT INTO users (name, role, created_at, created_by) VALUES (?, ?, ?, ?)",
-                    [name, role, now(), by])
+        con.execute("INSERT INTO users (name, role, created_at, created_by, password_hash) VALUES (?, ?, ?, ?, ?)",
+                    [name, role, now(), by, password_hash])
     stamp.bump(store.root)
     return get_user(store, name)
 
@@ -68,11 +72,15 @@ def list_users(store: Store, *, read_only: bool = True) -> list[dict[str, Any]]:
 
 
 def disable_user(store: Store, name: str, *, by: str) -> dict[str, Any]:
-    """Disable `name` (their tokens stop working); disabling a disabled user changes nothing."""
+    """Disable `name` (their tokens stop working, their web sessions end); disabling a disabled
+    user changes nothing."""
     user = get_user(store, name)
     if user["disabled_at"] is None:
+        when = now()
         with store.connect() as con:
-            con.execute("UPDATE users SET disabled_at = ?, disabled_by = ? WHERE name = ?", [now(), by, name])
+            con.execute("UPDATE users SET disabled_at = ?, disabled_by = ? WHERE name = ?", [when, by, name])
+            con.execute("UPDATE web_sessions SET revoked_at = ? WHERE user_name = ? AND revoked_at IS NULL",
+                        [when, name])
         stamp.bump(store.root)
         user = get_user(store, name)
     return user

@@ -1,21 +1,28 @@
 """`fundtrail users ...`, `fundtrail tokens ...` and `fundtrail audit ...`: thin over AccessOps.
 
-Users and tokens are managed from the machine that holds the store (whoever can run these can
-read the store's files anyway); the REST API checks tokens and roles (docs/security.md).
+Users, passwords and tokens are managed from the machine that holds the store (whoever can run
+these can read the store's files anyway); the REST API checks tokens and roles, the web workbench
+passwords and sessions (docs/security.md). A password is read from the terminal without echo or
+from one line of standard input (`--password-stdin`), never from an argument: arguments show in
+`ps` and in the audit log.
 """
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import sys
 
 import typer
 
 from fundtrail.cli.context import workspace
 from fundtrail.cli.output import echo_json
-from fundtrail.errors import DataError
-from fundtrail.workspace.access import AuditRecord, TokenRecord, UserRecord
+from fundtrail.errors import DataError, NotFoundError, UsageError
+from fundtrail.workspace.access import AuditRecord, TokenRecord, UserRecord, check_password, check_role
 
 users_app = typer.Typer(help="Users of the REST API and their roles (analyst, investigator, auditor, "
                              "admin).", no_args_is_help=True)
+PASSWORD_STDIN_HELP = "Read the password from one line of standard input (instead of asking on the terminal)."
 tokens_app = typer.Typer(help="API tokens: create (shown once), list, revoke.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log of every lookup and change.", no_args_is_help=True)
 
@@ -31,7 +38,37 @@ def register(app: typer.Typer) -> None:
 
 def _user_line(u: UserRecord) -> str:
     state = "active" if u.active else f"disabled {u.disabled_at} by {u.disabled_by}"
-    return f"{u.name:24} {u.role:13} created {u.created_at} by {u.created_by}; {state}"
+    login = "password set" if u.has_password else "no password"
+    return f"{u.name:24} {u.role:13} created {u.created_at} by {u.created_by}; {state}; {login}"
+
+
+def read_password(name: str, *, from_stdin: bool, optional: bool) -> str | None:
+    """The new password of `name`: one line of standard input (`from_stdin`; only the line end is
+    stripped), else asked twice on the terminal without echo. `optional` (users add): an empty
+    answer, or no terminal at all, means no password; otherwise no terminal is a UsageError."""
+    if from_stdin:
+        try:
+            line = sys.stdin.readline()
+        except UnicodeDecodeError:
+            raise UsageError("password read from standard input is not valid UTF-8", field="password") from None
+        return line.removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        if optional:
+            return None
+        raise UsageError("password cannot be asked for: standard input is not a terminal (give "
+                         "--password-stdin and the password on one line of standard input)", field="password")
+    try:
+        first = getpass.getpass(f"Password for {name}" + (" (empty: none, API tokens only)" if optional else "")
+                                + ": ")
+        if optional and first == "":
+            return None
+        check_password(first, name)
+        second = getpass.getpass("Repeat the password: ")
+    except EOFError:
+        raise UsageError("password was not given (end of input)", field="password") from None
+    if first != second:
+        raise UsageError("password and its repetition differ; nothing was changed", field="password")
+    return first
 
 
 def _token_line(t: TokenRecord) -> str:
@@ -42,10 +79,34 @@ def _token_line(t: TokenRecord) -> str:
 @users_app.command("add")
 def users_add(ctx: typer.Context, name: str = typer.Argument(..., help="User name (1-64 of A-Z a-z 0-9 . _ @ -)."),
               role: str = typer.Option(..., "--role", help="analyst, investigator, auditor or admin."),
+              password_stdin: bool = typer.Option(False, "--password-stdin", help=PASSWORD_STDIN_HELP),
               as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Add a user with a role."""
-    user = workspace(ctx, writable=True).users_add(name, role=role)
-    echo_json(user) if as_json else typer.echo(f"added user {user.name} ({user.role})")
+    """Add a user with a role (and a password for the web workbench, asked on the terminal)."""
+    ws = workspace(ctx, writable=True)
+    check_role(role)  # a typo, a bad or taken name are reported before a password is asked for
+    with contextlib.suppress(NotFoundError):
+        ws.users_get(name)
+        raise UsageError(f"name {name!r} is already a user", field="name")
+    password = read_password(name, from_stdin=password_stdin, optional=True)
+    user = ws.users_add(name, role=role, password=password)
+    if as_json:
+        echo_json(user)
+        return
+    login = "with a password" if user.has_password else "without a password (API tokens only)"
+    typer.echo(f"added user {user.name} ({user.role}) {login}")
+
+
+@users_app.command("passwd")
+def users_passwd(ctx: typer.Context, name: str = typer.Argument(..., help="User name."),
+                 password_stdin: bool = typer.Option(False, "--password-stdin", help=PASSWORD_STDIN_HELP),
+                 as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Set a user's web password (asked twice on the terminal); their web sessions end."""
+    ws = workspace(ctx, writable=True)
+    ws.users_get(name)  # an unknown user is reported before a password is asked for
+    password = read_password(name, from_stdin=password_stdin, optional=False)
+    assert password is not None  # not optional: read_password returned one or raised
+    user = ws.users_passwd(name, password)
+    echo_json(user) if as_json else typer.echo(f"password of {user.name} set; their web sessions have ended")
 
 
 @users_app.command("list")
@@ -64,7 +125,7 @@ def users_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
 @users_app.command("disable")
 def users_disable(ctx: typer.Context, name: str = typer.Argument(..., help="User name."),
                   as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Disable a user: their tokens are refused from the next request on."""
+    """Disable a user: their tokens and web sessions are refused from the next request on."""
     user = workspace(ctx, writable=True).users_disable(name)
     echo_json(user) if as_json else typer.echo(f"user {user.name} is disabled (since {user.disabled_at})")
 

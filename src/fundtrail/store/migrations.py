@@ -120,5 +120,26 @@ MIGRATIONS.append((
     ],
 ))
 
+MIGRATIONS.append((
+    7,
+    "web workbench: browser sessions (slow salted hashes only; passwords use users.password_hash of 6)",
+    [
+        """CREATE TABLE web_sessions (
+            session_id VARCHAR PRIMARY KEY, user_name VARCHAR NOT NULL, secret_hash VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)""",
+    ],
+))
+
+MIGRATIONS.append((
+    8,
+    "web workbench: saved graphs (a canvas's JSON document, owned by one user)",
+    [
+        """CREATE TABLE saved_graphs (
+            graph_id VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, name VARCHAR NOT NULL,
+            chain VARCHAR NOT NULL, document VARCHAR NOT NULL, bytes BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)""",
+    ],
+))
+
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

@@ -4,7 +4,8 @@ fundtrail's capabilities.
 `Workspace` is opened once on a store (read-only unless asked to write, never migrating on a read),
 caches loaded indexes, tag maps and assessors per chain and store state, and offers typed request
 and result models (pydantic) for every capability: status, search, addresses, transactions,
-clusters, tags, trace, paths, risk, screening, exposure, the long jobs (ingest, tag import, cluster
+clusters, tags, trace, paths, risk, screening, exposure, the workbench's graph (one hop at a
+time, traces drawn, saved canvases), the long jobs (ingest, tag import, cluster
 run, index refresh) with progress callbacks, and users, tokens and the audit log. Interfaces turn
 their input into a request model, make one call, and render the result (docs/python-api.md).
 
@@ -16,8 +17,8 @@ JSON schemas are kept as golden files (tests/golden).
 from __future__ import annotations
 
 from fundtrail.workspace.access import (AccessOps, AuditEntry, AuditPage, AuditProblem, AuditRecord,
-                                        AuditVerifyResult, TokenCreateResult, TokenRecord, TokensListResult,
-                                        UserRecord, UsersListResult)
+                                        AuditVerifyResult, SessionCreated, TokenCreateResult, TokenRecord,
+                                        TokensListResult, UserRecord, UsersListResult)
 from fundtrail.workspace.addresses import AddressOps
 from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, ClusterMembersPage, ClusterOverrideRequest,
                                                 ClusterOverrideResult, ClusterOverridesResult, ClusterResult,
@@ -27,6 +28,11 @@ from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, Cluste
 from fundtrail.workspace.clusters import ClusterOps
 from fundtrail.workspace.core import (Actor, ChainRef, Model, Page, Progress, WorkspaceBase, check_limit,
                                       decode_cursor, encode_cursor, no_progress)
+from fundtrail.workspace.graph_models import (GraphEdge, GraphNode, GraphPage, GraphSaveRequest, GraphTag,
+                                              SavedGraph, SavedGraphDocument, SavedGraphList, TraceEndpoint,
+                                              TraceGraph, TraceService)
+from fundtrail.workspace.graph_store import GraphStoreOps
+from fundtrail.workspace.graph_view import GraphViewOps
 from fundtrail.workspace.job_models import (AppliedMigration, BitcoinIngestResult, EthereumIngestResult,
                                             ExportResult, ExportTransactionsRequest, ExportTransfersRequest,
                                             Finding, FsckResult, IngestBitcoinRequest, IngestEthereumRequest,
@@ -97,6 +103,11 @@ __all__ = [
     "Finding",
     "FsckResult",
     "GraphBuildResult",
+    "GraphEdge",
+    "GraphNode",
+    "GraphPage",
+    "GraphSaveRequest",
+    "GraphTag",
     "ImportSummary",
     "ImportedFile",
     "IngestBitcoinRequest",
@@ -116,6 +127,9 @@ __all__ = [
     "RiskReports",
     "RiskRequest",
     "RisksRequest",
+    "SavedGraph",
+    "SavedGraphDocument",
+    "SavedGraphList",
     "ScreenRequest",
     "ScreenResult",
     "ScreenRow",
@@ -123,6 +137,7 @@ __all__ = [
     "SearchResult",
     "SeedInput",
     "SeenAt",
+    "SessionCreated",
     "ShownTag",
     "SpentBy",
     "StatusResult",
@@ -146,8 +161,11 @@ __all__ = [
     "TokenCreateResult",
     "TokenRecord",
     "TokensListResult",
+    "TraceEndpoint",
+    "TraceGraph",
     "TraceRequest",
     "TraceResult",
+    "TraceService",
     "TransactionDetail",
     "TxInput",
     "TxOutput",
@@ -165,8 +183,8 @@ __all__ = [
 ]
 
 
-class Workspace(StatusOps, SearchOps, AddressOps, TransactionOps, ClusterOps, TagOps, TraceOps, RiskOps,
-                JobOps, AccessOps, WorkspaceBase):
+class Workspace(StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps, TagOps,
+                TraceOps, RiskOps, JobOps, AccessOps, WorkspaceBase):
     """fundtrail's capabilities on one store; open with `Workspace.open(settings, ...)`."""
 
 
@@ -185,11 +203,13 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     TagAddResult, TagImportResult,
     # trace, paths, graph build
     TraceResult, PathsResult, GraphBuildResult,
+    # the workbench graph and saved graphs
+    GraphPage, TraceGraph, SavedGraph, SavedGraphList, SavedGraphDocument,
     # risk, screening, exposure
     RiskReport, RiskReports, ScreenResult, ExposureResult,
     # jobs
     BitcoinIngestResult, EthereumIngestResult, ExportResult, FsckResult, MigrateResult,
     # users, tokens, audit log
-    UserRecord, UsersListResult, TokenCreateResult, TokenRecord, TokensListResult, AuditRecord, AuditPage,
-    AuditVerifyResult,
+    UserRecord, UsersListResult, SessionCreated, TokenCreateResult, TokenRecord, TokensListResult, AuditRecord,
+    AuditPage, AuditVerifyResult,
 )

@@ -1,11 +1,13 @@
-"""Service operations: users, roles, API tokens and the audit log (domain: `fundtrail.access`).
+"""Service operations: users, passwords, roles, API tokens, web sessions and the audit log
+(domain: `fundtrail.access`).
 
 The interfaces reach access control only through here: the API authenticates a bearer token with
-`authenticate` (answered from memory after the first slow-hash check, and dropped as soon as any
-user or token changes), checks the route's permission with `allows`/`require`, and records every
-request with `audit_append`; the CLI records every command the same way (`cli/audit.py`). Users
-and tokens are catalog changes (a writable workspace); the audit log is its own append-only file
-and is written by read-only workspaces too.
+`authenticate`, the web workbench a session cookie with `authenticate_session` (both answered from
+memory after the first slow-hash check, and dropped as soon as any user, token or session ends),
+checks the route's permission with `allows`/`require`, and records every request with
+`audit_append`; the CLI records every command the same way (`cli/audit.py`). Users, passwords,
+tokens, logins and logouts are catalog changes (a writable workspace); the audit log is its own
+append-only file and is written by read-only workspaces too.
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from fundtrail.access import audit, stamp, tokens, users
+from fundtrail.access import audit, passwords, sessions, stamp, tokens, users
 from fundtrail.access.audit_verify import verify_log
+from fundtrail.access.hashing import hash_secret
+from fundtrail.access.passwords import check_password
 from fundtrail.access.roles import PERMISSIONS, ROLES, allows, check_role, require
 from fundtrail.errors import AuthError, UsageError
 from fundtrail.store.lake import CATALOG
 from fundtrail.workspace.core import Actor, Model, Via, WorkspaceBase, check_limit, decode_cursor, encode_cursor
 
 __all__ = ["PERMISSIONS", "ROLES", "AccessOps", "AuditEntry", "AuditPage", "AuditProblem", "AuditRecord",
-           "AuditVerifyResult", "TokenCreateResult", "TokenRecord", "TokensListResult", "UserRecord",
-           "UsersListResult", "allows", "append_audit", "check_audit_writable", "check_role", "is_store",
-           "require"]
+           "AuditVerifyResult", "SessionCreated", "TokenCreateResult", "TokenRecord", "TokensListResult", "UserRecord",
+           "UsersListResult", "allows", "append_audit", "check_audit_writable", "check_password", "check_role",
+           "is_store", "require"]
 
 _CACHE_MAX = 10_000
 
@@ -44,11 +48,13 @@ def _iso(value: Any) -> str | None:
 
 
 class UserRecord(Model):
-    """A user: name, role, who created and disabled them and when (times ISO 8601 UTC)."""
+    """A user: name, role, who created and disabled them and when (times ISO 8601 UTC), and
+    whether they have a password for the web workbench (never the password or its hash)."""
 
     name: str
     role: str
     active: bool
+    has_password: bool
     created_at: str
     created_by: str | None = None
     disabled_at: str | None = None
@@ -57,8 +63,8 @@ class UserRecord(Model):
     @classmethod
     def of(cls, row: dict[str, Any]) -> UserRecord:
         return cls(name=row["name"], role=row["role"], active=row["disabled_at"] is None,
-                   created_at=_iso(row["created_at"]) or "", created_by=row["created_by"],
-                   disabled_at=_iso(row["disabled_at"]), disabled_by=row["disabled_by"])
+                   has_password=bool(row["has_password"]), created_at=_iso(row["created_at"]) or "",
+                   created_by=row["created_by"], disabled_at=_iso(row["disabled_at"]), disabled_by=row["disabled_by"])
 
 
 class UsersListResult(Model):
@@ -73,6 +79,17 @@ class TokenCreateResult(Model):
     token: str
     id: str
     user: str
+
+
+class SessionCreated(Model):
+    """A new web session after a successful login: `token` is the cookie value, in this result
+    only (`fs_<id>_<secret>`); `id` names the session in logs; `expires_at` ISO 8601 UTC."""
+
+    token: str
+    id: str
+    user: str
+    role: str
+    expires_at: str
 
 
 class TokenRecord(Model):
@@ -213,13 +230,15 @@ def _time_bound(value: str | None, field: str) -> str | None:
 
 
 class _AuthCache:
-    """Verified tokens of this workspace, in memory only: key HMAC-SHA256(token) under a random
-    per-process key (the tokens themselves are never kept), valid while the access stamp is."""
+    """Verified tokens and sessions of this workspace, in memory only: key HMAC-SHA256(token) under
+    a random per-process key (the tokens themselves are never kept), valid while the access stamp is."""
 
     def __init__(self) -> None:
         self.key = os.urandom(32)
         self.stamp: tuple[int, int, int] | bool | None = False  # False: never checked
         self.entries: dict[bytes, tuple[str, str, str]] = {}
+        #: web sessions apart from tokens, so neither is ever answered for the other; with expiry
+        self.sessions: dict[bytes, tuple[str, str, str, dt.datetime]] = {}
         self.lock = threading.Lock()
 
 
@@ -227,12 +246,30 @@ class AccessOps(WorkspaceBase):
     """Users, tokens, authentication and the audit log."""
 
     # -- users and tokens (catalog changes) ------------------------------------------------------
-    def users_add(self, name: str, *, role: str) -> UserRecord:
-        """Create user `name` with `role` (analyst, investigator, auditor, admin)."""
+    def users_add(self, name: str, *, role: str, password: str | None = None) -> UserRecord:
+        """Create user `name` with `role` (analyst, investigator, auditor, admin) and, for the web
+        workbench, a `password` (10..1024 characters, not the name; only its slow salted hash is
+        stored). Without one the user works with API tokens only."""
         users.check_name(name)
         check_role(role)
+        if password is not None:
+            check_password(password, name)
         self.require_writable("adding a user")
-        return UserRecord.of(users.add_user(self.store, name, role, by=self.actor.user))
+        hashed = hash_secret(password) if password is not None else None
+        return UserRecord.of(users.add_user(self.store, name, role, by=self.actor.user, password_hash=hashed))
+
+    def users_passwd(self, name: str, password: str) -> UserRecord:
+        """Set (or replace) the password of user `name`; their open web sessions end in every
+        process from the next request on."""
+        users.check_name(name)
+        check_password(password, name)
+        self.require_writable("setting a password")
+        passwords.set_password(self.store, name, password)
+        return UserRecord.of(users.get_user(self.store, name))
+
+    def users_get(self, name: str) -> UserRecord:
+        """The user `name`; NotFoundError (field `name`) when there is none."""
+        return UserRecord.of(users.get_user(self.store, name, read_only=not self.writable))
 
     def users_list(self) -> UsersListResult:
         """Every user, by name."""
@@ -240,7 +277,7 @@ class AccessOps(WorkspaceBase):
         return UsersListResult(users=[UserRecord.of(r) for r in rows])
 
     def users_disable(self, name: str) -> UserRecord:
-        """Disable `name`: their tokens are refused from the next request on."""
+        """Disable `name`: their tokens and web sessions are refused from the next request on."""
         users.check_name(name)
         self.require_writable("disabling a user")
         return UserRecord.of(users.disable_user(self.store, name, by=self.actor.user))
@@ -289,6 +326,7 @@ class AccessOps(WorkspaceBase):
         with cache.lock:
             if cache.stamp != now:
                 cache.entries.clear()
+                cache.sessions.clear()
                 cache.stamp = now
             hit = cache.entries.get(digest)
         if hit is None:
@@ -299,6 +337,64 @@ class AccessOps(WorkspaceBase):
                         cache.entries.clear()
                     cache.entries[digest] = hit
         return Actor(user=hit[1], role=hit[2], via=via)
+
+    # -- web sessions ----------------------------------------------------------------------------
+    def login(self, name: str, password: str) -> SessionCreated:
+        """A new web session for user `name` with `password`, lasting `web_session_hours`. An
+        unknown name, a wrong password, a user without a password and a disabled user all get
+        the same AuthError `wrong user name or password`, after the same slow hash. Does not drop
+        what other processes cached (a login changes nobody else's access)."""
+        self.require_writable("logging in")
+        user, role = passwords.check_login(self.store, name, password, read_only=False)
+        made = sessions.create_session(self.store, user, hours=self.settings.web_session_hours)
+        return SessionCreated(token=made["token"], id=made["id"], user=user, role=role,
+                              expires_at=_iso(made["expires_at"]) or "")
+
+    def logout(self, token: str) -> None:
+        """End the session `token` in every process; an unknown, garbled or ended one: nothing."""
+        self.require_writable("logging out")
+        sessions.revoke_session(self.store, token)
+
+    def authenticate_session(self, token: str) -> Actor:
+        """The actor (user, role, via `web`) of a valid, unexpired session cookie of an enabled
+        user; AuthError otherwise (an API token is never a session). Fast after the first check,
+        like `authenticate`; the expiry is checked on every call."""
+        if not isinstance(token, str) or not 0 < len(token) <= 256:
+            raise sessions.refused()
+        cache = self._auth_cache()
+        current = stamp.current(self.store.root)
+        digest = hmac.new(cache.key, token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        with cache.lock:
+            if cache.stamp != current:
+                cache.entries.clear()
+                cache.sessions.clear()
+                cache.stamp = current
+            hit = cache.sessions.get(digest)
+        if hit is None:
+            hit = sessions.verify(self.store, token, read_only=not self.writable)
+            with cache.lock:
+                if cache.stamp == current:
+                    if len(cache.sessions) >= _CACHE_MAX:
+                        cache.sessions.clear()
+                    cache.sessions[digest] = hit
+        if hit[3] <= users.now():
+            with cache.lock:
+                cache.sessions.pop(digest, None)
+            raise sessions.refused()
+        return Actor(user=hit[1], role=hit[2], via="web")
+
+    def sessions_purge(self) -> int:
+        """Delete the records of sessions that ended (expired or revoked) over a day ago; returns
+        how many. Ended sessions are refused anyway: this only keeps the table small."""
+        self.require_writable("purging sessions")
+        return sessions.purge(self.store)
+
+    @staticmethod
+    def session_id(token: str) -> str | None:
+        """The id part of a session cookie shaped like one (for logs and rate limits), else None;
+        says nothing about whether the session is valid."""
+        match = sessions.SESSION_PATTERN.fullmatch(token) if isinstance(token, str) else None
+        return match.group(1) if match else None
 
     @staticmethod
     def token_id(token: str) -> str | None:
