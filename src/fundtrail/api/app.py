@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from fundtrail.api import (docs, errors, routes_admin, routes_analysis, routes_clusters, routes_lookup,
-                           routes_tags, routes_trace)
+from fundtrail.api import (docs, errors, routes_admin, routes_analysis, routes_clusters, routes_graph,
+                           routes_lookup, routes_tags, routes_trace)
 from fundtrail.api.auditing import Edge
 from fundtrail.api.hot import HotAddress
 from fundtrail.api.state import ApiState
@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None, *, workspace: Workspace | None 
     app.openapi_version = "3.0.3"
     app.state.fundtrail = state
     errors.install(app)
-    for module in (routes_lookup, routes_clusters, routes_tags, routes_trace, routes_analysis, routes_admin):
+    # the graph's fixed paths (`/graph/trace`) before the `{chain}` patterns that would take "graph" for a chain
+    for module in (routes_graph, routes_lookup, routes_clusters, routes_tags, routes_trace, routes_analysis,
+                   routes_admin):
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(Edge, state=state, max_bytes=settings.api_max_body_mb << 20,
