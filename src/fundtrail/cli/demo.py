@@ -3,8 +3,10 @@
 It simulates a small economy with one ransomware case (real blk files), ingests it through the same
 path as a node's files, and prints what an investigator would read: the ransom payments reported by
 victims, what the chain shows about them (facts from the store), and where the analysis goes next.
-The simulator's answer key is printed last, clearly apart, so later stages (clustering, tracing,
-risk) can be checked against it as they land.
+The simulator's answer key is printed apart, so later stages (clustering, tracing, risk) can be
+checked against it as they land. Last, the store is made ready for the web workbench: a local
+investigator `demo` with a fresh random password (printed once; a re-run sets a new one, so no
+password ever sits in a file), the command that serves it and the address to open.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import csv
 import io
 import json
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -28,6 +31,9 @@ from fundtrail.workspace import Workspace
 from fundtrail.workspace.jobs import ExportTransactionsRequest, IngestBitcoinRequest
 
 CHAIN = "btc-regtest"
+DEMO_USER = "demo"
+#: Where `fundtrail serve` listens by default (its --host and --port).
+WORKBENCH_URL = "http://127.0.0.1:8800/"
 
 _BTC = 100_000_000
 
@@ -83,6 +89,26 @@ def run_demo(ctx: typer.Context, workdir: Path, *, seed: int = 7, txs: int = 400
     typer.echo(f"  {st} status                                          (what the store holds, its coverage)")
     typer.echo(f"  {exe} simulate --exercise peel-chain --seed 1 --out exercise1   (train an investigator)")
     typer.echo(f"  ground truth for checking: {workdir / 'truth'} (addresses.csv, transactions.csv, cases/)")
+    _workbench(ws, st, seed_out["address"])
+
+
+def _workbench(ws: Workspace, st: str, ransom: str) -> None:
+    """Leave the store ready for the browser: user `demo` (investigator) with a new random password,
+    set through the service layer (stored only as a slow salted hash), printed here and nowhere else."""
+    password = secrets.token_urlsafe(15)  # 20 characters, 120 bits
+    existing = next((u for u in ws.users_list().users if u.name == DEMO_USER), None)
+    if existing is None:
+        ws.users_add(DEMO_USER, role="investigator", password=password)
+    else:
+        ws.users_passwd(DEMO_USER, password)  # a re-run: the old password and its sessions end
+    typer.echo(f"\nthe workbench, in the browser: user {DEMO_USER} (investigator); its password is shown only now, "
+               f"and every demo run sets a new one (`{st} users passwd {DEMO_USER}` sets your own)")
+    typer.echo(f"  password: {password}")
+    if existing is not None and not existing.active:
+        typer.echo(f"  (user {DEMO_USER} is disabled in this store, so the log-in will be refused: someone ran "
+                   f"`users disable {DEMO_USER}`; add another user with `{st} users add NAME --role investigator`)")
+    typer.echo(f"  serve it: {st} serve")
+    typer.echo(f"  then open {WORKBENCH_URL} , log in as {DEMO_USER} and search the ransom address {ransom}")
 
 
 def _case_facts(ws: Workspace, case: dict[str, Any]) -> None:
