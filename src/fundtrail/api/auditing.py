@@ -190,7 +190,8 @@ def entry_of(scope: Scope, actor: Actor | None, body: bytes, start: Message, pay
         split_fields(_json_body(body, Request(scope).headers.get("content-type", "")), subjects, params)
     if scope.get("route") is None:
         params["path"] = scope.get("path", "")
-    return AuditEntry(user=actor.user if actor else "-", role=actor.role if actor else None, via="api",
+    via = actor.via if actor else state.get("via", "api")  # "web" for the workbench's pages and session
+    return AuditEntry(user=actor.user if actor else "-", role=actor.role if actor else None, via=via,
                       action=f"{scope.get('method', '?')} {_template(scope)}",
                       subjects=list(dict.fromkeys(subjects)), params=params, result_size=len(payload),
                       result_unit="bytes", outcome=_outcome(status, start, payload), status=status)

@@ -23,6 +23,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from fundtrail.api.sessions import check_csrf_header, session_token
 from fundtrail.api.state import ApiState, api_state
 from fundtrail.errors import AuthError, PermissionDenied, RateLimited
 from fundtrail.workspace import Actor
@@ -53,11 +54,26 @@ def _verify(state: ApiState, token: str, key: str) -> Actor:
     return actor
 
 
+def _session_actor(state: ApiState, token: str) -> Actor:
+    """The actor of a browser session (checked on every request: sessions expire)."""
+    return state.reader().authenticate_session(token)
+
+
 async def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Actor:
-    """The verified actor of `request` (AuthError without a valid bearer token)."""
-    if credentials is None or not credentials.credentials:
-        raise AuthError("this route needs an API token: send `Authorization: Bearer <token>`")
+    """The verified actor of `request`: a bearer token, else the workbench's session cookie (with the
+    CSRF header on a state-changing request); AuthError without either."""
     state = api_state(request)
+    if credentials is None or not credentials.credentials:
+        session = session_token(request)
+        if session is None:
+            raise AuthError("this route needs an API token: send `Authorization: Bearer <token>`")
+        browser = await run_in_threadpool(_session_actor, state, session)
+        request.state.actor = browser
+        check_csrf_header(request, session)
+        wait = state.limiter.take(token_key(session))
+        if wait > 0:
+            raise TokenRateLimited(rate_message(state, wait), retry_after=wait)
+        return browser
     token = credentials.credentials
     key = token_key(token)
     actor = None if state.refresh_due() else state.known_actor(key, state.workspace.access_stamp())
@@ -93,11 +109,17 @@ def require(permission: str) -> Callable[..., Awaitable[Actor]]:
 
 async def actor_for_audit(request: Request) -> Actor | None:
     """The actor of a request no route authenticated (an unknown route, a rejected body): the
-    token is verified for the audit record only; an invalid one gives None (recorded as `-`)."""
+    token or session is verified for the audit record only; an invalid one gives None (`-`)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return None
+        session = session_token(request)
+        if session is None:
+            return None
+        try:
+            return await run_in_threadpool(api_state(request).workspace.authenticate_session, session)
+        except AuthError:
+            return None
     try:
         actor = await run_in_threadpool(api_state(request).workspace.authenticate, token.strip(), via="api")
     except AuthError:

@@ -48,6 +48,8 @@ class ApiState:
         self._chains = frozenset(ref.name for ref in workspace.chains())
         self._actors: dict[str, tuple[object, Actor]] = {}  # token digest -> (access stamp, actor)
         self.pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="fundtrail-api")
+        #: Failed logins of the workbench (`fundtrail.web.session.LoginLimiter`), set by the web app.
+        self.web_login_limiter: Any = None
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """`fn(*args, **kwargs)` in this server's thread pool, awaited (exceptions propagate)."""
@@ -108,6 +110,13 @@ class ApiState:
                 yield ws
             finally:
                 self.refresh_now()
+
+
+def api_state_of(app: Any) -> ApiState:
+    """The server state kept on a FastAPI app (the workbench adds its routes to the API's app)."""
+    state = app.state.fundtrail
+    assert isinstance(state, ApiState)
+    return state
 
 
 def api_state(request: Request) -> ApiState:
