@@ -33,8 +33,8 @@ def test_serve_subprocess_prints_url_and_answers(api) -> None:
                             env={**os.environ, "FUNDTRAIL_USER": "server-op"})
     try:
         line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("fundtrail API listening on http://127.0.0.1:"), line
-        base = line.split(" on ")[1].split("/api/v1")[0]
+        assert line.startswith("fundtrail listening on http://127.0.0.1:"), line
+        base = line.split(" on ")[1].split("/ ")[0]
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {api.tokens['analyst']}"}) as c:
             r = c.get("/api/v1/status")
             assert r.status_code == 200 and r.json()["chains"][0]["chain"] == CHAIN
@@ -60,8 +60,8 @@ def test_serve_workers_share_one_audit_chain(api) -> None:
                             env={**os.environ, "FUNDTRAIL_USER": "server-op"})
     try:
         line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("fundtrail API listening on http://127.0.0.1:"), line
-        base = line.split(" on ")[1].split("/api/v1")[0]
+        assert line.startswith("fundtrail listening on http://127.0.0.1:"), line
+        base = line.split(" on ")[1].split("/ ")[0]
         headers = {"Authorization": f"Bearer {api.tokens['analyst']}"}
 
         def get(i: int) -> int:

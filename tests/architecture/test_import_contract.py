@@ -1,11 +1,12 @@
 """The one-way import rule of DESIGN.md section 1, checked on the source, not by prose.
 
 Layers, lowest first: model, chains -> store -> ingest -> cluster, tags -> trace -> risk -> cases,
-access, watch -> workspace (the service layer) -> api, web, cli; the simulator (`sim`) is a tool on
-top, beside the interfaces. A module imports from its own package and from lower layers only;
+access, watch -> workspace (the service layer) -> api, cli -> web; the simulator (`sim`) is a tool on
+top, beside the interfaces. The web workbench sits on the API (one server: the pages use the API's
+state, audit record and session cookie). A module imports from its own package and from lower layers only;
 packages of one layer do not import each other; `errors` and `settings` are the base everyone uses.
 The interfaces (`api`, `web`, `cli`) go through the service layer: they import only `workspace`,
-`errors`, `settings` and `model` (and `cli` the simulator). No private name (`_x`) crosses a package
+`errors`, `settings` and `model` (`cli` also the simulator, `web` also the API). No private name (`_x`) crosses a package
 boundary. Every import counts: absolute and relative, at module top, in functions, under
 TYPE_CHECKING, and `importlib.import_module("fundtrail...")` with a literal name.
 """
@@ -29,13 +30,14 @@ LAYERS = [
     {"risk"},
     {"cases", "access", "watch"},
     {"workspace"},
-    {"api", "web", "cli", "sim"},
+    {"api", "cli", "sim"},
+    {"web"},
 ]
 RANK = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}
 DOMAIN = {pkg for layer in LAYERS[:7] for pkg in layer}
 INTERFACE_ALLOWED = {
     "api": {"workspace", "errors", "settings", "model"},
-    "web": {"workspace", "errors", "settings", "model"},
+    "web": {"workspace", "errors", "settings", "model", "api"},
     "cli": {"workspace", "errors", "settings", "model", "sim"},
 }
 # Underscore names that are public API of the standard library (namedtuple methods).

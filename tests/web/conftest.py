@@ -98,7 +98,8 @@ def answer_key(workdir: Path) -> dict[str, Any]:
 def serve(store: Path, **settings: object) -> tuple[str, uvicorn.Server, threading.Thread]:
     """uvicorn serving the workbench app (API and pages) on a free loopback port, in a thread."""
     app = create_app(Settings.load(store=store, **settings))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False,
+                            proxy_headers=False, server_header=False)  # as `fundtrail serve` runs it
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True, name="workbench-server")
     thread.start()

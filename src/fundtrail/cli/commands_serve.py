@@ -1,4 +1,5 @@
-"""CLI command `fundtrail serve`: run the REST API (docs/api.md) under uvicorn.
+"""CLI command `fundtrail serve`: run the web workbench and the REST API (docs/web.md, docs/api.md)
+under uvicorn.
 
 The server binds 127.0.0.1 unless told otherwise; any other address carries investigation data
 over a network, so it needs TLS (`--tls-cert`/`--tls-key`) or an explicit `--insecure-remote`,
@@ -36,7 +37,7 @@ from fundtrail.settings import Settings
 if TYPE_CHECKING:
     import uvicorn
 
-APP_FACTORY = "fundtrail.api.app:create_app"
+APP_FACTORY = "fundtrail.web.app:create_app"
 MAX_WORKERS = 64
 #: Seconds a worker may go without answering the supervisor's ping before it is replaced: long,
 #: because building a cold index or tag map can keep a worker busy for a while.
@@ -92,7 +93,7 @@ def _announce(server: object, scheme: str, quiet: bool) -> None:
 def _print_url(address: tuple[str, int], scheme: str, quiet: bool) -> None:
     host, port = address
     shown = f"[{host}]" if ":" in str(host) else host
-    typer.echo(f"fundtrail API listening on {scheme}://{shown}:{port}/api/v1 (docs: /api/docs)")
+    typer.echo(f"fundtrail listening on {scheme}://{shown}:{port}/ (workbench; REST API /api/v1, docs /api/docs)")
     sys.stdout.flush()
     if not quiet:
         typer.echo("stop with Ctrl-C", err=True)
@@ -114,7 +115,7 @@ def register(app: typer.Typer) -> None:
                                                          "core; each holds its own caches; rate limits are per "
                                                          "worker)."),
     ) -> None:
-        """Run the REST API on the store: bearer tokens, roles, audit log (docs/api.md)."""
+        """Run the web workbench and the REST API: logins, tokens, roles, audit log (docs/web.md)."""
         import uvicorn
 
         if not 0 <= port <= 65535:
