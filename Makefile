@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-# npm packages (package.json): the workbench's front-end libraries (dependencies: cytoscape, cytoscape-svg),
+# npm packages (package.json): the workbench's front-end library (dependencies: cytoscape),
 # served by `fundtrail serve` from node_modules, and test-only tools (devDependencies: anvil, solc).
 # `make demo` installs the first only; `make test` installs everything. `npm ci` empties node_modules
 # first, so the stamps live there and are written after it; the full install stamps both.

@@ -1,6 +1,6 @@
 """Files the browser loads: our own (`static/`) and the front-end libraries from the npm registry.
 
-The libraries (Cytoscape.js and its SVG exporter) are installed by the project's set-up (`npm ci`,
+The library (Cytoscape.js; the SVG export is our own, static/graph-svg.js) is installed by the project's set-up (`npm ci`,
 run by `make demo` and `make test`) into `node_modules/` beside `src/`, or wherever
 `FUNDTRAIL_WEB_ASSETS` points (a deployment copying them elsewhere). Only the files listed in
 `VENDOR` are served, from this machine: no CDN, no font or script from outside.
@@ -15,7 +15,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 #: URL name -> (npm package, file inside it). Nothing else under /vendor is served.
 VENDOR: dict[str, tuple[str, str]] = {
     "cytoscape.min.js": ("cytoscape", "dist/cytoscape.min.js"),
-    "cytoscape-svg.js": ("cytoscape-svg", "cytoscape-svg.js"),
 }
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml",
                ".json": "application/json", ".ico": "image/x-icon"}
