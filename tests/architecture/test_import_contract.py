@@ -6,8 +6,8 @@ top, beside the interfaces. The web workbench sits on the API (one server: the p
 state, audit record and session cookie). A module imports from its own package and from lower layers only;
 packages of one layer do not import each other; `errors` and `settings` are the base everyone uses.
 The interfaces (`api`, `web`, `cli`) go through the service layer: they import only `workspace`,
-`errors`, `settings` and `model` (`cli` also the simulator, `web` also the API). No private name (`_x`) crosses a package
-boundary. Every import counts: absolute and relative, at module top, in functions, under
+`errors`, `settings` and `model` (`cli` also the simulator, `web` also the API). No private name
+(`_x`) crosses a package boundary. Every import counts: absolute and relative, at module top, in functions, under
 TYPE_CHECKING, and `importlib.import_module("fundtrail...")` with a literal name.
 """
 

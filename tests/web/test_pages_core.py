@@ -78,7 +78,8 @@ def test_log_in_and_the_home_page_lists_the_demo_chain(demo_server: Any) -> None
 
 def test_search_with_one_hit_opens_its_page(analyst: httpx.Client, demo_server: Any) -> None:
     """A txid, a cluster id: one hit each, so the search goes straight to its page. A tagged address
-    is an address and a tag: the results list both, linking to the address page."""
+    is an address and its tag: the address has the page, so the search opens it too; a label
+    found on several things lists them."""
     txid = demo_server.case["seed_outputs"][0]["txid"]
     got = analyst.get("/search", params={"q": txid})
     assert got.status_code == 303 and got.headers["location"] == f"/{demo_server.chain}/txs/{txid}"
@@ -86,9 +87,13 @@ def test_search_with_one_hit_opens_its_page(analyst: httpx.Client, demo_server: 
     cluster = analyst.get("/search", params={"q": str(summary["cluster_id"])})
     assert cluster.status_code == 303
     assert cluster.headers["location"] == f"/{demo_server.chain}/clusters/{summary['cluster_id']}"
-    listed = analyst.get("/search", params={"q": demo_server.ransom_address})
-    assert listed.status_code == 200
-    assert f'href="/{demo_server.chain}/addresses/{demo_server.ransom_address}"' in listed.text
+    tagged = analyst.get("/search", params={"q": demo_server.ransom_address})
+    assert {h["kind"] for h in analyst.get("/search.json", params={"q": demo_server.ransom_address})
+            .json()["search"]["hits"]} == {"address", "tag"}
+    assert tagged.status_code == 303
+    assert tagged.headers["location"] == f"/{demo_server.chain}/addresses/{demo_server.ransom_address}"
+    listed = analyst.get("/search", params={"q": "ransomware-group-1"})
+    assert listed.status_code == 200 and "ransomware-group-1" in listed.text
     nothing = analyst.get("/search", params={"q": "no-such-label-anywhere"})
     assert nothing.status_code == 200 and "Nothing in this store matches this text." in nothing.text
 
@@ -224,10 +229,8 @@ def test_the_pages_in_the_browser_in_both_languages(demo_server: Any, browser: A
     box = wait_for(browser, "form.search input[name=q]")
     box.send_keys(demo_server.ransom_address)
     box.submit()
-    wait_for(browser, "main")
-    target = f"/{demo_server.chain}/addresses/{demo_server.ransom_address}"
-    browser.find_element(By.CSS_SELECTOR, f"a[href='{target}']").click()
-    wait_for(browser, "dl.facts")
+    wait_for(browser, "dl.facts")  # the address and its tag: the search opens the address page
+    assert browser.current_url.endswith(f"/{demo_server.chain}/addresses/{demo_server.ransom_address}")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
     screenshot(browser, "core-address-en")
     browser.find_element(By.CSS_SELECTOR, "form.lang button[value=zh_CN]").click()

@@ -1,7 +1,7 @@
 """Files the browser loads: our own (`static/`) and the front-end libraries from the npm registry.
 
-The library (Cytoscape.js; the SVG export is our own, static/graph-svg.js) is installed by the project's set-up (`npm ci`,
-run by `make demo` and `make test`) into `node_modules/` beside `src/`, or wherever
+The library (Cytoscape.js; the SVG export is our own, static/graph-svg.js) is installed by the
+project's set-up (`npm ci`, run by `make demo` and `make test`) into `node_modules/` beside `src/`, or wherever
 `FUNDTRAIL_WEB_ASSETS` points (a deployment copying them elsewhere). Only the files listed in
 `VENDOR` are served, from this machine: no CDN, no font or script from outside.
 """

@@ -2,11 +2,12 @@
 
 Every user-facing string of the web UI is a message id (the English text) looked up in the
 catalogue of the language: every `locales/<lang>/*.json` file merged (one file per part of the
-workbench; an id defined twice with different texts is an error). Both catalogues must hold every id the templates, scripts and page code use
-(a test extracts them). A missing id is shown as the id itself and logged once, except under
-`FUNDTRAIL_I18N_STRICT=1` (the tests), where it fails the page. The language is the `ft_lang`
-cookie (the switch), else the browser's `Accept-Language`, else English. Amounts are formatted from
-exact base units (never through a float) and times carry their time zone.
+workbench; an id defined twice with different texts is an error). Both catalogues must hold every
+id the templates, scripts and page code use (a test extracts them). A missing id is shown as the
+id itself and logged once, except under `FUNDTRAIL_I18N_STRICT=1` (the tests), where it fails the
+page. The language is the `ft_lang` cookie (the switch), else the browser's `Accept-Language`, else
+English. Amounts are formatted from exact base units (never through a float) and times carry their
+time zone.
 """
 
 from __future__ import annotations
