@@ -1,6 +1,6 @@
 """Benchmark: the REST API over loopback against the same questions asked of the service layer in process.
 
-    .venv/bin/python benchmarks/bench_api.py [--txs 1000000] [--work DIR] [--duration 15]
+    .venv/bin/python benchmarks/bench_api.py [--txs 1000000] [--work DIR] [--duration 15] [--pin]
 
 Builds (or reuses, with --work DIR holding `sim/` and `store/` from an earlier run) a simulated chain
 of --txs transactions, ingests it, imports every shared label source (tagpacks, sanctions, labels,
@@ -16,6 +16,8 @@ Python client is used when it is missing, and said so) for the latency figures:
 
 and the same address, trace and screening questions asked of `Workspace` in process, so that the
 HTTP overhead is visible. Every load is bounded in time (--duration) and in count. Loopback only.
+With --pin, only the address summary is measured, wrk on CPU 0 and the server on the other CPUs
+(`taskset`): an extra figure without the load generator taking the server's cores.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -46,9 +49,11 @@ CHAIN = "btc-regtest"
 LABEL_GROUPS = ("tagpacks", "sanctions", "labels", "ransomware")
 
 
-def _run(*args: str, store: Path, capture: bool = False) -> str:
-    out = subprocess.run([FT, "--store", str(store), "-q", *args], check=True, text=True,
+def _run(*args: str, store: Path, capture: bool = False, ok: tuple[int, ...] = (0,)) -> str:
+    out = subprocess.run([FT, "--store", str(store), "-q", *args], text=True,
                          stdout=subprocess.PIPE if capture else None)
+    if out.returncode not in ok:
+        raise subprocess.CalledProcessError(out.returncode, out.args)
     return out.stdout if capture else ""
 
 
@@ -74,15 +79,19 @@ def build(work: Path, txs: int) -> tuple[Path, Path]:
         t = time.perf_counter()
         _run("ingest", "bitcoin", "--blocks-dir", str(sim / "blocks"), store=store)
         print(f"setup: ingest {time.perf_counter() - t:.0f} s", flush=True)
+    ready = work / "store-ready"  # written after the last step: a setup cut short is resumed
+    if not ready.exists():
         t = time.perf_counter()
         labels = work / "labels.csv"  # what a label provider publishes about the simulated services
         write_service_labels(sim, labels)
-        _run("tags", "import", str(labels), *[str(DATA / g) for g in LABEL_GROUPS], store=store)
+        # exit status 3: some shared files could not be imported (listed on stderr), the rest are committed
+        _run("tags", "import", str(labels), *[str(DATA / g) for g in LABEL_GROUPS], store=store, ok=(0, 3))
         print(f"setup: tags import (all shared label sources) {time.perf_counter() - t:.0f} s", flush=True)
         t = time.perf_counter()
         _run("cluster", "run", store=store)
         _run("graph", "build", store=store)
         print(f"setup: cluster run + graph index {time.perf_counter() - t:.0f} s", flush=True)
+        ready.write_text("setup complete\n")
     return sim, store
 
 
@@ -128,11 +137,11 @@ def sample_seeds(store: Path, addresses: list[str], n: int) -> list[str]:
 class Server:
     """`fundtrail serve` in a subprocess on a free loopback port."""
 
-    def __init__(self, store: Path, workers: int = 1) -> None:
+    def __init__(self, store: Path, workers: int = 1, prefix: tuple[str, ...] = ()) -> None:
         self.port = _free_port()
         env = {**os.environ, "FUNDTRAIL_API_RATE_PER_SECOND": "100000", "FUNDTRAIL_API_BURST": "100000",
                "FUNDTRAIL_API_MAX_BODY_MB": "64"}  # the load is the point here, not the limiter
-        self.proc = subprocess.Popen([FT, "--store", str(store), "-q", "serve", "--port", str(self.port),
+        self.proc = subprocess.Popen([*prefix, FT, "--store", str(store), "-q", "serve", "--port", str(self.port),
                                       "--workers", str(workers)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -171,8 +180,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def wrk_latency(url: str, token: str, paths: list[str], connections: int, seconds: int) -> dict[str, float]:
-    """p50/p99 (ms) and requests/s of GETs over `paths` (round robin) with wrk."""
+def wrk_latency(url: str, token: str, paths: list[str], connections: int, seconds: int,
+                prefix: tuple[str, ...] = ()) -> dict[str, float]:
+    """p50/p99 (ms) and requests/s of GETs over `paths` (round robin) with wrk (run under `prefix`)."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "paths.lua"
         lua_paths = ",".join(json.dumps(p) for p in paths)
@@ -185,16 +195,18 @@ def wrk_latency(url: str, token: str, paths: list[str], connections: int, second
             'latency:percentile(50)/1000, latency:percentile(99)/1000, summary.requests, '
             'summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, '
             'summary.errors.status))\nend\n')
-        out = subprocess.run(["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s",
-                              "--timeout", "10s", "-s", str(script), url], check=True, text=True,
-                             capture_output=True).stdout
+        out = subprocess.run([*prefix, "wrk", "-t", str(min(2, connections)), "-c", str(connections),
+                              "-d", f"{seconds}s", "--timeout", "10s", "-s", str(script), url], check=True,
+                             text=True, capture_output=True).stdout
     vals = dict(re.findall(r"^(P50|P99|N|ERR|NON2XX) ([\d.]+)$", out, re.M))
     return {"p50": float(vals["P50"]), "p99": float(vals["P99"]), "n": float(vals["N"]),
             "rps": float(vals["N"]) / seconds, "errors": float(vals["ERR"]) + float(vals["NON2XX"])}
 
 
-def py_latency(url: str, token: str, paths: list[str], connections: int, seconds: int) -> dict[str, float]:
-    """The same as `wrk_latency` with threads of httpx clients (when wrk is not installed)."""
+def py_latency(url: str, token: str, paths: list[str], connections: int, seconds: int,
+               prefix: tuple[str, ...] = ()) -> dict[str, float]:
+    """The same as `wrk_latency` with threads of httpx clients (when wrk is not installed; `prefix`
+    is not applied: the threads run in this process)."""
     stop = time.monotonic() + seconds
     times: list[float] = []
     errors = [0]
@@ -229,6 +241,9 @@ def main() -> None:
     ap.add_argument("--traces", type=int, default=100)
     ap.add_argument("--screen", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
+    ap.add_argument("--pin", action="store_true",
+                    help="an extra figure: wrk on CPU 0 and the server on the other CPUs (taskset), so the "
+                         "load generator does not take the server's cores; the address summary only")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-api-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -244,6 +259,9 @@ def main() -> None:
     load = wrk_latency if shutil.which("wrk") else py_latency
     print(f"load generator: {'wrk' if load is wrk_latency else 'python httpx threads (wrk not installed)'}")
 
+    if args.pin:
+        pinned(store, token, paths, args.workers, args.duration, load)
+        return
     server = Server(store, args.workers)
     print(f"server: fundtrail serve --workers {args.workers}")
     try:
@@ -278,6 +296,27 @@ def main() -> None:
 
     in_process(store, addresses, seeds, screen_inputs)
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+
+
+def pinned(store: Path, token: str, paths: list[str], workers: int, seconds: int, load: Any) -> None:
+    """The address summary at 1 and 32 connections with wrk on CPU 0 and the server on the others."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        raise SystemExit("--pin needs two CPUs and taskset")
+    rest = ",".join(str(c) for c in cpus[1:])
+    server = Server(store, workers, prefix=("taskset", "-c", rest))
+    print(f"server: taskset -c {rest} fundtrail serve --workers {workers}; load generator: taskset -c {cpus[0]}")
+    try:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
+            for p in paths[:200]:
+                c.get(p)
+        for conns in (1, 32):
+            r = load(server.url, token, paths, conns, seconds, prefix=("taskset", "-c", str(cpus[0])))
+            print(f"address summary over HTTP (pinned), {conns:>2} connections: p50 {r['p50']:.2f} ms, "
+                  f"p99 {r['p99']:.2f} ms, {r['rps']:,.0f} req/s ({r['n']:,.0f} requests, "
+                  f"{r['errors']:.0f} errors)", flush=True)
+    finally:
+        server.stop()
 
 
 def in_process(store: Path, addresses: list[str], seeds: list[str], screen_inputs: list[str]) -> None:

@@ -336,13 +336,19 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 _LOGS: dict[Path, AuditLog] = {}
 _LOGS_GUARD = threading.Lock()
+_GIVEN: dict[Path, AuditLog] = {}  # the path as callers spell it -> its log (no resolve() per request)
 
 
 def audit_log(root: Path) -> AuditLog:
-    """The one `AuditLog` of this process for the store at `root`."""
+    """The one `AuditLog` of this process for the store at `root` (asked on every request: the
+    path as given is looked up first, so the file system is visited only for a new spelling)."""
+    given = _GIVEN.get(Path(root))
+    if given is not None:
+        return given
     key = (Path(root) / AUDIT_DIR / LOG_NAME).resolve()
     with _LOGS_GUARD:
         log = _LOGS.get(key)
         if log is None:
             log = _LOGS[key] = AuditLog(Path(root))
+        _GIVEN[Path(root)] = log
         return log

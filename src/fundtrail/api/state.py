@@ -44,6 +44,7 @@ class ApiState:
         self._refresh_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._refreshed = time.monotonic()
+        self._refreshing = False  # a refresh is under way (requests meanwhile use the current state)
         self.limiter = RateLimiter(settings.api_rate_per_second, settings.api_burst)
         self._chains = frozenset(ref.name for ref in workspace.chains())
         self._actors: dict[str, tuple[object, Actor]] = {}  # token digest -> (access stamp, actor)
@@ -57,8 +58,10 @@ class ApiState:
         return await asyncio.get_running_loop().run_in_executor(self.pool, call)
 
     def refresh_due(self) -> bool:
-        """Whether the next `reader()` call refreshes the workspace (slow: not on the event loop)."""
-        return time.monotonic() - self._refreshed >= self.settings.api_refresh_seconds
+        """Whether the next `reader()` call refreshes the workspace (slow: not on the event loop).
+        False while a refresh is under way: the requests that arrive meanwhile are answered from
+        the state as it is, instead of queueing behind the refresh."""
+        return not self._refreshing and time.monotonic() - self._refreshed >= self.settings.api_refresh_seconds
 
     def known_actor(self, key: str, access_stamp: object) -> Actor | None:
         """The actor of a token (by digest `key`) verified at this access stamp, else None."""
@@ -73,10 +76,12 @@ class ApiState:
 
     def reader(self) -> Workspace:
         """The read-only workspace, refreshed first when `api_refresh_seconds` have passed."""
-        if self.refresh_due():
-            with self._refresh_lock:
+        if self.refresh_due() and self._refresh_lock.acquire(blocking=False):  # one request refreshes
+            try:
                 if time.monotonic() - self._refreshed >= self.settings.api_refresh_seconds:
                     self._refresh()
+            finally:
+                self._refresh_lock.release()
         return self.workspace
 
     def is_known_chain(self, name: str) -> bool:
@@ -92,9 +97,13 @@ class ApiState:
         return name
 
     def _refresh(self) -> None:
-        self.workspace.refresh()
-        self._chains = frozenset(ref.name for ref in self.workspace.chains())
-        self._refreshed = time.monotonic()
+        self._refreshing = True
+        try:
+            self.workspace.refresh()
+            self._chains = frozenset(ref.name for ref in self.workspace.chains())
+            self._refreshed = time.monotonic()
+        finally:
+            self._refreshing = False
 
     def refresh_now(self) -> None:
         """Pick up a change this server just made (after a write)."""

@@ -14,6 +14,7 @@ recipients; the counterparty of a withdrawal), each reason naming its side and a
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 
 import numpy as np
 
@@ -42,10 +43,13 @@ class AccountAssessor:
     """Risk of addresses and transactions of one account chain under one profile."""
 
     def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step, *,
-                 graph: AccountGraph | None = None, tagmap: TagMap | None = None) -> None:
+                 graph: AccountGraph | None = None, tagmap: TagMap | None = None,
+                 tagged: Container[str] | None = None) -> None:
         """`graph` and `tagmap`: already loaded ones to share (a workspace's caches), else loaded
-        here; only the map's direct tags count (account chains are scored unclustered)."""
+        here; only the map's direct tags count (account chains are scored unclustered). `tagged`:
+        the tagged addresses a workspace holds (`tagsonly.text_tags`), to skip the catalog."""
         self.store, self.chain, self.profile = store, chain, profile
+        self.tagged = tagged
         self.currency = chain_currency(chain)
         with step(f"updating the account graph index of {chain}"):
             self.graph = graph if graph is not None else AccountGraph.ensure(store, chain)
@@ -81,7 +85,7 @@ class AccountAssessor:
     def addresses(self, texts: list[str]) -> list[RiskResult]:
         """Score addresses (UsageError on the first malformed one)."""
         ids = [self._resolve(t) for t in texts]
-        by_text = text_tags(self.store, texts, [a >= 0 for a in ids], self.currency)
+        by_text = text_tags(self.store, texts, [a >= 0 for a in ids], self.currency, tagged=self.tagged)
         out = []
         for text, a, found in zip(texts, ids, by_text):
             tags = self._tag_evidence(a, found)

@@ -83,7 +83,8 @@ class Assessor:
                  graph: GraphIndex | None = None, tagmap: TagMap | None = None,
                  tagged: Container[str] | None = None) -> None:
         """`graph` and `tagmap`: already loaded ones to share (a workspace's caches), else loaded here;
-        `tagged`: the set of tagged address texts, to skip the catalog for untagged ones."""
+        `tagged`: the tagged addresses, to skip the catalog for untagged ones (a workspace's `TagRows`:
+        no catalog visit at all)."""
         self.store, self.chain, self.profile = store, chain, profile
         self.tagged = tagged
         self._members: tuple[np.ndarray, np.ndarray] | None = None  # (order, sorted cluster labels)

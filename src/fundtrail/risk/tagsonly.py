@@ -9,7 +9,8 @@ always says that exposure was not computed and why (`exposure_computed: false`,
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
+from typing import Protocol
 
 from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
@@ -17,13 +18,26 @@ from fundtrail.store.lake import Store
 from fundtrail.tags.currencies import InvalidAddress, lookup_key
 
 
+class TagEvidenceSource(Protocol):
+    """Merged tags held in memory by a long-lived reader (a workspace's `TagRows`), which answers
+    `tag_evidence` without the catalog: `evidence_of(text)` is one text's categorised tags of every
+    currency, in `tags.lookup.lookup_batch`'s order. Recognised by that method (an isinstance check
+    against a runtime protocol costs more than the lookup)."""
+
+    def evidence_of(self, address: str) -> list[TagEvidence]: ...
+
+
 def tag_evidence(store: Store, texts: Sequence[str], currencies: Sequence[Sequence[str] | None], *,
                  tagged: Container[str] | None = None) -> list[list[TagEvidence]]:
     """Per address text: its merged direct tags with a category, of the given currencies (None: any).
     `tagged`: every tagged address (`tags.lookup.tagged_addresses`), when the caller holds it: texts
-    not in it are answered without a catalog visit."""
+    not in it are answered without a catalog visit; a `TagEvidenceSource` answers every text."""
     from fundtrail.tags.lookup import has_tags, is_tagged, lookup_batch
 
+    evidence_of = _evidence_source(tagged)
+    if evidence_of is not None:
+        return [[t for t in evidence_of(text.strip()) if wanted is None or t.currency in wanted]
+                for text, wanted in zip(texts, currencies)]
     out: list[list[TagEvidence]] = [[] for _ in texts]
     if not texts or (tagged is not None and not any(is_tagged(tagged, t) for t in texts)):
         return out
@@ -52,15 +66,23 @@ def text_tags(store: Store, texts: Sequence[str], active: Sequence[bool], own: s
 
     With `tagged` a mapping of key -> currencies (`tags.lookup.tagged_addresses`), only texts that
     can have such tags are looked up: an active address whose tags are all of `own` (most tagged
-    ones on a chain with its own labels) is answered without the catalog."""
+    ones on a chain with its own labels) is answered without the catalog; when `tagged` is also a
+    `TagEvidenceSource`, no text is looked up in the catalog."""
     need = [i for i, (t, act) in enumerate(zip(texts, active)) if _may_have(tagged, t, act, own)]
     out: list[list[TagEvidence]] = [[] for _ in texts]
     if not need:
         return out
-    found = tag_evidence(store, [texts[i] for i in need], [None] * len(need))
+    found = tag_evidence(store, [texts[i] for i in need], [None] * len(need),
+                         tagged=tagged if _evidence_source(tagged) is not None else None)
     for i, tags in zip(need, found):
         out[i] = [t for t in tags if not (active[i] and t.currency == own)]
     return out
+
+
+def _evidence_source(tagged: object) -> Callable[[str], list[TagEvidence]] | None:
+    """`tagged.evidence_of` when `tagged` is a `TagEvidenceSource`, else None."""
+    found = getattr(tagged, "evidence_of", None)
+    return found if callable(found) else None
 
 
 def _may_have(tagged: Container[str] | None, text: str, active: bool, own: str) -> bool:

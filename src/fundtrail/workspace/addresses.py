@@ -3,12 +3,11 @@
 Both answer from the chain's cached graph index (`IndexOps`): the address is found by binary search
 over the index's sorted keys, and its totals, first and last activity and transaction list are
 array slices, so no lake scan happens per call. Cluster membership and inherited tags come from the
-cached tag map; direct tags (merged, with every source) from the tags package's lookup, the facts
-`fundtrail tags show` gives, restricted to the chain's currency. Only tagged addresses visit the
-catalog for them (an in-memory set of tagged keys says which), and their rows are remembered in a
-bounded LRU (`_TagRows`) until `refresh()` sees a tag change: an investigator's server is asked
-about the same exchange wallets and flagged addresses again and again, and one catalog visit costs
-milliseconds (connection attach, index probe), a hundred times the rest of the summary.
+cached tag map; direct tags (merged, with every source: the facts `fundtrail tags show` gives,
+restricted to the chain's currency) from the merged tags the workspace holds in memory
+(`lookup_tags.TagRows`, loaded once per tag state): a catalog visit costs milliseconds (connection
+attach, index probe), a hundred times the rest of the summary, and concurrent visits queue on the
+catalog's one in-process lock, so no summary makes one.
 
 An address the chain never saw is a NotFoundError, unless it is well formed and tagged: then the
 summary says `seen: false` with zero activity, because "this sanctioned address has not been used
@@ -17,15 +16,12 @@ yet" is an answer an investigator needs.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
 from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address
 from fundtrail.errors import NotFoundError
-from fundtrail.tags.currencies import lookup_key
 from fundtrail.tags.lookup import has_tags, is_tagged, tags_of
 from fundtrail.tags.taxonomy import CATEGORIES
 from fundtrail.trace.attribution import chain_currency
@@ -39,32 +35,6 @@ from fundtrail.workspace.risk import RiskOps, RiskReport, RiskRequest
 __all__ = ["AddressOps", "AddressSummary", "AddressTag", "AddressTx", "AddressTxPage", "AssetTotals", "SeenAt"]
 
 _CURSOR_KEYS = ("after",)
-#: Tagged addresses whose direct catalog tags a workspace remembers (a few KB each).
-TAG_ROWS_MAX = 16_384
-
-
-class _TagRows:
-    """Direct catalog tags by (address key, currency), least recently used dropped first. Held in
-    the workspace cache without a chain, so `refresh()` drops it whenever the tags changed."""
-
-    def __init__(self, limit: int = TAG_ROWS_MAX) -> None:
-        self.limit = limit
-        self._rows: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> list[dict[str, Any]] | None:
-        with self._lock:
-            rows = self._rows.get(key)
-            if rows is not None:
-                self._rows.move_to_end(key)
-            return rows
-
-    def put(self, key: tuple[str, str], rows: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self._rows[key] = rows
-            self._rows.move_to_end(key)
-            while len(self._rows) > self.limit:
-                self._rows.popitem(last=False)
 
 
 class AddressOps(LookupBase):
@@ -83,9 +53,7 @@ class AddressOps(LookupBase):
     def _address_tags(self, ref: ChainRef, text: str, address_id: int | None,
                       cluster_id: int | None) -> list[AddressTag]:
         currency = chain_currency(ref.name)
-        direct: list[dict[str, Any]] = []
-        if is_tagged(self.tagged_addresses(), text):  # most addresses are not: no catalog visit
-            direct = self._direct_rows(text, currency)
+        direct = self._direct_rows(text, currency)
         out = [AddressTag(kind="direct", currency=t["currency"], category=t.get("category"),
                           category_label=t.get("category_label"), label=t["label"], confidence=t.get("confidence"),
                           confidence_level=t.get("confidence_level"), actor=t.get("actor"),
@@ -107,15 +75,16 @@ class AddressOps(LookupBase):
         return out
 
     def _direct_rows(self, text: str, currency: str) -> list[dict[str, Any]]:
-        """The merged catalog tags of a tagged address in `currency` (remembered, see `_TagRows`)."""
-        memo = self.cached(("address-tag-rows",), _TagRows)
-        key = (lookup_key(text), currency)
-        rows = memo.get(key)
-        if rows is None:
-            with self.store.connect(read_only=True) as con:
-                rows = [t for t in tags_of(con, text) if t.get("currency") == currency] if has_tags(con) else []
-            memo.put(key, rows)
-        return rows
+        """The merged tags of an address in `currency`, from the tags held in memory; from the
+        catalog only for a currency they do not hold whole (a chain ingested since they were loaded)."""
+        tagged = self.tagged_addresses()
+        rows = tagged.rows_of(text, currency)
+        if rows is not None:
+            return rows
+        if not is_tagged(tagged, text):
+            return []
+        with self.store.connect(read_only=True) as con:
+            return [t for t in tags_of(con, text) if t.get("currency") == currency] if has_tags(con) else []
 
     def _activity(self, ref: ChainRef, address_id: int) -> dict[str, Any]:
         if ref.family == "account":

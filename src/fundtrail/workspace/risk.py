@@ -205,8 +205,9 @@ class RiskOps(IndexOps):
     def warm(self, progress: Progress = no_progress) -> list[str]:
         """Load now what the first lookups would otherwise load (a server calls this before it
         accepts requests, so no investigator's request pays for it): per stored chain its graph
-        index, tag map and risk assessor, and the set of tagged addresses. Returns the chains
-        warmed; a chain whose indexes cannot be built is left for its requests to report."""
+        index, tag map and risk assessor, and the store's merged tags (`tagged_addresses`: after
+        this, no address summary visits the catalog). Returns the chains warmed; a chain whose
+        indexes cannot be built is left for its requests to report."""
         warmed: list[str] = []
         self.tagged_addresses()
         for ref in self.chains():
@@ -232,7 +233,7 @@ class RiskOps(IndexOps):
                 tagmap = self.tag_map(name, family)
                 if family == "account":
                     return AccountAssessor(self.store, name, prof, step, graph=self.account_graph(name),
-                                           tagmap=tagmap)
+                                           tagmap=tagmap, tagged=self.tagged_addresses())
                 return Assessor(self.store, name, prof, step, graph=self.graph_index(name), tagmap=tagmap,
                                 tagged=self.tagged_addresses())
 

@@ -9,11 +9,11 @@ process (one call) still gets an index that is up to date with the store.
 
 from __future__ import annotations
 
-from fundtrail.tags.lookup import tagged_addresses
 from fundtrail.trace.account_graph import AccountGraph
-from fundtrail.trace.attribution import TagMap
+from fundtrail.trace.attribution import TagMap, chain_currency
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.workspace.core import Progress, WorkspaceBase, no_progress
+from fundtrail.workspace.lookup_tags import TagRows
 
 
 class IndexOps(WorkspaceBase):
@@ -38,12 +38,14 @@ class IndexOps(WorkspaceBase):
 
         return self.cached(("tagmap", chain), build, chain=chain)
 
-    def tagged_addresses(self) -> dict[str, frozenset[str | None]]:
-        """Every tagged address key of the store and its tags' currencies, held in memory so that
-        lookups of untagged addresses (most of them) skip the catalog; renewed by `refresh()` after
-        a tag import."""
-        def build() -> dict[str, frozenset[str | None]]:
+    def tagged_addresses(self) -> TagRows:
+        """Every merged tag of the store in memory (`lookup_tags.TagRows`): as a mapping, each
+        tagged address key and its tags' currencies; also the rows the address summary and risk
+        read, whole for the currencies of the stored chains, so no lookup visits the catalog.
+        Renewed by `refresh()` after a tag import or a change of chains."""
+        def build() -> TagRows:
+            currencies = {chain_currency(ref.name) for ref in self.chains()}
             with self.store.connect(read_only=True) as con:
-                return tagged_addresses(con)
+                return TagRows.load(con, currencies)
 
         return self.cached(("tagged-addresses",), build)
