@@ -123,6 +123,7 @@ class WorkspaceBase:
         self.actor = actor
         self._cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # key -> (state, value)
         self._states: dict[str, Any] = {}  # chain -> state seen at the last refresh
+        self._catalog_seen: tuple[int, ...] | None = None  # the catalog files as the last refresh saw them
         self._lock = threading.RLock()
         #: the catalog's schema version before this workspace opened (and maybe migrated) it; 0: new
         self.schema_at_open: int | None = None
@@ -215,9 +216,27 @@ class WorkspaceBase:
         with self._lock:
             self._cache.pop(key, None)
 
+    def _catalog_files(self) -> tuple[int, ...]:
+        """Size and modification time of the catalog and its write-ahead log: every change of the
+        store's state (an ingest batch, a tag import, a cluster run) writes one of them."""
+        seen: list[int] = []
+        for path in (self.store.catalog_path, self.store.catalog_path.with_name(self.store.catalog_path.name + ".wal")):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                seen += [-1, -1]
+                continue
+            seen += [st.st_mtime_ns, st.st_size]
+        return tuple(seen)
+
     def refresh(self) -> list[str]:
         """Drop cached objects of chains whose stored state changed; returns those chains. The
-        only way cached indexes, tag maps and assessors are renewed."""
+        only way cached indexes, tag maps and assessors are renewed. When the catalog files are
+        as the last refresh saw them nothing can have changed, and the catalog is not visited (a
+        server refreshes every few seconds: the visit held up the requests of that moment)."""
+        files = self._catalog_files()
+        if files == self._catalog_seen:
+            return []
         changed: list[str] = []
         self.store.forget_chains()
         names = [c.name for c in self.chains()]
@@ -235,6 +254,7 @@ class WorkspaceBase:
                 if (chain is None and (changed or tags_changed)) or chain in changed or (
                         tags_changed and chain is not None):
                     del self._cache[key]
+        self._catalog_seen = files
         return changed
 
     def remember_state(self) -> None:
