@@ -149,3 +149,25 @@ def test_a_tag_import_is_seen_after_refresh(env: dict[str, Any]) -> None:
     ws.refresh()  # ... until a refresh sees the import
     tags = ws.address(address, chain=CHAIN).tags
     assert [(t.kind, t.label, t.category) for t in tags] == [("direct", "Late find", "scam")]
+
+
+def test_a_refresh_with_nothing_changed_makes_no_catalog_visit(env: dict[str, Any],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server refreshes every few seconds: when the catalog and its WAL are as the last refresh
+    saw them, the refresh does not visit the catalog; a change made since (a tag import) is still
+    seen by the next one."""
+    ws = Workspace.open(Settings.load(store=env["store"]))
+    address = env["untagged"][7]
+    ws.refresh()  # the first one reads the states and remembers the catalog files
+    with monkeypatch.context() as m:
+        def no_catalog(*args: object, **kwargs: object) -> None:
+            raise AssertionError("an idle refresh visited the catalog")
+
+        m.setattr(Store, "connect", no_catalog)
+        assert ws.refresh() == [] and ws.refresh() == []
+    assert ws.address(address, chain=CHAIN).tags == []
+    extra = Path(env["store"]).parent / "later.csv"
+    extra.write_text(f"address,label,category,currency\n{address},Later find,scam,BTC-REGTEST\n")
+    assert main(["-q", "--store", str(env["store"]), "tags", "import", str(extra)]) == 0
+    ws.refresh()
+    assert [t.label for t in ws.address(address, chain=CHAIN).tags] == ["Later find"]
