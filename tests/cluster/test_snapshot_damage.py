@@ -53,11 +53,11 @@ def _rot(path: Path) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-#: (command, table it reads): `cluster run` reads every table, `show` an address's outputs and
-#: inputs, `why` the addresses (evidence comes from the run's files)
+#: (command, table it reads): `cluster run` reads every table, `show` the addresses (its totals
+#: come from the graph index, built by the first, undamaged run), `why` the addresses (evidence
+#: comes from the run's files)
 CASES = [*(("run", t) for t in ("transactions", "inputs", "outputs", "addresses")),
-         *(("show", t) for t in ("transactions", "inputs", "outputs", "addresses")),
-         ("why", "addresses")]
+         ("show", "addresses"), ("why", "addresses")]
 
 
 @pytest.mark.parametrize(("command", "table"), CASES, ids=[f"{c}-{t}" for c, t in CASES])

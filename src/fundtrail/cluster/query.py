@@ -8,6 +8,7 @@ applied, so an override shows at once, before the next run.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,8 +170,10 @@ def cluster_root(snap: Snapshot, cl: Clustering, cluster_id: int) -> int:
 
 
 def show_member(store: Store, snap: Snapshot, aid: int, cl: Clustering | None = None,
-                text: str | None = None) -> dict:
-    """`show` of the cluster of address id `aid` (`text`: the address as the user wrote it)."""
+                text: str | None = None, totals_of: Callable[[np.ndarray], dict | None] | None = None) -> dict:
+    """`show` of the cluster of address id `aid` (`text`: the address as the user wrote it).
+    `totals_of(members)`: the members' totals from a faster source the caller holds (an index),
+    or None to have them summed here over the lake."""
     cl = cl if cl is not None else load_clustering(store, snap.chain)
     cid = cl.cluster_of(aid)
     members = cl.members(cid)
@@ -179,7 +182,7 @@ def show_member(store: Store, snap: Snapshot, aid: int, cl: Clustering | None = 
     return {
         "chain": snap.chain, "address": names.get(aid, (text or str(aid)).strip()), "address_id": aid,
         "cluster_id": cid, "cluster_address": names.get(cid), "members": int(members.size),
-        **totals(snap, members),
+        **((totals_of(members) if totals_of is not None else None) or totals(snap, members)),
         "tags": [], "overrides": touching, "run_id": cl.run.run_id,
         "clustered_through_tx": cl.run.tx_hi,
     }
