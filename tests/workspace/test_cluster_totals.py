@@ -63,3 +63,20 @@ def test_the_cluster_result_uses_them(store: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(query, "totals", no_lake_totals)
     assert ws.cluster(str(big), chain=CHAIN) == lake
+
+
+def test_member_texts_from_the_index_equal_the_lakes(store: Path) -> None:
+    """Members' address texts made from the graph index equal the lake's (`query.address_texts`),
+    and the page's one-snapshot call equals the two separate ones."""
+    ws = Workspace.open(Settings.load(store=store))
+    st = Store.open(store)
+    cl = query.load_clustering(st, CHAIN)
+    roots, sizes = np.unique(cl.labels, return_counts=True)
+    for root in roots[np.argsort(sizes)[-5:]]:
+        page = ws.cluster_members(str(int(root)), chain=CHAIN, limit=1000)
+        with open_snapshot(st, CHAIN) as snap:
+            want = query.address_texts(snap, cl.members(int(root)))
+        assert {m.address_id: m.address for m in page.members} == want
+        both = ws.cluster_with_members(str(int(root)), chain=CHAIN, limit=7)
+        assert both == (ws.cluster(str(int(root)), chain=CHAIN),
+                        ws.cluster_members(str(int(root)), chain=CHAIN, limit=7))

@@ -170,14 +170,15 @@ def cluster_root(snap: Snapshot, cl: Clustering, cluster_id: int) -> int:
 
 
 def show_member(store: Store, snap: Snapshot, aid: int, cl: Clustering | None = None,
-                text: str | None = None, totals_of: Callable[[np.ndarray], dict | None] | None = None) -> dict:
+                text: str | None = None, totals_of: Callable[[np.ndarray], dict | None] | None = None,
+                texts_of: Callable[[list[int]], dict[int, str]] | None = None) -> dict:
     """`show` of the cluster of address id `aid` (`text`: the address as the user wrote it).
     `totals_of(members)`: the members' totals from a faster source the caller holds (an index),
-    or None to have them summed here over the lake."""
+    or None to have them summed here over the lake; `texts_of(ids)` the address texts likewise."""
     cl = cl if cl is not None else load_clustering(store, snap.chain)
     cid = cl.cluster_of(aid)
     members = cl.members(cid)
-    names = address_texts(snap, [aid, cid])
+    names = (texts_of or (lambda ids: address_texts(snap, ids)))([aid, cid])
     touching = [ov.override_id for ov in cl.overrides if set(ov.addresses) & set(members.tolist())]
     return {
         "chain": snap.chain, "address": names.get(aid, (text or str(aid)).strip()), "address_id": aid,

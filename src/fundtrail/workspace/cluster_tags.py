@@ -23,14 +23,16 @@ from fundtrail.trace.attribution import chain_currency
 SHOW_TAG_MEMBERS = 200_000
 
 
-def tags_of_cluster(store: Store, snap: Snapshot, cl: Clustering, address: str, cluster_id: int) -> dict[str, Any]:
+def tags_of_cluster(store: Store, snap: Snapshot, cl: Clustering, address: str, cluster_id: int, *,
+                    texts_of: Callable[[Any], dict[int, str]] | None = None) -> dict[str, Any]:
     """Tags of `address` and those its cluster inherits from members, one entry per distinct tag
-    (`tags.lookup.distinct_tags`), with the cluster's conflict check and how many members were read."""
+    (`tags.lookup.distinct_tags`), with the cluster's conflict check and how many members were read.
+    `texts_of(ids)`: the members' address texts from a source the caller holds (else the lake)."""
     with store.connect(read_only=True) as con:
         if not has_tags(con):
             return {"tags": [], "possible_false_merge": False, "conflict": None, "tag_members_read": 0}
         members = cl.members(cluster_id)[:SHOW_TAG_MEMBERS]
-        texts = address_texts(snap, members)
+        texts = texts_of(members) if texts_of is not None else address_texts(snap, members)
         own = with_actors(con, tags_of(con, address))
         inherited = cluster_tags(con, [texts[int(m)] for m in members if int(m) in texts])
     carried = [{**t, "member": address} for t in own]
