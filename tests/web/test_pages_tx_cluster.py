@@ -424,7 +424,8 @@ def switch_language(driver: Any, code: str) -> None:
 
     driver.find_element(By.CSS_SELECTOR, f'form.lang button[value="{code}"]').click()
     lang = "zh-CN" if code == "zh_CN" else "en"
-    WebDriverWait(driver, 15).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
+    # read by script: an element found while the page is being replaced goes stale between find and read
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.documentElement.lang") == lang)
 
 
 def test_pages_in_chromium(demo_server: Any, browser: Any) -> None:

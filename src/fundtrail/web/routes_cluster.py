@@ -83,7 +83,9 @@ async def cluster_page(request: Request, chain: str, id: str, cursor: str | None
     def load() -> tuple[ClusterResult, ClusterMembersPage]:
         ws = view.workspace
         with request_fields(AS_ID):
-            return ws.cluster_with_members(ref, chain=chain, limit=size, cursor=cursor)
+            both: tuple[ClusterResult, ClusterMembersPage] = ws.cluster_with_members(
+                ref, chain=chain, limit=size, cursor=cursor)
+            return both
 
     cluster, members = await view.run(load)
     a, b = a.strip(), b.strip()
