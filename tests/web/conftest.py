@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from fundtrail.settings import Settings
 from fundtrail.sim.scenario import CASE
 from fundtrail.web.app import create_app
 from fundtrail.workspace import Actor, Workspace
+from web.server import start
 from web.browser import (CSRF_HEADER, check_console, fresh_screenshots, http_login, new_driver,
                          require_browser, reset, screenshot)
 
@@ -97,18 +98,20 @@ def answer_key(workdir: Path) -> dict[str, Any]:
 
 def serve(store: Path, **settings: object) -> tuple[str, uvicorn.Server, threading.Thread]:
     """uvicorn serving the workbench app (API and pages) on a free loopback port, in a thread."""
-    app = create_app(Settings.load(store=store, **settings))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False,
-                            proxy_headers=False, server_header=False)  # as `fundtrail serve` runs it
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True, name="workbench-server")
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the workbench server did not start"
-        time.sleep(0.02)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    return f"http://127.0.0.1:{port}", uv, thread
+    return start(create_app(Settings.load(store=store, **settings)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def strict_messages() -> Iterator[None]:
+    """Every workbench page the web tests render uses strict catalogues: a message missing from one
+    fails the page (`web.i18n.strict`)."""
+    before = os.environ.get("FUNDTRAIL_I18N_STRICT")
+    os.environ["FUNDTRAIL_I18N_STRICT"] = "1"
+    yield
+    if before is None:
+        os.environ.pop("FUNDTRAIL_I18N_STRICT", None)
+    else:
+        os.environ["FUNDTRAIL_I18N_STRICT"] = before
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,9 @@
-"""Servers and browser helpers of the graph canvas's tests (issue 15, part H4b).
+"""Servers and browser helpers of the graph canvas's tests (issue 15).
 
 - `canvas_chain` / `canvas_server`: a five-block regtest chain written with the block writer and
   ingested through the CLI, served like `demo_server`: a transaction paying 2,400 addresses (the
   wide node: paging, and 2,000 nodes on the canvas) and three payments from one address to
   another in three blocks (the fold: three transactions between the same two addresses).
-- `ensure_graph_routes`: mounts the graph API (`fundtrail.api.routes_graph`) in an app that does
-  not mount it yet, before the trace routes (`/graph/trace` is not `/{chain}/trace`).
 - In the page: `call` awaits a Promise of `window.ftGraph`, `wait_graph` waits for the canvas,
   `canvas_click` clicks or double-clicks a node where the canvas draws it (a real mouse event).
 """
@@ -22,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
-from fundtrail.api import routes_graph
 from fundtrail.chains.bitcoin import writer as w
 from fundtrail.chains.bitcoin.address import address_for_script
 from fundtrail.chains.bitcoin.params import REGTEST
@@ -33,22 +29,13 @@ from fundtrail.settings import Settings
 from fundtrail.web.app import create_app
 from fundtrail.workspace import Actor, Workspace
 
+from web.server import start
+
 CHAIN = "btc-regtest"
 WIDE_OUTPUTS = 2_400
 PAYMENTS = (1 * w.COIN, 2 * w.COIN, 3 * w.COIN)
 T0 = 1_700_000_000
 BLOCK_SECONDS = 600
-
-
-def ensure_graph_routes(app: FastAPI) -> FastAPI:
-    """Mount the graph API's routes first in `app` unless it has them (see the module doc)."""
-    if not any(getattr(r, "path", "") == "/api/v1/graphs" for r in app.router.routes):
-        before = len(app.router.routes)
-        app.include_router(routes_graph.router)
-        mounted = app.router.routes[before:]
-        del app.router.routes[before:]
-        app.router.routes[0:0] = mounted
-    return app
 
 
 def _key(i: int) -> bytes:
@@ -123,16 +110,8 @@ def serve_store(store: Path, roles: tuple[str, ...] = ("investigator", "analyst"
     ws = Workspace.open(Settings.load(store=store), writable=True, actor=Actor(user="setup", via="python"))
     for role in roles:
         ws.users_add(role, role=role, password=passwords[role])
-    app = ensure_graph_routes(create_app(Settings.load(store=store, api_refresh_seconds=0)))
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False))
-    thread = threading.Thread(target=uv.run, daemon=True, name="canvas-server")
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the workbench server did not start"
-        time.sleep(0.02)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    return GraphServer(f"http://127.0.0.1:{port}", store, {r: r for r in roles}, passwords, _uv=uv, _thread=thread)
+    url, uv, thread = start(create_app(Settings.load(store=store, api_refresh_seconds=0)), name="canvas-server")
+    return GraphServer(url, store, {r: r for r in roles}, passwords, _uv=uv, _thread=thread)
 
 
 @contextlib.contextmanager

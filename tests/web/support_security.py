@@ -15,7 +15,6 @@ import json
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import uvicorn
 
 from fundtrail.settings import Settings
 from fundtrail.web.app import create_app
+from web.server import start
 from web.browser import CSRF_FIELD, SESSION_COOKIE, csrf_of
 
 CSRF_HEADER = "x-csrf-token"
@@ -77,18 +77,8 @@ def serve_store(store: Path, *, tls: tuple[Path, Path] | None = None, **settings
     """uvicorn serving the workbench on `store` as `fundtrail serve` configures it, on a free
     loopback port in a thread (`tls`: certificate and key files, for https)."""
     app = create_app(Settings.load(store=store, api_refresh_seconds=0, **settings))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False,
-                            server_header=False, proxy_headers=False,
-                            ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True, name="workbench-copy")
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the workbench server did not start"
-        time.sleep(0.02)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    return Served(f"{'https' if tls else 'http'}://127.0.0.1:{port}", store, app, uv, thread)
+    url, uv, thread = start(app, tls=tls, name="workbench-copy")
+    return Served(url, store, app, uv, thread)
 
 
 @contextlib.contextmanager

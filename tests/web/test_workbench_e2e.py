@@ -22,7 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from fundtrail.web.i18n import Formatter, zone
 from web.browser import login, screenshot, wait_for
-from web.graph_support import call, canvas_click, ensure_graph_routes, status, visible, wait_graph, wait_until
+from web.graph_support import call, canvas_click, status, visible, wait_graph, wait_until
 
 NOTE = "Ransom wallet: ask the exchange <script>window.ftXss = 1</script>"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -30,8 +30,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def server(demo_server: Any) -> Any:
-    """The demo's server, with the graph API mounted (until `create_app` mounts it itself)."""
-    ensure_graph_routes(demo_server._uv.config.app)
+    """The demo's server."""
     return demo_server
 
 

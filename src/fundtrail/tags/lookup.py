@@ -31,13 +31,14 @@ _MERGED = "SELECT * FROM tags_merged WHERE @WHERE@"
 _ORDER = " ORDER BY address, confidence_level DESC, currency, category NULLS LAST, label"
 
 
-def _plain(value: object) -> object:
+def plain(value: object) -> object:
+    """A catalog value as tags are given out: dates in ISO form, inside lists and structs too."""
     if isinstance(value, (_dt.date, _dt.datetime)):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -45,7 +46,7 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict]:
     names = [d[0] for d in cur.description]
     out = []
     for r in cur.fetchall():
-        tag: dict[str, Any] = {n: _plain(v) for n, v in zip(names, r)}
+        tag: dict[str, Any] = {n: plain(v) for n, v in zip(names, r)}
         tag["kind"] = "direct"
         tag["category_label"] = CATEGORIES[tag["category"]].label if tag.get("category") else None
         out.append(tag)
@@ -146,7 +147,7 @@ def lookup_list(con: duckdb.DuckDBPyConnection, addresses: AddressList) -> list[
     out = []
     for tag in found:
         row = rows[tag.pop("query")]
-        tag = {k: _plain(v) for k, v in tag.items()}
+        tag = {k: plain(v) for k, v in tag.items()}
         out.append({"record": "tag", "line": row.line, "address": row.text,
                     "normalised_address": tag.pop("address"), "kind": "direct", **tag})
     return out
@@ -194,7 +195,7 @@ def cluster_tags(con: duckdb.DuckDBPyConnection, members: Iterable[str]) -> dict
     table = lookup_batch(con, addresses).to_pylist()
     tags = []
     for row in table:
-        tag: dict[str, Any] = {k: _plain(v) for k, v in row.items() if k != "query"}
+        tag: dict[str, Any] = {k: plain(v) for k, v in row.items() if k != "query"}
         tag["kind"] = "inherited"
         tag["member"] = addresses[row["query"]]
         tag["category_label"] = CATEGORIES[tag["category"]].label if tag.get("category") else None

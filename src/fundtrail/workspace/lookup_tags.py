@@ -25,7 +25,6 @@ here it is the one of `tags_of`, then the tag key.
 
 from __future__ import annotations
 
-import datetime as _dt
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -37,7 +36,7 @@ import pyarrow.compute as pc
 
 from fundtrail.risk.score import TagEvidence
 from fundtrail.tags.currencies import InvalidAddress, lookup_key
-from fundtrail.tags.lookup import has_tags
+from fundtrail.tags.lookup import has_tags, plain
 from fundtrail.tags.taxonomy import CATEGORIES
 
 #: The columns of `tags_merged`, in its order (what `tags.lookup.tags_of` returns).
@@ -150,7 +149,7 @@ class TagRows(Mapping[str, Currencies]):
         for row in group.to_pylist():
             if row["currency"] != currency:
                 continue
-            tag: dict[str, Any] = {k: _plain(row[k]) for k in COLUMNS}
+            tag: dict[str, Any] = {k: plain(row[k]) for k in COLUMNS}
             tag["kind"] = "direct"
             tag["category_label"] = CATEGORIES[tag["category"]].label if tag.get("category") else None
             out.append(tag)
@@ -188,16 +187,6 @@ def _currencies_by_group(currency: pa.Array, starts: np.ndarray) -> list[Currenc
     shared: dict[Currencies, Currencies] = {}
     return [shared.setdefault(s, s) for s in out]
 
-
-def _plain(value: Any) -> Any:
-    """A value as `tags.lookup` gives it: dates in ISO form, inside lists and structs too."""
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _decoded(arr: pa.Array) -> pa.Array:
