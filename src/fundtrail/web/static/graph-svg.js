@@ -1,7 +1,7 @@
 // fundtrail workbench: the canvas as an SVG document, drawn from Cytoscape's own layout and styles.
 // Our own exporter (no third-party SVG plug-in): nodes as circles, rectangles or diamonds with their
 // colour, border and label; edges as straight or curved paths with their width, colour and an arrow;
-// hidden elements left out. window.ftSvg(cy, shown) returns the SVG text of `shown` (default: all drawn).
+// edge labels (amounts) at their middle; hidden elements left out. window.ftSvg(cy, shown) returns the SVG text of `shown` (default: all drawn).
 (function () {
   "use strict";
   function esc(text) {
@@ -37,14 +37,34 @@
     }
     return '<ellipse cx="' + num(p.x) + '" cy="' + num(p.y) + '" rx="' + num(w / 2) + '" ry="' + num(h / 2) + '"' + paint + "/>";
   }
+  // A label of one or more lines (Cytoscape wraps at "\n"; SVG text does not: one tspan per line).
+  function label(text, x, y, size, fill, weight) {
+    var lines = String(text).split("\n");
+    var out = '<text x="' + num(x) + '" y="' + num(y) + '" font-size="' + num(size) + '" text-anchor="middle" fill="' +
+      esc(fill) + '"' + (weight ? ' font-weight="' + esc(weight) + '"' : "") + ">";
+    lines.forEach(function (line, i) {
+      out += '<tspan x="' + num(x) + '" dy="' + (i ? num(size * 1.2) : 0) + '">' + esc(line) + "</tspan>";
+    });
+    return out + "</text>";
+  }
   function nodeLabel(node) {
     var text = node.style("label");
     if (!text) { return ""; }
     var p = node.position(), size = px(node, "font-size", 10);
     var below = node.style("text-valign") !== "center";
     var y = below ? p.y + node.height() / 2 + size + 2 : p.y + size / 3;
-    return '<text x="' + num(p.x) + '" y="' + num(y) + '" font-size="' + num(size) + '" text-anchor="middle" fill="' +
-      esc(colour(node, "color", "#1d2733")) + '">' + esc(text) + "</text>";
+    return label(text, p.x, y, size, colour(node, "color", "#1d2733"), node.style("font-weight"));
+  }
+  function edgeLabel(edge) {
+    var text = edge.style("label");
+    if (!text) { return ""; }
+    var m = edge.midpoint ? edge.midpoint() : null;
+    if (!m) {
+      var s = edge.sourceEndpoint(), t = edge.targetEndpoint();
+      m = {x: (s.x + t.x) / 2, y: (s.y + t.y) / 2};
+    }
+    var size = px(edge, "font-size", 9);
+    return label(text, m.x, m.y - 3, size, colour(edge, "color", "#3b4a5c"), null);
   }
   function edgePath(edge) {
     var s = edge.sourceEndpoint(), t = edge.targetEndpoint();
@@ -72,6 +92,7 @@
       '<rect x="' + num(box.x1 - pad) + '" y="' + num(box.y1 - pad) + '" width="' + num(w) + '" height="' + num(h) +
         '" fill="#ffffff"/>'];
     els.edges().forEach(function (e) { out.push(edgePath(e)); });
+    els.edges().forEach(function (e) { out.push(edgeLabel(e)); });
     els.nodes().forEach(function (n) { out.push(nodeShape(n)); out.push(nodeLabel(n)); });
     out.push("</svg>");
     return out.join("\n");
