@@ -1,6 +1,6 @@
 """The one-way import rule of DESIGN.md section 1, checked on the source, not by prose.
 
-Layers, lowest first: model, chains -> store -> ingest -> cluster, tags -> trace -> risk -> cases,
+Layers, lowest first: model, chains, verify -> store -> ingest -> cluster, tags -> trace -> risk -> cases,
 access, watch -> workspace (the service layer) -> api, cli -> web; the simulator (`sim`) is a tool on
 top, beside the interfaces. The web workbench sits on the API (one server: the pages use the API's
 state, audit record and session cookie). A module imports from its own package and from lower layers only;
@@ -8,12 +8,14 @@ packages of one layer do not import each other; `errors` and `settings` are the 
 The interfaces (`api`, `web`, `cli`) go through the service layer: they import only `workspace`,
 `errors`, `settings` and `model` (`cli` also the simulator, `web` also the API). No private name
 (`_x`) crosses a package boundary. Every import counts: absolute and relative, at module top, in functions, under
-TYPE_CHECKING, and `importlib.import_module("fundtrail...")` with a literal name.
+TYPE_CHECKING, and `importlib.import_module("fundtrail...")` with a literal name. The evidence verifier
+(`verify`) stands alone: it imports the standard library and its own modules only.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "fundtrail"
 BASE = {"errors", "settings", "__init__"}
 LAYERS = [
-    {"model", "chains"},
+    {"model", "chains", "verify"},
     {"store"},
     {"ingest"},
     {"cluster", "tags"},
@@ -40,6 +42,9 @@ INTERFACE_ALLOWED = {
     "web": {"workspace", "errors", "settings", "model", "api"},
     "cli": {"workspace", "errors", "settings", "model", "sim"},
 }
+# Packages a reader must be able to take alone: the standard library and their own modules only
+# (the evidence verifier, checked by a defence expert without the rest of fundtrail).
+STANDALONE = {"verify"}
 # Underscore names that are public API of the standard library (namedtuple methods).
 PUBLIC_UNDERSCORE = {"_make", "_replace", "_asdict", "_fields", "_field_defaults"}
 
@@ -145,6 +150,9 @@ def _violations(src: Path = SRC) -> list[str]:
                     bad.append(f"{where}:{imp.line} base module imports {imp.module}")
             continue
         assert pkg in RANK, f"package {pkg!r} is not placed in a layer: add it to LAYERS and DESIGN"
+        if pkg in STANDALONE:
+            bad += [f"{where}:{ln} ({pkg}) imports {mod}: {pkg} uses the standard library only"
+                    for ln, mod in _beyond_stdlib(tree, path, src, pkg)]
         for imp in imps:
             parts = imp.module.split(".")
             target = parts[1] if len(parts) > 1 else ""
@@ -164,6 +172,26 @@ def _violations(src: Path = SRC) -> list[str]:
                 bad.append(f"{what}: domain packages never import the simulator")
             elif RANK[target] >= RANK[pkg]:
                 bad.append(f"{what} ({target}): imports must point to lower layers")
+    return bad
+
+
+def _beyond_stdlib(tree: ast.Module, path: Path, src: Path, pkg: str) -> list[tuple[int, str]]:
+    """Imports of a standalone package that are neither the standard library nor its own modules."""
+    own = f"{src.name}.{pkg}"
+    bad: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            mod = _resolve(node, path, src)
+            mods = [f"{mod}.{a.name}" for a in node.names] if mod == src.name else [mod]
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str) and _is_import_call(node.func)):
+            mods = [node.args[0].value]
+        else:
+            continue
+        bad += [(node.lineno, m) for m in mods if m.split(".")[0] not in sys.stdlib_module_names
+                and m != own and not m.startswith(own + ".")]
     return bad
 
 
@@ -234,6 +262,16 @@ def test_checker_keeps_domain_packages_off_the_simulator(tmp_path: Path) -> None
     found = _fake(tmp_path, {"ingest/x.py": "from fundtrail.sim.evm.record import request_key\n",
                              "sim/y.py": "from fundtrail.ingest.x import request_key\n"})
     assert len(found) == 1 and "ingest/x.py:1" in found[0] and "never import the simulator" in found[0]
+
+
+def test_checker_keeps_the_verifier_on_the_standard_library(tmp_path: Path) -> None:
+    found = _fake(tmp_path, {"verify/__init__.py": "from .bitcoin import parse_tx\nimport hashlib\n",
+                             "verify/bitcoin.py": "import struct\nfrom fundtrail.verify import x\n"
+                                                  "from fundtrail.errors import DataError\n"
+                                                  "def f():\n    import numpy\n",
+                             "verify/z.py": "from .. import errors\n"})
+    assert sorted(f.split(" ")[0] for f in found) == ["verify/bitcoin.py:3", "verify/bitcoin.py:5", "verify/z.py:1"]
+    assert all("standard library only" in f for f in found)
 
 
 def test_checker_keeps_the_base_at_the_bottom(tmp_path: Path) -> None:
