@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -11,22 +10,8 @@ import pytest
 from fundtrail.cli.main import main
 from fundtrail.errors import StoreError
 from fundtrail.store import Store, migrations
+from support.schema import make_older
 from fundtrail.workspace import Actor, Workspace
-
-
-def make_schema_6(root: Path) -> None:
-    """Undo every schema step above 6 (drop what it created), as a store of the fundtrail before
-    the web workbench would be."""
-    with Store(root).connect() as con:
-        for version, _desc, statements in reversed(migrations.MIGRATIONS):
-            if version <= 6:
-                continue
-            for sql in reversed(statements):
-                if m := re.match(r"\s*CREATE TABLE (\w+)", sql):
-                    con.execute(f"DROP TABLE IF EXISTS {m.group(1)} CASCADE")
-                elif m := re.match(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", sql):
-                    con.execute(f"ALTER TABLE {m.group(1)} DROP COLUMN {m.group(2)}")
-            con.execute("DELETE FROM schema_migrations WHERE version = ?", [version])
 
 
 def test_migrate_6_to_7_keeps_users_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,7 +22,7 @@ def test_migrate_6_to_7_keeps_users_and_tokens(tmp_path: Path, capsys: pytest.Ca
     token = ws.tokens_create("old-inv").token
     ws.users_disable("old-gone")
     before = ws.users_list().model_dump()
-    make_schema_6(root)
+    make_older(root, 6)
     assert Store(root).schema_version() == 6
     with Store(root).connect(read_only=True) as con:
         assert not con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'web_sessions'").fetchall()

@@ -22,6 +22,7 @@ from fundtrail.chains.bitcoin import writer as w
 from fundtrail.cli.main import main
 from fundtrail.errors import NotFoundError, StoreError, TooLargeError, UsageError
 from fundtrail.store import Store, migrations
+from support.schema import make_older
 from fundtrail.workspace import Actor, GraphPage, TraceRequest, Workspace
 from tests.api.graph_support import CHAIN, GATHERED, PAIRED, WIDE_OUTPUTS, labelled_store, wide_store
 
@@ -386,9 +387,7 @@ def test_account_trace_graph(account: dict[str, Any]) -> None:
 def test_migration_8_adds_saved_graphs_to_an_older_store(tmp_path: Path) -> None:
     root = tmp_path / "store"
     Workspace.open(store=root, create=True)
-    with Store.open(root, create=False).connect() as con:  # as a store of schema 7 was
-        con.execute("DROP TABLE saved_graphs")
-        con.execute("DELETE FROM schema_migrations WHERE version = 8")
+    make_older(root, 7)  # as a store of schema 7 was
     assert Store(root).schema_version() == 7
     with pytest.raises(StoreError) as old:
         Workspace.open(store=root)  # reading never migrates

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from fundtrail.cli.main import main
 from fundtrail.errors import StoreError, UsageError
 from fundtrail.settings import Settings
 from fundtrail.store import Store, migrations
+from support.schema import make_older
 from fundtrail.workspace import Workspace
 from fundtrail.workspace.jobs import (ExportTransactionsRequest, IngestBitcoinRequest, IngestEthereumRequest,
                                       IngestIncomplete)
@@ -145,27 +145,12 @@ def test_fsck_finds_a_changed_file(built, tmp_path: Path, capsys) -> None:
     assert bad.value.field == "chain"
 
 
-def _make_older(store: Path, keep: int) -> None:
-    """Undo the schema steps above `keep` (drop what they created), as a store of an older
-    fundtrail would be."""
-    with Store(store).connect() as con:
-        for version, _desc, statements in reversed(migrations.MIGRATIONS):
-            if version <= keep:
-                continue
-            for sql in reversed(statements):
-                if m := re.match(r"\s*CREATE TABLE (\w+)", sql):
-                    con.execute(f"DROP TABLE IF EXISTS {m.group(1)} CASCADE")
-                elif m := re.match(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", sql):
-                    con.execute(f"ALTER TABLE {m.group(1)} DROP COLUMN {m.group(2)}")
-            con.execute("DELETE FROM schema_migrations WHERE version = ?", [version])
-
-
 def test_migrate_is_the_one_way_to_upgrade(built, tmp_path: Path, capsys) -> None:
     import shutil
 
     old = tmp_path / "old"
     shutil.copytree(built[1], old)
-    _make_older(old, 4)
+    make_older(old, 4)
     with pytest.raises(StoreError) as err:
         Workspace.open(Settings.load(store=old))
     assert "fundtrail migrate" in err.value.one_line() and Store(old).schema_version() == 4

@@ -25,7 +25,7 @@ import typer.core
 import typer.main
 
 from fundtrail.cli import audit as cli_audit
-from fundtrail.cli import (commands_access, commands_bitcoin, commands_cluster, commands_ethereum,
+from fundtrail.cli import (commands_access, commands_bitcoin, commands_case, commands_cluster, commands_ethereum,
                           commands_lookup, commands_risk, commands_serve, commands_sim, commands_store,
                           commands_tags, commands_trace)
 from fundtrail.errors import FundtrailError, Interrupted, UsageError
@@ -93,6 +93,7 @@ commands_trace.register(app)
 commands_risk.register(app)
 commands_lookup.register(app)
 commands_access.register(app)
+commands_case.register(app)
 commands_serve.register(app)
 
 

@@ -141,5 +141,30 @@ MIGRATIONS.append((
     ],
 ))
 
+MIGRATIONS.append((
+    9,
+    "cases: case files, per-case members and roles, seeds with reported facts, notes, findings",
+    [
+        """CREATE TABLE cases (
+            case_id VARCHAR PRIMARY KEY, title VARCHAR NOT NULL, agency VARCHAR, case_number VARCHAR,
+            status VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, created_by VARCHAR NOT NULL,
+            closed_at TIMESTAMP, closed_by VARCHAR)""",
+        """CREATE TABLE case_members (
+            case_id VARCHAR NOT NULL, user_name VARCHAR NOT NULL, case_role VARCHAR NOT NULL,
+            added_at TIMESTAMP NOT NULL, added_by VARCHAR NOT NULL, PRIMARY KEY (case_id, user_name))""",
+        """CREATE TABLE case_seeds (
+            case_id VARCHAR NOT NULL, seed_id VARCHAR NOT NULL, text VARCHAR NOT NULL, chain VARCHAR NOT NULL,
+            note VARCHAR, facts VARCHAR, added_at TIMESTAMP NOT NULL, added_by VARCHAR NOT NULL,
+            PRIMARY KEY (case_id, seed_id))""",
+        """CREATE TABLE case_notes (
+            note_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, author VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL, text VARCHAR NOT NULL, PRIMARY KEY (case_id, note_id))""",
+        """CREATE TABLE case_findings (
+            finding_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, text VARCHAR NOT NULL,
+            basis VARCHAR, confidence DOUBLE, source VARCHAR, created_at TIMESTAMP NOT NULL,
+            created_by VARCHAR NOT NULL, PRIMARY KEY (case_id, finding_id))""",
+    ],
+))
+
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

@@ -6,8 +6,8 @@ caches loaded indexes, tag maps and assessors per chain and store state, and off
 and result models (pydantic) for every capability: status, search, addresses, transactions,
 clusters, tags, trace, paths, risk, screening, exposure, the workbench's graph (one hop at a
 time, traces drawn, saved canvases), the long jobs (ingest, tag import, cluster
-run, index refresh) with progress callbacks, and users, tokens and the audit log. Interfaces turn
-their input into a request model, make one call, and render the result (docs/python-api.md).
+run, index refresh) with progress callbacks, users, tokens and the audit log, and cases. Interfaces
+turn their input into a request model, make one call, and render the result (docs/python-api.md).
 
 Every public request and result model is importable from here (`from fundtrail.workspace import
 Workspace, TraceRequest`); `RESULT_MODELS` lists the models public `Workspace` methods return, whose
@@ -20,6 +20,9 @@ from fundtrail.workspace.access import (AccessOps, AuditEntry, AuditPage, AuditP
                                         AuditVerifyResult, SessionCreated, TokenCreateResult, TokenRecord,
                                         TokensListResult, UserRecord, UsersListResult)
 from fundtrail.workspace.addresses import AddressOps
+from fundtrail.workspace.case_models import (CaseDetail, CaseList, CaseMember, CaseRecord, FindingRecord, NoteRecord,
+                                             SeedRecord)
+from fundtrail.workspace.cases import CaseOps
 from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, ClusterMembersPage, ClusterOverrideRequest,
                                                 ClusterOverrideResult, ClusterOverridesResult, ClusterResult,
                                                 ClusterRun, ClusterRunRequest, ClusterRunResult, ClusterRunsResult,
@@ -77,6 +80,10 @@ __all__ = [
     "AuditRecord",
     "AuditVerifyResult",
     "BitcoinIngestResult",
+    "CaseDetail",
+    "CaseList",
+    "CaseMember",
+    "CaseRecord",
     "ChainRef",
     "ChainStatus",
     "ClusterMember",
@@ -101,6 +108,7 @@ __all__ = [
     "ExposureRequest",
     "ExposureResult",
     "Finding",
+    "FindingRecord",
     "FsckResult",
     "GraphBuildResult",
     "GraphEdge",
@@ -119,6 +127,7 @@ __all__ = [
     "LookupTag",
     "MigrateResult",
     "Model",
+    "NoteRecord",
     "Page",
     "PathsRequest",
     "PathsResult",
@@ -136,6 +145,7 @@ __all__ = [
     "SearchHit",
     "SearchResult",
     "SeedInput",
+    "SeedRecord",
     "SeenAt",
     "SessionCreated",
     "ShownTag",
@@ -183,8 +193,8 @@ __all__ = [
 ]
 
 
-class Workspace(StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps, TagOps,
-                TraceOps, RiskOps, JobOps, AccessOps, WorkspaceBase):
+class Workspace(CaseOps, StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps,
+                TagOps, TraceOps, RiskOps, JobOps, AccessOps, WorkspaceBase):
     """fundtrail's capabilities on one store; open with `Workspace.open(settings, ...)`."""
 
 
@@ -212,4 +222,6 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     # users, tokens, audit log
     UserRecord, UsersListResult, SessionCreated, TokenCreateResult, TokenRecord, TokensListResult, AuditRecord,
     AuditPage, AuditVerifyResult,
+    # cases
+    CaseRecord, CaseList, CaseDetail, SeedRecord, NoteRecord, FindingRecord,
 )

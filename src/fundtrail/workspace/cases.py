@@ -1,0 +1,142 @@
+"""Service operations: cases (domain: `fundtrail.cases`).
+
+Every call acts as the workspace's actor: only cases they are a member of exist for them (a
+non-member gets the same NotFoundError as an unknown id), owners and members write, viewers
+read. A seed is checked against the store the way `search` reads it (an address, `TXID:VOUT`
+or txid the store holds) and kept in canonical form with its chain. Saved traces, attachments,
+reruns, bundles and reports come later (issue 16).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fundtrail.cases import ids
+from fundtrail.cases import store as case_store
+from fundtrail.errors import NotFoundError, UsageError
+from fundtrail.workspace.case_models import (CaseDetail, CaseList, CaseMember, CaseRecord, FindingRecord, NoteRecord,
+                                             SeedRecord, iso)
+from fundtrail.workspace.search import SearchOps
+
+__all__ = ["CaseOps"]
+
+_SEED_KINDS = ("output", "transaction", "address")
+
+
+def _record(row: dict[str, Any]) -> CaseRecord:
+    return CaseRecord(**{**row, "created_at": iso(row["created_at"]), "closed_at": iso(row["closed_at"])})
+
+
+class CaseOps(SearchOps):
+    """Cases of the acting user (module docstring)."""
+
+    def case_new(self, title: str, *, agency: str | None = None, number: str | None = None) -> CaseRecord:
+        """Open a case with the acting user as its owner (a writable workspace)."""
+        fields = (ids.line(title, "title"), ids.line(agency, "agency", required=False),
+                  ids.line(number, "number", required=False))
+        self.require_writable("opening a case")
+        return _record(case_store.create_case(self.store, title=fields[0] or "", agency=fields[1],
+                                              number=fields[2], by=self._case_user()))
+
+    def case_list(self) -> CaseList:
+        """The cases the acting user is a member of, newest first."""
+        rows = case_store.list_cases(self.store, self._case_user(), read_only=not self.writable)
+        return CaseList(cases=[_record(r) for r in rows])
+
+    def case_get(self, case: str) -> CaseDetail:
+        """The case with its members, seeds, notes and findings; NotFoundError (field `case`)
+        for an unknown case and for one the acting user is not a member of, alike."""
+        row = case_store.case_detail(self.store, case, self._case_user(), read_only=not self.writable)
+        cid = row["id"]
+        head = _record({k: v for k, v in row.items() if k not in ("members", "seeds", "notes", "findings")})
+        return CaseDetail(
+            **head.model_dump(),
+            members=[CaseMember(**{**m, "added_at": iso(m["added_at"])}) for m in row["members"]],
+            seeds=[SeedRecord(**{**s, "case_id": cid, "added_at": iso(s["added_at"])}) for s in row["seeds"]],
+            notes=[NoteRecord(**{**n, "case_id": cid, "created_at": iso(n["created_at"])}) for n in row["notes"]],
+            findings=[FindingRecord(**{**f, "case_id": cid, "created_at": iso(f["created_at"])})
+                      for f in row["findings"]])
+
+    def case_add_seed(self, case: str, seed: str, *, note: str | None = None, chain: str | None = None,
+                      facts: dict[str, Any] | None = None) -> SeedRecord:
+        """Add a seed (an address, `TXID:VOUT` or txid the store holds, as for `trace`) with a
+        note and the facts reported about it; NotFoundError on `seed` when the store has no such
+        thing (on `chain`, when given)."""
+        ids.check_case_id(case)
+        note_text = ids.text(note, "note", required=False)
+        if facts is not None and not isinstance(facts, dict):
+            raise UsageError("facts must be a JSON object", field="facts")
+        self.require_writable("adding a seed")
+        user = self._case_user()
+        case_store.get_case(self.store, case, user, read_only=False)  # an unknown case first, not a seed error
+        text, chain_name = self._resolve_seed(seed, chain)
+        sid = case_store.add_seed(self.store, case, user, text=text, chain=chain_name, note=note_text,
+                                  facts=facts or {})
+        return next(s for s in self.case_get(case).seeds if s.id == sid)
+
+    def case_note(self, case: str, text: str) -> NoteRecord:
+        """Add a note by the acting user to an open case."""
+        ids.check_case_id(case)
+        body = ids.text(text, "text") or ""
+        self.require_writable("adding a note")
+        nid = case_store.add_note(self.store, case, self._case_user(), text=body)
+        return next(n for n in self.case_get(case).notes if n.id == nid)
+
+    def case_finding(self, case: str, kind: Literal["fact", "inference"], text: str, *, basis: str | None = None,
+                     confidence: float | None = None, source: str | None = None) -> FindingRecord:
+        """Add a finding: a `fact` needs its basis (what on chain shows it) and has no
+        confidence; an `inference` needs its basis and a confidence from 0 to 1."""
+        ids.check_case_id(case)
+        if kind not in ("fact", "inference"):
+            raise UsageError(f"kind {kind!r} is not a finding kind (fact or inference)", field="kind")
+        body = ids.text(text, "text") or ""
+        why = ids.text(basis, "basis", required=False)
+        if why is None:
+            raise UsageError(f"basis is empty: a{'n' if kind == 'inference' else ''} {kind} needs its basis",
+                             field="basis")
+        if kind == "fact" and confidence is not None:
+            raise UsageError("confidence is for inferences; a fact has none", field="confidence")
+        if kind == "inference" and confidence is None:
+            raise UsageError("confidence is missing: an inference needs one from 0 to 1", field="confidence")
+        level = ids.confidence(confidence) if confidence is not None else None
+        origin = ids.text(source, "source", required=False)
+        self.require_writable("adding a finding")
+        fid = case_store.add_finding(self.store, case, self._case_user(), kind=kind, text=body, basis=why,
+                                     confidence=level, source=origin)
+        return next(f for f in self.case_get(case).findings if f.id == fid)
+
+    def case_close(self, case: str) -> CaseRecord:
+        """Close an open case (its owner only): it then refuses new seeds, notes and findings."""
+        ids.check_case_id(case)
+        self.require_writable("closing a case")
+        case_store.close_case(self.store, case, self._case_user())
+        return _record(case_store.get_case(self.store, case, self._case_user(), read_only=False))
+
+    def case_set_member(self, case: str, user: str, *, role: str = "member") -> CaseDetail:
+        """Add `user` to the case as `role` (member or viewer), or change their role (the owner only)."""
+        ids.check_case_id(case)
+        self.require_writable("managing case members")
+        case_store.set_member(self.store, case, self._case_user(), member=user, role=role)
+        return self.case_get(case)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _case_user(self) -> str:
+        return case_store.check_user(self.actor.user, field="as")
+
+    def _resolve_seed(self, seed: str, chain: str | None) -> tuple[str, str]:
+        """(canonical text, chain) of a seed the store holds; NotFoundError on `seed` otherwise."""
+        if not isinstance(seed, str) or not seed.strip():
+            raise UsageError("seed is empty: give an address, TXID:VOUT or txid", field="seed")
+        if chain is not None:
+            chain = self.chain(chain, what="a case seed").name
+        try:
+            hits = self.search(seed, limit=50).hits
+        except UsageError as exc:
+            raise UsageError(exc.message.replace("q ", "seed ", 1), field="seed") from None
+        for kind in _SEED_KINDS:
+            for hit in hits:
+                if hit.kind == kind and hit.chain is not None and chain in (None, hit.chain):
+                    return hit.text, hit.chain
+        where = f" on chain {chain}" if chain else ""
+        raise NotFoundError(f"seed {seed.strip()[:120]!r} is no address, output or transaction in the store{where}",
+                            field="seed")
