@@ -52,7 +52,7 @@ def _case(con: duckdb.DuckDBPyConnection, case_id: str, user: str) -> dict[str, 
     return dict(zip(_CASE_NAMES, row))
 
 
-def _writable(case: dict[str, Any], what: str, *, owner_only: bool = False) -> None:
+def check_writable(case: dict[str, Any], what: str, *, owner_only: bool = False) -> None:
     roles = ("owner",) if owner_only else _WRITERS
     if case["role"] not in roles:
         who = "the case's owner" if owner_only else "the case's owner and members"
@@ -94,7 +94,8 @@ def list_cases(store: Store, user: str, *, read_only: bool) -> list[dict[str, An
 
 
 def case_detail(store: Store, case_id: str, user: str, *, read_only: bool) -> dict[str, Any]:
-    """The case with its members, seeds, notes and findings (each oldest first)."""
+    """The case with its members, seeds, notes, findings and saved traces (each oldest first)."""
+    from fundtrail.cases import traces  # traces imports this module
     ids.check_case_id(case_id)
     with store.connect(read_only=read_only) as con:
         case = _case(con, case_id, user)
@@ -113,6 +114,7 @@ def case_detail(store: Store, case_id: str, user: str, *, read_only: bool) -> di
                                 "FROM case_findings WHERE case_id = ? ORDER BY created_at, finding_id",
                                 ("id", "kind", "text", "basis", "confidence", "source", "created_at",
                                  "created_by"))
+        case["traces"] = traces.list_traces(con, case_id)
     for seed in case["seeds"]:
         seed["facts"] = json.loads(seed["facts"]) if seed["facts"] else {}
     return case
@@ -123,7 +125,7 @@ def _insert(store: Store, case_id: str, user: str, what: str, table: str, prefix
     """Insert one row into a case table after the access and status checks; its new id."""
     ids.check_case_id(case_id)
     with store.connect() as con:
-        _writable(_case(con, case_id, user), what, owner_only=owner_only)
+        check_writable(_case(con, case_id, user), what, owner_only=owner_only)
         while True:
             new = ids.new_id(prefix)
             if not con.execute(f"SELECT 1 FROM {table} WHERE case_id = ? AND {key} = ?", [case_id, new]).fetchone():
@@ -160,7 +162,7 @@ def close_case(store: Store, case_id: str, user: str) -> None:
     """Close an open case (the owner only); closing a closed case is refused like any write."""
     ids.check_case_id(case_id)
     with store.connect() as con:
-        _writable(_case(con, case_id, user), "closing the case", owner_only=True)
+        check_writable(_case(con, case_id, user), "closing the case", owner_only=True)
         con.execute("UPDATE cases SET status = 'closed', closed_at = ?, closed_by = ? WHERE case_id = ?",
                     [now(), user, case_id])
 
@@ -172,7 +174,7 @@ def set_member(store: Store, case_id: str, user: str, *, member: str, role: str)
     if role not in ("member", "viewer"):
         raise UsageError(f"role {role!r} is not a role to give (member or viewer)", field="role")
     with store.connect() as con:
-        _writable(_case(con, case_id, user), "managing members", owner_only=True)
+        check_writable(_case(con, case_id, user), "managing members", owner_only=True)
         if member == user:
             raise UsageError("user: the owner keeps the owner role", field="user")
         con.execute("DELETE FROM case_members WHERE case_id = ? AND user_name = ?", [case_id, member])

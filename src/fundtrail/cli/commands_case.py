@@ -7,14 +7,19 @@ unknown id). The audit hook records each command with the case id among its subj
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
 import typer
 
-from fundtrail.cli.context import workspace
+from fundtrail.cli.commands_trace import index_progress, option_names, trace_request
+from fundtrail.cli.context import quiet, workspace
 from fundtrail.cli.output import echo_json
 from fundtrail.errors import UsageError
-from fundtrail.workspace import CaseDetail, CaseRecord
+from fundtrail.workspace import (CaseDetail, CaseRecord, SavedTraceSummary, TraceRerun,
+                                 TraceResult)
+from fundtrail.workspace.tracing import DEFAULT_STOP_CATEGORIES, render_trace_text
 
 case_app = typer.Typer(help="Case files: seeds, notes, findings (fact or inference) and members.",
                        no_args_is_help=True)
@@ -51,6 +56,26 @@ def _show(c: CaseDetail) -> None:
     typer.echo(f"notes ({len(c.notes)}):")
     for n in c.notes:
         typer.echo(f"  {n.id}  {n.created_at} {n.author}: {n.text}")
+    typer.echo(f"saved traces ({len(c.traces)}):")
+    for t in c.traces:
+        typer.echo(f"  {_trace_line(t)}")
+
+
+def _trace_line(t: SavedTraceSummary) -> str:
+    st = t.state
+    again = f", rerun of {t.rerun_of}" if t.rerun_of else ""
+    return (f"{t.id}  {t.created_at} {t.created_by}  {t.policy or '-'}  {t.seed}: {t.endpoints} endpoints, "
+            f"{t.amount_reached} reached{again}  [{st.get('chain')} tip {st.get('tip_height')} "
+            f"{str(st.get('tip_hash'))[:16]}, tags {st.get('tag_import_id')}, cluster run "
+            f"{st.get('cluster_run_id')}, fundtrail {st.get('fundtrail_version')}]")
+
+
+def _rerun_text(r: TraceRerun) -> str:
+    head = f"rerun of {r.trace_id} in {r.case_id}: " + ("changed" if r.changed else "no change")
+    lines = [head, *(f"  state: {c}" for c in r.state_changes), *(f"  result: {c}" for c in r.result_changes)]
+    if r.saved_as:
+        lines.append(f"saved as {r.saved_as}")
+    return "\n".join(lines)
 
 
 @case_app.command("new")
@@ -79,7 +104,7 @@ def case_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", 
 @case_app.command("show")
 def case_show(ctx: typer.Context, case: str = typer.Argument(..., metavar="CASE", help=CASE_HELP),
               as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Show a case: its members, seeds, findings and notes."""
+    """Show a case: its members, seeds, findings, notes and saved traces."""
     detail = workspace(ctx).case_get(case)
     echo_json(detail) if as_json else _show(detail)
 
@@ -147,3 +172,57 @@ def case_members(ctx: typer.Context, case: str = typer.Argument(..., metavar="CA
         return
     for m in detail.members:
         typer.echo(f"{m.user:24} {m.role:7} added {m.added_at} by {m.added_by}")
+
+
+@case_app.command("trace")
+def case_trace(
+    ctx: typer.Context,
+    case: str = typer.Argument(..., metavar="CASE", help=CASE_HELP),
+    seeds: list[str] | None = typer.Argument(None, help="Addresses, txids or outputs (TXID:VOUT), traced "
+                                             "together as one seed set.", show_default=False),
+    seeds_file: Path | None = typer.Option(None, "--seeds-file", help="More seeds, as for `fundtrail trace`."),
+    direction: str = typer.Option("forward", "--direction", help="forward or backward."),
+    policy: str = typer.Option("haircut", "--policy", help="poison, haircut, fifo, lifo or tiho."),
+    hops: int | None = typer.Option(None, "--hops", help="Stop after N transactions (default: none)."),
+    min_value: str | None = typer.Option(None, "--min-value", help="Stop following amounts under V."),
+    since: str | None = typer.Option(None, "--since", help="Ignore activity before (date or unix)."),
+    until: str | None = typer.Option(None, "--until", help="Ignore activity after (date or unix)."),
+    stop_at: str = typer.Option(",".join(DEFAULT_STOP_CATEGORIES), "--stop-at",
+                                help="Tag categories where the trace stops."),
+    stop_file: Path | None = typer.Option(None, "--stop-file", help="Also stop at these addresses."),
+    max_txs: int = typer.Option(200_000, "--max-txs", help="Node budget."),
+    max_seconds: float = typer.Option(30.0, "--max-seconds", help="Time budget in seconds."),
+    exact: bool = typer.Option(False, "--exact", help="Haircut in exact fractions."),
+    follow: bool = typer.Option(False, "--follow-change", help="Follow the likely change output hop by hop."),
+    change_confidence: float = typer.Option(0.3, "--change-confidence", help="--follow-change: least confidence."),
+    chain: str | None = typer.Option(None, "--chain", help="Store chain (default: the store's only chain)."),
+    asset: str | None = typer.Option(None, "--asset", help="Account chains: ETH or a token address."),
+    as_json: bool = typer.Option(False, "--json", help="The saved trace as JSON (its `result` is `trace --json`)."),
+) -> None:
+    """Run a trace (every option of `fundtrail trace`) and save it in the case with the store
+    state it was computed on."""
+    req = trace_request(ctx, seeds, seeds_file, stop_file, direction=direction, policy=policy, hops=hops,
+                        min_value=min_value, since=since, until=until, stop_at=stop_at, max_txs=max_txs,
+                        max_seconds=max_seconds, exact=exact, follow_change=follow,
+                        change_confidence=change_confidence, chain=chain, asset=asset)
+    with option_names():
+        saved = workspace(ctx, writable=True).case_trace(case, req, index_progress(quiet(ctx)))
+    if as_json:
+        echo_json(saved)
+        return
+    typer.echo(render_trace_text(TraceResult(**saved.result)))
+    typer.echo(f"saved trace {saved.id} in {case}")
+
+
+@case_app.command("rerun")
+def case_rerun(ctx: typer.Context, case: str = typer.Argument(..., metavar="CASE", help=CASE_HELP),
+               trace_id: str = typer.Argument(..., metavar="TRACE_ID", help="A saved trace (T- and 8 hex digits)."),
+               save: bool = typer.Option(False, "--save", help="Also save the rerun as a new saved trace."),
+               as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Recompute a saved trace on today's store and show what changed (the saved trace stays)."""
+    with option_names():
+        result = workspace(ctx, writable=save).case_rerun(case, trace_id, index_progress(quiet(ctx)), save=save)
+    if as_json:
+        typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+        return
+    typer.echo(_rerun_text(result))

@@ -8,6 +8,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import typer
@@ -40,6 +41,21 @@ def index_progress(be_quiet: bool) -> Progress:
             sys.stderr.flush()
 
     return progress
+
+
+
+def trace_request(ctx: typer.Context, seeds: list[str] | None, seeds_file: Path | None, stop_file: Path | None, *,
+                  stop_at: str, **options: Any) -> TraceRequest:
+    """The `TraceRequest` of `fundtrail trace`'s arguments (also `fundtrail case trace`'s): seeds from
+    the arguments and `--seeds-file`, stop addresses from `--stop-file`, the other options as given."""
+    texts: list[str | SeedInput] = list(seeds or [])
+    if seeds_file is not None:
+        texts += seeds_from_file(seeds_file, max_field_kb=settings(ctx).max_csv_field_kb)
+    if not texts:
+        raise UsageError("no seed: give SEED arguments or --seeds-file FILE")
+    return TraceRequest(seeds=texts, stop_at=stop_at.split(","),
+                        stop_addresses=list(stops_from_file(stop_file)) if stop_file is not None else [],
+                        stop_list=str(stop_file) if stop_file is not None else None, **options)
 
 
 def register(app: typer.Typer) -> None:
@@ -93,17 +109,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Follow the value of SEED... (one seed set) forward or backward under a taint policy, to where
         it stopped and why."""
-        texts: list[str | SeedInput] = list(seeds or [])
-        if seeds_file is not None:
-            texts += seeds_from_file(seeds_file, max_field_kb=settings(ctx).max_csv_field_kb)
-        if not texts:
-            raise UsageError("no seed: give SEED arguments or --seeds-file FILE")
-        req = TraceRequest(seeds=texts, direction=direction, policy=policy, hops=hops, min_value=min_value,
-                           since=since, until=until, stop_at=stop_at.split(","),
-                           stop_addresses=list(stops_from_file(stop_file)) if stop_file is not None else [],
-                           stop_list=str(stop_file) if stop_file is not None else None, max_txs=max_txs,
-                           max_seconds=max_seconds, exact=exact, follow_change=follow,
-                           change_confidence=change_confidence, chain=chain, asset=asset)
+        req = trace_request(ctx, seeds, seeds_file, stop_file, direction=direction, policy=policy, hops=hops,
+                            min_value=min_value, since=since, until=until, stop_at=stop_at, max_txs=max_txs,
+                            max_seconds=max_seconds, exact=exact, follow_change=follow,
+                            change_confidence=change_confidence, chain=chain, asset=asset)
         with option_names():
             result = workspace(ctx).trace(req, index_progress(quiet(ctx)))
         typer.echo(json.dumps(result.document(), indent=2) if as_json else render_trace_text(result))

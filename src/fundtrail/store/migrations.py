@@ -166,5 +166,17 @@ MIGRATIONS.append((
     ],
 ))
 
+MIGRATIONS.append((
+    10,
+    "cases: saved traces with their request, result and the store state they were computed on",
+    [
+        """CREATE TABLE case_traces (
+            trace_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+            created_by VARCHAR NOT NULL, seed VARCHAR NOT NULL, policy VARCHAR, rerun_of VARCHAR,
+            request VARCHAR NOT NULL, result VARCHAR NOT NULL, state VARCHAR NOT NULL,
+            PRIMARY KEY (case_id, trace_id))""",
+    ],
+))
+
 MIGRATIONS.sort(key=lambda m: m[0])
 LATEST = MIGRATIONS[-1][0]

@@ -21,7 +21,7 @@ from fundtrail.workspace.access import (AccessOps, AuditEntry, AuditPage, AuditP
                                         TokensListResult, UserRecord, UsersListResult)
 from fundtrail.workspace.addresses import AddressOps
 from fundtrail.workspace.case_models import (CaseDetail, CaseList, CaseMember, CaseRecord, FindingRecord, NoteRecord,
-                                             SeedRecord)
+                                             SavedTrace, SavedTraceSummary, SeedRecord, TraceRerun)
 from fundtrail.workspace.cases import CaseOps
 from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, ClusterMembersPage, ClusterOverrideRequest,
                                                 ClusterOverrideResult, ClusterOverridesResult, ClusterResult,
@@ -139,6 +139,8 @@ __all__ = [
     "SavedGraph",
     "SavedGraphDocument",
     "SavedGraphList",
+    "SavedTrace",
+    "SavedTraceSummary",
     "ScreenRequest",
     "ScreenResult",
     "ScreenRow",
@@ -174,6 +176,7 @@ __all__ = [
     "TraceEndpoint",
     "TraceGraph",
     "TraceRequest",
+    "TraceRerun",
     "TraceResult",
     "TraceService",
     "TransactionDetail",
@@ -223,5 +226,5 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     UserRecord, UsersListResult, SessionCreated, TokenCreateResult, TokenRecord, TokensListResult, AuditRecord,
     AuditPage, AuditVerifyResult,
     # cases
-    CaseRecord, CaseList, CaseDetail, SeedRecord, NoteRecord, FindingRecord,
+    CaseRecord, CaseList, CaseDetail, SeedRecord, NoteRecord, FindingRecord, SavedTrace, TraceRerun,
 )

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from fundtrail.workspace.core import Model
 
-__all__ = ["CaseDetail", "CaseList", "CaseMember", "CaseRecord", "FindingRecord", "NoteRecord", "SeedRecord",
-           "iso"]
+__all__ = ["CaseDetail", "CaseList", "CaseMember", "CaseRecord", "FindingRecord", "NoteRecord", "SavedTrace",
+           "SavedTraceSummary", "SeedRecord", "TraceRerun", "iso"]
 
 
 def iso(value: Any) -> str | None:
@@ -92,10 +92,52 @@ class FindingRecord(Model):
     created_by: str
 
 
+class SavedTraceSummary(Model):
+    """A trace saved in a case (`id` `T-` and 8 hex digits): its seed text, policy, who saved it
+    when, `rerun_of` the saved trace it reran (if any), the `state` it was computed on (chain,
+    tip height and hash, tag import id and tag state hash, clustering run id, policy, fundtrail
+    version, time), its endpoints count and the amount reached at labelled endpoints (base units)."""
+
+    id: str
+    case_id: str
+    created_at: str
+    created_by: str
+    seed: str
+    policy: str | None = None
+    rerun_of: str | None = None
+    state: dict[str, Any]
+    endpoints: int
+    amount_reached: int
+
+
+class SavedTrace(SavedTraceSummary):
+    """A saved trace with its request (the `TraceRequest` fields) and result (`fundtrail trace --json`)."""
+
+    request: dict[str, Any]
+    result: dict[str, Any]
+
+
+class TraceRerun(Model):
+    """A saved trace recomputed on today's store: `changed` false when state and result are the
+    same; else the state changes (tip moved, tags changed, new clustering run) and result changes
+    (endpoints added or removed, amounts per endpoint and per service, exact integers).
+    `saved_as` is the new saved trace's id with `--save`."""
+
+    case_id: str
+    trace_id: str
+    changed: bool
+    state_changes: list[str]
+    result_changes: list[str]
+    saved_as: str | None = None
+    state: dict[str, Any]
+    result: dict[str, Any]
+
+
 class CaseDetail(CaseRecord):
-    """A case with its members, seeds, notes and findings, each oldest first."""
+    """A case with its members, seeds, notes, findings and saved traces, each oldest first."""
 
     members: list[CaseMember]
     seeds: list[SeedRecord]
     notes: list[NoteRecord]
     findings: list[FindingRecord]
+    traces: list[SavedTraceSummary]

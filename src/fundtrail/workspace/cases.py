@@ -3,20 +3,26 @@
 Every call acts as the workspace's actor: only cases they are a member of exist for them (a
 non-member gets the same NotFoundError as an unknown id), owners and members write, viewers
 read. A seed is checked against the store the way `search` reads it (an address, `TXID:VOUT`
-or txid the store holds) and kept in canonical form with its chain. Saved traces, attachments,
-reruns, bundles and reports come later (issue 16).
+or txid the store holds) and kept in canonical form with its chain. A saved trace keeps its
+request, result and the store state it was computed on; a rerun recomputes it on today's store
+and names what changed. Attachments, bundles and reports come later (issue 16).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fundtrail.cases import ids
 from fundtrail.cases import store as case_store
+from fundtrail.cases import traces as case_traces
 from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.workspace.case_models import (CaseDetail, CaseList, CaseMember, CaseRecord, FindingRecord, NoteRecord,
-                                             SeedRecord, iso)
+                                             SavedTrace, SavedTraceSummary, SeedRecord, TraceRerun, iso)
+from fundtrail.workspace.core import Progress, no_progress
 from fundtrail.workspace.search import SearchOps
+from fundtrail.workspace.trace_models import TraceRequest
+from fundtrail.workspace.tracing import TraceOps
 
 __all__ = ["CaseOps"]
 
@@ -27,7 +33,18 @@ def _record(row: dict[str, Any]) -> CaseRecord:
     return CaseRecord(**{**row, "created_at": iso(row["created_at"]), "closed_at": iso(row["closed_at"])})
 
 
-class CaseOps(SearchOps):
+def _saved(row: dict[str, Any]) -> dict[str, Any]:
+    count, reached = case_traces.summary(row["result"])
+    return {"id": row["trace_id"], "case_id": row["case_id"], "created_at": iso(row["created_at"]),
+            "created_by": row["created_by"], "seed": row["seed"], "policy": row["policy"],
+            "rerun_of": row["rerun_of"], "state": row["state"], "endpoints": count, "amount_reached": reached}
+
+
+def _seed_text(req: TraceRequest) -> str:
+    return ", ".join(s if isinstance(s, str) else s.text for s in req.seeds)[:2000]
+
+
+class CaseOps(SearchOps, TraceOps):
     """Cases of the acting user (module docstring)."""
 
     def case_new(self, title: str, *, agency: str | None = None, number: str | None = None) -> CaseRecord:
@@ -48,14 +65,15 @@ class CaseOps(SearchOps):
         for an unknown case and for one the acting user is not a member of, alike."""
         row = case_store.case_detail(self.store, case, self._case_user(), read_only=not self.writable)
         cid = row["id"]
-        head = _record({k: v for k, v in row.items() if k not in ("members", "seeds", "notes", "findings")})
+        head = _record({k: v for k, v in row.items() if k not in ("members", "seeds", "notes", "findings", "traces")})
         return CaseDetail(
             **head.model_dump(),
             members=[CaseMember(**{**m, "added_at": iso(m["added_at"])}) for m in row["members"]],
             seeds=[SeedRecord(**{**s, "case_id": cid, "added_at": iso(s["added_at"])}) for s in row["seeds"]],
             notes=[NoteRecord(**{**n, "case_id": cid, "created_at": iso(n["created_at"])}) for n in row["notes"]],
             findings=[FindingRecord(**{**f, "case_id": cid, "created_at": iso(f["created_at"])})
-                      for f in row["findings"]])
+                      for f in row["findings"]],
+            traces=[SavedTraceSummary(**_saved(t)) for t in row["traces"]])
 
     def case_add_seed(self, case: str, seed: str, *, note: str | None = None, chain: str | None = None,
                       facts: dict[str, Any] | None = None) -> SeedRecord:
@@ -118,6 +136,51 @@ class CaseOps(SearchOps):
         self.require_writable("managing case members")
         case_store.set_member(self.store, case, self._case_user(), member=user, role=role)
         return self.case_get(case)
+
+    def case_trace(self, case: str, request: TraceRequest, progress: Progress = no_progress, *,
+                   rerun_of: str | None = None) -> SavedTrace:
+        """Run `request` as `trace` does and save it in an open case (owners and members) with
+        the store state it was computed on; the saved trace."""
+        ids.check_case_id(case)
+        self.require_writable("saving a trace")
+        user = self._case_user()
+        row = case_store.get_case(self.store, case, user, read_only=False)
+        case_store.check_writable(row, "saving a trace")  # refuse before the (long) trace runs
+        result = self.trace(request, progress)
+        doc = result.document()
+        state = case_traces.store_state(self.store, result.chain, policy=request.policy, read_only=False)
+        tid = case_traces.save_trace(self.store, case, user, seed=_seed_text(request), policy=request.policy,
+                                     request=request.model_dump(mode="json"), result=doc, state=state,
+                                     rerun_of=rerun_of)
+        return self.case_saved_trace(case, tid)
+
+    def case_saved_trace(self, case: str, trace_id: str) -> SavedTrace:
+        """A saved trace of a case with its request and result; NotFoundError (field `case`)
+        for a non-member as for an unknown case, (field `trace`) for an unknown trace."""
+        row = case_traces.get_trace(self.store, case, trace_id, self._case_user(), read_only=not self.writable)
+        return SavedTrace(**_saved(row), request=row["request"], result=row["result"])
+
+    def case_rerun(self, case: str, trace_id: str, progress: Progress = no_progress, *,
+                   save: bool = False) -> TraceRerun:
+        """Recompute a saved trace on today's store and name what changed (state and result);
+        the saved trace stays as it was; with `save` the rerun is saved as a new trace."""
+        saved = case_traces.get_trace(self.store, case, trace_id, self._case_user(), read_only=not self.writable)
+        request = TraceRequest(**saved["request"])
+        if save:
+            new = self.case_trace(case, request, progress, rerun_of=trace_id)
+            state, doc, saved_as = new.state, new.result, new.id
+        else:
+            result = self.trace(request, progress)
+            doc = result.document()
+            state = case_traces.store_state(self.store, result.chain, policy=request.policy,
+                                            read_only=not self.writable)
+            saved_as = None
+        doc = json.loads(json.dumps(doc))
+        s_changes = case_traces.state_changes(saved["state"], state)
+        r_changes = case_traces.result_changes(saved["result"], doc)
+        return TraceRerun(case_id=case, trace_id=trace_id, changed=bool(s_changes or r_changes),
+                          state_changes=s_changes, result_changes=r_changes, saved_as=saved_as, state=state,
+                          result=doc)
 
     # -- helpers -------------------------------------------------------------------------------
     def _case_user(self) -> str:
