@@ -1,4 +1,4 @@
-"""Stores and servers of the workbench-graph tests (issue 15, part H4a).
+"""Stores and servers of the workbench-graph tests (issue 15).
 
 - `labelled_store`: the API tests' simulated Bitcoin chain (`conftest.build_store`), with the
   simulator's exchanges and the ransom addresses tagged as an investigator's label provider would
@@ -8,8 +8,6 @@
   an address form) and one spending 300 of them, so the paging of a wide transaction is tested on
   a real ingested store.
 - `evm_store`: the EVM simulator's chain (recorded on a real anvil node), its exchanges tagged.
-- `start_graph_server`: as `conftest.start`, with the graph routes mounted when `create_app` does
-  not mount them yet.
 
 Imported as `tests.api.graph_support` (as `support_live` is).
 """
@@ -19,20 +17,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
 
-from fundtrail.api import create_app, routes_graph
 from fundtrail.chains.bitcoin import writer as w
 from fundtrail.chains.bitcoin.params import REGTEST
 from fundtrail.cli.main import main
 from fundtrail.settings import Settings
 from fundtrail.workspace import Actor, Workspace
-from tests.api.conftest import ROLES, Server, build_store, free_port
+from tests.api.conftest import ROLES, build_store
 
 CHAIN = "btc-regtest"
 WIDE_OUTPUTS = 5_000
@@ -84,29 +78,6 @@ def evm_store(base: Path) -> tuple[Path, dict[str, str], Path]:
         ws.users_add(f"{role}1", role=role)
         tokens[role] = ws.tokens_create(f"{role}1").token
     return store, tokens, sim
-
-
-def start_graph_server(store: Path, tokens: dict[str, str], sim: Path, **settings: object) -> Server:
-    """uvicorn serving `create_app` (with the graph routes mounted here if it lacks them) on a free
-    loopback port, in a thread, as `conftest.start` does."""
-    app = create_app(Settings.load(store=store, **settings))
-    if not any(getattr(r, "path", "") == "/api/v1/graphs" for r in app.routes):
-        before = len(app.router.routes)
-        app.include_router(routes_graph.router)
-        mounted = app.router.routes[before:]
-        del app.router.routes[before:]
-        app.router.routes[0:0] = mounted  # before routes_trace: /graph/trace is not /{chain}/trace
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=(port := free_port()), log_config=None,
-                                       access_log=False))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API server did not start"
-        time.sleep(0.02)
-    with open(sim / "truth/addresses.csv") as fh:
-        addresses = [r["address"] for r in csv.DictReader(fh)]
-    return Server(f"http://127.0.0.1:{port}", store, tokens, sim, uv, thread, addresses)
 
 
 def _key(i: int) -> bytes:

@@ -1,4 +1,4 @@
-"""The workbench graph's REST routes (issue 15, part H4a) on a real server: the same documents as
+"""The workbench graph's REST routes (issue 15) on a real server: the same documents as
 the service layer, paging over HTTP, bad input named, saved graphs owned, the role matrix."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 
 from fundtrail.errors import NotFoundError
 from fundtrail.workspace import TraceRequest, Workspace
-from tests.api.conftest import Server, stop
-from tests.api.graph_support import CHAIN, evm_store, labelled_store, start_graph_server
+from tests.api.conftest import Server, start, stop
+from tests.api.graph_support import CHAIN, evm_store, labelled_store
 
 #: permission -> the roles granting it (docs/api.md)
 GRANTED = {"read": {"analyst", "investigator"}, "trace": {"investigator"}}
@@ -26,7 +26,7 @@ _names = itertools.count()
 def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("graph-api")
     store, tokens, sim = labelled_store(base)
-    server = start_graph_server(store, tokens, sim, api_refresh_seconds=0)
+    server = start(store, tokens, sim, api_refresh_seconds=0)
     case = json.loads((sim / "truth/cases/ransomware-1.json").read_text())
     yield {"server": server, "store": store, "case": case, "ws": Workspace.open(store=store)}
     stop(server)
@@ -205,7 +205,7 @@ def evm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     require_anvil()
     base = tmp_path_factory.mktemp("graph-api-evm")
     store, tokens, sim = evm_store(base)
-    server = start_graph_server(store, tokens, sim, api_refresh_seconds=0)
+    server = start(store, tokens, sim, api_refresh_seconds=0)
     case = json.loads((sim / "truth/cases/theft-1.json").read_text())
     yield {"server": server, "case": case, "ws": Workspace.open(store=store)}
     stop(server)

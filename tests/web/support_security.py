@@ -119,3 +119,16 @@ def audit_records(store: Path) -> list[dict[str, Any]]:
     """The records of the store's audit log (`audit/audit.log`, JSON Lines)."""
     text = (store / "audit" / "audit.log").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def cookie_attrs(response: httpx.Response, name: str) -> dict[str, str]:
+    """The attributes of the Set-Cookie header of cookie `name` (lower-case names; flags map to '')."""
+    for header in response.headers.get_list("set-cookie"):
+        first, *rest = [part.strip() for part in header.split(";")]
+        if first.split("=", 1)[0] == name:
+            attrs = {"value": first.split("=", 1)[1]}
+            for part in rest:
+                key, _, value = part.partition("=")
+                attrs[key.lower()] = value
+            return attrs
+    raise AssertionError(f"no Set-Cookie for {name} in {response.headers.get_list('set-cookie')}")

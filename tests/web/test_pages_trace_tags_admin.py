@@ -1,4 +1,4 @@
-"""The trace, tags-and-actors, audit-log and users pages (issue 15, part H3) through a real server.
+"""The trace, tags-and-actors, audit-log and users pages (issue 15) through a real server.
 
 - Trace: the demo's four ransom payments traced on the page name every cash-out service of the
   simulator's answer key in the freeze list, with the amounts of `POST /api/v1/{chain}/trace`

@@ -1,4 +1,4 @@
-"""The transaction and cluster pages (issue 15, part H2) through a real server and a real browser.
+"""The transaction and cluster pages (issue 15) through a real server and a real browser.
 
 - The demo's ransom payment and an exchange cluster of the demo's answer key: the JSON twin equals the
   API's documents, the page shows what they say (amounts exact, tags, where each output went, the

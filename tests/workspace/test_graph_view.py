@@ -1,4 +1,4 @@
-"""The workbench graph of the service layer (issue 15, part H4a): one hop of the money-flow graph,
+"""The workbench graph of the service layer (issue 15): one hop of the money-flow graph,
 traces drawn as graphs, and saved canvases, on stores built by the CLI.
 
 Oracles are independent of the graph code: an address's transactions and each transaction's

@@ -35,28 +35,28 @@ def check_case_id(case_id: object, *, field: str = "case") -> str:
     return case_id
 
 
-def line(value: object, field: str, *, required: bool = True) -> str | None:
-    """A one-line text of at most 200 characters, stripped; None for an absent optional one."""
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        if required:
-            raise UsageError(f"{field} is empty", field=field)
-        return None
-    if len(text) > MAX_SHORT or _CONTROL_LINE.search(text):
-        raise UsageError(f"{field} must be one line of at most {MAX_SHORT} characters", field=field)
-    return text
-
-
-def text(value: object, field: str, *, required: bool = True) -> str | None:
-    """A free text (notes, findings, bases) of at most 20,000 characters; line breaks allowed."""
+def _checked(value: object, field: str, required: bool, limit: int, control: re.Pattern[str],
+             rule: str) -> str | None:
+    """`value` stripped, within `limit` characters and free of `control` characters (else a
+    UsageError saying `rule`); None for an absent optional one."""
     body = value.strip() if isinstance(value, str) else ""
     if not body:
         if required:
             raise UsageError(f"{field} is empty", field=field)
         return None
-    if len(body) > MAX_TEXT or _CONTROL.search(body):
-        raise UsageError(f"{field} must be at most {MAX_TEXT:,} characters of text", field=field)
+    if len(body) > limit or control.search(body):
+        raise UsageError(f"{field} must be {rule}", field=field)
     return body
+
+
+def line(value: object, field: str, *, required: bool = True) -> str | None:
+    """A one-line text of at most 200 characters, stripped; None for an absent optional one."""
+    return _checked(value, field, required, MAX_SHORT, _CONTROL_LINE, f"one line of at most {MAX_SHORT} characters")
+
+
+def text(value: object, field: str, *, required: bool = True) -> str | None:
+    """A free text (notes, findings, bases) of at most 20,000 characters; line breaks allowed."""
+    return _checked(value, field, required, MAX_TEXT, _CONTROL, f"at most {MAX_TEXT:,} characters of text")
 
 
 def confidence(value: object) -> float:

@@ -320,6 +320,13 @@ class AccessOps(WorkspaceBase):
         verified tokens are remembered until any user or token changes."""
         if not isinstance(token, str) or not 0 < len(token) <= 256:
             raise AuthError("the token is not valid", hint="ask an admin for a token")
+        _digest, hit = self._verified(token, session=False)
+        return Actor(user=hit[1], role=hit[2], via=via)
+
+    def _verified(self, token: str, *, session: bool) -> tuple[bytes, Any]:
+        """The verification of an API token or a session (`session`), from memory when this
+        process checked it since the access stamp last changed (any change drops both kinds),
+        else from the catalog (slow hash), then remembered; with the token's digest."""
         cache = self._auth_cache()
         now = stamp.current(self.store.root)
         digest = hmac.new(cache.key, token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
@@ -328,15 +335,17 @@ class AccessOps(WorkspaceBase):
                 cache.entries.clear()
                 cache.sessions.clear()
                 cache.stamp = now
-            hit = cache.entries.get(digest)
+            table: dict[bytes, Any] = cache.sessions if session else cache.entries
+            hit = table.get(digest)
         if hit is None:
-            hit = tokens.verify(self.store, token, read_only=not self.writable)
+            verify = sessions.verify if session else tokens.verify
+            hit = verify(self.store, token, read_only=not self.writable)
             with cache.lock:
                 if cache.stamp == now:
-                    if len(cache.entries) >= _CACHE_MAX:
-                        cache.entries.clear()
-                    cache.entries[digest] = hit
-        return Actor(user=hit[1], role=hit[2], via=via)
+                    if len(table) >= _CACHE_MAX:
+                        table.clear()
+                    table[digest] = hit
+        return digest, hit
 
     # -- web sessions ----------------------------------------------------------------------------
     def login(self, name: str, password: str) -> SessionCreated:
@@ -361,23 +370,9 @@ class AccessOps(WorkspaceBase):
         like `authenticate`; the expiry is checked on every call."""
         if not isinstance(token, str) or not 0 < len(token) <= 256:
             raise sessions.refused()
-        cache = self._auth_cache()
-        current = stamp.current(self.store.root)
-        digest = hmac.new(cache.key, token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-        with cache.lock:
-            if cache.stamp != current:
-                cache.entries.clear()
-                cache.sessions.clear()
-                cache.stamp = current
-            hit = cache.sessions.get(digest)
-        if hit is None:
-            hit = sessions.verify(self.store, token, read_only=not self.writable)
-            with cache.lock:
-                if cache.stamp == current:
-                    if len(cache.sessions) >= _CACHE_MAX:
-                        cache.sessions.clear()
-                    cache.sessions[digest] = hit
+        digest, hit = self._verified(token, session=True)
         if hit[3] <= users.now():
+            cache = self._auth_cache()
             with cache.lock:
                 cache.sessions.pop(digest, None)
             raise sessions.refused()
