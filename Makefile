@@ -12,7 +12,7 @@ NPM_WEB  := node_modules/.installed-web-$(NPM_HASH)
 NPM_ALL  := node_modules/.installed-all-$(NPM_HASH)
 NPM_CI   := npm ci --no-audit --no-fund
 
-.PHONY: demo test bench browser clean
+.PHONY: demo test bench system apt-system browser apt-browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,25 +31,41 @@ $(NPM_ALL): package.json package-lock.json
 	$(NPM_CI)
 	touch $(NPM_WEB) $(NPM_ALL)
 
-## browser: Debian's chromium and chromium-driver for the browser tests (tests/web), and a Chinese font so
-## that their screenshots of the zh_CN pages show characters (the pages load no font from outside).
-## Nothing when present; apt-get update only when the install fails without it.
-BROWSER_PKGS := chromium chromium-driver fonts-wqy-microhei
-browser:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
-	  && fc-list :lang=zh 2>/dev/null | grep -q .; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
-	  echo "make test needs Debian's $(BROWSER_PKGS) for the browser tests: neither root nor sudo is" \
-	       "available here, so install them as root (apt-get install $(BROWSER_PKGS))" >&2; exit 1; fi; \
-	echo "installing Debian's $(BROWSER_PKGS) (browser tests)"; \
+## Debian packages. `system`: what the demo needs (Pango for WeasyPrint's case reports and letters as PDF, and a
+## Chinese font for their zh_CN text and for the workbench's screenshots; no font is ever fetched from outside).
+## `browser`: what the tests add (chromium and chromium-driver for the browser tests of tests/web, poppler-utils'
+## pdftotext and pdftoppm to read reports back). Nothing is done when all are present; apt-get update only when
+## the install fails without it.
+SYSTEM_PKGS  := libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei
+BROWSER_PKGS := $(SYSTEM_PKGS) chromium chromium-driver poppler-utils
+define apt_install
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+	  echo "fundtrail needs Debian's $(1): neither root nor sudo is available here, so install them as root" \
+	       "(apt-get install $(1))" >&2; exit 1; fi; \
+	echo "installing Debian's $(1)"; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	$$SUDO apt-get install -y -q $(BROWSER_PKGS) \
-	  || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $(BROWSER_PKGS); } \
-	  || { echo "could not install $(BROWSER_PKGS) with apt-get; install them by hand" \
-	            "(the browser tests need /usr/bin/chromium and /usr/bin/chromedriver)" >&2; exit 1; }
+	$$SUDO apt-get install -y -q $(1) \
+	  || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $(1); } \
+	  || { echo "could not install $(1) with apt-get; install them by hand" >&2; exit 1; }
+endef
+HAVE_SYSTEM  := ldconfig -p | grep -q libpangoft2-1.0 && fc-list :lang=zh 2>/dev/null | grep -q .
+HAVE_BROWSER := $(HAVE_SYSTEM) && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+                && command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null
+
+system:
+	@if $(HAVE_SYSTEM); then exit 0; fi; $(MAKE) --no-print-directory apt-system
+
+apt-system:
+	$(call apt_install,$(SYSTEM_PKGS))
+
+browser:
+	@if $(HAVE_BROWSER); then exit 0; fi; $(MAKE) --no-print-directory apt-browser
+
+apt-browser:
+	$(call apt_install,$(BROWSER_PKGS))
 
 ## make demo: simulate a ransomware case, ingest and investigate it; leave the store ready for the workbench.
-demo: $(STAMP) $(NPM_WEB)
+demo: $(STAMP) $(NPM_WEB) system
 	$(BIN)/fundtrail --store demo-store demo --workdir demo-data
 
 ## make test: the whole test suite (what CI runs).

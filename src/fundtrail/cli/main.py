@@ -25,9 +25,10 @@ import typer.core
 import typer.main
 
 from fundtrail.cli import audit as cli_audit
-from fundtrail.cli import (commands_access, commands_bitcoin, commands_case, commands_cluster, commands_ethereum,
+from fundtrail.cli import (commands_access, commands_bitcoin, commands_case, commands_case_evidence,
+                          commands_case_files, commands_case_reports, commands_cluster, commands_ethereum,
                           commands_lookup, commands_risk, commands_serve, commands_sim, commands_store,
-                          commands_tags, commands_trace)
+                          commands_tags, commands_trace, commands_verify)
 from fundtrail.errors import FundtrailError, Interrupted, UsageError
 from fundtrail.settings import Settings
 
@@ -94,6 +95,10 @@ commands_risk.register(app)
 commands_lookup.register(app)
 commands_access.register(app)
 commands_case.register(app)
+commands_case_evidence.register(app)
+commands_case_reports.register(app)
+commands_case_files.register(app)
+commands_verify.register(app)
 commands_serve.register(app)
 
 

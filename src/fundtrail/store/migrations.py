@@ -179,4 +179,23 @@ MIGRATIONS.append((
 ))
 
 MIGRATIONS.sort(key=lambda m: m[0])
+MIGRATIONS.append((
+    11,
+    "cases: attachments (by SHA-256), evidence bundles made, saved graph layouts, finding references",
+    [
+        """CREATE TABLE case_attachments (
+            case_id VARCHAR NOT NULL, attachment_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+            media_type VARCHAR, bytes BIGINT NOT NULL, sha256 VARCHAR NOT NULL, note VARCHAR,
+            added_at TIMESTAMP NOT NULL, added_by VARCHAR NOT NULL, PRIMARY KEY (case_id, attachment_id))""",
+        """CREATE TABLE case_bundles (
+            case_id VARCHAR NOT NULL, bundle_hash VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+            created_by VARCHAR NOT NULL, path VARCHAR, bytes BIGINT NOT NULL, transactions BIGINT NOT NULL,
+            PRIMARY KEY (case_id, bundle_hash))""",
+        """CREATE TABLE case_layouts (
+            case_id VARCHAR NOT NULL, graph_id VARCHAR NOT NULL, added_at TIMESTAMP NOT NULL,
+            added_by VARCHAR NOT NULL, PRIMARY KEY (case_id, graph_id))""",
+        "ALTER TABLE case_findings ADD COLUMN refs VARCHAR",
+    ],
+))
+
 LATEST = MIGRATIONS[-1][0]

@@ -22,6 +22,9 @@ from fundtrail.workspace.access import (AccessOps, AuditEntry, AuditPage, AuditP
 from fundtrail.workspace.addresses import AddressOps
 from fundtrail.workspace.case_models import (CaseDetail, CaseList, CaseMember, CaseRecord, FindingRecord, NoteRecord,
                                              SavedTrace, SavedTraceSummary, SeedRecord, TraceRerun)
+from fundtrail.workspace.case_evidence import CaseEvidenceOps
+from fundtrail.workspace.case_files import CaseFilesOps
+from fundtrail.workspace.case_reports import CaseReportOps
 from fundtrail.workspace.cases import CaseOps
 from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, ClusterMembersPage, ClusterOverrideRequest,
                                                 ClusterOverrideResult, ClusterOverridesResult, ClusterResult,
@@ -59,6 +62,7 @@ from fundtrail.workspace.trace_models import (GraphBuildResult, PathsRequest, Pa
                                               TraceRequest, TraceResult)
 from fundtrail.workspace.tracing import TraceOps
 from fundtrail.workspace.transactions import TransactionOps
+from fundtrail.workspace.verification import VerificationOps
 
 __all__ = [
     "RESULT_MODELS",
@@ -196,7 +200,8 @@ __all__ = [
 ]
 
 
-class Workspace(CaseOps, StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps,
+class Workspace(CaseFilesOps, CaseEvidenceOps, CaseReportOps, VerificationOps, CaseOps,
+                StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps,
                 TagOps, TraceOps, RiskOps, JobOps, AccessOps, WorkspaceBase):
     """fundtrail's capabilities on one store; open with `Workspace.open(settings, ...)`."""
 
