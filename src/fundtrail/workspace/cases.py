@@ -27,6 +27,8 @@ from fundtrail.workspace.tracing import TraceOps
 __all__ = ["CaseOps"]
 
 _SEED_KINDS = ("output", "transaction", "address")
+#: A saved trace keeps its whole graph (a drawn one stops at 5,000 edges): the bundle proves every edge.
+SAVED_EDGES = 1 << 40
 
 
 def _record(row: dict[str, Any]) -> CaseRecord:
@@ -146,7 +148,7 @@ class CaseOps(SearchOps, TraceOps):
         user = self._case_user()
         row = case_store.get_case(self.store, case, user, read_only=False)
         case_store.check_writable(row, "saving a trace")  # refuse before the (long) trace runs
-        result = self.trace(request, progress)
+        result = self.trace(request, progress, max_edges=SAVED_EDGES)
         doc = result.document()
         state = case_traces.store_state(self.store, result.chain, policy=request.policy, read_only=False)
         tid = case_traces.save_trace(self.store, case, user, seed=_seed_text(request), policy=request.policy,
@@ -170,7 +172,7 @@ class CaseOps(SearchOps, TraceOps):
             new = self.case_trace(case, request, progress, rerun_of=trace_id)
             state, doc, saved_as = new.state, new.result, new.id
         else:
-            result = self.trace(request, progress)
+            result = self.trace(request, progress, max_edges=SAVED_EDGES)
             doc = result.document()
             state = case_traces.store_state(self.store, result.chain, policy=request.policy,
                                             read_only=not self.writable)

@@ -133,16 +133,18 @@ def _stop_list(pairs: list[StopAddress], resolve: Callable[[str], int]) -> StopL
 class TraceOps(IndexOps):
     """Trace, paths and the graph index refresh (module docstring)."""
 
-    def trace(self, req: TraceRequest, progress: Progress = no_progress) -> TraceResult:
+    def trace(self, req: TraceRequest, progress: Progress = no_progress, *, max_edges: int = 5_000) -> TraceResult:
         """Follow the value of the seed set under a taint policy, to where it stopped and why;
-        with `follow_change`, each seed's likely change output hop by hop instead (UTXO chains)."""
+        with `follow_change`, each seed's likely change output hop by hop instead (UTXO chains).
+        The result's graph holds at most `max_edges` edges (`edges_truncated` says when cut): a
+        screen draws 5,000; a case saves every edge, since its evidence bundle proves each one."""
         limits = _limits(req)
         categories = stop_categories(",".join(req.stop_at if req.stop_at is not None else DEFAULT_STOP_CATEGORIES))
         texts = _seed_texts(req)
         ref = self.chain(req.chain)
         stop_at = categories + ([req.stop_list or "stop_addresses"] if req.stop_addresses or req.stop_list else [])
         if ref.family == "account":
-            return self._trace_account(ref.name, req, texts, limits, categories, stop_at, progress)
+            return self._trace_account(ref.name, req, texts, limits, categories, stop_at, progress, max_edges)
         if req.asset is not None:
             raise UsageError("asset applies to account chains; a Bitcoin-family trace follows the chain's coin",
                              field="asset")
@@ -163,7 +165,7 @@ class TraceOps(IndexOps):
         result = utxo_trace(graph, outputs, direction=req.direction, policy=req.policy, limits=limits, stop=stops,
                             exact=req.exact)
         doc = utxo_json(graph, parsed, result, stop_at=stop_at, describe=describe_with(tagmap),
-                        coverage=self._coverage(ref.name))
+                        coverage=self._coverage(ref.name), max_edges=max_edges)
         # CoinJoin and change evidence on the traced txs
         trace_marks(self.store, ref.name, graph, doc, self._mark_facts(ref.name, graph))
         return TraceResult.of(doc)
@@ -185,7 +187,8 @@ class TraceOps(IndexOps):
         return self.cached(key, lambda: MarkFacts.load(self.store, chain, graph), chain=chain)
 
     def _trace_account(self, chain: str, req: TraceRequest, texts: list[SeedText], limits: Limits,
-                       categories: list[str], stop_at: list[str], progress: Progress) -> TraceResult:
+                       categories: list[str], stop_at: list[str], progress: Progress,
+                       max_edges: int) -> TraceResult:
         """An account-chain trace: address-level policies per asset (docs/taint-policies.md)."""
         if req.follow_change:
             raise UsageError("follow_change applies to UTXO chains (change outputs); not to account chains",
@@ -206,7 +209,7 @@ class TraceOps(IndexOps):
         result = trace_account(g, parsed, direction=req.direction, policy=req.policy, limits=limits,
                                stop=combine(listed, tagged), asset=wanted)
         doc = account_json(g, parsed, result, stop_at=stop_at, describe=describe_with(tagmap), units=units,
-                           tip=coverage(self.store, chain).tip_height)
+                           tip=coverage(self.store, chain).tip_height, max_edges=max_edges)
         return TraceResult.of(doc)
 
     def paths(self, req: PathsRequest, progress: Progress = no_progress) -> PathsResult:
