@@ -59,6 +59,7 @@ class Settings:
     # failed logins one user name, and one client address, may make per minute (the web layer limits them).
     web_session_hours: int = 12
     web_login_per_minute: int = 10
+    case_attachment_max_mb: int = 64  # one case attachment
 
     @classmethod
     def load(cls, **flags: object) -> Settings:
@@ -97,7 +98,8 @@ _INT_RANGES = {"batch_mb": (1, 4096), "batch_blocks": (1, 1_000_000),
                "max_yaml_nodes": (1, 1 << 40), "max_csv_field_kb": (1, 1 << 20), "max_json_depth": (8, 100_000),
                "api_rate_per_second": (1, 1_000_000), "api_burst": (1, 1_000_000), "api_max_body_mb": (1, 4096),
                "api_max_screen_rows": (1, 10_000_000), "api_refresh_seconds": (0, 86_400),
-               "web_session_hours": (1, 720), "web_login_per_minute": (1, 10_000)}
+               "web_session_hours": (1, 720), "web_login_per_minute": (1, 10_000),
+               "case_attachment_max_mb": (1, 4096)}
 
 
 def _whole_number(key: str, value: object, lo: int, hi: int) -> int:

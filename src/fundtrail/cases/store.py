@@ -94,8 +94,9 @@ def list_cases(store: Store, user: str, *, read_only: bool) -> list[dict[str, An
 
 
 def case_detail(store: Store, case_id: str, user: str, *, read_only: bool) -> dict[str, Any]:
-    """The case with its members, seeds, notes, findings and saved traces (each oldest first)."""
-    from fundtrail.cases import traces  # traces imports this module
+    """The case with its members, seeds, notes, findings, saved traces, attachments, layouts and
+    bundles (each oldest first) and the tags proposed in it."""
+    from fundtrail.cases import attachments, files, traces  # they import this module
     ids.check_case_id(case_id)
     with store.connect(read_only=read_only) as con:
         case = _case(con, case_id, user)
@@ -110,13 +111,19 @@ def case_detail(store: Store, case_id: str, user: str, *, read_only: bool) -> di
                              ("id", "text", "chain", "note", "facts", "added_at", "added_by"))
         case["notes"] = rows("SELECT note_id, author, created_at, text FROM case_notes WHERE case_id = ? "
                              "ORDER BY created_at, note_id", ("id", "author", "created_at", "text"))
-        case["findings"] = rows("SELECT finding_id, kind, text, basis, confidence, source, created_at, created_by "
-                                "FROM case_findings WHERE case_id = ? ORDER BY created_at, finding_id",
+        case["findings"] = rows("SELECT finding_id, kind, text, basis, confidence, source, created_at, created_by, "
+                                "refs FROM case_findings WHERE case_id = ? ORDER BY created_at, finding_id",
                                 ("id", "kind", "text", "basis", "confidence", "source", "created_at",
-                                 "created_by"))
+                                 "created_by", "refs"))
         case["traces"] = traces.list_traces(con, case_id)
+        case["attachments"] = attachments.list_rows(con, case_id)
+        case["layouts"] = files.list_layouts(con, case_id)
+        case["bundles"] = files.list_bundles(con, case_id)
+        case["tags"] = files.list_tags(con, case_id)
     for seed in case["seeds"]:
         seed["facts"] = json.loads(seed["facts"]) if seed["facts"] else {}
+    for finding in case["findings"]:
+        finding["refs"] = json.loads(finding["refs"]) if finding["refs"] else []
     return case
 
 
@@ -151,11 +158,11 @@ def add_note(store: Store, case_id: str, user: str, *, text: str) -> str:
 
 
 def add_finding(store: Store, case_id: str, user: str, *, kind: str, text: str, basis: str | None,
-                confidence: float | None, source: str | None) -> str:
-    """Record a (validated) finding; the finding id."""
+                confidence: float | None, source: str | None, refs: list[str] | None = None) -> str:
+    """Record a (validated) finding with its (checked) references; the finding id."""
     return _insert(store, case_id, user, "adding a finding", "case_findings", "F", "finding_id",
                    {"kind": kind, "text": text, "basis": basis, "confidence": confidence, "source": source,
-                    "created_at": now(), "created_by": user})
+                    "created_at": now(), "created_by": user, "refs": json.dumps(refs or [])})
 
 
 def close_case(store: Store, case_id: str, user: str) -> None:

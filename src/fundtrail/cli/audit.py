@@ -5,8 +5,11 @@ AuditError, when its record could not be written) and `record_command` after it,
 code and outcome. The record names the command path (`trace`, `cluster show`), the subjects asked
 about (positional arguments and the values of options naming addresses, txids, seed files or
 cases; a seeds file is named, never read) and the other options given; values of options named
-like a password, token or secret are never recorded. `--help` and `--version` are not recorded,
-nor commands on a directory without a store catalog (nothing to audit).
+like a password, token or secret are never recorded. The free text of a case (a note, a finding,
+its basis, a seed's note) is not recorded either, only its length (`text_chars`, `fact_chars`, ...):
+the audit log says who touched which case, not what the case file says. A command may add subjects
+known only once it ran (`add_subject`: the id of the case `case new` opened). `--help` and
+`--version` are not recorded, nor commands on a directory without a store catalog (nothing to audit).
 """
 
 from __future__ import annotations
@@ -21,10 +24,20 @@ from fundtrail.workspace import Actor
 from fundtrail.workspace.access import AuditEntry, append_audit, check_audit_writable, is_store
 
 #: Options whose values are subjects (what was asked about), not parameters.
-SUBJECT_OPTIONS = frozenset({"--seeds-file", "--address", "--txid", "--case", "--cluster"})
+SUBJECT_OPTIONS = frozenset({"--seeds-file", "--address", "--txid", "--case", "--cluster", "--ref"})
 #: The global options: where the store is and who acts are the record's own fields.
 _GLOBAL_NAMES = frozenset({"store", "as", "quiet", "verbose", "version"})
 _NOT_RECORDED = frozenset({"--help", "--version"})
+#: Case commands' free-text options and arguments: recorded as their length only.
+_TEXT_OPTIONS = frozenset({"--fact", "--inference", "--basis", "--note"})
+_TEXT_ARGUMENTS = frozenset({"text"})
+#: Subjects the running command added (`add_subject`), taken by the next `record_command`.
+_ADDED: list[str] = []
+
+
+def add_subject(value: str) -> None:
+    """Name a subject known only once the command ran (a new case's id) in its audit record."""
+    _ADDED.append(str(value))
 
 
 @dataclass
@@ -58,7 +71,7 @@ def parse(command: Any, argv: list[str]) -> tuple[list[str], list[str], dict[str
     subjects: list[str] = []
     params: dict[str, Any] = {}
     cmd, opts = command, _options(command)
-    i, only_args = 0, False
+    i, only_args, positional = 0, False, 0
     while i < len(argv):
         tok = argv[i]
         i += 1
@@ -79,16 +92,34 @@ def parse(command: Any, argv: list[str]) -> tuple[list[str], list[str], dict[str
                 value = inline
             elif i < len(argv):
                 value, i = argv[i], i + 1
-            _add_option(param, name, value, subjects, params)
+            _add_option(param, name, value, subjects, params, text=bool(path) and path[0] == "case")
             continue
         subs = getattr(cmd, "commands", None)
         if subs and not only_args and tok in subs:
             path.append(tok)
             cmd = subs[tok]
             opts = _options(cmd)
+            positional = 0
+            continue
+        arg = _argument(cmd, positional)
+        positional += 1
+        if path and path[0] == "case" and arg in _TEXT_ARGUMENTS:
+            params[f"{arg}_chars"] = len(tok)
             continue
         subjects.append(tok)
     return path, subjects, params
+
+
+def _argument(cmd: Any, index: int) -> str | None:
+    """The name of the command's positional parameter that the `index`-th positional fills."""
+    args = [p for p in getattr(cmd, "params", []) if getattr(p, "param_type_name", "") == "argument"]
+    for p in args:
+        if getattr(p, "nargs", 1) < 0:
+            return str(p.name)
+        if index < getattr(p, "nargs", 1):
+            return str(p.name)
+        index -= getattr(p, "nargs", 1)
+    return None
 
 
 def _is_number(tok: str) -> bool:
@@ -99,10 +130,14 @@ def _is_number(tok: str) -> bool:
     return True
 
 
-def _add_option(param: Any, name: str, value: Any, subjects: list[str], params: dict[str, Any]) -> None:
+def _add_option(param: Any, name: str, value: Any, subjects: list[str], params: dict[str, Any], *,
+                text: bool = False) -> None:
     longs = [o for o in param.opts if o.startswith("--")]
     key = (longs[0] if longs else name).lstrip("-").replace("-", "_")
     if key in _GLOBAL_NAMES:
+        return
+    if text and any(o in _TEXT_OPTIONS for o in param.opts):
+        params[f"{key}_chars"] = len(str(value or ""))
         return
     if any(o in SUBJECT_OPTIONS for o in param.opts):
         if value is not None:
@@ -143,6 +178,7 @@ def plan(command: Any, argv: list[str]) -> AuditPlan | None:
     options = argv[: argv.index("--")] if "--" in argv else argv
     if any(a in _NOT_RECORDED for a in options):
         return None
+    _ADDED.clear()
     path, _subjects, _params = parse(command, argv)
     if not path:
         return None
@@ -179,6 +215,8 @@ def record_command(settings: Settings, actor: Actor, command_path: str, argv: li
         from fundtrail.cli.main import build_command  # the tree main.py ran; imported late (cycle)
         command = build_command()
     _path, subjects, params = parse(command, argv)
+    subjects += [s for s in _ADDED if s not in subjects]
+    _ADDED.clear()
     entry = AuditEntry(user=actor.user, role=actor.role, via="cli", action=command_path,
                        subjects=subjects, params=params, outcome=outcome, status=status)
     append_audit(settings.store, entry)

@@ -13,6 +13,7 @@ from typing import Literal
 
 import typer
 
+from fundtrail.cli.audit import add_subject
 from fundtrail.cli.commands_trace import index_progress, option_names, trace_request
 from fundtrail.cli.context import quiet, workspace
 from fundtrail.cli.output import echo_json
@@ -21,7 +22,8 @@ from fundtrail.workspace import (CaseDetail, CaseRecord, SavedTraceSummary, Trac
                                  TraceResult)
 from fundtrail.workspace.tracing import DEFAULT_STOP_CATEGORIES, render_trace_text
 
-case_app = typer.Typer(help="Case files: seeds, notes, findings (fact or inference) and members.",
+case_app = typer.Typer(help="Case files: seeds, notes, findings (fact or inference), members, saved traces, "
+                            "attachments, proposed tags, graph layouts and exports.",
                        no_args_is_help=True)
 
 JSON_HELP = "Print the result as JSON."
@@ -52,13 +54,33 @@ def _show(c: CaseDetail) -> None:
     for f in c.findings:
         conf = f", confidence {f.confidence:g}" if f.confidence is not None else ""
         src = f", source {f.source}" if f.source else ""
-        typer.echo(f"  {f.id}  {f.kind.upper():9} {f.text}  (basis: {f.basis}{conf}{src})")
+        refs = f"; refs {' '.join(f.refs)}" if f.refs else ""
+        typer.echo(f"  {f.id}  {f.kind.upper():9} {f.text}  (basis: {f.basis}{conf}{src}{refs})")
     typer.echo(f"notes ({len(c.notes)}):")
     for n in c.notes:
         typer.echo(f"  {n.id}  {n.created_at} {n.author}: {n.text}")
     typer.echo(f"saved traces ({len(c.traces)}):")
     for t in c.traces:
         typer.echo(f"  {_trace_line(t)}")
+    _show_files(c)
+
+
+def _show_files(c: CaseDetail) -> None:
+    typer.echo(f"attachments ({len(c.attachments)}):")
+    for a in c.attachments:
+        typer.echo(f"  {a.id}  {a.name}  {a.bytes:,} bytes  sha256 {a.sha256}  {a.added_at} {a.added_by}"
+                   + (f"  -- {a.note}" if a.note else ""))
+    typer.echo(f"proposed tags ({len(c.tags)}):")
+    for tag in c.tags:
+        typer.echo(f"  {tag.currency} {tag.address}  {tag.category or '-'} {tag.label!r} confidence {tag.confidence}"
+                   f"  by {tag.creator or '-'} {tag.created or ''}" + (f"  source {tag.source}" if tag.source else ""))
+    typer.echo(f"graph layouts ({len(c.layouts)}):")
+    for x in c.layouts:
+        typer.echo(f"  {x.graph_id}  {x.name or '(deleted)'}  {x.chain or '-'}  added {x.added_at} by {x.added_by}")
+    typer.echo(f"evidence bundles ({len(c.bundles)}):")
+    for b in c.bundles:
+        typer.echo(f"  {b.bundle_hash}  {b.created_at} {b.created_by}  {b.transactions} transactions, "
+                   f"{b.bytes:,} bytes  {b.path or ''}")
 
 
 def _trace_line(t: SavedTraceSummary) -> str:
@@ -85,6 +107,7 @@ def case_new(ctx: typer.Context, title: str = typer.Option(..., "--title", help=
              as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Open a case; you are its owner."""
     case = workspace(ctx, writable=True).case_new(title, agency=agency, number=number)
+    add_subject(case.id)
     echo_json(case) if as_json else typer.echo(f"opened case {case.id}: {case.title}")
 
 
@@ -104,7 +127,7 @@ def case_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", 
 @case_app.command("show")
 def case_show(ctx: typer.Context, case: str = typer.Argument(..., metavar="CASE", help=CASE_HELP),
               as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Show a case: its members, seeds, findings, notes and saved traces."""
+    """Show a case: members, seeds, findings, notes, saved traces, attachments, proposed tags, layouts, bundles."""
     detail = workspace(ctx).case_get(case)
     echo_json(detail) if as_json else _show(detail)
 
@@ -141,13 +164,15 @@ def case_finding(ctx: typer.Context, case: str = typer.Argument(..., metavar="CA
                  confidence: float | None = typer.Option(None, "--confidence",
                                                          help="0..1 (required for an inference)."),
                  source: str | None = typer.Option(None, "--source", help="Where it comes from."),
+                 ref: list[str] | None = typer.Option(None, "--ref", help="What it points at: tx:TXID, "
+                                                      "output:TXID:VOUT or trace:T-ID (repeatable)."),
                  as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Add a finding, a --fact or an --inference, to an open case."""
     if (fact is None) == (inference is None):
         raise UsageError("give exactly one of --fact TEXT or --inference TEXT", field="kind")
     kind: Literal["fact", "inference"] = "fact" if fact is not None else "inference"
     found = workspace(ctx, writable=True).case_finding(case, kind, fact or inference or "", basis=basis,
-                                                       confidence=confidence, source=source)
+                                                       confidence=confidence, source=source, refs=ref or None)
     echo_json(found) if as_json else typer.echo(f"{found.kind} {found.id} added to {case}")
 
 

@@ -20,8 +20,10 @@ from fundtrail.workspace.access import (AccessOps, AuditEntry, AuditPage, AuditP
                                         AuditVerifyResult, SessionCreated, TokenCreateResult, TokenRecord,
                                         TokensListResult, UserRecord, UsersListResult)
 from fundtrail.workspace.addresses import AddressOps
-from fundtrail.workspace.case_models import (CaseDetail, CaseList, CaseMember, CaseRecord, FindingRecord, NoteRecord,
-                                             SavedTrace, SavedTraceSummary, SeedRecord, TraceRerun)
+from fundtrail.workspace.case_models import (AttachmentRecord, CaseBundleRecord, CaseDetail, CaseExportResult,
+                                             CaseList, CaseMember, CaseRecord, CaseTagRecord, FindingRecord,
+                                             LayoutRecord, NoteRecord, SavedTrace, SavedTraceSummary, SeedRecord,
+                                             TraceRerun)
 from fundtrail.workspace.case_evidence import CaseEvidenceOps
 from fundtrail.workspace.case_files import CaseFilesOps
 from fundtrail.workspace.case_reports import CaseReportOps
@@ -78,16 +80,20 @@ __all__ = [
     "AddressTxPage",
     "AppliedMigration",
     "AssetTotals",
+    "AttachmentRecord",
     "AuditEntry",
     "AuditPage",
     "AuditProblem",
     "AuditRecord",
     "AuditVerifyResult",
     "BitcoinIngestResult",
+    "CaseBundleRecord",
     "CaseDetail",
+    "CaseExportResult",
     "CaseList",
     "CaseMember",
     "CaseRecord",
+    "CaseTagRecord",
     "ChainRef",
     "ChainStatus",
     "ClusterMember",
@@ -127,6 +133,7 @@ __all__ = [
     "IngestIncomplete",
     "IngestResult",
     "IngestRun",
+    "LayoutRecord",
     "LookupRowError",
     "LookupTag",
     "MigrateResult",
@@ -232,4 +239,5 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     AuditPage, AuditVerifyResult,
     # cases
     CaseRecord, CaseList, CaseDetail, SeedRecord, NoteRecord, FindingRecord, SavedTrace, TraceRerun,
+    AttachmentRecord, CaseTagRecord, LayoutRecord, CaseBundleRecord, CaseExportResult,
 )

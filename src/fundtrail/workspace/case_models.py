@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
+from pydantic import Field
+
 from fundtrail.workspace.core import Model
 
-__all__ = ["CaseDetail", "CaseList", "CaseMember", "CaseRecord", "FindingRecord", "NoteRecord", "SavedTrace",
+__all__ = ["AttachmentRecord", "CaseBundleRecord", "CaseDetail", "CaseExportResult", "CaseList", "CaseMember",
+           "CaseRecord", "CaseTagRecord", "FindingRecord", "LayoutRecord", "NoteRecord", "SavedTrace",
            "SavedTraceSummary", "SeedRecord", "TraceRerun", "iso"]
 
 
@@ -79,7 +82,8 @@ class NoteRecord(Model):
 class FindingRecord(Model):
     """A finding: a `fact` (on-chain, checkable; with its basis) or an `inference` (a heuristic
     or attribution, with its basis, a confidence from 0 to 1 and its source). `confidence` is
-    None for facts."""
+    None for facts. `refs` what it points at, each `tx:<txid>`, `output:<txid>:<vout>` or
+    `trace:<T-id>` (checked to exist when recorded; the evidence bundle proves them)."""
 
     id: str
     case_id: str
@@ -90,6 +94,80 @@ class FindingRecord(Model):
     source: str | None = None
     created_at: str
     created_by: str
+    refs: list[str] = Field(default_factory=list)
+
+
+class AttachmentRecord(Model):
+    """A file kept with a case (`id` `A-` and 8 hex digits): its name, media type, size in bytes
+    and SHA-256 (checked again whenever the body is read), a note, who added it and when."""
+
+    id: str
+    case_id: str
+    name: str
+    media_type: str | None = None
+    bytes: int
+    sha256: str
+    note: str | None = None
+    added_at: str
+    added_by: str
+
+
+class CaseTagRecord(Model):
+    """A tag proposed in the case (a tag whose case is this one): address, currency, label,
+    category, confidence, source, creator, actor, visibility, `lastmod` its date and `created` when
+    it was stored (the time of its tag import `import_id`)."""
+
+    address: str
+    currency: str
+    label: str
+    category: str | None = None
+    concepts: list[str] = Field(default_factory=list)
+    confidence: str
+    source: str | None = None
+    creator: str | None = None
+    actor: str | None = None
+    context: str | None = None
+    visibility: str
+    lastmod: str | None = None
+    import_id: int
+    created: str | None = None
+
+
+class LayoutRecord(Model):
+    """A saved graph (canvas) kept in the case: its id, name and chain (None when the canvas was
+    deleted since), who added it and when."""
+
+    graph_id: str
+    name: str | None = None
+    chain: str | None = None
+    added_at: str
+    added_by: str
+
+
+class CaseBundleRecord(Model):
+    """An evidence bundle made of the case (docs/bundle.md): its hash (the SHA-256 of its
+    SHA256SUMS), when and by whom, where it was written, its size and transaction count."""
+
+    bundle_hash: str
+    created_at: str
+    created_by: str
+    path: str | None = None
+    bytes: int
+    transactions: int
+
+
+class CaseExportResult(Model):
+    """A case exported (`case_export`): the file written, its `format` (json, csv, ftm, tagpack),
+    `files` (CSV: the CSV files in the zip; else 1), `records` (rows over all tables for json and
+    csv, FollowTheMoney entities, TagPack tags), its size and SHA-256."""
+
+    case_id: str
+    path: str
+    format: Literal["json", "csv", "ftm", "tagpack"]
+    files: int
+    records: int
+    bytes: int
+    sha256: str
 
 
 class SavedTraceSummary(Model):
@@ -134,10 +212,15 @@ class TraceRerun(Model):
 
 
 class CaseDetail(CaseRecord):
-    """A case with its members, seeds, notes, findings and saved traces, each oldest first."""
+    """A case with its members, seeds, notes, findings, saved traces, attachments, saved graph
+    layouts and evidence bundles, each oldest first, and the tags proposed in it."""
 
     members: list[CaseMember]
     seeds: list[SeedRecord]
     notes: list[NoteRecord]
     findings: list[FindingRecord]
     traces: list[SavedTraceSummary]
+    attachments: list[AttachmentRecord] = Field(default_factory=list)
+    tags: list[CaseTagRecord] = Field(default_factory=list)
+    layouts: list[LayoutRecord] = Field(default_factory=list)
+    bundles: list[CaseBundleRecord] = Field(default_factory=list)

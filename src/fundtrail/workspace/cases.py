@@ -5,7 +5,8 @@ non-member gets the same NotFoundError as an unknown id), owners and members wri
 read. A seed is checked against the store the way `search` reads it (an address, `TXID:VOUT`
 or txid the store holds) and kept in canonical form with its chain. A saved trace keeps its
 request, result and the store state it was computed on; a rerun recomputes it on today's store
-and names what changed. Attachments, bundles and reports come later (issue 16).
+and names what changed. A finding's references (`tx:`, `output:`, `trace:`) are checked to exist
+when it is recorded. Attachments, proposed tags, layouts and exports: `case_files.py`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import json
 from typing import Any, Literal
 
 from fundtrail.cases import ids
+from fundtrail.cases import refs as case_refs
 from fundtrail.cases import store as case_store
 from fundtrail.cases import traces as case_traces
 from fundtrail.errors import NotFoundError, UsageError
-from fundtrail.workspace.case_models import (CaseDetail, CaseList, CaseMember, CaseRecord, FindingRecord, NoteRecord,
+from fundtrail.workspace.case_models import (AttachmentRecord, CaseBundleRecord, CaseDetail, CaseList, CaseMember,
+                                             CaseRecord, CaseTagRecord, FindingRecord, LayoutRecord, NoteRecord,
                                              SavedTrace, SavedTraceSummary, SeedRecord, TraceRerun, iso)
 from fundtrail.workspace.core import Progress, no_progress
 from fundtrail.workspace.search import SearchOps
@@ -27,6 +30,7 @@ from fundtrail.workspace.tracing import TraceOps
 __all__ = ["CaseOps"]
 
 _SEED_KINDS = ("output", "transaction", "address")
+_DETAIL_LISTS = ("members", "seeds", "notes", "findings", "traces", "attachments", "layouts", "bundles", "tags")
 #: A saved trace keeps its whole graph (a drawn one stops at 5,000 edges): the bundle proves every edge.
 SAVED_EDGES = 1 << 40
 
@@ -63,11 +67,12 @@ class CaseOps(SearchOps, TraceOps):
         return CaseList(cases=[_record(r) for r in rows])
 
     def case_get(self, case: str) -> CaseDetail:
-        """The case with its members, seeds, notes and findings; NotFoundError (field `case`)
-        for an unknown case and for one the acting user is not a member of, alike."""
+        """The case with its members, seeds, notes, findings, saved traces, attachments, proposed
+        tags, layouts and bundles; NotFoundError (field `case`) for an unknown case and for one the
+        acting user is not a member of, alike."""
         row = case_store.case_detail(self.store, case, self._case_user(), read_only=not self.writable)
         cid = row["id"]
-        head = _record({k: v for k, v in row.items() if k not in ("members", "seeds", "notes", "findings", "traces")})
+        head = _record({k: v for k, v in row.items() if k not in _DETAIL_LISTS})
         return CaseDetail(
             **head.model_dump(),
             members=[CaseMember(**{**m, "added_at": iso(m["added_at"])}) for m in row["members"]],
@@ -75,7 +80,11 @@ class CaseOps(SearchOps, TraceOps):
             notes=[NoteRecord(**{**n, "case_id": cid, "created_at": iso(n["created_at"])}) for n in row["notes"]],
             findings=[FindingRecord(**{**f, "case_id": cid, "created_at": iso(f["created_at"])})
                       for f in row["findings"]],
-            traces=[SavedTraceSummary(**_saved(t)) for t in row["traces"]])
+            traces=[SavedTraceSummary(**_saved(t)) for t in row["traces"]],
+            attachments=[AttachmentRecord(**{**a, "added_at": iso(a["added_at"])}) for a in row["attachments"]],
+            tags=[CaseTagRecord(**{**t, "created": iso(t["created"])}) for t in row["tags"]],
+            layouts=[LayoutRecord(**{**x, "added_at": iso(x["added_at"])}) for x in row["layouts"]],
+            bundles=[CaseBundleRecord(**{**b, "created_at": iso(b["created_at"])}) for b in row["bundles"]])
 
     def case_add_seed(self, case: str, seed: str, *, note: str | None = None, chain: str | None = None,
                       facts: dict[str, Any] | None = None) -> SeedRecord:
@@ -103,9 +112,12 @@ class CaseOps(SearchOps, TraceOps):
         return next(n for n in self.case_get(case).notes if n.id == nid)
 
     def case_finding(self, case: str, kind: Literal["fact", "inference"], text: str, *, basis: str | None = None,
-                     confidence: float | None = None, source: str | None = None) -> FindingRecord:
+                     confidence: float | None = None, source: str | None = None,
+                     refs: list[str] | None = None) -> FindingRecord:
         """Add a finding: a `fact` needs its basis (what on chain shows it) and has no
-        confidence; an `inference` needs its basis and a confidence from 0 to 1."""
+        confidence; an `inference` needs its basis and a confidence from 0 to 1. `refs` name what
+        it points at (`tx:<txid>`, `output:<txid>:<vout>` on the case's chains, `trace:<T-id>` of
+        the case), each checked to exist (UsageError on `refs` naming the bad one)."""
         ids.check_case_id(case)
         if kind not in ("fact", "inference"):
             raise UsageError(f"kind {kind!r} is not a finding kind (fact or inference)", field="kind")
@@ -120,9 +132,11 @@ class CaseOps(SearchOps, TraceOps):
             raise UsageError("confidence is missing: an inference needs one from 0 to 1", field="confidence")
         level = ids.confidence(confidence) if confidence is not None else None
         origin = ids.text(source, "source", required=False)
+        parsed = case_refs.parse(refs)
         self.require_writable("adding a finding")
+        checked = self._check_refs(case, parsed) if parsed else []
         fid = case_store.add_finding(self.store, case, self._case_user(), kind=kind, text=body, basis=why,
-                                     confidence=level, source=origin)
+                                     confidence=level, source=origin, refs=checked)
         return next(f for f in self.case_get(case).findings if f.id == fid)
 
     def case_close(self, case: str) -> CaseRecord:
@@ -187,6 +201,31 @@ class CaseOps(SearchOps, TraceOps):
     # -- helpers -------------------------------------------------------------------------------
     def _case_user(self) -> str:
         return case_store.check_user(self.actor.user, field="as")
+
+    def _check_refs(self, case: str, parsed: list[tuple[str, str]]) -> list[str]:
+        """The references in canonical form, each found: a transaction or output on one of the
+        case's chains (its seeds' and saved traces'; any chain of the store while it has none),
+        a trace saved in the case. The case's access is checked first (a non-member learns nothing)."""
+        detail = self.case_get(case)
+        chains = {s.chain for s in detail.seeds} | {str(t.state.get("chain")) for t in detail.traces}
+        traces = {t.id for t in detail.traces}
+        out: list[str] = []
+        for kind, value in parsed:
+            ref = case_refs.text(kind, value)
+            if kind == "trace":
+                if value not in traces:
+                    raise case_refs.bad_ref(ref, f"is not a saved trace of case {case}")
+                out.append(ref)
+                continue
+            want = "transaction" if kind == "tx" else "output"
+            hits = [h for h in self.search(value, limit=50).hits
+                    if h.kind == want and h.chain is not None and (not chains or h.chain in chains)]
+            if not hits:
+                where = f" on the case's chain{'s' if len(chains) > 1 else ''} {', '.join(sorted(chains))}" \
+                    if chains else ""
+                raise case_refs.bad_ref(ref, f"is no {want} in the store{where}")
+            out.append(case_refs.text(kind, hits[0].text))
+        return list(dict.fromkeys(out))
 
     def _resolve_seed(self, seed: str, chain: str | None) -> tuple[str, str]:
         """(canonical text, chain) of a seed the store holds; NotFoundError on `seed` otherwise."""
