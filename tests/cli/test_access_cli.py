@@ -123,6 +123,10 @@ def test_hook_subjects_params_and_secrets() -> None:
                                                "--rpc-password", "hunter2", "--", "-weird-file"])
     assert path == ["ingest", "bitcoin"] and subjects == ["-weird-file"]
     assert params["rpc_password"] == "hunter2"  # redacted when written (below)
+    assert params["rpc"] == "http://***@127.0.0.1:1"  # a URL's user:password never reaches the record
+    _, _, params = audit.parse(cmd, ["case", "bundle", "C-00000000", "-o", "b.zip", "--rpc",
+                                     "https://alice:s3cret@node.example:8332/wallet/x?y=1"])
+    assert params["rpc"] == "https://***@node.example:8332/wallet/x?y=1" and "s3cret" not in str(params)
     assert audit.plan(cmd, ["--version"]) is None and audit.plan(cmd, ["trace", "--help"]) is None
 
 

@@ -5,11 +5,13 @@ AuditError, when its record could not be written) and `record_command` after it,
 code and outcome. The record names the command path (`trace`, `cluster show`), the subjects asked
 about (positional arguments and the values of options naming addresses, txids, seed files or
 cases; a seeds file is named, never read) and the other options given; values of options named
-like a password, token or secret are never recorded. The free text of a case (a note, a finding,
-its basis, a seed's note) is not recorded either, only its length (`text_chars`, `fact_chars`, ...):
-the audit log says who touched which case, not what the case file says. A command may add subjects
+like a password, token or secret are never recorded, nor the `user:password@` of a URL (`--rpc`).
+The free text of a case (a note, a finding, its basis, a seed's note) is not recorded either, only
+its length (`text_chars`, `fact_chars`, ...): the audit log says who touched which case, not what
+the case file says. A command may add subjects
 known only once it ran (`add_subject`: the id of the case `case new` opened). `--help` and
-`--version` are not recorded, nor commands on a directory without a store catalog (nothing to audit).
+`--version` are not recorded, nor commands on a directory without a store catalog (nothing to audit),
+nor `verify`, which reads a bundle and never a store.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ SUBJECT_OPTIONS = frozenset({"--seeds-file", "--address", "--txid", "--case", "-
 #: The global options: where the store is and who acts are the record's own fields.
 _GLOBAL_NAMES = frozenset({"store", "as", "quiet", "verbose", "version"})
 _NOT_RECORDED = frozenset({"--help", "--version"})
+#: Commands that never use a store, so they leave no record in one (`verify` checks a bundle alone).
+_NO_STORE_COMMANDS = frozenset({"verify"})
 #: Case commands' free-text options and arguments: recorded as their length only.
 _TEXT_OPTIONS = frozenset({"--fact", "--inference", "--basis", "--note"})
 _TEXT_ARGUMENTS = frozenset({"text"})
@@ -143,6 +147,7 @@ def _add_option(param: Any, name: str, value: Any, subjects: list[str], params: 
         if value is not None:
             subjects.append(str(value))
         return
+    value = _without_userinfo(value)
     if getattr(param, "multiple", False) or key in params:
         prior = params.get(key, [])
         params[key] = [*(prior if isinstance(prior, list) else [prior]), value]
@@ -150,6 +155,17 @@ def _add_option(param: Any, name: str, value: Any, subjects: list[str], params: 
         params[key] = int(params.get(key, 0)) + 1
     else:
         params[key] = value
+
+
+def _without_userinfo(value: Any) -> Any:
+    """A URL option value with any `user:password@` removed (`--rpc http://u:p@host:8332`): a
+    node's credentials must never reach the audit log; other values as given."""
+    if isinstance(value, str) and "://" in value and "@" in value:
+        scheme, rest = value.split("://", 1)
+        host, sep, path = rest.partition("/")
+        if "@" in host:
+            return f"{scheme}://***@{host.rsplit('@', 1)[1]}{sep}{path}"
+    return value
 
 
 def _global_value(argv: list[str], option: str) -> str | None:
@@ -180,7 +196,7 @@ def plan(command: Any, argv: list[str]) -> AuditPlan | None:
         return None
     _ADDED.clear()
     path, _subjects, _params = parse(command, argv)
-    if not path:
+    if not path or path[0] in _NO_STORE_COMMANDS:
         return None
     store = _global_value(argv, "--store")
     try:

@@ -25,6 +25,7 @@ from fundtrail.workspace.case_models import (AttachmentRecord, CaseBundleRecord,
                                              LayoutRecord, NoteRecord, SavedTrace, SavedTraceSummary, SeedRecord,
                                              TraceRerun)
 from fundtrail.workspace.case_evidence import CaseEvidenceOps
+from fundtrail.workspace.case_evidence_models import BundleList, BundleResult
 from fundtrail.workspace.case_files import CaseFilesOps
 from fundtrail.workspace.case_reports import CaseReportOps
 from fundtrail.workspace.cases import CaseOps
@@ -64,7 +65,7 @@ from fundtrail.workspace.trace_models import (GraphBuildResult, PathsRequest, Pa
                                               TraceRequest, TraceResult)
 from fundtrail.workspace.tracing import TraceOps
 from fundtrail.workspace.transactions import TransactionOps
-from fundtrail.workspace.verification import VerificationOps
+from fundtrail.workspace.verification import BundleVerification, TraceVerification, VerificationOps
 
 __all__ = [
     "RESULT_MODELS",
@@ -87,6 +88,9 @@ __all__ = [
     "AuditRecord",
     "AuditVerifyResult",
     "BitcoinIngestResult",
+    "BundleList",
+    "BundleResult",
+    "BundleVerification",
     "CaseBundleRecord",
     "CaseDetail",
     "CaseExportResult",
@@ -190,6 +194,7 @@ __all__ = [
     "TraceRerun",
     "TraceResult",
     "TraceService",
+    "TraceVerification",
     "TransactionDetail",
     "TxInput",
     "TxOutput",
@@ -240,4 +245,6 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     # cases
     CaseRecord, CaseList, CaseDetail, SeedRecord, NoteRecord, FindingRecord, SavedTrace, TraceRerun,
     AttachmentRecord, CaseTagRecord, LayoutRecord, CaseBundleRecord, CaseExportResult,
+    # evidence bundles and their verification
+    BundleResult, BundleList, BundleVerification,
 )
