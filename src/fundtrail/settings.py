@@ -53,6 +53,7 @@ class Settings:
     api_rate_per_second: int = 50  # requests per second one token may sustain
     api_burst: int = 100  # requests one token may make at once before the rate applies
     api_max_body_mb: int = 16  # one request body (JSON or CSV upload)
+    api_max_upload_mb: int = 512  # one file upload: a case attachment, a bundle to verify
     api_max_screen_rows: int = 100_000  # inputs of one POST /api/v1/screen
     api_refresh_seconds: int = 5  # at most this often a request first picks up store changes
     # The web workbench (docs/security.md "Passwords and web sessions"): how long a login lasts, and how many
@@ -97,6 +98,7 @@ _INT_RANGES = {"batch_mb": (1, 4096), "batch_blocks": (1, 1_000_000),
                "max_rpc_response_mb": (1, 1 << 16), "rpc_timeout": (1, 86_400), "rpc_deadline": (1, 864_000),
                "max_yaml_nodes": (1, 1 << 40), "max_csv_field_kb": (1, 1 << 20), "max_json_depth": (8, 100_000),
                "api_rate_per_second": (1, 1_000_000), "api_burst": (1, 1_000_000), "api_max_body_mb": (1, 4096),
+               "api_max_upload_mb": (1, 1 << 16),
                "api_max_screen_rows": (1, 10_000_000), "api_refresh_seconds": (0, 86_400),
                "web_session_hours": (1, 720), "web_login_per_minute": (1, 10_000),
                "case_attachment_max_mb": (1, 4096)}

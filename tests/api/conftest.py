@@ -105,7 +105,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with small limits on a store of its own."""
     store, tokens, sim = build_store(tmp_path_factory.mktemp("tight"))
-    server = start(store, tokens, sim, api_rate_per_second=1, api_burst=5, api_max_body_mb=1,
+    server = start(store, tokens, sim, api_rate_per_second=1, api_burst=5, api_max_body_mb=1, api_max_upload_mb=3,
                    api_max_screen_rows=50)
     yield server
     stop(server)

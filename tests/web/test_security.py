@@ -31,6 +31,7 @@ from fundtrail.web.pages import WebRoute
 from fundtrail.workspace import Actor, Workspace
 from fundtrail.workspace.access import PERMISSIONS, ROLES, allows
 from web.browser import CSRF_FIELD, SESSION_COOKIE, allow_console_errors, csrf_of, js_errors, login, wait_for
+from web.support_cases import member_case
 from web.support_security import (CSRF_HEADER, cookie_attrs, Served, flat_routes, login_client, serve_copy,
                                   session_of)
 from web.support_security import login as form_login
@@ -72,7 +73,8 @@ def demo(demo_server: Any) -> dict[str, str]:
         members = c.get(f"/api/v1/{demo_server.chain}/clusters/{summary['cluster_id']}/members").json()
     others = [m["address"] for m in members["members"] if m["address"] != address]
     label = next(t["label"] for t in summary["tags"] if t["category"] == "ransomware")
-    return {"chain": demo_server.chain, "address": address, "txid": seed["txid"], "cluster": str(summary["cluster_id"]),
+    return {**member_case(demo_server.store, address),  # a case the investigator owns, with a saved trace
+            "chain": demo_server.chain, "address": address, "txid": seed["txid"], "cluster": str(summary["cluster_id"]),
             "member": others[0], "label": label, "exchange": demo_server.exchanges[0]}
 
 
@@ -87,7 +89,8 @@ def own(demo_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def path_values(demo: dict[str, str]) -> dict[str, str]:
     user = demo.get("user", "analyst")
     return {"chain": demo["chain"], "address": demo["address"], "txid": demo["txid"], "id": demo["cluster"],
-            "cluster": demo["cluster"], "name": user, "user": user, "graph_id": "1"}
+            "cluster": demo["cluster"], "name": user, "user": user, "graph_id": "1",
+            "case": demo.get("case", "x"), "trace": demo.get("trace", "x")}
 
 
 def query_values(demo: dict[str, str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fundtrail.api.auth import actor_for_audit
 from fundtrail.api.docs import HEADER_NAMES, HEADERS
 from fundtrail.api.errors import error_response, internal_response
-from fundtrail.api.limits import declared_too_large, too_large_message
+from fundtrail.api.limits import declared_too_large, is_upload, too_large_message
 from fundtrail.api.state import ApiState
 from fundtrail.workspace import Actor
 from fundtrail.workspace.access import AuditEntry
@@ -36,7 +36,7 @@ log = logging.getLogger("fundtrail.api")
 
 #: Request fields whose values are what was asked about (the audit record's subjects).
 SUBJECT_FIELDS = frozenset({"address", "addresses", "txid", "id", "seed", "seeds", "a", "b", "from", "to",
-                            "q", "inputs", "target", "ref"})
+                            "q", "inputs", "target", "ref", "case", "trace", "attachment"})
 #: Fields never recorded, whatever their value (the access layer also scrubs secret-like names).
 SECRET_FIELDS = frozenset({"token", "authorization", "password", "secret"})
 _BODY_KEYS = ("address", "seed", "txid", "input", "target")
@@ -86,10 +86,12 @@ class Edge:
     leaves (errors and the audit 503 included). The hot address route is answered by `hot` when it
     can, else by the app."""
 
-    def __init__(self, app: ASGIApp, state: ApiState, max_bytes: int, hot: HotAddress | None = None) -> None:
+    def __init__(self, app: ASGIApp, state: ApiState, max_bytes: int, hot: HotAddress | None = None,
+                 max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.state = state
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes
         self.hot = hot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,14 +100,21 @@ class Edge:
             return
         scope.setdefault("state", {})
         body = bytearray()
-        max_bytes = self.max_bytes
+        upload = is_upload(scope)  # a file: a larger limit, and its bytes are not kept for the record
+        max_bytes, setting = ((self.max_upload_bytes, "api_max_upload_mb") if upload
+                              else (self.max_bytes, "api_max_body_mb"))
+        seen = 0
 
         async def recorded() -> Message:  # what the audit keeps, counted against the limit
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                body.extend(message.get("body", b""))
-                if len(body) > max_bytes:
-                    raise HTTPException(413, detail=too_large_message(max_bytes))
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if not upload:
+                    body.extend(chunk)
+                if seen > max_bytes:
+                    raise HTTPException(413, detail=too_large_message(max_bytes, setting))
             return message
 
         start: Message | None = None
@@ -119,7 +128,7 @@ class Edge:
                 chunks.append(message.get("body", b""))
 
         try:
-            early = declared_too_large(scope, max_bytes)
+            early = declared_too_large(scope, max_bytes, setting)
             if early is None and self.hot is not None:
                 done = await self.hot.answer(scope)  # answered and recorded, or None
                 if done is not None:

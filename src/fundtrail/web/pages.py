@@ -48,6 +48,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/graph", "Graph", "read"),
     ("/trace", "Trace", "trace"),
     ("/tags", "Tags and actors", "read"),
+    ("/cases", "Cases", "cases"),
     ("/audit", "Audit log", "audit.read"),
     ("/users", "Users", "admin"),
 )

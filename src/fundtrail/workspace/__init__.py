@@ -27,6 +27,7 @@ from fundtrail.workspace.case_models import (AttachmentRecord, CaseBundleRecord,
 from fundtrail.workspace.case_evidence import CaseEvidenceOps
 from fundtrail.workspace.case_evidence_models import BundleList, BundleResult
 from fundtrail.workspace.case_files import CaseFilesOps
+from fundtrail.workspace.case_report_models import LetterFile, LettersResult, ReportResult
 from fundtrail.workspace.case_reports import CaseReportOps
 from fundtrail.workspace.cases import CaseOps
 from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, ClusterMembersPage, ClusterOverrideRequest,
@@ -138,6 +139,8 @@ __all__ = [
     "IngestResult",
     "IngestRun",
     "LayoutRecord",
+    "LetterFile",
+    "LettersResult",
     "LookupRowError",
     "LookupTag",
     "MigrateResult",
@@ -147,6 +150,7 @@ __all__ = [
     "PathsRequest",
     "PathsResult",
     "Progress",
+    "ReportResult",
     "RiskReport",
     "RiskReports",
     "RiskRequest",
@@ -247,4 +251,6 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     AttachmentRecord, CaseTagRecord, LayoutRecord, CaseBundleRecord, CaseExportResult,
     # evidence bundles and their verification
     BundleResult, BundleList, BundleVerification,
+    # reports and letters
+    ReportResult, LettersResult,
 )

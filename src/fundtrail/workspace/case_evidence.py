@@ -9,7 +9,10 @@ The bundle is recorded in the case (`case_bundles`) once it is on disk, with who
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from fundtrail.cases import store as case_store
 from fundtrail.cases import traces as case_traces
 from fundtrail.cases.bundle_why import why_many
 from fundtrail.cases.ids import check_case_id
+from fundtrail.errors import DataError, NotFoundError, UsageError
 from fundtrail.ingest.bitcoin.rpcclient import RpcClient
 from fundtrail.workspace.case_evidence_models import BundleList, BundleResult
 from fundtrail.workspace.case_models import CaseBundleRecord, iso
@@ -25,7 +29,25 @@ from fundtrail.workspace.cases import CaseOps
 from fundtrail.workspace.clusters import ClusterOps
 from fundtrail.workspace.core import Progress, no_progress
 
-__all__ = ["BundleList", "BundleResult", "CaseEvidenceOps"]
+__all__ = ["BundleList", "BundleResult", "CaseEvidenceOps", "bundle_hash_of"]
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def bundle_hash_of(path: Path) -> str:
+    """The bundle hash of a bundle file: the SHA-256 of its `SHA256SUMS` member (docs/bundle.md);
+    NotFoundError (field `bundle`) for no such file, DataError for a file that is not a bundle."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"bundle {path} is not a file", field="bundle")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            data = zf.read("SHA256SUMS")
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise DataError(f"bundle {path} is not an evidence bundle (a ZIP with SHA256SUMS): {exc}",
+                        field="bundle") from None
+    return hashlib.sha256(data).hexdigest()
+
 
 #: CaseDetail fields that are not the case's state: the reader's role and the bundles made of it
 _NOT_STATE = ("role", "bundles")
@@ -34,16 +56,20 @@ _NOT_STATE = ("role", "bundles")
 class CaseEvidenceOps(CaseOps, ClusterOps):
     """Cases: evidence bundles (docs/bundle.md)."""
 
-    def case_bundle(self, case: str, out: Path, *, blocks_dir: Path | None = None, rpc: str | None = None,
-                    rpc_cookie: Path | None = None, by_hash: bool = False,
+    def case_bundle(self, case: str, out: Path | None = None, *, blocks_dir: Path | None = None,
+                    rpc: str | None = None, rpc_cookie: Path | None = None, by_hash: bool = False,
                     progress: Progress = no_progress) -> BundleResult:
         """Write the case's evidence bundle to `out` (atomically) and record it in the case; with
-        `by_hash`, `out` is a directory and the bundle is written there as `<bundle hash>.zip`."""
+        `by_hash`, `out` is a directory and the bundle is written there as `<bundle hash>.zip`;
+        without `out`, it is kept in the store (`case_bundle_file` finds it again by its hash)."""
         t0 = time.perf_counter()
         check_case_id(case)
         self.require_writable("recording an evidence bundle")
         user = self._case_user()
         detail = self.case_get(case)  # NotFoundError for a non-member, as for no case
+        if out is None:
+            out, by_hash = self._kept_dir(case), True
+            out.mkdir(parents=True, exist_ok=True)
         doc: dict[str, Any] = {k: v for k, v in detail.model_dump(mode="json").items() if k not in _NOT_STATE}
         with self.store.connect(read_only=True) as con:
             rows = case_traces.list_traces(con, case)
@@ -79,6 +105,32 @@ class CaseEvidenceOps(CaseOps, ClusterOps):
             return why_many(self.store, chain, pairs)
         return {(a, b): self.cluster_why(a, b, chain=chain).model_dump(mode="json", by_alias=True)
                 for a, b in pairs}
+
+    def _kept_dir(self, case: str) -> Path:
+        return self.store.root / "cases" / case / "bundles"
+
+    def case_bundle_file(self, case: str, bundle_hash: str) -> Path:
+        """The file of a bundle the case recorded and the store keeps (`case_bundle` without
+        `out`), checked to still have its hash: UsageError on `bundle` for a malformed hash,
+        NotFoundError for one the case did not record or whose file is not kept here, DataError
+        when the kept file no longer has that hash (changed or damaged)."""
+        if not isinstance(bundle_hash, str) or not _HASH.fullmatch(bundle_hash):
+            raise UsageError(f"bundle {str(bundle_hash)[:80]!r} is not a bundle hash (64 lowercase hex digits)",
+                             field="bundle")
+        if bundle_hash not in {b.bundle_hash for b in self.case_bundles(case).bundles}:
+            raise NotFoundError(f"bundle {bundle_hash} is not a bundle of case {case}", field="bundle")
+        path = self._kept_dir(case) / f"{bundle_hash}.zip"
+        if not path.is_file():
+            raise NotFoundError(f"bundle {bundle_hash} of case {case} is not kept in this store (it was written "
+                                "elsewhere, e.g. by `fundtrail case bundle -o FILE`)", field="bundle")
+        try:
+            same = bundle_hash_of(path) == bundle_hash
+        except DataError:
+            same = False
+        if not same:
+            raise DataError(f"the kept file of bundle {bundle_hash} no longer has that hash: it was changed or "
+                            "damaged", field="bundle")
+        return path
 
     def case_bundles(self, case: str) -> BundleList:
         """The evidence bundles made of the case, oldest first (any member may list them)."""

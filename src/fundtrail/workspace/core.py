@@ -14,6 +14,7 @@ The operations themselves live in the sibling modules (`addresses`, `transaction
 
 from __future__ import annotations
 
+import copy
 import base64
 import binascii
 import getpass
@@ -152,6 +153,14 @@ class WorkspaceBase:
         ws.schema_at_open = before
         ws.remember_state()
         return ws
+
+    def acting_as(self: W, actor: Actor) -> W:
+        """This workspace answering as `actor`: a shallow copy sharing the warm indexes, caches and
+        store (so a server reads a case for one request without opening anything), whose per-user
+        operations (cases, sessions) answer as that user."""
+        view = copy.copy(self)
+        view.actor = actor
+        return view
 
     def require_writable(self, what: str) -> None:
         """StoreError unless the workspace was opened for writing."""
