@@ -6,7 +6,9 @@ victims, what the chain shows about them (facts from the store), and where the a
 The simulator's answer key is printed apart, so later stages (clustering, tracing, risk) can be
 checked against it as they land. Last, the store is made ready for the web workbench: a local
 investigator `demo` with a fresh random password (printed once; a re-run sets a new one, so no
-password ever sits in a file), the command that serves it and the address to open.
+password ever sits in a file), the command that serves it and the address to open. Before that,
+the investigation is kept as a case, and its evidence bundle, court reports and freeze-request
+letters are written to `<workdir>/case/` and the bundle verified (`demo_case`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import typer
 
+from fundtrail.cli import demo_case
 from fundtrail.cli.context import quiet, settings, workspace
 from fundtrail.cli.progress import job_progress
 from fundtrail.errors import UsageError
@@ -75,6 +78,10 @@ def run_demo(ctx: typer.Context, workdir: Path, *, seed: int = 7, txs: int = 400
     found = _investigate(ws, case)
     _risk(ws, case)
     _answer_key(case, found)
+    typer.echo("\n9. the case file: seeds (the victims' reports), the traces saved under haircut and FIFO with the "
+               "state they ran on, findings (facts and inferences)")
+    case_id = demo_case.open_case(ws, case, CHAIN, _btc)
+    folder = demo_case.write_case_files(ws, case_id, workdir, workdir / "blocks")
     exe = "fundtrail" if shutil.which("fundtrail") else os.path.relpath(sys.argv[0])
     seed_out = case["seed_outputs"][0]
     st = f"{exe} --store {store}"
@@ -89,10 +96,12 @@ def run_demo(ctx: typer.Context, workdir: Path, *, seed: int = 7, txs: int = 400
     typer.echo(f"  {st} status                                          (what the store holds, its coverage)")
     typer.echo(f"  {exe} simulate --exercise peel-chain --seed 1 --out exercise1   (train an investigator)")
     typer.echo(f"  ground truth for checking: {workdir / 'truth'} (addresses.csv, transactions.csv, cases/)")
-    _workbench(ws, st, seed_out["address"])
+    typer.echo(f"  {st} case show {case_id}                          (the case file)")
+    typer.echo(f"  {exe} verify {folder / 'bundle.zip'}                (anyone can re-check the evidence)")
+    _workbench(ws, st, seed_out["address"], case_id)
 
 
-def _workbench(ws: Workspace, st: str, ransom: str) -> None:
+def _workbench(ws: Workspace, st: str, ransom: str, case_id: str) -> None:
     """Leave the store ready for the browser: user `demo` (investigator) with a new random password,
     set through the service layer (stored only as a slow salted hash), printed here and nowhere else."""
     password = secrets.token_urlsafe(15)  # 20 characters, 120 bits
@@ -108,7 +117,9 @@ def _workbench(ws: Workspace, st: str, ransom: str) -> None:
         typer.echo(f"  (user {DEMO_USER} is disabled in this store, so the log-in will be refused: someone ran "
                    f"`users disable {DEMO_USER}`; add another user with `{st} users add NAME --role investigator`)")
     typer.echo(f"  serve it: {st} serve")
-    typer.echo(f"  then open {WORKBENCH_URL} , log in as {DEMO_USER} and search the ransom address {ransom}")
+    ws.case_set_member(case_id, DEMO_USER, role="member")  # the case shows in the workbench too
+    typer.echo(f"  then open {WORKBENCH_URL} , log in as {DEMO_USER} and search the ransom address {ransom}, "
+               f"or open the case at {WORKBENCH_URL}cases/{case_id}")
 
 
 def _case_facts(ws: Workspace, case: dict[str, Any]) -> None:
