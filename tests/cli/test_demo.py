@@ -52,8 +52,20 @@ def test_demo_ends_with_the_way_into_the_workbench(tmp_path: Path) -> None:
     # payment the demo reported, a real address of the store)
     first_ransom = re.search(r"^   (\S+)  received ", out, re.M)
     assert first_ransom
-    assert opening == (f"  then open http://127.0.0.1:8800/ , log in as demo and search the ransom address "
-                       f"{first_ransom.group(1)}")
+    opened = re.fullmatch(r"  then open http://127\.0\.0\.1:8800/ , log in as demo and search the ransom address "
+                          r"(\S+), or open the case at http://127\.0\.0\.1:8800/cases/(C-[0-9a-f]{8})", opening)
+    assert opened and opened.group(1) == first_ransom.group(1), opening
+    case_id = opened.group(2)
+    # the case's files, and the bundle verified by the command a court's expert would run (no store)
+    folder = tmp_path / "demo-data" / "case"
+    for name in ("bundle.zip", "report-en.pdf", "report-zh_CN.pdf", "report-en.html", "report-zh_CN.html",
+                 "letters/index.json", "letters-zh_CN/index.json"):
+        assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name
+    said = re.search(r"^   `fundtrail verify .*bundle\.zip` \(no store, no network\): verified; ", out, re.M)
+    assert said, out[-3000:]
+    res = subprocess.run([str(EXE), "verify", str(folder / "bundle.zip")], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path / "demo-data")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "the workbench, in the browser: user demo (investigator)" in out
     assert len(password) >= 16 and out.count(password) == 1  # printed once
     # stored only as a slow salted hash: in no file of the store (catalog, audit log, lake)
@@ -75,6 +87,9 @@ def test_demo_ends_with_the_way_into_the_workbench(tmp_path: Path) -> None:
             # the search the demo suggests finds the ransom address
             found = c.get("/search", params={"q": first_ransom.group(1)}, follow_redirects=True)
             assert found.status_code == 200 and first_ransom.group(1) in found.text
+            # the demo user is a member of the demo's case: its page shows the case and its findings
+            page = c.get(f"/cases/{case_id}")
+            assert page.status_code == 200 and "DEMO-2026-001" in page.text and "INFERENCE" in page.text
     finally:
         proc.terminate()
         proc.wait(timeout=30)

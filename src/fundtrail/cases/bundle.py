@@ -19,6 +19,7 @@ from typing import Any
 
 from fundtrail import __version__
 from fundtrail.cases import bundle_terms as terms
+from fundtrail.cases.bundle_account import account_chain
 from fundtrail.cases.bundle_blocks import BlockRef
 from fundtrail.cases.bundle_collect import add_txids, collect
 from fundtrail.cases.bundle_proofs import block_proofs, store_headers
@@ -33,6 +34,8 @@ from fundtrail.trace.graph import GraphIndex
 
 Progress = Callable[[str, int, int], None]
 FORMAT, FORMAT_VERSION = "fundtrail-evidence-bundle", 1
+#: the version of a bundle holding an account chain with inclusion proofs (docs/bundle.md)
+FORMAT_VERSION_ACCOUNT = "1.1"
 
 
 @dataclass
@@ -136,8 +139,10 @@ def _utxo_chain(store: Store, chain: str, network: str, inp: BundleInput, link_t
 
 
 def build(store: Store, inp: BundleInput, *, blocks_dir: Path | None = None, rpc: RpcClient | None = None,
+          rpc_url: str | None = None,
           progress: Progress = lambda s, d, t: None) -> tuple[dict[str, bytes], dict[str, Any], list[str]]:
-    """Every member of the bundle but `SHA256SUMS` (path -> bytes), the manifest and warnings."""
+    """Every member of the bundle but `SHA256SUMS` (path -> bytes), the manifest and warnings;
+    `rpc` is the Bitcoin node of UTXO chains, `rpc_url` the Ethereum node of account chains."""
     warnings: list[str] = []
     att = attribution(store, inp.traces, inp.why)
     warnings += att.warnings
@@ -152,9 +157,10 @@ def build(store: Store, inp: BundleInput, *, blocks_dir: Path | None = None, rpc
                                               {"blocks_dir": blocks_dir, "rpc": rpc}, progress, warnings)
             files.update(more)
         else:
-            tip_height, tip_hash = _tip(store, chain)
-            chains[chain] = {"family": family, "network": network, "proofs": "none", "tip_height": tip_height,
-                             "tip_hash": tip_hash, "transactions": 0, "source": None}
+            traces = [t for t in inp.traces if t["result"].get("chain") == chain]
+            chains[chain], more = account_chain(store, chain, network, traces, inp.case,
+                                                att.link_txids.get(chain, set()), rpc_url, progress, warnings)
+            files.update(more)
     for t in inp.traces:
         keep = ("id", "created_at", "created_by", "seed", "policy", "request", "state", "result")
         files[f"traces/{t['id']}.json"] = _json({k: t[k] for k in keep}, indent=None)
@@ -164,7 +170,9 @@ def build(store: Store, inp: BundleInput, *, blocks_dir: Path | None = None, rpc
     heuristics = att.heuristics.union(*(terms.trace_heuristics(t["result"]) for t in inp.traces))
     case = inp.case
     manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "created_at": inp.created_at,
+        "format": FORMAT,
+        "format_version": (FORMAT_VERSION_ACCOUNT if any(c["proofs"] == "mpt" for c in chains.values())
+                           else FORMAT_VERSION), "created_at": inp.created_at,
         "created_by": inp.created_by, "tool": {"name": "fundtrail", "version": __version__},
         "case": {k: case.get(src) for k, src in (("id", "id"), ("title", "title"), ("agency", "agency"),
                                                    ("number", "case_number"), ("status", "status"))},
@@ -183,11 +191,13 @@ def build(store: Store, inp: BundleInput, *, blocks_dir: Path | None = None, rpc
 
 
 def write(store: Store, inp: BundleInput, out: Path, *, blocks_dir: Path | None = None,
-          rpc: RpcClient | None = None, by_hash: bool = False, progress: Progress = lambda s, d, t: None) -> Bundle:
+          rpc: RpcClient | None = None, rpc_url: str | None = None, by_hash: bool = False,
+          progress: Progress = lambda s, d, t: None) -> Bundle:
     """Build the bundle and write it to `out` atomically (module docstring); with `by_hash`, `out`
     is a directory and the file is named `<bundle hash>.zip` in it (how a server keeps bundles)."""
     check_target(out, directory=by_hash)
-    files, manifest, warnings = build(store, inp, blocks_dir=blocks_dir, rpc=rpc, progress=progress)
+    files, manifest, warnings = build(store, inp, blocks_dir=blocks_dir, rpc=rpc, rpc_url=rpc_url,
+                                      progress=progress)
     sums, bundle_hash = sums_and_hash(files)
     files["SHA256SUMS"] = sums
     if by_hash:

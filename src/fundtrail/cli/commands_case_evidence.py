@@ -25,14 +25,17 @@ def case_bundle(
     out: Path = typer.Option(..., "-o", "--out", help="The bundle to write (a .zip file)."),
     blocks_dir: Path | None = typer.Option(None, "--blocks-dir", help="Read the raw blocks from this Bitcoin Core "
                                            "blocks/ directory (default: the directory the chain was ingested from)."),
-    rpc: str | None = typer.Option(None, "--rpc", help="Read the raw blocks from this node's JSON-RPC "
-                                   "(getblock HASH 0), e.g. http://127.0.0.1:8332."),
+    rpc: str | None = typer.Option(None, "--rpc", help="Read the raw blocks from this node's JSON-RPC: a "
+                                   "Bitcoin node (getblock HASH 0, e.g. http://127.0.0.1:8332) for UTXO chains, "
+                                   "an Ethereum node (blocks and receipts) for account chains (default: the node "
+                                   "the chain was ingested from)."),
     rpc_cookie: Path | None = typer.Option(None, "--rpc-cookie", help="Path of the node's .cookie file."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Write the case's evidence bundle: every traced transaction's raw bytes with its merkle proof,
-    the block headers, the tag records and cluster evidence used, the saved traces and SHA256SUMS;
-    `fundtrail verify BUNDLE` checks it without the store."""
+    """Write the case's evidence bundle: every traced transaction's raw bytes with its merkle proof
+    (account chains: its transaction and receipt trie proofs), the block headers, the tag records
+    and cluster evidence used, the saved traces and SHA256SUMS; `fundtrail verify BUNDLE` checks it
+    without the store."""
     with job_progress(quiet(ctx), "bundling", rate_of="transactions") as progress:
         result = workspace(ctx, writable=True).case_bundle(case, out, blocks_dir=blocks_dir, rpc=rpc,
                                                            rpc_cookie=rpc_cookie, progress=progress)

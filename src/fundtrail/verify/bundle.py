@@ -1,8 +1,10 @@
 """Verify an evidence bundle (docs/bundle.md): the entry point that runs every check in order.
 
 1. the container (`container.py`): paths, SHA256SUMS, hashes, size limits; the bundle hash;
-2. the manifest, then per chain the headers and transactions (`proofs.py`);
-3. each saved trace recomputed (`recompute.py`, with the policies of `taint.py`);
+2. the manifest, then per chain the headers and transactions (`proofs.py`; account chains
+   `account.py` over `evm_bundle.py`);
+3. each saved trace recomputed (`recompute.py`, with the policies of `taint.py`); an account trace's
+   edges each matched to a proven movement (`account.py`);
 4. the case's findings: facts whose references are all proven, inferences listed with their basis;
    the tag records and cluster evidence behind the attributions, listed as stated.
 """
@@ -10,8 +12,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from .account import ProvenAccountTx, check_account_chain, check_account_trace
 from .container import Container, Unreadable, open_container
 from .findings import check_findings, list_cluster_evidence
 from .proofs import ProvenTx, check_utxo_chain
@@ -20,6 +24,7 @@ from .report import Report, TraceResult
 from .taint import DEFINITIONS
 
 FORMAT = "fundtrail-evidence-bundle"
+VERSIONS = (1, "1.1")  # 1.1: format 1 plus account-chain inclusion proofs
 
 
 def verify_bundle(path: str, expect: str | None = None) -> Report:
@@ -36,14 +41,22 @@ def verify_bundle(path: str, expect: str | None = None) -> Report:
                                                           f"{expect} (SHA256SUMS was rewritten or is another bundle's)")
     manifest = _json(box, "manifest.json", report)
     if not report.check(isinstance(manifest, dict) and manifest.get("format") == FORMAT
-                        and manifest.get("format_version") == 1,
-                        f"manifest.json: not a readable manifest of format {FORMAT} version 1"):
+                        and manifest.get("format_version") in VERSIONS,
+                        f"manifest.json: not a readable manifest of format {FORMAT} version 1 or 1.1"):
         return report
     assert isinstance(manifest, dict)
     txs: dict[str, dict[str, ProvenTx]] = {}
+    acct: dict[str, dict[str, ProvenAccountTx]] = {}
     chains: dict[str, Any] = manifest["chains"] if isinstance(manifest.get("chains"), dict) else {}
+    mpt = sorted(n for n, e in chains.items() if isinstance(e, dict) and e.get("proofs") == "mpt")
+    report.check(not mpt or manifest.get("format_version") == "1.1",
+                 f"manifest.json: chains {', '.join(mpt)} carry account proofs (mpt): format_version must be "
+                 f"\"1.1\", not {manifest.get('format_version')!r}")
     for name, entry in sorted(chains.items()):
-        txs[name] = _chain(name, entry, box, report)
+        if name in mpt:
+            acct[name] = _account_chain(name, entry, box, report)
+        else:
+            txs[name] = _chain(name, entry, box, report)
     for path_ in sorted(box.sums):
         if path_.startswith("chains/"):
             report.check(path_.split("/")[1] in chains, f"{path_}: chain not described in manifest.json")
@@ -54,10 +67,11 @@ def verify_bundle(path: str, expect: str | None = None) -> Report:
     report.check(record.get("id") == want,
                  f"case/case.json: case id {record.get('id')!r} is not the manifest's {want!r}")
     tags = _tags(box, report)
-    traces = _traces(manifest, box, txs, chains, tags, report)
+    traces = _traces(manifest, box, txs, acct, chains, tags, report)
     findings: list[Any] = case["findings"] if isinstance(case.get("findings"), list) else []
-    check_findings(findings, txs, traces, report)
-    list_cluster_evidence(_lines(box, "clusters/evidence.jsonl"), txs, report)
+    proven: dict[str, Mapping[str, ProvenTx | ProvenAccountTx]] = {**txs, **acct}
+    check_findings(findings, proven, traces, report)
+    list_cluster_evidence(_lines(box, "clusters/evidence.jsonl"), proven, report)
     counts = manifest.get("counts") or {}
     lines = sum(len(_lines(box, f"chains/{n}/transactions.jsonl")) for n in chains)
     held: list[tuple[str, int]] = [("transactions", lines), ("tags", sum(len(v) for v in tags.values())),
@@ -92,8 +106,8 @@ def _chain(name: str, entry: Any, box: Container, report: Report) -> dict[str, P
     if entry.get("proofs") == "none":
         n = len(_lines(box, f"chains/{name}/transactions.jsonl"))
         report.counts["transactions_not_proven"] += n
-        report.notes.append(f"{name}: {n} transactions not proven by this bundle (format 1 carries no inclusion "
-                            "proofs for account chains)")
+        why = entry.get("proofs_note") or "its chain entry carries no inclusion proofs"
+        report.notes.append(f"{name}: its transactions are not proven by this bundle ({str(why)[:400]})")
         return {}
     if not report.check(entry.get("family") == "utxo" and entry.get("proofs") == "merkle",
                         f"{where}: family {entry.get('family')!r} with proofs {entry.get('proofs')!r} is not "
@@ -102,6 +116,17 @@ def _chain(name: str, entry: Any, box: Container, report: Report) -> dict[str, P
     for what in ("headers.bin", "transactions.jsonl"):
         report.check(f"chains/{name}/{what}" in box.sums, f"missing file chains/{name}/{what}")
     return check_utxo_chain(name, entry, box, report)
+
+
+def _account_chain(name: str, entry: dict[str, Any], box: Container, report: Report) -> dict[str, ProvenAccountTx]:
+    where = f"manifest.json: chains.{name}"
+    if not report.check(entry.get("family") == "account",
+                        f"{where}: proofs 'mpt' on family {entry.get('family')!r}; only account chains have them"):
+        return {}
+    if entry.get("transactions"):
+        for what in ("headers.jsonl", "transactions.jsonl"):
+            report.check(f"chains/{name}/{what}" in box.sums, f"missing file chains/{name}/{what}")
+    return check_account_chain(name, entry, box, report)
 
 
 def _tags(box: Container, report: Report) -> dict[str, list[tuple[int, dict[str, Any]]]]:
@@ -119,7 +144,8 @@ def _tags(box: Container, report: Report) -> dict[str, list[tuple[int, dict[str,
     return out
 
 
-def _traces(manifest: dict[str, Any], box: Container, txs: dict[str, dict[str, ProvenTx]], chains: dict[str, Any],
+def _traces(manifest: dict[str, Any], box: Container, txs: dict[str, dict[str, ProvenTx]],
+            acct: dict[str, dict[str, ProvenAccountTx]], chains: dict[str, Any],
             tags: dict[str, list[tuple[int, dict[str, Any]]]], report: Report) -> dict[str, TraceResult]:
     listed = [t for t in manifest.get("traces") or [] if isinstance(t, dict)]
     ids = {str(t.get("id")) for t in listed}
@@ -134,18 +160,20 @@ def _traces(manifest: dict[str, Any], box: Container, txs: dict[str, dict[str, P
             results[tid] = TraceResult(tid, str(entry.get("chain")), str(entry.get("policy")),
                                        str(entry.get("direction")), "failed", "the trace file is missing or unreadable")
         else:
-            results[tid] = _trace(tid, entry, doc, txs, chains, report)
+            results[tid] = _trace(tid, entry, doc, txs, acct, chains, report)
             results[tid].stops = _stops(doc["result"], tags)
         report.traces.append(results[tid])
         if results[tid].proven:
             report.counts["traces_recomputed"] += 1
+        elif results[tid].status == "edges proven":
+            report.counts["traces_edges_proven"] += 1
         elif results[tid].status == "not recomputable":
             report.counts["traces_not_recomputable"] += 1
     return results
 
 
 def _trace(tid: str, entry: dict[str, Any], doc: dict[str, Any], txs: dict[str, dict[str, ProvenTx]],
-           chains: dict[str, Any], report: Report) -> TraceResult:
+           acct: dict[str, dict[str, ProvenAccountTx]], chains: dict[str, Any], report: Report) -> TraceResult:
     where = f"traces/{tid}.json"
     res, req = doc["result"], doc.get("request") or {}
     chain, policy, direction = res.get("chain"), res.get("policy"), res.get("direction")
@@ -162,11 +190,13 @@ def _trace(tid: str, entry: dict[str, Any], doc: dict[str, Any], txs: dict[str, 
                      f"{where}: {key} {value!r}, manifest.json says {entry.get(key)!r}")
         report.check(req.get(key) in (None, value),
                      f"{where}: result {key} {value!r}, its request says {req.get(key)!r}")
+    if chain in acct:
+        return check_account_trace(tid, res, acct[str(chain)], report)
     if (chains.get(chain) or {}).get("proofs") == "none" or "unit" in res:
         edges = (res.get("graph") or {}).get("edges") or []
         txs_named = {str(e.get("output", "")).split(":")[0] for e in edges if isinstance(e, dict)}
         report.counts["transactions_not_proven"] += len(txs_named)
-        return not_recomputable(f"not proven by this bundle (format 1 has no inclusion proofs for account chains; "
+        return not_recomputable(f"not proven by this bundle (its chain carries no inclusion proofs; "
                                 f"{len(txs_named)} transactions)")
     if not report.check(chain in txs, f"{where}: chain {chain!r} is not a chain of the bundle"):
         return TraceResult(tid, str(chain), str(policy), str(direction), "failed", "chain not in the bundle")
@@ -198,14 +228,16 @@ def _stops(result: dict[str, Any], tags: dict[str, list[tuple[int, dict[str, Any
         g[0] += 1
         g[1] += ep.get("amount_sat") if isinstance(ep.get("amount_sat"), int) else 0
         g[2].update(n for n, _ in tags.get(str(ep.get("address")), []))
-    tip = (result.get("summary") or {}).get("unspent_as_of_height")
+    summary = result.get("summary") or {}
+    tip = summary.get("unspent_as_of_height", summary.get("unspent_as_of_block"))
     lines = []
     order = sorted(groups.items(), key=lambda kv: (kv[0][0] != "service", -kv[1][1]))
     for (reason, label), (n, total, lines_) in order:
         what = f"service {label}" if reason == "service" else reason
         if reason == "unspent":
-            what += f" as of height {tip} (stated: the bundle proves no spend or its absence)"
-        text = f"{what}: {n} endpoint(s), {total} sat"
+            what += (f" as of {'block' if 'unspent_as_of_block' in summary else 'height'} {tip} (stated: the "
+                     "bundle proves no spend or its absence)")
+        text = f"{what}: {n} endpoint(s), {total} {'base units' if 'unit' in result else 'sat'}"
         if reason == "service":
             text += (f"; tag records: tags/tags.jsonl line {', '.join(map(str, sorted(lines_)))}" if lines_
                      else "; no tag record bundled")

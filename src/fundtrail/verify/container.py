@@ -23,9 +23,9 @@ MAX_TOTAL = 2 << 30  # bytes, all members decompressed
 MAX_MEMBER = 1 << 30  # bytes, one member decompressed
 CHUNK = 1 << 20
 
-#: Every path a bundle of format 1 may hold (docs/bundle.md).
+#: Every path a bundle of format 1 or 1.1 may hold (docs/bundle.md; `headers.jsonl`: account chains).
 PATHS = re.compile(r"SHA256SUMS|manifest\.json|case/case\.json|traces/T-[0-9a-f]{8}\.json"
-                   r"|chains/[a-z0-9][a-z0-9._-]{0,63}/(headers\.bin|transactions\.jsonl)"
+                   r"|chains/[a-z0-9][a-z0-9._-]{0,63}/(headers\.bin|headers\.jsonl|transactions\.jsonl)"
                    r"|tags/tags\.jsonl|clusters/evidence\.jsonl")
 SUM_LINE = re.compile(r"([0-9a-f]{64})  (\S+)")
 

@@ -11,15 +11,21 @@ attribution inherited through a cluster.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from .account import ProvenAccountTx
 from .proofs import ProvenTx
 from .report import Report, TraceResult
 
 
-def check_findings(findings: list[Any], txs: dict[str, dict[str, ProvenTx]], traces: dict[str, TraceResult],
-              report: Report) -> None:
-    """Facts: verified when every reference is proven. Inferences: listed with basis, confidence, source."""
+Proven = ProvenTx | ProvenAccountTx
+
+
+def check_findings(findings: list[Any], txs: Mapping[str, Mapping[str, Proven]], traces: dict[str, TraceResult],
+                   report: Report) -> None:
+    """Facts: verified when every reference is proven (an account transaction `tx:0x…` by its trie
+    proofs). Inferences: listed with basis, confidence, source."""
     proven = {t: p for chain in txs.values() for t, p in chain.items()}
     for n, f in enumerate(findings, start=1):
         fid = f.get("id", f"#{n}") if isinstance(f, dict) else f"#{n}"
@@ -48,15 +54,16 @@ def check_findings(findings: list[Any], txs: dict[str, dict[str, ProvenTx]], tra
             report.facts.append(f"verified fact {fid}: {f.get('text')} ({why})")
 
 
-def _unproven(ref: str, proven: dict[str, ProvenTx], traces: dict[str, TraceResult]) -> str | None:
+def _unproven(ref: str, proven: dict[str, Proven], traces: dict[str, TraceResult]) -> str | None:
     """Why a finding's reference is not proven by the bundle (None: it is)."""
     kind, _, rest = ref.partition(":")
+    rest = rest.lower()
     if kind == "tx":
         return None if rest in proven else "no proven transaction of the bundle has this txid"
     if kind == "output":
         txid, _, vout = rest.partition(":")
         tx = proven.get(txid)
-        ok = tx is not None and vout.isdigit() and int(vout) < len(tx.tx.outputs)
+        ok = isinstance(tx, ProvenTx) and vout.isdigit() and int(vout) < len(tx.tx.outputs)
         return None if ok else "no proven transaction of the bundle has this output"
     if kind == "trace":
         t = traces.get(rest)
@@ -64,19 +71,22 @@ def _unproven(ref: str, proven: dict[str, ProvenTx], traces: dict[str, TraceResu
     return "unknown reference kind (tx:, output: or trace:)"
 
 
-def _explain(ref: str, proven: dict[str, ProvenTx]) -> str:
+def _explain(ref: str, proven: dict[str, Proven]) -> str:
     kind, _, rest = ref.partition(":")
+    rest = rest.lower()
     txid = rest.split(":")[0]
     if kind in ("tx", "output") and txid in proven:
         p = proven[txid]
         where = f"in block {p.height} ({p.block_hash}) of {p.chain}"
+        if isinstance(p, ProvenAccountTx):
+            return f"transaction {txid} at index {p.index} {where}, by its transaction and receipt trie proofs"
         if kind == "output":
             return f"output {rest} holds {p.tx.outputs[int(rest.split(':')[1])].value} sat, {where}"
         return f"transaction {txid} {where}"
     return f"{ref} recomputed"
 
 
-def list_cluster_evidence(lines: list[str], txs: dict[str, dict[str, ProvenTx]], report: Report) -> None:
+def list_cluster_evidence(lines: list[str], txs: Mapping[str, Mapping[str, Proven]], report: Report) -> None:
     """Cluster evidence: the joining is an inference; its transactions are facts when bundled."""
     proven = {t for chain in txs.values() for t in chain}
     for n, line in enumerate(lines, start=1):

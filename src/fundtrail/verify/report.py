@@ -21,7 +21,7 @@ class TraceResult:
     chain: str
     policy: str
     direction: str
-    status: str  # "recomputed", "failed" or "not recomputable"
+    status: str  # "recomputed", "edges proven" (an account trace), "failed" or "not recomputable"
     detail: str
     edges: int = 0
     endpoints: int = 0
@@ -41,7 +41,8 @@ class Report:
     expected_hash: str | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("checks", "files", "headers", "transactions", "transactions_not_proven", "traces_recomputed",
-         "traces_not_recomputable", "facts_verified", "inferences"), 0))
+         "traces_edges_proven", "transfers_stated", "traces_not_recomputable", "facts_verified", "inferences"),
+        0))
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
@@ -68,6 +69,9 @@ class Report:
         text = (f"{c['transactions']} transactions verified, {c['headers']} headers, "
                 f"{c['traces_recomputed']} traces recomputed, {c['facts_verified']} facts verified, "
                 f"{c['inferences']} inferences listed")
+        if c["traces_edges_proven"]:
+            text += (f"; {c['traces_edges_proven']} account traces with every provable edge proven "
+                     f"({c['transfers_stated']} internal transfers and fees stated, not proven)")
         if c["transactions_not_proven"] or c["traces_not_recomputable"]:
             text += (f"; not proven by this bundle: {c['transactions_not_proven']} transactions, "
                      f"{c['traces_not_recomputable']} traces")

@@ -3,7 +3,9 @@ docs/bundle.md).
 
 Any member of a case may bundle it, viewers included (a bundle reads the case), open or closed;
 for anyone else the case does not exist. The raw blocks come from `blocks_dir`, a node at `rpc`
-(credentials in its URL or `rpc_cookie`), else the blocks directory the chain was ingested from.
+(credentials in its URL or `rpc_cookie`), else the blocks directory the chain was ingested from;
+an account chain's blocks and receipts from the Ethereum node at `rpc`, else the node its ingest
+read from (format 1.1, only on chains whose blocks fundtrail verifies fully).
 The bundle is recorded in the case (`case_bundles`) once it is on disk, with who made it.
 """
 
@@ -83,7 +85,7 @@ class CaseEvidenceOps(CaseOps, ClusterOps):
             why=self._why_many,
             created_by=user, created_at=when.strftime("%Y-%m-%dT%H:%M:%SZ"))
         try:
-            made = case_bundle.write(self.store, inp, Path(out), blocks_dir=blocks_dir, rpc=client,
+            made = case_bundle.write(self.store, inp, Path(out), blocks_dir=blocks_dir, rpc=client, rpc_url=rpc,
                                      by_hash=by_hash, progress=progress)
         finally:
             if client is not None:
