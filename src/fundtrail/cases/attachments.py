@@ -11,7 +11,6 @@ evidence handed out.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from fundtrail.cases import ids
 from fundtrail.cases.store import _case, check_writable, now
 from fundtrail.errors import DataError, NotFoundError, UsageError
 from fundtrail.store import Store
-from fundtrail.store.partitions import FILE_MODE, fsync_path, make_private_dir
+from fundtrail.store.partitions import FILE_MODE, make_private_dir, write_durably
 
 ATTACHMENT_ID = re.compile(r"A-[0-9a-f]{8}")
 MAX_NAME = 200
@@ -71,17 +70,7 @@ def _write_body(path: Path, data: bytes, sha256: str) -> None:
     if path.exists() and file_sha256(path) == sha256:
         return
     make_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_path(path.parent)
+    write_durably(path, data, mode=FILE_MODE)
 
 
 def file_sha256(path: Path) -> str:

@@ -2,21 +2,20 @@
 
 Same members, same bytes: every entry has the same fixed timestamp (1980-01-01, the ZIP epoch),
 mode 0644, Unix as the creating system, deflate at level 3 (a third of level 6's time for 6 %
-more bytes: most of a bundle is hex), and the entries are in path order. The ZIP is
-written to `OUT.tmp-<random>` beside `OUT`, flushed to disk and renamed over `OUT`, so a crash
-leaves the old file or the new one, never half a bundle; on any error the temporary file goes.
+more bytes: most of a bundle is hex), and the entries are in path order. The ZIP is written
+with `store.partitions.write_durably`: a temporary file beside `OUT`, flushed to disk and renamed
+over it, so a crash leaves the old file or the new one, never half a bundle.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import secrets
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 from fundtrail.errors import UsageError
+from fundtrail.store.partitions import write_durably
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -42,33 +41,23 @@ def check_target(out: Path, *, directory: bool = False) -> None:
         raise UsageError(f"output {out} is a directory; give a file name such as case.zip", field="out")
 
 
+def write_zip(fh: BinaryIO, files: dict[str, bytes], *, compresslevel: int = 3) -> None:
+    """`files` as a deterministic ZIP into the open file `fh` (the module docstring's rules)."""
+    with zipfile.ZipFile(fh, "w") as zf:
+        for path in sorted(files):
+            info = zipfile.ZipInfo(path, date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = 0o100644 << 16
+            zf.writestr(info, files[path], compresslevel=compresslevel)
+
+
 def write_atomically(out: Path, files: dict[str, bytes]) -> int:
     """Write `files` as a deterministic ZIP at `out` (atomically); its size in bytes."""
     out = Path(out)
     check_target(out)
-    parent = out.parent
-    tmp = parent / f"{out.name}.tmp-{secrets.token_hex(4)}"
     try:
-        with open(tmp, "wb") as fh:
-            with zipfile.ZipFile(fh, "w") as zf:
-                for path in sorted(files):
-                    info = zipfile.ZipInfo(path, date_time=_EPOCH)
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    info.create_system = 3
-                    info.external_attr = 0o100644 << 16
-                    zf.writestr(info, files[path], compresslevel=3)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
+        write_durably(out, lambda fh: write_zip(fh, files))
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}", field="out") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    with contextlib.suppress(OSError):  # the rename itself is durable once the directory is synced
-        fd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
     return out.stat().st_size

@@ -14,17 +14,16 @@ import csv
 import hashlib
 import io
 import json
-import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fundtrail.cases.bundle_zip import write_zip
 from fundtrail.errors import UsageError
+from fundtrail.store.partitions import write_durably
 
 FORMATS = ("json", "csv", "ftm", "tagpack")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: The CSV files of the zip: name -> (document key, columns); nested values are written as JSON.
 TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "members": ("members", ("user", "role", "added_at", "added_by")),
@@ -99,14 +98,9 @@ def json_bytes(doc: dict[str, Any]) -> bytes:
 
 
 def zip_bytes(files: dict[str, str]) -> bytes:
-    """A deterministic zip (sorted names, fixed times) of text files."""
+    """A deterministic zip (sorted names, fixed times: the bundle's rules) of text files."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, files[name].encode())
+    write_zip(buf, {name: text.encode() for name, text in files.items()}, compresslevel=6)
     return buf.getvalue()
 
 
@@ -119,13 +113,5 @@ def write_atomic(out: Path, produce: Callable[[], bytes]) -> tuple[int, str]:
     if not out.parent.is_dir():
         raise UsageError(f"out: the directory {out.parent} does not exist", field="out")
     data = produce()
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_durably(out, data)
     return len(data), hashlib.sha256(data).hexdigest()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -40,6 +42,28 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_durably(path: Path, data: bytes | Callable[[BinaryIO], None], *, mode: int = 0o644) -> None:
+    """Write the file `path` whole or not at all, and durably: a temporary file beside it (`data`
+    as bytes, or a function writing to the open file), fsynced, renamed over `path`, the directory
+    fsynced. A crash leaves the old file or none, never half of one; the temporary file is removed."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # the rename is durable once the directory is synced
+        fsync_path(path.parent)
 
 
 def make_private_dir(path: Path) -> None:
