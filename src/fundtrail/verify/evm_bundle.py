@@ -15,6 +15,10 @@ from typing import Any
 
 from .bitcoin import VerifyError
 from .evm import Header, Inclusion, check_inclusion, erc20_transfers, parse_header
+from .keccak import keccak256
+from .rlp import encode, int_bytes
+
+ZERO = "0x" + "00" * 20
 
 
 def _hex_bytes(value: Any, what: str) -> bytes:
@@ -115,8 +119,11 @@ def transfer_facts(inc: Inclusion) -> list[dict[str, Any]]:
         return None if b is None else "0x" + b.hex()
 
     out = []
+    to = t.to
+    if to is None and t.sender is not None:  # a contract creation pays the new contract, whose
+        to = keccak256(encode([t.sender, int_bytes(t.nonce)]))[12:]  # address follows from sender and nonce
     if t.value:
-        out.append({"kind": "native", "from": a(t.sender), "to": a(t.to), "asset": "native", "amount": t.value})
+        out.append({"kind": "native", "from": a(t.sender), "to": a(to), "asset": "native", "amount": t.value})
     for x in erc20_transfers(inc.receipt):
         out.append({"kind": "erc20", "from": a(x.sender), "to": a(x.recipient), "asset": a(x.token),
                     "amount": x.amount})
@@ -136,7 +143,9 @@ def check_edge(edge: dict[str, Any], facts: list[dict[str, Any]]) -> str | None:
             "asset": "native" if kind == "native" else str(edge.get("asset", "")).lower(),
             "amount": edge.get("value_sat")}
     for f in facts:
-        if f["kind"] == ("native" if kind == "native" else "erc20") and all(f[k] == v for k, v in want.items()):
+        # the zero address is no one: a Transfer from it is a mint, to it a burn (the trace's null)
+        got = {**f, "from": None if f["from"] == ZERO else f["from"], "to": None if f["to"] == ZERO else f["to"]}
+        if f["kind"] == ("native" if kind == "native" else "erc20") and all(got[k] == v for k, v in want.items()):
             return None
     return f"{ref}: no {'transaction value' if kind == 'native' else 'ERC-20 Transfer log'} in the proven " \
            f"bytes moves {want['amount']} of {want['asset']} from {want['from']} to {want['to']}"

@@ -57,7 +57,7 @@ def check_findings(findings: list[Any], txs: Mapping[str, Mapping[str, Proven]],
 def _unproven(ref: str, proven: dict[str, Proven], traces: dict[str, TraceResult]) -> str | None:
     """Why a finding's reference is not proven by the bundle (None: it is)."""
     kind, _, rest = ref.partition(":")
-    rest = rest.lower()
+    rest = rest.lower() if kind in ("tx", "output") else rest
     if kind == "tx":
         return None if rest in proven else "no proven transaction of the bundle has this txid"
     if kind == "output":
@@ -73,7 +73,7 @@ def _unproven(ref: str, proven: dict[str, Proven], traces: dict[str, TraceResult
 
 def _explain(ref: str, proven: dict[str, Proven]) -> str:
     kind, _, rest = ref.partition(":")
-    rest = rest.lower()
+    rest = rest.lower() if kind in ("tx", "output") else rest
     txid = rest.split(":")[0]
     if kind in ("tx", "output") and txid in proven:
         p = proven[txid]

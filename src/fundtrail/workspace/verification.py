@@ -20,7 +20,9 @@ __all__ = ["BundleVerification", "TraceVerification", "VerificationOps", "render
 
 class TraceVerification(Model):
     """One saved trace of the bundle: `status` `recomputed` (every amount equal to the satoshi),
-    `failed` or `not recomputable` (a follow-change walk, an account chain, a truncated graph);
+    `edges proven` (an account trace: every edge a transfer its proven transaction and receipt
+    show; internal transfers and fees stated), `failed` or `not recomputable` (a follow-change
+    walk, a chain bundled without proofs, a truncated graph);
     `stops` are where it stopped and why, as stated, with the tag records behind them."""
 
     id: str
@@ -39,8 +41,8 @@ class BundleVerification(Model):
     be read at all). `bundle_hash` is the SHA-256 of its SHA256SUMS; `failures` one line each,
     naming the file, line or transaction and what differs; `facts` what the bundle proves,
     `inferences` what it states with a basis and confidence; `counts` checks, files, headers,
-    transactions (and not proven), traces recomputed (and not recomputable), facts verified,
-    inferences."""
+    transactions (and not proven), traces recomputed (and not recomputable), account traces with
+    every edge proven and the transfers they state, facts verified, inferences."""
 
     path: str
     bundle_hash: str | None
