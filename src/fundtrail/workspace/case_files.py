@@ -16,9 +16,8 @@ from fundtrail.cases import exports, exports_ftm, exports_tagpack, ids
 from fundtrail.cases import files as case_files
 from fundtrail.cases import store as case_store
 from fundtrail.errors import NotFoundError, TooLargeError, UsageError
-from fundtrail.tags.analyst import analyst_row
-from fundtrail.tags.tagstore import add_analyst_tag
 from fundtrail.trace.attribution import chain_currency
+from fundtrail.workspace.tags import add_tag
 from fundtrail.workspace.case_models import AttachmentRecord, CaseDetail, CaseExportResult, iso
 from fundtrail.workspace.cases import CaseOps
 from fundtrail.workspace.tag_models import TagAddRequest, TagAddResult
@@ -67,15 +66,7 @@ class CaseFilesOps(CaseOps):
         self.require_writable("proposing a tag")
         user = self._case_user()
         case_store.check_writable(case_store.get_case(self.store, case, user, read_only=False), "proposing a tag")
-        row = analyst_row(address=req.address, label=req.label, category=req.category, creator=req.creator or user,
-                          currency=req.currency, confidence=req.confidence, source=req.source, actor=req.actor,
-                          date=req.date, visibility=req.visibility, case=case)
-        with self.store.connect() as con:  # as `tags_add` stores an analyst's tag
-            import_id, added = add_analyst_tag(con, row)
-        return TagAddResult(added=added, import_id=import_id, currency=row["currency"], address=row["address"],
-                            category=row["category"], label=row["label"], confidence=row["confidence"],
-                            confidence_level=row["confidence_level"], confidence_given=req.confidence,
-                            visibility=row["visibility"])
+        return add_tag(self.store, req, creator=req.creator or user, case=case)
 
     def case_layout_add(self, case: str, graph_id: str) -> CaseDetail:
         """Keep one of the acting user's saved graphs (`graph_save`) in an open case; another

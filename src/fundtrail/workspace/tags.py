@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fundtrail.errors import TooLargeError, UsageError
+from fundtrail.store import Store
 from fundtrail.tags.currencies import check_currency
 from fundtrail.tags import export, importer, lookup
 from fundtrail.tags.addresslist import AddressList, address_list_of, read_address_list
@@ -45,6 +46,20 @@ from fundtrail.workspace.tag_models import (
 #: Addresses one batch lookup takes (more is a TooLargeError, HTTP 413).
 MAX_LOOKUP = 100_000
 _STATUSES = ("imported", "updated", "unchanged", "skipped", "failed")
+
+
+def add_tag(store: Store, req: TagAddRequest, *, creator: str, case: str | None) -> TagAddResult:
+    """Store an analyst's tag `req` by `creator` (in `case`, if any): what `tags_add` and
+    `case_tag` both do once they have checked who may."""
+    row = analyst_row(address=req.address, label=req.label, category=req.category, creator=creator,
+                      currency=req.currency, confidence=req.confidence, source=req.source, actor=req.actor,
+                      date=req.date, visibility=req.visibility, case=case)
+    with store.connect() as con:
+        import_id, added = add_analyst_tag(con, row)
+    return TagAddResult(added=added, import_id=import_id, currency=row["currency"], address=row["address"],
+                        category=row["category"], label=row["label"], confidence=row["confidence"],
+                        confidence_level=row["confidence_level"], confidence_given=req.confidence,
+                        visibility=row["visibility"])
 
 
 class TagOps(WorkspaceBase):
@@ -117,16 +132,7 @@ class TagOps(WorkspaceBase):
     def tags_add(self, req: TagAddRequest) -> TagAddResult:
         """Store an analyst's own tag; anything it cannot store as given is refused (nothing stored)."""
         self.require_writable("adding a tag")
-        row = analyst_row(address=req.address, label=req.label, category=req.category,
-                          creator=req.creator or self.actor.user, currency=req.currency,
-                          confidence=req.confidence, source=req.source, actor=req.actor, date=req.date,
-                          visibility=req.visibility, case=req.case)
-        with self.store.connect() as con:
-            import_id, added = add_analyst_tag(con, row)
-        return TagAddResult(added=added, import_id=import_id, currency=row["currency"], address=row["address"],
-                            category=row["category"], label=row["label"], confidence=row["confidence"],
-                            confidence_level=row["confidence_level"], confidence_given=req.confidence,
-                            visibility=row["visibility"])
+        return add_tag(self.store, req, creator=req.creator or self.actor.user, case=req.case)
 
     def tags_import(self, req: TagImportRequest, progress: Progress = no_progress,
                     on_file: Callable[[ImportedFile], None] | None = None) -> TagImportResult:
