@@ -122,8 +122,9 @@ def test_the_verifier_runs_alone_copied_out_with_python_isolated(sim: dict[str, 
 
 
 def test_account_chain_traces_are_reported_not_proven(sim: dict[str, Any], tmp_path: Path) -> None:
-    """Format 1 carries account chains without inclusion proofs: their traces are listed as not
-    proven (not a failure), and a fact citing their transactions is unverified (a failure)."""
+    """An account chain carried without inclusion proofs (`"proofs": "none"`: a chain not fully
+    verified at ingest): its traces are listed as not proven (not a failure), and a fact citing its
+    transactions is unverified (a failure)."""
     from verify.support_bundle import edit_json, rewrite
 
     tx = "0x" + "ab" * 32
