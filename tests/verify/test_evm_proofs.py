@@ -23,7 +23,7 @@ from support.anvil import Anvil
 from verify.support_evm import ETHER, play, sign
 
 from fundtrail.cases.bundle_evm import block_proofs, fetch_proofs, header_lines, transaction_line
-from fundtrail.cases.bundle_evm_trie import ordered_trie_proofs, trie_proofs
+from fundtrail.chains.ethereum.trie import ordered_trie_proofs, trie_proofs
 from fundtrail.chains.ethereum.encode import header_rlp, transaction_bytes
 from fundtrail.chains.ethereum.trie import trie_root
 from fundtrail.errors import DataError, NotFoundError

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fundtrail.cases.bundle_evm_trie import ordered_trie_proofs
+from fundtrail.chains.ethereum.trie import ordered_trie_proofs
 from fundtrail.chains.ethereum.encode import header_rlp, receipt_bytes, transaction_bytes
 from fundtrail.chains.ethereum.keccak import keccak256
 from fundtrail.errors import DataError, NotFoundError, UsageError
