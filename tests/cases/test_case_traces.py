@@ -5,6 +5,7 @@ stop, more blocks ingested) or says "no change"; non-members and bad options are
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,23 @@ def test_bad_options_like_trace(env: dict[str, Any], capsys: pytest.CaptureFixtu
     assert len(err.strip().splitlines()) == 1
     code, out, _ = run(capsys, env["store"], "fay", "case", "show", cid, "--json")
     assert json.loads(out)["traces"] == []
+
+
+def test_new_clustering_run_is_named(env: dict[str, Any], capsys: pytest.CaptureFixture[str],
+                                     tmp_path: Path) -> None:
+    """A clustering run after the trace was saved is a change of state the rerun names (a tag can
+    now reach addresses through their clusters), with the run ids before and after."""
+    store = tmp_path / "store"
+    shutil.copytree(env["store"], store)  # a store of its own: the run must not change the others' state
+    cid = new_case(capsys, str(store), "dee")
+    code, out, err = run(capsys, str(store), "dee", "case", "trace", cid, env["seed"], "--json")
+    assert code == 0, err
+    saved = json.loads(out)
+    assert saved["state"]["cluster_run_id"] is None
+    assert main(["-q", "--store", str(store), "cluster", "run"]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, str(store), "dee", "case", "rerun", cid, saved["id"], "--json")
+    rerun = json.loads(out)
+    run_id = rerun["state"]["cluster_run_id"]
+    assert code == 0 and rerun["changed"] is True and isinstance(run_id, int)
+    assert f"new clustering run: None -> {run_id}" in rerun["state_changes"]
