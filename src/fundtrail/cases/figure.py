@@ -105,8 +105,10 @@ def _graph(result: dict[str, Any], t: Callable[..., str]) -> tuple[dict[str, _No
 def _keep(nodes: dict[str, _Node], edges: list[tuple[str, str, Fraction]], ends: dict[str, Fraction],
           total: Fraction) -> tuple[set[str], int, Fraction]:
     """Nodes on paths to the endpoints drawn; (kept, endpoints omitted, their amount)."""
-    ranked = sorted(ends, key=lambda k: (-ends[k], k))
-    drawn = [k for k in ranked if total and ends[k] >= total * MIN_SHARE][:MAX_ENDPOINTS] or ranked[:1]
+    least = total * MIN_SHARE
+    big = [k for k, v in ends.items() if total and v >= least]  # sort only these: a large trace has 10,000s
+    drawn = sorted(big, key=lambda k: (-ends[k], k))[:MAX_ENDPOINTS] or \
+        sorted(ends, key=lambda k: (-ends[k], k))[:1]
     incoming: dict[str, list[str]] = {}
     for s, d, _ in edges:
         incoming.setdefault(d, []).append(s)
@@ -116,7 +118,7 @@ def _keep(nodes: dict[str, _Node], edges: list[tuple[str, str, Fraction]], ends:
             if s not in keep:
                 keep.add(s)
                 todo.append(s)
-    omitted = [k for k in ranked if k not in keep]
+    omitted = [k for k in ends if k not in keep]
     return keep, len(omitted), sum((ends[k] for k in omitted), Fraction(0))
 
 
@@ -272,7 +274,11 @@ def draw(result: dict[str, Any], t: Callable[..., str]) -> Figure:
             return 0.0
         return SEED_W + gap + (n.layer - 1) * (box_w + gap)
 
+    spare = not any(n.layer == 3 for n in nodes.values())  # summarised with no "paid the endpoints" column
+
     def w_of(n: _Node) -> float:
+        if n.kind == "middle" and spare:
+            return 2 * box_w + gap  # the one box in between takes the empty column too: its text stays legible
         return END_W if n.kind == "end" else SEED_W if n.layer == 0 else box_w
 
     def y_of(n: _Node) -> float:

@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from fundtrail.cases.report_i18n import Words, amount_text, utc_text
+from fundtrail.cases.report_listing import TABLE_ROWS, listing
 from fundtrail.cases.report_services import services, slug, token_holders
 
 FORMAT = "fundtrail-freeze-request"
@@ -107,4 +108,6 @@ def context(doc: dict[str, Any], case: dict[str, Any], traces: list[dict[str, An
     return {"lang": doc["lang"], "html_lang": "zh-CN" if doc["lang"] == "zh_CN" else "en", "t": t, "words": t,
             "doc": doc, "case": case, "columns": cols, "rows": rows, "date": utc_text(doc["created_at"])[:10],
             "policy_names": sorted({c["policy"] for c in cols}),
+            "listing": listing(rows, cols, below="txids") if len(rows) > TABLE_ROWS else None,
+            "columns_legend": ", ".join(f"{c['id']} = {t('policy_' + c['policy'])}" for c in cols),
             "rounded": any("*" in cell for r in rows for cell in r["cells"])}

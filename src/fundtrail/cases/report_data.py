@@ -17,9 +17,8 @@ from fundtrail.cases import report_method
 from fundtrail.cases.figure import draw
 from fundtrail.cases.report_i18n import Words, amount_text, is_rounded, utc_text
 from fundtrail.cases.report_services import exact, services, token_holders, txid_of, unit_of
-
-#: Transactions listed in the timeline at most (every traced one is in the appendix).
-TIMELINE_TXS = 80
+from fundtrail.cases.report_listing import TABLE_ROWS, chunks, listing
+from fundtrail.cases.report_timeline import timeline, traced_txs
 
 
 def _money(amount: Fraction | int, unit: dict[str, Any]) -> str:
@@ -33,9 +32,10 @@ def _tag_basis(t: Callable[..., str], tag: dict[str, Any]) -> str:
              confidence=tag.get("confidence") if tag.get("confidence") is not None else "-", via=via)
 
 
-def _grouped_basis(t: Callable[..., str], tags: list[dict[str, Any]]) -> list[str]:
+def _grouped_basis(t: Callable[..., str], tags: list[dict[str, Any]], listed: int) -> list[str]:
     """One line per kind of attribution (tag, source, confidence, direct or through which
-    cluster), naming the deposit addresses it covers."""
+    cluster), naming the deposit addresses it covers (or saying it covers all `listed` of them,
+    which the section lists anyway)."""
     groups: dict[tuple[Any, ...], list[str]] = {}
     for tag in tags:
         key = tuple(tag.get(k) for k in ("category", "label", "source", "confidence", "inherited_from"))
@@ -43,43 +43,26 @@ def _grouped_basis(t: Callable[..., str], tags: list[dict[str, Any]]) -> list[st
     out = []
     for (category, label, source, confidence, via), addresses in groups.items():
         how = t("basis_via_cluster", address=via) if via else t("basis_direct")
+        named = t("basis_all_listed", count=listed) if len(set(addresses)) == listed > 3 else ", ".join(addresses)
         out.append(t("basis_tag_group", count=len(addresses), category=category or "-", label=label or "-",
                      source=source or "-", confidence=confidence if confidence is not None else "-", via=how,
-                     addresses=", ".join(addresses)))
+                     addresses=named))
     return out
 
 
-def _txs(traces: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Every transaction on a traced path: txid -> height and time (when the trace knows them)."""
-    out: dict[str, dict[str, Any]] = {}
-    for tr in traces:
-        graph = (tr.get("result") or {}).get("graph") or {}
-        for n in graph.get("nodes") or []:
-            if n.get("txid"):
-                out.setdefault(n["txid"], {"height": n.get("height"), "time": n.get("time")})
-        for e in graph.get("edges") or []:
-            txid = txid_of(str(e.get("output") or ""))
-            if txid and "asset" in e:  # account chains: the transfer's transaction
-                out.setdefault(txid, {"height": None, "time": e.get("time")})
-    return out
-
-
-def _key_txs(traces: list[dict[str, Any]]) -> dict[str, str]:
-    """The transactions a timeline names (txid -> what it did): those that first moved the seeds
-    and those that paid a service; every other traced transaction is in the appendix."""
-    out: dict[str, str] = {}
-    for tr in traces:
-        result = tr.get("result") or {}
-        seeds = set((result.get("seed") or {}).get("outputs") or [])
-        for e in result.get("endpoints") or []:
-            if e.get("reason") == "service":
-                for ref in e.get("outputs") or []:
-                    if txid_of(ref):
-                        out[str(txid_of(ref))] = "tl_tx_deposit"
-        for ed in (result.get("graph") or {}).get("edges") or []:
-            if ed.get("output") in seeds and ed.get("to"):
-                out.setdefault(str(ed["to"]).split(":", 1)[-1], "tl_tx_first")
-    return out
+def _service_view(t: Callable[..., str], svc: dict[str, Any], cols: list[dict[str, Any]]) -> None:
+    """Add what the template shows of a service: cells, totals, and for a long list of deposit
+    addresses a monospace listing (`report_listing`) instead of a table."""
+    rows = svc["addresses"]
+    svc["basis"] = _grouped_basis(t, svc["tags"], len(rows))
+    for row in rows:
+        row["cells"] = [_money(row["amounts"][c["id"]], row) if c["id"] in row["amounts"] else "—" for c in cols]
+        row["arrival"] = utc_text(row["first_arrival"])
+    one_unit = len({(r["symbol"], r["decimals"]) for r in rows}) == 1
+    svc["totals"] = [_money(sum((r["amounts"].get(c["id"], Fraction(0)) for r in rows), Fraction(0)), rows[0])
+                     if one_unit and any(c["id"] in r["amounts"] for r in rows) else "—" for c in cols]
+    svc["listing"] = listing(rows, cols, below="outputs", total=(svc["totals"], t("svc_total", count=len(rows)))) \
+        if len(rows) > TABLE_ROWS else None
 
 
 def _seed_rows(t: Callable[..., str], case: dict[str, Any], txs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -94,42 +77,6 @@ def _seed_rows(t: Callable[..., str], case: dict[str, Any], txs: dict[str, Any])
         rows.append({"time": where.get("time"), "height": where.get("height"), "mark": "fact", "text": text, "txid": "",
                      "basis": t("basis_seed", seed=s["text"], chain=s["chain"])})
     return rows
-
-
-def timeline(t: Callable[..., str], case: dict[str, Any], traces: list[dict[str, Any]],
-             svcs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """The timeline rows, in time order, and how many traced transactions it leaves to the appendix."""
-    txs = _txs(traces)
-    rows = _seed_rows(t, case, txs)
-    key = _key_txs(traces)
-    ordered = sorted(((x, i) for x, i in txs.items() if x in key),
-                     key=lambda kv: (kv[1].get("height") or 0, kv[1].get("time") or 0, kv[0]))
-    for txid, info in ordered[:TIMELINE_TXS]:
-        rows.append({"time": info.get("time"), "height": info.get("height"), "mark": "fact",
-                     "text": t(key[txid]), "txid": txid, "basis": ""})
-    for svc in svcs:
-        first = min(svc["addresses"], key=lambda r: (r["first_arrival"] or 0, str(r["address"])))
-        rows.append({"time": first["first_arrival"], "height": None, "mark": "inference",
-                     "text": t("tl_arrival", service=svc["name"], address=first["address"]),
-                     "basis": t("basis_outputs", outputs=", ".join(first["outputs"][:3]))
-                     + "; " + "; ".join(_tag_basis(t, tag) for tag in svc["tags"][:2])})
-    for f in case.get("findings") or []:
-        rows.append({"time": f["created_at"], "height": None, "mark": "record",
-                     "text": t("tl_finding", id=f["id"], kind=t(f"mark_{f['kind']}"), by=f["created_by"]),
-                     "basis": ""})
-    for n in case.get("notes") or []:
-        rows.append({"time": n["created_at"], "height": None, "mark": "record",
-                     "text": t("tl_note", by=n["author"], text=n["text"]), "basis": ""})
-    for tr in traces:
-        rows.append({"time": tr["created_at"], "height": None, "mark": "record",
-                     "text": t("tl_trace", id=tr["id"], policy=tr.get("policy") or "-", by=tr["created_by"]),
-                     "basis": ""})
-    for r in rows:
-        r.setdefault("txid", "")
-        r["when"] = utc_text(r["time"]) if r["time"] is not None else ""
-        r["sort"] = r["when"] or "9999"
-    rows.sort(key=lambda r: (r["sort"], r["height"] or 0))
-    return rows, max(0, len(txs) - min(len(ordered), TIMELINE_TXS))
 
 
 def _trace_summary(t: Callable[..., str], tr: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +114,20 @@ def _finding(t: Callable[..., str], f: dict[str, Any]) -> dict[str, Any]:
             "at": utc_text(f["created_at"])}
 
 
+def _txid_lines(txs: dict[str, dict[str, Any]]) -> list[str]:
+    """The appendix: every txid by block height, two of one block to a line (half the lines,
+    half the pages and layout time of one per line)."""
+    by_height: dict[Any, list[str]] = {}
+    for x, info in txs.items():
+        by_height.setdefault(info.get("height"), []).append(x)
+    lines = []
+    for height in sorted(by_height, key=lambda h: (h is None, h or 0)):
+        members = sorted(by_height[height])
+        for i in range(0, len(members), 2):
+            lines.append(f"{height if height is not None else '-':>8}  " + "  ".join(members[i:i + 2]))
+    return lines
+
+
 def build(case: dict[str, Any], traces: list[dict[str, Any]], *, lang: str, author: str, version: str,
           now: str, bundle_hash: str | None) -> dict[str, Any]:
     """Everything the report template shows (see the module docstring)."""
@@ -175,18 +136,16 @@ def build(case: dict[str, Any], traces: list[dict[str, Any]], *, lang: str, auth
     svcs = services(traces)
     cols = [{"id": tr["id"], "policy": tr.get("policy") or "-"} for tr in traces]
     for svc in svcs:
-        svc["basis"] = _grouped_basis(t, svc["tags"])
-        for row in svc["addresses"]:
-            row["cells"] = [_money(row["amounts"][c["id"]], row) if c["id"] in row["amounts"] else "—" for c in cols]
-            row["arrival"] = utc_text(row["first_arrival"])
-    rows, more = timeline(t, case, traces, svcs)
+        _service_view(t, svc, cols)
+    txs = traced_txs(traces)
+    rows, more = timeline(t, case, traces, txs, svcs, _seed_rows(t, case, txs), lambda tag: _tag_basis(t, tag))
     figures = []
     for tr in traces:
         fig = draw(tr.get("result") or {}, t)
         figures.append({"id": tr["id"], "policy": tr.get("policy") or "-", "svg": fig.svg,
                         "drawn": fig.drawn_endpoints, "omitted": fig.omitted_endpoints,
                         "omitted_amount": _money(fig.omitted_amount, fig.unit)})
-    txs = _txs(traces)
+    txs = dict(txs)
     for s in case.get("seeds") or []:
         if txid_of(s["text"]) and len(txid_of(s["text"]) or "") in (64, 66):
             txs.setdefault(txid_of(s["text"]) or "", {"height": None, "time": None})
@@ -201,6 +160,8 @@ def build(case: dict[str, Any], traces: list[dict[str, Any]], *, lang: str, auth
         "traces": [_trace_summary(t, tr) for tr in traces], "columns": cols, "services": svcs,
         "tokens": token_holders(traces), "timeline": rows, "timeline_more": more, "figures": figures,
         "method": report_method.used(traces), "policies": sorted({tr.get("policy") or "-" for tr in traces}),
-        "txids": [(x, txs[x].get("height")) for x in sorted(txs, key=lambda x: (txs[x].get("height") or 0, x))],
+        "txids": sorted(txs), "txid_chunks": chunks(_txid_lines(txs)),
+        "names": [s["name"] for s in svcs],
+        "columns_legend": ", ".join(f"{c['id']} = {t('policy_' + c['policy'])}" for c in cols),
         "rounded": any("*" in c for s in svcs for r in s["addresses"] for c in r["cells"]),
     }

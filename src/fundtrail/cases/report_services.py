@@ -31,8 +31,18 @@ def unit_of(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 
 
 def exact(item: dict[str, Any]) -> Fraction:
-    """An endpoint's or edge's traced amount, exact (haircut fractions kept)."""
-    return Fraction(str(item.get("amount_exact", item.get("amount_sat", 0))))
+    """An endpoint's or edge's traced amount, exact (haircut fractions kept). Parsed by hand:
+    `Fraction(str)` is a regex per call, and a large case has hundreds of thousands of them."""
+    value = item.get("amount_exact", item.get("amount_sat", 0))
+    if isinstance(value, int):
+        return Fraction(value)
+    num, _, den = str(value).partition("/")
+    return Fraction(int(num), int(den)) if den else Fraction(int(num))
+
+
+def service_name(endpoint: dict[str, Any], tag: dict[str, Any] | None) -> str:
+    """The name a service endpoint is grouped under: its stop tag's label, else its own label or address."""
+    return str(tag["label"]) if tag and tag.get("label") else str(endpoint.get("label") or endpoint.get("address"))
 
 
 def stop_tag(endpoint: dict[str, Any], stop_at: list[str]) -> dict[str, Any] | None:
@@ -71,7 +81,7 @@ def services(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if e.get("reason") != "service":
                 continue
             tag = stop_tag(e, stop_at)
-            name = str(tag["label"]) if tag and tag.get("label") else str(e.get("label") or e.get("address"))
+            name = service_name(e, tag)
             svc = found.setdefault(name, {"name": name, "category": (tag or {}).get("category") or "",
                                           "tags": [], "addresses": {}, "chains": set()})
             svc["chains"].add(result.get("chain"))
