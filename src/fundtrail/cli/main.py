@@ -28,7 +28,7 @@ from fundtrail.cli import audit as cli_audit
 from fundtrail.cli import (commands_access, commands_bitcoin, commands_case, commands_case_evidence,
                           commands_case_files, commands_case_reports, commands_cluster, commands_ethereum,
                           commands_lookup, commands_risk, commands_serve, commands_sim, commands_store,
-                          commands_tags, commands_trace, commands_verify)
+                          commands_tags, commands_trace, commands_verify, commands_watch, commands_delivery)
 from fundtrail.errors import FundtrailError, Interrupted, UsageError
 from fundtrail.settings import Settings
 
@@ -99,6 +99,8 @@ commands_case_evidence.register(app)
 commands_case_reports.register(app)
 commands_case_files.register(app)
 commands_verify.register(app)
+commands_watch.register(app)
+commands_delivery.register(app)
 commands_serve.register(app)
 
 

@@ -198,4 +198,32 @@ MIGRATIONS.append((
     ],
 ))
 
+MIGRATIONS.append((
+    12,
+    "monitoring: watch items with their rule, taint frontiers, alerts, the delivery outbox, webhooks",
+    [
+        """CREATE TABLE watch_items (
+            item_id VARCHAR PRIMARY KEY, chain VARCHAR NOT NULL, kind VARCHAR NOT NULL, target VARCHAR NOT NULL,
+            rule VARCHAR NOT NULL, name VARCHAR NOT NULL, severity VARCHAR NOT NULL, category VARCHAR,
+            policy VARCHAR, min_value VARCHAR, threshold DOUBLE, case_id VARCHAR, owner VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL, removed_at TIMESTAMP, removed_by VARCHAR)""",
+        """CREATE TABLE watch_frontier (
+            item_id VARCHAR NOT NULL, output VARCHAR NOT NULL, amount VARCHAR NOT NULL, state VARCHAR,
+            height BIGINT, PRIMARY KEY (item_id, output))""",
+        """CREATE TABLE alerts (
+            alert_id VARCHAR PRIMARY KEY, item_id VARCHAR NOT NULL, chain VARCHAR NOT NULL, rule VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL, kind VARCHAR NOT NULL, retracts VARCHAR, height BIGINT, block_hash VARCHAR,
+            txid VARCHAR, title VARCHAR NOT NULL, document VARCHAR NOT NULL, idempotency_key VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL, acked_at TIMESTAMP, acked_by VARCHAR, retracted_by VARCHAR)""",
+        "CREATE UNIQUE INDEX alerts_by_key ON alerts (idempotency_key)",
+        """CREATE TABLE webhooks (
+            webhook_id VARCHAR PRIMARY KEY, url VARCHAR NOT NULL, secret_ref VARCHAR NOT NULL, owner VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL, removed_at TIMESTAMP)""",
+        """CREATE TABLE alert_outbox (
+            alert_id VARCHAR NOT NULL, webhook_id VARCHAR NOT NULL, status VARCHAR NOT NULL, attempts INTEGER NOT NULL,
+            next_attempt_at TIMESTAMP NOT NULL, last_error VARCHAR, delivered_at TIMESTAMP,
+            PRIMARY KEY (alert_id, webhook_id))""",
+    ],
+))
+
 LATEST = MIGRATIONS[-1][0]

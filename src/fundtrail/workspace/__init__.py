@@ -36,6 +36,7 @@ from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, Cluste
                                                 ClusterTag, ClusterWhyResult, Conflict, ConflictEntity, Suspect,
                                                 TagSource, WhyStep)
 from fundtrail.workspace.clusters import ClusterOps
+from fundtrail.workspace.delivery import DeliveryOps
 from fundtrail.workspace.core import (Actor, ChainRef, Model, Page, Progress, WorkspaceBase, check_limit,
                                       decode_cursor, encode_cursor, no_progress)
 from fundtrail.workspace.graph_models import (GraphEdge, GraphNode, GraphPage, GraphSaveRequest, GraphTag,
@@ -66,6 +67,7 @@ from fundtrail.workspace.trace_models import (GraphBuildResult, PathsRequest, Pa
                                               TraceRequest, TraceResult)
 from fundtrail.workspace.tracing import TraceOps
 from fundtrail.workspace.transactions import TransactionOps
+from fundtrail.workspace.watching import WatchOps
 from fundtrail.workspace.verification import BundleVerification, TraceVerification, VerificationOps
 
 __all__ = [
@@ -216,7 +218,7 @@ __all__ = [
 ]
 
 
-class Workspace(CaseFilesOps, CaseEvidenceOps, CaseReportOps, VerificationOps, CaseOps,
+class Workspace(WatchOps, DeliveryOps, CaseFilesOps, CaseEvidenceOps, CaseReportOps, VerificationOps, CaseOps,
                 StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps,
                 TagOps, TraceOps, RiskOps, JobOps, AccessOps, WorkspaceBase):
     """fundtrail's capabilities on one store; open with `Workspace.open(settings, ...)`."""
