@@ -1,4 +1,4 @@
-"""`python -m fundtrail.verify BUNDLE [--expect HASH] [--json]`, or the package copied out of the
+"""`python -m fundtrail.verify BUNDLE [--expect HASH] [--json] [--exact]`, or the package copied out of the
 project and run as a directory: `python -I -S verify BUNDLE` (standard library only, no install).
 
 Exit status: 0 every check passed; 1 a check failed; 2 the bundle cannot be read at all.
@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle", help="the bundle (a .zip file)")
     parser.add_argument("--expect", metavar="HASH", help="the bundle hash it must have (SHA-256 of SHA256SUMS)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--exact", action="store_true", help="haircut in exact fractions, not on a 2^-256-sat grid "
+                                                             "(the same satoshi within a stated bound; slow)")
     args = parser.parse_args(argv)
-    report = verify_bundle(args.bundle, expect=args.expect)
+    report = verify_bundle(args.bundle, expect=args.expect, exact=args.exact)
     doc = report.as_dict()
     print(json.dumps(doc, indent=2, sort_keys=True) if args.json else render(doc))
     return 0 if report.ok else 1 if report.readable else 2

@@ -2,7 +2,8 @@
 
 Everything a court needs to re-check that a transaction is in the Bitcoin chain: the txid recomputed
 from the raw bytes, the merkle path from that txid to a block header, the header's proof of work and
-the headers linking up. Written to be read, not to be fast: one function per idea, no dependencies.
+the headers linking up. Written to be read: one function per idea, no dependencies; the transaction
+reader is one pass over the bytes (a bundle holds tens of thousands of transactions).
 
 Byte order: hashes are kept in Bitcoin's internal order (as the double SHA-256 produces them); the
 hex strings people quote (explorers, bitcoind) are the same bytes reversed, see `display`.
@@ -14,6 +15,7 @@ import hashlib
 import itertools
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Bitcoin mainnet's easiest allowed target (Bitcoin Core chainparams, consensus.powLimit).
 MAINNET_POW_LIMIT = 0x00000000FFFF0000000000000000000000000000000000000000000000000000
@@ -42,48 +44,49 @@ def internal(hex_hash: str) -> bytes:
 
 
 # -- reading bytes strictly ------------------------------------------------------------------------
+#
+# A transaction is read in one pass with a local offset `pos`. Before each field, the bytes it needs
+# are checked to be there (`_need`): a truncated transaction is refused, naming the field and the
+# byte offset. Field names are a format and a number ("input {} script", 3), spelled out only in an
+# error: a bundle holds tens of thousands of transactions of dozens of fields each.
 
-class _Reader:
-    """A cursor over bytes that refuses to read past the end, naming the field and the offset."""
+_OUTPOINT = struct.Struct("<32sI")  # previous txid, previous output index
+_I32, _U32, _U64 = struct.Struct("<i"), struct.Struct("<I"), struct.Struct("<Q")  # little-endian
+_LONG_COMPACT = {0xFD: (2, 0xFD), 0xFE: (4, 0x10000), 0xFF: (8, 0x100000000)}  # width, smallest allowed
 
-    def __init__(self, raw: bytes, what: str) -> None:
-        self.raw, self.pos, self.what = raw, 0, what
 
-    def take(self, n: int, field: str) -> bytes:
-        if n > len(self.raw) - self.pos:
-            raise VerifyError(f"{self.what}: truncated at byte {self.pos}: {field} needs {n} bytes, "
-                              f"{len(self.raw) - self.pos} left")
-        out = self.raw[self.pos:self.pos + n]
-        self.pos += n
-        return out
+def _need(raw: bytes, pos: int, n: int, what: str, field: str, i: int = 0) -> None:
+    """Refuse to read `n` bytes at `pos` past the end of `raw`."""
+    if pos + n > len(raw):
+        raise VerifyError(f"{what}: truncated at byte {pos}: {field.format(i)} needs {n} bytes, "
+                          f"{max(len(raw) - pos, 0)} left")
 
-    def uint(self, n: int, field: str) -> int:
-        return int.from_bytes(self.take(n, field), "little")
 
-    def compact(self, field: str) -> int:
-        """Bitcoin's CompactSize length prefix; a non-minimal encoding is refused, as Bitcoin Core does."""
-        at = self.pos
-        first = self.uint(1, field)
-        size = {0xFD: 2, 0xFE: 4, 0xFF: 8}.get(first, 0)
-        if not size:
-            return first
-        n = self.uint(size, field)
-        if n < {2: 0xFD, 4: 0x10000, 8: 0x100000000}[size]:
-            raise VerifyError(f"{self.what}: non-canonical length at byte {at} ({field})")
-        return n
+def _compact(raw: bytes, pos: int, what: str, field: str, i: int = 0) -> tuple[int, int]:
+    """Bitcoin's CompactSize length at `pos` (1 byte below 0xFD, else a marker byte and 2, 4 or 8
+    bytes) and the offset after it; a non-minimal encoding is refused, as Bitcoin Core does."""
+    _need(raw, pos, 1, what, field, i)
+    first = raw[pos]
+    if first < 0xFD:
+        return first, pos + 1
+    width, least = _LONG_COMPACT[first]
+    _need(raw, pos + 1, width, what, field, i)
+    n = int.from_bytes(raw[pos + 1:pos + 1 + width], "little")
+    if n < least:
+        raise VerifyError(f"{what}: non-canonical length at byte {pos} ({field.format(i)})")
+    return n, pos + 1 + width
 
-    def var_bytes(self, field: str) -> bytes:
-        return self.take(self.compact(field + " length"), field)
 
-    def end(self) -> None:
-        if self.pos != len(self.raw):
-            raise VerifyError(f"{self.what}: {len(self.raw) - self.pos} trailing bytes at byte {self.pos}")
+def _var_bytes(raw: bytes, pos: int, what: str, field: str, i: int = 0) -> tuple[bytes, int]:
+    """A CompactSize length then that many bytes (a script, a witness item), and the offset after."""
+    n, pos = _compact(raw, pos, what, field + " length", i)
+    _need(raw, pos, n, what, field, i)
+    return raw[pos:pos + n], pos + n
 
 
 # -- transactions ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class TxIn:
+class TxIn(NamedTuple):
     """One input: the output it spends (txid in internal order, index), its script and sequence."""
 
     prev_txid: bytes
@@ -93,16 +96,14 @@ class TxIn:
     witness: tuple[bytes, ...] = ()
 
 
-@dataclass(frozen=True)
-class TxOut:
+class TxOut(NamedTuple):
     """One output: the amount in satoshi and the locking script."""
 
     value: int
     script: bytes
 
 
-@dataclass(frozen=True)
-class Tx:
+class Tx(NamedTuple):
     """A parsed transaction with the hashes recomputed from its bytes (internal order)."""
 
     version: int
@@ -114,46 +115,68 @@ class Tx:
     wtxid: bytes
 
 
-def _read_tx(r: _Reader) -> Tx:
-    """Read one transaction at the cursor (BIP144: marker 0x00 and flag 0x01 announce witnesses)."""
-    start = r.pos
-    version = r.uint(4, "version")
-    segwit = r.pos < len(r.raw) and r.raw[r.pos] == 0
-    if segwit:
-        flag = r.take(2, "segwit marker and flag")[1]
-        if flag != 1:
-            raise VerifyError(f"{r.what}: unknown segwit flag {flag} at byte {r.pos - 1}")
-    body = r.pos  # inputs and outputs: the part the txid covers besides version and locktime
-    inputs = [_read_input(r, i) for i in range(r.compact("input count"))]
-    outputs = [TxOut(r.uint(8, f"output {i} value"), r.var_bytes(f"output {i} script"))
-                for i in range(r.compact("output count"))]
-    body_end = r.pos
-    if segwit:
-        inputs = [TxIn(i.prev_txid, i.prev_vout, i.script_sig, i.sequence,
-                       tuple(r.var_bytes(f"input {n} witness item") for _ in range(r.compact("witness count"))))
-                  for n, i in enumerate(inputs)]
-        if not any(i.witness for i in inputs):
-            raise VerifyError(f"{r.what}: segwit marker but every witness is empty (byte {start + 4})")
-    locktime = r.uint(4, "locktime")
-    whole = r.raw[start:r.pos]
-    stripped = whole[:4] + r.raw[body:body_end] + whole[-4:] if segwit else whole
-    negative = [n for n, o in enumerate(outputs) if o.value >= 1 << 63]
-    if negative:
-        raise VerifyError(f"{r.what}: output {negative[0]} has a negative value")
-    return Tx(version, tuple(inputs), tuple(outputs), locktime, segwit,
-              double_sha256(stripped), double_sha256(whole))
+def _read_tx(raw: bytes, start: int, what: str) -> tuple[Tx, int]:
+    """Read one transaction at byte `start`: the transaction and the offset after it.
 
-
-def _read_input(r: _Reader, i: int) -> TxIn:
-    return TxIn(r.take(32, f"input {i} previous txid"), r.uint(4, f"input {i} previous index"),
-                r.var_bytes(f"input {i} script"), r.uint(4, f"input {i} sequence"))
+    Version (4 bytes); BIP144: a marker byte 0x00 and a flag 0x01 announce witnesses; the inputs
+    (previous txid 32, index 4, script, sequence 4); the outputs (value 8, script); with the marker,
+    each input's witness items; locktime (4). The txid covers all but marker, flag and witnesses.
+    """
+    _need(raw, start, 4, what, "version")
+    version = _I32.unpack_from(raw, start)[0]
+    pos = start + 4
+    segwit = pos < len(raw) and raw[pos] == 0
+    if segwit:
+        _need(raw, pos, 2, what, "segwit marker and flag")
+        if raw[pos + 1] != 1:
+            raise VerifyError(f"{what}: unknown segwit flag {raw[pos + 1]} at byte {pos + 1}")
+        pos += 2
+    body = pos  # inputs and outputs: the part the txid covers besides version and locktime
+    count, pos = _compact(raw, pos, what, "input count")
+    spends = []
+    for i in range(count):
+        _need(raw, pos, 32, what, "input {} previous txid", i)
+        _need(raw, pos + 32, 4, what, "input {} previous index", i)
+        prev_txid, prev_vout = _OUTPOINT.unpack_from(raw, pos)
+        script, pos = _var_bytes(raw, pos + 36, what, "input {} script", i)
+        _need(raw, pos, 4, what, "input {} sequence", i)
+        spends.append((prev_txid, prev_vout, script, _U32.unpack_from(raw, pos)[0]))
+        pos += 4
+    count, pos = _compact(raw, pos, what, "output count")
+    outputs = []
+    for i in range(count):
+        _need(raw, pos, 8, what, "output {} value", i)
+        value = _U64.unpack_from(raw, pos)[0]
+        if value >= 1 << 63:
+            raise VerifyError(f"{what}: output {i} has a negative value")
+        script, pos = _var_bytes(raw, pos + 8, what, "output {} script", i)
+        outputs.append(TxOut(value, script))
+    body_end = pos
+    witnesses: list[tuple[bytes, ...]] = [()] * len(spends)
+    if segwit:
+        for i in range(len(spends)):
+            count, pos = _compact(raw, pos, what, "input {} witness count", i)
+            items = []
+            for _ in range(count):
+                item, pos = _var_bytes(raw, pos, what, "input {} witness item", i)
+                items.append(item)
+            witnesses[i] = tuple(items)
+        if not any(witnesses):
+            raise VerifyError(f"{what}: segwit marker but every witness is empty (byte {start + 4})")
+    _need(raw, pos, 4, what, "locktime")
+    locktime = _U32.unpack_from(raw, pos)[0]
+    pos += 4
+    whole = raw[start:pos]
+    stripped = whole[:4] + raw[body:body_end] + whole[-4:] if segwit else whole
+    inputs = tuple(TxIn(*spend, witness) for spend, witness in zip(spends, witnesses))
+    return Tx(version, inputs, tuple(outputs), locktime, segwit, double_sha256(stripped), double_sha256(whole)), pos
 
 
 def parse_tx(raw: bytes, what: str = "transaction") -> Tx:
     """Parse exactly one transaction, legacy or segwit; truncated or trailing bytes are an error."""
-    r = _Reader(raw, what)
-    tx = _read_tx(r)
-    r.end()
+    tx, end = _read_tx(raw, 0, what)
+    if end != len(raw):
+        raise VerifyError(f"{what}: {len(raw) - end} trailing bytes at byte {end}")
     return tx
 
 
@@ -169,18 +192,16 @@ def wtxid(raw: bytes) -> str:
 
 def split_block(raw: bytes, what: str = "block") -> tuple[bytes, list[bytes]]:
     """A serialized block's 80-byte header and the raw bytes of each of its transactions."""
-    r = _Reader(raw, what)
-    header = r.take(80, "header")
+    _need(raw, 0, 80, what, "header")
+    count, pos = _compact(raw, 80, what, "transaction count")
     txs = []
-    for i in range(r.compact("transaction count")):
-        start = r.pos
-        r.what = f"{what} transaction {i}"
-        _read_tx(r)
-        txs.append(raw[start:r.pos])
-    r.what = what
-    r.end()
-    return header, txs
-
+    for i in range(count):
+        _, end = _read_tx(raw, pos, f"{what} transaction {i}")
+        txs.append(raw[pos:end])
+        pos = end
+    if pos != len(raw):
+        raise VerifyError(f"{what}: {len(raw) - pos} trailing bytes at byte {pos}")
+    return raw[:80], txs
 
 # -- block headers and proof of work ---------------------------------------------------------------
 
@@ -282,11 +303,14 @@ def merkle_branch(txids: list[bytes], index: int) -> list[bytes]:
     return branch
 
 
-def merkle_root_from_branch(txid: bytes, index: int, branch: list[bytes], n_tx: int | None = None) -> bytes:
+def merkle_root_from_branch(txid: bytes, index: int, branch: list[bytes], n_tx: int | None = None,
+                            memo: dict[bytes, bytes] | None = None) -> bytes:
     """Climb from a txid to the root: at each level the index's low bit says which side we are on.
 
     With the block's transaction count `n_tx`, also refuse an index past the last transaction or a
-    branch of the wrong length (a phantom position made by the odd-level duplication).
+    branch of the wrong length (a phantom position made by the odd-level duplication). `memo`: the
+    pairs already hashed on this block's climbs (transactions of one block share their branches'
+    upper levels), pair to parent; it saves hashing, not checking: every level is still climbed.
     """
     if index < 0 or index >> len(branch):
         raise VerifyError(f"merkle branch: index {index} does not fit a branch of {len(branch)} hashes")
@@ -295,8 +319,9 @@ def merkle_root_from_branch(txid: bytes, index: int, branch: list[bytes], n_tx: 
         if not index < n_tx or len(branch) != depth:
             raise VerifyError(f"merkle branch: index {index} with {len(branch)} hashes does not fit "
                               f"{n_tx} transactions (expected {depth} hashes)")
-    h = txid
+    sha256, h, memo = hashlib.sha256, txid, {} if memo is None else memo
     for sibling in branch:
-        h = double_sha256(sibling + h) if index & 1 else double_sha256(h + sibling)
+        pair = sibling + h if index & 1 else h + sibling
+        h = memo.get(pair) or memo.setdefault(pair, sha256(sha256(pair).digest()).digest())  # double_sha256
         index >>= 1
     return h

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .bitcoin import (MAINNET_POW_LIMIT, Header, Tx, VerifyError, bits_to_target, check_chain, display, internal,
+from .bitcoin import (MAINNET_POW_LIMIT, Header, Tx, VerifyError, bits_to_target, check_chain, display,
                       merkle_root_from_branch, parse_header, parse_tx)
 from .container import Container
 from .report import Report
@@ -25,6 +25,7 @@ POW_LIMITS = {
 TRIVIAL_POW = {"signet", "regtest"}  # anyone can mine headers at these limits in moments
 ROLES = {"traced", "funding", "seed", "finding"}
 FIELDS = ("txid", "height", "block_hash", "index", "tx_count", "raw", "branch", "roles")
+LINE_CHECKS = ("fields", "integers", "roles", "parses", "txid", "height", "header", "block hash", "merkle branch")
 
 
 @dataclass(frozen=True)
@@ -58,24 +59,26 @@ def check_utxo_chain(name: str, entry: dict[str, Any], box: Container, report: R
     if data is None:
         return {}
     proven: dict[str, ProvenTx] = {}
+    memo: dict[int, dict[bytes, bytes]] = {}  # the block being read: merkle pairs already hashed
     last_key, top = (-1, -1), -1
     lines = data.decode("utf-8", errors="replace").split("\n")
     report.check(lines[-1] == "", f"{path}: the last line is not terminated by a newline")
     lines = lines[:-1] if lines[-1] == "" else lines
     for n, line in enumerate(lines, start=1):
-        at = f"{path} line {n}"
         try:
             rec = json.loads(line)
         except ValueError as exc:
-            report.fail(f"{at}: not JSON ({exc})")
+            report.fail(f"{path} line {n}: not JSON ({exc})")
             continue
-        got = _check_tx(name, rec, headers, first, last, at, report)
+        got = _check_tx(name, rec, headers, first, last, f"{path} line {n}", report, memo)
         if got is None:
             continue
         key = (got.height, got.index)
-        report.check(key > last_key, f"{at}: txid {got.txid} at height {got.height} index {got.index} is not "
-                                     "after the line before (sorted by height, index)")
-        report.check(got.txid not in proven, f"{at}: txid {got.txid} appears twice")
+        if not key > last_key:
+            report.fail(f"{path} line {n}: txid {got.txid} at height {got.height} index {got.index} is not "
+                        "after the line before (sorted by height, index)")
+        if got.txid in proven:
+            report.fail(f"{path} line {n}: txid {got.txid} appears twice")
         last_key, top = max(last_key, key), max(top, got.height)
         proven[got.txid] = got
     report.check(top in (-1, last), f"{where}: last_height {last} is not the highest block holding a bundled "
@@ -126,44 +129,59 @@ def _check_headers(name: str, network: str, first: int, last: int, box: Containe
 
 
 def _check_tx(chain: str, rec: Any, headers: dict[int, Header], first: int, last: int, at: str,
-              report: Report) -> ProvenTx | None:
+              report: Report, memo: dict[int, dict[bytes, bytes]]) -> ProvenTx | None:
     """One line of transactions.jsonl: fields, txid from the raw bytes, block, merkle branch."""
-    if not report.check(isinstance(rec, dict) and all(k in rec for k in FIELDS),
-                        f"{at}: a transaction record needs the fields {', '.join(FIELDS)}"):
+    if not (isinstance(rec, dict) and all(k in rec for k in FIELDS)):
+        report.fail(f"{at}: a transaction record needs the fields {', '.join(FIELDS)}")
         return None
     txid, height, index, n_tx = rec["txid"], rec["height"], rec["index"], rec["tx_count"]
-    if not report.check(all(isinstance(x, int) and not isinstance(x, bool) for x in (height, index, n_tx))
-                        and isinstance(txid, str), f"{at}: height, index and tx_count must be integers"):
+    if not (all(type(x) is int for x in (height, index, n_tx)) and isinstance(txid, str)):
+        report.fail(f"{at}: height, index and tx_count must be integers")
         return None
     roles = rec["roles"]
-    report.check(isinstance(roles, list) and roles == sorted(set(roles)) and set(roles) <= ROLES,
-                 f"{at}: txid {txid}: roles {roles!r} are not a sorted subset of {sorted(ROLES)}")
+    if not (isinstance(roles, list) and roles == sorted(set(roles)) and set(roles) <= ROLES):
+        report.fail(f"{at}: txid {txid}: roles {roles!r} are not a sorted subset of {sorted(ROLES)}")
     try:
         tx = parse_tx(bytes.fromhex(rec["raw"]), f"{at}: raw")
-        branch = [bytes.fromhex(h) for h in rec["branch"]]
+        branch = _hashes(rec["branch"])
     except (VerifyError, ValueError, TypeError) as exc:
         report.fail(f"{at}: txid {txid}: {exc}")
         return None
-    if not report.check(display(tx.txid) == txid, f"{at}: txid {txid} does not match its raw bytes "
-                                                  f"(recomputed {display(tx.txid)})"):
+    if display(tx.txid) != txid:
+        report.fail(f"{at}: txid {txid} does not match its raw bytes (recomputed {display(tx.txid)})")
         return None
-    if not report.check(first <= height <= last, f"{at}: txid {txid}: height {height} is outside the bundled "
-                                                 f"headers {first}-{last}"):
+    if not first <= height <= last:
+        report.fail(f"{at}: txid {txid}: height {height} is outside the bundled headers {first}-{last}")
         return None
     header = headers.get(height)
-    if not report.check(header is not None, f"{at}: txid {txid}: no proven header at height {height}"):
+    if header is None:
+        report.fail(f"{at}: txid {txid}: no proven header at height {height}")
         return None
-    assert header is not None
-    if not report.check(rec["block_hash"] == display(header.hash), f"{at}: txid {txid}: block_hash "
-                        f"{rec['block_hash']} is not the header at height {height} ({display(header.hash)})"):
+    if rec["block_hash"] != display(header.hash):
+        report.fail(f"{at}: txid {txid}: block_hash {rec['block_hash']} is not the header at height {height} "
+                    f"({display(header.hash)})")
         return None
+    if height not in memo:  # lines are sorted by height: keep one block's pairs at a time
+        memo.clear()
+        memo[height] = {}
     try:
-        root = merkle_root_from_branch(internal(txid), index, branch, n_tx)
+        root = merkle_root_from_branch(tx.txid, index, branch, n_tx, memo[height])
     except VerifyError as exc:
         report.fail(f"{at}: txid {txid}: {exc}")
         return None
-    if not report.check(all(len(b) == 32 for b in branch) and root == header.merkle_root,
-                        f"{at}: txid {txid}: its merkle branch at index {index} does not reach the merkle root "
-                        f"of block {height} (got {display(root)})"):
+    if root != header.merkle_root:
+        report.fail(f"{at}: txid {txid}: its merkle branch at index {index} does not reach the merkle root of "
+                    f"block {height} (got {display(root)})")
         return None
+    report.counts["checks"] += len(LINE_CHECKS)
     return ProvenTx(chain, txid, height, index, rec["block_hash"], tx)
+
+
+def _hashes(hexes: Any) -> list[bytes]:
+    """A merkle branch: a list of 64-digit hex hashes to 32-byte hashes (decoded in one go)."""
+    if not (isinstance(hexes, list) and set(map(len, hexes)) <= {64}):
+        raise ValueError("branch: not a list of 64-digit hex hashes")
+    raw = bytes.fromhex("".join(hexes))  # TypeError if one is not a string
+    if len(raw) != 32 * len(hexes):  # bytes.fromhex skips spaces: a hash with one is not 32 bytes
+        raise ValueError("branch: not a list of 64-digit hex hashes")
+    return [raw[i:i + 32] for i in range(0, len(raw), 32)]

@@ -11,7 +11,6 @@ endpoint's amount and the accounting totals must equal the saved ones to the sat
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 from . import taint
@@ -29,8 +28,8 @@ def _outpoint(i: TxIn) -> str:
 class Recomputation:
     """The state of one trace's recomputation: the taint found on each output, and the totals."""
 
-    def __init__(self, where: str, result: dict[str, Any], txs: dict[str, ProvenTx]) -> None:
-        self.where, self.result, self.txs = where, result, txs
+    def __init__(self, where: str, result: dict[str, Any], txs: dict[str, ProvenTx], exact: bool = False) -> None:
+        self.where, self.result, self.txs, self.exact = where, result, txs, exact
         self.policy: str = result["policy"]
         graph = result["graph"]
         self.edges: list[dict[str, Any]] = graph["edges"]
@@ -40,9 +39,9 @@ class Recomputation:
         self.nodes = {n["txid"] for n in graph["nodes"]} | {s.split(":")[0] for s in self.seeds}
         self.flow: dict[str, Any] = {}  # output -> recomputed state where the trace passed
         self.ends: dict[str, Any] = {}  # endpoint output -> recomputed state
-        self.fees: Fraction = Fraction(0)
-        self.absorbed: Fraction = Fraction(0)
-        self.seed_value: Fraction = Fraction(0)
+        self.fees: taint.Amount = 0  # amounts in units of 2^-256 sat (taint.ONE is one satoshi)
+        self.absorbed: taint.Amount = 0
+        self.seed_value: taint.Amount = 0
         self.problems: list[str] = []
 
     def fail(self, text: str) -> None:
@@ -66,8 +65,8 @@ class Recomputation:
     def inject(self, outpoint: str, state: Any) -> Any:
         """A seed output is wholly tainted; only what was not already flowing onto it is new."""
         value = self.value(outpoint)
-        self.seed_value += value - taint.amount(state)
-        return taint.seed(self.policy, value)
+        self.seed_value += value * taint.ONE - taint.amount(state)
+        return taint.seed(self.policy, value, self.exact)
 
     def reach(self, outpoint: str, state: Any, via: str | None) -> Any:
         """Taint arriving on an output: keep it, and say whether the trace goes on from it."""
@@ -94,10 +93,9 @@ class Recomputation:
                 ins = [(0 if i.prev_txid == COINBASE_PREV else self.value(p), s)
                        for i, p, s in zip(tx.inputs, prevs, states)]
                 out_states, fee_state = taint.forward(self.policy, ins, outs)
-                fee = Fraction(taint.amount(fee_state))
+                fee = taint.amount(fee_state)
                 self.fees += fee
-                self.absorbed += sum((taint.amount(s) for s in out_states), Fraction(0)) + fee - sum(
-                    (taint.amount(s) for s in states), Fraction(0))
+                self.absorbed += sum(taint.amount(s) for s in out_states) + fee - sum(taint.amount(s) for s in states)
             for vout, state in enumerate(out_states):
                 op = f"{txid}:{vout}"
                 if op in self.seeds:
@@ -122,10 +120,10 @@ class Recomputation:
             outs = [(o.value, pending.pop(f"{txid}:{v}", None)) for v, o in enumerate(tx.outputs)]
             prevs = [_outpoint(i) for i in tx.inputs]
             in_states: list[Any] = [None] * len(prevs)
-            traced = sum((taint.amount(s) for _, s in outs), Fraction(0))
+            traced = sum(taint.amount(s) for _, s in outs)
             if traced and tx.inputs[0].prev_txid != COINBASE_PREV:
                 in_states = taint.backward(self.policy, [self.value(p) for p in prevs], outs)
-                self.absorbed += sum((taint.amount(s) for s in in_states), Fraction(0)) - traced
+                self.absorbed += sum(taint.amount(s) for s in in_states) - traced
             for op, state in zip(prevs, in_states):
                 if op in self.seeds:
                     state = self.inject(op, state)
@@ -141,11 +139,13 @@ class Recomputation:
             self.fail(f"output {op} is followed back but the transaction creating it is not in the saved graph")
 
 
-def recompute(trace_id: str, result: dict[str, Any], txs: dict[str, ProvenTx], report: Report) -> TraceResult:
-    """Recompute one saved UTXO trace (forward or backward) and compare it with what was saved."""
+def recompute(trace_id: str, result: dict[str, Any], txs: dict[str, ProvenTx], report: Report,
+              exact: bool = False) -> TraceResult:
+    """Recompute one saved UTXO trace (forward or backward) and compare it with what was saved;
+    `exact`: haircut in exact fractions rather than on the 2^-256-sat grid."""
     where = f"traces/{trace_id}.json"
     direction = result["direction"]
-    run = Recomputation(where, result, txs)
+    run = Recomputation(where, result, txs, exact)
     try:
         if direction == "forward":
             run.forward()
@@ -158,7 +158,7 @@ def recompute(trace_id: str, result: dict[str, Any], txs: dict[str, ProvenTx], r
         report.fail(text)
     if len(run.problems) > MAX_LINES_PER_TRACE:
         report.fail(f"{where}: … and {len(run.problems) - MAX_LINES_PER_TRACE} more differences in this trace")
-    ends = sum((taint.amount(s) for s in run.ends.values()), Fraction(0))
+    ends = sum(taint.amount(s) for s in run.ends.values())
     detail = (f"{len(run.edges)} edges, {len(result['endpoints'])} endpoints; seed {taint.whole_sat(run.seed_value)} "
               f"sat + absorbed {taint.whole_sat(run.absorbed)} = endpoints {taint.whole_sat(ends)} + fees "
               f"{taint.whole_sat(run.fees)} sat, each equal to the saved amount to the satoshi")
@@ -188,7 +188,7 @@ def _compare(run: Recomputation) -> None:
         for op in sorted(stopped ^ run.ends_listed):
             run.fail(f"output {op}: an endpoint edge and the endpoints' outputs disagree")
     for ep in res["endpoints"]:
-        total = sum((taint.amount(run.ends.get(o)) for o in ep.get("outputs") or []), Fraction(0))
+        total = sum(taint.amount(run.ends.get(o)) for o in ep.get("outputs") or [])
         if taint.whole_sat(total) != ep["amount_sat"]:
             run.fail(f"endpoint {ep.get('address')} ({ep['reason']}) amount {ep['amount_sat']} sat, recomputed "
                      f"{taint.whole_sat(total)} sat ({pol})")
@@ -198,9 +198,9 @@ def _compare(run: Recomputation) -> None:
                 if _sat(run.ends.get(o)) >= floor:
                     run.fail(f"endpoint {o} stopped as under the threshold of {floor} sat but carries "
                              f"{_sat(run.ends.get(o))} sat")
-    ends = sum((taint.amount(s) for s in run.ends.values()), Fraction(0))
-    gross = sum(run.value(o) for o in run.seeds)
-    recomputed: dict[str, int | Fraction] = {
+    ends = sum(taint.amount(s) for s in run.ends.values())
+    gross = sum(run.value(o) for o in run.seeds) * taint.ONE
+    recomputed: dict[str, taint.Amount] = {
         "seed_sat": run.seed_value, "seed_gross_sat": gross, "retraced_sat": gross - run.seed_value,
         "absorbed_sat": run.absorbed, "endpoints_sat": ends, "fees_sat": run.fees}
     acc = res.get("accounting") or {}
