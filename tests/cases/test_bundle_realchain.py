@@ -66,3 +66,15 @@ def test_block_170_bundle_verifies_against_the_real_headers(bundled: dict[str, A
     nodes = {n["txid"] for n in bundled["trace"]["result"]["graph"]["nodes"]}
     assert nodes <= txs.keys() and PAYMENT in nodes
     assert bundled["made"]["transactions"] == len(txs) == len(jsonl(files["chains/btc/transactions.jsonl"]))
+
+
+def test_fundtrail_verify_accepts_it_and_recomputes_the_trace(bundled: dict[str, Any]) -> None:
+    """The whole verifier, as a court's expert runs it (no store): the mainnet headers' proof of
+    work, every inclusion proof, and the FIFO trace of the 10 BTC recomputed to the satoshi."""
+    from fundtrail.workspace.verification import verify_bundle
+
+    report = verify_bundle(Path(bundled["made"]["path"]), expect=bundled["made"]["bundle_hash"])
+    assert report.ok and not report.failures, report.failures[:5]
+    assert report.bundle_hash == bundled["made"]["bundle_hash"]
+    (trace,) = report.traces
+    assert trace.status == "recomputed", trace
