@@ -61,6 +61,11 @@ class Settings:
     web_session_hours: int = 12
     web_login_per_minute: int = 10
     case_attachment_max_mb: int = 64  # one case attachment
+    # Webhook delivery of alerts (docs/watch.md, "Delivery"): one POST's whole exchange, the first retry's
+    # wait (doubling, with jitter, after each failed attempt), and the attempts before a delivery is dead.
+    webhook_timeout: float = 5.0
+    webhook_retry_base: float = 2.0
+    webhook_max_attempts: int = 8
 
     @classmethod
     def load(cls, **flags: object) -> Settings:
@@ -101,7 +106,9 @@ _INT_RANGES = {"batch_mb": (1, 4096), "batch_blocks": (1, 1_000_000),
                "api_max_upload_mb": (1, 1 << 16),
                "api_max_screen_rows": (1, 10_000_000), "api_refresh_seconds": (0, 86_400),
                "web_session_hours": (1, 720), "web_login_per_minute": (1, 10_000),
-               "case_attachment_max_mb": (1, 4096)}
+               "case_attachment_max_mb": (1, 4096), "webhook_max_attempts": (1, 100)}
+#: Settings in seconds that may have a fraction (a test's receiver answers in well under a second).
+_FLOAT_RANGES = {"webhook_timeout": (0.1, 600.0), "webhook_retry_base": (0.01, 86_400.0)}
 
 
 def _whole_number(key: str, value: object, lo: int, hi: int) -> int:
@@ -114,6 +121,16 @@ def _whole_number(key: str, value: object, lo: int, hi: int) -> int:
     return number
 
 
+def _seconds(key: str, value: object, lo: float, hi: float) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number of seconds, got {value!r}") from None
+    if not lo <= number <= hi:  # also refuses nan
+        raise ConfigError(f"{key} must be between {lo:g} and {hi:g} seconds, got {number:g}")
+    return number
+
+
 def _coerce(values: dict[str, object]) -> dict[str, Any]:
     out = dict(values)
     for key in ("store", "rpc_cookie"):
@@ -122,6 +139,9 @@ def _coerce(values: dict[str, object]) -> dict[str, Any]:
     for key, (lo, hi) in _INT_RANGES.items():
         if key in out:
             out[key] = _whole_number(key, out[key], lo, hi)
+    for key, (flo, fhi) in _FLOAT_RANGES.items():
+        if key in out:
+            out[key] = _seconds(key, out[key], flo, fhi)
     level = str(out.get("log_level", "warning")).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError(f"log_level must be debug, info, warning or error, got {level!r}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,12 @@ import pytest
 
 from fundtrail.cli.main import main
 from fundtrail.sim.scenario import simulate
+from support.blkfiles import blk_records
 
 
 def split_blocks(blk: Path, head: Path, tail: Path, keep_last: int) -> None:
     """Write the blk stream `blk` as two streams: all but the last `keep_last` blocks, and those."""
-    data, records, at = blk.read_bytes(), [], 0
-    while at + 8 <= len(data) and data[at:at + 4] != b"\0\0\0\0":
-        size = struct.unpack_from("<I", data, at + 4)[0]
-        records.append(data[at:at + 8 + size])
-        at += 8 + size
+    records = blk_records(blk)
     head.write_bytes(b"".join(records[:-keep_last]))
     tail.write_bytes(b"".join(records[-keep_last:]))
 

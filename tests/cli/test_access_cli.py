@@ -127,6 +127,8 @@ def test_hook_subjects_params_and_secrets() -> None:
     _, _, params = audit.parse(cmd, ["case", "bundle", "C-00000000", "-o", "b.zip", "--rpc",
                                      "https://alice:s3cret@node.example:8332/wallet/x?y=1"])
     assert params["rpc"] == "https://***@node.example:8332/wallet/x?y=1" and "s3cret" not in str(params)
+    _, subjects, _ = audit.parse(cmd, ["webhooks", "add", "https://hooks.example.com/T000/B000/XXXXtoken?k=v"])
+    assert subjects == ["https://hooks.example.com"]  # a token in a webhook's path or query is not kept
     assert audit.plan(cmd, ["--version"]) is None and audit.plan(cmd, ["trace", "--help"]) is None
 
 

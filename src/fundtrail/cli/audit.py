@@ -110,6 +110,8 @@ def parse(command: Any, argv: list[str]) -> tuple[list[str], list[str], dict[str
         if path and path[0] == "case" and arg in _TEXT_ARGUMENTS:
             params[f"{arg}_chars"] = len(tok)
             continue
+        if path == ["webhooks", "add"]:  # a receiver's URL may hold a token in its path or query
+            tok = _origin(tok)
         subjects.append(tok)
     return path, subjects, params
 
@@ -155,6 +157,14 @@ def _add_option(param: Any, name: str, value: Any, subjects: list[str], params: 
         params[key] = int(params.get(key, 0)) + 1
     else:
         params[key] = value
+
+
+def _origin(url: str) -> str:
+    """Only the scheme and host of a URL (`https://hooks.example.com`), without user info."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "[not a URL]"
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].rsplit('@', 1)[-1]}"
 
 
 def _without_userinfo(value: Any) -> Any:

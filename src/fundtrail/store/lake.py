@@ -39,7 +39,7 @@ from fundtrail.store.tables import ADDED_COLUMNS, TABLES_BY_FAMILY, VIEWS_BY_FAM
 CATALOG = "catalog.duckdb"
 #: Subdirectories that only exist with a catalog: finding a file in one without the catalog means
 #: the catalog was lost, not that the store is new.
-DATA_DIRS = ("lake", "clusters", "derived", "cache", "cases")
+DATA_DIRS = ("lake", "clusters", "derived", "cache", "cases", "secrets")
 _LOCK_WAIT_S = 30.0
 log = logging.getLogger(__name__)
 # Held while a catalog is detached and while the attach-time checks list the engine's databases:

@@ -122,8 +122,12 @@ class Partitions:
             out.append(record or integrity.measure(self.lake / chain / rel, rel))
         return out
 
-    def commit_batch(self, chain: str, batch: dict, files: list[str], block_rows: list[tuple]) -> None:
-        """Record a written batch and its blocks in one catalog transaction: the commit point."""
+    def commit_batch(self, chain: str, batch: dict, files: list[str], block_rows: list[tuple], *,
+                     extra: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> None:
+        """Record a written batch and its blocks in one catalog transaction: the commit point.
+
+        `extra` runs inside that transaction, before COMMIT: rows that must be committed with the
+        batch or not at all (the alerts of watch rules, docs/watch.md)."""
         records = self._records_of(chain, files)
         with self.connect() as con:
             con.execute("BEGIN")
@@ -144,6 +148,8 @@ class Partitions:
                 con.register("_new_blocks", rows)
                 con.execute("INSERT INTO block_index SELECT * FROM _new_blocks")
                 con.unregister("_new_blocks")
+            if extra is not None:
+                extra(con)
             con.execute("COMMIT")
 
     def rewrite_partitions(self, chain: str, batches: list[tuple[int, list[str]]],

@@ -37,6 +37,9 @@ from fundtrail.workspace.cluster_models import (ActorInfo, ClusterMember, Cluste
                                                 TagSource, WhyStep)
 from fundtrail.workspace.clusters import ClusterOps
 from fundtrail.workspace.delivery import DeliveryOps
+from fundtrail.workspace.delivery_models import (DeadLetter, DeadLetterList, DeliveryOutcome, DeliveryResult,
+                                                 ReplayResult, WebhookCreated, WebhookList, WebhookRecord,
+                                                 WebhookRemoved)
 from fundtrail.workspace.core import (Actor, ChainRef, Model, Page, Progress, WorkspaceBase, check_limit,
                                       decode_cursor, encode_cursor, no_progress)
 from fundtrail.workspace.graph_models import (GraphEdge, GraphNode, GraphPage, GraphSaveRequest, GraphTag,
@@ -67,6 +70,7 @@ from fundtrail.workspace.trace_models import (GraphBuildResult, PathsRequest, Pa
                                               TraceRequest, TraceResult)
 from fundtrail.workspace.tracing import TraceOps
 from fundtrail.workspace.transactions import TransactionOps
+from fundtrail.workspace.watch_models import AlertPage, AlertRecord, WatchAddResult, WatchItem, WatchListResult
 from fundtrail.workspace.watching import WatchOps
 from fundtrail.workspace.verification import BundleVerification, TraceVerification, VerificationOps
 
@@ -82,6 +86,8 @@ __all__ = [
     "AddressTransfer",
     "AddressTx",
     "AddressTxPage",
+    "AlertPage",
+    "AlertRecord",
     "AppliedMigration",
     "AssetTotals",
     "AttachmentRecord",
@@ -118,6 +124,10 @@ __all__ = [
     "Conflict",
     "ConflictEntity",
     "Coverage",
+    "DeadLetter",
+    "DeadLetterList",
+    "DeliveryOutcome",
+    "DeliveryResult",
     "EthereumIngestResult",
     "ExportResult",
     "ExportTransactionsRequest",
@@ -152,6 +162,7 @@ __all__ = [
     "PathsRequest",
     "PathsResult",
     "Progress",
+    "ReplayResult",
     "ReportResult",
     "RiskReport",
     "RiskReports",
@@ -209,6 +220,13 @@ __all__ = [
     "UserRecord",
     "UsersListResult",
     "UtxoChainStatus",
+    "WatchAddResult",
+    "WatchItem",
+    "WatchListResult",
+    "WebhookCreated",
+    "WebhookList",
+    "WebhookRecord",
+    "WebhookRemoved",
     "WhyStep",
     "Workspace",
     "check_limit",
@@ -255,4 +273,7 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     BundleResult, BundleList, BundleVerification,
     # reports and letters
     ReportResult, LettersResult,
+    # monitoring: watch items, alerts, webhooks, delivery
+    WatchAddResult, WatchListResult, WatchItem, AlertPage, AlertRecord, WebhookCreated, WebhookList, WebhookRemoved,
+    DeliveryResult, DeadLetterList, ReplayResult,
 )

@@ -13,6 +13,9 @@ from typing import Any
 
 from fundtrail.chains.bitcoin.params import network as network_by_name
 from fundtrail.errors import DataError, UsageError
+from fundtrail.ingest.bitcoin.pipeline import HookFactory, batch_hooks
+from fundtrail.watch import items as watch_items
+from fundtrail.watch.evaluate import evaluator_factory
 from fundtrail.workspace.core import Progress, WorkspaceBase, no_progress
 from fundtrail.workspace.job_models import (BitcoinIngestResult, EthereumIngestResult, IngestBitcoinRequest,
                                             IngestEthereumRequest, IngestIncomplete)
@@ -46,26 +49,14 @@ class IngestOps(WorkspaceBase):
                        should_stop: Callable[[], bool] = _never) -> BitcoinIngestResult:
         """Ingest from the request's one source. Damaged input: every good block is stored, then
         `IngestIncomplete` (a DataError) says what was left out and carries the result."""
-        from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files, ingest_rpc
-
         self.require_writable("ingest")
         s = self.settings
         net = network_by_name(req.network) if req.network else None
         batching: dict[str, Any] = {"batch_bytes": s.batch_mb << 20, "batch_blocks": s.batch_blocks}
         update = _counts(progress, "transactions")
         try:
-            if req.blocks_dir is not None:
-                report = ingest_blocks_dir(self.store, req.blocks_dir, network=net, use_undo=req.undo,
-                                           progress=update, max_block_bytes=s.max_block_bytes, **batching)
-            elif req.raw:
-                report = ingest_raw_files(self.store, list(req.raw), network=net,
-                                          undo_files=list(req.undo_file) or None, progress=update,
-                                          max_block_bytes=s.max_block_bytes,
-                                          max_decompressed_mb=s.max_decompressed_mb, **batching)
-            else:
-                report = ingest_rpc(self.store, self._bitcoin_source(req), start=req.from_height,
-                                    end=req.to_height, follow=req.follow, progress=update,
-                                    poll_interval=req.poll_interval, should_stop=should_stop, **batching)
+            with batch_hooks(self._watch_hooks(follow=req.follow)):
+                report = self._run_bitcoin(req, net, update, should_stop, batching)
         except DataError as exc:
             partial = getattr(exc, "report", None)
             if partial is None:
@@ -74,6 +65,34 @@ class IngestOps(WorkspaceBase):
             raise IngestIncomplete(exc, BitcoinIngestResult.model_validate(partial.as_dict())) from None
         self.refresh()
         return BitcoinIngestResult.model_validate(report.as_dict())
+
+    def _watch_hooks(self, *, follow: bool = False) -> HookFactory | None:
+        """The watch evaluator's factory when the store has active watch items (docs/watch.md),
+        else None: a one-off ingest without items costs this one query. A `--follow` run always
+        gets it (items may be added while it runs; the evaluator checks once per batch)."""
+        if follow:
+            return evaluator_factory
+        with self.store.connect(read_only=True) as con:
+            if not watch_items.has_active(con):
+                return None
+        return evaluator_factory
+
+    def _run_bitcoin(self, req: IngestBitcoinRequest, net: Any, update: Callable[[int, int], None] | None,
+                     should_stop: Callable[[], bool], batching: dict[str, Any]) -> Any:
+        from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files, ingest_rpc
+
+        s = self.settings
+        if req.blocks_dir is not None:
+            return ingest_blocks_dir(self.store, req.blocks_dir, network=net, use_undo=req.undo,
+                                     progress=update, max_block_bytes=s.max_block_bytes, **batching)
+        if req.raw:
+            return ingest_raw_files(self.store, list(req.raw), network=net,
+                                    undo_files=list(req.undo_file) or None, progress=update,
+                                    max_block_bytes=s.max_block_bytes,
+                                    max_decompressed_mb=s.max_decompressed_mb, **batching)
+        return ingest_rpc(self.store, self._bitcoin_source(req), start=req.from_height, end=req.to_height,
+                          follow=req.follow, progress=update, poll_interval=req.poll_interval,
+                          should_stop=should_stop, **batching)
 
     def _bitcoin_source(self, req: IngestBitcoinRequest) -> Any:
         from fundtrail.ingest.bitcoin.rpc import BitcoinRpcSource, RpcClient

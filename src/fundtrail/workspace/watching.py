@@ -1,11 +1,309 @@
-"""Service operations: watch items and alerts (domain: `fundtrail.watch`; docs/watch.md). Being built."""
+"""Service operations: watch items and alerts (domain: `fundtrail.watch`; docs/watch.md).
+
+Targets are resolved as `trace` resolves seeds (the service layer's `search`): an address, an
+output `TXID:VOUT`, a transaction (one item per output), `cluster:N`, `category:NAME`, or a trace
+saved in a case (`T-…`, with `case`): its unspent endpoints become the item's frontier, with
+their exact amounts and policy states. A `reaches-service` item on an address or output starts
+its frontier the same way, from a forward trace of the target now. Each bad target is one error
+naming it. Only the owner, or members of the item's case, see an item and its alerts.
+"""
 
 from __future__ import annotations
 
-from fundtrail.workspace.core import WorkspaceBase
+import datetime as dt
+from dataclasses import replace
+from fractions import Fraction
+from typing import Any
 
-__all__ = ["WatchOps"]
+from fundtrail.cases import ids
+from fundtrail.cases import store as case_store
+from fundtrail.cases import traces as case_traces
+from fundtrail.errors import FundtrailError, NotFoundError, UsageError
+from fundtrail.model.amounts import parse_sat
+from fundtrail.model.times import parse_time
+from fundtrail.tags.taxonomy import CATEGORIES, resolve_category
+from fundtrail.trace.policies import policy as policy_by_name
+from fundtrail.trace.policies import whole_sat
+from fundtrail.trace.seeds import parse_seeds
+from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, stop_categories
+from fundtrail.watch import alerts as alert_rows
+from fundtrail.watch import items as watch_items
+from fundtrail.watch.frontier import encode_state, exact_amount, frontier_of_trace
+from fundtrail.workspace.cases import CaseOps
+from fundtrail.workspace.core import Page, check_limit, decode_cursor, encode_cursor
+from fundtrail.workspace.trace_models import TraceRequest
+from fundtrail.workspace.tracing import _limits, _seed_texts
+from fundtrail.workspace.watch_models import AlertPage, AlertRecord, WatchAddResult, WatchItem, WatchListResult
+
+__all__ = ["AlertPage", "AlertRecord", "WatchAddResult", "WatchItem", "WatchListResult", "WatchOps"]
+
+_Frontier = list[tuple[str, str, str, int | None]]  # (output, amount, state, height)
 
 
-class WatchOps(WorkspaceBase):
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else None
+
+
+class WatchOps(CaseOps):
     """Watch items, their alerts, acknowledgement."""
+
+    # -- items --------------------------------------------------------------------------------------
+    def watch_add(self, targets: list[str], *, chain: str | None = None, rule: str = "moved",
+                  category: str | None = None, policy: str | None = None, min_value: str | None = None,
+                  threshold: float | None = None, name: str | None = None, severity: str | None = None,
+                  case: str | None = None) -> WatchAddResult:
+        """Watch each target under `rule`; all targets are checked before any item is stored."""
+        self.require_writable("watch add")
+        user = case_store.check_user(self.actor.user, field="as")
+        if not targets:
+            raise UsageError("no target: give an address, TXID:VOUT, txid, cluster:N, category:NAME or a saved "
+                             "trace T-… (with --case)", field="targets")
+        if rule not in watch_items.RULES:
+            raise UsageError(f"rule {rule!r} is not a watch rule (known: {', '.join(watch_items.RULES)})",
+                             field="rule")
+        severity = watch_items.check_severity(severity or watch_items.DEFAULT_SEVERITY[rule])
+        if case is not None:
+            ids.check_case_id(case)
+            row = case_store.get_case(self.store, case, user, read_only=False)
+            case_store.check_writable(row, "watching for the case")
+        if policy is not None and rule != "reaches-service":
+            raise UsageError("policy applies to rule reaches-service (taint follows a policy)", field="policy")
+        if policy is not None:
+            policy_by_name(policy)
+        if threshold is not None and rule != "risk-above":
+            raise UsageError("threshold applies to rule risk-above", field="threshold")
+        if rule == "risk-above" and (threshold is None or not 0 <= threshold <= 100):
+            raise UsageError("rule risk-above needs a threshold between 0 and 100 (a risk score)", field="threshold")
+        min_sat = parse_sat(min_value, "min_value") if min_value is not None else None
+        cats = self._watch_categories(rule, category)
+        made: list[tuple[watch_items.Item, _Frontier]] = []
+        notes: list[str] = []
+        for text in targets:
+            for kind, chain_name, target, frontier, note in self._resolve_target(text, chain, rule, policy, cats,
+                                                                                 category is not None, case):
+                try:
+                    watch_items.check_rule(kind, rule)
+                except UsageError as exc:
+                    raise UsageError(f"target {text.strip()[:120]!r}: {exc.message}", field="rule") from None
+                pol = policy or (note.get("policy") if note else None) or "haircut"
+                item = watch_items.Item(
+                    item_id=watch_items.new_item_id(), chain=chain_name, kind=kind, target=target, rule=rule,
+                    name=name or f"{rule} {target}", severity=severity,
+                    category=",".join((note or {}).get("categories") or cats) or None,
+                    policy=pol if rule == "reaches-service" or kind == "frontier" else None,
+                    min_value=str(min_sat) if min_sat is not None else None, threshold=threshold, case_id=case,
+                    owner=user, created_at=watch_items.now())
+                made.append((item, frontier))
+                if note and note.get("text"):
+                    notes.append(f"{item.item_id}: {note['text']}")
+        if rule in watch_items.NOT_EVALUATED:
+            notes.append(f"rule {rule} is stored but not evaluated yet: no alert will be raised for it until a "
+                         "later version evaluates it (docs/watch.md)")
+        with self.store.connect() as con:
+            con.execute("BEGIN")
+            for item, frontier in made:
+                watch_items.insert(con, item)
+                for output, amount, state, height in frontier:
+                    con.execute("INSERT INTO watch_frontier (item_id, output, amount, state, height) "
+                                "VALUES (?, ?, ?, ?, ?)", [item.item_id, output, amount, state, height])
+            con.execute("COMMIT")
+        return WatchAddResult(items=[self._item_model(i) for i, _ in made], notes=notes)
+
+    def watch_list(self, *, all: bool = False) -> WatchListResult:
+        """The items the user may see (with `all`, removed ones too), oldest first."""
+        user = case_store.check_user(self.actor.user, field="as")
+        with self.store.connect(read_only=not self.writable) as con:
+            found = watch_items.visible_items(con, user, removed=all)
+        return WatchListResult(items=[self._item_model(i) for i in found])
+
+    def watch_remove(self, item_id: str) -> WatchItem:
+        """Stop watching (the item is marked removed; its alerts stay and keep naming it)."""
+        self.require_writable("watch remove")
+        user = case_store.check_user(self.actor.user, field="as")
+        with self.store.connect() as con:
+            con.execute("BEGIN")
+            item = watch_items.get_item(con, item_id, user)
+            if item.removed_at is None:
+                watch_items.remove(con, item, user)
+            con.execute("COMMIT")
+            item = watch_items.get_item(con, item_id, user)
+        return self._item_model(item)
+
+    # -- alerts -------------------------------------------------------------------------------------
+    def alerts_list(self, *, item: str | None = None, unacked: bool = False, since: str | None = None,
+                    limit: int = 100, cursor: str | None = None) -> AlertPage:
+        """Alerts of the items the user may see, newest first, a page at a time."""
+        user = case_store.check_user(self.actor.user, field="as")
+        check_limit(limit)
+        pos = decode_cursor(cursor, ("at", "id"))
+        when = parse_time(since, "since")
+        since_dt = dt.datetime.fromtimestamp(when, dt.UTC).replace(tzinfo=None) if when is not None else None
+        with self.store.connect(read_only=not self.writable) as con:
+            if item is not None:
+                watch_items.get_item(con, item, user)
+            rows = alert_rows.list_alerts(con, user, item=item, unacked=unacked, since=since_dt, limit=limit + 1,
+                                          after=(pos["at"], pos["id"]) if pos else None)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor({"at": rows[-1]["created_at"].isoformat(), "id": rows[-1]["alert_id"]}) if more else None
+        return AlertPage(alerts=[_alert_model(r) for r in rows], page=Page(limit=limit, next_cursor=nxt))
+
+    def alert_show(self, alert_id: str) -> AlertRecord:
+        """One alert with its document; NotFoundError (field `alert`) for one the user may not see."""
+        user = case_store.check_user(self.actor.user, field="as")
+        with self.store.connect(read_only=not self.writable) as con:
+            return _alert_model(alert_rows.get_alert(con, alert_id, user))
+
+    def alert_ack(self, alert_id: str) -> AlertRecord:
+        """Acknowledge an alert (the first acknowledgement is kept)."""
+        self.require_writable("alerts ack")
+        user = case_store.check_user(self.actor.user, field="as")
+        with self.store.connect() as con:
+            return _alert_model(alert_rows.ack(con, alert_id, user))
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _watch_categories(self, rule: str, category: str | None) -> list[str]:
+        if category is None:
+            return list(DEFAULT_STOP_CATEGORIES) if rule == "reaches-service" else []
+        if rule not in ("reaches-service", "deposit"):
+            raise UsageError("category applies to rules reaches-service (the services to alert on) and deposit "
+                             "(the paying side's category)", field="category")
+        try:
+            return stop_categories(category)
+        except UsageError as exc:
+            raise UsageError(exc.message.replace("stop_at", "category", 1), field="category") from None
+
+    def _resolve_target(self, text: str, chain: str | None, rule: str, policy: str | None, cats: list[str],
+                        cats_given: bool, case: str | None,
+                        ) -> list[tuple[str, str, str, _Frontier, dict[str, Any] | None]]:
+        """(kind, chain, canonical target, frontier rows, note) for one target; one error naming it."""
+        raw = text.strip() if isinstance(text, str) else ""
+        try:
+            if case_traces.TRACE_ID.fullmatch(raw):
+                return [self._trace_target(raw, chain, policy, cats, cats_given, case)]
+            if raw.startswith("category:"):
+                cat = resolve_category(raw.split(":", 1)[1].strip())
+                if cat is None:
+                    raise UsageError(f"unknown category (known: {', '.join(CATEGORIES)})")
+                return [("category", self.chain(chain, family="utxo", what="watch").name, cat, [], None)]
+            if raw.startswith("cluster:"):
+                return [self._cluster_target(raw.split(":", 1)[1].strip(), chain)]
+            return self._seed_targets(raw, chain, rule, policy, cats)
+        except FundtrailError as exc:
+            msg = exc.message if exc.message.startswith(f"target {raw!r}") else f"target {raw[:120]!r}: {exc.message}"
+            raise type(exc)(msg, field="targets") from None
+
+    def _cluster_target(self, text: str, chain: str | None) -> tuple[str, str, str, _Frontier, None]:
+        ref = self.chain(chain, family="utxo", what="watch")
+        if not text.isdigit():
+            raise UsageError("a cluster is cluster:N with N the cluster id `cluster show` gives")
+        labels, _sizes, _run = self.cluster_sizes(ref.name, ref.family)
+        cid = int(text)
+        if labels is None or not 0 <= cid < labels.shape[0] or int(labels[cid]) != cid:
+            raise NotFoundError(f"is no cluster of the current clustering of {ref.name}")
+        return ("cluster", ref.name, str(cid), [], None)
+
+    def _seed_targets(self, raw: str, chain: str | None, rule: str, policy: str | None,
+                      cats: list[str]) -> list[tuple[str, str, str, _Frontier, dict[str, Any] | None]]:
+        if not raw:
+            raise UsageError("is empty")
+        hits = [h for h in self.search(raw, limit=50).hits if h.chain is not None and chain in (None, h.chain)
+                and h.kind in ("output", "transaction", "address")]
+        if not hits:
+            where = f" on chain {chain}" if chain else ""
+            raise NotFoundError(f"is no address, output or transaction in the store{where}")
+        hit = hits[0]
+        if self.chain(hit.chain).family != "utxo":
+            raise UsageError("watching account chains (EVM, TRON) comes later; this version watches Bitcoin-family "
+                             "chains")
+        assert hit.chain is not None
+        if hit.kind == "address":
+            texts = [hit.text]
+            kind = "address"
+        else:
+            graph = self.graph_index(hit.chain)
+            seed = parse_seeds(graph, [(hit.text, None)])[0]
+            texts = [f"{graph.txid_hex(graph.tx_of_output(o))}:{o - int(graph.tx_first_out[graph.tx_of_output(o)])}"
+                     for o in seed.outputs]
+            kind = "output"
+        out = []
+        for t in texts:
+            frontier: _Frontier = []
+            note = None
+            if rule == "reaches-service":
+                frontier, note = self._frontier(hit.chain, TraceRequest(seeds=[t], policy=policy or "haircut"), cats)
+                note["categories"] = cats
+            out.append((kind, hit.chain, t, frontier, note))
+        return out
+
+    def _trace_target(self, trace_id: str, chain: str | None, policy: str | None, cats: list[str],
+                      cats_given: bool, case: str | None) -> tuple[str, str, str, _Frontier, dict[str, Any]]:
+        if case is None:
+            raise UsageError("a saved trace is watched within its case: give --case")
+        saved = case_traces.get_trace(self.store, case, trace_id, self.actor.user, read_only=False)
+        req = TraceRequest(**saved["request"])
+        name = str(saved["state"].get("chain"))
+        if chain is not None and chain != name:
+            raise UsageError(f"is a trace of chain {name}, not {chain}")
+        if req.direction != "forward" or req.follow_change:
+            raise UsageError("is not a forward taint trace: only forward traces have a frontier to watch")
+        if policy is not None and policy != req.policy:
+            raise UsageError(f"was traced under policy {req.policy}; its frontier cannot follow {policy}")
+        if cats_given:
+            use = cats
+        else:  # the saved trace's stop categories
+            use = stop_categories(",".join(req.stop_at)) if req.stop_at is not None else list(DEFAULT_STOP_CATEGORIES)
+        frontier, note = self._frontier(name, req, use)
+        note["categories"] = use
+        saved_unspent = (saved["result"].get("summary") or {}).get("by_reason_sat", {}).get("unspent", 0)
+        total = whole_sat(sum((_amount(a) for _, a, _, _ in frontier), Fraction(0)))
+        same = "the saved result's" if total == saved_unspent else f"the saved result said {saved_unspent}"
+        note["text"] = (f"frontier of {trace_id}: {len(frontier)} unspent output(s) carrying {total} sat under "
+                        f"{req.policy} ({same}); followed from here with every new block")
+        return ("frontier", name, trace_id, frontier, note)
+
+    def _frontier(self, chain: str, req: TraceRequest, cats: list[str]) -> tuple[_Frontier, dict[str, Any]]:
+        """The unspent endpoints of a forward trace of `req`, with their states (a frontier)."""
+        limits = _limits(req)
+        limits = replace(limits, min_value=parse_sat(req.min_value, "min_value"))
+        graph = self.graph_index(chain)
+        parsed = parse_seeds(graph, _seed_texts(req), since=limits.since, until=limits.until)
+        stop = self.tag_map(chain, "utxo").stop_rule(cats)
+        outputs, truncated = frontier_of_trace(graph, [o for s in parsed for o in s.outputs], req.policy,
+                                               exact=req.exact, limits=limits, stop=stop)
+        if truncated:
+            raise UsageError("its trace ran out of budget (truncated): the frontier would be incomplete; trace with "
+                             "a larger --max-txs or a narrower seed set")
+        pol = policy_by_name(req.policy, exact=req.exact)
+        rows: _Frontier = []
+        for o, state in outputs:
+            tx = graph.tx_of_output(o)
+            rows.append((f"{graph.txid_hex(tx)}:{o - int(graph.tx_first_out[tx])}", exact_amount(pol.amount(state)),
+                         encode_state(state), int(graph.tx_height[tx])))
+        return rows, {"policy": req.policy}
+
+    def _item_model(self, item: watch_items.Item) -> WatchItem:
+        with self.store.connect(read_only=not self.writable) as con:
+            rows = con.execute("SELECT amount, state FROM watch_frontier WHERE item_id = ?", [item.item_id]).fetchall()
+        live = [a for a, s in rows if '"spent":null' in s]
+        has_frontier = item.kind == "frontier" or item.rule == "reaches-service"
+        return WatchItem(id=item.item_id, chain=item.chain, kind=item.kind, target=item.target, rule=item.rule,
+                         name=item.name, severity=item.severity, categories=item.categories, policy=item.policy,
+                         min_value=item.min_value, threshold=item.threshold, case_id=item.case_id, owner=item.owner,
+                         created_at=_iso(item.created_at) or "", removed_at=_iso(item.removed_at),
+                         removed_by=item.removed_by, evaluated=item.rule not in watch_items.NOT_EVALUATED,
+                         frontier=len(live) if has_frontier else None,
+                         frontier_amount=str(whole_sat(sum((_amount(a) for a in live), Fraction(0))))
+                         if has_frontier else None)
+
+
+def _amount(text: str) -> Fraction:
+    return Fraction(text)
+
+
+def _alert_model(r: dict[str, Any]) -> AlertRecord:
+    return AlertRecord(id=r["alert_id"], item_id=r["item_id"], chain=r["chain"], rule=r["rule"], severity=r["severity"],
+                       kind=r["kind"], retracts=r["retracts"], height=r["height"], block_hash=r["block_hash"],
+                       txid=r["txid"], title=r["title"], created_at=_iso(r["created_at"]) or "",
+                       acked_at=_iso(r["acked_at"]), acked_by=r["acked_by"], retracted_by=r["retracted_by"],
+                       document=r["document"])

@@ -90,6 +90,13 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
         for snap in cache.glob("state-*"):
             snap.unlink()
     crash_point("rollback_before_commit")
+    extra = None
+    if ing.hook is not None:  # e.g. retract the watch alerts of the dropped blocks, in the same transaction
+        with store.connect(read_only=True) as con:
+            gone = con.execute("SELECT height, hash FROM block_index WHERE chain = ? AND block_id >= ? "
+                               "ORDER BY block_id", [chain, bound[0]]).fetchall()
+        extra = ing.hook.on_rollback(chain, [(int(h) if h is not None else -1, bytes(x)[::-1].hex())
+                                             for h, x in gone])
     with store.connect() as con:
         con.execute("BEGIN")
         for batch_id, kept in plan:
@@ -104,6 +111,8 @@ def rollback_to(ing: BitcoinIngest, keep_height: int) -> int:
             else:
                 con.execute("DELETE FROM batches WHERE chain = ? AND batch_id = ?", [chain, batch_id])
         con.execute("DELETE FROM block_index WHERE chain = ? AND block_id >= ?", [chain, bound[0]])
+        if extra is not None:
+            extra(con)
         con.execute("COMMIT")
     crash_point("rollback_after_commit")
     store.delete_files(chain, obsolete)

@@ -1,0 +1,212 @@
+"""Delivering the alert outbox to webhooks: never lost, at least once on the wire, once per key.
+
+An alert and its outbox rows (one per webhook active then) are committed with the ingest batch that
+raised it, so what is in the outbox survives any crash. A deliverer takes one due row at a time:
+
+1. **claim** it in its own transaction: the attempt is counted and `next_attempt_at` is pushed a
+   lease ahead (`webhook_timeout` + 5 s), so a second deliverer (a `serve`, another `alerts
+   deliver`) does not send the same row meanwhile; a deliverer killed mid-POST leaves a row that
+   falls due again when the lease ends;
+2. **POST** it, outside any transaction (the catalog is not held while a receiver answers);
+3. **record** the outcome, only if the row still carries this claim's lease: 2xx -> `delivered`;
+   otherwise the one-line error and a retry after `webhook_retry_base` * 2^(attempts-1) seconds
+   (+ up to 20 % jitter, so receivers coming back are not hit by every deliverer at once), or
+   `dead` once `webhook_max_attempts` attempts were made.
+
+A crash between the POST and step 3 sends the row again later: delivery is at least once on the
+wire, and exactly once per `X-Fundtrail-Idempotency-Key` at a receiver that remembers the keys it
+has processed (docs/watch.md, "Delivery").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from fundtrail.errors import DataError, NotFoundError, UsageError
+from fundtrail.store import Store
+from fundtrail.watch.delivery_http import Attempt, post_alert
+from fundtrail.watch.webhooks import REMOVED_REASON, read_secret, utc_now
+
+__all__ = ["LEASE_MARGIN_S", "MAX_DELAY_S", "DeliveryReport", "Outcome", "backoff_seconds", "dead_letters",
+           "deliver_due", "outbox_state", "replay"]
+
+log = logging.getLogger(__name__)
+LEASE_MARGIN_S = 5.0
+MAX_DELAY_S = 86_400.0
+JITTER = 0.2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt: the row, what became of it (`delivered`, `retry`, `dead`), its attempts so far."""
+
+    alert_id: str
+    webhook_id: str
+    status: str
+    attempts: int
+    http_status: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class DeliveryReport:
+    """What one `deliver_due` did, and what is left: pending rows and when the next falls due."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    pending: int = 0
+    next_attempt_at: dt.datetime | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def backoff_seconds(attempts: int, base: float, *, jitter: float = JITTER, rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed attempt number `attempts` (1-based): base * 2^(attempts-1),
+    plus up to `jitter` of that, at most a day."""
+    delay = base * (2.0 ** max(attempts - 1, 0))
+    delay *= 1.0 + (rng or random).uniform(0.0, jitter)
+    return min(delay, MAX_DELAY_S)
+
+
+_CLAIM_SQL = """
+    SELECT o.alert_id, o.webhook_id, o.attempts, o.next_attempt_at, o.last_error, a.document,
+           a.idempotency_key, w.url, w.removed_at
+    FROM alert_outbox o JOIN alerts a USING (alert_id) JOIN webhooks w USING (webhook_id)
+    WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+    ORDER BY a.created_at, a.alert_id, o.webhook_id LIMIT 1"""
+
+
+def _claim(store: Store, now: dt.datetime, lease_s: float, max_attempts: int) -> dict[str, Any] | Outcome | None:
+    """Take the next due row (see the module docstring): its fields and lease, an Outcome when it
+    was settled without a POST (its webhook removed, or its attempts used up), None when none is due."""
+    with store.connect() as con:
+        con.execute("BEGIN")
+        try:
+            row = con.execute(_CLAIM_SQL, [now]).fetchone()
+            if row is None:
+                con.execute("COMMIT")
+                return None
+            alert_id, webhook_id, attempts, due, last_error, document, key, url, removed = row
+            where = "WHERE alert_id = ? AND webhook_id = ? AND status = 'pending' AND next_attempt_at = ?"
+            ident = [alert_id, webhook_id, due]
+            if removed is not None or attempts >= max_attempts:
+                reason = REMOVED_REASON if removed is not None else (last_error or "interrupted during delivery")
+                con.execute(f"UPDATE alert_outbox SET status = 'dead', last_error = ? {where}", [reason, *ident])
+                con.execute("COMMIT")
+                return Outcome(alert_id, webhook_id, "dead", attempts, error=reason)
+            lease = utc_now() + dt.timedelta(seconds=lease_s)
+            con.execute(f"UPDATE alert_outbox SET attempts = attempts + 1, next_attempt_at = ? {where}",
+                        [lease, *ident])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return {"alert_id": alert_id, "webhook_id": webhook_id, "attempts": attempts + 1, "lease": lease,
+            "document": document, "key": key, "url": url}
+
+
+def _record(store: Store, claim: dict[str, Any], attempt: Attempt, *, base: float, max_attempts: int) -> Outcome:
+    """Write the outcome of a claimed row's POST, if the row still carries the claim's lease."""
+    n = claim["attempts"]
+    ident = [claim["alert_id"], claim["webhook_id"], claim["lease"]]
+    now = utc_now()
+    if attempt.ok:
+        sql = ("UPDATE alert_outbox SET status = 'delivered', delivered_at = ? WHERE alert_id = ? AND "
+               "webhook_id = ? AND status IN ('pending', 'dead') AND next_attempt_at = ?")
+        params: list[Any] = [now, *ident]
+        status = "delivered"
+    else:
+        status = "dead" if n >= max_attempts else "retry"
+        later = now + dt.timedelta(seconds=backoff_seconds(n, base))
+        sql = ("UPDATE alert_outbox SET status = ?, last_error = ?, next_attempt_at = ? WHERE alert_id = ? AND "
+               "webhook_id = ? AND status = 'pending' AND next_attempt_at = ?")
+        params = ["dead" if status == "dead" else "pending", attempt.error, now if status == "dead" else later,
+                  *ident]
+    with store.connect() as con:
+        con.execute(sql, params)
+    outcome = Outcome(claim["alert_id"], claim["webhook_id"], status, n, attempt.status, attempt.error)
+    if attempt.ok:
+        log.info("alert %s delivered to webhook %s (attempt %d)", outcome.alert_id, outcome.webhook_id, n)
+    else:
+        log.log(logging.WARNING if status == "dead" else logging.INFO, "alert %s to webhook %s: attempt %d failed "
+                "(%s)%s", outcome.alert_id, outcome.webhook_id, n, attempt.error,
+                "; dead-lettered" if status == "dead" else "")
+    return outcome
+
+
+def outbox_state(store: Store, *, read_only: bool = True) -> tuple[int, dt.datetime | None]:
+    """(pending rows, when the earliest of them falls due)."""
+    with store.connect(read_only=read_only) as con:
+        row = con.execute("SELECT count(*), min(next_attempt_at) FROM alert_outbox "
+                          "WHERE status = 'pending'").fetchone()
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+def deliver_due(store: Store, *, now: dt.datetime | None = None, limit: int = 100, timeout: float = 5.0,
+                base: float = 2.0, max_attempts: int = 8) -> DeliveryReport:
+    """Attempt up to `limit` outbox rows due at `now` (naive UTC; default the present), one at a
+    time: claim, POST, record; each row at most once. Returns each outcome and what is still pending."""
+    if limit < 1:
+        raise UsageError("limit must be at least 1", field="limit")
+    report = DeliveryReport()
+    lease_s = timeout + LEASE_MARGIN_S
+    cutoff = now or utc_now()  # fixed for the round: a row retried in it is due after it, never twice in it
+    for _ in range(limit):
+        claim = _claim(store, cutoff, lease_s, max_attempts)
+        if claim is None:
+            break
+        if isinstance(claim, Outcome):
+            report.outcomes.append(claim)
+            continue
+        try:
+            secret = read_secret(store, claim["webhook_id"])
+        except DataError as exc:
+            attempt = Attempt(False, None, exc.message)
+        else:
+            attempt = post_alert(claim["url"], claim["document"].encode("utf-8"), alert_id=claim["alert_id"],
+                                 idempotency_key=claim["key"], secret=secret, timeout=timeout)
+        report.outcomes.append(_record(store, claim, attempt, base=base, max_attempts=max_attempts))
+    report.pending, report.next_attempt_at = outbox_state(store, read_only=False)
+    return report
+
+
+_DEAD_SQL = """
+    SELECT o.alert_id, o.webhook_id, o.attempts, o.last_error, a.kind, a.rule, a.severity,
+           a.chain, a.title, a.created_at, w.removed_at IS NOT NULL
+    FROM alert_outbox o JOIN alerts a USING (alert_id) JOIN webhooks w USING (webhook_id)
+    WHERE o.status = 'dead' ORDER BY a.created_at, o.alert_id, o.webhook_id"""
+_DEAD_NAMES = ("alert_id", "webhook_id", "attempts", "last_error", "kind", "rule", "severity", "chain",
+               "title", "created_at", "webhook_removed")
+
+
+def dead_letters(store: Store, *, read_only: bool = True) -> list[dict[str, Any]]:
+    """The dead-letter list: every `dead` delivery with its alert's title and last error, oldest alert first."""
+    with store.connect(read_only=read_only) as con:
+        return [dict(zip(_DEAD_NAMES, r, strict=True)) for r in con.execute(_DEAD_SQL).fetchall()]
+
+
+def replay(store: Store, *, alert_id: str | None = None) -> tuple[int, int]:
+    """Put dead deliveries back to `pending` with attempts 0, due now: those of `alert_id`, or all
+    (None). Deliveries to removed webhooks stay dead. Returns (replayed, left dead: webhook removed)."""
+    with store.connect() as con:
+        known = alert_id is None or con.execute("SELECT 1 FROM alerts WHERE alert_id = ?", [alert_id]).fetchone()
+        if not known:
+            raise NotFoundError(f"no alert {alert_id}", hint="see `fundtrail alerts dead`")
+        scope, params = ("AND o.alert_id = ?", [alert_id]) if alert_id is not None else ("", [])
+        counts = con.execute(
+            "SELECT count(*) FILTER (WHERE w.removed_at IS NULL), count(*) FILTER (WHERE w.removed_at IS NOT NULL) "
+            f"FROM alert_outbox o JOIN webhooks w USING (webhook_id) WHERE o.status = 'dead' {scope}",
+            params).fetchone()
+        replayed, removed = (int(counts[0] or 0), int(counts[1] or 0)) if counts else (0, 0)
+        if alert_id is not None and replayed == 0:
+            why = " (its webhooks were removed)" if removed else ""
+            raise UsageError(f"alert {alert_id} has no dead deliveries to replay{why}", field="alert_id")
+        con.execute(
+            "UPDATE alert_outbox SET status = 'pending', attempts = 0, next_attempt_at = ? "
+            "WHERE status = 'dead' AND webhook_id IN (SELECT webhook_id FROM webhooks WHERE removed_at IS NULL)"
+            + (" AND alert_id = ?" if alert_id is not None else ""), [utc_now(), *params])
+    return replayed, removed

@@ -1,0 +1,127 @@
+"""Taint frontiers: the unspent tainted outputs a `frontier` item follows (table `watch_frontier`).
+
+A frontier row is one output (`TXID:VOUT`) with its taint *state* under the item's policy
+(`fundtrail.trace.policies`) and the height of the block that created it. When a batch spends
+frontier outputs, the taint moves through the batch's transactions in chain order, exactly as
+`trace` moves it, and the new tainted outputs become rows: the frontier moves forward with the
+blocks instead of being re-traced from the seed.
+
+Undo journal (for rollbacks): a spent row is not deleted but marked with the height that spent
+it (`state.spent`). A rollback to height H deletes the rows created above H and clears the mark
+of rows spent above H, which is the frontier as it was at H. Spent rows older than
+`KEEP_SPENT_BLOCKS` below the batch are pruned (no reorganisation is that deep).
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from typing import Any
+
+from fundtrail.trace.engine import Limits, StopRule, trace
+from fundtrail.trace.graph import GraphIndex
+from fundtrail.trace.policies import Amount, TaintPolicy
+from fundtrail.trace.policies import policy as policy_by_name
+
+KEEP_SPENT_BLOCKS = 288  # two days of Bitcoin blocks
+
+#: A frontier in memory: (txid in internal byte order, vout) -> (state, created height, spent height)
+Rows = dict[tuple[bytes, int], tuple[Any, int | None, int | None]]
+
+
+def encode_state(state: Any, *, spent: int | None = None, spent_tx: str | None = None) -> str:
+    """The `state` column: the policy state as JSON (whole numbers as text, so 2^128-scaled
+    haircut amounts survive any JSON reader), with the undo journal's spending height."""
+    if isinstance(state, Fraction):
+        taint: Any = {"frac": f"{state.numerator}/{state.denominator}"}
+    elif isinstance(state, int):
+        taint = {"int": str(state)}
+    else:
+        taint = {"segs": [[int(s), int(e)] for s, e in state]}
+    return json.dumps({"taint": taint, "spent": spent, "spent_tx": spent_tx}, separators=(",", ":"))
+
+
+def decode_state(text: str) -> tuple[Any, int | None]:
+    """(policy state, spent height or None) of a `state` column."""
+    doc = json.loads(text)
+    taint = doc["taint"]
+    if "frac" in taint:
+        num, den = taint["frac"].split("/")
+        state: Any = Fraction(int(num), int(den))
+    elif "int" in taint:
+        state = int(taint["int"])
+    else:
+        state = tuple((int(s), int(e)) for s, e in taint["segs"])
+    return state, doc.get("spent")
+
+
+def exact_amount(amount: Amount) -> str:
+    """An amount as exact text: whole satoshi, or "num/den"."""
+    if isinstance(amount, Fraction):
+        return str(amount.numerator) if amount.denominator == 1 else f"{amount.numerator}/{amount.denominator}"
+    return str(int(amount))
+
+
+def item_policy(name: str, rows: Rows) -> TaintPolicy:
+    """The policy object of an item: haircut in exact fractions when its states are fractions."""
+    exact = any(isinstance(s, Fraction) for s, _, _ in rows.values())
+    return policy_by_name(name, exact=exact)
+
+
+def outpoint_key(text: str) -> tuple[bytes, int]:
+    txid, vout = text.split(":")
+    return bytes.fromhex(txid)[::-1], int(vout)
+
+
+def outpoint_text(key: tuple[bytes, int]) -> str:
+    return f"{key[0][::-1].hex()}:{key[1]}"
+
+
+class _Recording:
+    """A policy that remembers the output states of each transaction it moves taint through."""
+
+    def __init__(self, pol: TaintPolicy) -> None:
+        self.pol, self.name = pol, pol.name
+        self.exact = getattr(pol, "exact", True)
+        self.calls: list[list[Any]] = []
+
+    def seed(self, value: int) -> Any:
+        return self.pol.seed(value)
+
+    def forward(self, ins: Any, outs: Any) -> tuple[list[Any], Any]:
+        states, fee = self.pol.forward(ins, outs)
+        self.calls.append(list(states))
+        return states, fee
+
+    def backward(self, ins: Any, outs: Any) -> list[Any]:
+        return self.pol.backward(ins, outs)
+
+    def amount(self, state: Any) -> Amount:
+        return self.pol.amount(state)
+
+
+def frontier_of_trace(graph: GraphIndex, seeds: list[int], policy: str, *, exact: bool, limits: Limits,
+                      stop: StopRule | None) -> tuple[list[tuple[int, Any]], bool]:
+    """(unspent tainted outputs with their policy state, truncated?) of a forward trace.
+
+    The trace engine reports endpoint amounts, not states (FIFO keeps the tainted intervals); the
+    policy is wrapped to record the output states of each visited transaction. The engine visits
+    transactions in ascending id order and calls `forward` exactly for those spending a live
+    output (the `to_tx` of its edges), so the k-th recorded call belongs to the k-th of them."""
+    rec = _Recording(policy_by_name(policy, exact=exact))
+    result = trace(graph, seeds, direction="forward", policy=rec, limits=limits, stop=stop)
+    visited = sorted({e.to_tx for e in result.edges if e.to_tx >= 0})
+    by_tx = dict(zip(visited, rec.calls)) if len(visited) == len(rec.calls) else {}
+    seed_set = set(seeds)
+    out: list[tuple[int, Any]] = []
+    for e in result.endpoints:
+        if e.reason != "unspent":
+            continue
+        if e.output in seed_set:
+            state = rec.pol.seed(int(graph.out_value[e.output]))
+        elif e.tx in by_tx:
+            state = by_tx[e.tx][e.output - int(graph.tx_first_out[e.tx])]
+        else:  # not expected: the engine's visiting order changed; refuse rather than guess
+            raise RuntimeError("cannot map the trace's transactions to policy states")
+        out.append((e.output, state))
+    return out, result.truncated is not None
