@@ -226,4 +226,17 @@ MIGRATIONS.append((
     ],
 ))
 
+MIGRATIONS.append((
+    13,
+    "monitoring: transfers registered for screening (KYT) and the attribution state rules last ran on",
+    [
+        """CREATE TABLE kyt_transfers (
+            transfer_id VARCHAR PRIMARY KEY, chain VARCHAR NOT NULL, txid VARCHAR, output VARCHAR, address VARCHAR,
+            direction VARCHAR NOT NULL, customer_ref VARCHAR, registered_at TIMESTAMP NOT NULL,
+            registered_by VARCHAR NOT NULL, score DOUBLE, result VARCHAR NOT NULL)""",
+        """CREATE TABLE watch_attribution (
+            chain VARCHAR PRIMARY KEY, cluster_run_id BIGINT, tag_state VARCHAR, evaluated_at TIMESTAMP NOT NULL)""",
+    ],
+))
+
 LATEST = MIGRATIONS[-1][0]
