@@ -13,7 +13,7 @@ from fundtrail.cli.main import main
 from fundtrail.store import Store
 from fundtrail.watch import alerts as alert_rows
 from fundtrail.watch.items import load_item
-from tests.watch.support_watch import cli_json
+from tests.watch.support_watch import cli, cli_json
 
 
 def _tail(world: dict[str, Any]) -> list[dict[str, Any]]:
@@ -91,6 +91,23 @@ def test_deposit_to_an_address_and_to_a_category(world: dict[str, Any], store: P
     want_cat = {t["txid"] for t in tail for _, a in t["outputs"] if a in exchanges}
     got_cat = {a["txid"] for a in alerts if a["item_id"] == cat["id"]}
     assert got_cat == want_cat and len(want_cat) >= 3
+
+
+def test_deposit_to_an_address_not_on_the_chain_yet(world: dict[str, Any], store: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A ransom address published before it is paid: watched though the store has not seen it, and
+    the alert comes with the block that first pays it."""
+    known = {a for _, a in _head_outputs(world).values() if a}
+    tail = _tail(world)
+    fresh = next(a for t in tail for _, a in t["outputs"] if a and a not in known)
+    code, out, err = cli(capsys, store, "dora", "watch", "add", fresh, "--rule", "deposit")
+    assert code == 0 and "not on the chain yet" in out, err
+    (item,) = cli_json(capsys, store, "dora", "watch", "list")["items"]
+    _ingest_tail(world, store, capsys)
+    alerts = [a for a in cli_json(capsys, store, "dora", "alerts", "list", "--limit", "1000")["alerts"]
+              if a["item_id"] == item["id"]]
+    want = {t["txid"] for t in tail for _, a in t["outputs"] if a == fresh}
+    assert {a["txid"] for a in alerts} == want and want
 
 
 def test_no_evaluator_without_active_items(store: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,9 @@ from typing import Any
 from fundtrail.cases import ids
 from fundtrail.cases import store as case_store
 from fundtrail.cases import traces as case_traces
+from fundtrail.chains.resolve import parse_utxo_address
 from fundtrail.errors import FundtrailError, NotFoundError, UsageError
+from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.model.amounts import parse_sat
 from fundtrail.model.times import parse_time
 from fundtrail.tags.taxonomy import CATEGORIES, resolve_category
@@ -210,6 +212,9 @@ class WatchOps(CaseOps):
         hits = [h for h in self.search(raw, limit=50).hits if h.chain is not None and chain in (None, h.chain)
                 and h.kind in ("output", "transaction", "address")]
         if not hits:
+            unseen = self._unseen_address(raw, chain, rule)
+            if unseen is not None:
+                return [unseen]
             where = f" on chain {chain}" if chain else ""
             raise NotFoundError(f"is no address, output or transaction in the store{where}")
         hit = hits[0]
@@ -235,6 +240,20 @@ class WatchOps(CaseOps):
                 note["categories"] = cats
             out.append((kind, hit.chain, t, frontier, note))
         return out
+
+    def _unseen_address(self, raw: str, chain: str | None, rule: str,
+                        ) -> tuple[str, str, str, _Frontier, dict[str, Any]] | None:
+        """An address of the chain the store has not seen yet (a ransom address published before it
+        is paid), for the rules that watch an address's own activity; None when `raw` is not one."""
+        if rule not in ("moved", "deposit"):
+            return None
+        try:
+            ref = self.chain(chain, family="utxo", what="watch")
+            parse_utxo_address(raw, bitcoin_network_of(ref.name), field="targets")
+        except FundtrailError:
+            return None
+        return ("address", ref.name, raw, [], {"text": f"{raw} is not on the chain yet: watched from its first "
+                                                       "appearance"})
 
     def _trace_target(self, trace_id: str, chain: str | None, policy: str | None, cats: list[str],
                       cats_given: bool, case: str | None) -> tuple[str, str, str, _Frontier, dict[str, Any]]:
