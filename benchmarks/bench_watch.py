@@ -30,9 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from bench_api import CHAIN, build, sample_addresses, sample_seeds, write_service_labels
+from bench_api import CHAIN, build, sample_addresses, write_service_labels
 from support.blkfiles import blk_records
 
+from fundtrail.errors import NotFoundError
 from fundtrail.settings import Settings
 from fundtrail.watch import evaluate
 from fundtrail.workspace import Actor, IngestBitcoinRequest, TraceRequest, Workspace
@@ -89,7 +90,7 @@ def split(sim: Path, out: Path, tail: int) -> tuple[Path, list[Path]]:
     raws = []
     for i, rec in enumerate(last[-tail:]):
         raws.append(out / f"tail-{i:03d}.dat")
-        raws[-1].write_bytes(rec[8:])
+        raws[-1].write_bytes(rec)  # framed: the raw reader learns the network from its magic
     return blocks, raws
 
 
@@ -121,7 +122,7 @@ def add_items(store: Path, sim: Path, n_addresses: int, n_frontiers: int) -> tup
         ws.watch_add(rng.sample(addresses, min(10_000, n_addresses - i)), chain=CHAIN, rule="moved")
     t_addresses = time.perf_counter() - t
     case = ws.case_new("Watch benchmark")
-    seeds = sample_seeds(store, sample_addresses(sim, n_frontiers * 3, seed=5), n_frontiers)
+    seeds = _seeds(ws, sample_addresses(sim, n_frontiers * 4, seed=5), n_frontiers)
     t = time.perf_counter()
     traces = []
     for k in range(n_frontiers):
@@ -133,14 +134,31 @@ def add_items(store: Path, sim: Path, n_addresses: int, n_frontiers: int) -> tup
     return t_addresses, time.perf_counter() - t
 
 
-def ingest_tail(store: Path, raws: list[Path]) -> list[float]:
-    per_block = []
-    for raw in raws:
-        ws = open_ws(store)
-        t = time.perf_counter()
-        ws.ingest_bitcoin(IngestBitcoinRequest(raw=[raw]))
-        per_block.append(time.perf_counter() - t)
-    return per_block
+def _seeds(ws: Workspace, addresses: list[str], n: int) -> list[str]:
+    """Spent outputs (TXID:VOUT) of the sampled addresses' first transactions in the head store."""
+    seeds: list[str] = []
+    for a in addresses:
+        try:
+            txs = ws.address_txs(a, chain=CHAIN, limit=1).txs
+        except NotFoundError:  # first seen in the tail blocks
+            continue
+        for t in txs:
+            if t.txid is not None:
+                detail = ws.transaction(t.txid, chain=CHAIN)
+                seeds += [f"{t.txid}:{o.n}" for o in detail.outputs if o.spent_by is not None][:1]
+        if len(seeds) >= n:
+            break
+    return seeds
+
+
+def ingest_tail(store: Path, raws: list[Path]) -> float:
+    """Ingest the tail blocks in one run, one block per batch (as a follow run commits them); the
+    run's wall time."""
+    settings = Settings.load().with_(batch_blocks=1)
+    ws = Workspace.open(settings, store=store, writable=True, actor=Actor.local(user="bench", via="cli"))
+    t = time.perf_counter()
+    ws.ingest_bitcoin(IngestBitcoinRequest(raw=raws))
+    return time.perf_counter() - t
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -168,18 +186,20 @@ def main() -> None:
     _timed()
     with_items = ingest_tail(store, raws)
     without = ingest_tail(bare, raws)
-    ev, wr = TIMES["evaluate"], TIMES["write"]
+    load = TIMES["load"]
+    ev = TIMES["evaluate"][1:]  # the first batch also loads the items (timed apart)
     ws = open_ws(store)
     alerts = ws.alerts_list(limit=1000).alerts if hasattr(ws, "alerts_list") else []
     print(f"{len(raws)} blocks of ~{1_001_321 // 410:,} transactions, one raw file each:")
+    wr = TIMES["write"]
     print(f"  rule evaluation per block: p50 {statistics.median(ev) * 1000:.0f} ms, p99 {_pct(ev, .99) * 1000:.0f} ms,"
-          f" max {max(ev) * 1000:.0f} ms (goal < 200 ms)")
+          f" max {max(ev) * 1000:.0f} ms (goal < 200 ms; blocks after the first)")
     if wr:
         print(f"  catalog write of alerts and frontiers (in the commit): p50 {statistics.median(wr) * 1000:.1f} ms, "
               f"max {max(wr) * 1000:.1f} ms ({len(wr)} blocks wrote)")
-    print(f"  items loaded once per ingest run: p50 {statistics.median(TIMES['load']) * 1000:.0f} ms")
-    print(f"  whole ingest per block with items p50 {statistics.median(with_items) * 1000:.0f} ms, without "
-          f"{statistics.median(without) * 1000:.0f} ms (each a new ingest run: process-level load included)")
+    print(f"  items, frontiers, tag map and graph index loaded once per ingest run: {load[0] * 1000:,.0f} ms")
+    print(f"  the whole tail ingested in one run (one block per batch): {with_items:.1f} s with the items, "
+          f"{without:.1f} s without")
     print(f"  alerts raised: {len(alerts):,}")
     print(f"peak memory (VmHWM, this process): {_vmhwm_mb():,.0f} MB")
 

@@ -15,6 +15,8 @@ from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
+import pyarrow as pa
+
 from fundtrail.cases import ids
 from fundtrail.cases import store as case_store
 from fundtrail.cases import traces as case_traces
@@ -80,9 +82,10 @@ class WatchOps(CaseOps):
         cats = self._watch_categories(rule, category)
         made: list[tuple[watch_items.Item, _Frontier]] = []
         notes: list[str] = []
+        seen = self._seen_addresses(targets, chain, rule)
         for text in targets:
             for kind, chain_name, target, frontier, note in self._resolve_target(text, chain, rule, policy, cats,
-                                                                                 category is not None, case):
+                                                                                 category is not None, case, seen):
                 try:
                     watch_items.check_rule(kind, rule)
                 except UsageError as exc:
@@ -176,7 +179,7 @@ class WatchOps(CaseOps):
             raise UsageError(exc.message.replace("stop_at", "category", 1), field="category") from None
 
     def _resolve_target(self, text: str, chain: str | None, rule: str, policy: str | None, cats: list[str],
-                        cats_given: bool, case: str | None,
+                        cats_given: bool, case: str | None, seen: frozenset[str] = frozenset(),
                         ) -> list[tuple[str, str, str, _Frontier, dict[str, Any] | None]]:
         """(kind, chain, canonical target, frontier rows, note) for one target; one error naming it."""
         raw = text.strip() if isinstance(text, str) else ""
@@ -190,7 +193,7 @@ class WatchOps(CaseOps):
                 return [("category", self.chain(chain, family="utxo", what="watch").name, cat, [], None)]
             if raw.startswith("cluster:"):
                 return [self._cluster_target(raw.split(":", 1)[1].strip(), chain)]
-            return self._seed_targets(raw, chain, rule, policy, cats)
+            return self._seed_targets(raw, chain, rule, policy, cats, seen)
         except FundtrailError as exc:
             msg = exc.message if exc.message.startswith(f"target {raw!r}") else f"target {raw[:120]!r}: {exc.message}"
             raise type(exc)(msg, field="targets") from None
@@ -205,16 +208,17 @@ class WatchOps(CaseOps):
             raise NotFoundError(f"is no cluster of the current clustering of {ref.name}")
         return ("cluster", ref.name, str(cid), [], None)
 
-    def _seed_targets(self, raw: str, chain: str | None, rule: str, policy: str | None,
-                      cats: list[str]) -> list[tuple[str, str, str, _Frontier, dict[str, Any] | None]]:
+    def _seed_targets(self, raw: str, chain: str | None, rule: str, policy: str | None, cats: list[str],
+                      seen: frozenset[str] = frozenset(),
+                      ) -> list[tuple[str, str, str, _Frontier, dict[str, Any] | None]]:
         if not raw:
             raise UsageError("is empty")
+        direct = self._address_target(raw, chain, rule, seen)
+        if direct is not None:  # an address watched for its own activity: parsed, no search (100,000 at once)
+            return [direct]
         hits = [h for h in self.search(raw, limit=50).hits if h.chain is not None and chain in (None, h.chain)
                 and h.kind in ("output", "transaction", "address")]
         if not hits:
-            unseen = self._unseen_address(raw, chain, rule)
-            if unseen is not None:
-                return [unseen]
             where = f" on chain {chain}" if chain else ""
             raise NotFoundError(f"is no address, output or transaction in the store{where}")
         hit = hits[0]
@@ -241,19 +245,53 @@ class WatchOps(CaseOps):
             out.append((kind, hit.chain, t, frontier, note))
         return out
 
-    def _unseen_address(self, raw: str, chain: str | None, rule: str,
-                        ) -> tuple[str, str, str, _Frontier, dict[str, Any]] | None:
-        """An address of the chain the store has not seen yet (a ransom address published before it
-        is paid), for the rules that watch an address's own activity; None when `raw` is not one."""
+    def _address_target(self, raw: str, chain: str | None, rule: str, seen: frozenset[str],
+                        ) -> tuple[str, str, str, _Frontier, dict[str, Any] | None] | None:
+        """An address of the chain watched for its own activity (`moved`, `deposit`), in canonical
+        form, seen by the store or not yet (a ransom address published before it is paid: matched
+        from its first appearance); None when `raw` is not an address of the chain or the rule
+        needs a trace (the search path then resolves it or names the error)."""
         if rule not in ("moved", "deposit"):
             return None
         try:
             ref = self.chain(chain, family="utxo", what="watch")
-            parse_utxo_address(raw, bitcoin_network_of(ref.name), field="targets")
+            addr = parse_utxo_address(raw, bitcoin_network_of(ref.name), field="targets")
         except FundtrailError:
             return None
-        return ("address", ref.name, raw, [], {"text": f"{raw} is not on the chain yet: watched from its first "
-                                                       "appearance"})
+        note = None
+        if addr.text not in seen:
+            note = {"text": f"{addr.text} is not on the chain yet: watched from its first appearance"}
+        return ("address", ref.name, addr.text, [], note)
+
+    def _seen_addresses(self, targets: list[str], chain: str | None, rule: str) -> frozenset[str]:
+        """The canonical texts of the address targets the chain has seen (one join for them all)."""
+        if rule not in ("moved", "deposit"):
+            return frozenset()
+        try:
+            ref = self.chain(chain, family="utxo", what="watch")
+        except FundtrailError:
+            return frozenset()  # the target loop names the problem
+        net = bitcoin_network_of(ref.name)
+        by_fp: dict[tuple[int, int], str] = {}
+        for text in targets:
+            try:
+                addr = parse_utxo_address(text, net, field="targets")
+            except FundtrailError:
+                continue
+            by_fp[(addr.fp1, addr.fp2)] = addr.text
+        if not by_fp:
+            return frozenset()
+        keys = pa.table({"fp1": pa.array([k[0] for k in by_fp], pa.uint64()),
+                         "fp2": pa.array([k[1] for k in by_fp], pa.uint64())})
+        view = f"{ref.name.replace('-', '_')}_addresses"
+        with self.store.query() as con:
+            con.register("_watch_targets", keys)
+            try:
+                rows = con.execute(f"SELECT a.fp1, a.fp2 FROM {view} a JOIN _watch_targets k "
+                                   "ON a.fp1 = k.fp1 AND a.fp2 = k.fp2").fetchall()
+            finally:
+                con.unregister("_watch_targets")
+        return frozenset(by_fp[(int(f1), int(f2))] for f1, f2 in rows)
 
     def _trace_target(self, trace_id: str, chain: str | None, policy: str | None, cats: list[str],
                       cats_given: bool, case: str | None) -> tuple[str, str, str, _Frontier, dict[str, Any]]:
