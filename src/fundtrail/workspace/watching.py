@@ -106,20 +106,18 @@ class WatchOps(CaseOps):
                          "later version evaluates it (docs/watch.md)")
         with self.store.connect() as con:
             con.execute("BEGIN")
-            for item, frontier in made:
-                watch_items.insert(con, item)
-                for output, amount, state, height in frontier:
-                    con.execute("INSERT INTO watch_frontier (item_id, output, amount, state, height) "
-                                "VALUES (?, ?, ?, ?, ?)", [item.item_id, output, amount, state, height])
+            watch_items.insert_many(con, [i for i, _ in made], [(item.item_id, output, amount, state, height)
+                                                                 for item, frontier in made
+                                                                 for output, amount, state, height in frontier])
             con.execute("COMMIT")
-        return WatchAddResult(items=[self._item_model(i) for i, _ in made], notes=notes)
+        return WatchAddResult(items=self._item_models([i for i, _ in made]), notes=notes)
 
     def watch_list(self, *, all: bool = False) -> WatchListResult:
         """The items the user may see (with `all`, removed ones too), oldest first."""
         user = case_store.check_user(self.actor.user, field="as")
         with self.store.connect(read_only=not self.writable) as con:
             found = watch_items.visible_items(con, user, removed=all)
-        return WatchListResult(items=[self._item_model(i) for i in found])
+        return WatchListResult(items=self._item_models(found))
 
     def watch_remove(self, item_id: str) -> WatchItem:
         """Stop watching (the item is marked removed; its alerts stay and keep naming it)."""
@@ -132,7 +130,7 @@ class WatchOps(CaseOps):
                 watch_items.remove(con, item, user)
             con.execute("COMMIT")
             item = watch_items.get_item(con, item_id, user)
-        return self._item_model(item)
+        return self._item_models([item])[0]
 
     # -- alerts -------------------------------------------------------------------------------------
     def alerts_list(self, *, item: str | None = None, unacked: bool = False, since: str | None = None,
@@ -339,19 +337,30 @@ class WatchOps(CaseOps):
                          encode_state(state), int(graph.tx_height[tx])))
         return rows, {"policy": req.policy}
 
-    def _item_model(self, item: watch_items.Item) -> WatchItem:
-        with self.store.connect(read_only=not self.writable) as con:
-            rows = con.execute("SELECT amount, state FROM watch_frontier WHERE item_id = ?", [item.item_id]).fetchall()
-        live = [a for a, s in rows if '"spent":null' in s]
-        has_frontier = item.kind == "frontier" or item.rule == "reaches-service"
-        return WatchItem(id=item.item_id, chain=item.chain, kind=item.kind, target=item.target, rule=item.rule,
-                         name=item.name, severity=item.severity, categories=item.categories, policy=item.policy,
-                         min_value=item.min_value, threshold=item.threshold, case_id=item.case_id, owner=item.owner,
-                         created_at=_iso(item.created_at) or "", removed_at=_iso(item.removed_at),
-                         removed_by=item.removed_by, evaluated=item.rule not in watch_items.NOT_EVALUATED,
-                         frontier=len(live) if has_frontier else None,
-                         frontier_amount=str(whole_sat(sum((_amount(a) for a in live), Fraction(0))))
-                         if has_frontier else None)
+    def _item_models(self, items: list[watch_items.Item]) -> list[WatchItem]:
+        """The items as results, with the live frontier of those that have one (one query for all)."""
+        follows = [i.item_id for i in items if i.kind == "frontier" or i.rule == "reaches-service"]
+        live: dict[str, list[str]] = {i: [] for i in follows}
+        if follows:
+            with self.store.connect(read_only=not self.writable) as con:
+                for item_id, amount, state in con.execute(
+                        "SELECT item_id, amount, state FROM watch_frontier WHERE list_contains(?, item_id)",
+                        [follows]).fetchall():
+                    if '"spent":null' in state:
+                        live[item_id].append(amount)
+        out = []
+        for item in items:
+            rows = live.get(item.item_id)
+            out.append(WatchItem(
+                id=item.item_id, chain=item.chain, kind=item.kind, target=item.target, rule=item.rule,
+                name=item.name, severity=item.severity, categories=item.categories, policy=item.policy,
+                min_value=item.min_value, threshold=item.threshold, case_id=item.case_id, owner=item.owner,
+                created_at=_iso(item.created_at) or "", removed_at=_iso(item.removed_at), removed_by=item.removed_by,
+                evaluated=item.rule not in watch_items.NOT_EVALUATED,
+                frontier=len(rows) if rows is not None else None,
+                frontier_amount=str(whole_sat(sum((_amount(a) for a in rows), Fraction(0)))) if rows is not None
+                else None))
+        return out
 
 
 def _amount(text: str) -> Fraction:
