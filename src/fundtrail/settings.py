@@ -66,6 +66,8 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_retry_base: float = 2.0
     webhook_max_attempts: int = 8
+    # How often a running `serve` delivers the due outbox rows (docs/api.md, "Monitoring"); 0: it does not.
+    webhook_poll_seconds: float = 2.0
 
     @classmethod
     def load(cls, **flags: object) -> Settings:
@@ -108,7 +110,8 @@ _INT_RANGES = {"batch_mb": (1, 4096), "batch_blocks": (1, 1_000_000),
                "web_session_hours": (1, 720), "web_login_per_minute": (1, 10_000),
                "case_attachment_max_mb": (1, 4096), "webhook_max_attempts": (1, 100)}
 #: Settings in seconds that may have a fraction (a test's receiver answers in well under a second).
-_FLOAT_RANGES = {"webhook_timeout": (0.1, 600.0), "webhook_retry_base": (0.01, 86_400.0)}
+_FLOAT_RANGES = {"webhook_timeout": (0.1, 600.0), "webhook_retry_base": (0.01, 86_400.0),
+                 "webhook_poll_seconds": (0.0, 3_600.0)}
 
 
 def _whole_number(key: str, value: object, lo: int, hi: int) -> int:

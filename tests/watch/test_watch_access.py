@@ -87,10 +87,10 @@ def test_bad_targets_and_options(store: Path, capsys: pytest.CaptureFixture[str]
     assert cli_json(capsys, store, "bob", "watch", "list")["items"] == []
 
 
-def test_risk_above_is_stored_and_says_it_is_not_evaluated(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_risk_above_is_stored_and_evaluated(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, store, "bob", "watch", "add", ADDR, "--rule", "risk-above", "--threshold", "70")
-    assert code == 0 and "not evaluated yet" in out
+    assert code == 0 and "not evaluated yet" not in out
     (item,) = cli_json(capsys, store, "bob", "watch", "list")["items"]
-    assert item["evaluated"] is False and item["threshold"] == 70
+    assert item["evaluated"] is True and item["threshold"] == 70
     code, out, _ = cli(capsys, store, "bob", "watch", "add", "--help")
-    assert "NOT EVALUATED YET" in " ".join(out.split())
+    assert "crosses --threshold upward" in " ".join(out.split())

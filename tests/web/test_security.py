@@ -32,6 +32,7 @@ from fundtrail.workspace import Actor, Workspace
 from fundtrail.workspace.access import PERMISSIONS, ROLES, allows
 from web.browser import CSRF_FIELD, SESSION_COOKIE, allow_console_errors, csrf_of, js_errors, login, wait_for
 from web.support_cases import member_case
+from web.support_watch import member_watch
 from web.support_security import (CSRF_HEADER, cookie_attrs, Served, flat_routes, login_client, serve_copy,
                                   session_of)
 from web.support_security import login as form_login
@@ -73,7 +74,8 @@ def demo(demo_server: Any) -> dict[str, str]:
         members = c.get(f"/api/v1/{demo_server.chain}/clusters/{summary['cluster_id']}/members").json()
     others = [m["address"] for m in members["members"] if m["address"] != address]
     label = next(t["label"] for t in summary["tags"] if t["category"] == "ransomware")
-    return {**member_case(demo_server.store, address),  # a case the investigator owns, with a saved trace
+    case = member_case(demo_server.store, address)  # a case the investigator owns, with a saved trace
+    return {**case, **member_watch(demo_server.store, case["case"], case["trace"]),  # an item and its alert
             "chain": demo_server.chain, "address": address, "txid": seed["txid"], "cluster": str(summary["cluster_id"]),
             "member": others[0], "label": label, "exchange": demo_server.exchanges[0]}
 
@@ -90,7 +92,8 @@ def path_values(demo: dict[str, str]) -> dict[str, str]:
     user = demo.get("user", "analyst")
     return {"chain": demo["chain"], "address": demo["address"], "txid": demo["txid"], "id": demo["cluster"],
             "cluster": demo["cluster"], "name": user, "user": user, "graph_id": "1",
-            "case": demo.get("case", "x"), "trace": demo.get("trace", "x")}
+            "case": demo.get("case", "x"), "trace": demo.get("trace", "x"), "item": demo.get("item", "x"),
+            "alert": demo.get("alert", "x")}
 
 
 def query_values(demo: dict[str, str]) -> dict[str, str]:

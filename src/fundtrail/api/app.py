@@ -13,8 +13,9 @@ import gc
 
 from fastapi import FastAPI
 
-from fundtrail.api import (docs, errors, routes_admin, routes_analysis, routes_cases, routes_cases_evidence,
-                           routes_cases_files, routes_clusters, routes_graph, routes_lookup, routes_tags, routes_trace)
+from fundtrail.api import (deliverer, docs, errors, routes_admin, routes_analysis, routes_cases, routes_cases_evidence,
+                           routes_cases_files, routes_clusters, routes_graph, routes_lookup, routes_tags, routes_trace,
+                           routes_watch, routes_watch_hooks, routes_watch_kyt)
 from fundtrail.api.auditing import Edge
 from fundtrail.api.hot import HotAddress
 from fundtrail.api.state import ApiState
@@ -51,9 +52,11 @@ def create_app(settings: Settings | None = None, *, workspace: Workspace | None 
     app.state.fundtrail = state
     errors.install(app)
     # the graph's fixed paths (`/graph/trace`) before the `{chain}` patterns that would take "graph" for a chain
-    for module in (routes_graph, routes_cases, routes_cases_files, routes_cases_evidence, routes_lookup,
-                   routes_clusters, routes_tags, routes_trace, routes_analysis, routes_admin):
+    for module in (routes_graph, routes_watch_hooks, routes_watch, routes_watch_kyt, routes_cases, routes_cases_files,
+                   routes_cases_evidence, routes_lookup, routes_clusters, routes_tags, routes_trace, routes_analysis,
+                   routes_admin):
         app.include_router(module.router)
+    deliverer.install(app, state)  # alert delivery for the server's lifetime (webhook_poll_seconds)
     docs.install(app)
     app.add_middleware(Edge, state=state, max_bytes=settings.api_max_body_mb << 20,
                        hot=HotAddress(routes_lookup.router, state), max_upload_bytes=settings.api_max_upload_mb << 20)

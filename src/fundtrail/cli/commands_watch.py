@@ -20,7 +20,8 @@ JSON_HELP = "Print the result as JSON."
 RULE_HELP = ("moved: any movement of the watched funds; deposit: a payment to the watched address, cluster or "
              "category (with --category: only from payers of that category); reaches-service: traced funds "
              "reach a service of the categories (exchange, ... by default) -- the alert names it and the "
-             "amount; risk-above: stored with --threshold, NOT EVALUATED YET in this version.")
+             "amount; risk-above: a watched address's risk score (as `fundtrail risk` gives it) crosses "
+             "--threshold upward, on new activity or a change of attribution.")
 
 
 def register(app: typer.Typer) -> None:

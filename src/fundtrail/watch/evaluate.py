@@ -26,7 +26,8 @@ from fundtrail.store import Store
 from fundtrail.watch import alerts as alert_rows
 from fundtrail.watch.batch import BatchView
 from fundtrail.watch.frontier import KEEP_SPENT_BLOCKS, Rows, decode_state, outpoint_key
-from fundtrail.watch.items import NOT_EVALUATED, Item, active_items
+from fundtrail.watch import risk_rule
+from fundtrail.watch.items import Item, active_items
 from fundtrail.watch.rules import Changes, deposits, movements, propagate
 from fundtrail.watch.services import Attribution
 
@@ -46,6 +47,7 @@ class WatchEvaluator:
         self.loaded = False
         self.version: tuple[Any, ...] = ()
         self._pending: tuple[Changes, dict[int, list[dict[str, Any]]], dict[int, list[Item]]] | None = None
+        self._risk: dict[str, tuple[Item, list[int], risk_rule.Where]] = {}  # touched in the pending batch
 
     # -- loading ------------------------------------------------------------------------------------
     def _version(self) -> tuple[Any, ...]:
@@ -53,14 +55,24 @@ class WatchEvaluator:
         with self.store.connect(read_only=True) as con:
             row = con.execute("SELECT count(*), max(created_at), max(removed_at) FROM watch_items WHERE chain = ?",
                               [self.chain]).fetchone()
-        return tuple(row or ())
+            try:  # an attribution change (watch.reattribute) reloads frontiers and tags too
+                seen = con.execute("SELECT max(evaluated_at) FROM watch_attribution WHERE chain = ?",
+                                   [self.chain]).fetchone()
+            except duckdb.CatalogException:
+                seen = None
+        return (*(row or ()), *(seen or ()))
 
     def load(self) -> None:
         """Read the active items and frontiers; resolve targets to ids (at the first batch, after a
-        rollback, and when items were added or removed meanwhile: a long `--follow` run)."""
+        rollback, and when items were added or removed meanwhile: a long `--follow` run). A change of
+        attribution the rules have not run on yet (a process killed after committing it) is
+        re-evaluated first (`watch.reattribute.catch_up`)."""
+        from fundtrail.watch.reattribute import catch_up
+
+        catch_up(self.store, self.chain)
         self.version = self._version()
         with self.store.connect(read_only=True) as con:
-            items = [i for i in active_items(con, self.chain) if i.rule not in NOT_EVALUATED]
+            items = active_items(con, self.chain)
             rows = con.execute("SELECT f.item_id, f.output, f.state, f.height FROM watch_frontier f JOIN watch_items w "
                                "ON w.item_id = f.item_id WHERE w.chain = ? AND w.removed_at IS NULL",
                                [self.chain]).fetchall()
@@ -77,7 +89,8 @@ class WatchEvaluator:
         self.by_fp: dict[tuple[int, int], list[Item]] = {}
         self.fp1s = np.zeros(0, np.uint64)
         self.categories = [i for i in items if i.kind == "category"]
-        addresses = [i for i in items if i.kind == "address" and i.rule in ("moved", "deposit")]
+        self.has_risk = any(i.rule == "risk-above" for i in items)
+        addresses = [i for i in items if i.kind == "address" and i.rule in ("moved", "deposit", "risk-above")]
         for i in items:
             if i.kind == "output" and i.rule == "moved":
                 self.by_output.setdefault(outpoint_key(i.target), []).append(i)
@@ -144,6 +157,7 @@ class WatchEvaluator:
             if rows:
                 propagate(batch, self.items[item_id], rows, self.attr, found, changes)
         self._pending = (changes, found, new_watched)
+        self._risk = _risk_touched(batch, by_address) if self.has_risk else {}
         if changes.empty():
             return None
         def write(con: duckdb.DuckDBPyConnection) -> None:
@@ -185,11 +199,33 @@ class WatchEvaluator:
             self.attr.keep(found)
         for aid, its in new_watched.items():
             self.by_address[aid] = self.by_address.get(aid, []) + its
+        touched, self._risk = self._risk, {}
+        if touched:
+            self._score(touched)
+
+    def _score(self, touched: dict[str, tuple[Item, list[int], risk_rule.Where]]) -> None:
+        """`risk-above` for the watched addresses the committed batch touched (scores need the
+        committed chain: their alerts and states are written in a transaction of their own)."""
+        from fundtrail.trace.graph import GraphIndex
+
+        graph = GraphIndex.ensure(self.store, self.chain)
+        targets = {k: (item, risk_rule.addresses_of(item, graph, aids) if item.kind == "cluster" else [item.target],
+                       where) for k, (item, aids, where) in touched.items()}
+        alerts, rows = risk_rule.evaluate(self.store, self.chain, targets, graph=graph)
+        if not alerts and not rows:
+            return
+        with self.store.connect() as con:
+            con.execute("BEGIN")
+            for alert in alerts:
+                alert_rows.write(con, alert)
+            risk_rule.write_rows(con, rows)
+            con.execute("COMMIT")
 
     def on_rollback(self, chain: str, dropped: list[tuple[int, str]]) -> CatalogWrite | None:
         """Retract the alerts of the dropped blocks and restore the frontiers to the fork point."""
         self.loaded = False  # reloaded from the catalog at the next batch
         self._pending = None
+        self._risk = {}
         if not dropped:
             return None
         known = [h for h, _ in dropped if h >= 0]  # a block stored without its height (-1) is not counted
@@ -213,6 +249,35 @@ class WatchEvaluator:
                                 [encode_state(st), item_id, output])
 
         return write
+
+
+def _risk_touched(batch: BatchView, by_address: dict[int, list[Item]]) -> dict[str, tuple[Item, list[int],
+                                                                                         risk_rule.Where]]:
+    """risk-above items whose addresses the batch pays or spends from: (item, address ids, the
+    last transaction touching them)."""
+    risky = {a: [i for i in its if i.rule == "risk-above"] for a, its in by_address.items()}
+    risky = {a: its for a, its in risky.items() if its}
+    if not risky:
+        return {}
+    watched = np.fromiter(risky, np.int64, len(risky))
+    last: dict[int, int] = {}
+    for addr, txs in ((batch.in_address, batch.in_tx), (batch.out_address, batch.out_tx)):
+        for k in np.flatnonzero(np.isin(addr, watched)).tolist():
+            a, tx = int(addr[k]), int(txs[k])
+            last[a] = max(last.get(a, tx), tx)
+    aids: dict[str, list[int]] = {}
+    at: dict[str, int] = {}
+    items: dict[str, Item] = {}
+    for a, tx in last.items():
+        for item in risky[a]:
+            items[item.item_id] = item
+            aids.setdefault(item.item_id, []).append(a)
+            at[item.item_id] = max(at.get(item.item_id, tx), tx)
+    out: dict[str, tuple[Item, list[int], risk_rule.Where]] = {}
+    for item_id, item in items.items():
+        height, block_hash, when = batch.block_of(at[item_id])
+        out[item_id] = (item, aids[item_id], risk_rule.Where(height, block_hash, batch.txid_hex(at[item_id]), when))
+    return out
 
 
 def evaluator_factory(store: Store, chain: str) -> WatchEvaluator | None:

@@ -32,7 +32,7 @@ RULES_OF_KIND = {
 DEFAULT_SEVERITY = {"moved": "warning", "deposit": "warning", "reaches-service": "critical",
                     "risk-above": "warning"}
 #: Rules stored but not evaluated yet (said by `watch add` and in docs/watch.md, never a silent no-op).
-NOT_EVALUATED = ("risk-above",)
+NOT_EVALUATED: tuple[str, ...] = ()  # rules stored but not evaluated (none today)
 _COLUMNS = ("item_id", "chain", "kind", "target", "rule", "name", "severity", "category", "policy", "min_value",
             "threshold", "case_id", "owner", "created_at", "removed_at", "removed_by")
 #: The items a user may see: their own, and those of cases they are a member of.

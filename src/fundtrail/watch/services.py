@@ -5,7 +5,7 @@ Addresses the graph index knew when the ingest run started are looked up in the 
 inherited through the current clustering). Addresses first seen after that (a new deposit
 address) are matched by their fingerprint against the tags' address strings, parsed once: a
 tagged deposit address is recognised in the very batch that first pays it. Cluster inheritance
-for them waits for the next cluster run (and re-evaluation on attribution changes, still to come).
+for them waits for the next cluster run, which re-evaluates the rules (`watch.reattribute`).
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ def remove_webhook(store: Store, webhook_id: str) -> tuple[dict[str, Any], int]:
     with store.connect() as con:
         found = con.execute("SELECT removed_at FROM webhooks WHERE webhook_id = ?", [webhook_id]).fetchone()
         if found is None:
-            raise NotFoundError(f"no webhook {webhook_id}", hint="see `fundtrail webhooks list`")
+            raise NotFoundError(f"no webhook {webhook_id}", hint="see `fundtrail webhooks list`", field="webhook_id")
         if found[0] is not None:
             raise UsageError(f"webhook {webhook_id} was already removed ({found[0]:%Y-%m-%d %H:%M:%S} UTC)",
                              field="webhook_id")

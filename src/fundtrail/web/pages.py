@@ -49,6 +49,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/trace", "Trace", "trace"),
     ("/tags", "Tags and actors", "read"),
     ("/cases", "Cases", "cases"),
+    ("/alerts", "Alerts", "cases"),
     ("/audit", "Audit log", "audit.read"),
     ("/users", "Users", "admin"),
 )

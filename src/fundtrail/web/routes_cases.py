@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from fundtrail.api.sessions import csrf_ok
 from fundtrail.errors import FundtrailError, NotFoundError, PermissionDenied
 from fundtrail.web.pages import View, WebRoute, native_unit, open_view, page_link, split_twin
+from fundtrail.web.routes_watch import case_watch
 from fundtrail.workspace import Model
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -168,6 +169,7 @@ async def render_case(view: View, case: str, *, done: str = "", typed: dict[str,
         raise
     if view.twin:
         return view.page("case.html", {"case": detail}, status=status)
+    watching = await view.run(lambda: case_watch(acting(view), detail.id, view.request.query_params.get("watched")))
     chains = [s.chain for s in detail.seeds]
     chains += [str(t.state["chain"]) for t in detail.traces if t.state.get("chain")]
     chain = chains[0] if chains else (next(iter(families)) if len(families) == 1 else None)
@@ -184,4 +186,4 @@ async def render_case(view: View, case: str, *, done: str = "", typed: dict[str,
                      unit=lambda name: native_unit(families.get(name or "", "utxo")), ops=ops, links=links, api=api,
                      seed_link=seed_link, ref_link=lambda ref: ref_link(chain, detail.id, ref), done=done,
                      typed=typed or {}, errors=errors or {}, policies=POLICIES, directions=DIRECTIONS,
-                     exports=EXPORTS, **(extra or {}))
+                     exports=EXPORTS, watching=watching, **(extra or {}))

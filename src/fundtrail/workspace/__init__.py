@@ -52,6 +52,9 @@ from fundtrail.workspace.job_models import (AppliedMigration, BitcoinIngestResul
                                             Finding, FsckResult, IngestBitcoinRequest, IngestEthereumRequest,
                                             IngestIncomplete, IngestResult, MigrateResult)
 from fundtrail.workspace.jobs import JobOps
+from fundtrail.workspace.kyt import KytOps
+from fundtrail.workspace.kyt_models import (KytAlert, KytAssessment, KytFlow, KytParty, KytTransferRequest,
+                                            KytTransferResult)
 from fundtrail.workspace.lookup_models import (AddressSummary, AddressTag, AddressTransfer, AddressTx, AddressTxPage,
                                                AssetTotals, SearchHit, SearchResult, SeenAt, SpentBy,
                                                TransactionDetail, TxInput, TxOutput, TxTag, TxTransfer)
@@ -150,6 +153,12 @@ __all__ = [
     "IngestIncomplete",
     "IngestResult",
     "IngestRun",
+    "KytAlert",
+    "KytAssessment",
+    "KytFlow",
+    "KytParty",
+    "KytTransferRequest",
+    "KytTransferResult",
     "LayoutRecord",
     "LetterFile",
     "LettersResult",
@@ -236,7 +245,7 @@ __all__ = [
 ]
 
 
-class Workspace(WatchOps, DeliveryOps, CaseFilesOps, CaseEvidenceOps, CaseReportOps, VerificationOps, CaseOps,
+class Workspace(KytOps, WatchOps, DeliveryOps, CaseFilesOps, CaseEvidenceOps, CaseReportOps, VerificationOps, CaseOps,
                 StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps,
                 TagOps, TraceOps, RiskOps, JobOps, AccessOps, WorkspaceBase):
     """fundtrail's capabilities on one store; open with `Workspace.open(settings, ...)`."""
@@ -275,5 +284,5 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     ReportResult, LettersResult,
     # monitoring: watch items, alerts, webhooks, delivery
     WatchAddResult, WatchListResult, WatchItem, AlertPage, AlertRecord, WebhookCreated, WebhookList, WebhookRemoved,
-    DeliveryResult, DeadLetterList, ReplayResult,
+    DeliveryResult, DeadLetterList, ReplayResult, KytTransferResult, KytAssessment,
 )

@@ -24,6 +24,7 @@ from fundtrail.cluster import explain, overrides, query, runs
 from fundtrail.cluster.engine import check_params, parse_heuristics, run_clustering
 from fundtrail.cluster.snapshot import Snapshot, open_snapshot
 from fundtrail.errors import FundtrailError, UsageError
+from fundtrail.watch.reattribute import reattribute, watched_chains
 from fundtrail.workspace.cluster_models import (
     ClusterMember,
     ClusterMembersPage,
@@ -194,6 +195,9 @@ class ClusterOps(LookupBase):
                                      progress=lambda done, total: progress("clustering", done, total))
         finally:
             self._forget_clustering(ch.name)
+        if ch.name in watched_chains(self.store):  # watch rules run again on the new clusters (docs/watch.md)
+            say("re-evaluating watch rules on the new clustering")
+            reattribute(self.store, ch.name, {"kind": "cluster run", "run_id": summary.run_id})
         return ClusterRunResult.model_validate(summary.to_json())
 
     def cluster_override(self, req: ClusterOverrideRequest) -> ClusterOverrideResult:

@@ -21,6 +21,7 @@ from fundtrail.tags.addresslist import AddressList, address_list_of, read_addres
 from fundtrail.tags.analyst import analyst_row
 from fundtrail.tags.csvsources import ColumnMapping
 from fundtrail.tags.tagstore import add_analyst_tag
+from fundtrail.watch.reattribute import reattribute_all
 from fundtrail.workspace.core import Progress, WorkspaceBase, check_limit, no_progress
 from fundtrail.workspace.tag_models import (
     ActorRow,
@@ -56,6 +57,8 @@ def add_tag(store: Store, req: TagAddRequest, *, creator: str, case: str | None)
                       date=req.date, visibility=req.visibility, case=case)
     with store.connect() as con:
         import_id, added = add_analyst_tag(con, row)
+    if added:  # watch rules run again on the new attribution (docs/watch.md)
+        reattribute_all(store, {"kind": "analyst tag", "import_ids": [import_id]})
     return TagAddResult(added=added, import_id=import_id, currency=row["currency"], address=row["address"],
                         category=row["category"], label=row["label"], confidence=row["confidence"],
                         confidence_level=row["confidence_level"], confidence_given=req.confidence,
@@ -153,6 +156,9 @@ class TagOps(WorkspaceBase):
         reports = importer.import_paths(self.store, list(req.paths), req.format, currency=req.currency,
                                         mapping=columns, progress=each, max_yaml_nodes=s.max_yaml_nodes,
                                         max_csv_field_kb=s.max_csv_field_kb, max_json_depth=s.max_json_depth)
+        changed = [r.import_id for r in reports if r.status in ("imported", "updated") and r.import_id is not None]
+        if changed:  # watch rules run again on the new attribution (docs/watch.md)
+            reattribute_all(self.store, {"kind": "tag import", "import_ids": changed})
         counts: dict[str, Any] = {st: sum(1 for r in reports if r.status == st) for st in _STATUSES}
         summary = ImportSummary(files=len(reports), **counts, tags=sum(r.tags for r in reports),
                                 invalid=sum(r.invalid for r in reports), warnings=sum(r.warnings for r in reports),

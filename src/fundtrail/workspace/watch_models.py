@@ -9,7 +9,7 @@ from fundtrail.workspace.core import Model, Page
 
 class WatchItem(Model):
     """One watch item (docs/watch.md, table `watch_items`). `evaluated` is False for a rule that
-    is stored but not evaluated yet (`risk-above`); `frontier` counts the unspent tainted outputs
+    is stored but not evaluated yet (none today); `frontier` counts the unspent tainted outputs
     a frontier follows now and `frontier_amount` their traced amount (whole base units)."""
 
     id: str
@@ -35,7 +35,7 @@ class WatchItem(Model):
 
 class WatchAddResult(Model):
     """`watch add`: the items made (one per target, one per output of a transaction target) and
-    notes to show the user (a rule not evaluated yet, how a frontier was taken from a trace)."""
+    notes to show the user (an address not on the chain yet, how a frontier was taken from a trace)."""
 
     items: list[WatchItem]
     notes: list[str]

@@ -249,7 +249,7 @@ class WatchOps(CaseOps):
         form, seen by the store or not yet (a ransom address published before it is paid: matched
         from its first appearance); None when `raw` is not an address of the chain or the rule
         needs a trace (the search path then resolves it or names the error)."""
-        if rule not in ("moved", "deposit"):
+        if rule not in ("moved", "deposit", "risk-above"):
             return None
         try:
             ref = self.chain(chain, family="utxo", what="watch")
@@ -263,7 +263,7 @@ class WatchOps(CaseOps):
 
     def _seen_addresses(self, targets: list[str], chain: str | None, rule: str) -> frozenset[str]:
         """The canonical texts of the address targets the chain has seen (one join for them all)."""
-        if rule not in ("moved", "deposit"):
+        if rule not in ("moved", "deposit", "risk-above"):
             return frozenset()
         try:
             ref = self.chain(chain, family="utxo", what="watch")
