@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from fundtrail.trace.policies import whole_sat
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
@@ -51,12 +52,31 @@ class Changes:
         return min(self.heights) if self.heights else None
 
     def write_frontier(self, con: duckdb.DuckDBPyConnection) -> None:
-        for item_id, output, state in self.spent:
-            con.execute("UPDATE watch_frontier SET state = ? WHERE item_id = ? AND output = ?",
-                        [state, item_id, output])
-        for row in self.inserts:
-            con.execute("INSERT OR REPLACE INTO watch_frontier (item_id, output, amount, state, height) "
-                        "VALUES (?, ?, ?, ?, ?)", list(row))
+        """The frontier rows marked spent, then the new ones, each in one bulk statement (a batch
+        moves hundreds of rows: one statement per row cost ~1.6 ms each inside the commit)."""
+        spent = {(i, o): st for i, o, st in self.spent}  # the last state of a row wins, as in order
+        if spent:
+            keys = list(spent)
+            table = pa.table({"item_id": [k[0] for k in keys], "output": [k[1] for k in keys],
+                              "state": [spent[k] for k in keys]})
+            con.register("_spent_rows", table)
+            try:
+                con.execute("UPDATE watch_frontier SET state = s.state FROM _spent_rows s "
+                            "WHERE watch_frontier.item_id = s.item_id AND watch_frontier.output = s.output")
+            finally:
+                con.unregister("_spent_rows")
+        rows = {(r[0], r[1]): r for r in self.inserts}
+        if rows:
+            values = list(rows.values())
+            table = pa.table({"item_id": [r[0] for r in values], "output": [r[1] for r in values],
+                              "amount": [r[2] for r in values], "state": [r[3] for r in values],
+                              "height": pa.array([r[4] for r in values], pa.int64())})
+            con.register("_new_rows", table)
+            try:
+                con.execute("INSERT OR REPLACE INTO watch_frontier (item_id, output, amount, state, height) "
+                            "SELECT item_id, output, amount, state, height FROM _new_rows")
+            finally:
+                con.unregister("_new_rows")
 
 
 def _alert(batch: BatchView, item: Item, tx: int, title: str, detail: str, body: dict[str, Any]) -> Alert:
