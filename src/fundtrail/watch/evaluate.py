@@ -84,6 +84,11 @@ class WatchEvaluator:
                 st, spent = decode_state(state)
                 if spent is None:
                     self.frontiers[item_id][outpoint_key(output)] = (st, height, None)
+        # which items hold each frontier output: a batch then visits only the items it spends from
+        self.holders: dict[tuple[bytes, int], set[str]] = {}
+        for item_id, item_rows in self.frontiers.items():
+            for key in item_rows:
+                self.holders.setdefault(key, set()).add(item_id)
         self.by_output: dict[tuple[bytes, int], list[Item]] = {}
         self.by_address: dict[int, list[Item]] = {}
         self.by_fp: dict[tuple[int, int], list[Item]] = {}
@@ -153,9 +158,11 @@ class WatchEvaluator:
         changes = Changes()
         movements(batch, self.by_output, by_address, self.categories, self.attr, found, changes)
         deposits(batch, by_address, self.categories, self.attr, found, changes)
-        for item_id, rows in self.frontiers.items():
-            if rows:
-                propagate(batch, self.items[item_id], rows, self.attr, found, changes)
+        hit: set[str] = set()
+        for key in batch.spender:  # the batch's spent outputs against the frontiers' index
+            hit |= self.holders.get(key, set())
+        for item_id in sorted(hit):
+            propagate(batch, self.items[item_id], self.frontiers[item_id], self.attr, found, changes)
         self._pending = (changes, found, new_watched)
         self._risk = _risk_touched(batch, by_address) if self.has_risk else {}
         if changes.empty():
@@ -165,11 +172,11 @@ class WatchEvaluator:
                 alert_rows.write(con, alert)
             changes.write_frontier(con)
             low = changes.low_height()
-            if low is not None:
-                for item_id in changes.frontier_items():
-                    con.execute("DELETE FROM watch_frontier WHERE item_id = ? AND "
-                                "CAST(json_extract_string(state, '$.spent') AS BIGINT) < ?",
-                                [item_id, low - KEEP_SPENT_BLOCKS])
+            if low is not None and changes.frontier_items():  # one statement for every item the batch moved
+                con.execute("DELETE FROM watch_frontier WHERE list_contains(?, item_id) AND state LIKE '%\"spent\":%' "
+                            "AND state NOT LIKE '%\"spent\":null%' "
+                            "AND CAST(json_extract_string(state, '$.spent') AS BIGINT) < ?",
+                            [changes.frontier_items(), low - KEEP_SPENT_BLOCKS])
 
         return write
 
@@ -194,7 +201,15 @@ class WatchEvaluator:
         changes, found, new_watched = self._pending
         self._pending = None
         for item_id, rows in changes.live.items():
+            for key in self.frontiers.get(item_id, {}):
+                holders = self.holders.get(key)
+                if holders is not None:
+                    holders.discard(item_id)
+                    if not holders:
+                        del self.holders[key]
             self.frontiers[item_id] = rows
+            for key in rows:
+                self.holders.setdefault(key, set()).add(item_id)
         if self.attr is not None:
             self.attr.keep(found)
         for aid, its in new_watched.items():
