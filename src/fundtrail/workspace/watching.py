@@ -104,6 +104,10 @@ class WatchOps(CaseOps):
         if rule in watch_items.NOT_EVALUATED:
             notes.append(f"rule {rule} is stored but not evaluated yet: no alert will be raised for it until a "
                          "later version evaluates it (docs/watch.md)")
+        unique = self._unique_ids(made)
+        renamed = {a.item_id: b.item_id for (a, _), (b, _) in zip(made, unique) if a.item_id != b.item_id}
+        made = unique
+        notes = [_renamed(n, renamed) for n in notes]
         with self.store.connect() as con:
             con.execute("BEGIN")
             watch_items.insert_many(con, [i for i, _ in made], [(item.item_id, output, amount, state, height)
@@ -337,6 +341,23 @@ class WatchOps(CaseOps):
                          encode_state(state), int(graph.tx_height[tx])))
         return rows, {"policy": req.policy}
 
+    def _unique_ids(self, made: list[tuple[watch_items.Item, _Frontier]]) -> list[tuple[watch_items.Item, _Frontier]]:
+        """The items with ids no other item has (8 hex digits: among 100,000 items a random id
+        repeats about once, so repeats are drawn again)."""
+        ids = [i.item_id for i, _ in made]
+        with self.store.connect(read_only=not self.writable) as con:
+            taken = {r[0] for r in con.execute("SELECT item_id FROM watch_items WHERE list_contains(?, item_id)",
+                                                [ids]).fetchall()}
+        seen: set[str] = set()
+        out = []
+        for item, frontier in made:
+            iid = item.item_id
+            while iid in taken or iid in seen:
+                iid = watch_items.new_item_id()
+            seen.add(iid)
+            out.append((replace(item, item_id=iid) if iid != item.item_id else item, frontier))
+        return out
+
     def _item_models(self, items: list[watch_items.Item]) -> list[WatchItem]:
         """The items as results, with the live frontier of those that have one (one query for all)."""
         follows = [i.item_id for i in items if i.kind == "frontier" or i.rule == "reaches-service"]
@@ -361,6 +382,12 @@ class WatchOps(CaseOps):
                 frontier_amount=str(whole_sat(sum((_amount(a) for a in rows), Fraction(0)))) if rows is not None
                 else None))
         return out
+
+
+def _renamed(note: str, renamed: dict[str, str]) -> str:
+    """A note `W-…: text` under the item's final id (`_unique_ids` drew a new one)."""
+    head, sep, rest = note.partition(": ")
+    return f"{renamed[head]}{sep}{rest}" if head in renamed else note
 
 
 def _amount(text: str) -> Fraction:
