@@ -144,9 +144,14 @@ def test_watch_and_alert_routes_answer_as_the_cli_for_the_user_only(world: World
         listed = inv.get("/api/v1/watch").json()
         assert listed == cli_json(capsys, store, "watch", "list", "--json", user="investigator1")
         assert item["id"] not in [i["id"] for i in inv2.get("/api/v1/watch").json()["items"]]
+        cp = _cashout(world, 3)  # a deposit to the watched address, registered: this test's own alert
+        with world.client("analyst") as analyst:
+            reg = analyst.post("/api/v1/kyt/transfers", json={"txid": cp["first_txid"], "address": cp["address"],
+                                                              "direction": "received", "customer_ref": "cust-77"})
+            assert reg.status_code in (200, 201), reg.text
         alerts = inv.get("/api/v1/alerts", params={"limit": 1000}).json()
         assert alerts == cli_json(capsys, store, "alerts", "list", "--limit", "1000", "--json", user="investigator1")
-        assert alerts["alerts"], "the KYT test raised alerts for investigator1"
+        assert item["id"] in {a["item_id"] for a in alerts["alerts"]}, "the registration raised the deposit alert"
         alert = alerts["alerts"][0]["id"]
         shown = inv.get(f"/api/v1/alerts/{alert}").json()
         assert shown == cli_json(capsys, store, "alerts", "show", alert, "--json", user="investigator1")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.watch.items import VISIBLE, Item, load_item, now
@@ -52,33 +53,83 @@ def _iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def write(con: duckdb.DuckDBPyConnection, alert: Alert) -> str | None:
-    """Insert an alert and its outbox rows (pending, one per active webhook); None when its key
-    is already stored (the batch was evaluated before). Returns the new alert id."""
+def _key(alert: Alert) -> str:
     item = alert.item
-    key = idempotency_key(item.item_id, item.rule if alert.kind == "alert" else "retraction", item.chain,
-                          alert.block_hash, alert.txid, alert.detail)
+    return idempotency_key(item.item_id, item.rule if alert.kind == "alert" else "retraction", item.chain,
+                           alert.block_hash, alert.txid, alert.detail)
+
+
+def _free_key(con: duckdb.DuckDBPyConnection, alert: Alert, key: str, retracted_by: str | None) -> str | None:
+    """The key to store `alert` under when `key` is taken: None when the same alert is stored
+    (nothing to add), else the key chained with the retraction of the earlier one (module docstring)."""
     while True:
+        if retracted_by is None or alert.kind != "alert":
+            return None
+        key = hashlib.sha256(f"{key}:{retracted_by}".encode()).hexdigest()
         row = con.execute("SELECT retracted_by FROM alerts WHERE idempotency_key = ?", [key]).fetchone()
         if row is None:
-            break
-        if row[0] is None or alert.kind != "alert":
-            return None
-        key = hashlib.sha256(f"{key}:{row[0]}".encode()).hexdigest()  # the earlier one was retracted
-    alert_id = f"AL-{secrets.token_hex(6)}"
-    created = now()
+            return key
+        retracted_by = row[0]
+
+
+def _document(alert: Alert, alert_id: str, created: dt.datetime) -> str:
+    item = alert.item
     doc = {"alert_id": alert_id, "kind": alert.kind, "retracts": alert.retracts, "rule": item.rule,
            "severity": item.severity, "item": item.summary(), "chain": item.chain, "height": alert.height,
            "block_hash": alert.block_hash, "txid": alert.txid,
            "time": (dt.datetime.fromtimestamp(alert.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                     if alert.time is not None else None),
            "title": alert.title, **alert.body, "created_at": _iso(created)}
-    con.execute(f"INSERT INTO alerts ({', '.join(_COLUMNS[:14])}) VALUES ({', '.join('?' for _ in _COLUMNS[:14])})",
-                [alert_id, item.item_id, item.chain, item.rule, item.severity, alert.kind, alert.retracts,
-                 alert.height, alert.block_hash, alert.txid, alert.title, json.dumps(doc), key, created])
-    con.execute("INSERT INTO alert_outbox (alert_id, webhook_id, status, attempts, next_attempt_at) "
-                "SELECT ?, webhook_id, 'pending', 0, ? FROM webhooks WHERE removed_at IS NULL", [alert_id, created])
-    return alert_id
+    return json.dumps(doc)
+
+
+def write(con: duckdb.DuckDBPyConnection, alert: Alert) -> str | None:
+    """Insert an alert and its outbox rows (pending, one per active webhook); None when its key
+    is already stored (the batch was evaluated before). Returns the new alert id."""
+    return write_many(con, [alert])[0]
+
+
+def write_many(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> list[str | None]:
+    """`write` for many alerts in a few bulk statements (a block at scale raises dozens): the new
+    ids, None for each alert already stored."""
+    if not alerts:
+        return []
+    keys = [_key(a) for a in alerts]
+    taken = dict(con.execute("SELECT idempotency_key, retracted_by FROM alerts WHERE list_contains(?, "
+                             "idempotency_key)", [keys]).fetchall())
+    created = now()
+    rows: list[list[Any]] = []
+    out: list[str | None] = []
+    in_batch: set[str] = set()
+    for alert, key in zip(alerts, keys):
+        use: str | None = key
+        if key in taken:
+            use = _free_key(con, alert, key, taken[key])
+        if use is None or use in in_batch:
+            out.append(None)
+            continue
+        in_batch.add(use)
+        alert_id = f"AL-{secrets.token_hex(6)}"
+        item = alert.item
+        rows.append([alert_id, item.item_id, item.chain, item.rule, item.severity, alert.kind, alert.retracts,
+                     alert.height, alert.block_hash, alert.txid, alert.title, _document(alert, alert_id, created),
+                     use, created])
+        out.append(alert_id)
+    if rows:
+        names = _COLUMNS[:14]
+        table = pa.table({n: pa.array([r[k] for r in rows], _ARROW.get(n, pa.string())) for k, n in enumerate(names)})
+        con.register("_new_alerts", table)
+        try:
+            con.execute(f"INSERT INTO alerts ({', '.join(names)}) SELECT {', '.join(names)} FROM _new_alerts")
+            con.execute("INSERT INTO alert_outbox (alert_id, webhook_id, status, attempts, next_attempt_at) "
+                        "SELECT a.alert_id, w.webhook_id, 'pending', 0, a.created_at FROM _new_alerts a "
+                        "CROSS JOIN webhooks w WHERE w.removed_at IS NULL")
+        finally:
+            con.unregister("_new_alerts")
+    return out
+
+
+_ARROW = {"height": pa.int64(), "created_at": pa.timestamp("us")}
 
 
 def retract(con: duckdb.DuckDBPyConnection, chain: str, hashes: list[str], items: dict[str, Item]) -> list[str]:

@@ -168,8 +168,7 @@ class WatchEvaluator:
         if changes.empty():
             return None
         def write(con: duckdb.DuckDBPyConnection) -> None:
-            for alert in changes.alerts:
-                alert_rows.write(con, alert)
+            alert_rows.write_many(con, changes.alerts)
             changes.write_frontier(con)
             low = changes.low_height()
             if low is not None and changes.frontier_items():  # one statement for every item the batch moved
