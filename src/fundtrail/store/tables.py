@@ -103,6 +103,22 @@ ACCOUNT_TABLES: dict[str, pa.Schema] = {
         ("address_id", pa.int64()), ("standard", pa.string()), ("symbol", pa.string()),
         ("name", pa.string()), ("decimals", pa.int32()),
     ]),
+    # A stablecoin issuer's freeze actions (Tether's AddedBlackList/RemovedBlackList/DestroyedBlackFunds,
+    # Circle's Blacklisted/UnBlacklisted): facts an investigator cites ("frozen by the issuer at block X").
+    # action: "blacklisted" | "unblacklisted" | "destroyed"; amount where the event gives one.
+    "freezes": pa.schema([
+        ("block_number", pa.int64()), ("block_time", pa.int64()), ("tx_id", pa.int64()),
+        ("log_index", pa.int32()), ("token_id", pa.int64()), ("address_id", pa.int64()),
+        ("action", pa.string()), ("amount", U256_DEC), ("amount_raw", H32),
+    ]),
+    # Typed events that move no value but are evidence (TRON: staking, resource delegation, votes):
+    # kind names the contract (e.g. "delegate_resource"), from_id the owner, to_id the receiver or
+    # candidate, amount in base units where given, resource ("bandwidth" | "energy"), detail JSON.
+    "events": pa.schema([
+        ("block_number", pa.int64()), ("block_time", pa.int64()), ("tx_id", pa.int64()),
+        ("kind", pa.string()), ("from_id", pa.int64()), ("to_id", pa.int64()), ("asset_id", pa.int64()),
+        ("amount", U256_DEC), ("resource", pa.string()), ("detail", pa.string()), ("success", pa.bool_()),
+    ]),
 }
 
 #: Columns added to a table after stores were written with it: partitions written before lack them,
@@ -110,7 +126,7 @@ ACCOUNT_TABLES: dict[str, pa.Schema] = {
 ADDED_COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {("account", "blocks"): ("verified",)}
 
 #: transfers.kind codes (permanent) and their export names.
-TRANSFER_KINDS = ("native", "internal", "erc20", "erc721", "erc1155", "withdrawal", "fee", "reward")
+TRANSFER_KINDS = ("native", "internal", "erc20", "erc721", "erc1155", "withdrawal", "fee", "reward", "trc10")
 
 ACCOUNT_VIEWS: dict[str, str] = {name: "SELECT * FROM {p}__" + name for name in ACCOUNT_TABLES}
 

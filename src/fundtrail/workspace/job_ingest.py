@@ -13,7 +13,7 @@ from typing import Any
 
 from fundtrail.chains.bitcoin.params import network as network_by_name
 from fundtrail.errors import DataError, UsageError
-from fundtrail.ingest.bitcoin.pipeline import HookFactory, batch_hooks
+from fundtrail.ingest.hooks import HookFactory, batch_hooks
 from fundtrail.watch import items as watch_items
 from fundtrail.watch.evaluate import evaluator_factory
 from fundtrail.workspace.core import Progress, WorkspaceBase, no_progress

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 
 from fundtrail.chains.bitcoin.header import Header
 from fundtrail.chains.bitcoin.params import Network
@@ -32,6 +27,7 @@ from fundtrail.ingest.bitcoin.state import (
     snapshot_is_current,
 )
 from fundtrail.ingest.crash import crash_point
+from fundtrail.ingest.hooks import BatchHook, hook_for
 from fundtrail.ingest.runs import ChainWriter
 from fundtrail.model.chains import bitcoin_chain_name
 from fundtrail.store import Store
@@ -71,40 +67,6 @@ class IngestReport:
 
 Progress = Callable[[int, int], None]  # (blocks done, transactions done)
 
-#: Rows written inside the catalog transaction of a commit (`Store.commit_batch(extra=...)`).
-CatalogWrite = Callable[[duckdb.DuckDBPyConnection], None]
-
-
-class BatchHook(Protocol):
-    """Work a layer above ingest does with each batch, committed atomically with it (the watch
-    evaluator, docs/watch.md): ingest cannot import it, so it is handed in (`batch_hooks`)."""
-
-    def on_batch(self, chain: str, tables: dict[str, pa.Table]) -> CatalogWrite | None:
-        """Given the decoded tables of a batch about to be committed, what to write with it."""
-
-    def committed(self) -> None:
-        """The batch last given to `on_batch` is committed (keep in-memory state from it)."""
-
-    def on_rollback(self, chain: str, dropped: list[tuple[int, str]]) -> CatalogWrite | None:
-        """Blocks (height, display hash) about to be dropped by a rollback: what to write with it."""
-
-
-#: Makes the hook of one ingest run (or None), given the store and the chain.
-HookFactory = Callable[[Store, str], BatchHook | None]
-_HOOKS: ContextVar[HookFactory | None] = ContextVar("fundtrail_batch_hooks", default=None)
-
-
-@contextmanager
-def batch_hooks(factory: HookFactory | None) -> Iterator[None]:
-    """Give every `BitcoinIngest` constructed inside the block a hook made by `factory` (the service
-    layer wraps an ingest job in it; a context variable, so concurrent jobs in threads don't mix)."""
-    token = _HOOKS.set(factory)
-    try:
-        yield
-    finally:
-        _HOOKS.reset(token)
-
-
 class BitcoinIngest(ChainWriter):
     """Commits blocks of one Bitcoin chain to a store; construct once per run."""
 
@@ -122,8 +84,7 @@ class BitcoinIngest(ChainWriter):
         self._declare_chain("utxo", network.name)
         self.report = IngestReport(self.chain, network.name)
         self._t0 = time.perf_counter()
-        factory = _HOOKS.get()
-        self.hook: BatchHook | None = factory(store, self.chain) if factory is not None else None
+        self.hook: BatchHook | None = hook_for(store, self.chain)
         self._load()
 
     def _load(self) -> None:

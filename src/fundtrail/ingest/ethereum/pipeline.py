@@ -17,6 +17,7 @@ from fundtrail.ingest.crash import crash_point
 from fundtrail.ingest.ethereum.fetch import fetch_bundles
 from fundtrail.ingest.ethereum.rows import AddressBook, BlockBundle, Counters, build_tables
 from fundtrail.ingest.ethereum.verify import UNVERIFIED_WHY
+from fundtrail.ingest.hooks import BatchHook, hook_for
 from fundtrail.ingest.runs import ChainWriter
 from fundtrail.model.chains import EvmChain
 from fundtrail.store import Store
@@ -62,6 +63,7 @@ class EthIngest(ChainWriter):
         self._declare_chain("account", f"chain-id-{chain.chain_id}")
         self.report = EthIngestReport(self.name, chain.chain_id)
         self._t0 = time.perf_counter()
+        self.hook: BatchHook | None = hook_for(store, self.name)  # the watch rules (docs/watch.md)
         self.load()
 
     def load(self) -> None:
@@ -142,7 +144,10 @@ class EthIngest(ChainWriter):
         }
         block_rows = [(num, h, parent, num, batch_id, ftx, ftr, fad) for num, h, parent, ftx, ftr, fad in marks]
         self._register_chain()
-        self.store.commit_batch(self.name, row, files, block_rows)
+        extra = self.hook.on_batch(self.name, tables) if self.hook is not None else None
+        self.store.commit_batch(self.name, row, files, block_rows, extra=extra)
+        if self.hook is not None:
+            self.hook.committed()
         crash_point("eth_after_commit")
         self.next_batch += 1
         self.tokens.update(token_meta)

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from fundtrail.ingest.ethereum.pipeline import EthIngest
 
 _BLOCK_COLUMN = {"blocks": "number", "transactions": "block_number", "logs": "block_number",
-                 "traces": "block_number", "transfers": "block_number"}
+                 "traces": "block_number", "transfers": "block_number", "freezes": "block_number",
+                 "events": "block_number"}
 
 
 def rollback_to(ing: EthIngest, keep: int) -> int:
@@ -45,6 +46,12 @@ def rollback_to(ing: EthIngest, keep: int) -> int:
         return None if filtered.num_rows == data.num_rows else filtered
 
     plan, obsolete = store.rewrite_partitions(chain, batches, keep_rows, f"rb{keep}")
+    extra = None
+    if ing.hook is not None:  # e.g. retract the watch alerts of the dropped blocks, in the same transaction
+        with store.connect(read_only=True) as con:
+            gone = con.execute("SELECT height, hash FROM block_index WHERE chain = ? AND height > ? "
+                               "ORDER BY height", [chain, keep]).fetchall()
+        extra = ing.hook.on_rollback(chain, [(int(h), "0x" + bytes(x).hex()) for h, x in gone])
     with store.connect() as con:
         con.execute("BEGIN")
         for batch_id, kept in plan:
@@ -58,6 +65,8 @@ def rollback_to(ing: EthIngest, keep: int) -> int:
             else:
                 con.execute("DELETE FROM batches WHERE chain = ? AND batch_id = ?", [chain, batch_id])
         con.execute("DELETE FROM block_index WHERE chain = ? AND height > ?", [chain, keep])
+        if extra is not None:
+            extra(con)
         con.execute("COMMIT")
     store.delete_files(chain, obsolete)
     ing.load()
