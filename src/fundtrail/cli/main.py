@@ -28,7 +28,8 @@ from fundtrail.cli import audit as cli_audit
 from fundtrail.cli import (commands_access, commands_bitcoin, commands_case, commands_case_evidence,
                           commands_case_files, commands_case_reports, commands_cluster, commands_ethereum,
                           commands_lookup, commands_risk, commands_serve, commands_sim, commands_store,
-                          commands_tags, commands_trace, commands_verify, commands_watch, commands_delivery)
+                          commands_tags, commands_trace, commands_verify, commands_watch, commands_delivery,
+                          commands_freezes, commands_tron)
 from fundtrail.errors import FundtrailError, Interrupted, UsageError
 from fundtrail.settings import Settings
 
@@ -86,6 +87,7 @@ def _global(
 
 commands_bitcoin.register(ingest_app)
 commands_ethereum.register(ingest_app, export_app)
+commands_tron.register(ingest_app)
 commands_store.register(app, export_app)
 commands_sim.register(app)
 commands_tags.register(app)
@@ -101,6 +103,7 @@ commands_case_files.register(app)
 commands_verify.register(app)
 commands_watch.register(app)
 commands_delivery.register(app)
+commands_freezes.register(app)
 commands_serve.register(app)
 
 
