@@ -111,9 +111,11 @@ def write_many(con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> list[str 
         in_batch.add(use)
         alert_id = f"AL-{secrets.token_hex(6)}"
         item = alert.item
+        # one microsecond apart: the outbox delivers by created_at, so a batch's alerts go out in chain order
+        at = created + dt.timedelta(microseconds=len(rows))
         rows.append([alert_id, item.item_id, item.chain, item.rule, item.severity, alert.kind, alert.retracts,
-                     alert.height, alert.block_hash, alert.txid, alert.title, _document(alert, alert_id, created),
-                     use, created])
+                     alert.height, alert.block_hash, alert.txid, alert.title, _document(alert, alert_id, at),
+                     use, at])
         out.append(alert_id)
     if rows:
         names = _COLUMNS[:14]

@@ -180,3 +180,15 @@ def remove(con: duckdb.DuckDBPyConnection, item: Item, user: str) -> None:
     con.execute("UPDATE watch_items SET removed_at = ?, removed_by = ? WHERE item_id = ?",
                 [now(), user, item.item_id])
     con.execute("DELETE FROM watch_frontier WHERE item_id = ?", [item.item_id])
+
+
+def items_version(con: duckdb.DuckDBPyConnection, chain: str) -> tuple[Any, ...]:
+    """What changes when an item of the chain is added or removed, or attribution was re-evaluated
+    (one aggregate query): an evaluator reloads when it differs from the one it loaded with."""
+    row = con.execute("SELECT count(*), max(created_at), max(removed_at) FROM watch_items WHERE chain = ?",
+                      [chain]).fetchone()
+    try:
+        seen = con.execute("SELECT max(evaluated_at) FROM watch_attribution WHERE chain = ?", [chain]).fetchone()
+    except duckdb.CatalogException:
+        seen = None
+    return (*(row or ()), *(seen or ()))

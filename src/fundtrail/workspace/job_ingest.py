@@ -8,14 +8,16 @@ current batch (the CLI wires SIGTERM to it). After a run the caches of changed c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fundtrail.chains.bitcoin.params import network as network_by_name
 from fundtrail.errors import DataError, UsageError
 from fundtrail.ingest.hooks import HookFactory, batch_hooks
 from fundtrail.watch import items as watch_items
-from fundtrail.watch.evaluate import evaluator_factory
+from fundtrail.watch.hooks import evaluator_factory
+from fundtrail.workspace.follow_delivery import FollowDelivery
 from fundtrail.workspace.core import Progress, WorkspaceBase, no_progress
 from fundtrail.workspace.job_models import (BitcoinIngestResult, EthereumIngestResult, IngestBitcoinRequest,
                                             IngestEthereumRequest, IngestIncomplete)
@@ -55,7 +57,7 @@ class IngestOps(WorkspaceBase):
         batching: dict[str, Any] = {"batch_bytes": s.batch_mb << 20, "batch_blocks": s.batch_blocks}
         update = _counts(progress, "transactions")
         try:
-            with batch_hooks(self._watch_hooks(follow=req.follow)):
+            with self._watching(req.follow) as hooks, batch_hooks(hooks):
                 report = self._run_bitcoin(req, net, update, should_stop, batching)
         except DataError as exc:
             partial = getattr(exc, "report", None)
@@ -76,6 +78,17 @@ class IngestOps(WorkspaceBase):
             if not watch_items.has_active(con):
                 return None
         return evaluator_factory
+
+    @contextmanager
+    def _watching(self, follow: bool) -> Iterator[HookFactory | None]:
+        """The watch hooks of an ingest run; a follow run also delivers the alerts as they are
+        committed (`workspace.follow_delivery`), so the webhook hears of a block within a second."""
+        factory = self._watch_hooks(follow=follow)
+        if not follow:
+            yield factory
+            return
+        with FollowDelivery(self.store, self.settings) as deliverer:
+            yield deliverer.wrap(factory)
 
     def _run_bitcoin(self, req: IngestBitcoinRequest, net: Any, update: Callable[[int, int], None] | None,
                      should_stop: Callable[[], bool], batching: dict[str, Any]) -> Any:
@@ -127,10 +140,11 @@ class IngestOps(WorkspaceBase):
             assert req.rpc is not None
             transport = HttpTransport(req.rpc, max_requests_per_second=req.rate_limit, **bounds)
         client = EthRpc(transport, concurrency=req.concurrency, trace_mode=req.traces)
-        report = ingest_ethereum(self.store, client, chain=req.chain, first=req.from_block,
-                                 last=req.to_block, follow=req.follow, batch_blocks=req.batch_blocks,
-                                 poll_interval=req.poll_interval, should_stop=should_stop,
-                                 progress=_counts(progress, "transfers"), chain_id=req.chain_id,
-                                 recorded=recorded)
+        with self._watching(req.follow) as hooks, batch_hooks(hooks):
+            report = ingest_ethereum(self.store, client, chain=req.chain, first=req.from_block,
+                                     last=req.to_block, follow=req.follow, batch_blocks=req.batch_blocks,
+                                     poll_interval=req.poll_interval, should_stop=should_stop,
+                                     progress=_counts(progress, "transfers"), chain_id=req.chain_id,
+                                     recorded=recorded)
         self.refresh()
         return EthereumIngestResult.model_validate(report.as_dict())

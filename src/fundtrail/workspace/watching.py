@@ -11,6 +11,7 @@ naming it. Only the owner, or members of the item's case, see an item and its al
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import replace
 from fractions import Fraction
 from typing import Any
@@ -20,7 +21,7 @@ import pyarrow as pa
 from fundtrail.cases import ids
 from fundtrail.cases import store as case_store
 from fundtrail.cases import traces as case_traces
-from fundtrail.chains.resolve import parse_utxo_address
+from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address
 from fundtrail.errors import FundtrailError, NotFoundError, UsageError
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.model.amounts import parse_sat
@@ -38,6 +39,9 @@ from fundtrail.workspace.core import Page, check_limit, decode_cursor, encode_cu
 from fundtrail.workspace.trace_models import TraceRequest
 from fundtrail.workspace.tracing import _limits, _seed_texts
 from fundtrail.workspace.watch_models import AlertPage, AlertRecord, WatchAddResult, WatchItem, WatchListResult
+
+#: What an account-chain address looks like (0x and 40 hex digits; TRON's forms once it is stored)
+ACCOUNT_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 __all__ = ["AlertPage", "AlertRecord", "WatchAddResult", "WatchItem", "WatchListResult", "WatchOps"]
 
@@ -78,7 +82,8 @@ class WatchOps(CaseOps):
             raise UsageError("threshold applies to rule risk-above", field="threshold")
         if rule == "risk-above" and (threshold is None or not 0 <= threshold <= 100):
             raise UsageError("rule risk-above needs a threshold between 0 and 100 (a risk score)", field="threshold")
-        min_sat = parse_sat(min_value, "min_value") if min_value is not None else None
+        min_sat = parse_sat(min_value, "min_value") if min_value is not None and not (
+            chain is not None and self.chain(chain, what="watch").family == "account") else None
         cats = self._watch_categories(rule, category)
         made: list[tuple[watch_items.Item, _Frontier]] = []
         notes: list[str] = []
@@ -91,12 +96,18 @@ class WatchOps(CaseOps):
                 except UsageError as exc:
                     raise UsageError(f"target {text.strip()[:120]!r}: {exc.message}", field="rule") from None
                 pol = policy or (note.get("policy") if note else None) or "haircut"
+                item_min = min_sat
+                if min_value is not None and self.chain(chain_name).family == "account":
+                    if not min_value.strip().isdigit():  # amounts differ in decimals per asset there
+                        raise UsageError("on an account chain min_value is in base units of the asset moved "
+                                         "(wei, token units): a whole number", field="min_value")
+                    item_min = int(min_value.strip())
                 item = watch_items.Item(
                     item_id=watch_items.new_item_id(), chain=chain_name, kind=kind, target=target, rule=rule,
                     name=name or f"{rule} {target}", severity=severity,
                     category=",".join((note or {}).get("categories") or cats) or None,
                     policy=pol if rule == "reaches-service" or kind == "frontier" else None,
-                    min_value=str(min_sat) if min_sat is not None else None, threshold=threshold, case_id=case,
+                    min_value=str(item_min) if item_min is not None else None, threshold=threshold, case_id=case,
                     owner=user, created_at=watch_items.now())
                 made.append((item, frontier))
                 if note and note.get("text"):
@@ -192,13 +203,14 @@ class WatchOps(CaseOps):
                 cat = resolve_category(raw.split(":", 1)[1].strip())
                 if cat is None:
                     raise UsageError(f"unknown category (known: {', '.join(CATEGORIES)})")
-                return [("category", self.chain(chain, family="utxo", what="watch").name, cat, [], None)]
+                ref = self.chain(chain, family=None if chain else "utxo", what="watch")
+                return [("category", ref.name, cat, [], None)]
             if raw.startswith("cluster:"):
                 return [self._cluster_target(raw.split(":", 1)[1].strip(), chain)]
             return self._seed_targets(raw, chain, rule, policy, cats, seen)
         except FundtrailError as exc:
             msg = exc.message if exc.message.startswith(f"target {raw!r}") else f"target {raw[:120]!r}: {exc.message}"
-            raise type(exc)(msg, field="targets") from None
+            raise type(exc)(msg, field="rule" if exc.field == "rule" else "targets") from None
 
     def _cluster_target(self, text: str, chain: str | None) -> tuple[str, str, str, _Frontier, None]:
         ref = self.chain(chain, family="utxo", what="watch")
@@ -215,6 +227,9 @@ class WatchOps(CaseOps):
                       ) -> list[tuple[str, str, str, _Frontier, dict[str, Any] | None]]:
         if not raw:
             raise UsageError("is empty")
+        account = self._account_target(raw, chain, rule)
+        if account is not None:
+            return [account]
         direct = self._address_target(raw, chain, rule, seen)
         if direct is not None:  # an address watched for its own activity: parsed, no search (100,000 at once)
             return [direct]
@@ -225,8 +240,8 @@ class WatchOps(CaseOps):
             raise NotFoundError(f"is no address, output or transaction in the store{where}")
         hit = hits[0]
         if self.chain(hit.chain).family != "utxo":
-            raise UsageError("watching account chains (EVM, TRON) comes later; this version watches Bitcoin-family "
-                             "chains")
+            raise UsageError("on an account chain watch the address (a transaction or transfer is not a "
+                             "watch target there)")
         assert hit.chain is not None
         if hit.kind == "address":
             texts = [hit.text]
@@ -246,6 +261,35 @@ class WatchOps(CaseOps):
                 note["categories"] = cats
             out.append((kind, hit.chain, t, frontier, note))
         return out
+
+    def _account_target(self, raw: str, chain: str | None, rule: str,
+                        ) -> tuple[str, str, str, _Frontier, dict[str, Any] | None] | None:
+        """An address of an account chain (EVM, TRON): watched for `moved`, `deposit`, or as the
+        source of `reaches-service` (every outflow of it traced, docs/watch.md "Account chains");
+        None when the target is not for an account chain (the UTXO paths then resolve it)."""
+        if chain is not None:
+            ref = self.chain(chain, what="watch")
+            if ref.family != "account":
+                return None
+        else:
+            if not ACCOUNT_ADDRESS.fullmatch(raw):
+                return None
+            try:
+                ref = self.chain(None, family="account", what="watch")
+            except FundtrailError:
+                return None
+        addr = parse_account_address(raw, field="targets")
+        if rule == "risk-above":
+            raise UsageError("rule risk-above is not evaluated on account chains yet (moved, deposit and "
+                             "reaches-service are)", field="rule")
+        text = account_text(addr)
+        view = f"{ref.name.replace('-', '_')}_addresses"
+        with self.store.query() as con:
+            known = con.execute(f"SELECT count(*) FROM {view} WHERE address = ?", [addr]).fetchone()
+        note: dict[str, Any] = {}
+        if not known or not known[0]:
+            note["text"] = f"{text} is not on the chain yet: watched from its first appearance"
+        return ("address", ref.name, text, [], note or None)
 
     def _address_target(self, raw: str, chain: str | None, rule: str, seen: frozenset[str],
                         ) -> tuple[str, str, str, _Frontier, dict[str, Any] | None] | None:

@@ -1,0 +1,126 @@
+"""Account-chain taint frontiers: per (address, asset) ledgers in `watch_frontier` (docs/watch.md).
+
+On an account chain taint is not held in outputs but in address balances, so an item's frontier is
+the set of ledgers (`trace.account_ledger.Ledger`: balance and traced part under the item's policy)
+of the addresses its taint reached, plus its *sources* (the watched address itself: every outflow
+of it is traced in full). A ledger is created when taint first reaches an address, with the
+address's earlier history replayed clean (as the trace engine does), so a haircut share or a FIFO
+queue is what `trace` would compute.
+
+Undo journal: a ledger is stored as one row per block in which it changed (`output`
+`acct:ADDRESS:ASSET@HEIGHT`, `height` that block), the newest row per key being the current state;
+a tombstone (`state` null) marks a ledger that holds no taint any more. A rollback to height H
+deletes the rows above H, which leaves the frontier as it was at H; rows older than
+`KEEP_SPENT_BLOCKS` below the batch are pruned except the newest of each key.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from typing import Any
+
+import duckdb
+
+from fundtrail.store import Store
+from fundtrail.trace.account_graph import VALUE_KINDS
+from fundtrail.trace.account_ledger import Ledger
+from fundtrail.watch.account_batch import NATIVE, AccountBatch
+
+PREFIX = "acct:"
+KEEP_BLOCKS = 288  # ledger versions kept below a batch: deeper than any reorganisation
+
+
+def key_text(address: str, asset: str) -> str:
+    """The key part of a ledger row's `output` (address and asset as text)."""
+    return f"{PREFIX}{address}:{asset}"
+
+
+def row_output(address: str, asset: str, height: int) -> str:
+    return f"{key_text(address, asset)}@{height}"
+
+
+def split_output(output: str) -> tuple[str, str, int] | None:
+    """(address text, asset text, height) of a ledger row, None for another kind of row."""
+    if not output.startswith(PREFIX) or "@" not in output:
+        return None
+    key, _, height = output.rpartition("@")
+    address, _, asset = key[len(PREFIX):].rpartition(":")
+    return address, asset, int(height)
+
+
+def dump(led: Ledger) -> str:
+    """A ledger as the `state` column (whole numbers as text: exact in any JSON reader)."""
+    tainted: Any = led.tainted
+    if isinstance(tainted, Fraction):
+        tainted = f"{tainted.numerator}/{tainted.denominator}"
+    queue = [[str(lot[0]), str(lot[1]), [[int(s), int(e)] for s, e in lot[2]]] for lot in led.queue[led.head:]]
+    return json.dumps({"ledger": {"policy": led.policy, "balance": str(led.balance), "tainted": tainted,
+                                  "queue": queue}}, separators=(",", ":"))
+
+
+def load(text: str) -> Ledger | None:
+    """The ledger of a `state` column (None: a tombstone)."""
+    doc = json.loads(text).get("ledger")
+    if doc is None:
+        return None
+    led = Ledger(doc["policy"])
+    led.balance = int(doc["balance"])
+    tainted = doc["tainted"]
+    if led.policy == "haircut":
+        num, _, den = str(tainted).partition("/")
+        led.tainted = Fraction(int(num), int(den or 1))
+    elif led.policy == "poison":
+        led.tainted = bool(tainted)
+    led.queue = [[int(a), int(c), tuple((int(s), int(e)) for s, e in segs)] for a, c, segs in doc["queue"]]
+    return led
+
+
+TOMBSTONE = json.dumps({"ledger": None})
+
+
+def holds_taint(led: Ledger) -> bool:
+    """Whether a ledger still matters: traced value held, or (poison) a tainted address."""
+    if led.policy == "poison":
+        return bool(led.tainted)
+    return bool(led.held())
+
+
+def replay(store: Store, chain: str, address: int, asset: int, batch: AccountBatch, before: int,
+           policy: str, zero_id: int | None) -> Ledger:
+    """A clean ledger of (address, asset) with every event before batch position `before`: the
+    committed ones (one query) and the batch's own."""
+    led = Ledger(policy)
+    p = chain.replace("-", "_")
+    kinds = ", ".join(str(k) for k in VALUE_KINDS)
+    same_asset = "asset_id IS NULL" if asset == NATIVE else "asset_id = ?"
+    params: list[Any] = [address, address] + ([] if asset == NATIVE else [asset])
+    with store.query() as con:
+        rows = con.execute(
+            f"SELECT amount_raw, coalesce(from_id, -1), coalesce(to_id, -1) FROM {p}_transfers "
+            f"WHERE success AND kind IN ({kinds}) AND (from_id = ? OR to_id = ?) AND {same_asset} "
+            "ORDER BY block_number, tx_id NULLS LAST, transfer_id", params).fetchall()
+    history = [(int.from_bytes(bytes(raw), "big"), _none(f, zero_id), _none(t, zero_id)) for raw, f, t in rows]
+    history += [(ev.amount, ev.sender, ev.receiver) for ev in batch.events[:before]
+                if ev.asset == asset and address in (ev.sender, ev.receiver)]
+    for amount, sender, receiver in history:
+        if sender == receiver or not amount:
+            continue
+        if receiver == address:
+            led.inflow(amount, None)
+        else:
+            led.outflow(amount)
+    return led
+
+
+def _none(aid: int, zero_id: int | None) -> int:
+    return -1 if aid == zero_id else int(aid)
+
+
+def prune(con: duckdb.DuckDBPyConnection, items: list[str], below: int) -> None:
+    """Drop ledger rows older than `below`, keeping the newest one of each key (module docstring)."""
+    con.execute(
+        "DELETE FROM watch_frontier f WHERE list_contains(?, f.item_id) AND f.output LIKE 'acct:%' "
+        "AND f.height < ? AND EXISTS (SELECT 1 FROM watch_frontier g WHERE g.item_id = f.item_id "
+        "AND g.output LIKE 'acct:%' AND split_part(g.output, '@', 1) = split_part(f.output, '@', 1) "
+        "AND g.height > f.height AND g.height < ?)", [items, below, below])
