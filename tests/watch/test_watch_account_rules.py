@@ -122,3 +122,34 @@ def test_watch_add_errors_on_account_chains(node: Anvil, tmp_path: Path) -> None
     assert err.value.field == "targets" and "0x1234" in err.value.message
     item = ws.watch_add([THIEF.upper().replace("0X", "0x")], chain="anvil", min_value="1000").items[0]
     assert item.target.lower() == THIEF and item.min_value == "1000"
+
+
+def test_a_deposit_address_tagged_later_raises_via_new_attribution(node: Anvil, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    Store.open(store)
+    ws = Workspace.open(store=store, writable=True, actor=Actor(user="fay"))
+    funder = node.accounts[0]
+    _pay(node, funder, THIEF, 2 * ETHER)
+    _pay(node, funder, MULE, ETHER)
+    _ingest(ws, node)
+    item = ws.watch_add([THIEF], chain="anvil", rule="reaches-service", policy="haircut").items[0].id
+    _pay(node, THIEF, MULE, ETHER)  # the mule: 1 clean + 1 traced
+    paid = _pay(node, MULE, DEPOSIT, ETHER)  # half of it traced reaches the (untagged) deposit address
+    _ingest(ws, node)
+    assert _alerts(store, item) == []
+    ws.tags_add(TagAddRequest(address=DEPOSIT, label="Exchange K", category="exchange", currency="ANVIL"))
+    docs = _alerts(store, item)
+    assert len(docs) == 1, docs
+    doc = docs[0]
+    assert doc["via"] == "new attribution" and doc["attribution"]["kind"] == "analyst tag"
+    assert doc["facts"]["amount_exact"] == str(ETHER // 2) and doc["service"]["label"] == "Exchange K"
+    with Store(store).connect(read_only=True) as con:
+        height = con.execute("SELECT height FROM block_index WHERE hash = ?",
+                             [bytes.fromhex(doc["block_hash"][2:])]).fetchone()[0]
+    receipt = node.rpc("eth_getTransactionReceipt", paid)
+    assert height == doc["height"] == int(receipt["blockNumber"], 16)
+    ws.tags_add(TagAddRequest(address=DEPOSIT, label="Exchange K hot", category="exchange", currency="ANVIL"))
+    assert len(_alerts(store, item)) == 1  # the same ledger is not alerted twice
+    _pay(node, THIEF, DEPOSIT, ETHER // 4)  # now tagged: the next batch alerts directly
+    _ingest(ws, node)
+    assert [d.get("via") for d in _alerts(store, item)] == ["new attribution", None]

@@ -22,11 +22,10 @@ from fundtrail.errors import UsageError
 from fundtrail.model.chains import EVM_CHAINS
 from fundtrail.store import Store
 from fundtrail.tags.lookup import has_tags
-from fundtrail.trace.account_ledger import Ledger
 from fundtrail.trace.attribution import chain_currency
 from fundtrail.watch import alerts as alert_rows
 from fundtrail.watch.account_batch import NATIVE, AccountBatch
-from fundtrail.watch.account_ledgers import KEEP_BLOCKS, load, prune, replay, split_output
+from fundtrail.watch.account_ledgers import KEEP_BLOCKS, WatchLedger, load, prune, replay, split_output
 from fundtrail.watch.account_rules import AccountChanges, Context, Frontier, propagate, simple_rules
 from fundtrail.ingest.hooks import CatalogWrite
 from fundtrail.watch.items import Item, active_items, items_version
@@ -48,7 +47,11 @@ class AccountWatchEvaluator:
 
     # -- loading ------------------------------------------------------------------------------------
     def load(self) -> None:
-        """Items, their address ids, tags, token units and ledgers, as the store holds them now."""
+        """Items, their address ids, tags, token units and ledgers, as the store holds them now; a
+        change of attribution the rules have not run on yet is re-evaluated first."""
+        from fundtrail.watch.reattribute import catch_up
+
+        catch_up(self.store, self.chain)
         with self.store.connect(read_only=True) as con:
             self.version = items_version(con, self.chain)
             items = active_items(con, self.chain)
@@ -217,7 +220,7 @@ class AccountWatchEvaluator:
         return write
 
     def _replayer(self, batch: AccountBatch) -> Any:
-        def run(address: int, asset: int, before: int, policy: str) -> Ledger:
+        def run(address: int, asset: int, before: int, policy: str) -> WatchLedger:
             return replay(self.store, self.chain, address, asset, batch, before, policy, self.zero_id)
         return run
 

@@ -24,7 +24,7 @@ import duckdb
 
 from fundtrail.store import Store
 from fundtrail.trace.account_graph import VALUE_KINDS
-from fundtrail.trace.account_ledger import Ledger
+from fundtrail.trace.account_ledger import Ledger, amount_of
 from fundtrail.watch.account_batch import NATIVE, AccountBatch
 
 PREFIX = "acct:"
@@ -49,22 +49,55 @@ def split_output(output: str) -> tuple[str, str, int] | None:
     return address, asset, int(height)
 
 
-def dump(led: Ledger) -> str:
-    """A ledger as the `state` column (whole numbers as text: exact in any JSON reader)."""
+class WatchLedger(Ledger):
+    """A ledger that also counts the traced value that ever arrived (`received`): what a later
+    change of attribution reports as having reached the address (watch.account_reattribute)."""
+
+    def __init__(self, policy: str) -> None:
+        super().__init__(policy)
+        self.received: Any = 0
+
+    def inflow(self, amount: int, state: Any) -> None:
+        if state is not None:
+            self.received += amount if self.policy == "poison" else amount_of(self.policy, state)
+        super().inflow(amount, state)
+
+
+def exact(value: Any) -> str:
+    return f"{value.numerator}/{value.denominator}" if isinstance(value, Fraction) else str(value)
+
+
+def parse_exact(text: str) -> Any:
+    num, _, den = str(text).partition("/")
+    return Fraction(int(num), int(den)) if den else int(num)
+
+
+def dump(led: WatchLedger | None, received: Any = 0) -> str:
+    """A ledger as the `state` column (whole numbers as text: exact in any JSON reader); None: a
+    tombstone, which keeps what had arrived."""
+    if led is None:
+        return json.dumps({"ledger": None, "received": exact(received)}, separators=(",", ":"))
     tainted: Any = led.tainted
     if isinstance(tainted, Fraction):
         tainted = f"{tainted.numerator}/{tainted.denominator}"
     queue = [[str(lot[0]), str(lot[1]), [[int(s), int(e)] for s, e in lot[2]]] for lot in led.queue[led.head:]]
     return json.dumps({"ledger": {"policy": led.policy, "balance": str(led.balance), "tainted": tainted,
-                                  "queue": queue}}, separators=(",", ":"))
+                                  "queue": queue}, "received": exact(led.received)}, separators=(",", ":"))
 
 
-def load(text: str) -> Ledger | None:
+def received_of(text: str) -> Any:
+    """The traced value that arrived at a ledger row's address (exact)."""
+    return parse_exact(json.loads(text).get("received", "0"))
+
+
+def load(text: str) -> WatchLedger | None:
     """The ledger of a `state` column (None: a tombstone)."""
-    doc = json.loads(text).get("ledger")
+    whole = json.loads(text)
+    doc = whole.get("ledger")
     if doc is None:
         return None
-    led = Ledger(doc["policy"])
+    led = WatchLedger(doc["policy"])
+    led.received = parse_exact(whole.get("received", "0"))
     led.balance = int(doc["balance"])
     tainted = doc["tainted"]
     if led.policy == "haircut":
@@ -76,9 +109,6 @@ def load(text: str) -> Ledger | None:
     return led
 
 
-TOMBSTONE = json.dumps({"ledger": None})
-
-
 def holds_taint(led: Ledger) -> bool:
     """Whether a ledger still matters: traced value held, or (poison) a tainted address."""
     if led.policy == "poison":
@@ -87,10 +117,10 @@ def holds_taint(led: Ledger) -> bool:
 
 
 def replay(store: Store, chain: str, address: int, asset: int, batch: AccountBatch, before: int,
-           policy: str, zero_id: int | None) -> Ledger:
+           policy: str, zero_id: int | None) -> WatchLedger:
     """A clean ledger of (address, asset) with every event before batch position `before`: the
     committed ones (one query) and the batch's own."""
-    led = Ledger(policy)
+    led = WatchLedger(policy)
     p = chain.replace("-", "_")
     kinds = ", ".join(str(k) for k in VALUE_KINDS)
     same_asset = "asset_id IS NULL" if asset == NATIVE else "asset_id = ?"

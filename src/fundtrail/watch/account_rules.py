@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from fundtrail.trace.account_ledger import Ledger, amount_of, seed_state
+from fundtrail.trace.account_ledger import amount_of, seed_state
 from fundtrail.trace.policies import whole_sat
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
 from fundtrail.watch.account_batch import AccountBatch, Event
-from fundtrail.watch.account_ledgers import TOMBSTONE, dump, holds_taint, row_output
+from fundtrail.watch.account_ledgers import WatchLedger, dump, holds_taint, row_output
 from fundtrail.watch.alerts import Alert
 from fundtrail.watch.frontier import exact_amount
 from fundtrail.watch.items import Item
@@ -31,7 +31,7 @@ class Frontier:
     """An item's taint on an account chain: its sources (every outflow traced) and ledgers."""
 
     sources: set[int] = field(default_factory=set)
-    ledgers: dict[Key, Ledger] = field(default_factory=dict)
+    ledgers: dict[Key, WatchLedger] = field(default_factory=dict)
 
     def addresses(self) -> set[int]:
         return self.sources | {a for a, _ in self.ledgers}
@@ -134,7 +134,7 @@ def simple_rules(batch: AccountBatch, by_address: dict[int, list[Item]], categor
 
 
 def propagate(batch: AccountBatch, item: Item, front: Frontier, ctx: Context,
-              replay: Callable[[int, int, int, str], Ledger], changes: AccountChanges) -> None:
+              replay: Callable[[int, int, int, str], WatchLedger], changes: AccountChanges) -> None:
     """Move the item's taint through the batch in execution order, as the account trace engine
     does (`trace.account_engine`): a source's outflows are traced in full, a ledger's carry what
     its policy says, a receiver gets a ledger (its history replayed clean) unless it is attributed
@@ -146,7 +146,7 @@ def propagate(batch: AccountBatch, item: Item, front: Frontier, ctx: Context,
     copied: set[Key] = set()
     touched: dict[Key, int] = {}  # key -> block of its last change not yet written
 
-    def own(key: Key) -> Ledger:
+    def own(key: Key) -> WatchLedger:
         if key not in copied:
             ledgers[key] = copy.deepcopy(ledgers[key])
             copied.add(key)
@@ -160,7 +160,7 @@ def propagate(batch: AccountBatch, item: Item, front: Frontier, ctx: Context,
             keep = led is not None and holds_taint(led)
             changes.rows.append((item.item_id, row_output(ctx.text(a) or str(a), ctx.asset_text(x), b),
                                  exact_amount(led.held()) if keep and led is not None else "0",
-                                 dump(led) if keep and led is not None else TOMBSTONE, b))
+                                 dump(led if keep else None, led.received if led is not None else 0), b))
             if not keep:
                 ledgers.pop((a, x), None)
             del touched[(a, x)]

@@ -60,20 +60,21 @@ def _has_tables(store: Store) -> bool:
 
 
 def watched_chains(store: Store) -> list[str]:
-    """Bitcoin-family chains with active items a change of attribution concerns."""
+    """Chains with active items a change of attribution concerns (account chains: reaches-service)."""
     if not _has_tables(store):
         return []
     with store.connect(read_only=True) as con:
-        rows = con.execute("SELECT DISTINCT chain FROM watch_items WHERE removed_at IS NULL AND "
+        rows = con.execute("SELECT DISTINCT chain, rule FROM watch_items WHERE removed_at IS NULL AND "
                            "rule IN ('reaches-service', 'risk-above') ORDER BY chain").fetchall()
-    out = []
-    for (chain,) in rows:
-        try:
-            bitcoin_network_of(chain)
-        except FundtrailError:
-            continue
-        out.append(str(chain))
-    return out
+    return sorted({str(chain) for chain, rule in rows if rule == "reaches-service" or _is_utxo(chain)})
+
+
+def _is_utxo(chain: str) -> bool:
+    try:
+        bitcoin_network_of(chain)
+    except FundtrailError:
+        return False
+    return True
 
 
 def reattribute_all(store: Store, attribution: dict[str, Any]) -> list[Reattribution]:
@@ -116,6 +117,11 @@ def reattribute(store: Store, chain: str, attribution: dict[str, Any]) -> Reattr
     crash_point("before_reattribution")  # tests: the change is committed, its re-evaluation not
     out = Reattribution(chain, attribution)
     if not _has_tables(store):
+        return out
+    if not _is_utxo(chain):  # account chains: ledgers against direct tags (watch.account_reattribute)
+        from fundtrail.watch.account_reattribute import reattribute_account
+
+        out.alerts = reattribute_account(store, chain, attribution, _which(attribution))
         return out
     with store.connect(read_only=True) as con:
         items = [i for i in active_items(con, chain) if i.rule in ("reaches-service", "risk-above")]
