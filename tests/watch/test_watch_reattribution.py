@@ -191,3 +191,35 @@ def test_killed_before_reevaluating_catches_up_at_the_next_ingest(world: dict[st
                              str(a["document"].get("attribution"))) for a in _alerts(capsys, store))
     assert runs["killed"] == runs["calm"] and len(runs["calm"]) >= 5
     assert any(r[5] == "new attribution" for r in runs["calm"])
+
+
+def test_an_analysts_merge_joins_the_deposit_with_a_tagged_wallet(world: dict[str, Any], fstore: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A tagged exchange-b address in another cluster than a deposit holding traced funds: the
+    cluster run alerts nothing there; an analyst's `cluster merge` of the two (in force at once)
+    makes the deposit's frontier outputs alerts via the cluster, naming the override."""
+    owners = truth_addresses(world)
+    clusters = multi_input_clusters(world)
+    arrivals = fifo_arrivals(world)
+    outs = outputs(world)
+    at = {o: outs[(o.split(":")[0], int(o.split(":")[1]))][1] for o in arrivals}
+    frontier_addresses = {a for o, a in at.items() if in_frontier(world, o)}
+    deposit = next(p["address"] for p in world["truth"]["cashout_points"] if p["address"] in frontier_addresses)
+    wallet = next(a for a, r in owners.items() if r["actor"] == owners[deposit]["actor"]
+                  and clusters.get(a, a) != clusters.get(deposit, deposit) and a not in frontier_addresses)
+    cli_json(capsys, fstore, "ann", "tags", "import",
+             str(labels(fstore.parent / "w.csv", [(wallet, owners[deposit]["actor"], "exchange")])), "--format", "csv")
+    cli_json(capsys, fstore, "ann", "cluster", "run")
+    mine = clusters.get(deposit, deposit)
+    before = {o for o in _by_output(_alerts(capsys, fstore)) if clusters.get(at[o], at[o]) == mine}
+    assert not before
+    merged = cli_json(capsys, fstore, "ann", "cluster", "merge", str(deposit), str(wallet), "--reason",
+                      "same KYC file", "--author", "ann")
+    alerts = [a for a in _alerts(capsys, fstore) if clusters.get(at[a["document"]["facts"]["outputs"][0]],
+                                                                 at[a["document"]["facts"]["outputs"][0]]) == mine]
+    want = {o: v for o, v in arrivals.items() if clusters.get(at[o], at[o]) == mine and in_frontier(world, o)}
+    assert want and _by_output(alerts) == want
+    for a in alerts:
+        doc = a["document"]
+        assert doc["attribution"] == {"kind": "cluster merge", "override_id": merged["override_id"]}
+        assert doc["service"]["via"] == "cluster" and doc["service"]["tagged_member"] == wallet

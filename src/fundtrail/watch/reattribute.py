@@ -223,6 +223,8 @@ def _which(attribution: dict[str, Any]) -> str:
     kind = str(attribution.get("kind", "change"))
     if "run_id" in attribution:
         return f"{kind} {attribution['run_id']}"
+    if "override_id" in attribution:
+        return f"{kind} (override {attribution['override_id']})"
     ids = attribution.get("import_ids") or []
     return f"{kind} {', '.join(str(i) for i in ids)}" if ids else kind
 

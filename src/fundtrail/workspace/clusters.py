@@ -209,6 +209,8 @@ class ClusterOps(LookupBase):
         author = req.author if req.author is not None else self.actor.user
         ov = overrides.record(self.store, ch.name, req.kind, ids, req.reason, author)
         self._forget_clustering(ch.name)
+        if ch.name in watched_chains(self.store):  # in force at once: the watch rules run again too
+            reattribute(self.store, ch.name, {"kind": f"cluster {req.kind}", "override_id": ov.override_id})
         return _override(ov, [a.strip() for a in req.addresses])
 
     # -- helpers ----------------------------------------------------------------------------
