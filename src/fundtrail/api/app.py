@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from fundtrail.api import (deliverer, docs, errors, routes_admin, routes_analysis, routes_cases, routes_cases_evidence,
                            routes_cases_files, routes_clusters, routes_graph, routes_lookup, routes_tags, routes_trace,
-                           routes_watch, routes_watch_hooks, routes_watch_kyt)
+                           routes_freezes, routes_watch, routes_watch_hooks, routes_watch_kyt)
 from fundtrail.api.auditing import Edge
 from fundtrail.api.hot import HotAddress
 from fundtrail.api.state import ApiState
@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None, *, workspace: Workspace | None 
     app.state.fundtrail = state
     errors.install(app)
     # the graph's fixed paths (`/graph/trace`) before the `{chain}` patterns that would take "graph" for a chain
-    for module in (routes_graph, routes_watch_hooks, routes_watch, routes_watch_kyt, routes_cases, routes_cases_files,
+    for module in (routes_graph, routes_watch_hooks, routes_watch, routes_watch_kyt, routes_freezes, routes_cases,
+                   routes_cases_files,
                    routes_cases_evidence, routes_lookup, routes_clusters, routes_tags, routes_trace, routes_analysis,
                    routes_admin):
         app.include_router(module.router)

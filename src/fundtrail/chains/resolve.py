@@ -2,9 +2,11 @@
 
 A Bitcoin-family address is parsed for one network (a mainnet address on regtest is a usage error
 naming both) and becomes its address key and 128-bit fingerprint (`chains.bitcoin.addresskey`), the
-values ingest assigned its id by; an account-chain address is 20 bytes (mixed case must carry a
-valid EIP-55 checksum). Both also give the canonical text an address is shown as (bech32 in lower
-case, EIP-55), so a lookup answers with the same string whatever case the user typed. Errors are
+values ingest assigned its id by; an account-chain address is 20 bytes: on EVM chains `0x` + 40 hex digits (mixed case
+must carry a valid EIP-55 checksum), on TRON chains `T…` (Base58Check), `41…` or `0x…` hex. Both
+also give the canonical text an address is shown as (bech32 in lower case, EIP-55, Base58Check for
+TRON), so a lookup answers with the same string whatever form the user typed. Which account form a
+chain uses comes from its store name or catalog network (`chains.tron.address.is_tron_chain`). Errors are
 `UsageError`s naming the request field (`address` unless told otherwise); `store.addresses` turns
 the keys into stored address ids.
 """
@@ -20,6 +22,7 @@ from fundtrail.chains.bitcoin.params import network as btc_network
 from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.chains.ethereum.hexutil import eip55
 from fundtrail.chains.ethereum.hexutil import parse_address as parse_eth
+from fundtrail.chains.tron.address import is_tron_chain, parse_tron_address, to_base58
 from fundtrail.errors import UsageError
 
 #: Longest text taken as an address (the longest Bitcoin address, bech32 P2TR/P2WSH, has 62-90).
@@ -67,18 +70,25 @@ def parse_utxo_address(text: str, network: str, *, field: str = "address") -> Ut
     return UtxoAddress(canonical, int(stype), kind, key_payload, fp1, fp2)
 
 
-def parse_account_address(text: str, *, field: str = "address") -> bytes:
-    """The 20 bytes of an account-chain address ("0x" + 40 hex digits; EIP-55 checked when in
-    mixed case); UsageError naming `field` otherwise."""
+def parse_account_address(text: str, *, field: str = "address", chain: str | None = None,
+                          network: str | None = None) -> bytes:
+    """The 20 bytes of an address of account chain `chain` (store name) or `network` (catalog
+    network, `chain-id-N`): "0x" + 40 hex digits on EVM chains (EIP-55 checked when in mixed case);
+    `T…`, `41…` or `0x…` on TRON chains. UsageError naming `field` otherwise. Without either the
+    EVM form is expected."""
     raw = _checked_text(text, field)
+    if is_tron_chain(chain, network):
+        return parse_tron_address(raw, field=field)
     try:
         return parse_eth(raw)
     except UsageError as exc:
         raise UsageError(exc.message, hint=exc.hint, field=field) from None
 
 
-def account_text(raw: bytes) -> str:
-    """The canonical (EIP-55) text of a 20-byte account address."""
+def account_text(raw: bytes, *, chain: str | None = None, network: str | None = None) -> str:
+    """The canonical text of a 20-byte account address: EIP-55, or Base58Check on TRON chains."""
+    if is_tron_chain(chain, network):
+        return to_base58(bytes(raw))
     return eip55(bytes(raw))
 
 
@@ -92,11 +102,12 @@ def utxo_text(script_type: int, payload: bytes, network: str) -> str:
     return text if text is not None else f"script:{int(script_type)}:{bytes(payload).hex()}"
 
 
-def accepts(family: str, network: str, text: str) -> bool:
-    """Whether `text` is a well-formed address of a chain of this family and network."""
+def accepts(family: str, network: str, text: str, *, chain: str | None = None) -> bool:
+    """Whether `text` is a well-formed address of a chain of this family and network (account
+    chains: their catalog network `chain-id-N`, or the store name `chain`, tells TRON apart)."""
     try:
         if family == "account":
-            parse_account_address(text)
+            parse_account_address(text, chain=chain, network=network)
         else:
             parse_utxo_address(text, network)
     except UsageError:

@@ -52,29 +52,47 @@ def bitcoin_network_of(chain: str) -> str:
 EVM_VERIFY_LEVELS = ("full", "header", "none")
 
 
-class EvmChain:
-    """An EVM chain by configuration: store name, chain id, native asset, how its blocks verify.
+#: How an account chain's 20-byte addresses are written: "eip55" (0x + 40 hex digits, mixed-case
+#: checksum) for EVM chains, "base58check" (T…: 0x41 + the 20 bytes, Base58Check) for TRON.
+ADDRESS_FORMATS = ("eip55", "base58check")
 
-    No explorer needed."""
 
-    __slots__ = ("chain_id", "name", "native_decimals", "native_symbol", "verify", "wrapped_native")
+class AccountChain:
+    """An account chain by configuration: store name, chain id, native asset, how its blocks verify,
+    how its addresses are written. No explorer needed."""
+
+    __slots__ = ("address_format", "chain_id", "name", "native_decimals", "native_symbol", "verify",
+                 "wrapped_native")
 
     def __init__(self, name: str, chain_id: int, native_symbol: str, native_decimals: int = 18,
-                 wrapped_native: tuple[str, ...] | None = None, verify: str = "none") -> None:
+                 wrapped_native: tuple[str, ...] | None = None, verify: str = "none",
+                 address_format: str = "eip55") -> None:
         if verify not in EVM_VERIFY_LEVELS:
             raise ValueError(f"verify must be one of {EVM_VERIFY_LEVELS}, not {verify!r}")
+        if address_format not in ADDRESS_FORMATS:
+            raise ValueError(f"address_format must be one of {ADDRESS_FORMATS}, not {address_format!r}")
         self.verify = verify
         self.name = name
         self.chain_id = chain_id
         self.native_symbol = native_symbol
         self.native_decimals = native_decimals
+        self.address_format = address_format
         # WETH-style contracts: their Deposit/Withdrawal events are mints/burns of the wrapped
         # asset. None (test and unknown chains) accepts those events from any contract.
         self.wrapped_native = (None if wrapped_native is None
                                else frozenset(bytes.fromhex(a[2:]) for a in wrapped_native))
 
+    @property
+    def network(self) -> str:
+        """The network name the store's catalog records for this chain."""
+        return f"chain-id-{self.chain_id}"
+
     def __repr__(self) -> str:
-        return f"EvmChain({self.name!r}, chain_id={self.chain_id}, native={self.native_symbol})"
+        return f"AccountChain({self.name!r}, chain_id={self.chain_id}, native={self.native_symbol})"
+
+
+#: The EVM chains' config class (the name predates TRON).
+EvmChain = AccountChain
 
 
 #: Known EVM chains (store name -> config). Any other chain works with --chain NAME --chain-id N.
@@ -97,6 +115,34 @@ EVM_CHAINS: dict[str, EvmChain] = {c.name: c for c in (
              verify="none"),
     EvmChain("anvil", 31337, "ETH", verify="full"),
 )}
+
+
+#: TRON networks: the account model with TRX (6 decimals: sun) and Base58Check addresses; chain ids as
+#: TRON's JSON-RPC reports them (eth_chainId: the last 4 bytes of the genesis block hash). WTRX is
+#: TNUC9Qb1rRpS5CbWLmNMxXBjyFoydXjWFR.
+TRON_CHAINS: dict[str, AccountChain] = {c.name: c for c in (
+    AccountChain("tron", 728126428, "TRX", 6, wrapped_native=("0x891cdb91d149f23b1a45d9c5ca78a88d0cb44c18",),
+                 address_format="base58check"),
+    AccountChain("tron-nile", 3448148188, "TRX", 6, address_format="base58check"),
+    AccountChain("tron-shasta", 2494104990, "TRX", 6, address_format="base58check"),
+)}
+
+#: Every known account chain (EVM and TRON): what readers consult for native asset and address form.
+ACCOUNT_CHAINS: dict[str, AccountChain] = {**EVM_CHAINS, **TRON_CHAINS}
+_BY_NETWORK = {c.network: c for c in ACCOUNT_CHAINS.values()}
+
+
+def account_chain(name: str | None = None, network: str | None = None) -> AccountChain | None:
+    """The known account chain of a store chain name, else of its catalog network (`chain-id-N`)."""
+    if name is not None and name in ACCOUNT_CHAINS:
+        return ACCOUNT_CHAINS[name]
+    return _BY_NETWORK.get(network) if network is not None else None
+
+
+def address_format(name: str | None = None, network: str | None = None) -> str:
+    """How addresses of this account chain are written ("eip55" unless it is a TRON chain)."""
+    known = account_chain(name, network)
+    return known.address_format if known is not None else "eip55"
 
 
 def evm_chain(name: str | None, chain_id: int | None) -> EvmChain:

@@ -8,7 +8,8 @@ clustered here. Exposure is per asset (`fundtrail.risk.account_exposure`); a rul
 largest share over the assets and its reason names the asset. A transaction is scored by both
 sides, like a UTXO one: its sender (the funding side, the counterparty of a deposit) and every
 address it pays (the paying side: the contract it calls, native, internal and token transfer
-recipients; the counterparty of a withdrawal), each reason naming its side and address.
+recipients; the counterparty of a withdrawal), each reason naming its side and address. A profile's
+`freeze` rules add a reason for an address a known stablecoin issuer has frozen (`risk.freezes`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from collections.abc import Container
 import numpy as np
 
 from fundtrail.chains.ethereum.hexutil import eip55
+from fundtrail.chains.resolve import account_text
 from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.model.chains import EVM_CHAINS
 from fundtrail.risk.account_exposure import AccountExposureIndex
 from fundtrail.risk.assess import Step, no_step, side_reasons
+from fundtrail.risk.freezes import FreezeRisk
 from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
 from fundtrail.risk.tagsonly import text_tags
@@ -64,6 +67,8 @@ class AccountAssessor:
             addr_cat[a] = col.get(tags[0]["category"], len(cats))
         with step(f"updating the exposure index of {chain}"):
             self.exposure = AccountExposureIndex.ensure(store, self.graph, cats, addr_cat)
+        with step(f"reading the stablecoin freezes of {chain}"):
+            self.freezes = FreezeRisk(store, chain, profile, show=lambda raw: account_text(raw, chain=chain))
 
     def _asset_name(self, asset: int) -> str:
         return self.native if asset < 0 else eip55(self.graph.address_bytes(asset))
@@ -106,7 +111,7 @@ class AccountAssessor:
                     reason["amount"], reason["asset"] = part["amount"], part["asset"]
             res.exposure = {**row, "cluster": None}
             res.currency, res.chain = self.currency, self.chain
-            out.append(res)
+            out.append(self.freezes.apply(res, a))
         return out
 
     def sender(self, tx: int) -> int:

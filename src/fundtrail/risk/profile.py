@@ -9,6 +9,11 @@ Two rule kinds:
   `(base + per_share * share) * (1 if direct else indirect_factor)`, capped at 100, when
   `share >= min_share` (share of the address's total received or sent value).
 
+A third kind, `freeze` (account chains): the address is frozen now by a stablecoin issuer (the
+known issuer's last action on it blacklisted it or destroyed its funds; `risk.freezes`); `score` is
+a number and `issuers` (optional) adds contracts to those `model.issuers` knows, per chain:
+`{anvil: ["0x…"], tron: ["T…"]}` (a new stablecoin, a test chain's token). No categories.
+
 The score of an address is the highest rule score; every rule that matched is a reason.
 """
 
@@ -24,6 +29,7 @@ import yaml
 from fundtrail.errors import ConfigError
 
 SEVERITIES = ("low", "medium", "high", "severe")
+KINDS = ("tag", "exposure", "freeze")
 DIRECTIONS = ("incoming", "outgoing", "any")
 
 
@@ -42,6 +48,7 @@ class Rule:
     indirect_factor: float = 1.0
     direction: str = "any"
     min_share: float = 0.0
+    issuers: tuple[tuple[str, bytes], ...] = ()  # freeze rules: (chain, 20-byte contract) added
 
     def exposure_score(self, share: float, direct: bool) -> float:
         """Score of an exposure rule for a share of value, direct or indirect."""
@@ -127,9 +134,14 @@ def _parse(doc: Any, where: str) -> Profile:
         severity = r.get("severity", "medium")
         if severity not in SEVERITIES:
             raise ConfigError(f"{at}: severity must be one of {', '.join(SEVERITIES)}")
-        common = {"id": rid, "kind": kind, "categories": cats(r.get("categories"), f"{at}.categories"),
-                  "severity": severity, "explain": str(r.get("explain", rid))}
-        if kind == "tag":
+        if kind not in KINDS:
+            raise ConfigError(f"{at}: kind must be 'tag', 'exposure' or 'freeze', not {kind!r}")
+        common = {"id": rid, "kind": kind, "severity": severity, "explain": str(r.get("explain", rid)),
+                  "categories": () if kind == "freeze" else cats(r.get("categories"), f"{at}.categories")}
+        if kind == "freeze":
+            score = _need(r, "score", (int, float), at)
+            rules.append(Rule(score=float(score), issuers=_issuers(r.get("issuers"), f"{at}.issuers"), **common))
+        elif kind == "tag":
             score = _need(r, "score", (int, float), at)
             rules.append(Rule(score=float(score), **common))
         elif kind == "exposure":
@@ -146,6 +158,39 @@ def _parse(doc: Any, where: str) -> Profile:
                                   min_share=float(r.get("min_share", 0)), **common))
             except (TypeError, ValueError):
                 raise ConfigError(f"{at}.score: base, per_share and indirect_factor must be numbers") from None
-        else:
-            raise ConfigError(f"{at}: kind must be 'tag' or 'exposure', not {kind!r}")
     return Profile(name, version, str(doc.get("description", "")).strip(), exp_cats, tuple(rules), where)
+
+
+def _contract(text: Any, where: str) -> bytes:
+    """20 bytes of a contract address in a profile: `0x` + 40 hex digits, TRON's `41` + 40 hex
+    digits, or TRON's `T…` (Base58Check); ConfigError naming the field otherwise."""
+    from fundtrail.chains.bitcoin.address import base58check_decode
+    from fundtrail.errors import UsageError
+
+    t = str(text).strip()
+    try:
+        if t[:2] in ("0x", "0X") and len(t) == 42:
+            return bytes.fromhex(t[2:])
+        if t[:2] == "41" and len(t) == 42:
+            return bytes.fromhex(t[2:])
+        if t[:1] == "T":
+            payload = base58check_decode(t)
+            if len(payload) == 21 and payload[0] == 0x41:
+                return payload[1:]
+    except (ValueError, UsageError):
+        pass
+    raise ConfigError(f"{where}: {t!r} is not a contract address (0x… or 41… with 40 hex digits, or T…)")
+
+
+def _issuers(doc: Any, where: str) -> tuple[tuple[str, bytes], ...]:
+    """A freeze rule's added issuer contracts: {chain: [address, ...]} -> ((chain, bytes), ...)."""
+    if doc is None:
+        return ()
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: must map chain names to lists of contract addresses")
+    out = []
+    for chain, addrs in doc.items():
+        if not isinstance(addrs, list):
+            raise ConfigError(f"{where}.{chain}: must be a list of contract addresses")
+        out += [(str(chain), _contract(a, f"{where}.{chain}[{i}]")) for i, a in enumerate(addrs)]
+    return tuple(out)

@@ -74,6 +74,10 @@ def reason_text(r: dict[str, Any]) -> str:
         cur = f" [{tag['currency']}]" if tag.get("currency") else ""
         inherited = f" (cluster of {tag['inherited_from']})" if tag.get("inherited_from") else ""
         text = f"{r['rule']} ({r['score']:g}): tagged {tag['category']} '{tag['label']}'{cur}{inherited}"
+    elif r["kind"] == "freeze":
+        tok = f"{r['token_symbol']} ({r['token']})" if r.get("token_symbol") else r["token"]
+        text = (f"{r['rule']} ({r['score']:g}): frozen by the issuer of {tok} at block {r['block']} "
+                f"({r['action']}, tx {r['tx']}, {r['time']})")
     else:
         text = (f"{r['rule']} ({r['score']:g}): {r['share']:.2%} {r['direction']} {r['hops']} "
                 f"{r['category']}" + (f" in {r['asset']}" if r.get("asset") else ""))

@@ -14,6 +14,7 @@ What is checked (docs/attribution.md has the table):
   mixed-case address must carry a valid EIP-55 checksum. All-lower/all-upper has none: "format".
 - LTC, DOGE, DASH, BCH/BSV (legacy form), BTG, XVG, ZEC (transparent), TRX, XRP: Base58Check with the
   currency's version bytes (XRP with the Ripple alphabet); LTC also bech32 `ltc`, ZEC sapling `zs`.
+  TRX also as `41…`/`0x…` hex (java-tron's and the TVM's forms), stored as its `T…` text.
 - BCH/BSV cashaddr (with or without the `bitcoincash:` prefix, stored without it): its checksum.
 - Hex accounts of other chains (Zilliqa, ...): 40 hex digits, format only.
 - XMR and every other currency: format only (plausible characters and length).
@@ -28,6 +29,7 @@ from fundtrail.chains.bitcoin.address import (B58_ALPHABET, base58check_decode, 
                                               segwit_decode,
                                               parse_address as parse_btc_address)
 from fundtrail.chains.bitcoin.params import MAINNET, REGTEST, SIGNET, TESTNET, TESTNET4, Network
+from fundtrail.chains.tron.address import parse_tron_address, to_base58
 from fundtrail.chains.ethereum.hexutil import eip55
 from fundtrail.errors import UsageError
 
@@ -48,7 +50,7 @@ BTC_TEST_NETWORKS = {"BTC-TESTNET": TESTNET, "BTC-TESTNET4": TESTNET4, "BTC-SIGN
                      "BTC-REGTEST": REGTEST}
 #: Currency code -> fundtrail store chain, where fundtrail ingests that chain.
 STORE_CHAINS = {"BTC": "btc", "ETH": "eth", "BSC": "bsc", "POLYGON": "polygon", "ARB": "arbitrum",
-                "OP": "optimism", "AVAX": "avalanche", "BASE": "base"}
+                "OP": "optimism", "AVAX": "avalanche", "BASE": "base", "TRX": "tron"}
 #: Base58Check version prefixes (as bytes) of the legacy address forms.
 _B58_VERSIONS: dict[str, tuple[bytes, ...]] = {
     "LTC": (b"\x30", b"\x32", b"\x05"), "DOGE": (b"\x1e", b"\x16"), "DASH": (b"\x4c", b"\x10"),
@@ -161,6 +163,8 @@ def normalise(currency: str, text: str) -> tuple[str, str, str]:
     if _HEX40.fullmatch(addr) and cur not in _B58_VERSIONS:
         # Hex account of a chain whose checksum rule we do not know (Zilliqa's differs from EIP-55).
         return cur, addr.lower(), FORMAT
+    if cur == "TRX" and addr[:2] in ("41", "0x", "0X"):
+        return cur, _tron_hex(addr), FORMAT
     if cur in _B58_VERSIONS:
         return cur, *_base58_family(cur, addr)
     if cur == "XMR":
@@ -243,6 +247,15 @@ def _cashaddr(addr: str) -> str:
     if not cashaddr_ok("bitcoincash", body):
         raise InvalidAddress("bad cashaddr checksum")
     return body
+
+
+def _tron_hex(addr: str) -> str:
+    """A TRX address typed as `41…` or `0x…` hex (how java-tron and the TVM write it), stored as the
+    `T…` Base58Check text every TRON tag is keyed by; hex carries no checksum (validation "format")."""
+    try:
+        return to_base58(parse_tron_address(addr))
+    except UsageError as exc:
+        raise InvalidAddress(exc.message.split(": ", 1)[-1]) from None
 
 
 def _base58_family(cur: str, addr: str) -> tuple[str, str]:

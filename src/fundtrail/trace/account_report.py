@@ -19,7 +19,9 @@ metadata ingest fetched), written from the integer (rounded down to a base unit)
 without known decimals is shown in base units (`decimals` null). Endpoints and graph nodes carry
 the attribution `describe` gives (direct tags, tags inherited through the address's cluster, with
 their source, confidence and `inherited_from`). `accounting` (per asset in `summary.by_asset`)
-states seed + absorbed = endpoints + fees (docs/taint-policies.md).
+states seed + absorbed = endpoints + fees (docs/taint-policies.md). An endpoint holding a token whose
+own contract has frozen the address (`trace.freezes.frozen_now`) carries `frozen`: the action, block,
+time and transaction, and the text "frozen by the issuer at block X"; else `frozen` is null.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from fundtrail.store.lake import Store
 from fundtrail.trace.account_engine import REASONS, AccountTrace
 from fundtrail.trace.account_graph import AccountGraph
 from fundtrail.trace.account_seeds import AccountSeed
+from fundtrail.trace.freezes import FreezeFact
 from fundtrail.trace.report import _exact, _iso
 
 Describe = Callable[[int], dict[str, Any]]
@@ -150,9 +153,11 @@ def _base(amount: Any) -> int:
 
 def to_json(graph: AccountGraph, seed: AccountSeed, result: AccountTrace, *, stop_at: list[str] | None = None,
             describe: Describe | None = None, units: dict[int, Unit] | None = None,
-            tip: int | None = None, max_edges: int = 5_000) -> dict[str, Any]:
+            tip: int | None = None, max_edges: int = 5_000,
+            frozen: dict[tuple[int, int], FreezeFact] | None = None) -> dict[str, Any]:
     """The account trace as the documented JSON object; `units` from `token_units`, `tip` the
-    highest block the store holds ("unspent" means held as of that block)."""
+    highest block the store holds ("unspent" means held as of that block); `frozen` from
+    `trace.freezes.frozen_now` ((token id, address id) -> the action that froze it)."""
     n = _Names(graph, units)
     groups: dict[tuple[int, int, str], dict[str, Any]] = {}
     for e in result.endpoints:
@@ -189,6 +194,8 @@ def to_json(graph: AccountGraph, seed: AccountSeed, result: AccountTrace, *, sto
         }
         if grp["reason"] == "unspent":
             row["as_of_block"] = tip
+        fact = (frozen or {}).get((grp["asset"], grp["address_id"])) if grp["asset"] >= 0 else None
+        row["frozen"] = _frozen(fact, n.unit(grp["asset"]).decimals) if fact is not None else None
         endpoints.append(row)
     by_asset = _by_asset(n, result)
     single = next(iter(by_asset.values())) if len(by_asset) == 1 else None
@@ -241,6 +248,14 @@ def to_json(graph: AccountGraph, seed: AccountSeed, result: AccountTrace, *, sto
         "truncation": result.truncated,
         "elapsed_ms": round(result.elapsed_s * 1000, 3),
     }
+
+
+def _frozen(f: FreezeFact, decimals: int | None) -> dict[str, Any]:
+    """An endpoint's freeze: the token contract's last action on the address (it froze it)."""
+    return {"action": f.action, "block": f.block, "time": _iso(f.time), "tx": "0x" + f.tx_hash.hex(),
+            "log_index": f.log_index, "amount": str(f.amount) if f.amount is not None else None,
+            "amount_display": format_units(f.amount, decimals) if f.amount is not None else None,
+            "text": f"frozen by the issuer at block {f.block}"}
 
 
 def _edge(graph: AccountGraph, n: _Names, ed: Any) -> dict[str, Any]:
@@ -343,6 +358,9 @@ def render_text(doc: dict[str, Any], *, top: int = 25) -> str:
         d = assets.get(e["asset"]) or {"symbol": e["symbol"], "decimals": e["decimals"]}
         lines.append(f"  {_show(Fraction(e['amount_exact']), d):>34} {e['share']:7.2%}  {e['reason']:<15} "
                      f"{e['address'] or '(none)'}{label}  hops {e['hops']}, first {e['first_arrival']}")
+        if e.get("frozen"):
+            fz = e["frozen"]
+            lines.append(f"  {'':>34} {'':7}  {fz['text']} ({fz['action']}, tx {fz['tx']}, {fz['time']})")
         for t in e["tags"][:3]:
             lines.append(f"  {'':>34} {'':7}  tag {_tag_text(t)}")
         if len(e["tags"]) > 3:

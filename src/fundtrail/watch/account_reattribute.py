@@ -74,11 +74,11 @@ def reattribute_account(store: Store, chain: str, attribution: dict[str, Any], w
             continue
         arrived = first[(item_id, address, asset)]
         block = _block_hash(store, chain, arrived)
+        decimals: int | None
         if asset == "native":
             symbol, decimals = (known.native_symbol, known.native_decimals) if known else ("ETH", 18)
         else:
-            unit = _token_unit(store, p, asset, units)
-            symbol, decimals = unit
+            symbol, decimals = _token_unit(store, p, asset, units)
         amount_text = f"{format_units(received, decimals)} {symbol or asset}"
         title = (f"{amount_text} of traced funds reached {svc['label']} (deposit {address}, from height "
                  f"{arrived}; new attribution: {which})")

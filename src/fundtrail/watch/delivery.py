@@ -32,7 +32,7 @@ from fundtrail.watch.delivery_http import Attempt, post_alert
 from fundtrail.watch.webhooks import REMOVED_REASON, read_secret, utc_now
 
 __all__ = ["LEASE_MARGIN_S", "MAX_DELAY_S", "DeliveryReport", "Outcome", "backoff_seconds", "dead_letters",
-           "deliver_due", "outbox_state", "replay"]
+           "deliver_due", "deliveries_of", "outbox_state", "replay"]
 
 log = logging.getLogger(__name__)
 LEASE_MARGIN_S = 5.0
@@ -181,6 +181,17 @@ _DEAD_SQL = """
     WHERE o.status = 'dead' ORDER BY a.created_at, o.alert_id, o.webhook_id"""
 _DEAD_NAMES = ("alert_id", "webhook_id", "attempts", "last_error", "kind", "rule", "severity", "chain",
                "title", "created_at", "webhook_removed")
+
+
+def deliveries_of(con: Any, alert_id: str) -> list[dict[str, Any]]:
+    """Where one alert stands with each webhook: status, attempts, last error, when delivered or due."""
+    rows = con.execute(
+        "SELECT o.webhook_id, w.url, o.status, o.attempts, o.last_error, o.next_attempt_at, o.delivered_at, "
+        "w.removed_at IS NOT NULL FROM alert_outbox o JOIN webhooks w USING (webhook_id) WHERE o.alert_id = ? "
+        "ORDER BY o.webhook_id", [alert_id]).fetchall()
+    names = ("webhook_id", "url", "status", "attempts", "last_error", "next_attempt_at", "delivered_at",
+             "webhook_removed")
+    return [dict(zip(names, r, strict=True)) for r in rows]
 
 
 def dead_letters(store: Store, *, read_only: bool = True) -> list[dict[str, Any]]:

@@ -50,7 +50,8 @@ from fundtrail.workspace.graph_view import GraphViewOps
 from fundtrail.workspace.job_models import (AppliedMigration, BitcoinIngestResult, EthereumIngestResult,
                                             ExportResult, ExportTransactionsRequest, ExportTransfersRequest,
                                             Finding, FsckResult, IngestBitcoinRequest, IngestEthereumRequest,
-                                            IngestIncomplete, IngestResult, MigrateResult)
+                                            IngestIncomplete, IngestResult, IngestTronRequest, MigrateResult,
+                                            TronIngestResult)
 from fundtrail.workspace.jobs import JobOps
 from fundtrail.workspace.kyt import KytOps
 from fundtrail.workspace.kyt_models import (KytAlert, KytAssessment, KytFlow, KytParty, KytTransferRequest,
@@ -73,8 +74,12 @@ from fundtrail.workspace.trace_models import (GraphBuildResult, PathsRequest, Pa
                                               TraceRequest, TraceResult)
 from fundtrail.workspace.tracing import TraceOps
 from fundtrail.workspace.transactions import TransactionOps
-from fundtrail.workspace.watch_models import AlertPage, AlertRecord, WatchAddResult, WatchItem, WatchListResult
+from fundtrail.workspace.watch_models import (AlertDelivery, AlertPage, AlertRecord, WatchAddResult, WatchItem,
+                                              WatchListResult)
 from fundtrail.workspace.watching import WatchOps
+from fundtrail.workspace.freezes import FreezeOps
+from fundtrail.workspace.job_tron import IngestTronOps
+from fundtrail.workspace.freeze_models import FreezeRow, FreezesRequest, FreezesResult
 from fundtrail.workspace.verification import BundleVerification, TraceVerification, VerificationOps
 
 __all__ = [
@@ -89,6 +94,7 @@ __all__ = [
     "AddressTransfer",
     "AddressTx",
     "AddressTxPage",
+    "AlertDelivery",
     "AlertPage",
     "AlertRecord",
     "AppliedMigration",
@@ -139,6 +145,10 @@ __all__ = [
     "ExposureResult",
     "Finding",
     "FindingRecord",
+    "FreezeOps",
+    "FreezeRow",
+    "FreezesRequest",
+    "FreezesResult",
     "FsckResult",
     "GraphBuildResult",
     "GraphEdge",
@@ -153,6 +163,7 @@ __all__ = [
     "IngestIncomplete",
     "IngestResult",
     "IngestRun",
+    "IngestTronRequest",
     "KytAlert",
     "KytAssessment",
     "KytFlow",
@@ -222,6 +233,7 @@ __all__ = [
     "TraceService",
     "TraceVerification",
     "TransactionDetail",
+    "TronIngestResult",
     "TxInput",
     "TxOutput",
     "TxTag",
@@ -247,7 +259,7 @@ __all__ = [
 
 class Workspace(KytOps, WatchOps, DeliveryOps, CaseFilesOps, CaseEvidenceOps, CaseReportOps, VerificationOps, CaseOps,
                 StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps,
-                TagOps, TraceOps, RiskOps, JobOps, AccessOps, WorkspaceBase):
+                TagOps, TraceOps, RiskOps, IngestTronOps, JobOps, AccessOps, FreezeOps, WorkspaceBase):
     """fundtrail's capabilities on one store; open with `Workspace.open(settings, ...)`."""
 
 
@@ -271,7 +283,7 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     # risk, screening, exposure
     RiskReport, RiskReports, ScreenResult, ExposureResult,
     # jobs
-    BitcoinIngestResult, EthereumIngestResult, ExportResult, FsckResult, MigrateResult,
+    BitcoinIngestResult, EthereumIngestResult, TronIngestResult, ExportResult, FsckResult, MigrateResult,
     # users, tokens, audit log
     UserRecord, UsersListResult, SessionCreated, TokenCreateResult, TokenRecord, TokensListResult, AuditRecord,
     AuditPage, AuditVerifyResult,
@@ -285,4 +297,6 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     # monitoring: watch items, alerts, webhooks, delivery
     WatchAddResult, WatchListResult, WatchItem, AlertPage, AlertRecord, WebhookCreated, WebhookList, WebhookRemoved,
     DeliveryResult, DeadLetterList, ReplayResult, KytTransferResult, KytAssessment,
+    # stablecoin freezes
+    FreezesResult,
 )

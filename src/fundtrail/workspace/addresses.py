@@ -41,9 +41,10 @@ class AddressOps(LookupBase):
     """Address summary and transactions."""
 
     def canonical_address(self, ref: ChainRef, text: str) -> str:
-        """The text an address is shown as on `ref` (bech32 lower case, EIP-55)."""
+        """The text an address is shown as on `ref` (bech32 lower case, EIP-55, TRON's Base58Check)."""
         if ref.family == "account":
-            return account_text(parse_account_address(text))
+            net = self.network(ref.name)
+            return account_text(parse_account_address(text, chain=ref.name, network=net), chain=ref.name, network=net)
         return parse_utxo_address(text, self.network(ref.name)).text
 
     def token_info(self, chain: str) -> dict[int, tuple[str | None, int | None]]:

@@ -44,7 +44,8 @@ class Units:
         hit = self._units.get(asset)
         if hit is None:
             symbol, decimals = self.tokens.get(asset, (None, None))
-            hit = self._units[asset] = Unit(account_text(self.ag.address_bytes(asset)), symbol, decimals)
+            hit = self._units[asset] = Unit(account_text(self.ag.address_bytes(asset), chain=self.ag.chain), symbol,
+                                              decimals)
         return hit
 
 

@@ -62,7 +62,7 @@ class Nodes:
         hit = self._texts.get(aid)
         if hit is None:
             if self.ag is not None:
-                hit = account_text(self.ag.address_bytes(aid))
+                hit = account_text(self.ag.address_bytes(aid), chain=self.chain)
             else:
                 assert self.g is not None and self.network is not None
                 hit = lookup_utxo.address_text(self.g, self.network, aid)

@@ -166,7 +166,7 @@ class EthereumIngestResult(Model):
 
 
 #: The result of either ingest job.
-IngestResult = BitcoinIngestResult | EthereumIngestResult
+IngestResult = BitcoinIngestResult | EthereumIngestResult  # TronIngestResult is an EthereumIngestResult
 
 
 class IngestIncomplete(DataError):
@@ -269,3 +269,57 @@ class MigrateResult(Model):
     latest: int
     applied_now: list[int]
     migrations: list[AppliedMigration]
+
+
+class IngestTronRequest(Model):
+    """Ingest TRON from a java-tron node's HTTP API (`rpc`; `solidity`: its solidity endpoint,
+    preferred for block data: only final blocks) or a directory of recorded answers (`replay`);
+    `record` writes the answers of an `rpc` run in the replay format."""
+
+    rpc: str | None = None
+    solidity: str | None = None
+    replay: Path | None = None
+    record: Path | None = None
+    chain: str = "tron"
+    from_block: int | None = None
+    to_block: int | None = None
+    follow: bool = False
+    poll_interval: float = 3.0
+    batch_blocks: int = 100
+    concurrency: int = 4
+    rate_limit: float | None = None  # HTTP requests per second
+    rpc_timeout: int | None = None
+
+    _chain = field_validator("chain")(_chain_name)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IngestTronRequest:
+        if (self.rpc is None) == (self.replay is None):
+            raise UsageError("give exactly one of rpc (a java-tron node's URL) and replay (a recording)",
+                             field="rpc")
+        if self.replay is not None:
+            for option, given in (("solidity", self.solidity), ("record", self.record)):
+                if given is not None:
+                    raise UsageError(f"{option} needs a node (rpc), not a recording", field=option)
+            if self.follow:
+                raise UsageError("follow needs a node; a recording does not grow", field="follow")
+        if self.follow and self.to_block is not None:
+            raise UsageError("follow and to_block exclude each other", field="follow")
+        checks = (("from_block", self.from_block, 0, None), ("to_block", self.to_block, 0, None),
+                  ("batch_blocks", self.batch_blocks, 1, 100_000), ("concurrency", self.concurrency, 1, 64),
+                  ("rpc_timeout", self.rpc_timeout, 1, 86_400))
+        for name, value, low, high in checks:
+            if value is not None and (value < low or (high is not None and value > high)):
+                raise UsageError(f"{name} must be at least {low}" + (f" and at most {high}" if high else "")
+                                 + f" (got {value})", field=name)
+        if self.from_block is not None and self.to_block is not None and self.to_block < self.from_block:
+            raise UsageError(f"empty block range {self.from_block}..{self.to_block}", field="to_block")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise UsageError("rate_limit must be positive", field="rate_limit")
+        if self.poll_interval <= 0:
+            raise UsageError("poll_interval must be positive", field="poll_interval")
+        return self
+
+
+class TronIngestResult(EthereumIngestResult):
+    """What one TRON ingest run did: the EVM result's fields (TRON runs the same pipeline)."""

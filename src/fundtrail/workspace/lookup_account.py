@@ -15,7 +15,7 @@ import numpy as np
 
 from fundtrail.chains.resolve import account_text
 from fundtrail.errors import NotFoundError
-from fundtrail.model.chains import EVM_CHAINS
+from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.store.lake import Store
 from fundtrail.store.tables import TRANSFER_KINDS
 from fundtrail.trace.account_graph import AccountGraph
@@ -27,7 +27,7 @@ _M32 = np.uint64(0xFFFFFFFF)
 
 def native(chain: str) -> tuple[str, int]:
     """(symbol, decimals) of the chain's native asset."""
-    known = EVM_CHAINS.get(chain)
+    known = ACCOUNT_CHAINS.get(chain)
     return (known.native_symbol, known.native_decimals) if known else ("ETH", 18)
 
 
@@ -76,7 +76,7 @@ def address_activity(g: AccountGraph, chain: str, address_id: int,
                                 sent=str(gave), balance=str(got - gave), transfers=int(mine.sum()))
         else:
             sym, dec = token_info.get(int(a), (None, None))
-            contract = account_text(g.address_bytes(int(a)))
+            contract = account_text(g.address_bytes(int(a)), chain=g.chain)
             entry = AssetTotals(asset=contract, contract=contract, symbol=sym, decimals=dec, received=str(got),
                                 sent=str(gave), balance=str(got - gave), transfers=int(mine.sum()))
         assets.append(entry)
@@ -105,14 +105,15 @@ def page_of_txs(g: AccountGraph, chain: str, address_id: int, act: dict[str, Any
             f, t, a = int(g.ev_from[e]), int(g.ev_to[e]), int(g.ev_asset[e])
             direction = "self" if f == t else ("in" if t == address_id else "out")
             other = f if direction == "in" else t
-            contract = account_text(g.address_bytes(a)) if a >= 0 else None
+            contract = account_text(g.address_bytes(a), chain=g.chain) if a >= 0 else None
             log = int(g.ev_log[e])
             trace = g.trace_address(e)
             rows.append(AddressTransfer(
                 direction=direction, kind=TRANSFER_KINDS[int(g.ev_kind[e])],  # type: ignore[arg-type]
                 asset=symbol if a < 0 else (token_info.get(a, (None, None))[0] or contract or ""),
                 contract=contract, amount=str(g.amount(e)),
-                counterparty=account_text(g.address_bytes(other)) if other >= 0 and direction != "self" else None,
+                counterparty=(account_text(g.address_bytes(other), chain=g.chain)
+                              if other >= 0 and direction != "self" else None),
                 log_index=log if log >= 0 else None, trace_address=trace or None))
         first = int(evs[int(act["starts"][i])])
         seen = seen_at(g, first)
@@ -123,7 +124,7 @@ def page_of_txs(g: AccountGraph, chain: str, address_id: int, act: dict[str, Any
 def _addr(g: AccountGraph, aid: Any) -> str | None:
     if aid is None or int(aid) < 0 or int(aid) >= g.n_addresses:
         return None
-    return account_text(g.address_bytes(int(aid)))
+    return account_text(g.address_bytes(int(aid)), chain=g.chain)
 
 
 def transaction(store: Store, g: AccountGraph, chain: str, tx: int,

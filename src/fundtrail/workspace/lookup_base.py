@@ -50,7 +50,7 @@ class LookupBase(IndexOps):
         if not isinstance(text, str) or not text.strip():
             raise UsageError(f"{field} is empty: give an address", field=field)
         found = [ChainRef(name=c, family=fam)  # type: ignore[arg-type]
-                 for c, (fam, net) in sorted(self.networks().items()) if accepts(fam, net, text)]
+                 for c, (fam, net) in sorted(self.networks().items()) if accepts(fam, net, text, chain=c)]
         if not found:
             stored = ", ".join(sorted(self.networks())) or "none"
             raise UsageError(f"{field} {text.strip()!r} is not an address of any chain in the store "

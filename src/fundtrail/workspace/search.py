@@ -86,7 +86,7 @@ class SearchOps(AddressOps, TransactionOps):
     def _address_hits(self, text: str) -> list[SearchHit]:
         hits = []
         for name, (fam, net) in sorted(self.networks().items()):
-            if not accepts(fam, net, text):
+            if not accepts(fam, net, text, chain=name):
                 continue
             ref = ChainRef(name=name, family=fam)  # type: ignore[arg-type]
             try:

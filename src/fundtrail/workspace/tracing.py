@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 from fundtrail.errors import DataError, FundtrailError, NotFoundError, UsageError
 from fundtrail.model.amounts import parse_base_units, parse_sat
-from fundtrail.model.chains import EVM_CHAINS
+from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.model.times import parse_time
 from fundtrail.store.coverage import Coverage, coverage
 from fundtrail.trace.account_engine import trace_account
+from fundtrail.trace.freezes import frozen_now
 from fundtrail.trace.account_report import Unit, native_symbol, token_units
 from fundtrail.trace.account_report import render_text as account_text
 from fundtrail.trace.account_report import to_json as account_json
@@ -196,7 +197,7 @@ class TraceOps(IndexOps):
         g = self.account_graph(chain, progress)
         parsed = parse_account_seeds(g, _account_seeds(texts), since=limits.since, until=limits.until)
         wanted = asset_id(g, req.asset, native_symbol(chain))
-        known = EVM_CHAINS.get(chain)
+        known = ACCOUNT_CHAINS.get(chain)
         units = token_units(self.store, chain)
         unit = (Unit(native_symbol(chain), known.native_decimals if known else 18) if wanted in (None, -1)
                 else units.get(wanted, Unit("", None)))
@@ -209,7 +210,8 @@ class TraceOps(IndexOps):
         result = trace_account(g, parsed, direction=req.direction, policy=req.policy, limits=limits,
                                stop=combine(listed, tagged), asset=wanted)
         doc = account_json(g, parsed, result, stop_at=stop_at, describe=describe_with(tagmap), units=units,
-                           tip=coverage(self.store, chain).tip_height, max_edges=max_edges)
+                           tip=coverage(self.store, chain).tip_height, max_edges=max_edges,
+                           frozen=frozen_now(self.store, chain))
         return TraceResult.of(doc)
 
     def paths(self, req: PathsRequest, progress: Progress = no_progress) -> PathsResult:

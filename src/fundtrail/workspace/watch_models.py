@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from fundtrail.workspace.core import Model, Page
 
 
@@ -47,8 +49,22 @@ class WatchListResult(Model):
     items: list[WatchItem]
 
 
+class AlertDelivery(Model):
+    """Where an alert stands with one webhook (`alerts show`): `pending`, `delivered` or `dead`."""
+
+    webhook_id: str
+    url: str
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: str | None
+    delivered_at: str | None
+    webhook_removed: bool
+
+
 class AlertRecord(Model):
-    """One alert or retraction; `document` is the JSON body webhooks receive (docs/watch.md)."""
+    """One alert or retraction; `document` is the JSON body webhooks receive (docs/watch.md);
+    `deliveries` (filled by `alert_show` only) where it stands with each webhook."""
 
     id: str
     item_id: str
@@ -66,6 +82,7 @@ class AlertRecord(Model):
     acked_by: str | None
     retracted_by: str | None
     document: dict[str, Any]
+    deliveries: list[AlertDelivery] = Field(default_factory=list)
 
 
 class AlertPage(Model):

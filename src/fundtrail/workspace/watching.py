@@ -11,48 +11,35 @@ naming it. Only the owner, or members of the item's case, see an item and its al
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
-import pyarrow as pa
 
 from fundtrail.cases import ids
 from fundtrail.cases import store as case_store
-from fundtrail.cases import traces as case_traces
-from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address
-from fundtrail.errors import FundtrailError, NotFoundError, UsageError
-from fundtrail.model.chains import bitcoin_network_of
+from fundtrail.errors import UsageError
 from fundtrail.model.amounts import parse_sat
 from fundtrail.model.times import parse_time
-from fundtrail.tags.taxonomy import CATEGORIES, resolve_category
 from fundtrail.trace.policies import policy as policy_by_name
 from fundtrail.trace.policies import whole_sat
-from fundtrail.trace.seeds import parse_seeds
-from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, stop_categories
 from fundtrail.watch import alerts as alert_rows
+from fundtrail.watch import delivery
 from fundtrail.watch import items as watch_items
-from fundtrail.watch.frontier import encode_state, exact_amount, frontier_of_trace
-from fundtrail.workspace.cases import CaseOps
 from fundtrail.workspace.core import Page, check_limit, decode_cursor, encode_cursor
-from fundtrail.workspace.trace_models import TraceRequest
-from fundtrail.workspace.tracing import _limits, _seed_texts
-from fundtrail.workspace.watch_models import AlertPage, AlertRecord, WatchAddResult, WatchItem, WatchListResult
+from fundtrail.workspace.watch_models import (AlertDelivery, AlertPage, AlertRecord, WatchAddResult, WatchItem,
+                                              WatchListResult)
+from fundtrail.workspace.watch_targets import Frontier, WatchTargets
 
-#: What an account-chain address looks like (0x and 40 hex digits; TRON's forms once it is stored)
-ACCOUNT_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 __all__ = ["AlertPage", "AlertRecord", "WatchAddResult", "WatchItem", "WatchListResult", "WatchOps"]
 
-_Frontier = list[tuple[str, str, str, int | None]]  # (output, amount, state, height)
 
 
 def _iso(t: dt.datetime | None) -> str | None:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t is not None else None
 
 
-class WatchOps(CaseOps):
+class WatchOps(WatchTargets):
     """Watch items, their alerts, acknowledgement."""
 
     # -- items --------------------------------------------------------------------------------------
@@ -85,7 +72,7 @@ class WatchOps(CaseOps):
         min_sat = parse_sat(min_value, "min_value") if min_value is not None and not (
             chain is not None and self.chain(chain, what="watch").family == "account") else None
         cats = self._watch_categories(rule, category)
-        made: list[tuple[watch_items.Item, _Frontier]] = []
+        made: list[tuple[watch_items.Item, Frontier]] = []
         notes: list[str] = []
         seen = self._seen_addresses(targets, chain, rule)
         for text in targets:
@@ -170,7 +157,11 @@ class WatchOps(CaseOps):
         """One alert with its document; NotFoundError (field `alert`) for one the user may not see."""
         user = case_store.check_user(self.actor.user, field="as")
         with self.store.connect(read_only=not self.writable) as con:
-            return _alert_model(alert_rows.get_alert(con, alert_id, user))
+            record = _alert_model(alert_rows.get_alert(con, alert_id, user))
+            record.deliveries = [AlertDelivery(**{**d, "next_attempt_at": _iso(d["next_attempt_at"]),
+                                                  "delivered_at": _iso(d["delivered_at"])})
+                                 for d in delivery.deliveries_of(con, alert_id)]
+        return record
 
     def alert_ack(self, alert_id: str) -> AlertRecord:
         """Acknowledge an alert (the first acknowledgement is kept)."""
@@ -180,228 +171,6 @@ class WatchOps(CaseOps):
             return _alert_model(alert_rows.ack(con, alert_id, user))
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _watch_categories(self, rule: str, category: str | None) -> list[str]:
-        if category is None:
-            return list(DEFAULT_STOP_CATEGORIES) if rule == "reaches-service" else []
-        if rule not in ("reaches-service", "deposit"):
-            raise UsageError("category applies to rules reaches-service (the services to alert on) and deposit "
-                             "(the paying side's category)", field="category")
-        try:
-            return stop_categories(category)
-        except UsageError as exc:
-            raise UsageError(exc.message.replace("stop_at", "category", 1), field="category") from None
-
-    def _resolve_target(self, text: str, chain: str | None, rule: str, policy: str | None, cats: list[str],
-                        cats_given: bool, case: str | None, seen: frozenset[str] = frozenset(),
-                        ) -> list[tuple[str, str, str, _Frontier, dict[str, Any] | None]]:
-        """(kind, chain, canonical target, frontier rows, note) for one target; one error naming it."""
-        raw = text.strip() if isinstance(text, str) else ""
-        try:
-            if case_traces.TRACE_ID.fullmatch(raw):
-                return [self._trace_target(raw, chain, policy, cats, cats_given, case)]
-            if raw.startswith("category:"):
-                cat = resolve_category(raw.split(":", 1)[1].strip())
-                if cat is None:
-                    raise UsageError(f"unknown category (known: {', '.join(CATEGORIES)})")
-                ref = self.chain(chain, family=None if chain else "utxo", what="watch")
-                return [("category", ref.name, cat, [], None)]
-            if raw.startswith("cluster:"):
-                return [self._cluster_target(raw.split(":", 1)[1].strip(), chain)]
-            return self._seed_targets(raw, chain, rule, policy, cats, seen)
-        except FundtrailError as exc:
-            msg = exc.message if exc.message.startswith(f"target {raw!r}") else f"target {raw[:120]!r}: {exc.message}"
-            raise type(exc)(msg, field="rule" if exc.field == "rule" else "targets") from None
-
-    def _cluster_target(self, text: str, chain: str | None) -> tuple[str, str, str, _Frontier, None]:
-        ref = self.chain(chain, family="utxo", what="watch")
-        if not text.isdigit():
-            raise UsageError("a cluster is cluster:N with N the cluster id `cluster show` gives")
-        labels, _sizes, _run = self.cluster_sizes(ref.name, ref.family)
-        cid = int(text)
-        if labels is None or not 0 <= cid < labels.shape[0] or int(labels[cid]) != cid:
-            raise NotFoundError(f"is no cluster of the current clustering of {ref.name}")
-        return ("cluster", ref.name, str(cid), [], None)
-
-    def _seed_targets(self, raw: str, chain: str | None, rule: str, policy: str | None, cats: list[str],
-                      seen: frozenset[str] = frozenset(),
-                      ) -> list[tuple[str, str, str, _Frontier, dict[str, Any] | None]]:
-        if not raw:
-            raise UsageError("is empty")
-        account = self._account_target(raw, chain, rule)
-        if account is not None:
-            return [account]
-        direct = self._address_target(raw, chain, rule, seen)
-        if direct is not None:  # an address watched for its own activity: parsed, no search (100,000 at once)
-            return [direct]
-        hits = [h for h in self.search(raw, limit=50).hits if h.chain is not None and chain in (None, h.chain)
-                and h.kind in ("output", "transaction", "address")]
-        if not hits:
-            where = f" on chain {chain}" if chain else ""
-            raise NotFoundError(f"is no address, output or transaction in the store{where}")
-        hit = hits[0]
-        if self.chain(hit.chain).family != "utxo":
-            raise UsageError("on an account chain watch the address (a transaction or transfer is not a "
-                             "watch target there)")
-        assert hit.chain is not None
-        if hit.kind == "address":
-            texts = [hit.text]
-            kind = "address"
-        else:
-            graph = self.graph_index(hit.chain)
-            seed = parse_seeds(graph, [(hit.text, None)])[0]
-            texts = [f"{graph.txid_hex(graph.tx_of_output(o))}:{o - int(graph.tx_first_out[graph.tx_of_output(o)])}"
-                     for o in seed.outputs]
-            kind = "output"
-        out = []
-        for t in texts:
-            frontier: _Frontier = []
-            note = None
-            if rule == "reaches-service":
-                frontier, note = self._frontier(hit.chain, TraceRequest(seeds=[t], policy=policy or "haircut"), cats)
-                note["categories"] = cats
-            out.append((kind, hit.chain, t, frontier, note))
-        return out
-
-    def _account_target(self, raw: str, chain: str | None, rule: str,
-                        ) -> tuple[str, str, str, _Frontier, dict[str, Any] | None] | None:
-        """An address of an account chain (EVM, TRON): watched for `moved`, `deposit`, or as the
-        source of `reaches-service` (every outflow of it traced, docs/watch.md "Account chains");
-        None when the target is not for an account chain (the UTXO paths then resolve it)."""
-        if chain is not None:
-            ref = self.chain(chain, what="watch")
-            if ref.family != "account":
-                return None
-        else:
-            if not ACCOUNT_ADDRESS.fullmatch(raw):
-                return None
-            try:
-                ref = self.chain(None, family="account", what="watch")
-            except FundtrailError:
-                return None
-        addr = parse_account_address(raw, field="targets")
-        if rule == "risk-above":
-            raise UsageError("rule risk-above is not evaluated on account chains yet (moved, deposit and "
-                             "reaches-service are)", field="rule")
-        text = account_text(addr)
-        view = f"{ref.name.replace('-', '_')}_addresses"
-        with self.store.query() as con:
-            known = con.execute(f"SELECT count(*) FROM {view} WHERE address = ?", [addr]).fetchone()
-        note: dict[str, Any] = {}
-        if not known or not known[0]:
-            note["text"] = f"{text} is not on the chain yet: watched from its first appearance"
-        return ("address", ref.name, text, [], note or None)
-
-    def _address_target(self, raw: str, chain: str | None, rule: str, seen: frozenset[str],
-                        ) -> tuple[str, str, str, _Frontier, dict[str, Any] | None] | None:
-        """An address of the chain watched for its own activity (`moved`, `deposit`), in canonical
-        form, seen by the store or not yet (a ransom address published before it is paid: matched
-        from its first appearance); None when `raw` is not an address of the chain or the rule
-        needs a trace (the search path then resolves it or names the error)."""
-        if rule not in ("moved", "deposit", "risk-above"):
-            return None
-        try:
-            ref = self.chain(chain, family="utxo", what="watch")
-            addr = parse_utxo_address(raw, bitcoin_network_of(ref.name), field="targets")
-        except FundtrailError:
-            return None
-        note = None
-        if addr.text not in seen:
-            note = {"text": f"{addr.text} is not on the chain yet: watched from its first appearance"}
-        return ("address", ref.name, addr.text, [], note)
-
-    def _seen_addresses(self, targets: list[str], chain: str | None, rule: str) -> frozenset[str]:
-        """The canonical texts of the address targets the chain has seen (one join for them all)."""
-        if rule not in ("moved", "deposit", "risk-above"):
-            return frozenset()
-        try:
-            ref = self.chain(chain, family="utxo", what="watch")
-        except FundtrailError:
-            return frozenset()  # the target loop names the problem
-        net = bitcoin_network_of(ref.name)
-        by_fp: dict[tuple[int, int], str] = {}
-        for text in targets:
-            try:
-                addr = parse_utxo_address(text, net, field="targets")
-            except FundtrailError:
-                continue
-            by_fp[(addr.fp1, addr.fp2)] = addr.text
-        if not by_fp:
-            return frozenset()
-        keys = pa.table({"fp1": pa.array([k[0] for k in by_fp], pa.uint64()),
-                         "fp2": pa.array([k[1] for k in by_fp], pa.uint64())})
-        view = f"{ref.name.replace('-', '_')}_addresses"
-        with self.store.query() as con:
-            con.register("_watch_targets", keys)
-            try:
-                rows = con.execute(f"SELECT a.fp1, a.fp2 FROM {view} a JOIN _watch_targets k "
-                                   "ON a.fp1 = k.fp1 AND a.fp2 = k.fp2").fetchall()
-            finally:
-                con.unregister("_watch_targets")
-        return frozenset(by_fp[(int(f1), int(f2))] for f1, f2 in rows)
-
-    def _trace_target(self, trace_id: str, chain: str | None, policy: str | None, cats: list[str],
-                      cats_given: bool, case: str | None) -> tuple[str, str, str, _Frontier, dict[str, Any]]:
-        if case is None:
-            raise UsageError("a saved trace is watched within its case: give --case")
-        saved = case_traces.get_trace(self.store, case, trace_id, self.actor.user, read_only=False)
-        req = TraceRequest(**saved["request"])
-        name = str(saved["state"].get("chain"))
-        if chain is not None and chain != name:
-            raise UsageError(f"is a trace of chain {name}, not {chain}")
-        if req.direction != "forward" or req.follow_change:
-            raise UsageError("is not a forward taint trace: only forward traces have a frontier to watch")
-        if policy is not None and policy != req.policy:
-            raise UsageError(f"was traced under policy {req.policy}; its frontier cannot follow {policy}")
-        if cats_given:
-            use = cats
-        else:  # the saved trace's stop categories
-            use = stop_categories(",".join(req.stop_at)) if req.stop_at is not None else list(DEFAULT_STOP_CATEGORIES)
-        frontier, note = self._frontier(name, req, use)
-        note["categories"] = use
-        saved_unspent = (saved["result"].get("summary") or {}).get("by_reason_sat", {}).get("unspent", 0)
-        total = whole_sat(sum((_amount(a) for _, a, _, _ in frontier), Fraction(0)))
-        same = "the saved result's" if total == saved_unspent else f"the saved result said {saved_unspent}"
-        note["text"] = (f"frontier of {trace_id}: {len(frontier)} unspent output(s) carrying {total} sat under "
-                        f"{req.policy} ({same}); followed from here with every new block")
-        return ("frontier", name, trace_id, frontier, note)
-
-    def _frontier(self, chain: str, req: TraceRequest, cats: list[str]) -> tuple[_Frontier, dict[str, Any]]:
-        """The unspent endpoints of a forward trace of `req`, with their states (a frontier)."""
-        limits = _limits(req)
-        limits = replace(limits, min_value=parse_sat(req.min_value, "min_value"))
-        graph = self.graph_index(chain)
-        parsed = parse_seeds(graph, _seed_texts(req), since=limits.since, until=limits.until)
-        stop = self.tag_map(chain, "utxo").stop_rule(cats)
-        outputs, truncated = frontier_of_trace(graph, [o for s in parsed for o in s.outputs], req.policy,
-                                               exact=req.exact, limits=limits, stop=stop)
-        if truncated:
-            raise UsageError("its trace ran out of budget (truncated): the frontier would be incomplete; trace with "
-                             "a larger --max-txs or a narrower seed set")
-        pol = policy_by_name(req.policy, exact=req.exact)
-        rows: _Frontier = []
-        for o, state in outputs:
-            tx = graph.tx_of_output(o)
-            rows.append((f"{graph.txid_hex(tx)}:{o - int(graph.tx_first_out[tx])}", exact_amount(pol.amount(state)),
-                         encode_state(state), int(graph.tx_height[tx])))
-        return rows, {"policy": req.policy}
-
-    def _unique_ids(self, made: list[tuple[watch_items.Item, _Frontier]]) -> list[tuple[watch_items.Item, _Frontier]]:
-        """The items with ids no other item has (8 hex digits: among 100,000 items a random id
-        repeats about once, so repeats are drawn again)."""
-        ids = [i.item_id for i, _ in made]
-        with self.store.connect(read_only=not self.writable) as con:
-            taken = {r[0] for r in con.execute("SELECT item_id FROM watch_items WHERE list_contains(?, item_id)",
-                                                [ids]).fetchall()}
-        seen: set[str] = set()
-        out = []
-        for item, frontier in made:
-            iid = item.item_id
-            while iid in taken or iid in seen:
-                iid = watch_items.new_item_id()
-            seen.add(iid)
-            out.append((replace(item, item_id=iid) if iid != item.item_id else item, frontier))
-        return out
-
     def _item_models(self, items: list[watch_items.Item]) -> list[WatchItem]:
         """The items as results, with the live frontier of those that have one (one query for all)."""
         follows = [i.item_id for i in items if i.kind == "frontier" or i.rule == "reaches-service"]

@@ -49,7 +49,7 @@ def test_anvil_committed_build_is_exactly_what_the_sources_compile_to(tmp_path):
     fresh = compile_contracts(tmp_path, solcjs=solcjs)
     committed = load_artefacts()
     assert sorted(fresh) == sorted(committed) == [
-        "Doomed", "Forwarder", "Reverter", "TestMulti", "TestNFT", "TestToken", "TestWETH"]
+        "Doomed", "Forwarder", "Reverter", "TestIssuer", "TestMulti", "TestNFT", "TestToken", "TestWETH"]
     for name, artefact in fresh.items():
         assert artefact["bytecode"] == committed[name]["bytecode"], f"{name}: rebuild the artefacts"
         assert artefact == committed[name], name

@@ -1,4 +1,5 @@
-"""Ingest jobs for EVM chains: a block range, or following the node's tip through reorgs."""
+"""Ingest jobs for account chains: a block range, or following the node's tip through reorgs
+(`run_job`, shared by the EVM and TRON sources)."""
 
 from __future__ import annotations
 
@@ -47,32 +48,42 @@ def ingest_ethereum(store: Store, rpc, *, chain: str | None = None, first: int |
     """
     config = chain_config(rpc, chain, chain_id)
     with EthIngest(store, config, rpc, batch_blocks=batch_blocks, progress=progress) as ing:
-        default_first = recorded[0] if recorded else 0
-        start = first if first is not None else (ing.tip + 1 if ing.tip is not None else default_first)
-        end = last if last is not None else (recorded[-1] if recorded else rpc.block_number())
-        if recorded and first is None and last is None and start > end:
-            ing.report.warnings.append(f"every recorded block ({recorded[0]}..{recorded[-1]}) is "
-                                       "stored already; nothing to do")
-            return ing.finish()
-        if not follow:
-            if end < start:
-                raise UsageError(f"empty block range {start}..{end}")
-            ing.ingest_range(start, end)
-            return ing.finish()
-        while not should_stop():
-            head = rpc.block_number()
-            fork = _fork_point(ing, rpc, head)
-            if fork is not None:
-                ing.report.rolled_back += rollback_to(ing, fork)
-                ing.report.warnings.append(f"reorganisation: rolled back to block {fork}")
-            nxt = ing.tip + 1 if ing.tip is not None else start
-            if nxt <= head:
-                ing.ingest_range(nxt, head)
-                continue
-            deadline = time.monotonic() + poll_interval
-            while time.monotonic() < deadline and not should_stop():
-                time.sleep(min(0.2, poll_interval))
+        return run_job(ing, head=rpc.block_number, node_hash=lambda h: _node_hash(rpc, h),
+                       first=first, last=last, follow=follow, poll_interval=poll_interval,
+                       should_stop=should_stop, recorded=recorded)
+
+
+def run_job(ing: EthIngest, *, head: Callable[[], int], node_hash: Callable[[int], bytes],
+            first: int | None, last: int | None, follow: bool, poll_interval: float,
+            should_stop: Callable[[], bool], recorded: list[int] | None) -> EthIngestReport:
+    """A range, or following the node's head, for any account chain: `head()` is the node's
+    head block number, `node_hash(n)` the hash of its block n (to find a fork point)."""
+    default_first = recorded[0] if recorded else 0
+    start = first if first is not None else (ing.tip + 1 if ing.tip is not None else default_first)
+    end = last if last is not None else (recorded[-1] if recorded else head())
+    if recorded and first is None and last is None and start > end:
+        ing.report.warnings.append(f"every recorded block ({recorded[0]}..{recorded[-1]}) is "
+                                   "stored already; nothing to do")
         return ing.finish()
+    if not follow:
+        if end < start:
+            raise UsageError(f"empty block range {start}..{end}")
+        ing.ingest_range(start, end)
+        return ing.finish()
+    while not should_stop():
+        top = head()
+        fork = _fork_point(ing, node_hash, top)
+        if fork is not None:
+            ing.report.rolled_back += rollback_to(ing, fork)
+            ing.report.warnings.append(f"reorganisation: rolled back to block {fork}")
+        nxt = ing.tip + 1 if ing.tip is not None else start
+        if nxt <= top:
+            ing.ingest_range(nxt, top)
+            continue
+        deadline = time.monotonic() + poll_interval
+        while time.monotonic() < deadline and not should_stop():
+            time.sleep(min(0.2, poll_interval))
+    return ing.finish()
 
 
 def hash_bytes(value: object) -> bytes:
@@ -83,19 +94,22 @@ def hash_bytes(value: object) -> bytes:
     return raw
 
 
-def _fork_point(ing: EthIngest, rpc, head: int) -> int | None:
+def _node_hash(rpc, h: int) -> bytes:
+    node = rpc.blocks([h], full_transactions=False)[0]
+    try:
+        return hash_bytes(node.get("hash"))
+    except DataError as exc:
+        raise SourceError(f"{rpc}: eth_getBlockByNumber {h}: field hash: {exc.message}") from None
+
+
+def _fork_point(ing: EthIngest, node_hash: Callable[[int], bytes], head: int) -> int | None:
     """Highest stored block that the node still has, if the stored tip is no longer canonical."""
     tip = ing.tip
     if tip is None:
         return None
     h = min(tip, head)
     while h >= 0 and h in ing.hashes:
-        node = rpc.blocks([h], full_transactions=False)[0]
-        try:
-            node_hash = hash_bytes(node.get("hash"))
-        except DataError as exc:
-            raise SourceError(f"{rpc}: eth_getBlockByNumber {h}: field hash: {exc.message}") from None
-        if node_hash == ing.hashes[h]:
+        if node_hash(h) == ing.hashes[h]:
             return None if h == tip else h
         h -= 1
     return h if h < tip else None

@@ -1,6 +1,8 @@
-"""The Ethereum/EVM ingest pipeline: fetch a batch of blocks, decode, commit atomically.
+"""The account-chain ingest pipeline: fetch a batch of blocks, decode, commit atomically.
 
-The same code serves any EVM chain; what differs is configuration (`model.chains.EvmChain`).
+The same code serves any EVM chain, where what differs is configuration (`model.chains.EvmChain`),
+and TRON, where the fetch step differs too (`fetch=`: java-tron's HTTP API turned into the same
+`BlockBundle`s, `ingest/tron/fetch.py`); decoding, commits, rollback and watch hooks are shared.
 Ids are dense and assigned in block order, so a rerun after a crash continues from the last
 committed batch and assigns the same ids; a reorganisation rolls back by block number.
 """
@@ -25,6 +27,7 @@ from fundtrail.store import Store
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (blocks done, transfers done)
+Fetch = Callable[[list[int]], list[BlockBundle]]  # block numbers -> their bundles, in order
 
 
 @dataclass
@@ -51,16 +54,22 @@ class EthIngestReport:
 
 
 class EthIngest(ChainWriter):
-    """Commits blocks of one EVM chain to a store; use as a context manager."""
+    """Commits blocks of one account chain to a store; use as a context manager.
+
+    `rpc` names the source in provenance and answers `token_metadata`; `fetch` gets a batch's
+    bundles (default: the EVM JSON-RPC fetcher on `rpc`); `network` is the catalog's network of
+    the chain (default `chain-id-<id>`)."""
 
     def __init__(self, store: Store, chain: EvmChain, rpc, *, batch_blocks: int = 100,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, fetch: Fetch | None = None,
+                 network: str | None = None) -> None:
         self.chain, self.rpc = chain, rpc
         self.name = chain.name
         self.batch_blocks = batch_blocks
         self.progress = progress
+        self.fetch: Fetch = fetch or (lambda numbers: fetch_bundles(rpc, numbers, chain))
         self._open_writer(store, self.name)
-        self._declare_chain("account", f"chain-id-{chain.chain_id}")
+        self._declare_chain("account", network or f"chain-id-{chain.chain_id}")
         self.report = EthIngestReport(self.name, chain.chain_id)
         self._t0 = time.perf_counter()
         self.hook: BatchHook | None = hook_for(store, self.name)  # the watch rules (docs/watch.md)
@@ -108,7 +117,7 @@ class EthIngest(ChainWriter):
     def commit_blocks(self, numbers: list[int]) -> None:
         """Fetch, decode and commit one batch; nothing of it is stored if any part fails."""
         t = time.perf_counter()
-        bundles = fetch_bundles(self.rpc, numbers, self.chain)
+        bundles = self.fetch(numbers)
         self.report.fetch_seconds += time.perf_counter() - t
         t = time.perf_counter()
         self._check_links(bundles)
@@ -155,6 +164,9 @@ class EthIngest(ChainWriter):
             self.hashes[num] = h
         self._count_unverified(bundles)
         rep = self.report
+        for note in (n for b in bundles for n in b.notes):  # decoder notes (TRON: unknown contracts)
+            if note not in rep.warnings and len(rep.warnings) < 100:
+                rep.warnings.append(note)
         rep.blocks += len(bundles)
         rep.transactions += tables["transactions"].num_rows
         rep.transfers += tables["transfers"].num_rows
@@ -186,7 +198,8 @@ class EthIngest(ChainWriter):
         """Count blocks stored unverified; say why once per run."""
         unverified = sum(not b.verified for b in bundles)
         if unverified and not self.report.unverified_blocks:
-            why = UNVERIFIED_WHY.get(self.chain.verify, "its blocks cannot be checked")
+            level = "tron" if self.chain.address_format == "base58check" else self.chain.verify
+            why = UNVERIFIED_WHY.get(level, "its blocks cannot be checked")
             self.report.warnings.append(f"chain {self.name}: {why}; its blocks are stored as "
                                         "unverified (blocks.verified = false)")
             log.warning("%s", self.report.warnings[-1])

@@ -1,19 +1,24 @@
-"""Decoded Ethereum JSON-RPC data of a batch of blocks -> Arrow tables for the lake.
+"""Decoded account-chain data of a batch of blocks -> Arrow tables for the lake (EVM and TRON).
 
 Every movement of value becomes one row of `transfers` (DESIGN.md section 2): native value of a
 transaction, internal value from traces, token events, withdrawals, fees and block rewards, each
 with its source (transaction, log index or trace address) and whether it took effect. Failed
 transactions and reverted calls move nothing but are recorded with success = false, because an
-attempted payment is itself evidence.
+attempted payment is itself evidence. Both fetchers (`ingest/ethereum` over JSON-RPC,
+`ingest/tron/bundle.py` from java-tron's HTTP API) produce `BlockBundle`s, so this is the one row
+builder: stablecoin freezes (`freezes`) are decoded here from the logs of successful transactions of
+either, and TRON's typed non-value events (`events`) arrive in the bundle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import json
 from decimal import Decimal
 
 import pyarrow as pa
 
+from fundtrail.chains.ethereum.freezes import FREEZE_TOPICS, decode_freeze
 from fundtrail.store.tables import ACCOUNT_TABLES, TRANSFER_KINDS
 
 KIND = {name: code for code, name in enumerate(TRANSFER_KINDS)}
@@ -21,7 +26,7 @@ _DEC_LIMIT = 10**38
 _GWEI = 10**9
 # token events -> transfer kind (WETH Deposit/Withdrawal are mints/burns of an ERC-20)
 _TOKEN_KIND = {"erc20": "erc20", "erc721": "erc721", "erc1155": "erc1155",
-               "weth_deposit": "erc20", "weth_withdrawal": "erc20"}
+               "weth_deposit": "erc20", "weth_withdrawal": "erc20", "trc10": "trc10"}
 _VALUE_CALL_TYPES = {None, "call", "callcode"}
 
 
@@ -32,10 +37,18 @@ class BlockBundle:
     block: dict
     transactions: list[dict]
     receipts: list[dict]  # aligned with transactions
-    trace_mode: str  # "parity" | "geth" | "none"
+    trace_mode: str  # "parity" | "geth" | "none" | "tron" (internal_transactions of java-tron)
     traces: list[dict] = field(default_factory=list)
     token_moves: list[dict] = field(default_factory=list)
     verified: bool = False  # hash and roots checked (ingest/ethereum/verify.py)
+    # chain-specific native movements outside a transaction's own value (TRON: rewards withdrawn):
+    # {kind, transaction_hash, from_address, to_address, amount, success}
+    moves: list[dict] = field(default_factory=list)
+    # typed non-value events (TRON staking, delegation, votes): {transaction_hash, kind,
+    # from_address, to_address, asset (token address or None), amount, resource, detail, success}
+    events: list[dict] = field(default_factory=list)
+    solidified: bool = False  # TRON: read from the solidity endpoint (irreversible)
+    notes: list[str] = field(default_factory=list)  # decoder warnings to report (unknown contracts)
 
 
 def dec(n: int | None) -> Decimal | None:
@@ -78,7 +91,7 @@ def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counte
     """Tables for a batch, and per block (number, hash, parent hash, first tx id, first transfer
     id, first address id) for the catalog; `counters` and `book` advance past the ids used."""
     rows: dict[str, dict[str, list]] = {t: {c: [] for c in s.names} for t, s in ACCOUNT_TABLES.items()}
-    tokens_seen: dict[bytes, str] = {}
+    tokens_seen: dict[bytes, tuple[str, str | None]] = {}
     marks: list[tuple] = []
     for b in bundles:
         blk = b.block
@@ -87,7 +100,7 @@ def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counte
                       book.next_id))
         miner = book.id(blk["miner"], number)
         _add(rows["blocks"], number=number, hash=blk["hash"], parent_hash=blk["parent_hash"],
-             timestamp=ts, miner_id=miner, gas_limit=blk["gas_limit"], gas_used=blk["gas_used"],
+             timestamp=ts, miner_id=miner, gas_limit=blk.get("gas_limit"), gas_used=blk.get("gas_used"),
              base_fee_per_gas=dec(blk.get("base_fee_per_gas")), difficulty=dec(blk.get("difficulty")),
              size=blk.get("size"), tx_count=len(b.transactions), nonce=blk.get("nonce"),
              extra_data=blk.get("extra_data"), state_root=blk.get("state_root"),
@@ -110,25 +123,41 @@ def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counte
                 _add(rows["logs"], tx_id=tid, log_index=log["log_index"], block_number=number,
                      address_id=book.id(log["address"], number), topic0=topics[0], topic1=topics[1],
                      topic2=topics[2], topic3=topics[3], data=log["data"])
-            _value_and_fees(rows, tx, rc, tid, blk, book, counters, tx["hash"] not in failed)
+            ok = _value_and_fees(rows, tx, rc, tid, blk, book, counters, tx["hash"] not in failed)
+            if ok:
+                _freezes(rows, rc["logs"], tid, number, ts, book)
         for tr in b.traces:
             _trace(rows, tr, tx_ids, book, counters, ts)
         for mv in b.token_moves:
             kind = _TOKEN_KIND[mv["kind"]]
-            tokens_seen.setdefault(mv["token"], kind)
+            if mv["token"] not in tokens_seen:
+                tokens_seen[mv["token"]] = (kind, mv.get("asset_key"))
             _transfer(rows, counters, number, ts, tx_ids.get(mv["transaction_hash"]), kind,
                       book.id(mv["from_address"], number), book.id(mv["to_address"], number),
                       book.id(mv["token"], number), mv["amount"], token_id=mv.get("token_id"),
-                      log_index=mv["log_index"], batch_index=mv.get("batch_index"))
+                      log_index=mv["log_index"], batch_index=mv.get("batch_index"),
+                      trace_address=mv.get("trace_address"), success=mv.get("success", True))
+        for mv in b.moves:
+            _transfer(rows, counters, number, ts, tx_ids.get(mv["transaction_hash"]), mv["kind"],
+                      book.id(mv["from_address"], number), book.id(mv["to_address"], number), None,
+                      mv["amount"], success=mv.get("success", True))
+        for ev in b.events:
+            _add(rows["events"], block_number=number, block_time=ts, tx_id=tx_ids.get(ev["transaction_hash"]),
+                 kind=ev["kind"], from_id=book.id(ev["from_address"], number),
+                 to_id=book.id(ev["to_address"], number), asset_id=book.id(ev.get("asset"), number),
+                 amount=dec(ev["amount"]), resource=ev.get("resource"),
+                 detail=json.dumps(ev["detail"], sort_keys=True) if ev.get("detail") else None,
+                 success=ev.get("success", True))
         for w in blk.get("withdrawals") or []:
             _transfer(rows, counters, number, ts, None, "withdrawal", None,
                       book.id(w["address"], number), None, w["amount"] * _GWEI)
-    for token, standard in tokens_seen.items():
+    for token, (standard, key) in tokens_seen.items():
         meta = token_meta.get(token)
         if meta is None:
             continue
+        # a TRC-10 asset without a name from the node keeps its id (or 2018 name) as the name
         _add(rows["tokens"], address_id=book.ids[token], standard=standard, symbol=meta.get("symbol"),
-             name=meta.get("name"), decimals=meta.get("decimals"))
+             name=meta.get("name") or key, decimals=meta.get("decimals"))
     for aid, addr, first in book.new:
         _add(rows["addresses"], address_id=aid, address=addr, first_block=first)
     book.new = []
@@ -154,7 +183,10 @@ def _transfer(rows, counters: Counters, number: int, ts: int, tx_id: int | None,
 
 
 def _fees(tx: dict, rc: dict, blk: dict) -> tuple[int | None, int | None, int | None]:
-    """(effective gas price, total fee, burnt part) of a transaction."""
+    """(effective gas price, total fee, burnt part) of a transaction. A receipt with an explicit
+    `fee` (TRON: bandwidth, energy and other fees, all burnt) gives it directly."""
+    if "fee" in rc:
+        return None, rc["fee"], rc["fee"]
     price = rc.get("effective_gas_price")
     if price is None:
         price = tx.get("gas_price")
@@ -186,7 +218,8 @@ def _transaction(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBoo
 
 
 def _value_and_fees(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBook,
-                    counters: Counters, trace_ok: bool) -> None:
+                    counters: Counters, trace_ok: bool) -> bool:
+    """Write the transaction's own value and fee transfers; whether the transaction succeeded."""
     number, ts = blk["number"], blk["timestamp"]
     sender = book.id(tx["from_address"], number)
     ok = rc.get("status") == 1 if rc.get("status") is not None else trace_ok
@@ -202,6 +235,21 @@ def _value_and_fees(rows, tx: dict, rc: dict, tid: int, blk: dict, book: Address
                       None, tip)
         if burnt:
             _transfer(rows, counters, number, ts, tid, "fee", sender, None, None, burnt)
+    return ok
+
+
+def _freezes(rows, logs: list[dict], tid: int, number: int, ts: int, book: AddressBook) -> None:
+    """Issuer freeze actions (Tether, Circle) among a successful transaction's logs."""
+    for log in logs:
+        topics = log["topics"]
+        if not topics or topics[0] not in FREEZE_TOPICS:
+            continue
+        ev = decode_freeze(list(topics), log["data"] or b"")
+        if ev is None:
+            continue
+        _add(rows["freezes"], block_number=number, block_time=ts, tx_id=tid, log_index=log["log_index"],
+             token_id=book.id(log["address"], number), address_id=book.id(ev.address, number),
+             action=ev.action, amount=dec(ev.amount), amount_raw=raw(ev.amount))
 
 
 def _trace(rows, tr: dict, tx_ids: dict[bytes, int], book: AddressBook, counters: Counters,

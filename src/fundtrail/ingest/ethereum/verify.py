@@ -33,6 +33,10 @@ UNVERIFIED_WHY = {
     "header": "its transactions and receipts have chain-specific types, so only header hashes "
               "are checked",
     "none": "its header format cannot be hashed here, so blocks are not checked against their hashes",
+    # TRON: a block id is the SHA-256 of the protobuf-encoded header (with the height in its first
+    # 8 bytes); the node's JSON does not give the protobuf bytes, so ids are taken as the node states them
+    "tron": "java-tron block ids are not recomputed here (they hash the protobuf header the node's JSON does "
+            "not carry); blocks are linked by parent id and number only",
 }
 
 

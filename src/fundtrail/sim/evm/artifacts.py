@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import sys
 from functools import cache
 from pathlib import Path
@@ -53,10 +54,15 @@ def solc_artefacts(solcjs: Path, contracts_dir: Path, settings: dict[str, Any], 
     sources = {p.name: {"content": p.read_text(encoding="utf-8")}
                for p in sorted(contracts_dir.glob("*.sol"))}
     request = {"language": "Solidity", "sources": sources, "settings": settings}
-    done = subprocess.run([str(solcjs), "--standard-json"], input=json.dumps(request),
-                          capture_output=True, text=True, check=True, cwd=contracts_dir)
+    # solcjs writes its answer with process.stdout.write and exits: through a pipe it is cut at 64 KiB,
+    # so it goes to a file
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+        subprocess.run([str(solcjs), "--standard-json"], input=json.dumps(request), stdout=out,
+                       stderr=subprocess.PIPE, text=True, check=True, cwd=contracts_dir)
+        out.seek(0)
+        text = out.read()
     # solcjs may print a notice before the JSON document
-    output = json.loads(done.stdout[done.stdout.index("{"):])
+    output = json.loads(text[text.index("{"):])
     errors = [e for e in output.get("errors", []) if e["severity"] == "error"]
     if errors:
         raise DataError("solc: " + " | ".join(e["formattedMessage"].splitlines()[0] for e in errors))
