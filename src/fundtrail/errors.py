@@ -72,6 +72,11 @@ class SourceError(FundtrailError):
     http_status = 502
 
 
+class BlockMissing(SourceError):
+    """The node does not have a block (or a receipt) it should: not synced, pruned, or its head
+    moved back meanwhile (a reorganisation to a shorter branch); a follow run polls again."""
+
+
 class NotFoundError(FundtrailError):
     """The requested object (block, transaction, address) is not in the store."""
 

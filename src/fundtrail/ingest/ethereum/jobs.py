@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from fundtrail.chains.ethereum.hexutil import hex_to_bytes
-from fundtrail.errors import DataError, SourceError, UsageError
+from fundtrail.errors import BlockMissing, DataError, SourceError, UsageError
 from fundtrail.ingest.ethereum.pipeline import EthIngest, EthIngestReport, Progress
 from fundtrail.ingest.ethereum.rollback import rollback_to
 from fundtrail.ingest.ethereum.rpc import RpcError
@@ -16,6 +16,8 @@ from fundtrail.model.chains import EVM_CHAINS, EvmChain, evm_chain
 from fundtrail.store import Store
 
 log = logging.getLogger(__name__)
+#: polls in a row a follow run tolerates a block the node announced and then lacks
+FOLLOW_MISSING_RETRIES = 5
 
 
 def chain_config(rpc, chain: str | None, chain_id: int | None) -> EvmChain:
@@ -70,16 +72,26 @@ def run_job(ing: EthIngest, *, head: Callable[[], int], node_hash: Callable[[int
             raise UsageError(f"empty block range {start}..{end}")
         ing.ingest_range(start, end)
         return ing.finish()
+    missing = 0
     while not should_stop():
-        top = head()
-        fork = _fork_point(ing, node_hash, top)
-        if fork is not None:
-            ing.report.rolled_back += rollback_to(ing, fork)
-            ing.report.warnings.append(f"reorganisation: rolled back to block {fork}")
-        nxt = ing.tip + 1 if ing.tip is not None else start
-        if nxt <= top:
-            ing.ingest_range(nxt, top)
-            continue
+        try:
+            top = head()
+            fork = _fork_point(ing, node_hash, top)
+            if fork is not None:
+                ing.report.rolled_back += rollback_to(ing, fork)
+                ing.report.warnings.append(f"reorganisation: rolled back to block {fork}")
+            nxt = ing.tip + 1 if ing.tip is not None else start
+            if nxt <= top:
+                ing.ingest_range(nxt, top)
+                missing = 0
+                continue
+        except BlockMissing:
+            # the head moved back between two requests (a reorganisation to a shorter branch, for a
+            # moment): poll again; a block that stays missing is the node's fault, said as such
+            missing += 1
+            if missing > FOLLOW_MISSING_RETRIES:
+                raise
+            log.info("a block the node announced is gone; polling again (%d)", missing)
         deadline = time.monotonic() + poll_interval
         while time.monotonic() < deadline and not should_stop():
             time.sleep(min(0.2, poll_interval))

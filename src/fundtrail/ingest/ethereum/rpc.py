@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
-from fundtrail.errors import SourceError, UsageError
+from fundtrail.errors import BlockMissing, SourceError, UsageError
 from fundtrail.ingest.ethereum.transport import (
     HttpTransport,
     Transport,
@@ -186,7 +186,7 @@ class EthRpc:
         docs = self.batch([("eth_getBlockByNumber", [hex(n), full_transactions]) for n in numbers])
         for n, doc in zip(numbers, docs, strict=True):
             if doc is None:
-                raise SourceError(f"{self.source}: block {n} not found (node not synced, or pruned?)")
+                raise BlockMissing(f"{self.source}: block {n} not found (node not synced, or pruned?)")
             got = hex_int(doc.get("number")) if isinstance(doc, dict) else None
             if got != n:
                 raise SourceError(f"{self.source}: asked for block {n}, the node returned "
@@ -212,7 +212,7 @@ class EthRpc:
         receipts = self.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
         for h, r in zip(hashes, receipts, strict=True):
             if r is None:
-                raise SourceError(f"{self.source}: receipt of transaction {h} in block "
+                raise BlockMissing(f"{self.source}: receipt of transaction {h} in block "
                                   f"{hex_int(number)} not found (node not synced, or pruned?)")
         return self._check_receipts(block, hashes, receipts)
 

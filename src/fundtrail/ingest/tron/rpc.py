@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self, TypeVar
 
-from fundtrail.errors import SourceError, UsageError
+from fundtrail.errors import BlockMissing, SourceError, UsageError
 from fundtrail.ingest.ethereum.rpc import decode_decimals, decode_text
 from fundtrail.ingest.tron.replay import BLOCK, INFOS, Recorder
 from fundtrail.ingest.tron.transport import TronNodeError, TronTransport, describe
@@ -159,7 +159,7 @@ class TronRpc:
 
     def _checked(self, doc: Any, n: int, where: str) -> dict[str, Any]:
         if not doc:
-            raise SourceError(f"{self.source}: {where}: block {n} not found (node not synced, or pruned?)")
+            raise BlockMissing(f"{self.source}: {where}: block {n} not found (node not synced, or pruned?)")
         got = block_number(doc)
         if got != n:
             raise SourceError(f"{self.source}: {where}: asked for block {n}, the node returned "
