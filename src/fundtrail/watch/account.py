@@ -18,8 +18,9 @@ import duckdb
 import pyarrow as pa
 
 from fundtrail.chains.resolve import account_text, parse_account_address
+from fundtrail.chains.tron.address import is_tron_chain
 from fundtrail.errors import UsageError
-from fundtrail.model.chains import EVM_CHAINS
+from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.store import Store
 from fundtrail.tags.lookup import has_tags
 from fundtrail.trace.attribution import chain_currency
@@ -42,7 +43,7 @@ class AccountWatchEvaluator:
         self.loaded = False
         self.version: tuple[Any, ...] = ()
         self._pending: tuple[AccountChanges, dict[int, bytes], dict[int, tuple[str, int | None]]] | None = None
-        known = EVM_CHAINS.get(chain)
+        known = ACCOUNT_CHAINS.get(chain)
         self.native = (known.native_symbol, known.native_decimals) if known else ("ETH", 18)
 
     # -- loading ------------------------------------------------------------------------------------
@@ -65,7 +66,7 @@ class AccountWatchEvaluator:
         self.tags: dict[bytes, list[dict[str, Any]]] = {}
         for address, category, label, source in tags:
             try:
-                raw = parse_account_address(address)
+                raw = parse_account_address(address, chain=self.chain)
             except UsageError:
                 continue
             self.tags.setdefault(raw, []).append({"address": address, "category": category, "label": label,
@@ -73,7 +74,7 @@ class AccountWatchEvaluator:
         wanted: dict[bytes, list[Item]] = {}
         for i in items:
             if i.kind == "address":
-                wanted.setdefault(parse_account_address(i.target), []).append(i)
+                wanted.setdefault(parse_account_address(i.target, chain=self.chain), []).append(i)
         newest: dict[tuple[str, str, str], tuple[int, str]] = {}
         for item_id, output, state in rows:
             parts = split_output(output)
@@ -81,8 +82,8 @@ class AccountWatchEvaluator:
                 address, asset, height = parts
                 if (item_id, address, asset) not in newest or newest[(item_id, address, asset)][0] < height:
                     newest[(item_id, address, asset)] = (height, state)
-        ledger_bytes = {parse_account_address(a) for (_, a, x) in newest} | {
-            parse_account_address(x) for (_, _, x) in newest if x != "native"}
+        ledger_bytes = {parse_account_address(a, chain=self.chain) for (_, a, x) in newest} | {
+            parse_account_address(x, chain=self.chain) for (_, _, x) in newest if x != "native"}
         self.ids: dict[bytes, int] = self._ids({*wanted, *self.tags, *ledger_bytes, ZERO})
         self.bytes_of: dict[int, bytes] = {v: k for k, v in self.ids.items()}
         self.zero_id = self.ids.get(ZERO)
@@ -98,15 +99,15 @@ class AccountWatchEvaluator:
         self.frontiers: dict[str, Frontier] = {}
         for i in items:
             if i.kind == "address" and i.rule == "reaches-service":
-                raw = parse_account_address(i.target)
+                raw = parse_account_address(i.target, chain=self.chain)
                 self.frontiers[i.item_id] = Frontier({self.ids[raw]} if raw in self.ids else set())
         for (item_id, address, asset), (_, state) in newest.items():
             led = load(state)
             front = self.frontiers.get(item_id)
             if led is None or front is None:
                 continue
-            aid = self.ids.get(parse_account_address(address))
-            xid = NATIVE if asset == "native" else self.ids.get(parse_account_address(asset))
+            aid = self.ids.get(parse_account_address(address, chain=self.chain))
+            xid = NATIVE if asset == "native" else self.ids.get(parse_account_address(asset, chain=self.chain))
             if aid is not None and xid is not None:
                 front.ledgers[(aid, xid)] = led
         self.loaded = True
@@ -147,7 +148,9 @@ class AccountWatchEvaluator:
 
         def text(aid: int) -> str | None:
             raw = raw_of(aid) if aid >= 0 else None
-            return account_text(raw) if raw is not None else (None if aid < 0 else f"address id {aid}")
+            if raw is not None:
+                return account_text(raw, chain=self.chain)
+            return None if aid < 0 else f"address id {aid}"
 
         def asset_text(asset: int) -> str:
             return "native" if asset == NATIVE else (text(asset) or str(asset))
@@ -177,7 +180,7 @@ class AccountWatchEvaluator:
         new = self._new_addresses(tables["addresses"])
         if self.zero_id is None:
             self.zero_id = next((a for a, raw in new.items() if raw == ZERO), None)
-        batch = AccountBatch(tables, self.zero_id)
+        batch = AccountBatch(tables, self.zero_id, bare_hashes=is_tron_chain(self.chain))
         by_address = dict(self.by_address)
         for aid, raw in new.items():
             if raw in self.wanted:
@@ -193,7 +196,7 @@ class AccountWatchEvaluator:
         for item_id, front in sorted(self.frontiers.items()):
             if not front.sources:  # a watched address first seen in this batch becomes the source now
                 item = self.items[item_id]
-                raw = parse_account_address(item.target)
+                raw = parse_account_address(item.target, chain=self.chain)
                 front = Frontier({a for a, r in new.items() if r == raw}, front.ledgers)
             if front.addresses() & present:
                 propagate(batch, self.items[item_id], front, ctx, self._replayer(batch), changes)

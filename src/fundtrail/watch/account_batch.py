@@ -39,15 +39,17 @@ class Event:
 class AccountBatch:
     """Events, transaction hashes and block hashes of one batch."""
 
-    def __init__(self, tables: dict[str, pa.Table], zero_id: int | None) -> None:
+    def __init__(self, tables: dict[str, pa.Table], zero_id: int | None, *, bare_hashes: bool = False) -> None:
+        """`bare_hashes`: block and transaction hashes as hex without 0x (TRON's convention)."""
+        pre = "" if bare_hashes else "0x"
         tr = tables["transfers"]
         blocks = tables["blocks"]
         self.blocks: dict[int, tuple[str, int]] = {
-            int(n): ("0x" + bytes(h).hex(), int(t or 0)) for n, h, t in zip(
+            int(n): (pre + bytes(h).hex(), int(t or 0)) for n, h, t in zip(
                 blocks.column("number").to_pylist(), blocks.column("hash").to_pylist(),
                 blocks.column("timestamp").to_pylist())}
         txs = tables["transactions"]
-        self.tx_hash: dict[int, str] = {int(i): "0x" + bytes(h).hex() for i, h in zip(
+        self.tx_hash: dict[int, str] = {int(i): pre + bytes(h).hex() for i, h in zip(
             txs.column("tx_id").to_pylist(), txs.column("hash").to_pylist())}
         self.events: list[Event] = []
         self.addresses = np.zeros(0, np.int64)

@@ -16,8 +16,9 @@ import json
 from typing import Any
 
 from fundtrail.chains.resolve import parse_account_address
+from fundtrail.chains.tron.address import is_tron_chain
 from fundtrail.errors import UsageError
-from fundtrail.model.chains import EVM_CHAINS
+from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.store import Store
 from fundtrail.tags.lookup import has_tags
 from fundtrail.trace.account_report import format_units, token_units
@@ -33,7 +34,6 @@ from fundtrail.watch.items import active_items, now
 
 def reattribute_account(store: Store, chain: str, attribution: dict[str, Any], which: str) -> list[str]:
     """Check the chain's account ledgers against the tags now; the new alert ids."""
-    p = chain.replace("-", "_")
     with store.connect(read_only=True) as con:
         items = {i.item_id: i for i in active_items(con, chain) if i.rule == "reaches-service"}
         rows = con.execute("SELECT f.item_id, f.output, f.state FROM watch_frontier f JOIN watch_items w ON "
@@ -46,7 +46,7 @@ def reattribute_account(store: Store, chain: str, attribution: dict[str, Any], w
     by_raw: dict[bytes, list[dict[str, Any]]] = {}
     for address, category, label, source in tags:
         try:
-            by_raw.setdefault(parse_account_address(address), []).append(
+            by_raw.setdefault(parse_account_address(address, chain=chain), []).append(
                 {"label": label, "category": category, "address": address, "via": "tag", "tag_source": source})
         except UsageError:
             continue
@@ -61,14 +61,15 @@ def reattribute_account(store: Store, chain: str, attribution: dict[str, Any], w
         if key not in newest or newest[key][0] < parts[2]:
             newest[key] = (parts[2], state, output)
     units = token_units(store, chain)
-    known = EVM_CHAINS.get(chain)
+    known = ACCOUNT_CHAINS.get(chain)
     alerts: list[Alert] = []
     stop: list[tuple[str, str, str, int]] = []
     height = int(tip[0]) if tip and tip[0] is not None else 0
     for (item_id, address, asset), (_, state, _output) in sorted(newest.items()):
         item = items[item_id]
         cats = item.categories or list(DEFAULT_STOP_CATEGORIES)
-        svc = next((t for t in by_raw.get(parse_account_address(address), []) if t["category"] in cats), None)
+        tagged = by_raw.get(parse_account_address(address, chain=chain), [])
+        svc = next((t for t in tagged if t["category"] in cats), None)
         received = received_of(state)
         if svc is None or not received or whole_sat(received) < item.min_sat:
             continue
@@ -78,7 +79,7 @@ def reattribute_account(store: Store, chain: str, attribution: dict[str, Any], w
         if asset == "native":
             symbol, decimals = (known.native_symbol, known.native_decimals) if known else ("ETH", 18)
         else:
-            symbol, decimals = _token_unit(store, p, asset, units)
+            symbol, decimals = _token_unit(store, chain, asset, units)
         amount_text = f"{format_units(received, decimals)} {symbol or asset}"
         title = (f"{amount_text} of traced funds reached {svc['label']} (deposit {address}, from height "
                  f"{arrived}; new attribution: {which})")
@@ -113,13 +114,14 @@ def _tag_state(store: Store, chain: str) -> str:
 def _block_hash(store: Store, chain: str, height: int) -> str | None:
     with store.connect(read_only=True) as con:
         row = con.execute("SELECT hash FROM block_index WHERE chain = ? AND height = ?", [chain, height]).fetchone()
-    return "0x" + bytes(row[0]).hex() if row else None
+    return ("" if is_tron_chain(chain) else "0x") + bytes(row[0]).hex() if row else None
 
 
-def _token_unit(store: Store, p: str, asset: str, units: dict[int, Any]) -> tuple[str, int | None]:
+def _token_unit(store: Store, chain: str, asset: str, units: dict[int, Any]) -> tuple[str, int | None]:
+    p = chain.replace("-", "_")
     with store.query() as con:
         row = con.execute(f"SELECT address_id FROM {p}_addresses WHERE address = ?",
-                          [parse_account_address(asset)]).fetchone()
+                          [parse_account_address(asset, chain=chain)]).fetchone()
     unit = units.get(int(row[0])) if row else None
     return (unit.symbol, unit.decimals) if unit is not None else ("", None)
 

@@ -29,8 +29,8 @@ from fundtrail.workspace.cases import CaseOps
 from fundtrail.workspace.trace_models import TraceRequest
 from fundtrail.workspace.tracing import _limits, _seed_texts
 
-#: What an account-chain address looks like (0x and 40 hex digits; TRON's forms once it is stored)
-ACCOUNT_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+#: What an account-chain address looks like: 0x and 40 hex digits; TRON's T… (Base58Check) and 41…
+ACCOUNT_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}|T[1-9A-HJ-NP-Za-km-z]{33}|41[0-9a-fA-F]{40}")
 
 Frontier = list[tuple[str, str, str, int | None]]  # (output, amount, state, height)
 
@@ -136,11 +136,11 @@ class WatchTargets(CaseOps):
                 ref = self.chain(None, family="account", what="watch")
             except FundtrailError:
                 return None
-        addr = parse_account_address(raw, field="targets")
+        addr = parse_account_address(raw, field="targets", chain=ref.name)
         if rule == "risk-above":
             raise UsageError("rule risk-above is not evaluated on account chains yet (moved, deposit and "
                              "reaches-service are)", field="rule")
-        text = account_text(addr)
+        text = account_text(addr, chain=ref.name)
         view = f"{ref.name.replace('-', '_')}_addresses"
         with self.store.query() as con:
             known = con.execute(f"SELECT count(*) FROM {view} WHERE address = ?", [addr]).fetchone()

@@ -51,7 +51,8 @@ def rollback_to(ing: EthIngest, keep: int) -> int:
         with store.connect(read_only=True) as con:
             gone = con.execute("SELECT height, hash FROM block_index WHERE chain = ? AND height > ? "
                                "ORDER BY height", [chain, keep]).fetchall()
-        extra = ing.hook.on_rollback(chain, [(int(h), "0x" + bytes(x).hex()) for h, x in gone])
+        pre = "" if ing.chain.address_format == "base58check" else "0x"  # TRON writes hashes without 0x
+        extra = ing.hook.on_rollback(chain, [(int(h), pre + bytes(x).hex()) for h, x in gone])
     with store.connect() as con:
         con.execute("BEGIN")
         for batch_id, kept in plan:
