@@ -142,3 +142,6 @@ def test_follow_alerts_in_order_then_retracts_on_reorg(tmp_path: Path) -> None:
     retracted = {d["retracts"] for d in docs if d["kind"] == "retraction"}
     assert retracted == {by_tx[("alert", r, doomed["transactionHash"])]["alert_id"]
                          for r in ("moved", "reaches-service")}
+    shown = Workspace.open(store=store, actor=Actor(user="fay")).alert_show(first["alert_id"])
+    assert [(d.status, d.attempts, d.url) for d in shown.deliveries] == [("delivered", 1, hook.url)]
+    assert shown.deliveries[0].delivered_at is not None and shown.deliveries[0].last_error is None
