@@ -153,3 +153,42 @@ def test_a_deposit_address_tagged_later_raises_via_new_attribution(node: Anvil, 
     _pay(node, THIEF, DEPOSIT, ETHER // 4)  # now tagged: the next batch alerts directly
     _ingest(ws, node)
     assert [d.get("via") for d in _alerts(store, item)] == ["new attribution", None]
+
+
+def test_kyt_registration_on_an_account_chain(node: Anvil, tmp_path: Path) -> None:
+    """A compliance desk registers a deposit its customer received from a sanctioned address: the
+    risk of the paying side, the amount, and the alerts the rules raise today (a category item
+    added after the ingest); an alert the ingest raised itself is reported, not raised twice."""
+    from fundtrail.workspace.kyt_models import KytTransferRequest
+
+    store = tmp_path / "s"
+    Store.open(store)
+    ws = Workspace.open(store=store, writable=True, actor=Actor(user="fay"))
+    funder = node.accounts[0]
+    _pay(node, funder, SANCTIONED, 5 * ETHER)
+    _ingest(ws, node)
+    ws.tags_add(TagAddRequest(address=SANCTIONED, label="Garantex", category="sanctioned", currency="ANVIL"))
+    early = ws.watch_add([DEPOSIT], chain="anvil", rule="deposit").items[0].id  # watched before the payment
+    paid = _pay(node, SANCTIONED, DEPOSIT, 2 * ETHER)
+    _ingest(ws, node)
+    late = ws.watch_add(["category:sanctioned"], chain="anvil", rule="moved").items[0].id  # added after it
+    req = KytTransferRequest(chain="anvil", txid=paid, address=DEPOSIT, direction="received", customer_ref="cust-7")
+    got = ws.kyt_register(req)
+    assert got.created and got.amount == str(2 * ETHER) and got.unit == "ETH"
+    assert [c.lower() for c in got.counterparties] == [SANCTIONED]
+    assert got.score == 100 and got.severity == "severe"  # sanctioned: the shipped profile's top score
+    by_item = {a.item_id: a for a in got.alerts}
+    assert set(by_item) == {early, late}
+    assert by_item[early].new is False  # the ingest raised it: reported with its id, not raised again
+    assert by_item[late].new is True and "KYT transfer" in by_item[late].title
+    assert len(_alerts(store, early)) == 1 and len(_alerts(store, late)) == 1
+    again = ws.kyt_register(req)
+    assert not again.created and {a.id for a in again.alerts} == {a.id for a in got.alerts}
+    with pytest.raises(UsageError) as err:
+        ws.kyt_register(KytTransferRequest(chain="anvil", txid=paid, address=THIEF, direction="received",
+                                           customer_ref="cust-7"))
+    assert err.value.field == "address" and "moves no value" in err.value.message
+    with pytest.raises(UsageError) as err:
+        ws.kyt_register(KytTransferRequest(chain="anvil", txid=paid, output=f"{paid[2:]}:0", direction="received",
+                                           customer_ref="cust-7"))
+    assert err.value.field == "output"

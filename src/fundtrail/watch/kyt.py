@@ -34,11 +34,15 @@ __all__ = ["Flow", "Party", "Transfer", "evaluate", "find", "match", "record", "
 
 @dataclass(frozen=True)
 class Flow:
-    """An input (the output it spends) or an output of the transfer's transaction."""
+    """An input (the output it spends) or an output of the transfer's transaction; on an account
+    chain one side of a value transfer, with its asset (`native` or the token contract) and unit."""
 
     outpoint: str
     value: int
     address: str | None
+    asset: str | None = None
+    unit: str = "BTC"
+    decimals: int | None = 8
 
 
 @dataclass(frozen=True)
@@ -114,28 +118,51 @@ def match(items: list[Item], t: Transfer) -> list[Alert]:
         if item.chain != t.chain or item.kind == "frontier":
             continue
         flows = t.inputs if item.rule == "moved" else t.named if item.rule == "deposit" else []
-        hit = [f for f in flows if _watches(item, f, t.parties)]
-        amount = sum(f.value for f in hit)
-        if not hit or amount < item.min_sat:
-            continue
-        body: dict[str, Any] = {"facts": {"outputs": sorted(f.outpoint for f in hit), "amount": str(amount),
-                                          "unit": "BTC", "decimals": 8,
-                                          "addresses": sorted({f.address for f in hit if f.address})}, **kyt}
-        if item.rule == "moved":
-            title = f"{btc(amount)} BTC of watched funds moved: {_what(item)} spent in {t.txid}"
-        else:
-            if item.categories:
-                payer = next((s for f in t.inputs if f.address and f.address in t.parties
-                              for s in [_service(t.parties[f.address], item.categories)] if s), None)
-                if payer is None:
-                    continue
-                body["payer"] = payer
-            title = f"deposit of {btc(amount)} BTC to {_what(item)} in {t.txid}"
-            if "payer" in body:
-                title += f" from {body['payer']['label']} ({body['payer']['category']})"
-        title += f" (KYT transfer {t.transfer_id}, {t.direction})"
-        out.append(Alert(item, t.height, t.block_hash, t.txid, title, "", body, time=t.time))
+        by_asset: dict[str | None, list[Flow]] = {}
+        for f in flows:
+            if _watches(item, f, t.parties):
+                by_asset.setdefault(f.asset, []).append(f)
+        for asset, hit in by_asset.items():
+            alert = _alert(item, t, asset, hit, kyt)
+            if alert is not None:
+                out.append(alert)
     return out
+
+
+def _amount_text(amount: int, f: Flow) -> str:
+    if f.asset is None:
+        return f"{btc(amount)} BTC"
+    from fundtrail.trace.account_report import format_units
+
+    return f"{format_units(amount, f.decimals)} {f.unit or f.asset}"
+
+
+def _alert(item: Item, t: Transfer, asset: str | None, hit: list[Flow], kyt: dict[str, Any]) -> Alert | None:
+    """One alert per (item, transaction, asset), its detail the asset on account chains (the key the
+    account ingest's rules use, so an alert they raised is found, not raised twice)."""
+    amount = sum(f.value for f in hit)
+    if amount < item.min_sat:
+        return None
+    facts: dict[str, Any] = {"outputs": sorted(f.outpoint for f in hit), "amount": str(amount), "unit": hit[0].unit,
+                             "decimals": hit[0].decimals, "addresses": sorted({f.address for f in hit if f.address})}
+    if asset is not None:
+        facts["asset"] = asset
+    body: dict[str, Any] = {"facts": facts, **kyt}
+    what = _amount_text(amount, hit[0])
+    if item.rule == "moved":
+        title = f"{what} of watched funds moved: {_what(item)} spent in {t.txid}"
+    else:
+        if item.categories:
+            payer = next((s for f in t.inputs if f.address and f.address in t.parties
+                          for s in [_service(t.parties[f.address], item.categories)] if s), None)
+            if payer is None:
+                return None
+            body["payer"] = payer
+        title = f"deposit of {what} to {_what(item)} in {t.txid}"
+        if "payer" in body:
+            title += f" from {body['payer']['label']} ({body['payer']['category']})"
+    title += f" (KYT transfer {t.transfer_id}, {t.direction})"
+    return Alert(item, t.height, t.block_hash, t.txid, title, asset or "", body, time=t.time)
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, t: Transfer) -> list[tuple[str, str, bool]]:
@@ -147,7 +174,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, t: Transfer) -> list[tuple[str, str
         if new is not None:
             found.append((new, alert.item.item_id, True))
             continue
-        key = idempotency_key(alert.item.item_id, alert.item.rule, t.chain, t.block_hash, t.txid, "")
+        key = idempotency_key(alert.item.item_id, alert.item.rule, t.chain, t.block_hash, t.txid, alert.detail)
         row = con.execute("SELECT alert_id FROM alerts WHERE idempotency_key = ?", [key]).fetchone()
         if row is not None:
             found.append((str(row[0]), alert.item.item_id, False))

@@ -22,7 +22,10 @@ from fundtrail.watch.items import VISIBLE, now
 from fundtrail.workspace.case_models import iso
 from fundtrail.workspace.kyt_models import (KytAlert, KytAssessment, KytFlow, KytParty, KytTransferRequest,
                                             KytTransferResult)
+from fundtrail.workspace import kyt_account
+from fundtrail.workspace.lookup_models import TransactionDetail
 from fundtrail.workspace.risk import RiskOps, RisksRequest
+from fundtrail.workspace.tags import TagOps
 from fundtrail.workspace.transactions import TransactionOps
 
 __all__ = ["KytOps"]
@@ -56,7 +59,7 @@ def _check(req: KytTransferRequest) -> tuple[str, int | None]:
     return txid, vout
 
 
-class KytOps(TransactionOps, RiskOps):
+class KytOps(TransactionOps, TagOps, RiskOps):
     """KYT: register a customer's transfer, score its counterparty, raise alerts by the watch rules."""
 
     def kyt_assess(self, req: KytTransferRequest) -> KytAssessment:
@@ -65,9 +68,8 @@ class KytOps(TransactionOps, RiskOps):
         `txid`: register it once the block is ingested)."""
         txid, vout = _check(req)
         detail = self.transaction(txid, chain=req.chain)
-        if detail.family != "utxo":
-            raise UsageError("KYT registration covers Bitcoin-family chains in this version (EVM and TRON come "
-                             "later)", field="chain")
+        if detail.family == "account":
+            return self._assess_account(req, detail)
         if vout is not None:
             named = [o for o in detail.outputs if o.n == vout]
             if not named:
@@ -103,6 +105,30 @@ class KytOps(TransactionOps, RiskOps):
             score=top.score if top else None, severity=top.severity if top else None, risk=reports,
             inputs=ins, named=outs, parties=self._parties(detail.chain, [f.address for f in ins + outs]), notes=notes)
 
+    def _assess_account(self, req: KytTransferRequest, detail: TransactionDetail) -> KytAssessment:
+        """`kyt_assess` on an account chain (workspace.kyt_account)."""
+        ins, outs, notes = kyt_account.flows(req, detail)
+        me = {f.address for f in (outs if req.direction == "received" else ins)}
+        others = [f.address for f in (ins if req.direction == "received" else outs)]
+        counterparties = list(dict.fromkeys(a for a in others if a and a not in me))
+        reports = self.risks(RisksRequest(targets=counterparties, chain=detail.chain)).reports if counterparties else []
+        if not counterparties:
+            notes.append("no counterparty address to score")
+        top = max(reports, key=lambda r: r.score, default=None)
+        first = outs[0].asset
+        currency = chain_currency(detail.chain)
+
+        def tags_of(text: str) -> list[dict[str, Any]]:
+            return [t.model_dump() for t in self.tags_show(text, currency=currency).tags]
+
+        return KytAssessment(
+            request=req, chain=detail.chain, txid=detail.txid, height=detail.height, block_hash=detail.block_hash,
+            time=detail.time, outputs=[o.outpoint for o in outs],
+            amount=str(sum(o.value for o in outs if o.asset == first)), unit=outs[0].unit or str(first),
+            counterparties=counterparties, score=top.score if top else None, severity=top.severity if top else None,
+            risk=reports, inputs=ins, named=outs,
+            parties=kyt_account.parties(tags_of, [f.address for f in ins + outs]), notes=notes)
+
     def kyt_register(self, req: KytTransferRequest, *, assessment: KytAssessment | None = None) -> KytTransferResult:
         """Register the transfer (idempotent: the same registration returns the first one, `created`
         false) and, in the same transaction, the alerts the chain's watch items raise on it.
@@ -118,8 +144,7 @@ class KytOps(TransactionOps, RiskOps):
             transfer_id=tid, chain=a.chain, txid=a.txid, height=a.height, block_hash=a.block_hash,
             time=parse_time(a.time, "time") if a.time else None, direction=req.direction,
             customer_ref=req.customer_ref,
-            inputs=[kyt_domain.Flow(f.outpoint, f.value, f.address) for f in a.inputs],
-            named=[kyt_domain.Flow(f.outpoint, f.value, f.address) for f in a.named],
+            inputs=[_flow(f) for f in a.inputs], named=[_flow(f) for f in a.named],
             parties={p.address: kyt_domain.Party(p.address, p.cluster, p.tags) for p in a.parties})
         with self.store.connect() as con:
             con.execute("BEGIN")
@@ -163,6 +188,12 @@ class KytOps(TransactionOps, RiskOps):
                     for t in tagmap.tags_of(aid)]
             out.append(KytParty(address=text, cluster=tagmap.cluster_of(aid), tags=tags))
         return out
+
+
+def _flow(f: KytFlow) -> kyt_domain.Flow:
+    if f.asset is None:
+        return kyt_domain.Flow(f.outpoint, f.value, f.address)
+    return kyt_domain.Flow(f.outpoint, f.value, f.address, f.asset, f.unit or f.asset, f.decimals)
 
 
 def _alert_rows(con: Any, found: list[tuple[str, bool]]) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ class KytTransferRequest(Model):
     (`TXID:VOUT`; then `txid` may be left out) or the `address` it paid (the customer's deposit
     address for a received transfer, the destination for a sent one); `customer_ref` is the desk's
     own reference of the customer (1 to 200 characters, one line); `chain`: default the store's only
-    Bitcoin-family chain."""
+    Bitcoin-family chain. On an account chain (EVM, TRON) give the `address` (there are no outputs):
+    the transfers of the transaction to it (received) or from it (sent) are the ones registered."""
 
     chain: str | None = None
     txid: str | None = None
@@ -28,11 +29,17 @@ class KytTransferRequest(Model):
 
 
 class KytFlow(Model):
-    """An input (the output it spends, `outpoint`) or an output of the transaction: value in base units."""
+    """An input (the output it spends, `outpoint`) or an output of the transaction: value in base units.
+    Account chains: one side of a value transfer of the transaction (`outpoint` `TXID/N`, N its place
+    among the transaction's transfers), with its `asset` (`native` or the token contract), `unit` and
+    `decimals`."""
 
     outpoint: str
     value: int
     address: str | None
+    asset: str | None = None
+    unit: str | None = None
+    decimals: int | None = None
 
 
 class KytParty(Model):
