@@ -249,3 +249,23 @@ def test_settings_of_delivery_are_checked(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("FUNDTRAIL_WEBHOOK_MAX_ATTEMPTS", "x")
     with pytest.raises(ConfigError, match="webhook_max_attempts must be a whole number"):
         Settings.load(store=tmp_path)
+
+
+def test_a_failing_webhook_is_tried_once_per_round_the_rest_released(store: Path, built: dict[str, Any]) -> None:
+    """Rows are claimed a few at a time; when a webhook fails, its later rows of the batch are not
+    sent to it in that round: their attempt is given back and they fall due again, in order."""
+    with Receiver(always_fail=True) as rx:
+        ws = Workspace.open(store=store, writable=True, actor=Actor(user="test"))
+        hook = ws.webhook_add(rx.url).id
+        alerts = add_alerts(store, built["outputs"], built["blocks"])
+        report = deliver_due(Store.open(store), limit=10, timeout=1.0, base=0.05, max_attempts=5)
+        assert [(o.alert_id, o.status, o.attempts) for o in report.outcomes] == [(alerts[0]["alert_id"], "retry", 1)]
+        assert len(rx.requests) == 1
+        rows = outbox(store)
+        assert [(rows[(a["alert_id"], hook)]["status"], rows[(a["alert_id"], hook)]["attempts"]) for a in alerts] == [
+            ("pending", 1), ("pending", 0), ("pending", 0)]
+        rx.always_fail = False
+        time.sleep(0.3)  # past the backoff of the first and the release of the others
+        again = deliver_due(Store.open(store), limit=10, timeout=1.0, base=0.05, max_attempts=5)
+        assert [o.alert_id for o in again.outcomes] == [a["alert_id"] for a in alerts]
+        assert {o.status for o in again.outcomes} == {"delivered"}

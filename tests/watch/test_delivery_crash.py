@@ -64,11 +64,9 @@ def test_sigkill_mid_post_then_rerun_delivers_every_key_once(store: Path, built:
             proc.wait()
         assert proc.returncode == -signal.SIGKILL
         rows = outbox(store)
-        # the first row was claimed (its attempt counted) before the POST; none was recorded delivered
-        assert (rows[(first["alert_id"], hook)]["status"], rows[(first["alert_id"], hook)]["attempts"]) == (
-            "pending", 1)
-        assert {(rows[(a["alert_id"], hook)]["status"], rows[(a["alert_id"], hook)]["attempts"]) for a in rest} == {
-            ("pending", 0)}
+        # the rows were claimed together (an attempt counted for each) before the first POST; none
+        # was recorded delivered, and only the first was sent
+        assert {(r["status"], r["attempts"]) for r in rows.values()} == {("pending", 1)}
         rx.release()  # the receiver processes the held request; its answer goes to a dead process
         wait_for(lambda: rx.processed[first["idempotency_key"]] == 1, "processing of the held request")
         rerun = run_cli(store, "alerts", "deliver", "--until-idle", "--json", env=env)
@@ -80,7 +78,7 @@ def test_sigkill_mid_post_then_rerun_delivers_every_key_once(store: Path, built:
         assert rx.processed == {a["idempotency_key"]: 1 for a in alerts}
         rows = outbox(store)
         assert {k[0]: (r["status"], r["attempts"]) for k, r in rows.items()} == {
-            first["alert_id"]: ("delivered", 2), **{a["alert_id"]: ("delivered", 1) for a in rest}}
+            a["alert_id"]: ("delivered", 2) for a in alerts}
         again = run_cli(store, "alerts", "deliver", "--json", env=env)
         assert json.loads(again.stdout)["attempted"] == 0 and sum(rx.wire.values()) == 4
 

@@ -2,8 +2,8 @@
 seconds, so an alert committed with a batch is sent at once, not at the next `alerts deliver`.
 
 A thread beside the ingest is woken after every committed batch (the watch hook's `committed`),
-and every `webhook_poll_seconds` for retries in backoff; each round delivers what is due, one
-attempt at a time, until nothing is (`watch.delivery.deliver_due`, which claims each row, so an
+and every `webhook_poll_seconds` for retries in backoff; each round delivers what is due, a few
+rows per catalog transaction, until nothing is (`watch.delivery.deliver_due`, which claims each row, so an
 `alerts deliver` or a server running beside it is safe). Failures are logged in one line naming
 the alert and the webhook, never a secret. On stop the round under way ends; what is left pending
 stays in the outbox for the next deliverer.
@@ -96,7 +96,7 @@ class FollowDelivery:
         """Deliver what is due now, one attempt at a time, until nothing is."""
         s = self.settings
         while not self._stop.is_set():
-            report = delivery.deliver_due(self.store, limit=1, timeout=s.webhook_timeout,
+            report = delivery.deliver_due(self.store, limit=delivery.CLAIM_BATCH, timeout=s.webhook_timeout,
                                           base=s.webhook_retry_base, max_attempts=s.webhook_max_attempts)
             for o in report.outcomes:
                 if o.status == "delivered":
