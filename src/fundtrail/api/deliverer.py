@@ -3,10 +3,11 @@
 Every `webhook_poll_seconds` (0: never) the task looks, in the server's thread pool and off the
 event loop, at how many deliveries are pending (one read of the catalog, on the read-only
 workspace); when some may be due it opens a short-lived writable workspace as the server's user
-and delivers them one attempt at a time (`Workspace.alerts_deliver(limit=1)`) until none is due,
-so shutdown never waits for more than the attempt under way. Several deliverers (workers, an
-`alerts deliver` beside the server) are safe: each row is claimed before it is sent. One log line
-per failed attempt, naming the alert, the webhook and the one-line error (never a secret); the
+and delivers them a batch at a time (`Workspace.alerts_deliver(limit=DELIVERY_BATCH)`: one catalog
+transaction claims the batch, another records it) until none is due; shutdown waits for the
+batch under way (at most `webhook_timeout` per row of it) or leaves its claims to expire. Several
+deliverers (workers, an `alerts deliver` beside the server) are safe: each row is claimed before it
+is sent. One log line per failed attempt, naming the alert, the webhook and the one-line error (never a secret); the
 server's request writer is not held meanwhile (a slow receiver does not stall an analyst's write).
 """
 
@@ -25,6 +26,7 @@ from fastapi import FastAPI
 from fundtrail.api.state import ApiState
 from fundtrail.errors import FundtrailError
 from fundtrail.workspace import Workspace
+from fundtrail.workspace.delivery import DELIVERY_BATCH
 
 __all__ = ["Deliverer", "install"]
 
@@ -108,7 +110,7 @@ class Deliverer:
         self.rounds += 1
         ws = Workspace.open(self.state.settings, writable=True, actor=self.state.workspace.actor)
         while not self._stop.is_set():
-            report = ws.alerts_deliver(limit=1)
+            report = ws.alerts_deliver(limit=DELIVERY_BATCH)
             for o in report.outcomes:
                 if o.status != "delivered":
                     log.warning("webhook delivery of %s to %s failed (attempt %d, %s): %s", o.alert_id,

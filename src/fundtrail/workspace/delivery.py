@@ -26,6 +26,8 @@ __all__ = ["DeliveryOps"]
 _ALERT_ID = re.compile(r"AL-[0-9a-f]{12}")
 #: `alerts_deliver(until_idle=True)` waits at most this long in all for deliveries to fall due.
 MAX_WAIT_S = 60.0
+#: rows a deliverer claims per catalog transaction (`alerts_deliver(limit=DELIVERY_BATCH)` is one round)
+DELIVERY_BATCH = delivery.CLAIM_BATCH
 
 
 def _record(row: dict[str, Any]) -> WebhookRecord:
