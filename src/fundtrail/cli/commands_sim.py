@@ -49,7 +49,8 @@ def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate_cmd(
         ctx: typer.Context,
-        chain: str = typer.Option("btc", "--chain", help="btc, or eth (an EVM chain on anvil)."),
+        chain: str = typer.Option("btc", "--chain", help="btc, eth (an EVM chain on anvil), or tron "
+                                  "(java-tron answers, no node)."),
         scenario: str = typer.Option("default", "--scenario", help="Scenario name (default)."),
         seed: int = typer.Option(1, "--seed", help="Random seed; the same seed gives identical files."),
         txs: int | None = typer.Option(None, "--txs", help="About this many transactions "
@@ -63,7 +64,8 @@ def register(app: typer.Typer) -> None:
                                     "JSON-RPC responses to OUT/rpc (for ingest --replay)."),
         as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
     ) -> None:
-        """Simulate an economy with laundering cases and ground truth (btc: blk files; eth: an anvil node)."""
+        """Simulate an economy with laundering cases and ground truth (btc: blk files; eth: an anvil node;
+        tron: java-tron answers)."""
         check_out_dir(out, "--out")
         if chain == "eth":
             if exercise is not None:
@@ -71,8 +73,14 @@ def register(app: typer.Typer) -> None:
             _simulate_eth(ctx, scenario=scenario, seed=seed, txs=txs, out=out, rpc_url=rpc_url,
                           record=record, as_json=as_json)
             return
+        if chain == "tron":
+            if exercise is not None or rpc_url is not None or not record:
+                raise UsageError("--exercise, --rpc-url and --no-record are not for --chain tron",
+                                 field="chain")
+            _simulate_tron(ctx, scenario=scenario, seed=seed, txs=txs, out=out, as_json=as_json)
+            return
         if chain != "btc":
-            raise UsageError(f"--chain {chain!r} is not known; use btc or eth")
+            raise UsageError(f"--chain {chain!r} is not known; use btc, eth or tron")
         if rpc_url is not None:
             raise UsageError("--rpc-url is for --chain eth only")
         if exercise is not None:
@@ -142,3 +150,29 @@ def _simulate_eth(ctx: typer.Context, *, scenario: str, seed: int, txs: int | No
     typer.echo(f"simulated {m['transactions']:,} transactions in {m['blocks']:,} blocks "
                f"({m['transfers']:,} transfers, {m['addresses']:,} addresses, case "
                f"{', '.join(m['cases'])}) in {time.perf_counter() - t0:.1f}s -> {out}{nxt}")
+
+
+def _simulate_tron(ctx: typer.Context, *, scenario: str, seed: int, txs: int | None, out: Path,
+                   as_json: bool) -> None:
+    """`simulate --chain tron`: the TRON scenario as java-tron answers (docs/simulator-tron.md)."""
+    from fundtrail.sim.tron.scenario import simulate_tron
+
+    txs = 2_000 if txs is None else txs
+    quiet = bool((ctx.obj or {}).get("quiet"))
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(stage: str, done: int, target: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 1.0:
+            last[0] = now
+            typer.echo(f"simulating tron: {done:,}/{target:,} {stage}", err=True)
+
+    m = simulate_tron(out, seed=seed, txs=txs, scenario=scenario, progress=None if quiet else progress)
+    if as_json:
+        typer.echo(json.dumps(m, indent=2, sort_keys=True))
+        return
+    typer.echo(f"simulated {m['transactions']:,} transactions in {m['blocks']:,} blocks "
+               f"({m['transfers']:,} transfers, {m['addresses']:,} addresses, case "
+               f"{', '.join(m['cases'])}) in {time.perf_counter() - t0:.1f}s -> {out}; next: "
+               f"fundtrail ingest tron --replay {out / 'rpc'}")

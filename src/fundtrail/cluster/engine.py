@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from fundtrail.cluster import change, coinjoin, deposit, overrides, runs, state
+from fundtrail.cluster import change, coinjoin, delegation, deposit, overrides, runs, state
 from fundtrail.cluster.evidence import EvidenceSink
 from fundtrail.cluster.guard import (
     GuardLimits,
@@ -29,6 +29,7 @@ from fundtrail.cluster.guard import (
 )
 from fundtrail.cluster.links import (
     CHANGE,
+    DELEGATION,
     DEPOSIT,
     HEURISTIC_BY_CODE,
     HEURISTIC_CODES,
@@ -57,7 +58,8 @@ CHUNK_TXS = 250_000
 HOLD_CATALOG_TXS = 50_000
 #: A run becomes a checkpoint (writes the union-find arrays) after this many runs without one.
 MAX_JOURNAL_RUNS = 64
-_ALIASES = {"multi-input": MULTI_INPUT, "multi_input": MULTI_INPUT, "change": CHANGE, "deposit": DEPOSIT}
+_ALIASES = {"multi-input": MULTI_INPUT, "multi_input": MULTI_INPUT, "change": CHANGE, "deposit": DEPOSIT,
+            "delegation": DELEGATION}
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def parse_heuristics(names: Iterable[str]) -> tuple[str, ...]:
     for name in names:
         key = name.strip().lower()
         if key not in _ALIASES:
-            raise UsageError(f"unknown heuristic {name!r}; known: multi-input, change, deposit",
+            raise UsageError(f"unknown heuristic {name!r}; known: multi-input, change, deposit, delegation",
                              field="heuristics")
         out.add(_ALIASES[key])
     if not out:
@@ -112,13 +114,14 @@ def check_params(family: str, heuristics: tuple[str, ...], change_floor: float |
         if value is not None and not 0.0 <= value <= 1.0:
             raise UsageError(f"{name} must be between 0 and 1, got {value}", field=name)
     if family == "account":
-        bad = [h for h in heuristics if h not in (DEPOSIT, MULTI_INPUT)]
+        bad = [h for h in heuristics if h not in (DEPOSIT, MULTI_INPUT, DELEGATION)]
         if bad:
-            raise UsageError(f"heuristic {bad[0]} applies to UTXO chains only; account chains use deposit",
-                             field="heuristics")
-        return (DEPOSIT,), None
-    if DEPOSIT in heuristics:
-        raise UsageError("the deposit heuristic applies to account chains only", field="heuristics")
+            raise UsageError(f"heuristic {bad[0]} applies to UTXO chains only; account chains use deposit "
+                             "(and, opt-in, delegation)", field="heuristics")
+        return ((DEPOSIT, DELEGATION) if DELEGATION in heuristics else (DEPOSIT,)), None
+    for account_only in (DEPOSIT, DELEGATION):
+        if account_only in heuristics:
+            raise UsageError(f"the {account_only} heuristic applies to account chains only", field="heuristics")
     if CHANGE in heuristics and change_floor is None:
         raise UsageError("change_floor is required with the change heuristic: a confidence floor "
                          "between 0 and 1 (e.g. 0.9)", field="change_floor")
@@ -278,11 +281,14 @@ def _run(store: Store, snap: Snapshot, plan: _Plan, st: state.RunState, revisit:
                         touched=plan.service_labels is not None)
     if snap.family == "account":
         state.grow(st, max(n, _account_addresses(snap)))
-        links = deposit.deposit_links(snap.con, snap.chain, plan.hot_wallets)
-        sink.add(LinkBatch(np.asarray(links.a, np.int64), np.asarray(links.b, np.int64),
-                           np.asarray(links.tx_id, np.int64),
-                           np.full(len(links.a), HEURISTIC_CODES[DEPOSIT], np.uint8),
-                           np.asarray(links.confidence, np.float32)))
+        found = [(DEPOSIT, deposit.deposit_links(snap.con, snap.chain, plan.hot_wallets))]
+        if DELEGATION in plan.heuristics:  # opt-in: energy rental markets delegate to strangers
+            found.append((DELEGATION, delegation.delegation_links(snap.con, snap.chain)))
+        for name, links in found:
+            sink.add(LinkBatch(np.asarray(links.a, np.int64), np.asarray(links.b, np.int64),
+                               np.asarray(links.tx_id, np.int64),
+                               np.full(len(links.a), HEURISTIC_CODES[name], np.uint8),
+                               np.asarray(links.confidence, np.float32)))
     else:
         state.grow(st, n)
         def add_range(lo: int, hi: int) -> None:

@@ -22,9 +22,9 @@ from fundtrail.cluster.coinjoin import WHIRLPOOL_TX0, CoinJoinResult
 from fundtrail.cluster.txview import TxView
 
 #: Heuristic names as stored in the evidence forest (permanent).
-MULTI_INPUT, CHANGE, DEPOSIT = "multi_input", "change", "deposit"
-HEURISTIC_CODES: dict[str, int] = {MULTI_INPUT: 0, CHANGE: 1, DEPOSIT: 2}
-HEURISTIC_BY_CODE: tuple[str, ...] = (MULTI_INPUT, CHANGE, DEPOSIT)
+MULTI_INPUT, CHANGE, DEPOSIT, DELEGATION = "multi_input", "change", "deposit", "delegation"
+HEURISTIC_CODES: dict[str, int] = {MULTI_INPUT: 0, CHANGE: 1, DEPOSIT: 2, DELEGATION: 3}
+HEURISTIC_BY_CODE: tuple[str, ...] = (MULTI_INPUT, CHANGE, DEPOSIT, DELEGATION)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ on: "unspent" always means "unspent as of the highest height held".
 
 from __future__ import annotations
 
+import sys
+
 import datetime as _dt
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -44,8 +46,21 @@ _REASON_TEXT = {
 def _exact(x: int | Fraction) -> str:
     """The amount as computed: an integer, or "num/den" (exact fraction, or 2^-128-sat grid)."""
     if isinstance(x, Fraction):
-        return str(x) if x.denominator != 1 else str(x.numerator)
-    return str(x)
+        return f"{_digits(x.numerator)}/{_digits(x.denominator)}" if x.denominator != 1 else _digits(x.numerator)
+    return _digits(x)
+
+
+def _digits(n: int) -> str:
+    """`str(n)` for any size: exact haircut fractions of long account-chain paths pass Python's
+    4,300-digit guard (a guard against parsing untrusted text; these numbers are our own)."""
+    if n.bit_length() < 14_000:
+        return str(n)
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        return str(n)
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def _iso(ts: int) -> str:
