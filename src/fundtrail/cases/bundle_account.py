@@ -27,21 +27,26 @@ from fundtrail.errors import DataError, UsageError
 from fundtrail.ingest.ethereum.replay import ReplayTransport
 from fundtrail.ingest.ethereum.rpc import EthRpc
 from fundtrail.ingest.ethereum.transport import redact_url
-from fundtrail.model.chains import EVM_CHAINS
+from fundtrail.model.chains import ACCOUNT_CHAINS
+from fundtrail.store.txhash import tx_hash_text
 from fundtrail.store import Store
 
 Progress = Callable[[str, int, int], None]
 _HASH = re.compile(r"0x[0-9a-f]{64}")
+_BARE = re.compile(r"[0-9a-f]{64}")
 _NETWORK = re.compile(r"chain-id-(\d+)")
 _REPLAY = "replay:"
 
 
 def tx_hash_of(text: object) -> str | None:
     """The `0x…` lowercase transaction hash of a transfer reference (`0xTX:native`, `0xTX:12`,
-    `0xTX:trace:0.1`, `0xTX:fee:tip`), a `tx:0xTX` finding reference or a bare hash; else None."""
+    `0xTX:trace:0.1`, `0xTX:fee:tip`; TRON's without the 0x), a `tx:0xTX` finding reference or a
+    bare hash; else None."""
     body = str(text).strip().lower()
     body = body[3:] if body.startswith("tx:") else body
     head = body.split(":", 1)[0]
+    if _BARE.fullmatch(head):  # TRON writes its txids without 0x
+        head = "0x" + head
     return head if _HASH.fullmatch(head) else None
 
 
@@ -54,7 +59,7 @@ def chain_id_of(network: str) -> int | None:
 def verify_level(chain: str, chain_id: int | None) -> str:
     """How far fundtrail checks this chain's blocks: the registry's level for a known chain with
     its own chain id, else "none" (a chain configured by `--chain NAME --chain-id N`)."""
-    known = EVM_CHAINS.get(chain)
+    known = ACCOUNT_CHAINS.get(chain)
     return known.verify if known is not None and known.chain_id == chain_id else "none"
 
 
@@ -109,7 +114,7 @@ def _stored(store: Store, chain: str, hashes: list[str]) -> tuple[dict[str, int]
         blocks = {int(n): bytes(h) for n, h in con.execute(
             f"SELECT number, hash FROM {p}_blocks WHERE number IN (SELECT unnest(?::BIGINT[]))", [numbers]).fetchall()}
         tip = con.execute(f"SELECT number, hash FROM {p}_blocks ORDER BY number DESC LIMIT 1").fetchone()
-    return where, blocks, ((int(tip[0]), "0x" + bytes(tip[1]).hex()) if tip else (None, None))
+    return where, blocks, ((int(tip[0]), tx_hash_text(bytes(tip[1]), chain=chain)) if tip else (None, None))
 
 
 def recorded_source(store: Store, chain: str) -> str | None:

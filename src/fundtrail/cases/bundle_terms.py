@@ -29,6 +29,8 @@ HEURISTICS: dict[str, str] = {
     "change": "the consensus change output's address belongs to the wallet of the transaction's inputs",
     "deposit": "an account paying an exchange deposit address that forwards to the exchange's hot wallet is "
                "linked with that deposit address",
+    "delegation": "a TRON account delegating energy or bandwidth (DelegateResource) to another is linked with it "
+                  "(opt-in: energy-rental services delegate to strangers)",
     "manual_merge": "an analyst's override joining two addresses' clusters, with its stated reason",
     "manual_split": "an analyst's override taking addresses out into a cluster of their own, with its reason",
     # change rules (votes on a trace's nodes)

@@ -77,7 +77,8 @@ def _echo_json(data: Any) -> None:
 def run_cmd(
     ctx: typer.Context,
     heuristics: str = typer.Option("multi-input", "--heuristics",
-                                   help="Comma list: multi-input, change (UTXO); deposit (account chains)."),
+                                   help="Comma list: multi-input, change (UTXO); deposit (account chains); "
+                                        "delegation (TRON, opt-in)."),
     chain: str | None = typer.Option(None, "--chain", help=_CHAIN_HELP),
     change_floor: float | None = typer.Option(None, "--change-floor",
                                               help="Minimum change confidence (0..1); needed with change."),

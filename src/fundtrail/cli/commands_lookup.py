@@ -94,9 +94,10 @@ def _render_tx(d: TransactionDetail) -> None:
             typer.echo(f"    {o.n}: {o.address or '(' + o.script_type + ')'} {_btc(o.value)}{spent}")
     else:
         native = next((t.symbol for t in d.transfers if t.contract is None and t.symbol), "native")
+        places = next((t.decimals for t in d.transfers if t.contract is None and t.decimals is not None), 18)
         status = {1: "success", 0: "failed"}.get(d.status if d.status is not None else -1, "unknown")
         typer.echo(f"  {status}; from {d.from_address} to {d.to_address or d.contract_created}; "
-                   f"fee {_coins(d.fee, 18, native)}")
+                   f"fee {_coins(d.fee, places, native)}")
         for t in d.transfers:
             unit = t.symbol or t.asset
             amount = _coins(t.amount, t.decimals, unit) if t.token_id is None else f"token id {t.token_id}"

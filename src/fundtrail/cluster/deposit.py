@@ -59,6 +59,10 @@ class DepositRule:
     token_tolerance: float = 0.01  # share of a token amount that may be missing when forwarded
 
 
+#: On TRON the native unit is the sun (10^-6 TRX): 10 TRX of fees a deposit address may have burnt
+TRON_RULE = DepositRule(native_tolerance=10 * 10**6)
+
+
 def _check(con: Any, chain: str) -> str:
     p = chain.replace("-", "_")
     names = {r[0] for r in con.sql("SELECT view_name FROM duckdb_views()").fetchall()}
@@ -100,8 +104,13 @@ def forwarded_deposits(con: Any, chain: str, hot_wallets: Iterable[int],
 
 
 def deposit_links(con: Any, chain: str, hot_wallets: Iterable[int],
-                  rule: DepositRule = DepositRule()) -> Links:
-    """Deposit-address links of an account chain: each sender with the deposit address it paid."""
+                  rule: DepositRule | None = None) -> Links:
+    """Deposit-address links of an account chain: each sender with the deposit address it paid
+    (default tolerances in the chain's native unit: wei, or sun on TRON)."""
+    if rule is None:
+        from fundtrail.chains.tron.address import is_tron_chain
+
+        rule = TRON_RULE if is_tron_chain(chain) else DepositRule()
     hot = sorted({int(h) for h in hot_wallets})
     found = forwarded_deposits(con, chain, hot, rule)
     if not found:

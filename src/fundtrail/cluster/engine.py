@@ -200,7 +200,10 @@ def txid_hex(con, prefix: str, family: str, tx_ids: Iterable[int]) -> dict[int, 
                        "JOIN _want_tx w USING (tx_id)").fetchall()
     con.unregister("_want_tx")
     if family == "account":
-        return {int(t): "0x" + bytes(h).hex() for t, h in rows}
+        from fundtrail.store.txhash import tx_hash_text
+
+        name = prefix.replace("_", "-")  # TRON writes txids without 0x
+        return {int(t): tx_hash_text(bytes(h), chain=name) for t, h in rows}
     return {int(t): bytes(h)[::-1].hex() for t, h in rows}
 
 

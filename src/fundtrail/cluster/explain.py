@@ -24,6 +24,7 @@ from fundtrail.cluster.query import (
 )
 from fundtrail.cluster.snapshot import Snapshot
 from fundtrail.store import Store
+from fundtrail.store.txhash import tx_hash_text
 
 PATH_NOTE = ("fewest steps in the stored evidence forest plus analyst overrides; the forest keeps one "
              "transaction per union, so a shorter chain over all co-spends may exist")
@@ -74,7 +75,8 @@ class EvidenceGraph:
         src = list(ev.column("a").to_numpy())
         dst = list(ev.column("b").to_numpy())
         self.txids: list[str | None] = [
-            None if t is None else "0x" + t.hex() if snap.family == "account" else t[::-1].hex()
+            None if t is None else tx_hash_text(t, chain=snap.chain, network=snap.network)
+            if snap.family == "account" else t[::-1].hex()
             for t in ev.column("txid").to_pylist()]
         self.heur: list[str] = ev.column("heuristic").to_pylist()
         self.conf = [round(float(c), 6) for c in ev.column("confidence").to_pylist()]

@@ -41,6 +41,9 @@ SOURCES: dict[str, str] = {
     "change_consensus": "fundtrail: noisy-or of the agreeing change rules, discounted by rival votes "
                         "(docs/heuristics.md)",
     "deposit_reuse": "Victor 2020, 'Address clustering heuristics for Ethereum' (FC)",
+    "delegation": "java-tron Stake 2.0 resource delegation (DelegateResourceContract): one account pays the "
+                  "energy or bandwidth of another; opt-in, energy-rental markets delegate to strangers "
+                  "(docs/heuristics.md)",
 }
 
 

@@ -26,7 +26,8 @@ import pyarrow as pa
 
 from fundtrail.chains.bitcoin.address import parse_address as parse_btc
 from fundtrail.chains.bitcoin.params import network as btc_network
-from fundtrail.chains.ethereum.hexutil import parse_address as parse_eth
+from fundtrail.chains.resolve import parse_account_address
+from fundtrail.chains.tron.address import is_tron_chain
 from fundtrail.cluster.query import address_texts
 from fundtrail.cluster.snapshot import Snapshot, open_snapshot
 from fundtrail.errors import FundtrailError
@@ -81,7 +82,8 @@ class AddressLabels:
         texts = address_texts(snap, members)
         self.queries += 1
         self.converted += len(texts)
-        lower = snap.family == "account"  # EIP-55 mixed case; tags keep hex in lower case
+        # EIP-55 mixed case; tags keep hex in lower case (TRON's `T…` text is case-sensitive, as keyed)
+        lower = snap.family == "account" and not is_tron_chain(snap.chain, snap.network)
         out = {}
         for aid, text in texts.items():
             label = self.labels.get(text.lower() if lower else text)
@@ -98,7 +100,7 @@ class AddressLabels:
             try:
                 if net is None:
                     stypes.append(0)
-                    payloads.append(parse_eth(text))
+                    payloads.append(parse_account_address(text, chain=snap.chain, network=snap.network))
                 else:
                     stype, payload = parse_btc(text, net)
                     stypes.append(int(stype))

@@ -15,11 +15,12 @@ import numpy as np
 import pyarrow as pa
 
 from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address, utxo_text
+from fundtrail.chains.tron.address import is_tron_chain
 from fundtrail.cluster import overrides, runs
 from fundtrail.cluster.snapshot import Snapshot
 from fundtrail.cluster.unionfind import UnionFind
 from fundtrail.errors import NotFoundError, StoreError, UsageError
-from fundtrail.model.chains import EVM_CHAINS
+from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.store import Store
 
 
@@ -77,7 +78,7 @@ def address_id(snap: Snapshot, text: str) -> int:
     params: list[bytes | int]
     try:
         if snap.family == "account":
-            where, params = "address = ?", [parse_account_address(text)]
+            where, params = "address = ?", [parse_account_address(text, chain=snap.chain, network=snap.network)]
         else:
             addr = parse_utxo_address(text, snap.network)
             where, params = "fp1 = ? AND fp2 = ?", [addr.fp1, addr.fp2]
@@ -99,7 +100,7 @@ def address_texts(snap: Snapshot, ids: list[int] | np.ndarray) -> dict[int, str]
         if snap.family == "account":
             rows = snap.con.execute(f"SELECT a.address_id, a.address FROM {snap.prefix}_addresses a "
                                     "JOIN _want_addr USING (address_id)").fetchall()
-            return {int(i): account_text(bytes(raw)) for i, raw in rows}
+            return {int(i): account_text(bytes(raw), chain=snap.chain, network=snap.network) for i, raw in rows}
         rows = snap.con.execute(f"SELECT a.address_id, a.script_type, a.payload FROM {snap.prefix}_addresses a "
                                 "JOIN _want_addr USING (address_id)").fetchall()
     finally:
@@ -192,7 +193,7 @@ def show_member(store: Store, snap: Snapshot, aid: int, cl: Clustering | None = 
 def amount_units(chain: str, family: str) -> dict:
     """Asset, base unit and decimals of the amounts `show` reports (satoshi; wei of the native asset)."""
     if family == "account":
-        evm = EVM_CHAINS.get(chain)
-        return {"asset": evm.native_symbol if evm else "ETH", "unit": "wei",
-                "decimals": evm.native_decimals if evm else 18}
+        known = ACCOUNT_CHAINS.get(chain)
+        return {"asset": known.native_symbol if known else "ETH", "unit": "sun" if is_tron_chain(chain) else "wei",
+                "decimals": known.native_decimals if known else 18}
     return {"asset": "BTC", "unit": "satoshi", "decimals": 8}

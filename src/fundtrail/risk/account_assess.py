@@ -1,4 +1,4 @@
-"""Assess addresses and transactions of one account chain (Ethereum/EVM): tags + exposure -> score.
+"""Assess addresses and transactions of one account chain (EVM or TRON): tags + exposure -> score.
 
 The account-chain twin of `fundtrail.risk.assess.Assessor` with the same API (`addresses`,
 `transaction`, `screen`) and the same `RiskResult` objects, so `fundtrail risk` and `screen` print
@@ -19,10 +19,10 @@ from collections.abc import Container
 
 import numpy as np
 
-from fundtrail.chains.ethereum.hexutil import eip55
-from fundtrail.chains.resolve import account_text
+from fundtrail.chains.resolve import account_text, parse_account_address
+from fundtrail.chains.tron.address import is_tron_chain
 from fundtrail.errors import NotFoundError, UsageError
-from fundtrail.model.chains import EVM_CHAINS
+from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.risk.account_exposure import AccountExposureIndex
 from fundtrail.risk.assess import Step, no_step, side_reasons
 from fundtrail.risk.freezes import FreezeRisk
@@ -30,6 +30,7 @@ from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
 from fundtrail.risk.tagsonly import text_tags
 from fundtrail.store.lake import Store
+from fundtrail.store.txhash import is_tx_hash, parse_tx_hash
 from fundtrail.trace.account_graph import KIND_FEE, AccountGraph
 from fundtrail.trace.account_seeds import address_id
 from fundtrail.trace.attribution import TagMap, chain_currency
@@ -56,7 +57,7 @@ class AccountAssessor:
         self.currency = chain_currency(chain)
         with step(f"updating the account graph index of {chain}"):
             self.graph = graph if graph is not None else AccountGraph.ensure(store, chain)
-        known = EVM_CHAINS.get(chain)
+        known = ACCOUNT_CHAINS.get(chain)
         self.native = known.native_symbol if known else "ETH"
         with step(f"resolving {self.currency} tags to {chain} addresses"):
             self.tags = (tagmap if tagmap is not None else TagMap.load(store, self.graph, clusters=False)).direct
@@ -71,7 +72,18 @@ class AccountAssessor:
             self.freezes = FreezeRisk(store, chain, profile, show=lambda raw: account_text(raw, chain=chain))
 
     def _asset_name(self, asset: int) -> str:
-        return self.native if asset < 0 else eip55(self.graph.address_bytes(asset))
+        return self.native if asset < 0 else self._text(asset)
+
+    def _text(self, address: int) -> str:
+        """An address id as the chain writes it (EIP-55; `T…` on TRON)."""
+        return account_text(self.graph.address_bytes(address), chain=self.chain)
+
+    def _shown(self, text: str) -> str:
+        """A typed address as its tags are keyed and its result shows it: on TRON the `T…` form of
+        whichever form was typed (`T…`, `41…`, `0x…`); on EVM chains as typed (UsageError if malformed)."""
+        if not is_tron_chain(self.chain):
+            return text.strip()
+        return account_text(parse_account_address(text, chain=self.chain), chain=self.chain)
 
     def _resolve(self, text: str) -> int:
         """Address id, or -1 for a valid address without activity; UsageError if malformed."""
@@ -90,6 +102,7 @@ class AccountAssessor:
     def addresses(self, texts: list[str]) -> list[RiskResult]:
         """Score addresses (UsageError on the first malformed one)."""
         ids = [self._resolve(t) for t in texts]
+        texts = [self._shown(t) for t in texts]
         by_text = text_tags(self.store, texts, [a >= 0 for a in ids], self.currency, tagged=self.tagged)
         out = []
         for text, a, found in zip(texts, ids, by_text):
@@ -142,22 +155,25 @@ class AccountAssessor:
     def transaction(self, tx_hash: str) -> RiskResult:
         """Score a transaction by its sender (funding side) and the addresses it pays (paying side)."""
         raw = tx_hash.strip()
-        if not is_account_tx_hash(raw):
-            raise UsageError(f"not a transaction hash: {raw!r} (expected 0x followed by 64 hex digits)")
-        tx = self.graph.find_tx(bytes.fromhex(raw[2:]))
+        tron = is_tron_chain(self.chain)
+        if not (is_tx_hash(raw) if tron else is_account_tx_hash(raw)):
+            raise UsageError(f"not a transaction hash: {raw!r} (expected "
+                             f"{'64 hex digits, with or without 0x' if tron else '0x followed by 64 hex digits'})")
+        tx = self.graph.find_tx(parse_tx_hash(raw, chain=self.chain))
         if tx < 0:
             raise NotFoundError(f"transaction {raw} is not in the store's {self.chain} chain")
         a = self.sender(tx)
         payees = self.recipients(tx, a)
         ids = ([a] if a >= 0 else []) + payees
-        results = self.addresses([eip55(self.graph.address_bytes(x)) for x in ids]) if ids else []
+        results = self.addresses([self._text(x) for x in ids]) if ids else []
         fund_res, pay_res = results[:1 if a >= 0 else 0], results[1 if a >= 0 else 0:]
         reasons = [x for r in fund_res for x in side_reasons(r, "funding")]
         reasons += [x for r in pay_res for x in side_reasons(r, "paying")]
         reasons.sort(key=lambda x: -x["score"])
         top = reasons[0] if reasons else None
         notes = [] if a >= 0 else ["no sender found for this transaction: the funding side could not be assessed"]
-        return RiskResult(raw, self.profile.label, top["score"] if top else 0.0, top["severity"] if top else None,
+        shown = self.graph.tx_hash_hex(tx) if tron else raw
+        return RiskResult(shown, self.profile.label, top["score"] if top else 0.0, top["severity"] if top else None,
                           reasons, True, None, kind="transaction",
                           currency=self.currency, chain=self.chain, notes=notes,
                           transaction={"sender": fund_res[0].address if fund_res else None,

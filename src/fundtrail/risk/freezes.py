@@ -18,6 +18,7 @@ from fundtrail.model.issuers import issuer_of
 from fundtrail.risk.profile import SEVERITIES, Profile, Rule
 from fundtrail.risk.score import RiskResult
 from fundtrail.store.lake import Store
+from fundtrail.store.txhash import tx_hash_text
 from fundtrail.trace.freezes import FreezeFact, frozen_now
 
 
@@ -56,7 +57,8 @@ class FreezeRisk:
         return {"rule": rule.id, "kind": "freeze", "score": rule.score, "severity": rule.severity,
                 "explain": rule.explain, "action": f.action, "token": self.show(f.token),
                 "token_symbol": issuer.symbol if issuer else None, "issuer": issuer.issuer if issuer else None,
-                "block": f.block, "time": _iso(f.time), "tx": "0x" + f.tx_hash.hex(), "log_index": f.log_index,
+                "block": f.block, "time": _iso(f.time), "tx": tx_hash_text(f.tx_hash, chain=self.chain),
+                "log_index": f.log_index,
                 "amount": str(f.amount) if f.amount is not None else None}
 
     def apply(self, result: RiskResult, address_id: int) -> RiskResult:

@@ -3,11 +3,12 @@
 Customer lists mix currencies, and a store may hold tags without the chain they describe. So every
 input is classified by its form first, before any index is loaded (a typo is rejected at once):
 
-- a txid (64 hex digits) belongs to the store's UTXO chain, an `0x` + 64 hex hash to its account
-  chain (the only one of that family, or `--chain`); with none stored it is not found (exit 6);
+- a txid (64 hex digits) belongs to the store's UTXO or TRON chain, an `0x` + 64 hex hash to its
+  account chain (the only one that fits, or `--chain`); with none stored it is not found (exit 6);
 - an address is matched to the stored chain whose currency its form is valid for
   (`tags.currencies.address_currencies`: a `1...` address fits BTC, an `0x` address every EVM
-  chain). One match: scored there, with exposure. Several (an EVM address in a store holding eth
+  chain; a `T…` or `41…` address, and an `0x` one too, a TRON chain, where it is scored and shown
+  as `T…`). One match: scored there, with exposure. Several (an EVM address in a store holding eth
   and bsc): a usage error asking for `--chain`. None: scored from the tags of every currency the
   form is valid for (an EVM address: every EVM chain's tags), with `exposure_computed: false` and
   the reason;
@@ -26,7 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fundtrail.errors import FundtrailError, NotFoundError, UsageError
-from fundtrail.model.chains import BITCOIN_CHAINS, EVM_CHAINS
+from fundtrail.chains.resolve import account_text, parse_account_address
+from fundtrail.chains.tron.address import is_tron_chain
+from fundtrail.model.chains import ACCOUNT_CHAINS, BITCOIN_CHAINS
 from fundtrail.risk.account_assess import AccountAssessor, is_account_tx_hash
 from fundtrail.risk.assess import Assessor, Screened, Step, no_step
 from fundtrail.risk.profile import Profile
@@ -38,6 +41,7 @@ from fundtrail.tags.currencies import EVM_ORDER, InvalidAddress, UnrecognisedAdd
 from fundtrail.trace.attribution import chain_currency
 
 _TXID = re.compile(r"^[0-9a-fA-F]{64}$")
+_TRON_HEX = re.compile(r"^41[0-9a-fA-F]{40}$")  # java-tron's hex form of a TRON address
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class RiskService:
                 self.family = self.stored[chain]
             elif chain in BITCOIN_CHAINS.values():
                 self.family = "utxo"
-            elif chain in EVM_CHAINS:
+            elif chain in ACCOUNT_CHAINS:
                 self.family = "account"
             else:
                 select_chain(store, chain)  # not stored and not a chain fundtrail knows: NotFoundError
@@ -85,7 +89,7 @@ class RiskService:
         if is_account_tx_hash(t):
             return Target(t, "transaction", self._tx_chain(t, "account"))
         try:
-            forms = address_currencies(t)
+            forms = ("TRX",) if _TRON_HEX.match(t) else address_currencies(t)
         except InvalidAddress as exc:
             if isinstance(exc, UnrecognisedAddress) and self._keyed_tags(t):
                 return Target(t, "address", None, None, "the address's form names no chain")
@@ -94,15 +98,26 @@ class RiskService:
             return self._on_named_chain(t, forms)
         matches = [c for c, fam in self.stored.items() if self._fits(c, fam, forms)]
         if len(matches) == 1:
-            return Target(t, "address", matches[0])
+            return Target(self._shown(t, matches[0]), "address", matches[0])
         if matches:
             raise UsageError(f"{t} could be an address of {' or '.join(matches)}: choose one with `chain`")
         stored = ", ".join(self.stored) or "none"
         what = "EVM" if forms == EVM_ORDER else "/".join(forms[:3])
-        return Target(t, "address", None, forms, f"the store holds no {what} chain (stored: {stored})")
+        shown = self._shown(t, "tron") if forms == ("TRX",) else t
+        return Target(shown, "address", None, forms, f"the store holds no {what} chain (stored: {stored})")
+
+    @staticmethod
+    def _shown(t: str, chain: str) -> str:
+        """A TRON address as its tags are keyed and its results show it (`T…`, whichever form was
+        typed: `T…`, `41…` or `0x…`); any other address as typed."""
+        if not is_tron_chain(chain):
+            return t
+        return account_text(parse_account_address(t, chain=chain), chain=chain)
 
     def _fits(self, chain: str, family: str, forms: tuple[str, ...]) -> bool:
         if family == "account":
+            if is_tron_chain(chain):  # T… and 41…, and the TVM's 0x… form of the same 20 bytes
+                return forms == ("TRX",) or forms == EVM_ORDER
             return forms == EVM_ORDER
         currency = self._currencies.get(chain)
         if currency is None:  # once per chain: asked for every input of a screening
@@ -114,19 +129,22 @@ class RiskService:
         if not self._fits(chain, self.family or "", forms):
             raise UsageError(f"{t} is not a {chain} address (its form is that of "
                              f"{'an EVM chain' if forms == EVM_ORDER else ', '.join(forms[:3])})")
+        t = self._shown(t, chain)
         if chain in self.stored:
             return Target(t, "address", chain)
         return Target(t, "address", None, (chain_currency(chain),),
                       f"chain {chain} is not in the store (stored: {', '.join(self.stored) or 'none'})")
 
     def _tx_chain(self, t: str, family: str) -> str:
+        """The chain of a txid: bare hex fits UTXO and TRON chains, 0x-hex every account chain."""
         if self.chain is not None:
-            if self.family != family:
+            if self.family != family and not (family == "utxo" and is_tron_chain(self.chain)):
                 raise UsageError(f"{t} is not a transaction id of {self.chain}")
             if self.chain not in self.stored:
                 raise NotFoundError(f"transaction {t} cannot be looked up: chain {self.chain} is not in the store")
             return self.chain
-        pool = [c for c, fam in self.stored.items() if fam == family]
+        pool = [c for c, fam in self.stored.items()
+                if fam == family or (family == "utxo" and fam == "account" and is_tron_chain(c))]
         if not pool:
             kind = "UTXO (Bitcoin-family)" if family == "utxo" else "account (EVM)"
             raise NotFoundError(f"transaction {t} cannot be looked up: the store holds no {kind} chain "

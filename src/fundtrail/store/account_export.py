@@ -1,18 +1,20 @@
 """Read-side of account chains: the `transfers` export contract (docs/schema.md).
 
 One JSON object per value movement; amounts are decimal strings of base units (exact uint256),
-addresses EIP-55 strings, rendered here and only here.
+addresses EIP-55 strings (`T…` Base58Check on TRON, whose transaction hashes are bare hex, as
+java-tron writes them), rendered here and only here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fundtrail.chains.ethereum.hexutil import eip55
+from fundtrail.chains.resolve import account_text
 from fundtrail.store.lake import Store
 from fundtrail.store.select import select_chain
 from fundtrail.store.sql import one_row
 from fundtrail.store.tables import TRANSFER_KINDS
+from fundtrail.store.txhash import tx_hash_text
 
 _CHUNK_BLOCKS = 2000
 
@@ -48,11 +50,11 @@ def _iter_transfers(store: Store, chain: str, from_block: int | None,
                 for aid, addr in con.execute(
                         f"SELECT address_id, address FROM {p}_addresses WHERE address_id IN "
                         "(SELECT unnest(?::BIGINT[]))", [sorted(ids)]).fetchall():
-                    names[aid] = eip55(bytes(addr))
+                    names[aid] = account_text(bytes(addr), chain=chain)
             for (number, ts, kind, f, to, asset, amount, token_id, log_index, trace_address,
                  success, tx_hash) in rows:
                 obj = {
-                    "tx_hash": "0x" + bytes(tx_hash).hex() if tx_hash is not None else None,
+                    "tx_hash": tx_hash_text(bytes(tx_hash), chain=chain) if tx_hash is not None else None,
                     "block_number": number, "time": ts, "kind": TRANSFER_KINDS[kind],
                     "from": names.get(f) if f is not None else None,
                     "to": names.get(to) if to is not None else None,
@@ -69,7 +71,7 @@ def _iter_transfers(store: Store, chain: str, from_block: int | None,
 
 
 def _native_symbol(chain: str) -> str:
-    from fundtrail.model.chains import EVM_CHAINS
+    from fundtrail.model.chains import ACCOUNT_CHAINS
 
-    known = EVM_CHAINS.get(chain)
+    known = ACCOUNT_CHAINS.get(chain)
     return known.native_symbol if known else "ETH"

@@ -81,9 +81,16 @@ def account_address_id(store: Store, text: str, *, chain: str | None = None,
                        index: AccountIndex | None = None, field: str = "address") -> tuple[str, int]:
     """(chain, address id) of an account-chain address. `index` (only with `chain`) is a loaded
     account graph of that chain, to look up in memory."""
-    raw = parse_account_address(text, field=field)
     candidates = _chains(store, "account", chain)
-    for name, _network in candidates:
+    errors: list[UsageError] = []
+    parsed_on: list[str] = []
+    for name, network in candidates:  # per chain: TRON and EVM chains write addresses differently
+        try:
+            raw = parse_account_address(text, field=field, chain=name, network=network)
+        except UsageError as exc:
+            errors.append(exc)
+            continue
+        parsed_on.append(name)
         if index is not None and chain is not None:
             found = index.find_address(raw)
         else:
@@ -93,5 +100,7 @@ def account_address_id(store: Store, text: str, *, chain: str | None = None,
             found = int(row[0]) if row else -1
         if found >= 0:
             return name, found
-    names = " or ".join(c for c, _ in candidates)
+    if not parsed_on:
+        raise errors[0]
+    names = " or ".join(parsed_on)
     raise NotFoundError(f"address {text.strip()} has no activity in the store's {names} chain", field=field)

@@ -13,6 +13,7 @@ from typing import Any
 
 from fundtrail.store.coverage import coverage
 from fundtrail.store.lake import Store
+from fundtrail.store.txhash import tx_hash_text
 
 
 def _hex(b: bytes | None) -> str | None:
@@ -71,7 +72,7 @@ def _account_status(con: Any, chain: str, network: str, p: str) -> dict:
     tip = con.execute(f"SELECT hash FROM {p}_blocks ORDER BY number DESC LIMIT 1").fetchone()
     return {"chain": chain, "family": "account", "network": network, "blocks": b[0],
             "min_height": b[1], "max_height": b[2],
-            "tip_hash": "0x" + bytes(tip[0]).hex() if tip else None, **counts}
+            "tip_hash": tx_hash_text(bytes(tip[0]), chain=chain, network=network) if tip else None, **counts}
 
 
 def _tag_counts(con: Any) -> dict:

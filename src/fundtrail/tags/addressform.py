@@ -91,6 +91,8 @@ def check_address(text: str) -> AddressForm:
         return AddressForm(addr, lookup_key(addr), "XDC", FORMAT)
     if len(addr) == 64 and _HEX.fullmatch(addr):  # a transaction hash, or a NEAR/ICP account
         return _unrecognised(addr)
+    if len(addr) == 42 and addr[:2] == "41" and _HEX.fullmatch(addr):  # java-tron's hex form of a TRON account
+        return AddressForm(addr, normalise("TRX", addr)[1], "TRX", FORMAT, ("TRX",))
     if _B58.issuperset(addr):
         return _base58(addr)
     if _BASE32_UPPER.fullmatch(addr):  # Stellar, Algorand: base32 public keys

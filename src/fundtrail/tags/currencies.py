@@ -61,6 +61,7 @@ _BECH32_HRP = {"LTC": "ltc", "ZEC": "zs"}
 _RIPPLE_ALPHABET = "rpshnaf39wBUDNEGHJKLM4PQRST7VWXYZ2bcdeCg65jkm8oFqi1tuvAxyz"
 _RIPPLE_TO_BTC = str.maketrans(_RIPPLE_ALPHABET, B58_ALPHABET)
 _HEX40 = re.compile(r"0[xX][0-9a-fA-F]{40}")
+_HEX42 = re.compile(r"41[0-9a-fA-F]{40}")
 _B58_CHARS = frozenset(B58_ALPHABET)
 _BECH32_HRPS = ("bc1", "tb1", "bcrt1", "ltc1", "tltc1", "zs1", "bnb1", "cosmos1", "terra1", "addr1")
 _CASHADDR = re.compile(r"(bitcoincash:)?[qp][qpzry9x8gf2tvdw0s3jn54khce6mua7l]{41}")
@@ -132,6 +133,11 @@ def lookup_key(text: str) -> str:
         return lower
     if lower.startswith("bitcoincash:"):
         return lower[len("bitcoincash:"):]
+    if len(text) == 42 and lower.startswith("41") and _HEX42.fullmatch(text):  # java-tron's hex: the T… key
+        try:
+            return to_base58(parse_tron_address(text))
+        except UsageError:
+            return text
     return text
 
 

@@ -45,6 +45,7 @@ import pyarrow as pa
 from fundtrail.errors import NotFoundError, StoreError, UsageError
 from fundtrail.store.lake import Store
 from fundtrail.store.tables import hash32_numpy
+from fundtrail.store.txhash import tx_hash_text
 from fundtrail.trace.graph import Progress, column_numpy, refresh_index
 
 FORMAT = "fundtrail-account-graph/1"
@@ -126,7 +127,8 @@ class AccountGraph:
         return bytes(self.arrays["addr_bytes"][a])
 
     def tx_hash_hex(self, tx: int) -> str:
-        return "0x" + bytes(self.arrays["tx_hash"][tx]).hex()
+        """The hash as the chain writes it (`0x…`; bare hex on TRON, as java-tron and tronscan do)."""
+        return tx_hash_text(bytes(self.arrays["tx_hash"][tx]), chain=self.chain)
 
     # -- loading and building -------------------------------------------------------------------
     @classmethod

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from fundtrail.chains.ethereum.hexutil import eip55
-from fundtrail.model.chains import EVM_CHAINS
+from fundtrail.chains.resolve import account_text
+from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.store.lake import Store
+from fundtrail.store.txhash import tx_hash_text
 from fundtrail.trace.account_engine import REASONS, AccountTrace
 from fundtrail.trace.account_graph import AccountGraph
 from fundtrail.trace.account_seeds import AccountSeed
@@ -58,7 +59,7 @@ _REASON_TEXT = {
 
 
 def native_symbol(chain: str) -> str:
-    known = EVM_CHAINS.get(chain)
+    known = ACCOUNT_CHAINS.get(chain)
     return known.native_symbol if known else "ETH"
 
 
@@ -123,14 +124,14 @@ class _Names:
     def __init__(self, g: AccountGraph, units: dict[int, Unit] | None = None) -> None:
         self.g, self.native = g, native_symbol(g.chain)
         self.cache: dict[int, str] = {}
-        known = EVM_CHAINS.get(g.chain)
+        known = ACCOUNT_CHAINS.get(g.chain)
         self.units = {**(units or {}), -1: Unit(self.native, known.native_decimals if known else 18)}
 
     def address(self, a: int) -> str | None:
         if a < 0:
             return None
         if a not in self.cache:
-            self.cache[a] = eip55(self.g.address_bytes(a))
+            self.cache[a] = account_text(self.g.address_bytes(a), chain=self.g.chain)
         return self.cache[a]
 
     def asset(self, x: int) -> str:
@@ -195,7 +196,8 @@ def to_json(graph: AccountGraph, seed: AccountSeed, result: AccountTrace, *, sto
         if grp["reason"] == "unspent":
             row["as_of_block"] = tip
         fact = (frozen or {}).get((grp["asset"], grp["address_id"])) if grp["asset"] >= 0 else None
-        row["frozen"] = _frozen(fact, n.unit(grp["asset"]).decimals) if fact is not None else None
+        row["frozen"] = (_frozen(fact, n.unit(grp["asset"]).decimals, n.g.chain)
+                         if fact is not None else None)
         endpoints.append(row)
     by_asset = _by_asset(n, result)
     single = next(iter(by_asset.values())) if len(by_asset) == 1 else None
@@ -250,9 +252,9 @@ def to_json(graph: AccountGraph, seed: AccountSeed, result: AccountTrace, *, sto
     }
 
 
-def _frozen(f: FreezeFact, decimals: int | None) -> dict[str, Any]:
+def _frozen(f: FreezeFact, decimals: int | None, chain: str) -> dict[str, Any]:
     """An endpoint's freeze: the token contract's last action on the address (it froze it)."""
-    return {"action": f.action, "block": f.block, "time": _iso(f.time), "tx": "0x" + f.tx_hash.hex(),
+    return {"action": f.action, "block": f.block, "time": _iso(f.time), "tx": tx_hash_text(f.tx_hash, chain=chain),
             "log_index": f.log_index, "amount": str(f.amount) if f.amount is not None else None,
             "amount_display": format_units(f.amount, decimals) if f.amount is not None else None,
             "text": f"frozen by the issuer at block {f.block}"}

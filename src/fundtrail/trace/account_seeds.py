@@ -1,7 +1,9 @@
 """Where an account-chain trace starts: an address (what it received) or a transaction hash.
 
-Addresses are parsed as the user typed them (mixed case must carry a valid EIP-55 checksum), so a
-typo is a one-line usage error; a well-formed seed the store does not hold is a not-found error.
+Addresses are parsed as the user typed them for the graph's chain (mixed case must carry a valid
+EIP-55 checksum; on TRON `T…` with its Base58Check checksum, `41…` or `0x…`), so a typo is a
+one-line usage error; a TRON transaction is its txid with or without `0x`; a well-formed seed the
+store does not hold is a not-found error.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import re
 from dataclasses import dataclass
 
 from fundtrail.chains.resolve import parse_account_address
+from fundtrail.chains.tron.address import is_tron_chain
 from fundtrail.errors import NotFoundError, UsageError
 from fundtrail.trace.account_graph import KIND_FEE, AccountGraph
 
-_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_TX_HASH = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ def address_id(graph: AccountGraph, text: str) -> int:
     `store.addresses.account_address_id` does; the errors name no request field, so a caller can
     name its own (a seed, an asset, a stop list)."""
     try:
-        raw = parse_account_address(text)
+        raw = parse_account_address(text, chain=graph.chain)
     except UsageError as exc:
         raise UsageError(exc.message, hint=exc.hint) from None
     found = graph.find_address(raw)
@@ -65,10 +68,12 @@ def parse_account_seed(graph: AccountGraph, text: str, *, since: int | None = No
     """The transfers a seed stands for: everything an address received (within since/until), or a
     transaction's value transfers (its fees excluded: they are not traced value)."""
     raw = text.strip()
-    if raw[:2] in ("0x", "0X") and len(raw) == 66:
+    tron = is_tron_chain(graph.chain)
+    if (raw[:2] in ("0x", "0X") and len(raw) == 66) or (tron and len(raw) == 64):
         if not _TX_HASH.match(raw):
-            raise UsageError(f"seed {text!r} is not a transaction hash (0x followed by 64 hex digits)")
-        tx = graph.find_tx(bytes.fromhex(raw[2:]))
+            form = "64 hex digits, with or without 0x" if tron else "0x followed by 64 hex digits"
+            raise UsageError(f"seed {text!r} is not a transaction hash ({form})")
+        tx = graph.find_tx(bytes.fromhex(raw[-64:]))
         if tx < 0:
             raise NotFoundError(f"transaction {raw} is not in the store's {graph.chain} chain")
         events = [e for e in graph.events_of_tx(tx) if int(graph.ev_kind[e]) != KIND_FEE]

@@ -26,9 +26,10 @@ from fundtrail.chains.bitcoin.address import parse_address as parse_btc
 from fundtrail.chains.bitcoin.address import render_address
 from fundtrail.chains.bitcoin.params import network as btc_network
 from fundtrail.chains.bitcoin.script import ScriptType
-from fundtrail.chains.ethereum.hexutil import parse_address as parse_eth
-from fundtrail.errors import FundtrailError
 from fundtrail.chains.bitcoin.addresskey import address_key, fingerprint
+from fundtrail.chains.resolve import parse_account_address
+from fundtrail.chains.tron.address import is_tron_chain, to_base58
+from fundtrail.errors import FundtrailError
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.store.lake import Store
 from fundtrail.trace.graph import GraphIndex
@@ -279,6 +280,8 @@ def resolve_tags(store: Store, graph: Any, *, strategy: str = AUTO, progress: Ca
 def _render_all(graph: Any) -> tuple[list[str], list[int]]:
     """Every chain address in the tags' stored form (Base58 as is, bech32 and hex in lower case)."""
     if not isinstance(graph, GraphIndex):
+        if is_tron_chain(graph.chain):  # TRX tags are keyed by the `T…` text
+            return [to_base58(bytes(b)) for b in graph.addr_bytes], list(range(graph.n_addresses))
         raw = np.ascontiguousarray(graph.addr_bytes).tobytes().hex()
         return [f"0x{raw[i:i + 40]}" for i in range(0, len(raw), 40)], list(range(graph.n_addresses))
     net = btc_network(bitcoin_network_of(graph.chain))
@@ -300,6 +303,7 @@ def _parse_all(graph: Any, strings: list[str]) -> tuple[list[str], list[int]]:
     another network or without activity on the chain are left out)."""
     utxo = isinstance(graph, GraphIndex)
     net = btc_network(bitcoin_network_of(graph.chain)) if utxo else None
+    chain = None if utxo else graph.chain
     keep: list[str] = []
     k1: list[int] = []  # UTXO: first fingerprint halves; account: each address's first 8 bytes
     fp2s: list[int] = []  # UTXO: second fingerprint halves
@@ -307,7 +311,7 @@ def _parse_all(graph: Any, strings: list[str]) -> tuple[list[str], list[int]]:
     for text in strings:
         try:
             if net is None:
-                raw = parse_eth(text)
+                raw = parse_account_address(text, chain=chain)
                 k1.append(int.from_bytes(raw[:8], "big"))
                 raws.append(raw)
             else:

@@ -32,6 +32,7 @@ from fundtrail.api.errors import error_body, field_of
 from fundtrail.api.sessions import csrf_token
 from fundtrail.api.state import ApiState, api_state
 from fundtrail.errors import FundtrailError, PermissionDenied
+from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.web import i18n
 from fundtrail.web.session import LoginRequired, session_actor
 from fundtrail.workspace import Actor
@@ -82,15 +83,16 @@ def page_link(kind: str, chain: str | None, text: str) -> str:
     return f"/tags?q={quoted}"
 
 
-def native_unit(family: str, assets: list[Any] | None = None) -> tuple[int, str]:
+def native_unit(family: str, assets: list[Any] | None = None, chain: str | None = None) -> tuple[int, str]:
     """Decimals and symbol of a chain's native amounts: satoshi -> BTC; wei -> the native asset's
-    symbol as the store lists it (ETH by default)."""
+    symbol as the store lists it, else as the chain's configuration says (TRX in sun on TRON), else ETH."""
     if family == "utxo":
         return 8, "BTC"
     for asset in assets or []:
         if getattr(asset, "contract", None) is None and getattr(asset, "decimals", None) is not None:
             return int(asset.decimals), str(getattr(asset, "symbol", None) or "ETH")
-    return 18, "ETH"
+    known = ACCOUNT_CHAINS.get(chain or "")
+    return (known.native_decimals, known.native_symbol) if known is not None else (18, "ETH")
 
 
 ENV = _environment()

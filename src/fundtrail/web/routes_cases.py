@@ -183,7 +183,8 @@ async def render_case(view: View, case: str, *, done: str = "", typed: dict[str,
              "attachment": "/api/v1/cases/{case}/attachments/{attachment}" in served}
     return view.page("case.html", {"case": detail}, status=status, detail=detail, writer=writer,
                      owner=detail.role == "owner" and detail.status == "open", chain=chain, families=families,
-                     unit=lambda name: native_unit(families.get(name or "", "utxo")), ops=ops, links=links, api=api,
+                     unit=lambda name: native_unit(families.get(name or "", "utxo"), chain=name), ops=ops,
+                     links=links, api=api,
                      seed_link=seed_link, ref_link=lambda ref: ref_link(chain, detail.id, ref), done=done,
                      typed=typed or {}, errors=errors or {}, policies=POLICIES, directions=DIRECTIONS,
                      exports=EXPORTS, watching=watching, **(extra or {}))

@@ -43,6 +43,7 @@ def heuristic_names(view: View) -> dict[str, str]:
     return {"multi_input": view.t("common-input ownership (spent together in one transaction)"),
             "change": view.t("change address of the spender"),
             "deposit": view.t("deposit address swept to its exchange"),
+            "delegation": view.t("energy or bandwidth paid by the same TRON payer"),
             "manual_merge": view.t("analyst override: merged"),
             "manual_split": view.t("analyst override: split")}
 

@@ -162,7 +162,7 @@ async def transaction_page(request: Request, chain: str, txid: str, in_page: str
     inputs = rows_of(detail.inputs, params["in_page"], "in_page", path, params, "inputs")
     outputs = rows_of(detail.outputs, params["out_page"], "out_page", path, params, "outputs")
     transfers = rows_of(detail.transfers, params["tr_page"], "tr_page", path, params, "transfers")
-    decimals, symbol = native_unit(detail.family, detail.transfers)
+    decimals, symbol = native_unit(detail.family, detail.transfers, chain=detail.chain)
 
     def output_href(spent_tx: str, vout: int) -> str:
         return row_href(detail.chain, spent_tx, "out_page", vout, "out")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address
+from fundtrail.chains.tron.address import is_tron_chain
 from fundtrail.errors import NotFoundError
 from fundtrail.tags.lookup import has_tags, is_tagged, tags_of
 from fundtrail.tags.taxonomy import CATEGORIES
@@ -107,7 +108,7 @@ class AddressOps(LookupBase):
         if aid is None and not tags:
             raise NotFoundError(f"address {text} has no activity in the store's {ref.name} chain and no tags",
                                 field="address")
-        unit = "wei" if ref.family == "account" else "sat"
+        unit = ("sun" if is_tron_chain(ref.name) else "wei") if ref.family == "account" else "sat"
         doc: dict[str, Any] = {"chain": ref.name, "family": ref.family, "address": text, "address_id": aid,
                                "unit": unit, "seen": aid is not None, "cluster_id": cid, "cluster_size": size,
                                "cluster_run": run, "tags": tags, "assets": [], "first_seen": None,

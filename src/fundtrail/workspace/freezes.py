@@ -14,6 +14,7 @@ import datetime as dt
 
 from fundtrail.chains.resolve import account_text, parse_account_address
 from fundtrail.errors import FundtrailError, UsageError
+from fundtrail.store.txhash import tx_hash_text
 from fundtrail.model.issuers import Issuer, issuer_of, issuers_on
 from fundtrail.risk.profile import Profile, load_profile
 from fundtrail.trace.account_report import Unit, format_units, token_units
@@ -95,7 +96,7 @@ class FreezeOps(WorkspaceBase):
         last = latest.get((f.token_id, f.address_id))
         current = last is not None and (last.block, last.log_index) == (f.block, f.log_index)
         return FreezeRow(
-            block=f.block, time=_time(f.time), tx="0x" + f.tx_hash.hex(), log_index=f.log_index,
+            block=f.block, time=_time(f.time), tx=tx_hash_text(f.tx_hash, chain=chain), log_index=f.log_index,
             token=show_address(f.token, chain), token_symbol=symbol, issuer=issuer.issuer if issuer else None,
             issuer_known=issuer is not None or f.token in extra, address=show_address(f.address, chain),
             action=f.action, amount=str(f.amount) if f.amount is not None else None,

@@ -16,7 +16,9 @@ import math
 from fractions import Fraction
 from typing import Any
 
-from fundtrail.errors import StoreError
+from fundtrail.chains.resolve import parse_account_address
+from fundtrail.errors import StoreError, UsageError
+from fundtrail.store.txhash import is_tx_hash, parse_tx_hash
 from fundtrail.tags.taxonomy import CATEGORIES
 from fundtrail.trace.account_graph import AccountGraph
 from fundtrail.trace.account_report import transfer_ref
@@ -155,16 +157,19 @@ def account(trace: TraceResult, ag: AccountGraph, nodes: Nodes, units: graph_acc
 
     def address_id(text: str) -> int:
         if text not in ids:
-            ids[text] = ag.find_address(bytes.fromhex(text[2:]))
+            try:  # as the trace wrote it: EIP-55, or `T…` on TRON
+                ids[text] = ag.find_address(parse_account_address(text, chain=ag.chain))
+            except UsageError:
+                ids[text] = -1
         return ids[text]
 
     def event(ref: str) -> int | None:
         txid = ref.split(":", 1)[0]
-        if not txid.startswith("0x"):
+        if not is_tx_hash(txid):
             return None  # a block's withdrawal or reward: no sender to draw
         refs = by_tx.get(txid)
         if refs is None:
-            tx = ag.find_tx(bytes.fromhex(txid[2:]))
+            tx = ag.find_tx(parse_tx_hash(txid, chain=ag.chain))
             refs = by_tx[txid] = {} if tx < 0 else {transfer_ref(ag, e): e for e in ag.events_of_tx(tx)}
         return refs.get(ref)
 
@@ -184,7 +189,7 @@ def account(trace: TraceResult, ag: AccountGraph, nodes: Nodes, units: graph_acc
     seeds = []
     for s in trace.seeds or []:
         text = str(s.get("input", ""))
-        if s.get("kind") == "address" and text.lower().startswith("0x") and len(text) == 42:
+        if s.get("kind") == "address" and address_id(text) >= 0:
             node = draw.node_of(address_id(text))
             if node is not None:
                 seeds.append(node)

@@ -18,6 +18,7 @@ from fundtrail.errors import NotFoundError
 from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.store.lake import Store
 from fundtrail.store.tables import TRANSFER_KINDS
+from fundtrail.store.txhash import tx_hash_text
 from fundtrail.trace.account_graph import AccountGraph
 from fundtrail.workspace.lookup_base import iso
 from fundtrail.workspace.lookup_models import AddressTransfer, AddressTx, AssetTotals, SeenAt, TxTag, TxTransfer
@@ -165,7 +166,7 @@ def transaction(store: Store, g: AccountGraph, chain: str, tx: int,
                       confidence=t["confidence"]) for a in sorted(involved) for t in tags.get(a, [])]
     exact_value = int.from_bytes(bytes(value_raw), "big") if value_raw is not None else int(value or 0)
     return {"txid": g.tx_hash_hex(tx), "height": int(block) if block is not None else None, "time": iso(btime),
-            "block_hash": "0x" + bytes(bhash).hex() if bhash is not None else None,
+            "block_hash": tx_hash_text(bytes(bhash), chain=chain) if bhash is not None else None,
             "position": int(index) if index is not None else None, "coinbase": False,
             "fee": fee if fee is not None else None, "status": int(status) if status is not None else None,
             "from_address": _addr(g, frm), "to_address": _addr(g, to), "contract_created": _addr(g, created),

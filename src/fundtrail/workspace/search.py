@@ -66,18 +66,17 @@ class SearchOps(AddressOps, TransactionOps):
     def _tx_hits(self, text: str) -> list[SearchHit]:
         if _HEX_TXID.fullmatch(text) is None:
             return []
-        family = "account" if text[:2].lower() == "0x" else "utxo"
         hits = []
-        for name, (fam, _net) in sorted(self.networks().items()):
-            if fam != family:
-                continue
+        for ref in self._txid_chains(text, None, field="q"):  # bare hex: UTXO and TRON chains; 0x: account
             try:
-                ref, tx = self.find_transaction(text, name, field="q")
+                ref, tx = self.find_transaction(text, ref.name, field="q")
             except NotFoundError:
                 continue
-            shown = text.lower() if family == "utxo" else "0x" + text[2:].lower()
-            height = (int(self.graph_index(name).tx_height[tx]) if family == "utxo"
-                      else int(self.account_graph(name).tx_block[tx]))
+            if ref.family == "utxo":
+                shown, height = text.lower(), int(self.graph_index(ref.name).tx_height[tx])
+            else:
+                ag = self.account_graph(ref.name)
+                shown, height = ag.tx_hash_hex(tx), int(ag.tx_block[tx])
             hits.append(SearchHit(kind="transaction", chain=ref.name, text=shown,
                                   label=f"{ref.name} transaction in block {height}",
                                   link=f"/api/v1/{ref.name}/txs/{shown}"))

@@ -29,7 +29,8 @@ from fundtrail.trace.account_report import Unit, native_symbol, token_units
 from fundtrail.trace.account_report import render_text as account_text
 from fundtrail.trace.account_report import to_json as account_json
 from fundtrail.trace.account_seeds import address_id as account_address_id
-from fundtrail.trace.account_seeds import asset_id, parse_account_seeds
+from fundtrail.trace.account_paths import account_paths_json, find_account_paths, first_hops, render_account_paths
+from fundtrail.trace.account_seeds import asset_id, parse_account_seed, parse_account_seeds
 from fundtrail.trace.attribution import TagMap, describe_with
 from fundtrail.trace.engine import Limits, StopRule
 from fundtrail.trace.engine import trace as utxo_trace
@@ -78,7 +79,10 @@ def render_trace_text(result: TraceResult) -> str:
 
 def render_paths_text(result: PathsResult) -> str:
     """The plain-text form of a paths result."""
-    return render_paths(result.model_dump(mode="json"))
+    doc = result.model_dump(mode="json")
+    if any("asset" in p for p in doc["paths"]):  # an account chain's paths: transfers of an asset
+        return render_account_paths(doc)
+    return render_paths(doc)
 
 
 def _limits(req: TraceRequest) -> Limits:
@@ -223,7 +227,10 @@ class TraceOps(IndexOps):
         source, target = req.source.strip(), req.target.strip()
         if source == target:
             raise UsageError(f"source and target are the same ({source}): a path needs two ends", field="target")
-        ref = self.chain(req.chain, family="utxo", what="paths")
+        utxo_first = req.chain is None and any(c.family == "utxo" for c in self.chains())  # as before TRON
+        ref = self.chain(req.chain, family="utxo" if utxo_first else None, what="paths")
+        if ref.family == "account":
+            return self._paths_account(ref.name, req, progress)
         graph = self.graph_index(ref.name, progress)
         src = _field(lambda: parse_seed(graph, req.source), "source")
         dst = _field(lambda: parse_seed(graph, req.target), "target")
@@ -235,6 +242,20 @@ class TraceOps(IndexOps):
         found = find_paths(graph, src.outputs, dst.address, max_hops=req.max_hops, limit=req.limit)
         return PathsResult.model_validate(paths_to_json(graph, src, dst, found, max_hops=req.max_hops,
                                                         limit=req.limit))
+
+    def _paths_account(self, chain: str, req: PathsRequest, progress: Progress) -> PathsResult:
+        """Paths on an account chain (`trace.account_paths`): transfers of one asset, later each."""
+        g = self.account_graph(chain, progress)
+        src = _field(lambda: parse_account_seed(g, req.source), "source")
+        dst = _field(lambda: parse_account_seed(g, req.target), "target")
+        if dst.kind != "address":
+            raise UsageError(f"target {req.target!r} must be an address", field="target")
+        if src.kind == "address" and src.address == dst.address:
+            raise UsageError(f"source {req.source!r} and target {req.target!r} are the same address: a path "
+                             "needs two ends", field="target")
+        found = find_account_paths(g, first_hops(g, src), dst.address, max_hops=req.max_hops, limit=req.limit)
+        return PathsResult.model_validate(account_paths_json(self.store, g, src, dst, found, max_hops=req.max_hops,
+                                                             limit=req.limit))
 
     def graph_build(self, *, chain: str | None = None, full: bool = False,
                     progress: Progress = no_progress) -> GraphBuildResult:

@@ -1,7 +1,8 @@
 """Service operations: one transaction in detail.
 
-A Bitcoin-family txid is 64 hex digits; an account-chain transaction hash is `0x` and 64 hex digits.
-Without a chain, each stored chain of the matching family is asked (by binary search in its cached
+A Bitcoin-family txid is 64 hex digits; an account-chain transaction hash is `0x` and 64 hex digits,
+except on TRON, whose txids are 64 hex digits without `0x` (either form accepted there).
+Without a chain, each stored chain whose txids have that form is asked (by binary search in its cached
 index); the first that holds the transaction answers. UTXO detail comes mostly from the graph index
 (outputs, values, addresses, spenders), so a transaction with thousands of outputs costs no query
 per output; account-chain detail lists every transfer row of the transaction.
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import re
 
+from fundtrail.chains.tron.address import is_tron_chain
 from fundtrail.errors import NotFoundError, UsageError
+from fundtrail.store.txhash import parse_tx_hash
 from fundtrail.workspace import lookup_account, lookup_utxo
 from fundtrail.workspace.core import ChainRef
 from fundtrail.workspace.lookup_base import LookupBase
@@ -39,26 +42,35 @@ def txid_family(text: str, *, field: str = "txid") -> str:
 class TransactionOps(LookupBase):
     """Transaction detail."""
 
-    def find_transaction(self, txid: str, chain: str | None, *, field: str = "txid") -> tuple[ChainRef, int]:
-        """(chain, tx id) of a transaction; NotFoundError naming `field` when no chain holds it."""
+    def _txid_chains(self, txid: str, chain: str | None, *, field: str = "txid") -> list[ChainRef]:
+        """The chains a txid may be on: the named one (its form checked), else every stored chain
+        whose transaction ids have the txid's form (64 hex digits: UTXO and TRON chains; 0x and 64
+        hex digits: account chains)."""
         family = txid_family(txid, field=field)
         raw = txid.strip()
         if chain is not None:
-            refs = [self.chain(chain)]
-            if refs[0].family != family:
-                want = "64 hex digits" if refs[0].family == "utxo" else "0x and 64 hex digits"
+            ref = self.chain(chain)
+            tron = ref.family == "account" and is_tron_chain(ref.name, self.network(ref.name))
+            if ref.family != family and not tron:
+                want = "64 hex digits" if ref.family == "utxo" else "0x and 64 hex digits"
                 raise UsageError(f"{field} {raw!r} is not a transaction id of {chain} ({want})", field=field)
-        else:
-            refs = [ChainRef(name=c, family=fam)  # type: ignore[arg-type]
-                    for c, (fam, _net) in sorted(self.networks().items()) if fam == family]
+            return [ref]
+        return [ChainRef(name=c, family=fam)  # type: ignore[arg-type]
+                for c, (fam, net) in sorted(self.networks().items())
+                if fam == family or (family == "utxo" and fam == "account" and is_tron_chain(c, net))]
+
+    def find_transaction(self, txid: str, chain: str | None, *, field: str = "txid") -> tuple[ChainRef, int]:
+        """(chain, tx id) of a transaction; NotFoundError naming `field` when no chain holds it."""
+        refs = self._txid_chains(txid, chain, field=field)
+        raw = txid.strip()
         for ref in refs:
-            if family == "utxo":
+            if ref.family == "utxo":
                 tx = self.graph_index(ref.name).find_tx(bytes.fromhex(raw)[::-1])
             else:
-                tx = self.account_graph(ref.name).find_tx(bytes.fromhex(raw[2:]))
+                tx = self.account_graph(ref.name).find_tx(parse_tx_hash(raw, chain=ref.name, field=field))
             if tx >= 0:
                 return ref, tx
-        where = " or ".join(r.name for r in refs) or f"any {family} chain"
+        where = " or ".join(r.name for r in refs) or f"any {txid_family(txid, field=field)} chain"
         raise NotFoundError(f"transaction {raw} is not in the store's {where} chain", field=field)
 
     def transaction(self, txid: str, *, chain: str | None = None) -> TransactionDetail:

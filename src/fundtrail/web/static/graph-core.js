@@ -78,7 +78,7 @@
   };
   G.symbolOf = function (e) {
     if (e.symbol) { return e.symbol; }
-    return e.asset && e.asset.indexOf("0x") === 0 ? G.short(e.asset, 6, 4) : (e.asset || "");
+    return e.asset && /^0x|^T[1-9A-HJ-NP-Za-km-z]{33}$/.test(e.asset) ? G.short(e.asset, 6, 4) : (e.asset || "");
   };
   G.amount = function (value, decimals, symbol) {
     return ft.formatAmount(value === null || value === undefined ? "0" : String(value), decimals || 0, symbol);

@@ -131,7 +131,7 @@
     return ft.api(path).then(function (page) {
       clearCanvas();
       G.config.chain = chain;
-      G.config.family = text.indexOf("0x") === 0 ? "account" : G.config.family || "utxo";
+      G.config.family = /^0x|^T[1-9A-HJ-NP-Za-km-z]{33}$/.test(text) ? "account" : G.config.family || "utxo";
       G.config.start = page.center;
       var at = {};
       at[page.center] = {x: 0, y: 0};
