@@ -17,7 +17,7 @@ NPM_CI   := npm ci --no-audit --no-fund
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,spark]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -30,7 +30,7 @@ LAYERS = [
     {"cluster", "tags"},
     {"trace"},
     {"risk"},
-    {"cases", "access", "watch"},
+    {"cases", "access", "watch", "spark"},
     {"workspace"},
     {"api", "cli", "sim"},
     {"web"},

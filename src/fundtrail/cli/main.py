@@ -29,7 +29,7 @@ from fundtrail.cli import (commands_access, commands_bitcoin, commands_case, com
                           commands_case_files, commands_case_reports, commands_cluster, commands_ethereum,
                           commands_lookup, commands_risk, commands_serve, commands_sim, commands_store,
                           commands_tags, commands_trace, commands_verify, commands_watch, commands_delivery,
-                          commands_freezes, commands_tron)
+                          commands_freezes, commands_spark, commands_tron)
 from fundtrail.errors import FundtrailError, Interrupted, UsageError
 from fundtrail.settings import Settings
 
@@ -92,6 +92,7 @@ commands_store.register(app, export_app)
 commands_sim.register(app)
 commands_tags.register(app)
 commands_cluster.register(app)
+commands_spark.register(app)
 commands_trace.register(app)
 commands_risk.register(app)
 commands_lookup.register(app)

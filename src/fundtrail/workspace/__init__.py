@@ -79,6 +79,8 @@ from fundtrail.workspace.watch_models import (AlertDelivery, AlertPage, AlertRec
 from fundtrail.workspace.watching import WatchOps
 from fundtrail.workspace.freezes import FreezeOps
 from fundtrail.workspace.job_tron import IngestTronOps
+from fundtrail.workspace.spark_jobs import SparkOps
+from fundtrail.workspace.spark_models import SparkJobResult, SparkRequest
 from fundtrail.workspace.freeze_models import FreezeRow, FreezesRequest, FreezesResult
 from fundtrail.workspace.verification import BundleVerification, TraceVerification, VerificationOps
 
@@ -203,6 +205,8 @@ __all__ = [
     "SeenAt",
     "SessionCreated",
     "ShownTag",
+    "SparkJobResult",
+    "SparkRequest",
     "SpentBy",
     "StatusResult",
     "StopAddress",
@@ -257,9 +261,10 @@ __all__ = [
 ]
 
 
-class Workspace(KytOps, WatchOps, DeliveryOps, CaseFilesOps, CaseEvidenceOps, CaseReportOps, VerificationOps, CaseOps,
-                StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps, TransactionOps, ClusterOps,
-                TagOps, TraceOps, RiskOps, IngestTronOps, JobOps, AccessOps, FreezeOps, WorkspaceBase):
+class Workspace(SparkOps, KytOps, WatchOps, DeliveryOps, CaseFilesOps, CaseEvidenceOps, CaseReportOps,
+                VerificationOps, CaseOps, StatusOps, SearchOps, GraphViewOps, GraphStoreOps, AddressOps,
+                TransactionOps, ClusterOps, TagOps, TraceOps, RiskOps, IngestTronOps, JobOps, AccessOps, FreezeOps,
+                WorkspaceBase):
     """fundtrail's capabilities on one store; open with `Workspace.open(settings, ...)`."""
 
 
@@ -299,4 +304,6 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     DeliveryResult, DeadLetterList, ReplayResult, KytTransferResult, KytAssessment,
     # stablecoin freezes
     FreezesResult,
+    # Spark jobs
+    SparkJobResult,
 )

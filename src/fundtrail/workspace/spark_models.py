@@ -1,0 +1,42 @@
+"""Request and result of the Spark jobs (`fundtrail spark ...`, docs/spark.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from fundtrail.workspace.core import Model
+
+SparkJob = Literal["ingest-resolve", "cluster", "stats"]
+
+
+class SparkRequest(Model):
+    """One Spark job on chain `chain` (default: the store's only chain).
+
+    `master`: `local[N]` or `spark://host:port`. `lake`: where the executors read the lake (a copy
+    of `<store>/lake` on HDFS or S3-compatible storage, same relative paths); default the store's
+    own lake. `heuristics`, `change_floor`, `coinjoin_floor`, `chunk_txs`: as `cluster run`
+    (the cluster job only)."""
+
+    job: SparkJob
+    chain: str | None = None
+    master: str = "local[2]"
+    lake: str | None = None
+    heuristics: list[str] = Field(default_factory=lambda: ["multi-input"])
+    change_floor: float | None = None
+    coinjoin_floor: float = 0.5
+    chunk_txs: int = Field(default=250_000, ge=1_000)
+    shuffle_partitions: int | None = Field(default=None, ge=1)
+
+
+class SparkJobResult(Model):
+    """What a Spark job committed. `figures` holds the job's counts (ingest-resolve: batch_id,
+    input_links, tx_updates; cluster: run_id, n_addresses, n_links, n_unions, n_clusters, largest,
+    rounds; stats: addresses, clusters, path, cluster_run); `seconds` the wall time."""
+
+    job: SparkJob
+    chain: str
+    master: str
+    seconds: float
+    figures: dict[str, int | float | str | None]
