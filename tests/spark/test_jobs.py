@@ -185,14 +185,10 @@ def test_statistics_equal_the_single_machine_definitions(pair: dict, spark, tmp_
 def test_the_service_layer_runs_a_job_and_refuses_bad_requests(chain_dir: Path, spark, tmp_path: Path) -> None:
     from fundtrail.errors import UsageError
     from fundtrail.workspace import Workspace
-    from fundtrail.workspace.spark_jobs import SparkOps
     from fundtrail.workspace.spark_models import SparkRequest
 
-    class SparkWorkspace(SparkOps, Workspace):  # as the lead wires it into Workspace
-        pass
-
     shutil.copytree(chain_dir / "unlinked", tmp_path / "store")
-    ws = SparkWorkspace.open(store=tmp_path / "store", writable=True)
+    ws = Workspace.open(store=tmp_path / "store", writable=True)
     r = ws.spark_run(SparkRequest(job="ingest-resolve"))
     assert r.chain == CHAIN and r.master == "local[2]" and isinstance(r.figures["input_links"], int)
     assert r.figures["input_links"] > 0 and spark.sparkContext._jsc is not None  # the caller's session lives on
@@ -202,7 +198,7 @@ def test_the_service_layer_runs_a_job_and_refuses_bad_requests(chain_dir: Path, 
     with pytest.raises(UsageError) as err:
         ws.spark_run(SparkRequest(job="cluster", heuristics=["change"]))  # change needs its floor
     assert err.value.field == "change_floor"
-    ro = SparkWorkspace.open(store=tmp_path / "store")
+    ro = Workspace.open(store=tmp_path / "store")
     from fundtrail.errors import StoreError
     with pytest.raises(StoreError):
         ro.spark_run(SparkRequest(job="stats"))
