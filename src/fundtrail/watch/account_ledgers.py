@@ -60,7 +60,20 @@ class WatchLedger(Ledger):
     def inflow(self, amount: int, state: Any) -> None:
         if state is not None:
             self.received += amount if self.policy == "poison" else amount_of(self.policy, state)
+            if isinstance(self.received, Fraction) and self.received.denominator > GRID:
+                self.received = _on_grid(self.received)
         super().inflow(amount, state)
+        if self.policy == "haircut" and self.tainted.denominator > GRID:
+            # a share's denominator grows with every inflow: an address watched for months would carry
+            # thousands of digits; past 2^256 it is kept on the 2^-256 grid (rounded down)
+            self.tainted = _on_grid(self.tainted)
+
+
+GRID = 1 << 256
+
+
+def _on_grid(x: Fraction) -> Fraction:
+    return Fraction(x.numerator * GRID // x.denominator, GRID)
 
 
 def exact(value: Any) -> str:
