@@ -1,10 +1,11 @@
 """Benchmark: watch rules evaluated on every committed block (issue 17).
 
     .venv/bin/python benchmarks/bench_watch.py [--work DIR] [--txs 1000000] [--tail 20]
-                                               [--addresses 100000] [--frontiers 1000]
+                                               [--addresses 100000] [--frontiers 1000] [--reuse]
+                                               [--profile PREFIX]
 
 Uses the simulated chain of bench_api.py (`DIR/sim`, built when missing). A store of all but the
-last --tail blocks is ingested (`DIR/watch-store`, rebuilt every run), tagged with the simulator's
+last --tail blocks is ingested (`DIR/watch/store`, rebuilt every run), tagged with the simulator's
 service labels and clustered; then --addresses random addresses of the chain are watched (`moved`)
 and --frontiers saved traces (5-hop haircut traces of random spent outputs, saved in one case) are
 watched as taint frontiers (`reaches-service`). The tail blocks (about 2,400 transactions each on
@@ -12,14 +13,23 @@ the 1M chain) are then ingested one raw file at a time, as blocks arrive, and th
 timed inside that real ingest: the rule evaluation of each block (`WatchEvaluator.on_batch`) and
 the catalog write of its alerts and frontiers (run in the batch's commit), plus the one-off load of
 the items at the run's first block. The same tail is ingested into a copy without items, for the
-ingest's own time per block beside it. Prints p50/p99/max per block and the peak memory (VmHWM).
+ingest's own time per block beside it. Prints p50/p99/max per block and the peak memory (VmHWM),
+and the process CPU time of the same spans (steadier than wall time when other work shares the
+machine). `--profile PREFIX` runs the load, the evaluations after the first block and the writes
+under cProfile each, saved to PREFIX.{load,evaluate,write} (timings then inflated).
+
+Each full run saves the prepared stores (items added, tail not yet ingested) and the tail files in
+`DIR/watch-saved`; `--reuse` starts from copies of those instead of rebuilding them (about a minute
+per run instead of ten: for iterating on the evaluator; the figures are the same path's).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import os
+import pstats
 import random
 import shutil
 import statistics
@@ -41,29 +51,37 @@ from fundtrail.workspace.cluster_models import ClusterRunRequest
 from fundtrail.workspace.tag_models import TagImportRequest
 
 TIMES: dict[str, list[float]] = {"load": [], "evaluate": [], "write": []}
+CPU: dict[str, list[float]] = {"load": [], "evaluate": [], "write": []}  # process CPU time of the same spans
+PROFILES: dict[str, cProfile.Profile] = {}
 
 
-def _timed() -> None:
-    """Time the evaluator inside the real ingest (its load, each batch, each batch's catalog write)."""
+def _timed(profile: bool) -> None:
+    """Time the evaluator inside the real ingest (its load, each batch, each batch's catalog write);
+    with `profile`, each of the three also runs under its own cProfile (timings then inflated)."""
     cls = evaluate.WatchEvaluator
     load, on_batch = cls.load, cls.on_batch
+    if profile:
+        PROFILES.update({k: cProfile.Profile() for k in TIMES})
+
+    def run(what: str, fn: Any, *args: Any) -> Any:
+        # the first block's evaluation holds the load, profiled on its own (profilers do not nest)
+        prof = PROFILES.get(what) if what != "evaluate" or TIMES["evaluate"] else None
+        t, c = time.perf_counter(), time.process_time()
+        out = prof.runcall(fn, *args) if prof is not None else fn(*args)
+        TIMES[what].append(time.perf_counter() - t)
+        CPU[what].append(time.process_time() - c)
+        return out
 
     def timed_load(self: Any) -> None:
-        t = time.perf_counter()
-        load(self)
-        TIMES["load"].append(time.perf_counter() - t)
+        run("load", load, self)
 
     def timed_batch(self: Any, chain: str, tables: Any) -> Any:
-        t = time.perf_counter()
-        write = on_batch(self, chain, tables)
-        TIMES["evaluate"].append(time.perf_counter() - t)
+        write = run("evaluate", on_batch, self, chain, tables)
         if write is None:
             return None
 
         def timed_write(con: Any) -> None:
-            t2 = time.perf_counter()
-            write(con)
-            TIMES["write"].append(time.perf_counter() - t2)
+            run("write", write, con)
         return timed_write
 
     cls.load, cls.on_batch = timed_load, timed_batch  # type: ignore[method-assign]
@@ -161,6 +179,42 @@ def ingest_tail(store: Path, raws: list[Path]) -> float:
     return time.perf_counter() - t
 
 
+def prepare_items(args: argparse.Namespace, sim: Path, saved: Path) -> tuple[Path, Path, list[Path]]:
+    """The full path: head store, its bare copy, the items added; then a copy of all of it saved."""
+    t = time.perf_counter()
+    store, raws = prepare(args.work, sim, args.tail)
+    print(f"head store: {time.perf_counter() - t:.0f} s (ingest, labels, clustering)", flush=True)
+    bare = args.work / "watch" / "bare-store"
+    shutil.copytree(store, bare)
+    t_addr, t_front = add_items(store, sim, args.addresses, args.frontiers)
+    print(f"watch add: {args.addresses:,} addresses {t_addr:.1f} s; {args.frontiers:,} frontiers (traces saved "
+          f"and watched) {t_front:.1f} s", flush=True)
+    if saved.exists():
+        shutil.rmtree(saved)
+    saved.mkdir(parents=True)
+    shutil.copytree(store, saved / "items-store")
+    shutil.copytree(bare, saved / "bare-store")
+    for r in raws:
+        shutil.copy2(r, saved / r.name)
+    (saved / "ready").write_text(f"tail {args.tail}, {args.addresses} addresses, {args.frontiers} frontiers\n")
+    return store, bare, raws
+
+
+def restore(saved: Path, out: Path) -> tuple[Path, Path, list[Path]]:
+    """Fresh copies of the saved stores and tail files (each run ingests the tail into them)."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    store, bare = out / "store", out / "bare-store"
+    shutil.copytree(saved / "items-store", store)
+    shutil.copytree(saved / "bare-store", bare)
+    raws = []
+    for r in sorted(saved.glob("tail-*.dat")):
+        raws.append(out / r.name)
+        shutil.copy2(r, raws[-1])
+    return store, bare, raws
+
+
 def _pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
@@ -173,17 +227,19 @@ def main() -> None:
     ap.add_argument("--tail", type=int, default=20)
     ap.add_argument("--addresses", type=int, default=100_000)
     ap.add_argument("--frontiers", type=int, default=1_000)
+    ap.add_argument("--profile", type=Path, help="write cProfile stats of the load, evaluation and writes to "
+                    "PROFILE.{load,evaluate,write} and print their top functions")
+    ap.add_argument("--reuse", action="store_true",
+                    help="start from the stores saved by the last full run (DIR/watch-saved) when present")
     args = ap.parse_args()
     sim, _ = build(args.work, args.txs)
-    t = time.perf_counter()
-    store, raws = prepare(args.work, sim, args.tail)
-    print(f"head store: {time.perf_counter() - t:.0f} s (ingest, labels, clustering)", flush=True)
-    bare = args.work / "watch" / "bare-store"
-    shutil.copytree(store, bare)
-    t_addr, t_front = add_items(store, sim, args.addresses, args.frontiers)
-    print(f"watch add: {args.addresses:,} addresses {t_addr:.1f} s; {args.frontiers:,} frontiers (traces saved "
-          f"and watched) {t_front:.1f} s", flush=True)
-    _timed()
+    saved = args.work / "watch-saved"
+    if args.reuse and (saved / "ready").exists():
+        store, bare, raws = restore(saved, args.work / "watch")
+        print(f"reused the prepared stores of {saved} ({(saved / 'ready').read_text().strip()})", flush=True)
+    else:
+        store, bare, raws = prepare_items(args, sim, saved)
+    _timed(args.profile is not None)
     with_items = ingest_tail(store, raws)
     without = ingest_tail(bare, raws)
     load = TIMES["load"]
@@ -198,10 +254,22 @@ def main() -> None:
         print(f"  catalog write of alerts and frontiers (in the commit): p50 {statistics.median(wr) * 1000:.1f} ms, "
               f"max {max(wr) * 1000:.1f} ms ({len(wr)} blocks wrote)")
     print(f"  items, frontiers, tag map and graph index loaded once per ingest run: {load[0] * 1000:,.0f} ms")
+    ev_cpu, wr_cpu = CPU["evaluate"][1:], CPU["write"]
+    print(f"  process CPU time of the same (steadier than wall time on a shared machine): evaluation p50 "
+          f"{statistics.median(ev_cpu) * 1000:.0f} ms, p99 {_pct(ev_cpu, .99) * 1000:.0f} ms; writes p50 "
+          f"{statistics.median(wr_cpu) * 1000:.0f} ms, max {max(wr_cpu, default=0) * 1000:.0f} ms; "
+          f"load {CPU['load'][0]:.1f} s")
+    print("  per block, CPU ms (evaluation / writes): " + ", ".join(
+        f"{e * 1000:.0f}/{w * 1000:.0f}" for e, w in zip(CPU["evaluate"], CPU["write"])))
     print(f"  the whole tail ingested in one run (one block per batch): {with_items:.1f} s with the items, "
           f"{without:.1f} s without")
     print(f"  alerts raised: {len(alerts):,}")
     print(f"peak memory (VmHWM, this process): {_vmhwm_mb():,.0f} MB")
+    for what, prof in PROFILES.items():
+        assert args.profile is not None
+        prof.dump_stats(f"{args.profile}.{what}")
+        print(f"\n== profile: {what} ==")
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
 
 
 if __name__ == "__main__":

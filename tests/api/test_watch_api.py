@@ -227,7 +227,13 @@ def test_every_monitoring_route_every_role(world: World, err: Any) -> None:
         ("screen", "POST", "/api/v1/kyt/transfers", {"json": {"txid": cp["first_txid"], "address": cp["address"],
                                                               "direction": "received", "customer_ref": "matrix"}}),
     ]
-    with world.client("investigator") as inv:
+    with world.client("investigator") as inv:  # this test's own alert (xdist may run it alone in a worker)
+        made = inv.post("/api/v1/watch", json={"targets": [cp["address"]], "rule": "deposit"})
+        assert made.status_code == 201, made.text
+        with world.client("analyst") as analyst:
+            reg = analyst.post("/api/v1/kyt/transfers", json={"txid": cp["first_txid"], "address": cp["address"],
+                                                              "direction": "received", "customer_ref": "matrix-own"})
+            assert reg.status_code in (200, 201), reg.text
         alert = inv.get("/api/v1/alerts").json()["alerts"][0]["id"]
     clients = {role: world.server.client(role) for role in ("analyst", "investigator", "auditor", "admin")}
     clients[None] = world.server.client(None)

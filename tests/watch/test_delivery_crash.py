@@ -64,6 +64,7 @@ def test_sigkill_mid_post_then_rerun_delivers_every_key_once(store: Path, built:
             proc.wait()
         assert proc.returncode == -signal.SIGKILL
         rows = outbox(store)
+        assert {k[1] for k in rows} == {hook}
         # the rows were claimed together (an attempt counted for each) before the first POST; none
         # was recorded delivered, and only the first was sent
         assert {(r["status"], r["attempts"]) for r in rows.values()} == {("pending", 1)}

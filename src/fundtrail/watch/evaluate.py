@@ -13,6 +13,7 @@ query in all (a `--follow` run always gets one, so that items added while it run
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +25,12 @@ from fundtrail.errors import FundtrailError
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.store import Store
 from fundtrail.watch import alerts as alert_rows
-from fundtrail.watch.batch import BatchView
-from fundtrail.watch.frontier import KEEP_SPENT_BLOCKS, Rows, decode_state, outpoint_key
+from fundtrail.watch.batch import BatchView, member, sorted_keys, with_keys
+from fundtrail.watch.frontier import KEEP_SPENT_BLOCKS, Journal, Rows, decode_state, item_policy, outpoint_key
 from fundtrail.watch import risk_rule
 from fundtrail.watch.items import Item, active_items
 from fundtrail.watch.rules import Changes, deposits, movements, propagate
-from fundtrail.watch.services import Attribution
+from fundtrail.watch.services import Attribution, fingerprint_of
 
 CatalogWrite = Callable[[duckdb.DuckDBPyConnection], None]
 
@@ -46,7 +47,8 @@ class WatchEvaluator:
         self.store, self.chain = store, chain
         self.loaded = False
         self.version: tuple[Any, ...] = ()
-        self._pending: tuple[Changes, dict[int, list[dict[str, Any]]], dict[int, list[Item]]] | None = None
+        self._pending: tuple[Changes, dict[int, list[dict[str, Any]]], dict[int, list[Item]], np.ndarray,
+                             dict[str, int]] | None = None
         self._risk: dict[str, tuple[Item, list[int], risk_rule.Where]] = {}  # touched in the pending batch
 
     # -- loading ------------------------------------------------------------------------------------
@@ -66,24 +68,45 @@ class WatchEvaluator:
         """Read the active items and frontiers; resolve targets to ids (at the first batch, after a
         rollback, and when items were added or removed meanwhile: a long `--follow` run). A change of
         attribution the rules have not run on yet (a process killed after committing it) is
-        re-evaluated first (`watch.reattribute.catch_up`)."""
+        re-evaluated first (`watch.reattribute.catch_up`).
+
+        Millions of small objects are made here (items, frontier rows, their index, the tag map):
+        the cyclic garbage collector is paused meanwhile, then they are frozen out of its passes
+        (`gc.freeze`). Otherwise its full passes over them were half of the load at 100,000 items
+        and 1,000 frontiers, and a 0.3-0.7 s stall in the middle of a later block's evaluation."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._load()
+        finally:
+            if enabled:
+                gc.freeze()  # (the objects stay freed by reference counting; only cycles would wait)
+                gc.enable()
+
+    def _load(self) -> None:
         from fundtrail.watch.reattribute import catch_up
 
         catch_up(self.store, self.chain)
         self.version = self._version()
         with self.store.connect(read_only=True) as con:
             items = active_items(con, self.chain)
-            rows = con.execute("SELECT f.item_id, f.output, f.state, f.height FROM watch_frontier f JOIN watch_items w "
-                               "ON w.item_id = f.item_id WHERE w.chain = ? AND w.removed_at IS NULL",
+            rows = con.execute("SELECT f.item_id, f.output, f.state, f.height, f.amount FROM watch_frontier f "
+                               "JOIN watch_items w ON w.item_id = f.item_id WHERE w.chain = ? AND w.removed_at IS NULL",
                                [self.chain]).fetchall()
         self.items = {i.item_id: i for i in items}
         self.frontiers: dict[str, Rows] = {i.item_id: {} for i in items if i.kind == "frontier" or
                                            i.rule == "reaches-service"}
-        for item_id, output, state, height in rows:
+        journal: dict[str, list[tuple[int, str]]] = {}
+        for item_id, output, state, height, amount in rows:
             if item_id in self.frontiers:
                 st, spent = decode_state(state)
                 if spent is None:
-                    self.frontiers[item_id][outpoint_key(output)] = (st, height, None)
+                    self.frontiers[item_id][outpoint_key(output)] = (st, height, None, amount)
+                else:
+                    journal.setdefault(item_id, []).append((int(spent), output))
+        self.journal = Journal(journal)
+        # each item's policy object, decided once from its rows (its states keep their arithmetic)
+        self.policies = {k: item_policy(self.items[k].policy or "haircut", r) for k, r in self.frontiers.items()}
         # which items hold each frontier output: a batch then visits only the items it spends from
         self.holders: dict[tuple[bytes, int], set[str]] = {}
         for item_id, item_rows in self.frontiers.items():
@@ -93,6 +116,7 @@ class WatchEvaluator:
         self.by_address: dict[int, list[Item]] = {}
         self.by_fp: dict[tuple[int, int], list[Item]] = {}
         self.fp1s = np.zeros(0, np.uint64)
+        self.watched = np.zeros(0, np.int64)  # the keys of by_address, sorted (batch.member)
         self.categories = [i for i in items if i.kind == "category"]
         self.has_risk = any(i.rule == "risk-above" for i in items)
         addresses = [i for i in items if i.kind == "address" and i.rule in ("moved", "deposit", "risk-above")]
@@ -104,17 +128,15 @@ class WatchEvaluator:
         clusters = [i for i in items if i.kind == "cluster"]
         if clusters:
             self._resolve_clusters(clusters)
+        self.watched = sorted_keys(np.fromiter(self.by_address, np.int64, len(self.by_address)))
         self.attr = Attribution(self.store, self.chain) if any(_needs_attribution(i) for i in items) else None
         self.loaded = True
 
     def _resolve_addresses(self, items: list[Item]) -> None:
-        from fundtrail.chains.resolve import parse_utxo_address
-
         net = bitcoin_network_of(self.chain)
         for i in items:
-            a = parse_utxo_address(i.target, net)
-            self.by_fp.setdefault((a.fp1, a.fp2), []).append(i)
-        self.fp1s = np.fromiter((k[0] for k in self.by_fp), np.uint64, len(self.by_fp))
+            self.by_fp.setdefault(fingerprint_of(i.target, net), []).append(i)
+        self.fp1s = sorted_keys(np.fromiter((k[0] for k in self.by_fp), np.uint64, len(self.by_fp)))
         keys = pa.table({"fp1": pa.array([k[0] for k in self.by_fp], pa.uint64()),
                          "fp2": pa.array([k[1] for k in self.by_fp], pa.uint64())})
         view = f"{self.chain.replace('-', '_')}_addresses"
@@ -150,34 +172,42 @@ class WatchEvaluator:
         batch = BatchView(tables)
         found = self.attr.observe(tables["addresses"]) if self.attr is not None else {}
         new_watched = self._new_watched_addresses(tables["addresses"])
-        by_address = self.by_address
+        by_address, watched = self.by_address, self.watched
         if new_watched:
             by_address = {**by_address}
             for aid, its in new_watched.items():
                 by_address[aid] = by_address.get(aid, []) + its
+            watched = with_keys(watched, np.fromiter(new_watched, np.int64, len(new_watched)))
         changes = Changes()
-        movements(batch, self.by_output, by_address, self.categories, self.attr, found, changes)
-        deposits(batch, by_address, self.categories, self.attr, found, changes)
-        hit: set[str] = set()
-        for key in batch.spender:  # the batch's spent outputs against the frontiers' index
-            hit |= self.holders.get(key, set())
-        for item_id in sorted(hit):
-            propagate(batch, self.items[item_id], self.frontiers[item_id], self.attr, found, changes)
-        self._pending = (changes, found, new_watched)
-        self._risk = _risk_touched(batch, by_address) if self.has_risk else {}
+        movements(batch, self.by_output, by_address, self.categories, self.attr, found, changes, watched=watched)
+        deposits(batch, by_address, self.categories, self.attr, found, changes, watched=watched)
+        starts: dict[str, set[int]] = {}  # the batch's spent outputs against the frontiers' index
+        for key, tx in batch.spender.items():
+            for item_id in self.holders.get(key, ()):
+                starts.setdefault(item_id, set()).add(tx)
+        for item_id in sorted(starts):
+            propagate(batch, self.items[item_id], self.frontiers[item_id], self.attr, found, changes,
+                      start=starts[item_id], pol=self.policies[item_id])
+        pruned = self._prune(changes)
+        self._pending = (changes, found, new_watched, watched, pruned)
+        self._risk = risk_rule.touched(batch, by_address) if self.has_risk else {}
         if changes.empty():
             return None
+
         def write(con: duckdb.DuckDBPyConnection) -> None:
             alert_rows.write_many(con, changes.alerts)
             changes.write_frontier(con)
-            low = changes.low_height()
-            if low is not None and changes.frontier_items():  # one statement for every item the batch moved
-                con.execute("DELETE FROM watch_frontier WHERE list_contains(?, item_id) AND state LIKE '%\"spent\":%' "
-                            "AND state NOT LIKE '%\"spent\":null%' "
-                            "AND CAST(json_extract_string(state, '$.spent') AS BIGINT) < ?",
-                            [changes.frontier_items(), low - KEEP_SPENT_BLOCKS])
 
         return write
+
+    def _prune(self, changes: Changes) -> dict[str, int]:
+        """The journal rows of the items the batch moved spent more than KEEP_SPENT_BLOCKS below
+        it, into `changes.prune`; how many per item (dropped from the journal once committed)."""
+        low = changes.low_height()
+        if low is None:
+            return {}
+        changes.prune, counts = self.journal.due(changes.frontier_items(), low - KEEP_SPENT_BLOCKS)
+        return counts
 
     def _new_watched_addresses(self, addresses: pa.Table) -> dict[int, list[Item]]:
         """Watched addresses first seen in this batch (their ids are assigned now)."""
@@ -187,7 +217,7 @@ class WatchEvaluator:
         fp2 = addresses.column("fp2").to_numpy(zero_copy_only=False)
         ids = addresses.column("address_id").to_numpy(zero_copy_only=False)
         out: dict[int, list[Item]] = {}
-        for i in np.flatnonzero(np.isin(fp1, self.fp1s)).tolist():
+        for i in np.flatnonzero(member(fp1, self.fp1s)).tolist():
             its = self.by_fp.get((int(fp1[i]), int(fp2[i])))
             if its:
                 out[int(ids[i])] = list(its)
@@ -197,22 +227,26 @@ class WatchEvaluator:
         """The batch is committed: its new frontiers, addresses and tags become the current ones."""
         if self._pending is None:
             return
-        changes, found, new_watched = self._pending
+        changes, found, new_watched, watched, pruned = self._pending
         self._pending = None
-        for item_id, rows in changes.live.items():
-            for key in self.frontiers.get(item_id, {}):
+        for item_id, (removed, added) in changes.delta.items():
+            rows = self.frontiers.setdefault(item_id, {})
+            for key in removed:
+                del rows[key]
                 holders = self.holders.get(key)
                 if holders is not None:
                     holders.discard(item_id)
                     if not holders:
                         del self.holders[key]
-            self.frontiers[item_id] = rows
-            for key in rows:
+            rows.update(added)
+            for key in added:
                 self.holders.setdefault(key, set()).add(item_id)
+        self.journal.commit(pruned, changes.journal)
         if self.attr is not None:
             self.attr.keep(found)
         for aid, its in new_watched.items():
             self.by_address[aid] = self.by_address.get(aid, []) + its
+        self.watched = watched
         touched, self._risk = self._risk, {}
         if touched:
             self._score(touched)
@@ -264,40 +298,3 @@ class WatchEvaluator:
 
         return write
 
-
-def _risk_touched(batch: BatchView, by_address: dict[int, list[Item]]) -> dict[str, tuple[Item, list[int],
-                                                                                         risk_rule.Where]]:
-    """risk-above items whose addresses the batch pays or spends from: (item, address ids, the
-    last transaction touching them)."""
-    risky = {a: [i for i in its if i.rule == "risk-above"] for a, its in by_address.items()}
-    risky = {a: its for a, its in risky.items() if its}
-    if not risky:
-        return {}
-    watched = np.fromiter(risky, np.int64, len(risky))
-    last: dict[int, int] = {}
-    for addr, txs in ((batch.in_address, batch.in_tx), (batch.out_address, batch.out_tx)):
-        for k in np.flatnonzero(np.isin(addr, watched)).tolist():
-            a, tx = int(addr[k]), int(txs[k])
-            last[a] = max(last.get(a, tx), tx)
-    aids: dict[str, list[int]] = {}
-    at: dict[str, int] = {}
-    items: dict[str, Item] = {}
-    for a, tx in last.items():
-        for item in risky[a]:
-            items[item.item_id] = item
-            aids.setdefault(item.item_id, []).append(a)
-            at[item.item_id] = max(at.get(item.item_id, tx), tx)
-    out: dict[str, tuple[Item, list[int], risk_rule.Where]] = {}
-    for item_id, item in items.items():
-        height, block_hash, when = batch.block_of(at[item_id])
-        out[item_id] = (item, aids[item_id], risk_rule.Where(height, block_hash, batch.txid_hex(at[item_id]), when))
-    return out
-
-
-def evaluator_factory(store: Store, chain: str) -> WatchEvaluator | None:
-    """The `HookFactory` the service layer hands to ingest: an evaluator for Bitcoin-family chains."""
-    try:
-        bitcoin_network_of(chain)
-    except FundtrailError:
-        return None
-    return WatchEvaluator(store, chain)

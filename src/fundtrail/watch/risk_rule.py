@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from fundtrail.chains.resolve import utxo_text
 from fundtrail.model.chains import bitcoin_network_of
@@ -25,6 +26,7 @@ from fundtrail.risk.profile import load_profile
 from fundtrail.store import Store
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.watch.alerts import Alert
+from fundtrail.watch.batch import BatchView
 from fundtrail.watch.items import Item
 
 PREFIX = "risk:"
@@ -111,3 +113,32 @@ def write_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, s
     for item_id, output, score, state in rows:
         con.execute("INSERT OR REPLACE INTO watch_frontier (item_id, output, amount, state, height) "
                     "VALUES (?, ?, ?, ?, NULL)", [item_id, output, score, state])
+
+
+def touched(batch: BatchView, by_address: dict[int, list[Item]]) -> dict[str, tuple[Item, list[int], Where]]:
+    """risk-above items whose addresses the batch pays or spends from: (item, address ids, the
+    last transaction touching them)."""
+    risky = {a: [i for i in its if i.rule == "risk-above"] for a, its in by_address.items()}
+    risky = {a: its for a, its in risky.items() if its}
+    if not risky:
+        return {}
+    watched = np.fromiter(risky, np.int64, len(risky))
+    last: dict[int, int] = {}
+    for addr, txs in ((batch.in_address, batch.in_tx), (batch.out_address, batch.out_tx)):
+        for k in np.flatnonzero(np.isin(addr, watched)).tolist():
+            a, tx = int(addr[k]), int(txs[k])
+            last[a] = max(last.get(a, tx), tx)
+    aids: dict[str, list[int]] = {}
+    at: dict[str, int] = {}
+    items: dict[str, Item] = {}
+    for a, tx in last.items():
+        for item in risky[a]:
+            items[item.item_id] = item
+            aids.setdefault(item.item_id, []).append(a)
+            at[item.item_id] = max(at.get(item.item_id, tx), tx)
+    out: dict[str, tuple[Item, list[int], Where]] = {}
+    for item_id, item in items.items():
+        height, block_hash, when = batch.block_of(at[item_id])
+        out[item_id] = (item, aids[item_id], Where(height, block_hash, batch.txid_hex(at[item_id]), when))
+    return out
+

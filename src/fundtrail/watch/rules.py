@@ -17,11 +17,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from fundtrail.trace.policies import whole_sat
+from fundtrail.trace.policies import Haircut, TaintPolicy, whole_sat
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
 from fundtrail.watch.alerts import Alert
-from fundtrail.watch.batch import BatchView
-from fundtrail.watch.frontier import Rows, encode_state, exact_amount, item_policy, outpoint_text
+from fundtrail.watch.batch import BatchView, member, sorted_keys
+from fundtrail.watch.frontier import (Rows, encode_state, exact_amount, grid_amount_text, is_grid, item_policy,
+                                      outpoint_text)
 from fundtrail.watch.items import Item
 from fundtrail.watch.services import Attribution
 
@@ -34,38 +35,42 @@ def btc(sat: int) -> str:
 
 @dataclass
 class Changes:
-    """What a batch changes: alerts, and per frontier item its rows to insert or mark spent."""
+    """What a batch changes: alerts, and per frontier item its rows to (re)write or prune."""
 
     alerts: list[Alert] = field(default_factory=list)
-    live: dict[str, Rows] = field(default_factory=dict)  # item -> its active frontier after the batch
-    inserts: list[tuple[str, str, str, str, int | None]] = field(default_factory=list)
-    spent: list[tuple[str, str, str]] = field(default_factory=list)  # (item, output, new state)
+    # item -> how its active frontier changes: the rows the batch spends and those it adds (the
+    # frontier itself is left as it is until the batch is committed: no copy of it per batch)
+    delta: dict[str, tuple[set[tuple[bytes, int]], Rows]] = field(default_factory=dict)
+    # rows to write whole: (item, output, amount, state, height); a spent row is rewritten with its
+    # new state (spent height and transaction), a row the batch created is new
+    rows: list[tuple[str, str, str, str, int | None]] = field(default_factory=list)
+    journal: list[tuple[str, int, str]] = field(default_factory=list)  # (item, spent height, output) spent now
+    prune: list[tuple[str, str]] = field(default_factory=list)  # (item, output) spent rows past KEEP_SPENT_BLOCKS
     heights: list[int] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.alerts or self.inserts or self.spent)
+        return not (self.alerts or self.rows or self.prune)
 
     def frontier_items(self) -> list[str]:
-        return sorted(self.live)
+        return sorted(self.delta)
 
     def low_height(self) -> int | None:
         return min(self.heights) if self.heights else None
 
     def write_frontier(self, con: duckdb.DuckDBPyConnection) -> None:
-        """The frontier rows marked spent, then the new ones, each in one bulk statement (a batch
-        moves hundreds of rows: one statement per row cost ~1.6 ms each inside the commit)."""
-        spent = {(i, o): st for i, o, st in self.spent}  # the last state of a row wins, as in order
-        if spent:
-            keys = list(spent)
-            table = pa.table({"item_id": [k[0] for k in keys], "output": [k[1] for k in keys],
-                              "state": [spent[k] for k in keys]})
-            con.register("_spent_rows", table)
+        """The batch's frontier rows in two bulk statements: the rows it rewrites or prunes are
+        deleted, then the rewritten and new rows inserted whole. (An UPDATE of the spent rows'
+        state, an INSERT OR REPLACE of the new ones and a pass over every row's JSON for the
+        prune cost 3-4 times as much inside the commit at 10,000 rows a block.)"""
+        rows = {(r[0], r[1]): r for r in self.rows}  # the last version of a row wins, as in order
+        gone = [*rows, *(k for k in self.prune if k not in rows)]
+        if gone:
+            con.register("_gone_rows", pa.table({"item_id": [k[0] for k in gone], "output": [k[1] for k in gone]}))
             try:
-                con.execute("UPDATE watch_frontier SET state = s.state FROM _spent_rows s "
-                            "WHERE watch_frontier.item_id = s.item_id AND watch_frontier.output = s.output")
+                con.execute("DELETE FROM watch_frontier USING _gone_rows g "
+                            "WHERE watch_frontier.item_id = g.item_id AND watch_frontier.output = g.output")
             finally:
-                con.unregister("_spent_rows")
-        rows = {(r[0], r[1]): r for r in self.inserts}
+                con.unregister("_gone_rows")
         if rows:
             values = list(rows.values())
             table = pa.table({"item_id": [r[0] for r in values], "output": [r[1] for r in values],
@@ -73,7 +78,7 @@ class Changes:
                               "height": pa.array([r[4] for r in values], pa.int64())})
             con.register("_new_rows", table)
             try:
-                con.execute("INSERT OR REPLACE INTO watch_frontier (item_id, output, amount, state, height) "
+                con.execute("INSERT INTO watch_frontier (item_id, output, amount, state, height) "
                             "SELECT item_id, output, amount, state, height FROM _new_rows")
             finally:
                 con.unregister("_new_rows")
@@ -111,8 +116,10 @@ def _add(groups: Group, item: Item, tx: int, outpoint: str, value: int, address:
 
 
 def movements(batch: BatchView, by_output: dict[tuple[bytes, int], list[Item]], by_address: dict[int, list[Item]],
-              categories: list[Item], attr: Attribution | None, found: Found, changes: Changes) -> None:
-    """`moved`: inputs spending a watched output, or an output of a watched address, cluster or category."""
+              categories: list[Item], attr: Attribution | None, found: Found, changes: Changes, *,
+              watched: np.ndarray | None = None) -> None:
+    """`moved`: inputs spending a watched output, or an output of a watched address, cluster or
+    category. `watched`: the keys of `by_address`, sorted (`batch.sorted_keys`), when the caller keeps them."""
     groups: Group = {}
     in_tx = batch.in_tx
     if by_output:
@@ -122,8 +129,9 @@ def movements(batch: BatchView, by_output: dict[tuple[bytes, int], list[Item]], 
     movers = [i for i in categories if i.rule == "moved"]
     if by_address or movers:
         addr = batch.in_address
-        watched = np.fromiter(by_address, np.int64, len(by_address))
-        for j in np.flatnonzero(np.isin(addr, watched) | (addr >= 0 if movers else False)).tolist():
+        if watched is None:
+            watched = sorted_keys(np.fromiter(by_address, np.int64, len(by_address)))
+        for j in np.flatnonzero(member(addr, watched) | (addr >= 0 if movers else False)).tolist():
             aid = int(addr[j])
             for item in by_address.get(aid, ()):
                 if item.rule == "moved":
@@ -142,7 +150,7 @@ def movements(batch: BatchView, by_output: dict[tuple[bytes, int], list[Item]], 
 
 
 def deposits(batch: BatchView, by_address: dict[int, list[Item]], categories: list[Item],
-             attr: Attribution | None, found: Found, changes: Changes) -> None:
+             attr: Attribution | None, found: Found, changes: Changes, *, watched: np.ndarray | None = None) -> None:
     """`deposit`: an output paying a watched address, cluster or category; with a category on the
     item, only when an input of the paying transaction is attributed to that category."""
     takers = [i for i in categories if i.rule == "deposit"]
@@ -150,8 +158,9 @@ def deposits(batch: BatchView, by_address: dict[int, list[Item]], categories: li
         return
     groups: Group = {}
     addr = batch.out_address
-    watched = np.fromiter(by_address, np.int64, len(by_address))
-    for k in np.flatnonzero(np.isin(addr, watched) | (addr >= 0 if takers else False)).tolist():
+    if watched is None:
+        watched = sorted_keys(np.fromiter(by_address, np.int64, len(by_address)))
+    for k in np.flatnonzero(member(addr, watched) | (addr >= 0 if takers else False)).tolist():
         aid, tx = int(addr[k]), int(batch.out_tx[k])
         outpoint = f"{batch.txid_hex(tx)}:{k - batch.outputs_of(tx).start}"
         for item in by_address.get(aid, ()):
@@ -190,73 +199,106 @@ def _payer(batch: BatchView, tx: int, categories: list[str], attr: Attribution |
 
 
 def propagate(batch: BatchView, item: Item, rows: Rows, attr: Attribution | None, found: Found,
-              changes: Changes) -> None:
+              changes: Changes, *, start: set[int] | None = None, pol: TaintPolicy | None = None) -> None:
     """Move the item's taint through the batch in chain order, as `trace` does (module
     `fundtrail.trace.engine`): outputs it reaches replace the spent frontier rows; a tainted output
     at an address attributed to one of the item's categories raises `reaches-service` (when at
-    least `min_value`) and leaves the frontier, as a trace stops at a service."""
+    least `min_value`) and leaves the frontier, as a trace stops at a service.
+
+    `start`: the batch's transactions spending the item's rows, and `pol` its policy, when the
+    caller knows them (the evaluator's index of frontier outputs: no pass over all the rows)."""
     spender = batch.spender
-    heap = sorted({spender[k] for k in rows if k in spender})
+    if start is None:
+        start = {spender[k] for k in rows if k in spender}
+    heap = sorted(start)
     if not heap:
         return
-    pol = item_policy(item.policy or "haircut", rows)
+    if pol is None:
+        pol = item_policy(item.policy or "haircut", rows)
     cats = item.categories or list(DEFAULT_STOP_CATEGORIES)
-    live: Rows = dict(rows)
-    created: dict[tuple[bytes, int], list[Any]] = {}
+    alerts_moved, alerts_service = item.rule == "moved", item.rule == "reaches-service"
+    min_sat = item.min_sat
+    grid = is_grid(pol)  # its amounts are state / 2^128: compared and written without Fractions
+    grid_min = min_sat * Haircut.GRID
+    in_prev, in_value, out_value, out_address = batch.in_prev, batch.in_value, batch.out_value, batch.out_address
+    removed: set[tuple[bytes, int]] = set()  # rows of the frontier the batch spends
+    added: Rows = {}  # tainted outputs it creates and leaves unspent
+    created: dict[tuple[bytes, int], list[Any]] = {}  # key -> [state, height, spent height, amount text, output]
     queued = set(heap)
     while heap:
         tx = heapq.heappop(heap)
         height, _, _ = batch.block_of(tx)
         ins: list[tuple[int, Any]] = []
-        moved: Fraction | int = 0
+        got_states: list[Any] = []
         spent: list[str] = []
+        spent_tx: str | None = None
         for j in batch.inputs_of(tx):
-            key = batch.in_prev[j]
-            got = live.pop(key, None)
-            ins.append((batch.in_value[j], got[0] if got else None))
+            key = in_prev[j]
+            got = added.pop(key, None)
+            if got is None and key in rows and key not in removed:
+                got = rows[key]
+                removed.add(key)
             if got is None:
+                ins.append((in_value[j], None))
                 continue
-            moved += pol.amount(got[0])
-            spent.append(outpoint_text(key))
+            ins.append((in_value[j], got[0]))
+            got_states.append(got[0])
+            text = outpoint_text(key)
+            spent.append(text)
             if key in created:
                 created[key][2] = height
             else:
-                changes.spent.append((item.item_id, outpoint_text(key),
-                                      encode_state(got[0], spent=height, spent_tx=batch.txid_hex(tx))))
+                if spent_tx is None:
+                    spent_tx = batch.txid_hex(tx)
+                changes.rows.append((item.item_id, text, got[3], encode_state(got[0], spent=height, spent_tx=spent_tx),
+                                     got[1]))
+                if height is not None:
+                    changes.journal.append((item.item_id, height, text))
         if not spent:
             continue
-        if item.rule == "moved" and whole_sat(moved) >= item.min_sat:
-            changes.alerts.append(_alert(
-                batch, item, tx, f"{btc(whole_sat(moved))} BTC of traced funds ({item.target}) moved in "
-                f"{batch.txid_hex(tx)}", "", {"facts": {"outputs": sorted(spent), "amount": str(whole_sat(moved)),
-                                                        "amount_exact": exact_amount(moved), "unit": "BTC",
-                                                        "decimals": 8}, "policy": pol.name}))
+        if alerts_moved:
+            moved = sum((pol.amount(st) for st in got_states), start=0)
+            if whole_sat(moved) >= min_sat:
+                changes.alerts.append(_alert(
+                    batch, item, tx, f"{btc(whole_sat(moved))} BTC of traced funds ({item.target}) moved in "
+                    f"{batch.txid_hex(tx)}", "", {"facts": {"outputs": sorted(spent), "amount": str(whole_sat(moved)),
+                                                            "amount_exact": exact_amount(moved), "unit": "BTC",
+                                                            "decimals": 8}, "policy": pol.name}))
         outs = batch.outputs_of(tx)
-        states, _fee = pol.forward(ins, [batch.out_value[k] for k in outs])
-        txid = batch.txid(tx)
+        states, _fee = pol.forward(ins, [out_value[k] for k in outs])
+        txid, txid_hex = batch.txid(tx), batch.txid_hex(tx)
         for n, (k, state) in enumerate(zip(outs, states)):
-            if state is None or pol.amount(state) == 0:
+            if state is None:
                 continue
-            amount = pol.amount(state)
-            if amount < item.min_sat and item.rule == "reaches-service":
-                continue  # under the item's threshold: it stops here, as a trace's --min-value does
+            if grid:
+                if state == 0 or (alerts_service and state < grid_min):
+                    continue  # (as below)
+            else:
+                amount = pol.amount(state)
+                if amount == 0:
+                    continue
+                if alerts_service and amount < min_sat:
+                    continue  # under the item's threshold: it stops here, as a trace's --min-value does
             key = (txid, n)
-            aid = int(batch.out_address[k])
+            aid = int(out_address[k])
             svc = attr.service(aid, cats, found) if attr is not None and aid >= 0 else None
             if svc is not None:
-                if item.rule == "reaches-service":
-                    changes.alerts.append(_service_alert(batch, item, tx, outpoint_text(key), amount, svc, pol.name))
+                if alerts_service:
+                    changes.alerts.append(_service_alert(batch, item, tx, f"{txid_hex}:{n}", pol.amount(state), svc,
+                                                         pol.name))
                 continue
-            live[key] = (state, height, None)
-            created[key] = [state, height, None, batch.txid_hex(tx)]
+            text = grid_amount_text(state) if grid else exact_amount(amount)
+            added[key] = (state, height, None, text)
+            created[key] = [state, height, None, text, f"{txid_hex}:{n}"]
             nxt = spender.get(key)
             if nxt is not None and nxt not in queued:
                 queued.add(nxt)
                 heapq.heappush(heap, nxt)
-    for key, (state, h, spent_at, _tx) in created.items():
-        changes.inserts.append((item.item_id, outpoint_text(key), exact_amount(pol.amount(state)),
-                                encode_state(state, spent=spent_at), h))
-    changes.live[item.item_id] = live
+    for state, h, spent_at, text, output in created.values():
+        changes.rows.append((item.item_id, output, text, encode_state(state, spent=spent_at), h))
+        if spent_at is not None:
+            changes.journal.append((item.item_id, spent_at, output))
+    changes.delta[item.item_id] = (removed, added)
     if batch.blocks:
         changes.heights.append(min(h for h, _, _ in batch.blocks.values() if h is not None))
 

@@ -15,13 +15,25 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from fundtrail.chains.resolve import parse_utxo_address, utxo_text
+from fundtrail.chains.bitcoin.address import parse_address
+from fundtrail.chains.bitcoin.addresskey import address_key, fingerprint
+from fundtrail.chains.bitcoin.params import network as btc_network
+from fundtrail.chains.resolve import utxo_text
 from fundtrail.errors import UsageError
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.store import Store
 from fundtrail.tags.lookup import has_tags
 from fundtrail.trace.attribution import TagMap, chain_currency
 from fundtrail.trace.graph import GraphIndex
+from fundtrail.watch.batch import member, sorted_keys
+
+
+def fingerprint_of(text: str, network: str) -> tuple[int, int]:
+    """(fp1, fp2) of an address of Bitcoin network `network`, as `chains.resolve.parse_utxo_address`
+    finds them, without rendering the canonical text it also returns (half its time; 100,000
+    watched addresses and the tags are parsed at each load). UsageError when malformed."""
+    stype, payload = parse_address(text.strip(), btc_network(network))
+    return fingerprint(*address_key(int(stype), payload))
 
 
 class Attribution:
@@ -37,16 +49,21 @@ class Attribution:
             rows = con.execute("SELECT address, category, label, source FROM tags WHERE currency = ? AND "
                                "category IS NOT NULL ORDER BY address, confidence_level DESC",
                                [chain_currency(chain)]).fetchall() if has_tags(con) else []
+        last: tuple[str | None, tuple[int, int] | None] = (None, None)
         for address, category, label, source in rows:
-            try:
-                parsed = parse_utxo_address(address, self.network)
-            except UsageError:
-                continue
-            self.by_fp.setdefault((parsed.fp1, parsed.fp2), []).append(
-                {"address": address, "category": category, "label": label, "source": source})
-        self.fp1s = np.fromiter((k[0] for k in self.by_fp), np.uint64, len(self.by_fp))
+            if address != last[0]:  # ordered by address: each parsed once
+                try:
+                    last = (address, fingerprint_of(address, self.network))
+                except UsageError:
+                    last = (address, None)
+            if last[1] is not None:
+                self.by_fp.setdefault(last[1], []).append(
+                    {"address": address, "category": category, "label": label, "source": source})
+        self.fp1s = sorted_keys(np.fromiter((k[0] for k in self.by_fp), np.uint64, len(self.by_fp)))
         self.new: dict[int, list[dict[str, Any]]] = {}  # address id (>= boundary) -> its tags
         self.texts: dict[int, str] = {}  # address id (>= boundary) -> its string, for the tagged ones
+        self._first: dict[tuple[int, tuple[str, ...]], dict[str, Any] | None] = {}  # (cluster, categories) -> tag
+        self._rendered: dict[int, str] = {}  # address id (< boundary) -> its string, as rendered
 
     def observe(self, addresses: pa.Table) -> dict[int, list[dict[str, Any]]]:
         """Tags of a batch's new addresses (id -> tags); `keep` them once the batch is committed."""
@@ -56,7 +73,7 @@ class Attribution:
         fp2 = addresses.column("fp2").to_numpy(zero_copy_only=False)
         found: dict[int, list[dict[str, Any]]] = {}
         ids = addresses.column("address_id").to_numpy(zero_copy_only=False)
-        for i in np.flatnonzero(np.isin(fp1, self.fp1s)).tolist():
+        for i in np.flatnonzero(member(fp1, self.fp1s)).tolist():
             tags = self.by_fp.get((int(fp1[i]), int(fp2[i])))
             if tags:
                 found[int(ids[i])] = tags
@@ -76,18 +93,39 @@ class Attribution:
                 pending: dict[int, list[dict[str, Any]]] | None = None) -> dict[str, Any] | None:
         """The first tag of one of `categories` on the address: label, category, the address,
         via (`tag`: the address itself; `cluster`: a member of its cluster), the tag's source."""
+        if address < self.boundary and not self.tagmap.direct.get(address):
+            # an untagged address has its cluster's tags: the first of the categories is looked for
+            # once per cluster (a big service's cluster holds thousands of them, and taint keeps
+            # landing on its untagged addresses)
+            cid = self.tagmap.cluster_of(address)
+            if cid is None:
+                return None
+            key = (cid, tuple(categories))
+            if key not in self._first:
+                self._first[key] = next((t for t in self.tagmap.tags_of(address)
+                                         if t.get("category") in categories), None)
+            first = self._first[key]
+            return None if first is None else self._service(address, first)
         for t in self.tags_of(address, pending):
             if t.get("category") in categories:
-                via = "cluster" if t.get("inherited_from") else "tag"
-                return {"label": t["label"], "category": t["category"], "address": self.text(address, t),
-                        "via": via, "tag_source": t.get("source"),
-                        **({"tagged_member": t["inherited_from"]} if via == "cluster" else {})}
+                return self._service(address, t)
         return None
+
+    def _service(self, address: int, t: dict[str, Any]) -> dict[str, Any]:
+        via = "cluster" if t.get("inherited_from") else "tag"
+        return {"label": t["label"], "category": t["category"], "address": self.text(address, t),
+                "via": via, "tag_source": t.get("source"),
+                **({"tagged_member": t["inherited_from"]} if via == "cluster" else {})}
 
     def text(self, address: int, tag: dict[str, Any] | None = None) -> str | None:
         """The address string (rendered from the index, or as tagged for an address newer than it)."""
         if address < self.boundary:
-            return utxo_text(*self.graph.address_key(address), self.network)
+            text = self._rendered.get(address)
+            if text is None:  # rendered once: a service's deposit addresses recur block after block
+                if len(self._rendered) >= 100_000:
+                    self._rendered.clear()
+                text = self._rendered[address] = utxo_text(*self.graph.address_key(address), self.network)
+            return text
         if address in self.texts:
             return self.texts[address]
         return tag["address"] if tag and not tag.get("inherited_from") else None
