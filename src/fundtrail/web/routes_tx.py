@@ -124,8 +124,14 @@ def distinct_tags(tags: Sequence[TxTag]) -> list[TxTag]:
     return list(seen.values())
 
 
-def transfer_kinds(view: View) -> dict[str, str]:
-    """The names of account-chain transfer kinds in the page's language."""
+def transfer_kinds(view: View, chain: str | None = None) -> dict[str, str]:
+    """The names of account-chain transfer kinds in the page's language (TRON's token standards
+    are TRC-10/20/721: the same `erc20`/`erc721` rows, named as TRON names them)."""
+    if chain is not None and chain.startswith("tron"):
+        return {"native": view.t("native transfer"), "internal": view.t("internal transfer"),
+                "erc20": view.t("TRC-20 token"), "erc721": view.t("TRC-721 token (NFT)"),
+                "trc10": view.t("TRC-10 token"), "fee": view.t("transaction fee"),
+                "reward": view.t("voting reward")}
     return {"native": view.t("native transfer"), "internal": view.t("internal transfer"),
             "erc20": view.t("ERC-20 token"), "erc721": view.t("ERC-721 token (NFT)"),
             "erc1155": view.t("ERC-1155 token"), "withdrawal": view.t("validator withdrawal"),
@@ -172,5 +178,5 @@ async def transaction_page(request: Request, chain: str, txid: str, in_page: str
 
     return view.page("tx.html", {"tx": detail}, inputs=inputs, outputs=outputs, transfers=transfers,
                      tags_of=tags_by_address(detail.tags), summary=distinct_tags(detail.tags), dec=decimals,
-                     sym=symbol, fee_rate=fee_rate(detail), kinds=transfer_kinds(view), aligned=aligned,
+                     sym=symbol, fee_rate=fee_rate(detail), kinds=transfer_kinds(view, detail.chain), aligned=aligned,
                      output_href=output_href, input_href=input_href)

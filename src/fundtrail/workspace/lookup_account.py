@@ -97,7 +97,7 @@ def address_activity(g: AccountGraph, chain: str, address_id: int,
 def page_of_txs(g: AccountGraph, chain: str, address_id: int, act: dict[str, Any], start: int, limit: int,
                 token_info: dict[int, tuple[str | None, int | None]]) -> list[AddressTx]:
     """Entries `start:start+limit` of the address's activity with the transfers touching it."""
-    symbol = native(chain)[0]
+    symbol, native_decimals = native(chain)
     evs = act["evs"]
     out: list[AddressTx] = []
     for i in range(start, min(start + limit, int(act["starts"].shape[0]))):
@@ -115,7 +115,8 @@ def page_of_txs(g: AccountGraph, chain: str, address_id: int, act: dict[str, Any
                 contract=contract, amount=str(g.amount(e)),
                 counterparty=(account_text(g.address_bytes(other), chain=g.chain)
                               if other >= 0 and direction != "self" else None),
-                log_index=log if log >= 0 else None, trace_address=trace or None))
+                log_index=log if log >= 0 else None, trace_address=trace or None,
+                decimals=native_decimals if a < 0 else token_info.get(a, (None, None))[1]))
         first = int(evs[int(act["starts"][i])])
         seen = seen_at(g, first)
         out.append(AddressTx(txid=seen.txid, height=seen.height, time=seen.time, transfers=rows))

@@ -120,6 +120,7 @@ class AddressTransfer(Model):
     counterparty: str | None
     log_index: int | None
     trace_address: list[int] | None
+    decimals: int | None = None  # the asset's (None: a token whose decimals the store does not know)
 
 
 class AddressTx(Model):
