@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import json
 import sys
 import time
@@ -124,6 +126,19 @@ def register(app: typer.Typer) -> None:
                    f"--blocks-dir {out / 'blocks'}")
 
 
+def _throttled(chain: str, unit: Callable[[str], str]) -> Callable[[str, int, int], None]:
+    """A progress callback printing at most once a second to stderr."""
+    last = [0.0]
+
+    def progress(stage: str, done: int, target: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 1.0:
+            last[0] = now
+            typer.echo(f"simulating {chain}: {done:,}/{target:,} {unit(stage)}", err=True)
+
+    return progress
+
+
 def _simulate_eth(ctx: typer.Context, *, scenario: str, seed: int, txs: int | None, out: Path,
                   rpc_url: str | None, record: bool, as_json: bool) -> None:
     """`simulate --chain eth`: the EVM scenario on anvil (docs/simulator-evm.md)."""
@@ -132,15 +147,7 @@ def _simulate_eth(ctx: typer.Context, *, scenario: str, seed: int, txs: int | No
     txs = 2_000 if txs is None else txs
     quiet = bool((ctx.obj or {}).get("quiet"))
     t0 = time.perf_counter()
-    last = [0.0]
-
-    def progress(stage: str, done: int, target: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] >= 1.0:
-            last[0] = now
-            unit = "transactions" if stage == "blocks" else "blocks recorded"
-            typer.echo(f"simulating eth: {done:,}/{target:,} {unit}", err=True)
-
+    progress = _throttled("eth", lambda stage: "transactions" if stage == "blocks" else "blocks recorded")
     m = simulate_evm(out, seed=seed, txs=txs, scenario=scenario, rpc_url=rpc_url, record=record,
                      progress=None if quiet else progress)
     if as_json:
@@ -160,14 +167,7 @@ def _simulate_tron(ctx: typer.Context, *, scenario: str, seed: int, txs: int | N
     txs = 2_000 if txs is None else txs
     quiet = bool((ctx.obj or {}).get("quiet"))
     t0 = time.perf_counter()
-    last = [0.0]
-
-    def progress(stage: str, done: int, target: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] >= 1.0:
-            last[0] = now
-            typer.echo(f"simulating tron: {done:,}/{target:,} {stage}", err=True)
-
+    progress = _throttled("tron", lambda stage: stage)
     m = simulate_tron(out, seed=seed, txs=txs, scenario=scenario, progress=None if quiet else progress)
     if as_json:
         typer.echo(json.dumps(m, indent=2, sort_keys=True))

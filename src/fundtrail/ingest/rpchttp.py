@@ -60,6 +60,23 @@ class Watchdog:
         self._timer.cancel()
 
 
+class RateLimiter:
+    """Spaces requests 1/rate apart across all threads: a token bucket holding a single token (a burst
+    of one keeps concurrent workers from tripping a provider's per-second limit at start)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval, self._next = 1.0 / rate, 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
 class CallDeadline:
     """The time left for one call (all its attempts and waits): `rpc_deadline`."""
 

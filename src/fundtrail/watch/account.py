@@ -28,6 +28,7 @@ from fundtrail.watch import alerts as alert_rows
 from fundtrail.watch.account_batch import NATIVE, AccountBatch
 from fundtrail.watch.account_ledgers import KEEP_BLOCKS, WatchLedger, load, prune, replay, split_output
 from fundtrail.watch.account_rules import AccountChanges, Context, Frontier, propagate, simple_rules
+from fundtrail.watch.frontier import insert_rows
 from fundtrail.ingest.hooks import CatalogWrite
 from fundtrail.watch.items import Item, active_items, items_version
 
@@ -207,16 +208,7 @@ class AccountWatchEvaluator:
         def write(con: duckdb.DuckDBPyConnection) -> None:
             alert_rows.write_many(con, changes.in_chain_order())
             if changes.rows:
-                rows = changes.rows
-                table = pa.table({"item_id": [r[0] for r in rows], "output": [r[1] for r in rows],
-                                  "amount": [r[2] for r in rows], "state": [r[3] for r in rows],
-                                  "height": pa.array([r[4] for r in rows], pa.int64())})
-                con.register("_ledger_rows", table)
-                try:
-                    con.execute("INSERT OR REPLACE INTO watch_frontier (item_id, output, amount, state, height) "
-                                "SELECT item_id, output, amount, state, height FROM _ledger_rows")
-                finally:
-                    con.unregister("_ledger_rows")
+                insert_rows(con, changes.rows, replace=True)
                 if changes.heights:
                     prune(con, sorted(changes.live), min(changes.heights) - KEEP_BLOCKS)
 

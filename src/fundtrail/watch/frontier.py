@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from fractions import Fraction
+from collections.abc import Sequence
 from typing import Any
 
 from fundtrail.trace.engine import Limits, StopRule, trace
@@ -62,6 +63,24 @@ class Journal:
                 self._rows[item_id].popleft()
         for item_id, height, output in sorted(spent, key=lambda j: j[1]):
             self._rows.setdefault(item_id, deque()).append((height, output))
+
+
+def insert_rows(con: Any, rows: Sequence[tuple[str, str, str, str, int | None]], *, replace: bool = False) -> None:
+    """Frontier rows (item, output, amount, state, height) inserted in one bulk statement (`replace`:
+    a row of the same key is overwritten)."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    table = pa.table({"item_id": [r[0] for r in rows], "output": [r[1] for r in rows],
+                      "amount": [r[2] for r in rows], "state": [r[3] for r in rows],
+                      "height": pa.array([r[4] for r in rows], pa.int64())})
+    con.register("_frontier_rows", table)
+    try:
+        con.execute(f"INSERT {'OR REPLACE ' if replace else ''}INTO watch_frontier (item_id, output, amount, state, "
+                    "height) SELECT item_id, output, amount, state, height FROM _frontier_rows")
+    finally:
+        con.unregister("_frontier_rows")
 
 
 def encode_state(state: Any, *, spent: int | None = None, spent_tx: str | None = None) -> str:

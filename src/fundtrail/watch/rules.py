@@ -21,8 +21,8 @@ from fundtrail.trace.policies import Haircut, TaintPolicy, whole_sat
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
 from fundtrail.watch.alerts import Alert
 from fundtrail.watch.batch import BatchView, member, sorted_keys
-from fundtrail.watch.frontier import (Rows, encode_state, exact_amount, grid_amount_text, is_grid, item_policy,
-                                      outpoint_text)
+from fundtrail.watch.frontier import (Rows, encode_state, exact_amount, grid_amount_text, insert_rows, is_grid,
+                                      item_policy, outpoint_text)
 from fundtrail.watch.items import Item
 from fundtrail.watch.services import Attribution
 
@@ -71,17 +71,7 @@ class Changes:
                             "WHERE watch_frontier.item_id = g.item_id AND watch_frontier.output = g.output")
             finally:
                 con.unregister("_gone_rows")
-        if rows:
-            values = list(rows.values())
-            table = pa.table({"item_id": [r[0] for r in values], "output": [r[1] for r in values],
-                              "amount": [r[2] for r in values], "state": [r[3] for r in values],
-                              "height": pa.array([r[4] for r in values], pa.int64())})
-            con.register("_new_rows", table)
-            try:
-                con.execute("INSERT INTO watch_frontier (item_id, output, amount, state, height) "
-                            "SELECT item_id, output, amount, state, height FROM _new_rows")
-            finally:
-                con.unregister("_new_rows")
+        insert_rows(con, list(rows.values()))
 
 
 def _alert(batch: BatchView, item: Item, tx: int, title: str, detail: str, body: dict[str, Any]) -> Alert:

@@ -22,7 +22,7 @@ from typing import Any, Protocol, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from fundtrail.errors import SourceError, UsageError
-from fundtrail.ingest.rpchttp import CallDeadline, loads_bounded, post_bounded
+from fundtrail.ingest.rpchttp import CallDeadline, RateLimiter, loads_bounded, post_bounded
 
 Payload = dict[str, Any] | list[dict[str, Any]]
 
@@ -97,26 +97,6 @@ def is_rpc_reply(doc: Any) -> bool:
     return one(doc) or (isinstance(doc, list) and all(one(d) for d in doc))
 
 
-class _RateLimiter:
-    """Spaces requests 1/rate apart across all threads: a token bucket holding a single token.
-
-    A burst of one keeps concurrent workers from tripping a provider's per-second limit at start.
-    """
-
-    def __init__(self, rate: float) -> None:
-        self._interval = 1.0 / rate
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-        if slot > now:
-            time.sleep(slot - now)
-
-
 class HttpTransport:
     """JSON-RPC over HTTP(S): keep-alive per thread, retries with backoff, optional rate limit."""
 
@@ -150,7 +130,7 @@ class HttpTransport:
             creds = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             self._headers["Authorization"] = "Basic " + base64.b64encode(creds.encode()).decode()
         self._headers.update(headers or {})
-        self._limiter = _RateLimiter(max_requests_per_second) if max_requests_per_second else None
+        self._limiter = RateLimiter(max_requests_per_second) if max_requests_per_second else None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._conns: set[http.client.HTTPConnection] = set()

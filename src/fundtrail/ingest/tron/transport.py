@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from fundtrail.errors import SourceError, UsageError
 from fundtrail.ingest.ethereum.transport import redact_url
-from fundtrail.ingest.rpchttp import CallDeadline, loads_bounded, post_bounded
+from fundtrail.ingest.rpchttp import CallDeadline, RateLimiter, loads_bounded, post_bounded
 
 _MAX_WAIT = 30.0
 _NO_RETRY_5XX = frozenset({501, 505})
@@ -59,22 +59,6 @@ def check_answer(doc: Any, where: str, path: str) -> Any:
         text = str(doc["Error"])[:300].replace("\n", " ")
         raise TronNodeError(f"{where}: node error: {text}", node_message=text, endpoint=path)
     return doc
-
-
-class RateLimiter:
-    """Spaces requests 1/rate apart across all threads (a token bucket holding one token)."""
-
-    def __init__(self, rate: float) -> None:
-        self._interval, self._next = 1.0 / rate, 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-        if slot > now:
-            time.sleep(slot - now)
 
 
 class TronHttpTransport:
