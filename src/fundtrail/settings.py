@@ -7,6 +7,7 @@ file (TOML; `FUNDTRAIL_CONFIG` or ~/.config/fundtrail/settings.toml) > built-in 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -36,6 +37,9 @@ class Settings:
     log_level: str = "warning"
     batch_mb: int = 64  # ingest batch size in MB of block data
     batch_blocks: int = 5000  # ... and at most this many blocks per batch (whichever comes first)
+    # Memory the whole-chain stages (ingest state, clustering, graph and exposure indexes) may hold before
+    # they spill to disk (docs/scale.md): "50%" of the machine's memory (the default), "512MB", "4GB", or MB.
+    memory_limit: str = "50%"
     rpc_url: str | None = None
     rpc_cookie: Path | None = None
     # Bounds on untrusted input (docs/cli.md, "Resource limits"): each is checked before the resource
@@ -89,6 +93,48 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        """`memory_limit` in bytes (a percentage taken of this machine's memory, or its cgroup's limit)."""
+        return parse_memory_limit(self.memory_limit)
+
+
+def machine_memory_bytes() -> int:
+    """Physical memory, or the memory cgroup's limit when that is lower (a container, a systemd slice)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+MIN_MEMORY_LIMIT = 64 << 20  # below this the fixed costs (Python, numba, DuckDB) dominate anyway
+
+
+def parse_memory_limit(text: str) -> int:
+    """Bytes for "50%", "512MB", "4GB", "4g" or a plain number of MB; ConfigError naming the setting."""
+    m = _MEMORY.match(str(text))
+    if not m:
+        raise ConfigError(f"memory_limit must be a percentage of memory (\"50%\") or a size (\"512MB\", "
+                          f"\"4GB\"), got {text!r}", field="memory_limit")
+    number, unit = float(m.group(1)), (m.group(2) or "m").lower()
+    if unit == "%":
+        if not 0 < number <= 100:
+            raise ConfigError(f"memory_limit must be between 0% and 100%, got {text!r}", field="memory_limit")
+        size = int(machine_memory_bytes() * number / 100)
+    else:
+        size = int(number * _UNITS[unit[0]])
+    if size < MIN_MEMORY_LIMIT:
+        raise ConfigError(f"memory_limit must be at least {MIN_MEMORY_LIMIT >> 20}MB, got {text!r}",
+                          field="memory_limit")
+    return size
 
 
 def _known(data: dict, origin: str) -> dict:
@@ -149,4 +195,7 @@ def _coerce(values: dict[str, object]) -> dict[str, Any]:
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError(f"log_level must be debug, info, warning or error, got {level!r}")
     out["log_level"] = level
+    if "memory_limit" in out:
+        parse_memory_limit(str(out["memory_limit"]))  # a bad value is an error at load, not mid-run
+        out["memory_limit"] = str(out["memory_limit"])
     return out
