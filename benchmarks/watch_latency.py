@@ -2,18 +2,21 @@
 
 Used by bench_watch.py (`--latency`): the tail blocks are ingested one block per batch inside the
 same machinery an `ingest --follow` run uses (`workspace.follow_delivery.FollowDelivery` around the
-watch hook), with one webhook pointing at a receiver on loopback. The commit time of each batch is
-taken where the hook hears of it (`committed`, right after the catalog COMMIT); the receiver notes
-when each POST arrives; an alert's latency is its arrival minus its block's commit.
+watch hook), with one webhook pointing at a receiver on loopback (a process of its own, HTTP/1.1).
+The commit time of each batch is taken where the hook hears of it (`committed`, right after the
+catalog COMMIT); the receiver notes when each POST arrives; an alert's latency is its arrival minus its block's commit.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
-import threading
+import subprocess
+import sys
+import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +28,33 @@ from fundtrail.workspace import Actor, Workspace, follow_delivery
 
 
 class _Receiver:
-    """A loopback webhook receiver noting (block height, arrival time) of every POST."""
+    """The loopback webhook receiver (watch_receiver.py) in a process of its own, as a real one is."""
 
     def __init__(self) -> None:
-        self.arrived: list[tuple[int | None, float]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                outer.arrived.append((json.loads(body).get("height"), time.time()))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._dir = Path(tempfile.mkdtemp(prefix="fundtrail-receiver-"))
+        portfile = self._dir / "port"
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("watch_receiver.py")),
+                                      str(portfile)])
+        deadline = time.monotonic() + 30
+        while not portfile.exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("the webhook receiver did not start")
+            time.sleep(0.02)
+        self.port = int(portfile.read_text())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    @property
+    def arrived(self) -> list[tuple[int | None, float]]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/arrivals", timeout=30) as resp:
+            return [(h, t) for h, t in json.loads(resp.read())]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def measure(store: Path, raws: list[Path], *, poll_seconds: float = 2.0) -> dict[str, Any]:
@@ -86,11 +88,17 @@ def measure(store: Path, raws: list[Path], *, poll_seconds: float = 2.0) -> dict
             end = time.monotonic() + 120
             while time.monotonic() < end and ws.webhook_list().webhooks[0].pending:
                 time.sleep(0.05)
+        arrived = receiver.arrived
     finally:
         signalling.on_batch, signalling.committed = on_batch, committed  # type: ignore[method-assign]
         receiver.close()
-    lat = sorted(at - commits[h] for h, at in receiver.arrived if h in commits)
+    lat = sorted(at - commits[h] for h, at in arrived if h in commits)
     if not lat:
         return {"alerts": 0, "ingest_s": ingest_s}
+    per_block: dict[int, list[float]] = {}
+    for h, at in arrived:
+        if h in commits:
+            per_block.setdefault(h, []).append(at - commits[h])
+    blocks = [(h, len(v), min(v), max(v)) for h, v in sorted(per_block.items())]
     return {"alerts": len(lat), "ingest_s": ingest_s, "p50": statistics.median(lat),
-            "p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))], "max": lat[-1]}
+            "p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))], "max": lat[-1], "blocks": blocks}

@@ -2,11 +2,13 @@
 seconds, so an alert committed with a batch is sent at once, not at the next `alerts deliver`.
 
 A thread beside the ingest is woken after every committed batch (the watch hook's `committed`),
-and every `webhook_poll_seconds` for retries in backoff; each round delivers what is due, a few
-rows per catalog transaction, until nothing is (`watch.delivery.deliver_due`, which claims each row, so an
-`alerts deliver` or a server running beside it is safe). Failures are logged in one line naming
-the alert and the webhook, never a secret. On stop the round under way ends; what is left pending
-stays in the outbox for the next deliverer.
+and every `webhook_poll_seconds` for retries in backoff; each round delivers what is due, hundreds
+of rows per catalog transaction, until nothing is (`watch.delivery.deliver_due`, which claims each row,
+so an `alerts deliver` or a server running beside it is safe). The POSTs themselves go out from a
+child process (`watch.poster.ProcessPoster`, kept-alive connections per webhook): in this process
+every socket read would wait for the ingest's Python work to yield the interpreter. Failures are
+logged in one line naming the alert and the webhook, never a secret. On stop the round under way
+ends; what is left pending stays in the outbox for the next deliverer.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fundtrail.ingest.hooks import BatchHook, CatalogWrite, HookFactory
 from fundtrail.settings import Settings
 from fundtrail.store import Store
 from fundtrail.watch import delivery
+from fundtrail.watch.poster import ProcessPoster
 
 log = logging.getLogger("fundtrail.delivery")
 
@@ -54,6 +57,7 @@ class FollowDelivery:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_error: str | None = None
+        self._poster = ProcessPoster(settings.webhook_timeout)
         self.delivered = 0
 
     def wrap(self, factory: HookFactory | None) -> HookFactory | None:
@@ -76,7 +80,8 @@ class FollowDelivery:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(self.settings.webhook_timeout + 10)
+            self._thread.join(self.settings.webhook_timeout + delivery.ROUND_BUDGET_S + 10)
+        self._poster.close()
 
     def _run(self) -> None:
         poll = self.settings.webhook_poll_seconds or 2.0
@@ -93,11 +98,12 @@ class FollowDelivery:
                 self._warn(f"alert delivery round failed: {type(exc).__name__}: {str(exc).splitlines()[:1]}")
 
     def round(self) -> None:
-        """Deliver what is due now, one attempt at a time, until nothing is."""
+        """Deliver what is due now, a claim batch at a time, until nothing is."""
         s = self.settings
         while not self._stop.is_set():
             report = delivery.deliver_due(self.store, limit=delivery.CLAIM_BATCH, timeout=s.webhook_timeout,
-                                          base=s.webhook_retry_base, max_attempts=s.webhook_max_attempts)
+                                          base=s.webhook_retry_base, max_attempts=s.webhook_max_attempts,
+                                          poster=self._poster, count_pending=False)
             for o in report.outcomes:
                 if o.status == "delivered":
                     self.delivered += 1
@@ -105,8 +111,8 @@ class FollowDelivery:
                     log.warning("webhook delivery of %s to %s failed (attempt %d, %s): %s", o.alert_id,
                                 o.webhook_id, o.attempts, "dead-lettered" if o.status == "dead" else "will retry",
                                 o.error or "no error text")
-            if not report.outcomes:
-                return
+            if len(report.outcomes) < delivery.CLAIM_BATCH and not report.untried:
+                return  # nothing more was due (one catalog visit saved: no empty claim to learn it)
 
     def _warn(self, line: str) -> None:
         if line != self._last_error:
