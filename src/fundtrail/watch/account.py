@@ -25,6 +25,7 @@ from fundtrail.store import Store
 from fundtrail.tags.lookup import has_tags
 from fundtrail.trace.attribution import chain_currency
 from fundtrail.watch import alerts as alert_rows
+from fundtrail.watch import risk_rule
 from fundtrail.watch.account_batch import NATIVE, AccountBatch
 from fundtrail.watch.account_ledgers import KEEP_BLOCKS, WatchLedger, load, prune, replay, split_output
 from fundtrail.watch.account_rules import AccountChanges, Context, Frontier, propagate, simple_rules
@@ -44,6 +45,7 @@ class AccountWatchEvaluator:
         self.loaded = False
         self.version: tuple[Any, ...] = ()
         self._pending: tuple[AccountChanges, dict[int, bytes], dict[int, tuple[str, int | None]]] | None = None
+        self._risk: dict[str, tuple[Item, list[str], risk_rule.Where]] = {}  # touched in the pending batch
         known = ACCOUNT_CHAINS.get(chain)
         self.native = (known.native_symbol, known.native_decimals) if known else ("ETH", 18)
 
@@ -94,6 +96,7 @@ class AccountWatchEvaluator:
             if raw in self.ids:
                 self.by_address.setdefault(self.ids[raw], []).extend(its)
         self.categories = [i for i in items if i.kind == "category"]
+        self.has_risk = any(i.rule == "risk-above" for i in items)
         from fundtrail.trace.account_report import token_units
 
         self.units = {a: (u.symbol, u.decimals) for a, u in token_units(self.store, self.chain).items()}
@@ -102,6 +105,8 @@ class AccountWatchEvaluator:
             if i.kind == "address" and i.rule == "reaches-service":
                 raw = parse_account_address(i.target, chain=self.chain)
                 self.frontiers[i.item_id] = Frontier({self.ids[raw]} if raw in self.ids else set())
+            elif i.kind == "frontier":  # a saved trace: its ledgers only (watch.account_frontier)
+                self.frontiers[i.item_id] = Frontier()
         for (item_id, address, asset), (_, state) in newest.items():
             led = load(state)
             front = self.frontiers.get(item_id)
@@ -176,6 +181,7 @@ class AccountWatchEvaluator:
         if not self.loaded or self._version() != self.version:
             self.load()
         self._pending = None
+        self._risk = {}
         if not self.items or tables["transfers"].num_rows == 0:
             return None
         new = self._new_addresses(tables["addresses"])
@@ -195,13 +201,14 @@ class AccountWatchEvaluator:
         simple_rules(batch, by_address, self.categories, ctx, changes)
         present = set(batch.addresses.tolist()) if batch.events else set()
         for item_id, front in sorted(self.frontiers.items()):
-            if not front.sources:  # a watched address first seen in this batch becomes the source now
-                item = self.items[item_id]
+            item = self.items[item_id]
+            if not front.sources and item.kind == "address":  # a watched address first seen now: the source
                 raw = parse_account_address(item.target, chain=self.chain)
                 front = Frontier({a for a, r in new.items() if r == raw}, front.ledgers)
             if front.addresses() & present:
                 propagate(batch, self.items[item_id], front, ctx, self._replayer(batch), changes)
         self._pending = (changes, new, new_units)
+        self._risk = risk_rule.touched_account(batch, by_address) if self.has_risk else {}
         if changes.empty():
             return None
 
@@ -228,6 +235,7 @@ class AccountWatchEvaluator:
             return
         changes, new, new_units = self._pending
         self._pending = None
+        touched, self._risk = self._risk, {}
         for aid, raw in new.items():
             self.bytes_of[aid] = raw
             self.ids[raw] = aid
@@ -240,11 +248,14 @@ class AccountWatchEvaluator:
         self.units.update(new_units)
         for item_id, front in changes.live.items():
             self.frontiers[item_id] = front
+        if touched:  # risk-above: scored on the committed chain (watch.risk_rule)
+            risk_rule.score_committed(self.store, self.chain, touched)
 
     def on_rollback(self, chain: str, dropped: list[tuple[int, str]]) -> CatalogWrite | None:
         """Retract the alerts of the dropped blocks and delete the ledger rows above the fork."""
         self.loaded = False
         self._pending = None
+        self._risk = {}
         if not dropped:
             return None
         keep = min(h for h, _ in dropped) - 1

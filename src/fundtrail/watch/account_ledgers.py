@@ -133,7 +133,16 @@ def replay(store: Store, chain: str, address: int, asset: int, batch: AccountBat
            policy: str, zero_id: int | None) -> WatchLedger:
     """A clean ledger of (address, asset) with every event before batch position `before`: the
     committed ones (one query) and the batch's own."""
-    led = WatchLedger(policy)
+    history = committed_history(store, chain, address, asset, zero_id)
+    history += [(ev.amount, ev.sender, ev.receiver) for ev in batch.events[:before]
+                if ev.asset == asset and address in (ev.sender, ev.receiver)]
+    return clean_ledger(address, history, policy)
+
+
+def committed_history(store: Store, chain: str, address: int, asset: int,
+                      zero_id: int | None) -> list[tuple[int, int, int]]:
+    """(amount, sender, receiver) of the committed value events of (address, asset), in execution
+    order (the zero address as -1), as the account graph index keeps them."""
     p = chain.replace("-", "_")
     kinds = ", ".join(str(k) for k in VALUE_KINDS)
     same_asset = "asset_id IS NULL" if asset == NATIVE else "asset_id = ?"
@@ -143,9 +152,12 @@ def replay(store: Store, chain: str, address: int, asset: int, batch: AccountBat
             f"SELECT amount_raw, coalesce(from_id, -1), coalesce(to_id, -1) FROM {p}_transfers "
             f"WHERE success AND kind IN ({kinds}) AND (from_id = ? OR to_id = ?) AND {same_asset} "
             "ORDER BY block_number, tx_id NULLS LAST, transfer_id", params).fetchall()
-    history = [(int.from_bytes(bytes(raw), "big"), _none(f, zero_id), _none(t, zero_id)) for raw, f, t in rows]
-    history += [(ev.amount, ev.sender, ev.receiver) for ev in batch.events[:before]
-                if ev.asset == asset and address in (ev.sender, ev.receiver)]
+    return [(int.from_bytes(bytes(raw), "big"), _none(f, zero_id), _none(t, zero_id)) for raw, f, t in rows]
+
+
+def clean_ledger(address: int, history: list[tuple[int, int, int]], policy: str) -> WatchLedger:
+    """The ledger of `address` after `history`, every event clean (the trace engine's replay)."""
+    led = WatchLedger(policy)
     for amount, sender, receiver in history:
         if sender == receiver or not amount:
             continue

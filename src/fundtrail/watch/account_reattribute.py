@@ -7,7 +7,9 @@ one whose address is tagged with one of the item's categories raises an alert wi
 attribution"` naming the change and the traced value that arrived there (`received`), and its
 ledger leaves the frontier (taint stops at a service). Only direct tags count, as on every account
 path. Alerts, outbox rows, ledger rows and the attribution state are written in one transaction;
-a second run adds nothing (the alert key names the ledger, not the change).
+a second run adds nothing (the alert key names the ledger, not the change). `risk-above` items
+are scored again in the same transaction (`watch.risk_rule`, the account assessor), `"via": "new
+attribution"`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fundtrail.trace.attribution import chain_currency
 from fundtrail.trace.policies import whole_sat
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
 from fundtrail.watch import alerts as alert_rows
+from fundtrail.watch import risk_rule
 from fundtrail.watch.account_ledgers import dump, received_of, row_output, split_output
 from fundtrail.watch.alerts import Alert
 from fundtrail.watch.frontier import exact_amount
@@ -35,7 +38,8 @@ from fundtrail.watch.items import active_items, now
 def reattribute_account(store: Store, chain: str, attribution: dict[str, Any], which: str) -> list[str]:
     """Check the chain's account ledgers against the tags now; the new alert ids."""
     with store.connect(read_only=True) as con:
-        items = {i.item_id: i for i in active_items(con, chain) if i.rule == "reaches-service"}
+        active = active_items(con, chain)
+        items = {i.item_id: i for i in active if i.rule == "reaches-service"}
         rows = con.execute("SELECT f.item_id, f.output, f.state FROM watch_frontier f JOIN watch_items w ON "
                            "w.item_id = f.item_id WHERE w.chain = ? AND w.removed_at IS NULL AND "
                            "f.output LIKE 'acct:%'", [chain]).fetchall()
@@ -89,10 +93,14 @@ def reattribute_account(store: Store, chain: str, attribution: dict[str, Any], w
         alerts.append(Alert(item, arrived, block, None, title, f"attribution:{address}:{asset}", body))
         if json.loads(state).get("ledger") is not None:
             stop.append((item_id, address, asset, max(height, newest[(item_id, address, asset)][0])))
+    where = risk_rule.Where(attribution=attribution)
+    risk_alerts, risk_rows = risk_rule.evaluate(store, chain, {i.item_id: (i, [i.target], where) for i in active
+                                                                if i.rule == "risk-above"})
     out: list[str] = []
     with store.connect() as con:
         con.execute("BEGIN")
-        for new in alert_rows.write_many(con, alerts):
+        risk_rule.write_rows(con, risk_rows)
+        for new in alert_rows.write_many(con, alerts + risk_alerts):
             if new is not None:
                 out.append(new)
         for item_id, address, asset, h in stop:  # taint stops at the service: a tombstone from now on

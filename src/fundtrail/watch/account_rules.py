@@ -165,6 +165,7 @@ def propagate(batch: AccountBatch, item: Item, front: Frontier, ctx: Context,
                 ledgers.pop((a, x), None)
             del touched[(a, x)]
 
+    moved: dict[tuple[int, int], list[tuple[Event, Any]]] = {}  # (tx, asset) -> traced outflows
     block = None
     for ev in batch.events:
         if block is not None and ev.block != block:
@@ -179,6 +180,8 @@ def propagate(batch: AccountBatch, item: Item, front: Frontier, ctx: Context,
         elif (s, x) in ledgers:
             state, _missing = own((s, x)).outflow(v)
             touched[(s, x)] = ev.block
+        if state is not None and item.rule == "moved" and s not in sources and not batch.is_fee(ev):
+            moved.setdefault((ev.tx, x), []).append((ev, amount_of(pol, state)))  # a saved trace's taint moves
         if r < 0 or batch.is_fee(ev) or r in sources:
             continue  # burnt, a fee (counted, not followed to the miner), or back at a source
         if state is not None:
@@ -198,9 +201,26 @@ def propagate(batch: AccountBatch, item: Item, front: Frontier, ctx: Context,
             touched[(r, x)] = ev.block
     if block is not None:
         flush(block)
+    for (_tx, x), hits in moved.items():
+        _moved_alert(batch, item, x, hits, pol, ctx, changes)
     changes.live[item.item_id] = Frontier(set(sources), ledgers)
     if batch.blocks:
         changes.heights.append(min(batch.blocks))
+
+
+def _moved_alert(batch: AccountBatch, item: Item, asset: int, hits: list[tuple[Event, Any]], policy: str,
+                 ctx: Context, changes: AccountChanges) -> None:
+    """`moved` on a saved trace's frontier: one alert per (transaction, asset) with the traced
+    value its transfers carried out of the frontier's ledgers."""
+    amount = sum((a for _, a in hits), 0)
+    if amount < item.min_sat:
+        return
+    first = hits[0][0]
+    _, _, txid, _ = batch.where(first)
+    title = f"{ctx.amount_text(asset, amount)} of {_what(item)} moved in {txid}"
+    body = {"facts": {**ctx.facts(asset, amount, [e for e, _ in hits]), "amount_exact": exact_amount(amount)},
+            "policy": policy}
+    changes.alerts.append((first.pos, _alert(batch, item, first, title, ctx.asset_text(asset), body)))
 
 
 def _service_alert(batch: AccountBatch, item: Item, ev: Event, amount: int | Fraction, svc: dict[str, Any],

@@ -186,6 +186,13 @@ def list_alerts(con: duckdb.DuckDBPyConnection, user: str, *, item: str | None, 
     return [record(r) for r in con.execute(sql, [*args, limit]).fetchall()]
 
 
+def count_unacked(con: duckdb.DuckDBPyConnection, user: str) -> int:
+    """How many alerts of items the user may see are unacknowledged (one aggregate query)."""
+    row = con.execute(f"SELECT count(*) FROM alerts a JOIN watch_items w ON w.item_id = a.item_id "
+                      f"WHERE {VISIBLE} AND a.acked_at IS NULL", [user, user]).fetchone()
+    return int(row[0]) if row else 0
+
+
 def get_alert(con: duckdb.DuckDBPyConnection, alert_id: str, user: str) -> dict[str, Any]:
     """One alert of an item the user may see; NotFoundError (field `alert`) otherwise."""
     if not isinstance(alert_id, str) or len(alert_id) != 15 or not alert_id.startswith("AL-"):

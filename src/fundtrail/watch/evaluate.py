@@ -26,11 +26,13 @@ from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.store import Store
 from fundtrail.watch import alerts as alert_rows
 from fundtrail.watch.batch import BatchView, member, sorted_keys, with_keys
-from fundtrail.watch.frontier import KEEP_SPENT_BLOCKS, Journal, Rows, decode_state, item_policy, outpoint_key
+from fundtrail.watch.frontier import (KEEP_SPENT_BLOCKS, STOP_PREFIX, Journal, Rows, decode_state, item_policy,
+                                      outpoint_key)
 from fundtrail.watch import risk_rule
 from fundtrail.watch.items import Item, active_items
 from fundtrail.watch.rules import Changes, deposits, movements, propagate
-from fundtrail.watch.services import Attribution, fingerprint_of
+from fundtrail.watch.services import Attribution, fingerprint_of, known_fingerprints
+from fundtrail.watch.stops import ListedStops
 
 CatalogWrite = Callable[[duckdb.DuckDBPyConnection], None]
 
@@ -97,14 +99,18 @@ class WatchEvaluator:
         self.frontiers: dict[str, Rows] = {i.item_id: {} for i in items if i.kind == "frontier" or
                                            i.rule == "reaches-service"}
         journal: dict[str, list[tuple[int, str]]] = {}
+        stops: list[tuple[str, str]] = []  # (item, address) of the saved traces' listed stops
         for item_id, output, state, height, amount in rows:
-            if item_id in self.frontiers:
+            if output.startswith(STOP_PREFIX):
+                stops.append((item_id, output[len(STOP_PREFIX):]))
+            elif item_id in self.frontiers:
                 st, spent = decode_state(state)
                 if spent is None:
                     self.frontiers[item_id][outpoint_key(output)] = (st, height, None, amount)
                 else:
                     journal.setdefault(item_id, []).append((int(spent), output))
         self.journal = Journal(journal)
+        self.stops = ListedStops(self.store, self.chain, stops)
         # each item's policy object, decided once from its rows (its states keep their arithmetic)
         self.policies = {k: item_policy(self.items[k].policy or "haircut", r) for k, r in self.frontiers.items()}
         # which items hold each frontier output: a batch then visits only the items it spends from
@@ -137,18 +143,8 @@ class WatchEvaluator:
         for i in items:
             self.by_fp.setdefault(fingerprint_of(i.target, net), []).append(i)
         self.fp1s = sorted_keys(np.fromiter((k[0] for k in self.by_fp), np.uint64, len(self.by_fp)))
-        keys = pa.table({"fp1": pa.array([k[0] for k in self.by_fp], pa.uint64()),
-                         "fp2": pa.array([k[1] for k in self.by_fp], pa.uint64())})
-        view = f"{self.chain.replace('-', '_')}_addresses"
-        with self.store.query() as con:
-            con.register("_watched_fp", keys)
-            try:
-                found = con.execute(f"SELECT a.address_id, a.fp1, a.fp2 FROM {view} a JOIN _watched_fp k "
-                                    "ON a.fp1 = k.fp1 AND a.fp2 = k.fp2").fetchall()
-            finally:
-                con.unregister("_watched_fp")
-        for aid, fp1, fp2 in found:
-            self.by_address.setdefault(int(aid), []).extend(self.by_fp[(int(fp1), int(fp2))])
+        for aid, fp1, fp2 in known_fingerprints(self.store, self.chain, list(self.by_fp)):
+            self.by_address.setdefault(aid, []).extend(self.by_fp[(fp1, fp2)])
 
     def _resolve_clusters(self, items: list[Item]) -> None:
         from fundtrail.cluster.query import load_clustering
@@ -185,9 +181,10 @@ class WatchEvaluator:
         for key, tx in batch.spender.items():
             for item_id in self.holders.get(key, ()):
                 starts.setdefault(item_id, set()).add(tx)
+        self.stops.observe(tables["addresses"])
         for item_id in sorted(starts):
             propagate(batch, self.items[item_id], self.frontiers[item_id], self.attr, found, changes,
-                      start=starts[item_id], pol=self.policies[item_id])
+                      start=starts[item_id], pol=self.policies[item_id], stops=self.stops.of(item_id))
         pruned = self._prune(changes)
         self._pending = (changes, found, new_watched, watched, pruned)
         self._risk = risk_rule.touched(batch, by_address) if self.has_risk else {}
@@ -242,6 +239,7 @@ class WatchEvaluator:
             for key in added:
                 self.holders.setdefault(key, set()).add(item_id)
         self.journal.commit(pruned, changes.journal)
+        self.stops.commit()
         if self.attr is not None:
             self.attr.keep(found)
         for aid, its in new_watched.items():
@@ -259,15 +257,7 @@ class WatchEvaluator:
         graph = GraphIndex.ensure(self.store, self.chain)
         targets = {k: (item, risk_rule.addresses_of(item, graph, aids) if item.kind == "cluster" else [item.target],
                        where) for k, (item, aids, where) in touched.items()}
-        alerts, rows = risk_rule.evaluate(self.store, self.chain, targets, graph=graph)
-        if not alerts and not rows:
-            return
-        with self.store.connect() as con:
-            con.execute("BEGIN")
-            for alert in alerts:
-                alert_rows.write(con, alert)
-            risk_rule.write_rows(con, rows)
-            con.execute("COMMIT")
+        risk_rule.score_committed(self.store, self.chain, targets, graph=graph)
 
     def on_rollback(self, chain: str, dropped: list[tuple[int, str]]) -> CatalogWrite | None:
         """Retract the alerts of the dropped blocks and restore the frontiers to the fork point."""

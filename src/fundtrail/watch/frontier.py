@@ -26,6 +26,9 @@ from fundtrail.trace.policies import Amount, Haircut, TaintPolicy
 from fundtrail.trace.policies import policy as policy_by_name
 
 KEEP_SPENT_BLOCKS = 288  # two days of Bitcoin blocks
+#: A saved trace's listed stop address kept with its frontier item: row `stop:ADDRESS` (height NULL:
+#: a rollback leaves it alone), its label in the state; taint reaching it is not carried further.
+STOP_PREFIX = "stop:"
 
 #: A frontier in memory: (txid in internal byte order, vout) -> (state, created height, spent height,
 #: the `amount` column's text)
@@ -81,6 +84,12 @@ def insert_rows(con: Any, rows: Sequence[tuple[str, str, str, str, int | None]],
                     "height) SELECT item_id, output, amount, state, height FROM _frontier_rows")
     finally:
         con.unregister("_frontier_rows")
+
+
+def stop_row(address: str, label: str) -> tuple[str, str, str, None]:
+    """The frontier row (output, amount, state, height) of a listed stop address."""
+    return (STOP_PREFIX + address, "0", json.dumps({"taint": {"int": "0"}, "spent": None, "spent_tx": None,
+                                                    "stop": {"label": label}}, separators=(",", ":")), None)
 
 
 def encode_state(state: Any, *, spent: int | None = None, spent_tx: str | None = None) -> str:

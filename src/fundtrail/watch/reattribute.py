@@ -32,7 +32,7 @@ from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
 from fundtrail.watch import alerts as alert_rows
 from fundtrail.watch import risk_rule
 from fundtrail.watch.alerts import Alert
-from fundtrail.watch.frontier import decode_state, exact_amount, outpoint_key
+from fundtrail.watch.frontier import STOP_PREFIX, decode_state, exact_amount, outpoint_key
 from fundtrail.watch.items import Item, active_items, now
 from fundtrail.watch.rules import btc
 from fundtrail.watch.services import Attribution
@@ -60,13 +60,13 @@ def _has_tables(store: Store) -> bool:
 
 
 def watched_chains(store: Store) -> list[str]:
-    """Chains with active items a change of attribution concerns (account chains: reaches-service)."""
+    """Chains with active items a change of attribution concerns (reaches-service, risk-above)."""
     if not _has_tables(store):
         return []
     with store.connect(read_only=True) as con:
         rows = con.execute("SELECT DISTINCT chain, rule FROM watch_items WHERE removed_at IS NULL AND "
                            "rule IN ('reaches-service', 'risk-above') ORDER BY chain").fetchall()
-    return sorted({str(chain) for chain, rule in rows if rule == "reaches-service" or _is_utxo(chain)})
+    return sorted({str(chain) for chain, _rule in rows})
 
 
 def _is_utxo(chain: str) -> bool:
@@ -127,8 +127,9 @@ def reattribute(store: Store, chain: str, attribution: dict[str, Any]) -> Reattr
         items = [i for i in active_items(con, chain) if i.rule in ("reaches-service", "risk-above")]
         rows = con.execute("SELECT f.item_id, f.output, f.amount, f.state FROM watch_frontier f JOIN watch_items w "
                            "ON w.item_id = f.item_id WHERE w.chain = ? AND w.removed_at IS NULL AND "
-                           "w.rule = 'reaches-service' AND NOT starts_with(f.output, ?) ORDER BY f.item_id, f.output",
-                           [chain, risk_rule.PREFIX]).fetchall()
+                           "w.rule = 'reaches-service' AND NOT starts_with(f.output, ?) AND "
+                           "NOT starts_with(f.output, ?) ORDER BY f.item_id, f.output",
+                           [chain, risk_rule.PREFIX, STOP_PREFIX]).fetchall()
     alerts: list[Alert] = []
     leave: list[tuple[str, str]] = []
     attr = Attribution(store, chain)

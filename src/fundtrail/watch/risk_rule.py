@@ -8,6 +8,10 @@ keeps its last score in a `watch_frontier` row whose output is `risk:ADDRESS` (a
 state: JSON `{"taint": {"int": "0"}, "spent": null, "spent_tx": null, "risk": {"score", "above",
 "height"}}`, height NULL so a rollback leaves it alone). An address with no row yet counts as
 below: one already above the threshold alerts at its first evaluation.
+
+Account chains (EVM, TRON) score with `risk.account_assess.AccountAssessor` (direct tags and
+per-asset exposure, as `fundtrail risk` on such an address); their evaluator
+(`watch.account.AccountWatchEvaluator`) collects the touched items with `touched_account`.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ import numpy as np
 
 from fundtrail.chains.resolve import utxo_text
 from fundtrail.model.chains import bitcoin_network_of
+from fundtrail.errors import FundtrailError
+from fundtrail.risk.account_assess import AccountAssessor
 from fundtrail.risk.assess import Assessor
 from fundtrail.risk.profile import load_profile
 from fundtrail.store import Store
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.watch.alerts import Alert
+from fundtrail.watch.alerts import write as write_alert
+from fundtrail.watch.account_batch import AccountBatch
 from fundtrail.watch.batch import BatchView
 from fundtrail.watch.items import Item
 
@@ -72,7 +80,7 @@ def evaluate(store: Store, chain: str, targets: dict[str, tuple[Item, list[str],
     texts = sorted({a for _, addrs, _ in targets.values() for a in addrs})
     if not texts:
         return [], []
-    assessor = Assessor(store, chain, load_profile(None), graph=graph)
+    assessor = _assessor(store, chain, graph)
     scored = {r.address: r for r in assessor.addresses(texts)}
     with store.connect(read_only=True) as con:
         before = last_scores(con, list(targets))
@@ -90,6 +98,15 @@ def evaluate(store: Store, chain: str, targets: dict[str, tuple[Item, list[str],
             if above:
                 alerts.append(_alert(item, a, res, limit, where))
     return alerts, rows
+
+
+def _assessor(store: Store, chain: str, graph: GraphIndex | None) -> Assessor | AccountAssessor:
+    """The assessor `fundtrail risk` uses on `chain` (UTXO or account family), shipped profile."""
+    try:
+        bitcoin_network_of(chain)
+    except FundtrailError:
+        return AccountAssessor(store, chain, load_profile(None))
+    return Assessor(store, chain, load_profile(None), graph=graph)
 
 
 def _alert(item: Item, address: str, res: Any, limit: float, where: Where) -> Alert:
@@ -113,6 +130,21 @@ def write_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, s
     for item_id, output, score, state in rows:
         con.execute("INSERT OR REPLACE INTO watch_frontier (item_id, output, amount, state, height) "
                     "VALUES (?, ?, ?, ?, NULL)", [item_id, output, score, state])
+
+
+def score_committed(store: Store, chain: str, targets: dict[str, tuple[Item, list[str], Where]],
+                    *, graph: GraphIndex | None = None) -> None:
+    """Score the targets a committed batch touched; their alerts and states in a transaction of
+    their own (scores need the committed chain: graph and exposure indexes)."""
+    alerts, rows = evaluate(store, chain, targets, graph=graph)
+    if not alerts and not rows:
+        return
+    with store.connect() as con:
+        con.execute("BEGIN")
+        for alert in alerts:
+            write_alert(con, alert)
+        write_rows(con, rows)
+        con.execute("COMMIT")
 
 
 def touched(batch: BatchView, by_address: dict[int, list[Item]]) -> dict[str, tuple[Item, list[int], Where]]:
@@ -142,3 +174,19 @@ def touched(batch: BatchView, by_address: dict[int, list[Item]]) -> dict[str, tu
         out[item_id] = (item, aids[item_id], Where(height, block_hash, batch.txid_hex(at[item_id]), when))
     return out
 
+
+def touched_account(batch: AccountBatch,
+                    by_address: dict[int, list[Item]]) -> dict[str, tuple[Item, list[str], Where]]:
+    """Account chains: risk-above items whose address sends or receives value in the batch, with
+    the last transaction touching it (fees count: paying one is activity too)."""
+    last: dict[str, tuple[Item, Any]] = {}
+    for ev in batch.events:
+        for aid in (ev.sender, ev.receiver):
+            for item in by_address.get(aid, ()) if aid >= 0 else ():
+                if item.rule == "risk-above":
+                    last[item.item_id] = (item, ev)
+    out: dict[str, tuple[Item, list[str], Where]] = {}
+    for item_id, (item, ev) in last.items():
+        height, block_hash, txid, when = batch.where(ev)
+        out[item_id] = (item, [item.target], Where(height, block_hash, txid, when))
+    return out

@@ -189,14 +189,17 @@ def _payer(batch: BatchView, tx: int, categories: list[str], attr: Attribution |
 
 
 def propagate(batch: BatchView, item: Item, rows: Rows, attr: Attribution | None, found: Found,
-              changes: Changes, *, start: set[int] | None = None, pol: TaintPolicy | None = None) -> None:
+              changes: Changes, *, start: set[int] | None = None, pol: TaintPolicy | None = None,
+              stops: set[int] | frozenset[int] = frozenset()) -> None:
     """Move the item's taint through the batch in chain order, as `trace` does (module
     `fundtrail.trace.engine`): outputs it reaches replace the spent frontier rows; a tainted output
     at an address attributed to one of the item's categories raises `reaches-service` (when at
     least `min_value`) and leaves the frontier, as a trace stops at a service.
 
     `start`: the batch's transactions spending the item's rows, and `pol` its policy, when the
-    caller knows them (the evaluator's index of frontier outputs: no pass over all the rows)."""
+    caller knows them (the evaluator's index of frontier outputs: no pass over all the rows).
+    `stops`: the address ids of the saved trace's listed stops: taint reaching one is not carried
+    further (a service among them has alerted above)."""
     spender = batch.spender
     if start is None:
         start = {spender[k] for k in rows if k in spender}
@@ -277,6 +280,8 @@ def propagate(batch: BatchView, item: Item, rows: Rows, attr: Attribution | None
                     changes.alerts.append(_service_alert(batch, item, tx, f"{txid_hex}:{n}", pol.amount(state), svc,
                                                          pol.name))
                 continue
+            if aid in stops:
+                continue  # a listed stop of the saved trace: the taint stops there, as the trace stopped
             text = grid_amount_text(state) if grid else exact_amount(amount)
             added[key] = (state, height, None, text)
             created[key] = [state, height, None, text, f"{txid_hex}:{n}"]

@@ -43,6 +43,8 @@ T = TypeVar("T")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TWIN_SUFFIX = ".json"
 
+#: The permission of the alerts page (and of its badge in the navigation).
+ALERTS_PERMISSION = "cases"
 #: The navigation bar: (path, message id, permission needed).
 NAV: tuple[tuple[str, str, str], ...] = (
     ("/", "Search", "read"),
@@ -50,7 +52,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/trace", "Trace", "trace"),
     ("/tags", "Tags and actors", "read"),
     ("/cases", "Cases", "cases"),
-    ("/alerts", "Alerts", "cases"),
+    ("/alerts", "Alerts", ALERTS_PERMISSION),
     ("/audit", "Audit log", "audit.read"),
     ("/users", "Users", "admin"),
 )
@@ -135,8 +137,10 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def base_context(request: Request, lang: str, actor: Actor | None, csrf: str) -> dict[str, Any]:
-    """What every template gets: translation, formatting, the user, navigation, the CSRF token."""
+def base_context(request: Request, lang: str, actor: Actor | None, csrf: str,
+                 unacked: int | None = None) -> dict[str, Any]:
+    """What every template gets: translation, formatting, the user, navigation (with `unacked`,
+    the user's unacknowledged alerts, as a badge on Alerts), the CSRF token."""
     fmt = i18n.Formatter(lang, i18n.zone(request.cookies.get(i18n.TZ_COOKIE)))
 
     def t(msgid: str, **values: Any) -> str:
@@ -150,6 +154,7 @@ def base_context(request: Request, lang: str, actor: Actor | None, csrf: str) ->
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     js_messages = i18n.catalogue(lang)
     return {"t": t, "tx_or": tx_or, "fmt": fmt, "lang": lang, "languages": i18n.LANGUAGES, "user": actor, "nav": nav,
+            "alerts_unacked": unacked or 0,
             "csrf": csrf, "here": here, "path": request.url.path, "q": request.query_params.get("q", ""),
             "js_messages": script_json(js_messages),
             "can": (lambda permission: actor is not None and actor.role is not None
@@ -173,6 +178,7 @@ class View:
     session: str
     lang: str
     twin: bool
+    unacked: int | None = None  # the user's unacknowledged alerts (the navigation's badge)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """A (blocking) service-layer call, in the server's thread pool."""
@@ -189,7 +195,7 @@ class View:
 
     def context(self) -> dict[str, Any]:
         """The base template context of this page."""
-        return base_context(self.request, self.lang, self.actor, csrf_token(self.session))
+        return base_context(self.request, self.lang, self.actor, csrf_token(self.session), self.unacked)
 
     def page(self, template: str, parts: Mapping[str, Any], status: int = 200, **extra: Any) -> Response:
         """The page (`template` with `parts` and `extra`), or its JSON twin: `{part: document}`."""
@@ -220,7 +226,20 @@ async def open_view(request: Request, permission: str, *, twin: bool = False) ->
     if actor.role is None or not allows(actor.role, permission):
         raise PermissionDenied(f"user {actor.user} (role {actor.role or 'none'}) may not {permission}",
                                field=None)
-    return View(request, state, actor, session, language(request), twin)
+    unacked = None if twin else await _unacked(state, actor)
+    return View(request, state, actor, session, language(request), twin, unacked)
+
+
+async def _unacked(state: ApiState, actor: Actor) -> int | None:
+    """The navigation badge's count (one aggregate query per page), for a role that reads alerts."""
+    if actor.role is None or not allows(actor.role, ALERTS_PERMISSION):
+        return None
+    try:
+        found = await state.run(lambda: state.reader().acting_as(actor).alerts_unacked())
+    except FundtrailError as exc:  # the badge never fails a page
+        log.warning("could not count the unacknowledged alerts: %s", exc.one_line())
+        return None
+    return int(found.unacked)
 
 
 async def _error_page(request: Request, status: int, code: str, message: str, field: str | None) -> Response:

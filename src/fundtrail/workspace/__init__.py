@@ -74,8 +74,8 @@ from fundtrail.workspace.trace_models import (GraphBuildResult, PathsRequest, Pa
                                               TraceRequest, TraceResult)
 from fundtrail.workspace.tracing import TraceOps
 from fundtrail.workspace.transactions import TransactionOps
-from fundtrail.workspace.watch_models import (AlertDelivery, AlertPage, AlertRecord, WatchAddResult, WatchItem,
-                                              WatchListResult)
+from fundtrail.workspace.watch_models import (AlertCount, AlertDelivery, AlertPage, AlertRecord, WatchAddResult,
+                                              WatchItem, WatchListResult)
 from fundtrail.workspace.watching import WatchOps
 from fundtrail.workspace.freezes import FreezeOps
 from fundtrail.workspace.job_tron import IngestTronOps
@@ -96,6 +96,7 @@ __all__ = [
     "AddressTransfer",
     "AddressTx",
     "AddressTxPage",
+    "AlertCount",
     "AlertDelivery",
     "AlertPage",
     "AlertRecord",
@@ -300,8 +301,8 @@ RESULT_MODELS: tuple[type[Model], ...] = (
     # reports and letters
     ReportResult, LettersResult,
     # monitoring: watch items, alerts, webhooks, delivery
-    WatchAddResult, WatchListResult, WatchItem, AlertPage, AlertRecord, WebhookCreated, WebhookList, WebhookRemoved,
-    DeliveryResult, DeadLetterList, ReplayResult, KytTransferResult, KytAssessment,
+    WatchAddResult, WatchListResult, WatchItem, AlertPage, AlertRecord, AlertCount, WebhookCreated, WebhookList,
+    WebhookRemoved, DeliveryResult, DeadLetterList, ReplayResult, KytTransferResult, KytAssessment,
     # stablecoin freezes
     FreezesResult,
     # Spark jobs

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
 from fundtrail.workspace.core import Model
 from fundtrail.workspace.risk import RiskReport
 
-__all__ = ["KytAlert", "KytAssessment", "KytFlow", "KytParty", "KytTransferRequest", "KytTransferResult"]
+M = TypeVar("M", bound=Model)
+
+__all__ = ["KytAlert", "KytAssessment", "KytFacts", "KytFlow", "KytParty", "KytTransferRequest", "KytTransferResult"]
 
 
 class KytTransferRequest(Model):
@@ -51,13 +53,11 @@ class KytParty(Model):
     tags: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class KytAssessment(Model):
-    """What a transfer is, before it is registered: its block, the outputs it names and their amount
-    (base units), the counterparty addresses (received: the paying inputs' addresses; sent: the
-    destination) with their risk reports, the top `score`/`severity` of those (None: no counterparty
-    address could be scored), and the facts the watch rules read (inputs, named outputs, parties)."""
+class KytFacts(Model):
+    """What both the assessment and the registration say of a transfer (its chain, transaction,
+    block, named outputs, amount, counterparties and their risk): one definition of the shared
+    fields. The subclasses keep their documented field order (`_in_order`)."""
 
-    request: KytTransferRequest
     chain: str
     txid: str
     height: int | None
@@ -70,10 +70,33 @@ class KytAssessment(Model):
     score: float | None
     severity: str | None
     risk: list[RiskReport]
+    notes: list[str]
+
+
+def _in_order(model: type[M], *names: str) -> type[M]:
+    """`model` with its fields in the documented order (a subclass's fields come after its base's;
+    the JSON keys and the schema's `required` list follow this order, as before the base existed)."""
+    fields = model.__pydantic_fields__
+    assert set(names) == set(fields), sorted(set(names) ^ set(fields))
+    model.__pydantic_fields__ = {name: fields[name] for name in names}
+    model.model_rebuild(force=True)
+    return model
+
+
+class KytAssessment(KytFacts):
+    """What a transfer is, before it is registered: its block, the outputs it names and their amount
+    (base units), the counterparty addresses (received: the paying inputs' addresses; sent: the
+    destination) with their risk reports, the top `score`/`severity` of those (None: no counterparty
+    address could be scored), and the facts the watch rules read (inputs, named outputs, parties)."""
+
+    request: KytTransferRequest
     inputs: list[KytFlow]
     named: list[KytFlow]
     parties: list[KytParty]
-    notes: list[str]
+
+
+_in_order(KytAssessment, "request", "chain", "txid", "height", "block_hash", "time", "outputs", "amount", "unit",
+          "counterparties", "score", "severity", "risk", "inputs", "named", "parties", "notes")
 
 
 class KytAlert(Model):
@@ -88,7 +111,7 @@ class KytAlert(Model):
     new: bool
 
 
-class KytTransferResult(Model):
+class KytTransferResult(KytFacts):
     """A registered transfer (`transfer_id`: `KT-` and 16 hex digits, the same for the same chain,
     transaction, output or address, direction and customer reference), `created` false when it was
     registered before (the first registration's result is returned, nothing is written). `alerts`:
@@ -97,24 +120,16 @@ class KytTransferResult(Model):
 
     transfer_id: str
     created: bool
-    chain: str
-    txid: str
     output: str | None
     address: str | None
     direction: Literal["received", "sent"]
     customer_ref: str
     registered_at: str
     registered_by: str
-    height: int | None
-    block_hash: str | None
-    time: str | None
-    outputs: list[str]
-    amount: str
-    unit: str
-    counterparties: list[str]
-    score: float | None
-    severity: str | None
-    risk: list[RiskReport]
     alerts: list[KytAlert]
     alerts_hidden: int
-    notes: list[str]
+
+
+_in_order(KytTransferResult, "transfer_id", "created", "chain", "txid", "output", "address", "direction",
+          "customer_ref", "registered_at", "registered_by", "height", "block_hash", "time", "outputs", "amount",
+          "unit", "counterparties", "score", "severity", "risk", "alerts", "alerts_hidden", "notes")

@@ -90,3 +90,10 @@ class AlertPage(Model):
 
     alerts: list[AlertRecord]
     page: Page
+
+
+class AlertCount(Model):
+    """How many alerts the user may see are not acknowledged yet (retractions included, as
+    `alerts list --unacked` lists them): the workbench's navigation badge."""
+
+    unacked: int

@@ -8,34 +8,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from fractions import Fraction
 from typing import Any
 
-import pyarrow as pa
 
 from fundtrail.cases import traces as case_traces
 from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address
 from fundtrail.errors import FundtrailError, NotFoundError, UsageError
-from fundtrail.model.amounts import parse_sat
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.tags.taxonomy import CATEGORIES, resolve_category
-from fundtrail.trace.policies import policy as policy_by_name
-from fundtrail.trace.policies import whole_sat
 from fundtrail.trace.seeds import parse_seeds
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES, stop_categories
 from fundtrail.watch import items as watch_items
-from fundtrail.watch.frontier import encode_state, exact_amount, frontier_of_trace
-from fundtrail.workspace.cases import CaseOps
+from fundtrail.watch.services import known_fingerprints
+from fundtrail.workspace.watch_saved import Frontier, SavedTraceTargets
 from fundtrail.workspace.trace_models import TraceRequest
-from fundtrail.workspace.tracing import _limits, _seed_texts
 
 #: What an account-chain address looks like: 0x and 40 hex digits; TRON's T… (Base58Check) and 41…
 ACCOUNT_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}|T[1-9A-HJ-NP-Za-km-z]{33}|41[0-9a-fA-F]{40}")
 
-Frontier = list[tuple[str, str, str, int | None]]  # (output, amount, state, height)
-
-
-class WatchTargets(CaseOps):
+class WatchTargets(SavedTraceTargets):
     """Target resolution for `WatchOps.watch_add`."""
 
     def _watch_categories(self, rule: str, category: str | None) -> list[str]:
@@ -122,8 +113,8 @@ class WatchTargets(CaseOps):
 
     def _account_target(self, raw: str, chain: str | None, rule: str,
                         ) -> tuple[str, str, str, Frontier, dict[str, Any] | None] | None:
-        """An address of an account chain (EVM, TRON): watched for `moved`, `deposit`, or as the
-        source of `reaches-service` (every outflow of it traced, docs/watch.md "Account chains");
+        """An address of an account chain (EVM, TRON): watched for `moved`, `deposit`, `risk-above`,
+        or as the source of `reaches-service` (every outflow of it traced, docs/watch.md "Account chains");
         None when the target is not for an account chain (the UTXO paths then resolve it)."""
         if chain is not None:
             ref = self.chain(chain, what="watch")
@@ -137,9 +128,6 @@ class WatchTargets(CaseOps):
             except FundtrailError:
                 return None
         addr = parse_account_address(raw, field="targets", chain=ref.name)
-        if rule == "risk-above":
-            raise UsageError("rule risk-above is not evaluated on account chains yet (moved, deposit and "
-                             "reaches-service are)", field="rule")
         text = account_text(addr, chain=ref.name)
         view = f"{ref.name.replace('-', '_')}_addresses"
         with self.store.query() as con:
@@ -185,63 +173,7 @@ class WatchTargets(CaseOps):
             by_fp[(addr.fp1, addr.fp2)] = addr.text
         if not by_fp:
             return frozenset()
-        keys = pa.table({"fp1": pa.array([k[0] for k in by_fp], pa.uint64()),
-                         "fp2": pa.array([k[1] for k in by_fp], pa.uint64())})
-        view = f"{ref.name.replace('-', '_')}_addresses"
-        with self.store.query() as con:
-            con.register("_watch_targets", keys)
-            try:
-                rows = con.execute(f"SELECT a.fp1, a.fp2 FROM {view} a JOIN _watch_targets k "
-                                   "ON a.fp1 = k.fp1 AND a.fp2 = k.fp2").fetchall()
-            finally:
-                con.unregister("_watch_targets")
-        return frozenset(by_fp[(int(f1), int(f2))] for f1, f2 in rows)
-
-    def _trace_target(self, trace_id: str, chain: str | None, policy: str | None, cats: list[str],
-                      cats_given: bool, case: str | None) -> tuple[str, str, str, Frontier, dict[str, Any]]:
-        if case is None:
-            raise UsageError("a saved trace is watched within its case: give --case")
-        saved = case_traces.get_trace(self.store, case, trace_id, self.actor.user, read_only=False)
-        req = TraceRequest(**saved["request"])
-        name = str(saved["state"].get("chain"))
-        if chain is not None and chain != name:
-            raise UsageError(f"is a trace of chain {name}, not {chain}")
-        if req.direction != "forward" or req.follow_change:
-            raise UsageError("is not a forward taint trace: only forward traces have a frontier to watch")
-        if policy is not None and policy != req.policy:
-            raise UsageError(f"was traced under policy {req.policy}; its frontier cannot follow {policy}")
-        if cats_given:
-            use = cats
-        else:  # the saved trace's stop categories
-            use = stop_categories(",".join(req.stop_at)) if req.stop_at is not None else list(DEFAULT_STOP_CATEGORIES)
-        frontier, note = self._frontier(name, req, use)
-        note["categories"] = use
-        saved_unspent = (saved["result"].get("summary") or {}).get("by_reason_sat", {}).get("unspent", 0)
-        total = whole_sat(sum((_amount(a) for _, a, _, _ in frontier), Fraction(0)))
-        same = "the saved result's" if total == saved_unspent else f"the saved result said {saved_unspent}"
-        note["text"] = (f"frontier of {trace_id}: {len(frontier)} unspent output(s) carrying {total} sat under "
-                        f"{req.policy} ({same}); followed from here with every new block")
-        return ("frontier", name, trace_id, frontier, note)
-
-    def _frontier(self, chain: str, req: TraceRequest, cats: list[str]) -> tuple[Frontier, dict[str, Any]]:
-        """The unspent endpoints of a forward trace of `req`, with their states (a frontier)."""
-        limits = _limits(req)
-        limits = replace(limits, min_value=parse_sat(req.min_value, "min_value"))
-        graph = self.graph_index(chain)
-        parsed = parse_seeds(graph, _seed_texts(req), since=limits.since, until=limits.until)
-        stop = self.tag_map(chain, "utxo").stop_rule(cats)
-        outputs, truncated = frontier_of_trace(graph, [o for s in parsed for o in s.outputs], req.policy,
-                                               exact=req.exact, limits=limits, stop=stop)
-        if truncated:
-            raise UsageError("its trace ran out of budget (truncated): the frontier would be incomplete; trace with "
-                             "a larger --max-txs or a narrower seed set")
-        pol = policy_by_name(req.policy, exact=req.exact)
-        rows: Frontier = []
-        for o, state in outputs:
-            tx = graph.tx_of_output(o)
-            rows.append((f"{graph.txid_hex(tx)}:{o - int(graph.tx_first_out[tx])}", exact_amount(pol.amount(state)),
-                         encode_state(state), int(graph.tx_height[tx])))
-        return rows, {"policy": req.policy}
+        return frozenset(by_fp[(f1, f2)] for _aid, f1, f2 in known_fingerprints(self.store, ref.name, list(by_fp)))
 
     def _unique_ids(self, made: list[tuple[watch_items.Item, Frontier]]) -> list[tuple[watch_items.Item, Frontier]]:
         """The items with ids no other item has (8 hex digits: among 100,000 items a random id
@@ -260,6 +192,3 @@ class WatchTargets(CaseOps):
             out.append((replace(item, item_id=iid) if iid != item.item_id else item, frontier))
         return out
 
-
-def _amount(text: str) -> Fraction:
-    return Fraction(text)

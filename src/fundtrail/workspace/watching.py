@@ -26,12 +26,13 @@ from fundtrail.watch import alerts as alert_rows
 from fundtrail.watch import delivery
 from fundtrail.watch import items as watch_items
 from fundtrail.workspace.core import Page, check_limit, decode_cursor, encode_cursor
-from fundtrail.workspace.watch_models import (AlertDelivery, AlertPage, AlertRecord, WatchAddResult, WatchItem,
-                                              WatchListResult)
-from fundtrail.workspace.watch_targets import Frontier, WatchTargets
+from fundtrail.workspace.watch_models import (AlertCount, AlertDelivery, AlertPage, AlertRecord, WatchAddResult,
+                                              WatchItem, WatchListResult)
+from fundtrail.workspace.watch_saved import Frontier
+from fundtrail.workspace.watch_targets import WatchTargets
 
 
-__all__ = ["AlertPage", "AlertRecord", "WatchAddResult", "WatchItem", "WatchListResult", "WatchOps"]
+__all__ = ["AlertCount", "AlertPage", "AlertRecord", "WatchAddResult", "WatchItem", "WatchListResult", "WatchOps"]
 
 
 
@@ -153,6 +154,12 @@ class WatchOps(WatchTargets):
         nxt = encode_cursor({"at": rows[-1]["created_at"].isoformat(), "id": rows[-1]["alert_id"]}) if more else None
         return AlertPage(alerts=[_alert_model(r) for r in rows], page=Page(limit=limit, next_cursor=nxt))
 
+    def alerts_unacked(self) -> AlertCount:
+        """How many of the user's alerts are unacknowledged (the workbench's navigation badge)."""
+        user = case_store.check_user(self.actor.user, field="as")
+        with self.store.connect(read_only=not self.writable) as con:
+            return AlertCount(unacked=alert_rows.count_unacked(con, user))
+
     def alert_show(self, alert_id: str) -> AlertRecord:
         """One alert with its document; NotFoundError (field `alert`) for one the user may not see."""
         user = case_store.check_user(self.actor.user, field="as")
@@ -177,10 +184,19 @@ class WatchOps(WatchTargets):
         live: dict[str, list[str]] = {i: [] for i in follows}
         if follows:
             with self.store.connect(read_only=not self.writable) as con:
-                for item_id, amount, state in con.execute(
-                        "SELECT item_id, amount, state FROM watch_frontier WHERE list_contains(?, item_id)",
-                        [follows]).fetchall():
-                    if '"spent":null' in state:
+                newest: dict[tuple[str, str], tuple[int, str]] = {}  # account ledgers: the newest row per key
+                for item_id, output, amount, state, height in con.execute(
+                        "SELECT item_id, output, amount, state, height FROM watch_frontier WHERE "
+                        "list_contains(?, item_id) AND NOT starts_with(output, 'stop:') AND NOT "
+                        "starts_with(output, 'risk:')", [follows]).fetchall():
+                    if output.startswith("acct:"):
+                        key = (item_id, output.rpartition("@")[0])
+                        if key not in newest or newest[key][0] < (height or 0):
+                            newest[key] = (height or 0, amount)
+                    elif '"spent":null' in state:
+                        live[item_id].append(amount)
+                for (item_id, _key), (_h, amount) in newest.items():
+                    if amount != "0":
                         live[item_id].append(amount)
         out = []
         for item in items:
