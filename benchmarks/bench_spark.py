@@ -2,17 +2,23 @@
 
     .venv/bin/python benchmarks/bench_spark.py [--store /work/bench-api/store] [--workdir DIR] [--master local[2]]
 
-The store is READ ONLY: its catalog, lake and cluster runs are copied to --workdir first (derived
-indexes are left behind: no job here reads them). Each job runs in a child process of its own;
-its peak memory is the largest sum of the resident sets of the child and all its descendants (for
-Spark: the Python driver, the JVM and the Python workers), sampled every 0.2 s from /proc.
+The store is READ ONLY: its catalog, lake and cluster runs are copied to --workdir first, with the
+graph index and the tag resolution cache (derived/<chain>/graph, tagmap.json: both sides of the
+exposure job read them; the other jobs read no derived file); other derived files are left behind.
+Each job runs in a child process of its own; its peak memory is the largest sum of the resident
+sets of the child and all its descendants (for Spark: the Python driver, the JVM and the Python
+workers), sampled every 0.2 s from /proc.
 
 Jobs, each on both sides:
 - resolve: the late input resolution over the whole chain (the single machine: the join of
   `ingest/bitcoin/links.py` from transaction 0 in DuckDB; Spark: `spark ingest-resolve`);
 - cluster: a full multi-input clustering run (`cluster run --full` against `spark cluster`);
 - stats: per-address totals of the whole chain (the single machine: one DuckDB query over the
-  store's views; Spark: `spark stats`, which adds the per-cluster totals).
+  store's views; Spark: `spark stats`, which adds the per-cluster totals);
+- exposure: the whole-chain exposure index under the default profile (the single machine:
+  `ExposureIndex.ensure` as `fundtrail risk` runs it; Spark: `spark exposure`), each side starting
+  without an index and with the graph index and tags as copied; the two index files are then
+  compared byte for byte.
 Prints one JSON document with seconds and peak MB per job and engine.
 """
 
@@ -72,6 +78,21 @@ with store.query() as con:
         FROM act JOIN t USING (tx_id) GROUP BY address_id)''').fetchall()[0][0]
 OUT = {"addresses": int(n)}
 """,
+    "exposure": """
+import shutil
+from fundtrail.store import Store
+from fundtrail.risk.exposure import ExposureIndex
+from fundtrail.risk.profile import load_profile
+from fundtrail.trace.attribution import TagMap
+from fundtrail.trace.graph import GraphIndex
+store = Store.open(STORE)
+shutil.rmtree(store.root / "derived" / CHAIN / "exposure", ignore_errors=True)
+g = GraphIndex.ensure(store, CHAIN)
+tm = TagMap.load(store, g)
+idx = ExposureIndex.ensure(store, g, load_profile().exposure_categories, tm.category_array(g.n_addresses))
+OUT = {"outputs": int(idx.inc.shape[0]), "columns": int(idx.inc.shape[1])}
+shutil.copytree(idx.path, store.root / "cache" / "bench-exposure-single", dirs_exist_ok=True)
+""",
 }
 
 SPARK = """
@@ -85,6 +106,12 @@ if JOB == "resolve":
 elif JOB == "cluster":
     from fundtrail.spark.cluster import run_cluster
     OUT = run_cluster(spark, store, CHAIN)
+elif JOB == "exposure":
+    import shutil
+    from fundtrail.risk.profile import load_profile
+    from fundtrail.spark.exposure import run_exposure
+    shutil.rmtree(store.root / "derived" / CHAIN / "exposure", ignore_errors=True)
+    OUT = run_exposure(spark, store, CHAIN, load_profile().exposure_categories)
 else:
     from fundtrail.spark.stats import run_stats
     OUT = run_stats(spark, store, CHAIN)
@@ -142,18 +169,38 @@ def run_child(body: str, store: Path, master: str, job: str) -> dict:
     return {"seconds": round(res["seconds"], 2), "peak_mb": round(peak), "figures": res["out"]}
 
 
+def _not_copied(src: Path):
+    """copytree's ignore: the store's cache and derived files, but the graph index and tag cache."""
+    def ignore(d: str, names: list[str]) -> list[str]:
+        here = Path(d)
+        if here == src:
+            return [n for n in names if n == "cache"]
+        if here.parent == src / "derived":  # derived/<chain>/
+            return [n for n in names if n not in ("graph", "tagmap.json")]
+        return []
+
+    return ignore
+
+
+def _same_exposure(store: Path) -> bool:
+    """Whether Spark's index files equal, byte for byte, the single machine's (kept in cache/)."""
+    single = store / "cache" / "bench-exposure-single"
+    spark = store / "derived" / CHAIN / "exposure"
+    return all((single / n).read_bytes() == (spark / n).read_bytes()
+               for n in ("incoming.npy", "outgoing.npy", "meta.json"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", type=Path, default=Path("/work/bench-api/store"))
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--master", default="local[2]")
-    ap.add_argument("--jobs", default="resolve,cluster,stats")
+    ap.add_argument("--jobs", default="resolve,cluster,stats,exposure")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-spark-"))
     copy = work / "store"
     if not copy.exists():  # the source store is read only: everything writes to the copy
-        shutil.copytree(args.store, copy, ignore=lambda d, names: [n for n in names if Path(d) == args.store
-                                                                   and n in ("derived", "cache")])
+        shutil.copytree(args.store, copy, ignore=_not_copied(args.store))
     with open("/proc/cpuinfo") as fh:
         cores = sum(1 for ln in fh if ln.startswith("processor"))
     report: dict = {"store": str(args.store), "master": args.master, "cores": cores,
@@ -164,6 +211,8 @@ def main() -> None:
             single["whole_join"] = run_child(SINGLE["resolve-all"], copy, args.master, job)
         spark = run_child(SPARK, copy, args.master, job)
         report["jobs"][job] = {"single_machine": single, "spark": spark}
+        if job == "exposure":
+            report["jobs"][job]["identical_files"] = _same_exposure(copy)
         print(json.dumps({job: report["jobs"][job]}), file=sys.stderr, flush=True)
     report["load_after"] = os.getloadavg()
     print(json.dumps(report, indent=1, default=str))

@@ -51,6 +51,9 @@ def _summary(r: SparkJobResult) -> str:
         return head + (f"run #{f['run_id']}: {f['n_links']:,} links, {f['n_unions']:,} unions; {f['n_addresses']:,} "
                        f"addresses in {f['n_clusters']:,} multi-address clusters (largest {f['largest']:,}); "
                        f"{f['rounds']} large-star/small-star rounds")
+    if r.job == "exposure":
+        return head + (f"exposure index of {f['outputs']:,} outputs over {f['categories']} categories "
+                       f"({f['tagged_addresses']:,} tagged addresses, {f['chunks']} chunks) written to {f['path']}")
     return head + f"{f['addresses']:,} addresses and {f['clusters']:,} clusters written to {f['path']}"
 
 
@@ -89,3 +92,18 @@ def stats_cmd(ctx: typer.Context, chain: str | None = typer.Option(None, "--chai
               as_json: bool = typer.Option(False, "--json", help="The result as JSON.")) -> None:
     """Per-address and per-cluster received, sent, balance, transaction count, first/last seen."""
     _run(ctx, SparkRequest(**_common("stats", chain, master, lake)), as_json)
+
+
+@spark_app.command("exposure")
+def exposure_cmd(ctx: typer.Context, chain: str | None = typer.Option(None, "--chain", help=_CHAIN),
+                 master: str = typer.Option("local[2]", "--master", help=_MASTER),
+                 lake: str | None = typer.Option(None, "--lake", help=_LAKE),
+                 profile: str | None = typer.Option(None, "--profile",
+                                                    help="Risk profile YAML whose exposure categories to index "
+                                                         "(default: the shipped profile, as `risk`)."),
+                 chunk_txs: int = typer.Option(250_000, "--chunk-txs", min=1_000,
+                                               help="Transactions per chunk (one Spark task each, in chain order)."),
+                 as_json: bool = typer.Option(False, "--json", help="The result as JSON.")) -> None:
+    """The whole-chain exposure index (what `risk`, `exposure` and `screen` read), computed on Spark."""
+    _run(ctx, SparkRequest(**_common("exposure", chain, master, lake), profile=profile, chunk_txs=chunk_txs),
+         as_json)
