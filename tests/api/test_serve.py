@@ -46,6 +46,38 @@ def test_serve_subprocess_prints_url_and_answers(api) -> None:
     assert api.tokens["analyst"] not in err + out and "Traceback" not in err
 
 
+def test_serve_sends_no_telemetry_even_when_the_environment_asks(api) -> None:
+    """FastAPI exports OpenTelemetry data when `FASTAPI_OTEL_AUTO_CONFIGURE` and an OTLP endpoint are set
+    (or refuses to start without the SDK): the server must do neither. The endpoint is a loopback
+    listener of this test, which must see no connection."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.5)
+    otlp = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    env = {**os.environ, "FASTAPI_OTEL_AUTO_CONFIGURE": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
+           "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_LOGS_EXPORTER": "otlp",
+           "OTEL_METRIC_EXPORT_INTERVAL": "100", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    proc = subprocess.Popen([str(EXE), "--store", str(api.store), "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("fundtrail listening on http://127.0.0.1:"), line
+        base = line.split(" on ")[1].split("/ ")[0]
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {api.tokens['analyst']}"}) as c:
+            for _ in range(5):
+                assert c.get("/api/v1/status").status_code == 200
+            assert c.get("/api/v1/nowhere").status_code == 404
+        with pytest.raises(TimeoutError):  # nobody came: not during the requests, not in the next half second
+            listener.accept()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        listener.close()
+    assert proc.returncode == 0, err
+    assert "telemetry" not in err.lower(), err  # not even tried (without the SDK it fails with a warning)
+
+
 def test_serve_workers_share_one_audit_chain(api) -> None:
     """`--workers 2`: two processes on one socket append to one audit log; concurrent requests
     leave one unbroken hash chain with every request in it, and `audit verify` passes."""
