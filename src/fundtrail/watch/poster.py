@@ -6,7 +6,8 @@ its own alerts. A webhook's first failure ends its part of the round (its later 
 the order of what one receiver sees is the order of the alerts); a round also stops starting POSTs
 once its time budget is spent, so the claims' leases can be short.
 
-`ProcessPoster` runs a ThreadPoster in a child process (`python -m fundtrail.watch.poster`). An
+`ProcessPoster` runs a ThreadPoster in a child process (`python -m fundtrail.watch.poster`,
+started with the follow run or on first use). An
 `ingest --follow` run is busy in Python between batches, and a deliverer thread beside it waits up
 to the interpreter's switch interval (5 ms) for every socket read: hundreds of alerts a block then
 took seconds. The child only POSTs; claiming and recording stay in the parent (the catalog has one
@@ -126,6 +127,11 @@ class ProcessPoster:
         self.timeout = timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the child now (its interpreter's start-up, ~0.3 s, is then not paid by a first alert)."""
+        with self._lock:
+            self._child()
 
     def _child(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:

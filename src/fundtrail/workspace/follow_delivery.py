@@ -71,6 +71,7 @@ class FollowDelivery:
         return make
 
     def __enter__(self) -> FollowDelivery:
+        self._poster.start()
         self._thread = threading.Thread(target=self._run, name="fundtrail-follow-delivery", daemon=True)
         self._thread.start()
         return self
