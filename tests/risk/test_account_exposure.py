@@ -117,7 +117,7 @@ def test_ensure_saves_reloads_and_recomputes_when_tags_change(tmp_path: Path) ->
     first = AccountExposureIndex.ensure(store, g, CATS, _addr_cat())
     assert first.path is not None and (first.path / "meta.json").exists() and not stale.exists()
     again = AccountExposureIndex.ensure(store, g, CATS, _addr_cat())
-    assert isinstance(again.arrays["in_direct"], np.memmap)
+    assert isinstance(again.arrays["in_direct"].base, np.memmap)  # mapped from the file, not recomputed
     assert _by_asset(again, U) == _by_asset(first, U)
     cat = _addr_cat()
     cat[X] = -1

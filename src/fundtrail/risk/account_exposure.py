@@ -39,6 +39,7 @@ import numpy as np
 from fundtrail.store.lake import Store
 from fundtrail.trace.account_graph import AccountGraph
 from fundtrail.trace.graph import write_index
+from fundtrail.store.mapped import load_mapped
 
 FORMAT = "fundtrail-account-exposure/1"
 _ARRAYS = ("pair_key", "assets", "received", "sent", "in_direct", "in_indirect", "out_direct", "out_indirect")
@@ -198,12 +199,12 @@ class AccountExposureIndex:
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("key") == key and all((path / f"{n}.npy").exists() for n in _ARRAYS):
-                return cls(graph, categories, {n: np.load(path / f"{n}.npy", mmap_mode="r") for n in _ARRAYS},
+                return cls(graph, categories, {n: load_mapped(path / f"{n}.npy") for n in _ARRAYS},
                            path)
         arrays = _compute(graph, addr_cat, len(categories) + 1)
         # swapped in by rename, private to the owner (0700 / 0600) as the whole store
         write_index(path, arrays, {"format": FORMAT, "key": key, "categories": list(categories)})
-        return cls(graph, categories, {n: np.load(path / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}, path)
+        return cls(graph, categories, {n: load_mapped(path / f"{n}.npy") for n in _ARRAYS}, path)
 
     def of_address(self, address: int) -> AccountExposure:
         """The rows of one address id (no rows: it never moved value)."""

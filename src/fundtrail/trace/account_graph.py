@@ -47,6 +47,7 @@ from fundtrail.store.lake import Store
 from fundtrail.store.tables import hash32_numpy
 from fundtrail.store.txhash import tx_hash_text
 from fundtrail.trace.graph import Progress, column_numpy, refresh_index
+from fundtrail.store.mapped import load_mapped
 
 FORMAT = "fundtrail-account-graph/1"
 #: transfers.kind codes the index keeps: fungible value (native, internal, erc20, withdrawal, fee, reward)
@@ -147,7 +148,7 @@ class AccountGraph:
         if missing:
             raise StoreError(f"account graph index {path} lacks {missing[0]}.npy",
                              hint="rebuild it with `fundtrail graph build --full`")
-        arrays = {n: np.load(path / f"{n}.npy", mmap_mode="r") for n in _ARRAYS}
+        arrays = {n: load_mapped(path / f"{n}.npy") for n in _ARRAYS}
         return cls(chain=chain, path=path, meta=meta, arrays=arrays)
 
     @classmethod
