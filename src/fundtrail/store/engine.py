@@ -7,6 +7,10 @@ session: temp views, registered tables and settings stay private to it), and a c
 is a cursor that ATTACHes the catalog file for as long as it is used, about 1.5 ms. DETACH closes
 the file and releases its lock, so other processes can open the store between operations exactly
 as when each operation opened and closed its own database.
+
+DuckDB would take 80% of the machine's memory by default; `configure_memory` gives it its share of
+the `memory_limit` setting instead (docs/scale.md), above which its joins and sorts spill to the
+temp directory.
 """
 
 from __future__ import annotations
@@ -23,6 +27,23 @@ import duckdb
 _ENGINE: duckdb.DuckDBPyConnection | None = None
 _ENGINE_GUARD = threading.Lock()
 _ALIASES = itertools.count()
+_MEMORY_LIMIT: int | None = None  # bytes; None: DuckDB's default
+
+
+def configure_memory(limit: int | None) -> None:
+    """Cap the engine's memory at `limit` bytes (None: DuckDB's default), now and when it starts."""
+    global _MEMORY_LIMIT
+    with _ENGINE_GUARD:
+        _MEMORY_LIMIT = limit
+        if _ENGINE is not None:
+            _apply_memory(_ENGINE)
+
+
+def _apply_memory(engine: duckdb.DuckDBPyConnection) -> None:
+    if _MEMORY_LIMIT is None:
+        engine.execute("RESET memory_limit")
+    else:
+        engine.execute(f"SET memory_limit = '{int(_MEMORY_LIMIT) >> 10}KiB'")
 
 
 def session() -> duckdb.DuckDBPyConnection:
@@ -34,6 +55,8 @@ def session() -> duckdb.DuckDBPyConnection:
             # the working directory an in-memory database would otherwise use
             spill = Path(tempfile.gettempdir()) / f"fundtrail-duckdb-{os.getpid()}"
             _ENGINE = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
+            if _MEMORY_LIMIT is not None:
+                _apply_memory(_ENGINE)
         return _ENGINE.cursor()
 
 

@@ -14,7 +14,9 @@ from typing import Any
 
 from fundtrail.chains.bitcoin.params import network as network_by_name
 from fundtrail.errors import DataError, UsageError
+from fundtrail.ingest.bitcoin.spill_budget import batch_bytes_for, duckdb_limit, memory_budget
 from fundtrail.ingest.hooks import HookFactory, batch_hooks
+from fundtrail.store.engine import configure_memory
 from fundtrail.watch import items as watch_items
 from fundtrail.watch.hooks import evaluator_factory
 from fundtrail.workspace.follow_delivery import FollowDelivery
@@ -54,10 +56,15 @@ class IngestOps(WorkspaceBase):
         self.require_writable("ingest")
         s = self.settings
         net = network_by_name(req.network) if req.network else None
-        batching: dict[str, Any] = {"batch_bytes": s.batch_mb << 20, "batch_blocks": s.batch_blocks}
+        # memory_limit: the state tables spill beyond their share, a batch's arrays (about 6x its
+        # bytes) keep to theirs, DuckDB to its own (ingest/bitcoin/spill_budget.py, docs/scale.md)
+        limit = s.memory_limit_bytes
+        batching: dict[str, Any] = {"batch_bytes": batch_bytes_for(limit, s.batch_mb << 20),
+                                    "batch_blocks": s.batch_blocks}
         update = _counts(progress, "transactions")
+        configure_memory(duckdb_limit(limit))
         try:
-            with self._watching(req.follow) as hooks, batch_hooks(hooks):
+            with self._watching(req.follow) as hooks, batch_hooks(hooks), memory_budget(limit):
                 report = self._run_bitcoin(req, net, update, should_stop, batching)
         except DataError as exc:
             partial = getattr(exc, "report", None)
