@@ -51,8 +51,11 @@ from fundtrail.errors import UsageError
 from fundtrail.ingest.crash import crash_point
 from fundtrail.store import Store
 from fundtrail.store.engine import session
+from fundtrail.store.spill import Spill, default_limit
 
 Progress = Callable[[int, int], None]
+#: Transactions per chunk, under a memory limit too: the change heuristics look for a spender inside
+#: the chunk, so chunk boundaries change their links; a chunk's temporaries are a constant (~160 MB).
 CHUNK_TXS = 250_000
 #: An incremental run of at most this many new transactions keeps its catalog connection throughout.
 HOLD_CATALOG_TXS = 50_000
@@ -211,12 +214,16 @@ def run_clustering(store: Store, chain: str, *, heuristics: Iterable[str] = (MUL
                    change_floor: float | None = None, coinjoin_floor: float = 0.5, full: bool = False,
                    progress: Progress | None = None, hot_wallets: Iterable[int] = (),
                    service_labels: ServiceLabels | None = None, limits: GuardLimits | None = None,
-                   chunk_txs: int = CHUNK_TXS) -> RunSummary:
-    """Cluster `chain`'s addresses (incrementally when possible) and commit the result as one run."""
+                   chunk_txs: int = CHUNK_TXS, memory_limit: int | None = None) -> RunSummary:
+    """Cluster `chain`'s addresses (incrementally when possible) and commit the result as one run,
+    within `memory_limit` bytes (default `store.spill.default_limit()`): the union-find, the
+    address facts and the checkpoint arrays spill to files beyond it (transactions are read in
+    chunks of `chunk_txs` whatever the limit: see CHUNK_TXS)."""
     t0 = time.perf_counter()
+    limit = default_limit() if memory_limit is None else memory_limit
     names = parse_heuristics(heuristics)
     held = contextlib.ExitStack()
-    with runs.run_lock(store, chain), held:
+    with runs.run_lock(store, chain), held, Spill(store.root, limit, "cluster") as spill:
         # one catalog connection for everything the run needs to know before it starts; a small
         # incremental run keeps it to the end (other processes wait that long), which saves the
         # catalog's closing and reopening: a tenth of a one-block update
@@ -238,7 +245,7 @@ def run_clustering(store: Store, chain: str, *, heuristics: Iterable[str] = (MUL
                      change_floor, coinjoin_floor, list(hot_wallets), service_labels, limits or GuardLimits(),
                      chunk_txs, ovs)
         try:
-            st = state.start(store, chain, plan.lineage, cap.family)
+            st = state.start(store, chain, plan.lineage, cap.family, spill)
             revisit = np.zeros(0, np.int64)
             tx_from = address_from = 0
             if base is not None:  # read only the batches the new and revisited transactions are in
@@ -313,16 +320,14 @@ def _run(store: Store, snap: Snapshot, plan: _Plan, st: state.RunState, revisit:
     if checkpoint:
         if snap.family == "utxo":
             state.load_facts(st, snap, len(uf))  # a checkpoint caches the facts of every address
-        labels = uf.labels()
-        roots = np.flatnonzero(labels == np.arange(len(uf)))
-        n_clusters = int((uf.size[roots] >= 2).sum())
-        largest = int(uf.size[roots].max()) if roots.size else 0
+        labels = uf.labels(st.spill.array("labels", len(uf), np.int64) if st.spill is not None else None)
+        n_clusters, largest = _cluster_counts(uf, labels, st.spill.rows(24) if st.spill is not None else len(uf))
         files = state.checkpoint_files(st, labels, plan.overrides)
     else:  # counted from the unions, without a pass over every address
         assert prev is not None  # no checkpoint: the run continues `prev`
         n_clusters = int(prev.n_clusters or 0) + sink.cluster_delta
         largest = max(int(prev.largest or 0), sink.largest_join)
-    suspects = _suspects(snap, uf, sink, plan)
+    suspects = _suspects(snap, uf, sink, plan, labels if checkpoint else None)
     forest_before = runs.forest_files(store, plan.lineage) if checkpoint and plan.lineage else None
     new_facts = None
     if not checkpoint and st.script is not None:
@@ -348,13 +353,28 @@ def _run(store: Store, snap: Snapshot, plan: _Plan, st: state.RunState, revisit:
                       round(time.perf_counter() - t0, 3), suspects)
 
 
+def _cluster_counts(uf: UnionFind, labels: np.ndarray, step: int) -> tuple[int, int]:
+    """(clusters of two or more addresses, size of the largest) from the roots, a chunk at a time."""
+    n_clusters = largest = 0
+    for lo in range(0, len(uf), max(1, step)):
+        hi = min(lo + step, len(uf))
+        roots = np.flatnonzero(labels[lo:hi] == np.arange(lo, hi)) + lo
+        if roots.size:
+            sizes = uf.size[roots]
+            n_clusters += int((sizes >= 2).sum())
+            largest = max(largest, int(sizes.max()))
+    return n_clusters, largest
+
+
 def _account_addresses(snap: Snapshot) -> int:
     row = snap.con.execute(f"SELECT coalesce(max(address_id), -1) + 1 FROM {snap.prefix}_addresses").fetchall()
     return int(row[0][0])
 
 
-def _suspects(snap: Snapshot, uf: UnionFind, sink: EvidenceSink, plan: _Plan) -> list[Suspect]:
-    """The guard's findings (cluster ids and sizes as the union-find has them, before overrides)."""
+def _suspects(snap: Snapshot, uf: UnionFind, sink: EvidenceSink, plan: _Plan,
+              labels: np.ndarray | None = None) -> list[Suspect]:
+    """The guard's findings (cluster ids and sizes as the union-find has them, before overrides);
+    `labels`: the union-find's labels when the run has made them already."""
     out: list[Suspect] = []
     hexes = txid_hex(snap.con, snap.prefix, snap.family, [j[0] for j in sink.large])
     for t, i, ab, sm in sink.large:
@@ -367,6 +387,7 @@ def _suspects(snap: Snapshot, uf: UnionFind, sink: EvidenceSink, plan: _Plan) ->
     if plan.service_labels is not None:
         touched = sink.touched_roots()
         if touched.size:
-            out.extend(service_conflicts(uf.labels(), touched[uf.size[touched] >= 2], uf.size,
+            out.extend(service_conflicts(uf.labels() if labels is None else labels,
+                                         touched[uf.size[touched] >= 2], uf.size,
                                          plan.service_labels))
     return out

@@ -24,8 +24,9 @@ import pyarrow as pa
 from fundtrail.cluster import overrides, runs
 from fundtrail.cluster.snapshot import Snapshot
 from fundtrail.cluster.txview import UNKNOWN, AddressFacts
-from fundtrail.cluster.unionfind import UnionFind
+from fundtrail.cluster.unionfind import UnionFind, count_members
 from fundtrail.store import Store
+from fundtrail.store.spill import Spill
 
 # (store directory, chain) -> (the run a kept state is the result of, the state)
 _KEPT: dict[tuple[str, str], tuple[int, RunState]] = {}
@@ -43,26 +44,31 @@ class RunState:
     journal_runs: int = 0
     journal_edges: int = 0
     grew: bool = False
+    spill: Spill | None = None  # the run's memory budget: where its arrays go (store.spill)
 
     def facts(self) -> AddressFacts:
         assert self.script is not None and self.first_tx is not None
         return AddressFacts(script=self.script, first_tx=self.first_tx)
 
 
-def start(store: Store, chain: str, lineage: list[runs.RunRecord], family: str) -> RunState:
+def start(store: Store, chain: str, lineage: list[runs.RunRecord], family: str,
+          spill: Spill | None = None) -> RunState:
     """The state after the last run of `lineage` (an empty state when there is none): the one this
-    process kept after that run if it did, else the checkpoint and the journal since."""
+    process kept after that run if it did, else the checkpoint and the journal since. Arrays the
+    run grows or makes are placed by `spill` (in memory without it)."""
     with _KEPT_GUARD:  # taken out: a run that fails half-way must not leave a half-changed state
         kept = _KEPT.pop(_key(store, chain), None)
     if not lineage:
-        return RunState(UnionFind(0))
+        return RunState(UnionFind(0, spill=spill), spill=spill)
     if kept is not None and kept[0] == lineage[-1].run_id:
+        kept[1].spill = kept[1].uf.spill = spill
         return kept[1]
     ckpt, journal = runs.since_checkpoint(lineage)
     n0 = int(ckpt.n_addresses or 0)
     uf = UnionFind.from_arrays(runs.load_array(store, ckpt, runs.PARENT), runs.load_array(store, ckpt, runs.SIZE),
-                               n0)
-    st = RunState(uf, journal_runs=len(journal), journal_edges=sum(int(r.n_unions or 0) for r in journal))
+                               n0, spill)
+    st = RunState(uf, journal_runs=len(journal), journal_edges=sum(int(r.n_unions or 0) for r in journal),
+                  spill=spill)
     if family == "utxo":
         st.script = runs.load_array(store, ckpt, runs.FACT_SCRIPT)
         st.first_tx = runs.load_array(store, ckpt, runs.FACT_FIRST)
@@ -117,19 +123,52 @@ def grow(st: RunState, n: int) -> None:
     """Room for address ids below `n` (noting whether arrays had to be reallocated)."""
     st.grew = st.uf.grow(n) or st.grew
     if st.script is not None and n > st.script.shape[0]:
-        cap = st.uf.capacity
-        script = np.zeros(cap, np.uint8)
-        first = np.full(cap, UNKNOWN, np.int64)
+        script, first = _new_facts(st, st.uf.capacity)
         assert st.first_tx is not None  # set with st.script
-        script[:st.facts_n] = st.script[:st.facts_n]
-        first[:st.facts_n] = st.first_tx[:st.facts_n]
+        _copy(script, st.script, st.facts_n, st.spill)
+        _copy(first, st.first_tx, st.facts_n, st.spill)
         st.script, st.first_tx, st.grew = script, first, True
+
+
+def _new_facts(st: RunState, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    if st.spill is None:
+        return np.zeros(cap, np.uint8), np.full(cap, UNKNOWN, np.int64)
+    return st.spill.array("fact_script", cap, np.uint8, 0), st.spill.array("fact_first", cap, np.int64, UNKNOWN)
+
+
+def _copy(dst: np.ndarray, src: np.ndarray, n: int, spill: Spill | None) -> None:
+    """dst[:n] = src[:n], a chunk at a time under a budget (either side may be a mapped file)."""
+    step = spill.rows(16) if spill is not None else max(1, n)
+    for lo in range(0, n, step):
+        dst[lo:min(lo + step, n)] = src[lo:min(lo + step, n)]
+
+
+def _load_all_facts(st: RunState, snap: Snapshot, n: int) -> None:
+    """First load of the facts, a range of address ids at a time into arrays the budget places
+    (the same arrays `AddressFacts.load` and `grow` make in memory)."""
+    assert st.spill is not None
+    top = int(snap.con.execute(f"SELECT coalesce(max(address_id), -1) + 1 FROM {snap.prefix}_addresses"
+                               ).fetchall()[0][0])
+    st.uf.grow(max(n, top))
+    st.script, st.first_tx = _new_facts(st, max(st.uf.capacity, top))
+    step = st.spill.rows(64)
+    for lo in range(0, top, step):
+        tbl = snap.con.sql(f"SELECT address_id, script_type, first_tx_id FROM {snap.prefix}_addresses "
+                           f"WHERE address_id >= {lo} AND address_id < {lo + step}").to_arrow_table()
+        ids = tbl.column(0).to_numpy().astype(np.int64)
+        st.script[ids] = tbl.column(1).to_numpy()
+        st.first_tx[ids] = tbl.column(2).fill_null(UNKNOWN).to_numpy()
+    st.facts_n = top
+    grow(st, max(n, top))
 
 
 def load_facts(st: RunState, snap: Snapshot, n: int) -> AddressFacts:
     """Address facts for ids below `n`: all of them on a first run, else the cached ones plus the
     addresses added since (the lake's address partitions are in id order, so DuckDB reads only the
     new ones)."""
+    if st.script is None and st.spill is not None:
+        _load_all_facts(st, snap, n)
+        return st.facts()
     if st.script is None:
         full = AddressFacts.load(snap.con, snap.prefix)
         st.script, st.first_tx, st.facts_n = full.script, full.first_tx, full.script.shape[0]
@@ -149,23 +188,31 @@ def load_facts(st: RunState, snap: Snapshot, n: int) -> AddressFacts:
 
 def checkpoint_files(st: RunState, labels: np.ndarray, ovs: list[overrides.Override]
                      ) -> tuple[dict[str, np.ndarray], pa.Table]:
-    """The arrays and the mapping a checkpoint writes (spare capacity: a quarter more ids)."""
-    uf, n = st.uf, len(st.uf)
+    """The arrays and the mapping a checkpoint writes (spare capacity: a quarter more ids), placed
+    by the run's budget and made a chunk at a time when it has one."""
+    uf, n, sp = st.uf, len(st.uf), st.spill
     cap = max(uf.capacity, n + n // 4 + 1024)
-    parent = np.arange(cap, dtype=np.int64)
-    parent[:n] = labels
-    size = np.ones(cap, np.int64)
-    size[:n] = uf.size[:n]
+    parent = sp.arange("ckpt_parent", cap) if sp is not None else np.arange(cap, dtype=np.int64)
+    _copy(parent, labels, n, sp)
+    size = sp.array("ckpt_size", cap, np.int64, 1) if sp is not None else np.ones(cap, np.int64)
+    _copy(size, uf.size, n, sp)
     arrays: dict[str, np.ndarray] = {runs.PARENT: parent, runs.SIZE: size}
     if st.script is not None:
-        script = np.zeros(cap, np.uint8)
-        first = np.full(cap, UNKNOWN, np.int64)
+        script, first = _new_facts(st, cap)
         assert st.first_tx is not None  # set with st.script
-        script[:st.facts_n] = st.script[:st.facts_n]
-        first[:st.facts_n] = st.first_tx[:st.facts_n]
+        _copy(script, st.script, st.facts_n, sp)
+        _copy(first, st.first_tx, st.facts_n, sp)
         arrays[runs.FACT_SCRIPT], arrays[runs.FACT_FIRST] = script, first
     post = overrides.apply(labels, ovs) if ovs else labels
-    post_size = np.bincount(post, minlength=n) if n else np.zeros(0, np.int64)
-    multi = np.flatnonzero(post_size[post] >= 2)
-    mapping = pa.table({"address_id": pa.array(multi, pa.int64()), "cluster_id": pa.array(post[multi], pa.int64())})
-    return arrays, mapping
+    if sp is None:
+        post_size = np.bincount(post, minlength=n) if n else np.zeros(0, np.int64)
+        multi = np.flatnonzero(post_size[post] >= 2)
+        return arrays, pa.table({"address_id": pa.array(multi, pa.int64()),
+                                 "cluster_id": pa.array(post[multi], pa.int64())})
+    post_size = count_members(post, sp.array("ckpt_members", n, np.int64, 0))
+    step, parts = sp.rows(32), []
+    for lo in range(0, n, step):
+        ids = np.flatnonzero(post_size[post[lo:lo + step]] >= 2) + lo
+        parts.append(pa.table({"address_id": pa.array(ids, pa.int64()), "cluster_id": pa.array(post[ids], pa.int64())}))
+    return arrays, pa.concat_tables(parts) if parts else pa.table(
+        {"address_id": pa.array([], pa.int64()), "cluster_id": pa.array([], pa.int64())})

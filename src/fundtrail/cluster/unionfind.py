@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from fundtrail.store.spill import Spill
+
 
 @numba.njit(cache=True, nogil=True)
 def _find(parent: np.ndarray, x: int) -> int:
@@ -74,6 +76,19 @@ def _labels(parent: np.ndarray, n: int, out: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
+def _count(labels: np.ndarray, out: np.ndarray) -> None:
+    for x in range(labels.shape[0]):
+        out[labels[x]] += 1
+
+
+def count_members(labels: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`np.bincount(labels, minlength=len(out))` into `out` (zeros; may be a spilled array), with no
+    temporary the size of the result."""
+    _count(labels, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def _find_many(parent: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
     for i in range(xs.shape[0]):
         out[i] = _find(parent, xs[i])
@@ -94,18 +109,23 @@ class Joins:
 class UnionFind:
     """Disjoint sets over address ids `0..n)`; grows as new addresses appear."""
 
-    def __init__(self, n: int = 0, capacity: int | None = None) -> None:
+    def __init__(self, n: int = 0, capacity: int | None = None, spill: Spill | None = None) -> None:
         cap = max(n, capacity or 0)
-        self.parent = np.arange(cap, dtype=np.int64)
-        self.size = np.ones(cap, dtype=np.int64)
+        self.spill = spill  # where grown arrays go: memory while they fit its budget, else files
+        self.parent, self.size = self._new(cap)
         self.n = n
 
+    def _new(self, cap: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.spill is None:
+            return np.arange(cap, dtype=np.int64), np.ones(cap, dtype=np.int64)
+        return self.spill.arange("uf_parent", cap), self.spill.array("uf_size", cap, np.int64, 1)
+
     @classmethod
-    def from_arrays(cls, parent: np.ndarray, size: np.ndarray, n: int) -> UnionFind:
+    def from_arrays(cls, parent: np.ndarray, size: np.ndarray, n: int, spill: Spill | None = None) -> UnionFind:
         """Adopt existing arrays (e.g. memory-mapped copy-on-write), `n` ids in use."""
         if parent.shape != size.shape or n > parent.shape[0]:
             raise ValueError("parent and size arrays disagree with the address count")
-        uf = cls(0)
+        uf = cls(0, spill=spill)
         uf.parent, uf.size, uf.n = parent, size, n
         return uf
 
@@ -124,10 +144,15 @@ class UnionFind:
             self.n = n
             return False
         cap = max(n, self.capacity + self.capacity // 4 + 1024)
-        parent = np.arange(cap, dtype=np.int64)
-        size = np.ones(cap, dtype=np.int64)
-        parent[:self.n] = self.parent[:self.n]
-        size[:self.n] = self.size[:self.n]
+        parent, size = self._new(cap)
+        step = self.spill.rows(16) if self.spill is not None else max(1, self.n)
+        for lo in range(0, self.n, step):  # a chunk at a time: either side may be a mapped file
+            hi = min(lo + step, self.n)
+            parent[lo:hi] = self.parent[lo:hi]
+            size[lo:hi] = self.size[lo:hi]
+        if self.spill is not None:
+            self.spill.release(self.parent)
+            self.spill.release(self.size)
         self.parent, self.size, self.n = parent, size, n
         return True
 
@@ -157,9 +182,11 @@ class UnionFind:
         """Size of the set of each given id."""
         return self.size[self.find(xs)]
 
-    def labels(self) -> np.ndarray:
-        """Cluster id of every address `0..n)`: the smallest address id of its set."""
-        out = np.empty(self.n, np.int64)
+    def labels(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Cluster id of every address `0..n)`: the smallest address id of its set (into `out`,
+        e.g. a spilled array, when given)."""
+        if out is None:
+            out = np.empty(self.n, np.int64)
         _labels(self.parent, self.n, out)
         return out
 

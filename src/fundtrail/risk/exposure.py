@@ -32,7 +32,8 @@ import numba as nb
 import numpy as np
 
 from fundtrail.store.lake import Store
-from fundtrail.trace.graph import GraphIndex, write_index
+from fundtrail.store.spill import Spill, default_limit
+from fundtrail.trace.graph import GraphIndex, staging_dir, write_index
 
 FORMAT = "fundtrail-exposure/1"
 
@@ -49,9 +50,9 @@ def _input_total(t, tx_in_ptr, in_prev, out_value):
 
 
 @nb.njit(cache=True, nogil=True)
-def _incoming_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, addr_cat, coinbase, k):
+def _incoming_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, addr_cat, coinbase, k, res):
     n_tx = tx_first_out.shape[0] - 1
-    inc = np.zeros((out_value.shape[0], k), np.float32)
+    inc = res  # zeros, (outputs, k) float32: allocated by the caller, in memory or spilled
     vec = np.zeros(k, np.float64)
     for t in range(n_tx):
         if coinbase[t]:
@@ -81,9 +82,9 @@ def _incoming_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, add
 
 
 @nb.njit(cache=True, nogil=True)
-def _outgoing_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, addr_cat, coinbase, k):
+def _outgoing_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, addr_cat, coinbase, k, res):
     n_tx = tx_first_out.shape[0] - 1
-    out = np.zeros((out_value.shape[0], k), np.float32)
+    out = res  # as in _incoming_pass
     vec = np.zeros(k, np.float64)
     for t in range(n_tx - 1, -1, -1):
         if coinbase[t]:
@@ -266,13 +267,14 @@ class ExposureIndex:
 
     @classmethod
     def ensure(cls, store: Store, graph: GraphIndex, categories: tuple[str, ...],
-               tagged: dict[int, str] | np.ndarray) -> ExposureIndex:
+               tagged: dict[int, str] | np.ndarray, *, memory_limit: int | None = None) -> ExposureIndex:
         """Load the index for this graph state, categories and tags, or compute and save it.
 
         `tagged` maps address id -> category id (the address's most severe category, direct or
         inherited through its cluster): a dict, or an array over all address ids holding a category
         id or None. Addresses whose category is not in `categories` count as tagged (value stops
-        there) but add to no column.
+        there) but add to no column. The two per-output arrays are built in memory when they fit
+        `memory_limit` (default: `store.spill.default_limit()`), else in place in their files.
         """
         addr_cat = np.full(graph.n_addresses, -1, np.int8)
         col = {c: i for i, c in enumerate(categories)}
@@ -281,10 +283,12 @@ class ExposureIndex:
             for a, c in tagged.items():
                 if 0 <= a < graph.n_addresses:
                     addr_cat[a] = col.get(c, other)
-        else:
+        else:  # a range of ids at a time: no temporaries the size of the chain
             arr = np.asarray(tagged, object)[:graph.n_addresses]
-            present = np.flatnonzero(arr != None)  # noqa: E711 - elementwise, not identity
-            addr_cat[present] = [col.get(c, other) for c in arr[present]]
+            for lo in range(0, arr.shape[0], 1 << 20):
+                part = arr[lo:lo + (1 << 20)]
+                present = np.flatnonzero(part != None)  # noqa: E711 - elementwise, not identity
+                addr_cat[present + lo] = [col.get(c, other) for c in part[present]]
         key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
                              + addr_cat.tobytes()).hexdigest()[:24]
         path = store.root / "derived" / graph.chain / "exposure"
@@ -297,11 +301,17 @@ class ExposureIndex:
         k = other + 1  # last column: tagged with a category outside the profile
         args = (graph.tx_first_out, graph.tx_in_ptr, graph.in_prev, graph.out_value, graph.out_address,
                 addr_cat, graph.tx_coinbase, k)
-        inc = _incoming_pass(*args)
-        out = _outgoing_pass(*args)
-        # swapped in by rename, private to the owner (0700 / 0600) as the whole store
-        write_index(path, {"incoming": inc, "outgoing": out},
-                    {"format": FORMAT, "key": key, "categories": list(categories)})
+        tmp = staging_dir(path)  # swapped in by rename, private to the owner (0700 / 0600) as the whole store
+        limit = default_limit() if memory_limit is None else memory_limit
+        with Spill(store.root, limit, "exposure") as sp:
+            shape = (graph.n_outputs, k)
+            inc = sp.array("incoming", shape, np.float32, 0, path=tmp / "incoming.npy")
+            _incoming_pass(*args, inc)
+            out = sp.array("outgoing", shape, np.float32, 0, path=tmp / "outgoing.npy")
+            _outgoing_pass(*args, out)
+            write_index(path, {"incoming": inc, "outgoing": out},
+                        {"format": FORMAT, "key": key, "categories": list(categories)}, staged=True)
+            del inc, out
         return cls(graph, categories, addr_cat, np.load(path / "incoming.npy", mmap_mode="r"),
                    np.load(path / "outgoing.npy", mmap_mode="r"), path)
 

@@ -36,10 +36,11 @@ import numpy as np
 from fundtrail.errors import NotFoundError, StoreError
 from fundtrail.store.lake import Store
 from fundtrail.store.partitions import FILE_MODE, make_private_dir
-from fundtrail.store.tables import hash32_numpy
+from fundtrail.store.spill import Spill, default_limit
+from fundtrail.trace.graph_build import build_arrays
+from fundtrail.trace.graph_build import column_numpy as column_numpy
 
 FORMAT = "fundtrail-graph/1"
-_CHUNK = 1_000_000
 _ARRAYS = ("tx_first_out", "tx_in_ptr", "tx_time", "tx_height", "tx_coinbase", "txid", "in_prev", "out_value",
            "out_address", "out_spent_by", "addr_ptr", "addr_outs", "addr_script",
            "addr_payload_ptr", "addr_payload", "addr_fp1", "addr_fp2", "addr_fp_ids",
@@ -163,18 +164,22 @@ class GraphIndex:
         return cls(chain=chain, path=path, meta=meta, **arrays)
 
     @classmethod
-    def ensure(cls, store: Store, chain: str, *, full: bool = False,
-               progress: Progress | None = None) -> GraphIndex:
-        """The index, first built or brought up to date with the store (see module docstring)."""
-        def build(old: GraphIndex | None) -> tuple[dict[str, np.ndarray], dict]:
-            arrays = _extend(store, chain, old, progress)
-            return arrays, {"format": FORMAT, "n_tx": int(arrays["tx_time"].shape[0]),
-                            "n_inputs": int(arrays["in_prev"].shape[0]),
-                            "n_outputs": int(arrays["out_value"].shape[0]),
-                            "n_addresses": int(arrays["addr_script"].shape[0])}
+    def ensure(cls, store: Store, chain: str, *, full: bool = False, progress: Progress | None = None,
+               memory_limit: int | None = None) -> GraphIndex:
+        """The index, first built or brought up to date with the store (see module docstring);
+        built within `memory_limit` bytes (default `store.spill.default_limit()`; `graph_build`)."""
+        path = graph_dir(store, chain)
+        limit = default_limit() if memory_limit is None else memory_limit
+        with Spill(store.root, limit, "graph") as sp:
+            def build(old: GraphIndex | None) -> tuple[dict[str, np.ndarray], dict]:
+                arrays = build_arrays(store, chain, old, progress, sp, staging_dir(path))
+                return arrays, {"format": FORMAT, "n_tx": int(arrays["tx_time"].shape[0]),
+                                "n_inputs": int(arrays["in_prev"].shape[0]),
+                                "n_outputs": int(arrays["out_value"].shape[0]),
+                                "n_addresses": int(arrays["addr_script"].shape[0])}
 
-        return refresh_index(graph_dir(store, chain), chain, _store_state(store, chain),
-                             lambda: cls.load(store, chain), build, full)
+            return refresh_index(path, chain, _store_state(store, chain), lambda: cls.load(store, chain), build,
+                                 full, staged=True)
 
     def size_bytes(self) -> int:
         """Bytes on disk of the index files."""
@@ -203,144 +208,9 @@ def is_prefix(old: dict | None, new: dict) -> bool:
     return len(ob) <= len(nb) and nb[:len(ob)] == ob
 
 
-def column_numpy(tbl, name: str, dtype, fill: int = -1) -> np.ndarray:
-    """A table column as a numpy array of `dtype`, nulls replaced by `fill`."""
-    col = tbl.column(name)
-    if col.null_count:
-        col = col.fill_null(fill)
-    return col.to_numpy().astype(dtype, copy=False)
-
-
-def _extend(store: Store, chain: str, old: GraphIndex | None,
-            progress: Progress | None) -> dict[str, np.ndarray]:
-    """Arrays of the whole chain: `old`'s (copied) plus the rows the store has beyond them."""
-    p = chain.replace("-", "_")
-    t0 = old.n_tx if old is not None else 0
-    a0 = old.n_addresses if old is not None else 0
-    with store.query() as con:
-        t1 = int(con.execute(f"SELECT coalesce(max(tx_id) + 1, 0) FROM {p}_transactions").fetchall()[0][0])
-        o1 = int(con.execute(f"SELECT coalesce(max(output_id) + 1, 0) FROM {p}_outputs").fetchall()[0][0])
-        a1 = int(con.execute(f"SELECT coalesce(max(address_id) + 1, 0) FROM {p}_addresses").fetchall()[0][0])
-        t1, a1 = max(t1, t0), max(a1, a0)
-        o0 = old.n_outputs if old is not None else 0
-        o1 = max(o1, o0)
-        tx_first_out = np.empty(t1 + 1, np.int64)
-        tx_n_in = np.zeros(t1, np.int64)
-        tx_time = np.zeros(t1, np.int64)
-        tx_height = np.full(t1, -1, np.int64)
-        tx_coinbase = np.zeros(t1, np.uint8)
-        txid = np.zeros((t1, 32), np.uint8)
-        out_value = np.zeros(o1, np.int64)
-        out_address = np.full(o1, -1, np.int64)
-        out_spent_by = np.full(o1, -1, np.int64)
-        if old is not None:
-            tx_first_out[:t0] = old.tx_first_out[:t0]
-            tx_n_in[:t0] = np.diff(old.tx_in_ptr)
-            tx_time[:t0], tx_height[:t0], txid[:t0] = old.tx_time, old.tx_height, old.txid
-            tx_coinbase[:t0] = old.tx_coinbase
-            out_value[:o0], out_address[:o0] = old.out_value, old.out_address
-            out_spent_by[:o0] = old.out_spent_by
-        tx_first_out[t0:] = o1
-        new_in: list[np.ndarray] = []
-        for lo in range(t0, t1, _CHUNK):
-            hi = min(lo + _CHUNK, t1)
-            if progress:
-                progress("transactions", lo - t0, t1 - t0)
-            tx = con.sql(
-                f"""SELECT t.tx_id, t.txid, t.first_output_id, t.input_count, coalesce(b.time, 0) AS time,
-                           coalesce(t.block_height, -1) AS height, t.is_coinbase
-                    FROM {p}_transactions t LEFT JOIN {p}_blocks b ON t.block_id = b.block_id
-                    WHERE t.tx_id >= ? AND t.tx_id < ?""", params=[lo, hi]).to_arrow_table()
-            ids = column_numpy(tx, "tx_id", np.int64)
-            tx_first_out[ids] = column_numpy(tx, "first_output_id", np.int64)
-            tx_n_in[ids] = column_numpy(tx, "input_count", np.int64, 0)
-            tx_coinbase[ids] = column_numpy(tx, "is_coinbase", np.uint8, 0)
-            tx_time[ids] = column_numpy(tx, "time", np.int64, 0)
-            tx_height[ids] = column_numpy(tx, "height", np.int64)
-            txid[ids] = hash32_numpy(tx.column("txid"))
-            outs = con.sql(f"""SELECT output_id, value, address_id FROM {p}_outputs
-                               WHERE tx_id >= ? AND tx_id < ?""", params=[lo, hi]).to_arrow_table()
-            oid = column_numpy(outs, "output_id", np.int64)
-            out_value[oid] = column_numpy(outs, "value", np.int64, 0)
-            out_address[oid] = column_numpy(outs, "address_id", np.int64)
-            ins = con.sql(f"""SELECT tx_id, prev_output_id FROM {p}_inputs
-                              WHERE tx_id >= ? AND tx_id < ? ORDER BY tx_id, n""",
-                          params=[lo, hi]).to_arrow_table()
-            prev = column_numpy(ins, "prev_output_id", np.int64)
-            new_in.append(prev)
-            spender = column_numpy(ins, "tx_id", np.int64)
-            ok = prev >= 0
-            out_spent_by[prev[ok]] = spender[ok]
-        # Outputs ids are contiguous per tx: an empty tx_first_out slot (no outputs rows) keeps order.
-        tx_first_out[t1] = o1
-        np.minimum.accumulate(tx_first_out[::-1], out=tx_first_out[::-1])
-        tx_in_ptr = np.zeros(t1 + 1, np.int64)
-        np.cumsum(tx_n_in, out=tx_in_ptr[1:])
-        parts = ([np.asarray(old.in_prev)] if old is not None else []) + new_in
-        in_prev = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        if in_prev.shape[0] != tx_in_ptr[-1]:
-            raise StoreError(f"graph index of {chain}: {in_prev.shape[0]} inputs read but the "
-                             f"transactions count {int(tx_in_ptr[-1])}", hint="run `fundtrail graph build --full`")
-        if old is not None:
-            # Inputs of old transactions resolved late (input_links) since the last update.
-            links = con.sql(f"SELECT tx_id, n, prev_output_id FROM {p}__input_links "
-                            "WHERE tx_id < ?", params=[t0]).to_arrow_table()
-            lt, ln = column_numpy(links, "tx_id", np.int64), column_numpy(links, "n", np.int64)
-            lp = column_numpy(links, "prev_output_id", np.int64)
-            in_prev[tx_in_ptr[lt] + ln] = lp
-            out_spent_by[lp[lp >= 0]] = lt[lp >= 0]
-        if progress:
-            progress("addresses", 0, a1 - a0)
-        addr = con.sql(f"""SELECT address_id, script_type, payload FROM {p}_addresses
-                           WHERE address_id >= ? ORDER BY address_id""", params=[a0]).to_arrow_table()
-        fps = con.sql(f"SELECT fp1, fp2, address_id FROM {p}_addresses").to_arrow_table()
-    fp1, fp2 = column_numpy(fps, "fp1", np.uint64, 0), column_numpy(fps, "fp2", np.uint64, 0)
-    fp_order = np.lexsort((fp2, fp1))
-    addr_script = np.zeros(a1, np.uint8)
-    payload_len = np.zeros(a1, np.int64)
-    if old is not None:
-        addr_script[:a0] = old.addr_script
-        payload_len[:a0] = np.diff(old.addr_payload_ptr)
-    aid = column_numpy(addr, "address_id", np.int64)
-    addr_script[aid] = column_numpy(addr, "script_type", np.uint8, 0)
-    pay = addr.column("payload").combine_chunks()
-    offsets = np.frombuffer(pay.buffers()[1], np.int32)[pay.offset:pay.offset + len(pay) + 1]
-    payload_len[aid] = np.diff(offsets)
-    addr_payload_ptr = np.zeros(a1 + 1, np.int64)
-    np.cumsum(payload_len, out=addr_payload_ptr[1:])
-    addr_payload = np.zeros(int(addr_payload_ptr[-1]), np.uint8)
-    if old is not None:
-        addr_payload[:int(old.addr_payload_ptr[-1])] = old.addr_payload
-    raw = np.frombuffer(pay.buffers()[2], np.uint8) if len(pay) else np.zeros(0, np.uint8)
-    if aid.size and np.array_equal(aid, np.arange(aid[0], aid[0] + aid.size)):
-        dst = int(addr_payload_ptr[aid[0]])  # dense new ids: one copy
-        addr_payload[dst:dst + int(offsets[-1] - offsets[0])] = raw[offsets[0]:offsets[-1]]
-    else:
-        for j, a in enumerate(aid):  # gaps in the ids (never seen from the ingest): per address
-            s, e = offsets[j], offsets[j + 1]
-            dst = addr_payload_ptr[a]
-            addr_payload[dst:dst + (e - s)] = raw[s:e]
-    tx_key = txid[:, :8].copy().view("<u8").ravel()
-    tx_key_ids = np.argsort(tx_key, kind="stable").astype(np.int64)
-    # address -> outputs CSR (stable: chain order within an address)
-    has = out_address >= 0
-    order = np.flatnonzero(has)
-    order = order[np.argsort(out_address[order], kind="stable")]
-    addr_ptr = np.zeros(a1 + 1, np.int64)
-    np.cumsum(np.bincount(out_address[has], minlength=a1), out=addr_ptr[1:])
-    return {"tx_first_out": tx_first_out, "tx_in_ptr": tx_in_ptr, "tx_time": tx_time,
-            "tx_height": tx_height, "tx_coinbase": tx_coinbase, "txid": txid, "in_prev": in_prev,
-            "out_value": out_value,
-            "out_address": out_address, "out_spent_by": out_spent_by, "addr_ptr": addr_ptr,
-            "addr_outs": order.astype(np.int64), "addr_script": addr_script,
-            "addr_payload_ptr": addr_payload_ptr, "addr_payload": addr_payload,
-            "addr_fp1": fp1[fp_order], "addr_fp2": fp2[fp_order],
-            "addr_fp_ids": column_numpy(fps, "address_id", np.int64)[fp_order],
-            "tx_key": tx_key[tx_key_ids], "tx_key_ids": tx_key_ids}
-
-
 def refresh_index(path: Path, chain: str, state: dict, load: Callable[[], Any],
-                  build: Callable[[Any], tuple[dict[str, np.ndarray], dict]], full: bool) -> Any:
+                  build: Callable[[Any], tuple[dict[str, np.ndarray], dict]], full: bool, *,
+                  staged: bool = False) -> Any:
     """The shared update rule of the derived indexes: load what is on disk; if it reflects `state`
     return it; if the store only grew since, `build(old)` extends it, otherwise `build(None)`
     rebuilds; write the new version (swapped in by rename) and load it."""
@@ -354,17 +224,36 @@ def refresh_index(path: Path, chain: str, state: dict, load: Callable[[], Any],
         return old
     grown = old is not None and is_prefix(old.meta.get("state"), state)
     arrays, meta = build(old if grown else None)
-    write_index(path, arrays, {**meta, "chain": chain, "state": state})
+    write_index(path, arrays, {**meta, "chain": chain, "state": state}, staged=staged)
     return load()
 
 
-def write_index(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Write a new index version beside the old one and swap it in by rename."""
+def _in_place(arr: np.ndarray, dest: Path) -> bool:
+    """Whether `arr` is the whole array memory-mapped from `dest` (not a slice of it)."""
+    return (isinstance(arr, np.memmap) and arr.filename is not None and dest.exists()
+            and os.path.abspath(arr.filename) == os.path.abspath(dest) and arr.flags.c_contiguous
+            and arr.offset + arr.nbytes == dest.stat().st_size)
+
+
+def staging_dir(path: Path) -> Path:
+    """The empty private directory a new version of the index at `path` is written to (arrays too
+    large for the memory budget are built in place there: `store.spill`)."""
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     make_private_dir(tmp)  # a store holds case data: 0700 directories (parents too), 0600 files
+    return tmp
+
+
+def write_index(path: Path, arrays: dict[str, np.ndarray], meta: dict, *, staged: bool = False) -> None:
+    """Write a new index version beside the old one and swap it in by rename. With `staged`, the
+    staging directory is already made and arrays memory-mapped from their file there are kept."""
+    tmp = path.with_name(path.name + ".tmp") if staged else staging_dir(path)
     for name, arr in arrays.items():
-        np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
+        dest = tmp / f"{name}.npy"
+        if isinstance(arr, np.memmap) and _in_place(arr, dest):
+            arr.flush()  # built in place
+            continue
+        np.save(dest, np.ascontiguousarray(arr))
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     for f in tmp.iterdir():
         os.chmod(f, FILE_MODE)  # unreadable to others meanwhile: its directory is 0700

@@ -20,8 +20,11 @@ class IndexOps(WorkspaceBase):
     """Cached indexes shared by the tracing and risk operations."""
 
     def graph_index(self, chain: str, progress: Progress = no_progress) -> GraphIndex:
-        """The UTXO graph index of `chain`, updated to the store once per workspace state."""
-        return self.cached(("graph", chain), lambda: GraphIndex.ensure(self.store, chain, progress=progress),
+        """The UTXO graph index of `chain`, updated to the store once per workspace state (within
+        the settings' `memory_limit`)."""
+        return self.cached(("graph", chain),
+                           lambda: GraphIndex.ensure(self.store, chain, progress=progress,
+                                                     memory_limit=self.settings.memory_limit_bytes),
                            chain=chain)
 
     def account_graph(self, chain: str, progress: Progress = no_progress) -> AccountGraph:

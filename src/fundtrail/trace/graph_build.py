@@ -1,0 +1,315 @@
+"""Building the graph index's arrays (`trace.graph`) within a memory budget.
+
+Every array is allocated through a `store.spill.Spill`: in memory while it fits the budget, else
+memory-mapped in place in the index's staging directory, so an array too large for memory is
+written once, straight to its final file. The store is read in chunks of transactions and of
+address ids sized to the budget, and the three sorted arrays are made in passes over key ranges:
+
+- the address fingerprints, by ranges of `fp1` (a hash, so ranges hold about equal shares);
+- the txid keys, by ranges of the key;
+- the address -> outputs lists (a counting sort), by ranges of address ids.
+
+Each pass sorts only its range in memory and appends it, so the result is the one sort of the
+whole array gives (ties broken by id, as the in-memory sort did by scan order). Without a limit
+every pass is one pass and every chunk one chunk: the arrays are those of the unbounded build.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fundtrail.errors import StoreError
+from fundtrail.store.lake import Store
+from fundtrail.store.spill import Spill
+from fundtrail.store.tables import hash32_numpy
+
+if TYPE_CHECKING:
+    from fundtrail.trace.graph import GraphIndex
+
+Progress = Callable[[str, int, int], None]
+#: At most this many transactions per read, whatever the budget (the unbounded build's chunk).
+CHUNK_TXS = 1_000_000
+#: Bytes of temporaries per transaction read (its row, ~2 outputs and ~2 inputs, numpy copies).
+TX_ROW_BYTES = 480
+#: Bytes per address read (script, payload length; the payload bytes; fingerprints and sorting).
+ADDR_ROW_BYTES = 160
+#: Bytes per element sorted in a pass (key, id, the argsort and the gathered copies).
+SORT_ROW_BYTES = 64
+
+
+def column_numpy(tbl: Any, name: str, dtype: Any, fill: int = -1) -> np.ndarray:
+    """A table column as a numpy array of `dtype`, nulls replaced by `fill`."""
+    col = tbl.column(name)
+    if col.null_count:
+        col = col.fill_null(fill)
+    return col.to_numpy().astype(dtype, copy=False)
+
+
+def _copy(dst: np.ndarray, src: np.ndarray, rows: int) -> None:
+    """dst[:len(src)] = src, a chunk at a time (neither side need be resident)."""
+    n = src.shape[0]
+    for lo in range(0, n, rows):
+        dst[lo:min(lo + rows, n)] = src[lo:min(lo + rows, n)]
+
+
+def _cumsum(ptr: np.ndarray, rows: int) -> None:
+    """In place: counts in ptr[1:] (ptr[0] = 0) become offsets, a chunk at a time."""
+    carry = 0
+    for lo in range(0, ptr.shape[0], rows):
+        seg = ptr[lo:lo + rows]
+        np.cumsum(seg, out=seg)
+        seg += carry
+        carry = int(seg[-1])
+
+
+def _suffix_min(arr: np.ndarray, rows: int) -> None:
+    """In place: arr[i] = min(arr[i:]), a chunk at a time from the end."""
+    carry: int | None = None
+    for hi in range(arr.shape[0], 0, -rows):
+        seg = arr[max(0, hi - rows):hi]
+        np.minimum.accumulate(seg[::-1], out=seg[::-1])
+        if carry is not None:
+            np.minimum(seg, carry, out=seg)
+        carry = int(seg[0])
+
+
+def build_arrays(store: Store, chain: str, old: GraphIndex | None, progress: Progress | None,
+                 sp: Spill, out: Path) -> dict[str, np.ndarray]:
+    """Arrays of the whole chain: `old`'s (copied) plus the rows the store has beyond them, each
+    placed by `sp` (spilled ones at `out/<name>.npy`)."""
+    p = chain.replace("-", "_")
+    t0 = old.n_tx if old is not None else 0
+    a0 = old.n_addresses if old is not None else 0
+    o0 = old.n_outputs if old is not None else 0
+    i0 = int(old.in_prev.shape[0]) if old is not None else 0
+
+    def new(name: str, shape: int | tuple[int, ...], dtype: Any, fill: Any = None) -> np.ndarray:
+        return sp.array(name, shape, dtype, fill, path=out / f"{name}.npy")
+
+    rows = min(CHUNK_TXS, sp.rows(TX_ROW_BYTES))
+    with store.query() as con:
+        def one(sql: str, params: list | None = None) -> int:
+            return int(con.execute(sql, params or []).fetchall()[0][0] or 0)
+
+        t1 = max(t0, one(f"SELECT coalesce(max(tx_id) + 1, 0) FROM {p}_transactions"))
+        o1 = max(o0, one(f"SELECT coalesce(max(output_id) + 1, 0) FROM {p}_outputs"))
+        a1 = max(a0, one(f"SELECT coalesce(max(address_id) + 1, 0) FROM {p}_addresses"))
+        i1 = i0 + one(f"SELECT count(*) FROM {p}_inputs WHERE tx_id >= ?", [t0])
+        arr = {"tx_first_out": new("tx_first_out", t1 + 1, np.int64),
+               "tx_in_ptr": new("tx_in_ptr", t1 + 1, np.int64, 0),  # counts at [1:] until the end
+               "tx_time": new("tx_time", t1, np.int64, 0), "tx_height": new("tx_height", t1, np.int64, -1),
+               "tx_coinbase": new("tx_coinbase", t1, np.uint8, 0), "txid": new("txid", (t1, 32), np.uint8, 0),
+               "in_prev": new("in_prev", i1, np.int64), "out_value": new("out_value", o1, np.int64, 0),
+               "out_address": new("out_address", o1, np.int64, -1),
+               "out_spent_by": new("out_spent_by", o1, np.int64, -1)}
+        if old is not None:
+            for name in ("tx_time", "tx_height", "tx_coinbase", "txid", "in_prev", "out_value", "out_address",
+                         "out_spent_by"):
+                _copy(arr[name], getattr(old, name), rows)
+            _copy(arr["tx_first_out"], old.tx_first_out[:t0], rows)
+            _copy(arr["tx_in_ptr"], old.tx_in_ptr[:t0 + 1], rows)  # offsets: counts from t0 on
+        _read_transactions(con, p, arr, t0, t1, i0, o1, rows, progress)
+        if old is not None:
+            _late_links(con, p, arr, t0)
+        if progress:
+            progress("addresses", 0, a1 - a0)
+        arr.update(_read_addresses(con, p, old, a0, a1, sp, new))
+        arr.update(_fingerprints(con, p, a1, sp, new))
+    arr.update(_tx_keys(arr["txid"], sp, new))
+    arr.update(_address_outputs(arr["out_address"], a1, sp, new))
+    return arr
+
+
+def _read_transactions(con: Any, p: str, arr: dict[str, np.ndarray], t0: int, t1: int, i0: int, o1: int,
+                       rows: int, progress: Progress | None) -> None:
+    """Transactions, outputs and inputs from `t0` on, a chunk of transactions at a time."""
+    tx_first_out, tx_in_ptr, in_prev = arr["tx_first_out"], arr["tx_in_ptr"], arr["in_prev"]
+    out_spent_by = arr["out_spent_by"]
+    for lo in range(t0, t1 + 1, rows):
+        tx_first_out[lo:min(lo + rows, t1 + 1)] = o1
+    if t0 == 0:
+        tx_in_ptr[0] = 0
+    cursor = i0
+    for lo in range(t0, t1, rows):
+        hi = min(lo + rows, t1)
+        if progress:
+            progress("transactions", lo - t0, t1 - t0)
+        tx = con.sql(
+            f"""SELECT t.tx_id, t.txid, t.first_output_id, t.input_count, coalesce(b.time, 0) AS time,
+                       coalesce(t.block_height, -1) AS height, t.is_coinbase
+                FROM {p}_transactions t LEFT JOIN {p}_blocks b ON t.block_id = b.block_id
+                WHERE t.tx_id >= ? AND t.tx_id < ?""", params=[lo, hi]).to_arrow_table()
+        ids = column_numpy(tx, "tx_id", np.int64)
+        tx_first_out[ids] = column_numpy(tx, "first_output_id", np.int64)
+        tx_in_ptr[ids + 1] = column_numpy(tx, "input_count", np.int64, 0)
+        arr["tx_coinbase"][ids] = column_numpy(tx, "is_coinbase", np.uint8, 0)
+        arr["tx_time"][ids] = column_numpy(tx, "time", np.int64, 0)
+        arr["tx_height"][ids] = column_numpy(tx, "height", np.int64)
+        arr["txid"][ids] = hash32_numpy(tx.column("txid"))
+        del tx, ids
+        outs = con.sql(f"""SELECT output_id, value, address_id FROM {p}_outputs
+                           WHERE tx_id >= ? AND tx_id < ?""", params=[lo, hi]).to_arrow_table()
+        oid = column_numpy(outs, "output_id", np.int64)
+        arr["out_value"][oid] = column_numpy(outs, "value", np.int64, 0)
+        arr["out_address"][oid] = column_numpy(outs, "address_id", np.int64)
+        del outs, oid
+        ins = con.sql(f"""SELECT tx_id, prev_output_id FROM {p}_inputs
+                          WHERE tx_id >= ? AND tx_id < ? ORDER BY tx_id, n""", params=[lo, hi]).to_arrow_table()
+        prev = column_numpy(ins, "prev_output_id", np.int64)
+        if cursor + prev.shape[0] > in_prev.shape[0]:
+            raise StoreError(f"graph index of {p}: more inputs read than counted",
+                             hint="run `fundtrail graph build --full`")
+        in_prev[cursor:cursor + prev.shape[0]] = prev
+        cursor += prev.shape[0]
+        spender = column_numpy(ins, "tx_id", np.int64)
+        ok = prev >= 0
+        out_spent_by[prev[ok]] = spender[ok]
+    # Output ids are contiguous per tx: an empty tx_first_out slot (no outputs rows) keeps order.
+    _suffix_min(tx_first_out, rows)
+    _cumsum(tx_in_ptr[t0:], rows)
+    if cursor != in_prev.shape[0] or int(tx_in_ptr[-1]) != in_prev.shape[0]:
+        raise StoreError(f"graph index of {p}: {cursor} inputs read but the transactions count "
+                         f"{int(tx_in_ptr[-1])}", hint="run `fundtrail graph build --full`")
+
+
+def _late_links(con: Any, p: str, arr: dict[str, np.ndarray], t0: int) -> None:
+    """Inputs of old transactions resolved late (input_links) since the last update."""
+    links = con.sql(f"SELECT tx_id, n, prev_output_id FROM {p}__input_links WHERE tx_id < ?",
+                    params=[t0]).to_arrow_table()
+    lt, ln = column_numpy(links, "tx_id", np.int64), column_numpy(links, "n", np.int64)
+    lp = column_numpy(links, "prev_output_id", np.int64)
+    arr["in_prev"][arr["tx_in_ptr"][lt] + ln] = lp
+    arr["out_spent_by"][lp[lp >= 0]] = lt[lp >= 0]
+
+
+def _read_addresses(con: Any, p: str, old: GraphIndex | None, a0: int, a1: int, sp: Spill,
+                    new: Callable[..., np.ndarray]) -> dict[str, np.ndarray]:
+    """Script types and payloads of addresses (two passes over new ids: lengths, then bytes)."""
+    rows = sp.rows(ADDR_ROW_BYTES)
+    script = new("addr_script", a1, np.uint8, 0)
+    ptr = new("addr_payload_ptr", a1 + 1, np.int64, 0)  # lengths at [1:] until the cumsum
+    if old is not None:
+        _copy(script, old.addr_script, rows)
+        _copy(ptr, old.addr_payload_ptr, rows)
+    for lo in range(a0, a1, rows):
+        tbl = con.sql(f"""SELECT address_id, script_type, octet_length(payload) AS n FROM {p}_addresses
+                          WHERE address_id >= ? AND address_id < ?""", params=[lo, lo + rows]).to_arrow_table()
+        aid = column_numpy(tbl, "address_id", np.int64)
+        script[aid] = column_numpy(tbl, "script_type", np.uint8, 0)
+        ptr[aid + 1] = column_numpy(tbl, "n", np.int64, 0)
+    _cumsum(ptr[a0:], rows)
+    payload = new("addr_payload", int(ptr[-1]), np.uint8, 0)
+    if old is not None:
+        _copy(payload, old.addr_payload, rows * 16)
+    for lo in range(a0, a1, rows):
+        tbl = con.sql(f"""SELECT address_id, payload FROM {p}_addresses WHERE address_id >= ? AND address_id < ?
+                          ORDER BY address_id""", params=[lo, lo + rows]).to_arrow_table()
+        aid = column_numpy(tbl, "address_id", np.int64)
+        pay = tbl.column("payload").combine_chunks()
+        if not len(pay):
+            continue
+        offsets = np.frombuffer(pay.buffers()[1], np.int32)[pay.offset:pay.offset + len(pay) + 1]
+        raw = np.frombuffer(pay.buffers()[2], np.uint8)
+        if np.array_equal(aid, np.arange(aid[0], aid[0] + aid.size)):
+            dst = int(ptr[aid[0]])  # dense ids: one copy
+            payload[dst:dst + int(offsets[-1] - offsets[0])] = raw[offsets[0]:offsets[-1]]
+        else:
+            for j, a in enumerate(aid):  # gaps in the ids (never seen from the ingest): per address
+                s, e = offsets[j], offsets[j + 1]
+                dst = int(ptr[a])
+                payload[dst:dst + (e - s)] = raw[s:e]
+    return {"addr_script": script, "addr_payload_ptr": ptr, "addr_payload": payload}
+
+
+def _passes(n: int, sp: Spill) -> int:
+    return max(1, math.ceil(n / sp.rows(SORT_ROW_BYTES, share=4)))
+
+
+def _fingerprints(con: Any, p: str, a1: int, sp: Spill,
+                  new: Callable[..., np.ndarray]) -> dict[str, np.ndarray]:
+    """Every address's (fp1, fp2, id) sorted by fingerprint, in passes over ranges of fp1."""
+    n = int(con.execute(f"SELECT count(*) FROM {p}_addresses").fetchall()[0][0])
+    fp1_out, fp2_out = new("addr_fp1", n, np.uint64), new("addr_fp2", n, np.uint64)
+    ids_out = new("addr_fp_ids", n, np.int64)
+    k = _passes(n, sp)
+    cur = 0
+    for i in range(k):
+        lo, hi = (i << 64) // k, ((i + 1) << 64) // k - 1
+        where = "" if k == 1 else f"WHERE coalesce(fp1, 0) >= {lo} AND coalesce(fp1, 0) <= {hi}"
+        tbl = con.sql(f"SELECT fp1, fp2, address_id FROM {p}_addresses {where}").to_arrow_table()
+        fp1, fp2 = column_numpy(tbl, "fp1", np.uint64, 0), column_numpy(tbl, "fp2", np.uint64, 0)
+        ids = column_numpy(tbl, "address_id", np.int64)
+        del tbl
+        order = np.lexsort((ids, fp2, fp1))
+        m = order.shape[0]
+        fp1_out[cur:cur + m], fp2_out[cur:cur + m], ids_out[cur:cur + m] = fp1[order], fp2[order], ids[order]
+        cur += m
+    if cur != n:
+        raise StoreError(f"graph index of {p}: {cur} address fingerprints read, {n} addresses counted",
+                         hint="run `fundtrail graph build --full`")
+    return {"addr_fp1": fp1_out, "addr_fp2": fp2_out, "addr_fp_ids": ids_out}
+
+
+def _tx_keys(txid: np.ndarray, sp: Spill, new: Callable[..., np.ndarray]) -> dict[str, np.ndarray]:
+    """The first 8 bytes of every txid sorted (ids in id order among equal keys), by key ranges."""
+    t = txid.shape[0]
+    keys_out, ids_out = new("tx_key", t, "<u8"), new("tx_key_ids", t, np.int64)
+    k, rows = _passes(t, sp), sp.rows(48)
+    cur = 0
+    for i in range(k):
+        lo, hi = (i << 64) // k, ((i + 1) << 64) // k - 1
+        got_k, got_i = [], []
+        for s in range(0, t, rows):
+            key = np.ascontiguousarray(txid[s:s + rows, :8]).view("<u8").ravel()
+            sel = np.flatnonzero((key >= np.uint64(lo)) & (key <= np.uint64(hi))) if k > 1 else None
+            got_k.append(key if sel is None else key[sel])
+            got_i.append(np.arange(s, s + key.shape[0], dtype=np.int64) if sel is None else sel + s)
+        key = np.concatenate(got_k) if got_k else np.zeros(0, "<u8")
+        ids = np.concatenate(got_i) if got_i else np.zeros(0, np.int64)
+        del got_k, got_i
+        order = np.argsort(key, kind="stable")
+        m = order.shape[0]
+        keys_out[cur:cur + m], ids_out[cur:cur + m] = key[order], ids[order]
+        cur += m
+    return {"tx_key": keys_out, "tx_key_ids": ids_out}
+
+
+def _address_outputs(out_address: np.ndarray, a1: int, sp: Spill,
+                     new: Callable[..., np.ndarray]) -> dict[str, np.ndarray]:
+    """address -> outputs CSR (chain order within an address), in passes over address id ranges."""
+    o = out_address.shape[0]
+    rows = sp.rows(16)
+    n = 0
+    for s in range(0, o, rows):
+        n += int(np.count_nonzero(out_address[s:s + rows] >= 0))
+    ptr = new("addr_ptr", a1 + 1, np.int64, 0)  # counts at [1:] until the cumsum
+    outs = new("addr_outs", n, np.int64)
+    k = _passes(n, sp)
+    cur = 0
+    for i in range(k):
+        alo, ahi = a1 * i // k, a1 * (i + 1) // k
+        got_a, got_o = [], []
+        for s in range(0, o, rows):
+            chunk = out_address[s:s + rows]
+            sel = np.flatnonzero((chunk >= alo) & (chunk < ahi))
+            got_a.append(chunk[sel])
+            got_o.append(sel + s)
+        addr = np.concatenate(got_a) if got_a else np.zeros(0, np.int64)
+        oid = np.concatenate(got_o).astype(np.int64) if got_o else np.zeros(0, np.int64)
+        del got_a, got_o
+        order = np.argsort(addr, kind="stable")
+        m = order.shape[0]
+        outs[cur:cur + m] = oid[order]
+        cur += m
+        if ahi > alo:
+            ptr[alo + 1:ahi + 1] = np.bincount(addr - alo, minlength=ahi - alo)
+    if cur != n:
+        raise StoreError(f"graph index: {n - cur} outputs pay address ids beyond the last address",
+                         hint="run `fundtrail fsck`")
+    _cumsum(ptr, sp.rows(16))
+    return {"addr_ptr": ptr, "addr_outs": outs}
