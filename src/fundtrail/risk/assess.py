@@ -81,10 +81,10 @@ class Assessor:
 
     def __init__(self, store: Store, chain: str, profile: Profile, step: Step = no_step, *,
                  graph: GraphIndex | None = None, tagmap: TagMap | None = None,
-                 tagged: Container[str] | None = None) -> None:
+                 tagged: Container[str] | None = None, memory_limit: int | None = None) -> None:
         """`graph` and `tagmap`: already loaded ones to share (a workspace's caches), else loaded here;
         `tagged`: the tagged addresses, to skip the catalog for untagged ones (a workspace's `TagRows`:
-        no catalog visit at all)."""
+        no catalog visit at all); `memory_limit`: for building the exposure index (docs/scale.md)."""
         self.store, self.chain, self.profile = store, chain, profile
         self.tagged = tagged
         self._members: tuple[np.ndarray, np.ndarray] | None = None  # (order, sorted cluster labels)
@@ -97,7 +97,8 @@ class Assessor:
             self.tagmap = tagmap if tagmap is not None else TagMap.load(store, self.graph)
         with step(f"updating the exposure index of {chain}"):
             self.exposure = ExposureIndex.ensure(store, self.graph, profile.exposure_categories,
-                                                 self.tagmap.category_array(self.graph.n_addresses))
+                                                 self.tagmap.category_array(self.graph.n_addresses),
+                                                 memory_limit=memory_limit)
         self.names = Names(self.graph)
 
     def _tags(self, address: int, by_text: list[TagEvidence]) -> list[TagEvidence]:

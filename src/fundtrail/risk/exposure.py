@@ -34,6 +34,7 @@ import numpy as np
 from fundtrail.store.lake import Store
 from fundtrail.store.spill import Spill, default_limit
 from fundtrail.trace.graph import GraphIndex, staging_dir, write_index
+from fundtrail.store.mapped import load_mapped
 
 FORMAT = "fundtrail-exposure/1"
 
@@ -296,8 +297,8 @@ class ExposureIndex:
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("format") == FORMAT and meta.get("key") == key:
-                return cls(graph, categories, addr_cat, np.load(path / "incoming.npy", mmap_mode="r"),
-                           np.load(path / "outgoing.npy", mmap_mode="r"), path)
+                return cls(graph, categories, addr_cat, load_mapped(path / "incoming.npy"),
+                           load_mapped(path / "outgoing.npy"), path)
         k = other + 1  # last column: tagged with a category outside the profile
         args = (graph.tx_first_out, graph.tx_in_ptr, graph.in_prev, graph.out_value, graph.out_address,
                 addr_cat, graph.tx_coinbase, k)
@@ -312,8 +313,8 @@ class ExposureIndex:
             write_index(path, {"incoming": inc, "outgoing": out},
                         {"format": FORMAT, "key": key, "categories": list(categories)}, staged=True)
             del inc, out
-        return cls(graph, categories, addr_cat, np.load(path / "incoming.npy", mmap_mode="r"),
-                   np.load(path / "outgoing.npy", mmap_mode="r"), path)
+        return cls(graph, categories, addr_cat, load_mapped(path / "incoming.npy"),
+                   load_mapped(path / "outgoing.npy"), path)
 
     def of_addresses(self, addresses: np.ndarray) -> AddressExposure:
         """Exposure of each address id (-1 rows: no activity, all zero)."""

@@ -39,6 +39,7 @@ from fundtrail.store.partitions import FILE_MODE, make_private_dir
 from fundtrail.store.spill import Spill, default_limit
 from fundtrail.trace.graph_build import build_arrays
 from fundtrail.trace.graph_build import column_numpy as column_numpy
+from fundtrail.store.mapped import load_mapped
 
 FORMAT = "fundtrail-graph/1"
 _ARRAYS = ("tx_first_out", "tx_in_ptr", "tx_time", "tx_height", "tx_coinbase", "txid", "in_prev", "out_value",
@@ -160,7 +161,7 @@ class GraphIndex:
         if missing:
             raise StoreError(f"graph index {path} lacks {missing[0]}.npy",
                              hint="rebuild it with `fundtrail graph build --full`")
-        arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        arrays = {name: load_mapped(path / f"{name}.npy") for name in _ARRAYS}
         return cls(chain=chain, path=path, meta=meta, **arrays)
 
     @classmethod

@@ -191,7 +191,7 @@ class ClusterOps(LookupBase):
         try:
             summary = run_clustering(self.store, ch.name, heuristics=names, change_floor=req.change_floor,
                                      coinjoin_floor=req.coinjoin_floor, full=req.full, hot_wallets=hot,
-                                     service_labels=services,
+                                     service_labels=services, memory_limit=self.settings.memory_limit_bytes,
                                      progress=lambda done, total: progress("clustering", done, total))
         finally:
             self._forget_clustering(ch.name)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from fundtrail.errors import FundtrailError, StoreError, UsageError
 from fundtrail.settings import Settings
 from fundtrail.store import Store
-from fundtrail.store import migrations
+from fundtrail.store import migrations, spill
 from fundtrail.store.select import select_chain
 
 T = TypeVar("T")
@@ -149,6 +149,8 @@ class WorkspaceBase:
             else:
                 _check_schema(st)
         st.memo_chains = True  # chains change only by ingest; refresh() reads them again
+        # the whole-chain stages' budget when a caller passes none (docs/scale.md): this workspace's setting
+        spill.set_default_limit(settings.memory_limit_bytes)
         ws = cls(settings, st, writable=writable or create, actor=actor)
         ws.schema_at_open = before
         ws.remember_state()

@@ -235,7 +235,7 @@ class RiskOps(IndexOps):
                     return AccountAssessor(self.store, name, prof, step, graph=self.account_graph(name),
                                            tagmap=tagmap, tagged=self.tagged_addresses())
                 return Assessor(self.store, name, prof, step, graph=self.graph_index(name), tagmap=tagmap,
-                                tagged=self.tagged_addresses())
+                                tagged=self.tagged_addresses(), memory_limit=self.settings.memory_limit_bytes)
 
             return self.cached(("risk-assessor", name, prof.label, prof.source), build, chain=name)
 

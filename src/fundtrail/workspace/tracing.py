@@ -265,7 +265,8 @@ class TraceOps(IndexOps):
 
         name = self.chain(chain, family="utxo", what="graph build").name
         t0 = time.perf_counter()
-        g = GraphIndex.ensure(self.store, name, full=full, progress=progress)
+        g = GraphIndex.ensure(self.store, name, full=full, progress=progress,
+                              memory_limit=self.settings.memory_limit_bytes)
         self.cached(("graph", name), lambda: g, chain=name)
         return GraphBuildResult(chain=name, path=str(g.path), transactions=g.n_tx, outputs=g.n_outputs,
                                 addresses=g.n_addresses, bytes=g.size_bytes(),
