@@ -112,6 +112,10 @@ def _outgoing_pass(tx_first_out, tx_in_ptr, in_prev, out_value, out_address, add
     return out
 
 
+#: the two passes, for the Spark job's per-chunk run (`spark.exposure_passes`), which seeds `res`
+incoming_pass, outgoing_pass = _incoming_pass, _outgoing_pass
+
+
 @nb.njit(cache=True, nogil=True)
 def _address_totals(addresses, addr_ptr, addr_outs, out_value, out_spent_by, inc, out, k):
     """Per address: received, sent, indirect incoming and outgoing exposure (sums over outputs)."""
@@ -258,6 +262,29 @@ class AddressExposure:
                 "outgoing": {"direct": part(self.direct_out, snt), "indirect": part(self.indirect_out, snt)}}
 
 
+def exposure_key(graph: GraphIndex, categories: tuple[str, ...],
+                 tagged: dict[int, str] | np.ndarray) -> tuple[np.ndarray, str]:
+    """(each address id's column, -1 untagged, `len(categories)` another category; the index's key):
+    the key names the graph state, the categories and the tags an index was computed for, so a
+    reader accepts only a matching one (whoever computed it: this module or the Spark job)."""
+    addr_cat = np.full(graph.n_addresses, -1, np.int8)
+    col = {c: i for i, c in enumerate(categories)}
+    other = len(categories)
+    if isinstance(tagged, dict):
+        for a, c in tagged.items():
+            if 0 <= a < graph.n_addresses:
+                addr_cat[a] = col.get(c, other)
+    else:  # a range of ids at a time: no temporaries the size of the chain
+        arr = np.asarray(tagged, object)[:graph.n_addresses]
+        for lo in range(0, arr.shape[0], 1 << 20):
+            part = arr[lo:lo + (1 << 20)]
+            present = np.flatnonzero(part != None)  # noqa: E711 - elementwise, not identity
+            addr_cat[present + lo] = [col.get(c, other) for c in part[present]]
+    key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
+                         + addr_cat.tobytes()).hexdigest()[:24]
+    return addr_cat, key
+
+
 class ExposureIndex:
     """Per-output incoming/outgoing exposure of one chain for a set of categories and tags."""
 
@@ -277,21 +304,7 @@ class ExposureIndex:
         there) but add to no column. The two per-output arrays are built in memory when they fit
         `memory_limit` (default: `store.spill.default_limit()`), else in place in their files.
         """
-        addr_cat = np.full(graph.n_addresses, -1, np.int8)
-        col = {c: i for i, c in enumerate(categories)}
-        other = len(categories)
-        if isinstance(tagged, dict):
-            for a, c in tagged.items():
-                if 0 <= a < graph.n_addresses:
-                    addr_cat[a] = col.get(c, other)
-        else:  # a range of ids at a time: no temporaries the size of the chain
-            arr = np.asarray(tagged, object)[:graph.n_addresses]
-            for lo in range(0, arr.shape[0], 1 << 20):
-                part = arr[lo:lo + (1 << 20)]
-                present = np.flatnonzero(part != None)  # noqa: E711 - elementwise, not identity
-                addr_cat[present + lo] = [col.get(c, other) for c in part[present]]
-        key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
-                             + addr_cat.tobytes()).hexdigest()[:24]
+        addr_cat, key = exposure_key(graph, categories, tagged)
         path = store.root / "derived" / graph.chain / "exposure"
         meta_path = path / "meta.json"
         if meta_path.exists():
@@ -299,7 +312,7 @@ class ExposureIndex:
             if meta.get("format") == FORMAT and meta.get("key") == key:
                 return cls(graph, categories, addr_cat, load_mapped(path / "incoming.npy"),
                            load_mapped(path / "outgoing.npy"), path)
-        k = other + 1  # last column: tagged with a category outside the profile
+        k = len(categories) + 1  # last column: tagged with a category outside the profile
         args = (graph.tx_first_out, graph.tx_in_ptr, graph.in_prev, graph.out_value, graph.out_address,
                 addr_cat, graph.tx_coinbase, k)
         tmp = staging_dir(path)  # swapped in by rename, private to the owner (0700 / 0600) as the whole store

@@ -19,7 +19,6 @@ writes the two arrays into memory-mapped files part by part and swaps them in by
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -35,7 +34,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from fundtrail.errors import StoreError
-from fundtrail.risk.exposure import FORMAT
+from fundtrail.risk.exposure import FORMAT, exposure_key
 from fundtrail.spark import exposure_passes as xp
 from fundtrail.spark.session import Lake
 from fundtrail.spark.staging import _staging, uploaded
@@ -52,16 +51,9 @@ CHUNK_TXS = 250_000
 
 
 def index_key(graph: GraphIndex, categories: tuple[str, ...], tagged: np.ndarray) -> tuple[np.ndarray, str]:
-    """(column per address id, key) as `ExposureIndex.ensure` computes them from `tagged` (an object
-    array over address ids: a category or None): the key says which index the readers accept."""
-    addr_cat = np.full(graph.n_addresses, -1, np.int8)
-    col = {c: i for i, c in enumerate(categories)}
-    arr = np.asarray(tagged, object)[:graph.n_addresses]
-    present = np.flatnonzero(arr != None)  # noqa: E711 - elementwise, not identity
-    addr_cat[present] = [col.get(c, len(categories)) for c in arr[present]]
-    key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
-                         + addr_cat.tobytes()).hexdigest()[:24]
-    return addr_cat, key
+    """(column per address id, key) exactly as `ExposureIndex.ensure` computes them: the key says
+    which index the readers accept."""
+    return exposure_key(graph, categories, tagged)
 
 
 def pass_rows(spark: SparkSession, lake: Lake, tags: DataFrame, chunk_txs: int) -> DataFrame:

@@ -7,8 +7,9 @@ order, with the same float64 accumulation and the same float32 stores, on a loca
 are the chunk's own outputs followed by the outside outputs its inputs spend. The rows that another
 chunk wrote before this one in the loop's order are seeded with the exact float32 vectors it wrote
 (the "carry" rows); every other row starts at zero, as in the whole-chain loop. So every vector
-stored is bit for bit the engine's. The kernels restate the engine's loops with a seeded array
-(the engine's allocate theirs); tests/spark compares the two indexes byte for byte.
+stored is bit for bit the engine's: the chunk runs the engine's own kernels
+(`risk.exposure.incoming_pass`/`outgoing_pass`, whose result array the caller gives, here seeded);
+tests/spark compares the two indexes byte for byte.
 
 Rows in (one table per chunk; `kind`): 0 a transaction (tx_id, coinbase), 1 an input (tx_id, n,
 prev = spent output id or null, value and cat of the spent output), 2 an output (output_id, tx_id,
@@ -21,78 +22,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 import pyarrow as pa
 
 from fundtrail.errors import DataError
+from fundtrail.risk.exposure import incoming_pass, outgoing_pass
 
 KIND_TX, KIND_IN, KIND_OUT, KIND_CARRY = 0, 1, 2, 3
 RESULT = -1
 
 
-@nb.njit(cache=True, nogil=True)
-def incoming_chunk(tx_first_out, tx_in_ptr, in_prev, out_value, out_cat, coinbase, inc):  # pragma: no cover
-    """The engine's incoming pass over one chunk, into the seeded `inc` (local rows)."""
-    n_tx = tx_first_out.shape[0] - 1
-    k = inc.shape[1]
-    vec = np.zeros(k, np.float64)
-    for t in range(n_tx):
-        if coinbase[t]:
-            continue
-        total = 0.0
-        vec[:] = 0.0
-        for j in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
-            p = in_prev[j]
-            if p < 0:
-                continue
-            v = out_value[p]
-            total += v
-            c = out_cat[p]
-            if c >= 0:
-                vec[c] += v
-            else:
-                for i in range(k):
-                    vec[i] += inc[p, i]
-        if total <= 0.0:
-            continue
-        for o in range(tx_first_out[t], tx_first_out[t + 1]):
-            f = out_value[o] / total
-            for i in range(k):
-                inc[o, i] = vec[i] * f
-
-
-@nb.njit(cache=True, nogil=True)
-def outgoing_chunk(tx_first_out, tx_in_ptr, in_prev, out_value, out_cat, coinbase, out):  # pragma: no cover
-    """The engine's outgoing pass over one chunk (last transaction first), into the seeded `out`."""
-    n_tx = tx_first_out.shape[0] - 1
-    k = out.shape[1]
-    vec = np.zeros(k, np.float64)
-    for t in range(n_tx - 1, -1, -1):
-        if coinbase[t]:
-            continue
-        total = 0.0
-        for j in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
-            p = in_prev[j]
-            if p >= 0:
-                total += out_value[p]
-        if total <= 0.0:
-            continue
-        vec[:] = 0.0
-        for q in range(tx_first_out[t], tx_first_out[t + 1]):
-            c = out_cat[q]
-            if c >= 0:
-                vec[c] += out_value[q]
-            else:
-                for i in range(k):
-                    vec[i] += out[q, i]
-        for j in range(tx_in_ptr[t], tx_in_ptr[t + 1]):
-            p = in_prev[j]
-            if p < 0:
-                continue
-            f = out_value[p] / total
-            for i in range(k):
-                out[p, i] = vec[i] * f
+def _rows(ch: Chunk) -> np.ndarray:
+    """Each local output row as its own "address" (so the engine's `addr_cat[out_address[o]]` reads
+    the row's category)."""
+    return np.arange(ch.out_value.shape[0], dtype=np.int64)
 
 
 def _np(col: pa.ChunkedArray, dtype: type, fill: int = -1) -> np.ndarray:
@@ -190,7 +133,9 @@ def incoming(ch: Chunk, chunk: int, chunk_txs: int, k: int) -> pa.Table:
     rows for later chunks: untagged outputs spent there, not all zero."""
     inc = np.zeros((ch.out_value.shape[0], k), np.float32)
     _seed(inc, ch.ext_ids, ch.n_own, ch)
-    incoming_chunk(ch.tx_first_out, ch.tx_in_ptr, ch.in_prev, ch.out_value, ch.out_cat, ch.coinbase, inc)
+    # the engine's own pass: local rows stand for addresses, so `out_cat` is the address categories
+    incoming_pass(ch.tx_first_out, ch.tx_in_ptr, ch.in_prev, ch.out_value, _rows(ch), ch.out_cat, ch.coinbase,
+                  inc.shape[1], inc)
     own = inc[:ch.n_own]
     nz = own.any(axis=1)
     spent_in = np.where(ch.own_spender >= 0, ch.own_spender // chunk_txs, -1)
@@ -206,7 +151,8 @@ def outgoing(ch: Chunk, chunk: int, first_out: np.ndarray, first_chunk: np.ndarr
     `first_out`/`first_chunk`: the first output id of each chunk that has outputs, ascending."""
     out = np.zeros((ch.out_value.shape[0], k), np.float32)
     _seed(out, ch.own_ids, 0, ch)
-    outgoing_chunk(ch.tx_first_out, ch.tx_in_ptr, ch.in_prev, ch.out_value, ch.out_cat, ch.coinbase, out)
+    outgoing_pass(ch.tx_first_out, ch.tx_in_ptr, ch.in_prev, ch.out_value, _rows(ch), ch.out_cat, ch.coinbase,
+                  out.shape[1], out)
     rows = np.unique(ch.in_prev[ch.in_prev >= 0])
     rows = rows[out[rows].any(axis=1)]
     ids = ch.global_ids(rows)
