@@ -70,7 +70,8 @@ def test_bad_requests_name_the_field_and_create_nothing(tmp_path: Path) -> None:
              ({}, "source"),
              ({"raw": [tmp_path / "a"], "network": "moon"}, "network"),
              ({"raw": [tmp_path / "a"], "undo_file": [tmp_path / "u", tmp_path / "v"]}, "undo_file"),
-             ({"blocks_dir": tmp_path, "follow": True}, "follow")]
+             ({"raw": [tmp_path / "a"], "follow": True}, "follow"),
+             ({"blocks_dir": tmp_path, "follow": True, "undo": True}, "undo")]
     for kwargs, field in cases:
         with pytest.raises(UsageError) as err:
             IngestBitcoinRequest(**kwargs)

@@ -92,7 +92,7 @@ def register(ingest_app: typer.Typer) -> None:
             help="Seconds one RPC request may take in total (default: setting rpc_timeout, 60)."),
         from_height: int | None = typer.Option(None, "--from", help="First height (RPC)."),
         to_height: int | None = typer.Option(None, "--to", help="Last height (RPC; default: the tip)."),
-        follow: bool = typer.Option(False, "--follow", help="Keep following the node's tip (RPC)."),
+        follow: bool = typer.Option(False, "--follow", help="Keep following the node's tip (--rpc or --blocks-dir)."),
         poll: float = typer.Option(10.0, "--poll-interval", help="Seconds between tip checks in --follow."),
         network: str | None = typer.Option(None, "--network", help="mainnet, testnet, testnet4, signet, regtest "
                                               "(default: from the data)."),

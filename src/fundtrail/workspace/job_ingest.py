@@ -102,6 +102,12 @@ class IngestOps(WorkspaceBase):
         from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir, ingest_raw_files, ingest_rpc
 
         s = self.settings
+        if req.blocks_dir is not None and req.follow:
+            from fundtrail.ingest.bitcoin.follow_blk import follow_blocks_dir
+
+            return follow_blocks_dir(self.store, req.blocks_dir, network=net, progress=update,
+                                     poll_interval=req.poll_interval, should_stop=should_stop,
+                                     max_block_bytes=s.max_block_bytes, **batching)
         if req.blocks_dir is not None:
             return ingest_blocks_dir(self.store, req.blocks_dir, network=net, use_undo=req.undo,
                                      progress=update, max_block_bytes=s.max_block_bytes, **batching)

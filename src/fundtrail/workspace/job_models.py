@@ -74,8 +74,11 @@ class IngestBitcoinRequest(Model):
                              field="rpc_timeout")
         if self.poll_interval <= 0:
             raise UsageError("poll_interval must be positive", field="poll_interval")
-        if self.follow and not self.rpc:
-            raise UsageError("follow needs a node (rpc)", field="follow")
+        if self.follow and not (self.rpc or self.blocks_dir):
+            raise UsageError("follow needs a node: an RPC endpoint or its blocks directory", field="follow")
+        if self.follow and self.undo:
+            raise UsageError("undo data (rev files) is not read by a follow run; use it in a run without follow",
+                             field="undo")
         return self
 
 

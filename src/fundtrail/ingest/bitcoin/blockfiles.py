@@ -13,7 +13,8 @@ record, a partial frame at the end) is skipped by resynchronising on the next ma
 Core's reindex does: the blocks after it are still read, and every skipped byte range is reported
 (`ScanResult.errors`), so that the ingest ends with a DataError (exit 3) after storing the good
 blocks and never drops blocks silently. Zeros running to the end of a file are Core's
-preallocation, not damage.
+preallocation, not damage (zeros as stored: preallocated space is never XORed with `xor.dat`).
+A follow run scans each file on from where its records ended (`scan_file(live=True)`, `blktail`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ScanResult:
     network: Network | None
     candidates: list[Candidate] = field(default_factory=list)
     errors: list[DataError] = field(default_factory=list)  # raised after ingesting the rest
+    next_seq: int = 0  # order of appearance of the next record found (a follow's scans go on counting)
 
     @property
     def error(self) -> DataError | None:
@@ -109,57 +111,77 @@ class BlocksDir:
             self.xor_key = None
 
     def _read(self, fh, path: Path, offset: int, n: int) -> bytes:
+        return self._clear(self._raw(fh, offset, n), offset)
+
+    @staticmethod
+    def _raw(fh, offset: int, n: int) -> bytes:
         fh.seek(offset)
-        data = fh.read(n)
+        return fh.read(n)
+
+    def _clear(self, data: bytes, offset: int) -> bytes:
         return deobfuscate(data, self.xor_key, offset) if self.xor_key else data
 
     def _next_magic(self, fh, path: Path, start: int, size: int, magics: tuple[bytes, ...]) -> tuple[int, bool]:
-        """(offset of the next record magic at or after `start`, or `size`; is everything skipped zero?)"""
+        """(offset of the next record magic at or after `start`, or `size`; is everything skipped zero?)
+
+        Zeros are looked for in the bytes as stored: preallocated space is zeros on disk, never XORed."""
         pos, zeros = start, True
         while pos < size:
-            chunk = self._read(fh, path, pos, _CHUNK + 3)
+            raw = self._raw(fh, pos, _CHUNK + 3)
+            chunk = self._clear(raw, pos)
             hits = [i for i in (chunk.find(m) for m in magics) if i >= 0]
             if hits:
                 cut = min(hits)
-                return pos + cut, zeros and not any(chunk[:cut])
-            zeros = zeros and not any(chunk[:_CHUNK])
+                return pos + cut, zeros and not any(raw[:cut])
+            zeros = zeros and not any(raw[:_CHUNK])
             pos += _CHUNK
         return size, zeros
 
     def scan(self, network: Network | None) -> ScanResult:
         """Read every record frame and header; skip damaged ranges, resynchronising on the magic."""
         result = ScanResult(network)
-        seq = 0
         for path in self.files:
-            size = path.stat().st_size
-            ranges: list[list] = []
-            with open(path, "rb") as fh:
-                pos = 0
-                while pos < size:
-                    frame = self._read(fh, path, pos, 88)
-                    magic = frame[:4]
-                    length = int.from_bytes(frame[4:8], "little") if len(frame) >= 8 else 0
-                    if len(frame) < 8:
-                        problem: str | None = f"partial record frame of {len(frame)} bytes at the end of the file"
-                    else:
-                        problem = _frame_problem(magic, length, size - pos - 8, result.network, self.max_block_bytes)
-                    if problem is None:
-                        if result.network is None:
-                            result.network = NETWORK_BY_MAGIC[magic]
-                        header = Header.parse(frame[8:88])
-                        result.candidates.append(Candidate(header, FileLoc(path, pos + 8, length), seq))
-                        seq += 1
-                        pos += 8 + length
-                        continue
-                    magics = (result.network.magic,) if result.network else tuple(NETWORK_BY_MAGIC)
-                    nxt, zeros = self._next_magic(fh, path, pos + 1, size, magics)
-                    zeros = zeros and frame[:1] == b"\x00"
-                    if nxt >= size and zeros:
-                        break  # Core preallocates files with zeros: the rest is empty
-                    _add_range(ranges, pos, nxt, "zeros instead of a block record" if zeros else problem)
-                    pos = nxt
-            result.errors.extend(_range_errors(str(path), ranges, size))
+            self.scan_file(path, 0, path.stat().st_size, result)
         return result
+
+    def scan_file(self, path: Path, start: int, size: int, result: ScanResult, *, live: bool = False) -> int:
+        """Scan `path` from byte `start` to `size`, adding to `result`; returns where the records end.
+
+        `live` (the file a node is appending to, `--follow`): a problem with no record after it is
+        a record still being written, or the preallocated zeros: the scan stops there, unreported,
+        and returns its offset to resume from; damage is reported once a record follows it.
+        """
+        ranges: list[list] = []
+        with open(path, "rb") as fh:
+            pos = start
+            while pos < size:
+                stored = self._raw(fh, pos, 88)
+                frame = self._clear(stored, pos)
+                magic = frame[:4]
+                length = int.from_bytes(frame[4:8], "little") if len(frame) >= 8 else 0
+                if len(frame) < 8:
+                    problem: str | None = f"partial record frame of {len(frame)} bytes at the end of the file"
+                else:
+                    problem = _frame_problem(magic, length, size - pos - 8, result.network, self.max_block_bytes)
+                if problem is not None and live and (len(frame) < 8 or problem.startswith("truncated")):
+                    break  # the node is writing this record: not resynchronised on a magic in its body
+                if problem is None:
+                    if result.network is None:
+                        result.network = NETWORK_BY_MAGIC[magic]
+                    header = Header.parse(frame[8:88])
+                    result.candidates.append(Candidate(header, FileLoc(path, pos + 8, length), result.next_seq))
+                    result.next_seq += 1
+                    pos += 8 + length
+                    continue
+                magics = (result.network.magic,) if result.network else tuple(NETWORK_BY_MAGIC)
+                nxt, zeros = self._next_magic(fh, path, pos + 1, size, magics)
+                zeros = zeros and stored[:1] == b"\x00"
+                if nxt >= size and (zeros or live):
+                    break  # Core preallocates files with zeros: the rest is empty (or being written)
+                _add_range(ranges, pos, nxt, "zeros instead of a block record" if zeros else problem)
+                pos = nxt
+        result.errors.extend(_range_errors(str(path), ranges, size))
+        return min(pos, size)
 
     def read_block(self, loc: FileLoc) -> bytes:
         with open(loc.path, "rb") as fh:
