@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import Field
 
 from fundtrail.workspace.core import Model
 from fundtrail.workspace.risk import RiskReport
-
-M = TypeVar("M", bound=Model)
 
 __all__ = ["KytAlert", "KytAssessment", "KytFacts", "KytFlow", "KytParty", "KytTransferRequest", "KytTransferResult"]
 
@@ -56,7 +54,7 @@ class KytParty(Model):
 class KytFacts(Model):
     """What both the assessment and the registration say of a transfer (its chain, transaction,
     block, named outputs, amount, counterparties and their risk): one definition of the shared
-    fields. The subclasses keep their documented field order (`_in_order`)."""
+    fields (JSON keys: these first, then the subclass's own)."""
 
     chain: str
     txid: str
@@ -73,16 +71,6 @@ class KytFacts(Model):
     notes: list[str]
 
 
-def _in_order(model: type[M], *names: str) -> type[M]:
-    """`model` with its fields in the documented order (a subclass's fields come after its base's;
-    the JSON keys and the schema's `required` list follow this order, as before the base existed)."""
-    fields = model.__pydantic_fields__
-    assert set(names) == set(fields), sorted(set(names) ^ set(fields))
-    model.__pydantic_fields__ = {name: fields[name] for name in names}
-    model.model_rebuild(force=True)
-    return model
-
-
 class KytAssessment(KytFacts):
     """What a transfer is, before it is registered: its block, the outputs it names and their amount
     (base units), the counterparty addresses (received: the paying inputs' addresses; sent: the
@@ -95,8 +83,6 @@ class KytAssessment(KytFacts):
     parties: list[KytParty]
 
 
-_in_order(KytAssessment, "request", "chain", "txid", "height", "block_hash", "time", "outputs", "amount", "unit",
-          "counterparties", "score", "severity", "risk", "inputs", "named", "parties", "notes")
 
 
 class KytAlert(Model):
@@ -130,6 +116,3 @@ class KytTransferResult(KytFacts):
     alerts_hidden: int
 
 
-_in_order(KytTransferResult, "transfer_id", "created", "chain", "txid", "output", "address", "direction",
-          "customer_ref", "registered_at", "registered_by", "height", "block_hash", "time", "outputs", "amount",
-          "unit", "counterparties", "score", "severity", "risk", "alerts", "alerts_hidden", "notes")
