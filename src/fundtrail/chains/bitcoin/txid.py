@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
+from concurrent.futures import Executor
 
 import numba as nb
 import numpy as np
@@ -35,7 +36,8 @@ def _load_libcrypto():
 _LIB = _load_libcrypto()
 NATIVE = _LIB is not None
 # The libcrypto functions are passed to the kernels as arguments (not globals) so that numba can
-# cache the compiled kernels on disk.
+# cache the compiled kernels on disk. The kernels release the GIL (the pipeline hashes the next
+# batch in a worker thread); OpenSSL's SHA-256 functions are thread-safe on separate contexts.
 
 if NATIVE:
     _init = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)(("SHA256_Init", _LIB))
@@ -43,7 +45,7 @@ if NATIVE:
         ("SHA256_Update", _LIB))
     _final = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(("SHA256_Final", _LIB))
 
-    @nb.njit(cache=True)
+    @nb.njit(cache=True, nogil=True)
     def _txids_native(_init, _update, _final, buf, starts, ends, io_s, io_e, segwit, out, ctx, tmp):
         b = buf.ctypes.data
         c = ctx.ctypes.data
@@ -64,7 +66,7 @@ if NATIVE:
             _update(c, t, 32)
             _final(o + 32 * i, c)
 
-    @nb.njit(cache=True)
+    @nb.njit(cache=True, nogil=True)
     def _merkle_native(_init, _update, _final, txids, first, count, roots, mutated, scratch, ctx, tmp):
         c = ctx.ctypes.data
         t = tmp.ctypes.data
@@ -97,13 +99,25 @@ if NATIVE:
             roots[blk, :] = scratch[:32]
 
 
-def compute_txids(pb: ParsedBatch) -> np.ndarray:
-    """Return the txids of all transactions in the batch as an (n_tx, 32) uint8 array (internal order)."""
+def compute_txids(pb: ParsedBatch, helper: Executor | None = None) -> np.ndarray:
+    """Return the txids of all transactions in the batch as an (n_tx, 32) uint8 array (internal order).
+
+    With `helper` (an executor with a thread to spare) the second half is hashed there at once."""
     n = pb.n_tx
     if NATIVE:
         out = np.zeros((n, 32), np.uint8)
-        _txids_native(_init, _update, _final, pb.buf, pb.tx_start, pb.tx_end, pb.tx_io_start, pb.tx_io_end,
-                      pb.tx_segwit, out, np.zeros(256, np.uint8), np.zeros(32, np.uint8))
+
+        def part(lo: int, hi: int) -> None:
+            _txids_native(_init, _update, _final, pb.buf, pb.tx_start[lo:hi], pb.tx_end[lo:hi],
+                          pb.tx_io_start[lo:hi], pb.tx_io_end[lo:hi], pb.tx_segwit[lo:hi], out[lo:hi],
+                          np.zeros(256, np.uint8), np.zeros(32, np.uint8))
+
+        if helper is None or n < 2:
+            part(0, n)
+        else:
+            later = helper.submit(part, n // 2, n)
+            part(0, n // 2)
+            later.result()
         return out
     return _txids_hashlib(pb)
 

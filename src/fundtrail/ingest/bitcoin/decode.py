@@ -1,7 +1,9 @@
 """Decode a parsed batch into store rows: integer ids, address ids, input resolution, values, fees.
 
 Everything here is vectorised (numpy, numba) over the batch; Python loops run only over the rare
-cases (P2PK keys to hash, multisig and non-standard scripts, prevouts supplied by undo data).
+cases (P2PK keys to hash, multisig and non-standard scripts, prevouts supplied by undo data). The
+half that needs only the batch's bytes is `decode_free` (run ahead in a worker thread by the
+pipeline); `decode_state` is the half that reads and updates the ingest state, batch after batch.
 """
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-import numba as nb
 import numpy as np
 import pyarrow as pa
 
 from fundtrail.chains.bitcoin.address import classify_script
-from fundtrail.chains.bitcoin.addresskey import MIX, address_key, fingerprint
+from fundtrail.chains.bitcoin.addresskey import address_key, fingerprint
 from fundtrail.chains.bitcoin.parser import MAX_MONEY, ParsedBatch
 from fundtrail.chains.bitcoin.script import ScriptType
 from fundtrail.errors import DataError
+from fundtrail.ingest.bitcoin.decode_free import (
+    FreeDecode,
+    binary_column,
+    decode_free,
+    outpoint_keys,  # noqa: F401  (re-exported: state, links)
+    segment_sums,
+)
 from fundtrail.ingest.bitcoin.fptable import FingerprintTable
 from fundtrail.ingest.bitcoin.source import Prevout
 from fundtrail.store.tables import (
@@ -57,103 +65,27 @@ class BlockMeta:
     prevouts: tuple[Prevout, ...] | None = None
 
 
-@nb.njit(cache=True)
-def _address_fps(buf, out_type, pay_off, a, b, kind, flag):
-    """Fingerprint standard hash-type outputs in place; flag 1 = done, 2 = needs Python, 0 = none."""
-    mix = np.uint64(0x9E3779B97F4A7C15)
-    for i in range(out_type.shape[0]):
-        t = out_type[i]
-        if t == 2 or t == 3 or t == 4 or t == 5 or t == 6:
-            p = pay_off[i]
-            x = np.uint64(0)
-            y = np.uint64(0)
-            for k in range(8):
-                x |= np.uint64(buf[p + k]) << np.uint64(8 * k)
-                y |= np.uint64(buf[p + 8 + k]) << np.uint64(8 * k)
-            a[i] = x ^ (np.uint64(t) * mix)
-            b[i] = y
-            kind[i] = t
-            flag[i] = 1
-        elif t == 8:
-            flag[i] = 0
-        else:
-            flag[i] = 2
-
-
-@nb.njit(cache=True)
-def _gather32(buf, offs):
-    out = np.empty((offs.shape[0], 32), np.uint8)
-    for i in range(offs.shape[0]):
-        out[i, :] = buf[offs[i]:offs[i] + 32]
-    return out
-
-
-@nb.njit(cache=True)
-def _gather(buf, offs, lens):
-    """Concatenate buf[offs[i]:offs[i]+lens[i]]; returns (data, int32 offsets) for an Arrow binary array."""
-    offsets = np.zeros(offs.shape[0] + 1, np.int32)
-    for i in range(offs.shape[0]):
-        offsets[i + 1] = offsets[i] + lens[i]
-    data = np.empty(offsets[-1], np.uint8)
-    for i in range(offs.shape[0]):
-        data[offsets[i]:offsets[i + 1]] = buf[offs[i]:offs[i] + lens[i]]
-    return data, offsets
-
-
-def _binary(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> pa.Array:
-    data, offsets = _gather(buf, offs.astype(np.int64), lens.astype(np.int64))
-    return pa.Array.from_buffers(pa.binary(), len(offs), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
-def _special_payload(buf: memoryview, t: int, script_off: int, script_len: int, pay_off: int, pay_len: int) -> bytes:
-    if t == ScriptType.WITNESS_UNKNOWN:
-        return bytes([buf[script_off] - 0x50]) + bytes(buf[pay_off:pay_off + pay_len])
-    return bytes(buf[pay_off:pay_off + pay_len])
-
-
-def outpoint_keys(txid_bytes: np.ndarray, vout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fingerprints of outpoints from (n, >=16) uint8 txid rows and their output indexes."""
-    words = np.ascontiguousarray(txid_bytes[:, :16]).view(np.uint64)
-    mixed = (vout.astype(np.uint64) + np.uint64(1)) * np.uint64(MIX)
-    return words[:, 0].copy(), words[:, 1] ^ mixed
-
-
-def _segment_sums(values: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
-    cs = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
-    return cs[first + count] - cs[first]
-
-
 def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
                  state: ChainState) -> dict[str, pa.Table]:
     """Turn a parsed batch into Arrow tables for the lake, updating `state` (ids, UTXO set)."""
+    return decode_state(decode_free(pb, txids, metas), state)
+
+
+def decode_state(fd: FreeDecode, state: ChainState) -> dict[str, pa.Table]:
+    """The state half of decoding: address ids, input resolution against the unspent set, values,
+    and the batch's tables; updates `state`. Runs on the pipeline's main thread, batches in order."""
+    pb, txids, metas = fd.pb, fd.txids, fd.metas
     c = state.counters
     raw = pb.buf.data  # a memoryview of the buffer
     n_tx, n_out = pb.n_tx, pb.n_out
     tx_ids = np.arange(c.tx_id, c.tx_id + n_tx, dtype=np.int64)
     out_ids = np.arange(c.output_id, c.output_id + n_out, dtype=np.int64)
     block_ids = np.arange(c.block_id, c.block_id + pb.n_blocks, dtype=np.int64)
-    heights = np.array([m.height if m.height is not None else -1 for m in metas], np.int64)
-    tx_height = heights[pb.tx_block]
-    tx_index = (np.arange(n_tx) - pb.blk_first_tx[pb.tx_block]).astype(np.int32)
-    is_coinbase = tx_index == 0
+    tx_height, tx_index, is_coinbase = fd.tx_height, fd.tx_index, fd.is_coinbase
 
     # -- addresses -------------------------------------------------------------------------
-    a = np.zeros(n_out, np.uint64)
-    b = np.zeros(n_out, np.uint64)
-    kind = np.zeros(n_out, np.uint8)
-    flag = np.zeros(n_out, np.uint8)
-    _address_fps(pb.buf, pb.out_type, pb.out_pay_off, a, b, kind, flag)
-    special_payload: dict[int, bytes] = {}
-    for i in np.flatnonzero(flag == 2).tolist():
-        t = int(pb.out_type[i])
-        payload = _special_payload(raw, t, int(pb.out_script_off[i]), int(pb.out_script_len[i]),
-                                   int(pb.out_pay_off[i]), int(pb.out_pay_len[i]))
-        k, p = address_key(t, payload)
-        a[i], b[i] = fingerprint(k, p)
-        kind[i] = k
-        special_payload[i] = p
-    has_addr = flag != 0
-    addr_rows = np.flatnonzero(has_addr)
+    a, b, kind, flag, special_payload = fd.fp_a, fd.fp_b, fd.kind, fd.flag, fd.special_payload
+    addr_rows = fd.addr_rows
     ids, is_new, c_next_addr = state.addresses.get_or_assign(a[addr_rows], b[addr_rows], c.address_id)
     out_addr = np.full(n_out, -1, np.int64)
     out_addr[addr_rows] = ids
@@ -162,18 +94,11 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
     new_special = new_rows[flag[new_rows] == 2]
 
     # -- UTXO: add this batch's outputs, then spend inputs ---------------------------------
-    out_txid = txids[pb.out_tx]
-    out_n = (np.arange(n_out) - pb.tx_first_out[pb.out_tx]).astype(np.int64)
-    spendable = pb.out_type != ScriptType.OP_RETURN
-    ka, kb = outpoint_keys(out_txid[spendable], out_n[spendable])
+    out_n, spendable, ka, kb = fd.out_n, fd.spendable, fd.out_ka, fd.out_kb
     state.utxo.insert(ka, kb, np.stack([out_ids[spendable], pb.out_value[spendable],
                                         out_addr[spendable]], axis=1))
-    in_is_cb = is_coinbase[pb.in_tx]
-    real_in = np.flatnonzero(~in_is_cb)
-    prev_bytes = _gather32(pb.buf, pb.in_prev[real_in])
-    prev_vout = pb.in_vout[real_in]
-    ia, ib = outpoint_keys(prev_bytes, prev_vout)
-    found_vals, found = state.utxo.pop(ia, ib)
+    real_in, prev_bytes, prev_vout = fd.real_in, fd.prev_bytes, fd.prev_vout
+    found_vals, found = state.utxo.pop(fd.in_ka, fd.in_kb)
     prev_out_id = np.where(found, found_vals[:, 0], -1)
     in_value = np.where(found, found_vals[:, 1], -1)
     in_addr = np.where(found, found_vals[:, 2], -1)
@@ -189,21 +114,15 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
                                            out_ids, spendable, ka, kb, found_vals, found)
 
     # -- per transaction values -------------------------------------------------------------
-    tx_nin_real = np.where(is_coinbase, 0, pb.tx_nin).astype(np.int64)
-    out_value_tx = _segment_sums(pb.out_value, pb.tx_first_out, pb.tx_nout.astype(np.int64))
-    in_tx_of_real = pb.in_tx[real_in]
-    # inputs are in transaction order, so per-transaction sums are differences of a running sum
-    first_real = np.searchsorted(in_tx_of_real, np.arange(n_tx))
-    cnt_real = np.searchsorted(in_tx_of_real, np.arange(n_tx), side="right") - first_real
+    tx_nin_real, out_value_tx, in_tx_of_real = fd.tx_nin_real, fd.out_value_tx, fd.in_tx_of_real
+    first_real, cnt_real = fd.first_real, fd.cnt_real
     _check_input_sums(pb, metas, in_value, first_real, cnt_real)
-    val_full = _segment_sums(np.where(in_value >= 0, in_value, 0), first_real, cnt_real)
-    known_cnt = _segment_sums((in_value >= 0).astype(np.int64), first_real, cnt_real)
+    val_full = segment_sums(np.where(in_value >= 0, in_value, 0), first_real, cnt_real)
+    known_cnt = segment_sums((in_value >= 0).astype(np.int64), first_real, cnt_real)
     complete = (known_cnt == tx_nin_real) | is_coinbase
     in_value_tx = np.where(complete, val_full, -1)
     fee_tx = np.where(complete & ~is_coinbase, val_full - out_value_tx, np.where(is_coinbase, 0, -1))
-    base = 8 + (pb.tx_io_end - pb.tx_io_start)
-    total = pb.tx_end - pb.tx_start
-    weight = base * 3 + total
+    base, total, weight = fd.base, fd.total, fd.weight
     _check_values(pb, metas, fee_tx, complete, is_coinbase)
 
     # -- tables ---------------------------------------------------------------------------------
@@ -229,7 +148,7 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
         "value": pb.out_value, "script_type": pb.out_type, "address_id": opt(out_addr),
         "block_height": opt(tx_height[pb.out_tx]),
     }, schema=UTXO_TABLES["outputs"])
-    in_n = (real_in - pb.tx_first_in[pb.in_tx[real_in]]).astype(np.int32)
+    in_n = fd.in_n
     tables["inputs"] = pa.table({
         "tx_id": tx_ids[in_tx_of_real], "n": in_n, "prev_txid": h32(prev_bytes),
         "prev_vout": prev_vout, "sequence": pb.in_seq[real_in], "prev_output_id": opt(prev_out_id),
@@ -250,7 +169,7 @@ def decode_batch(pb: ParsedBatch, txids: np.ndarray, metas: list[BlockMeta],
         "script_type": np.concatenate([kind[new_std], kind[new_special],
                                        np.array([r[1] for r in extra], np.uint8)]),
         "payload": pa.concat_arrays([
-            _binary(pb.buf, pb.out_pay_off[new_std], pb.out_pay_len[new_std]),
+            binary_column(pb.buf, pb.out_pay_off[new_std], pb.out_pay_len[new_std]),
             pa.array([special_payload[i] for i in special_rows] + [r[2] for r in extra], pa.binary())]),
         "fp1": np.concatenate([a[new_std], a[new_special], np.array([r[3] for r in extra], np.uint64)]),
         "fp2": np.concatenate([b[new_std], b[new_special], np.array([r[4] for r in extra], np.uint64)]),

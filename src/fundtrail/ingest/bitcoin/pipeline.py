@@ -3,6 +3,10 @@
 Batch boundaries depend only on the blocks (a byte and block budget counted from the last commit),
 so a run that is killed and rerun cuts the same batches and assigns the same ids as one that was
 never interrupted.
+
+On two cores (`overlap=True`, the default) a worker thread parses, hashes and checks batch N+1 and
+decodes what needs no state while this thread stores batch N (`overlap.run_overlapped`); commits
+stay in order, the same batches, ids and files as one batch at a time (`overlap=False`).
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import numpy as np
 
 from fundtrail.chains.bitcoin.header import Header
 from fundtrail.chains.bitcoin.params import Network
-from fundtrail.chains.bitcoin.parser import parse_batch
-from fundtrail.chains.bitcoin.txid import compute_txids, merkle_roots
 from fundtrail.errors import DataError
 from fundtrail.ingest.bitcoin import validate
-from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState, decode_batch
+from fundtrail.ingest.bitcoin.batches import BatchCutter, Items, Staged, prepare_batch
+from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState, decode_state
+from fundtrail.ingest.bitcoin.decode_free import FreeDecode
+from fundtrail.ingest.bitcoin.overlap import run_overlapped
 from fundtrail.ingest.bitcoin.state import (
     load_state,
     save_snapshot,
@@ -72,13 +77,14 @@ class BitcoinIngest(ChainWriter):
 
     def __init__(self, store: Store, network: Network, *, batch_bytes: int = DEFAULT_BATCH_BYTES,
                  batch_blocks: int = DEFAULT_BATCH_BLOCKS, progress: Progress | None = None,
-                 verify_merkle: bool = True) -> None:
+                 verify_merkle: bool = True, overlap: bool = True) -> None:
         self.network = network
         self.chain = bitcoin_chain_name(network.name)
         self.batch_bytes = batch_bytes
         self.batch_blocks = batch_blocks
         self.progress = progress
         self.verify_merkle = verify_merkle
+        self.overlap = overlap  # False: each batch parsed and stored on this thread, one at a time
         self.skip_bad_blocks = False  # True: a bad block is reported in report.errors and skipped
         self._open_writer(store, self.chain)
         self._declare_chain("utxo", network.name)
@@ -122,29 +128,14 @@ class BitcoinIngest(ChainWriter):
     def ingest(self, blocks: Iterable[tuple[bytes, BlockMeta]], source: str) -> None:
         """Commit `blocks` (parent before child) in deterministic batches; skip stored ones."""
         self._begin_run(source)
-        pending: list[tuple[bytes, BlockMeta]] = []
-        size = 0
-        last_hash = None
-        for raw, meta in blocks:
-            h = Header.parse(raw[:80]).hash
-            if h in self.known or h == last_hash:  # stored, or the same block given twice in a row
-                self.report.skipped_known += 1
-                continue
-            last_hash = h
-            if not self.known and not pending and meta.height == 0 and h[::-1].hex() != self.network.genesis_hash:
-                self.report.warnings.append(
-                    f"the first block {h[::-1].hex()} is not the {self.network.name} genesis block; "
-                    "ingesting it as a chain of its own (simulated or test chain)")
-                log.info(self.report.warnings[-1])
-            pending.append((raw, meta))
-            size += len(raw)
-            if size >= self.batch_bytes or len(pending) >= self.batch_blocks:
-                self._commit_valid_prefix(pending, source)
-                pending, size = [], 0
-        if pending:
-            self._commit_valid_prefix(pending, source)
+        cutter = BatchCutter(self, blocks)
+        if not self.overlap:
+            while (items := cutter.next()) is not None:
+                self._commit_valid_prefix(items, source)
+            return
+        run_overlapped(self, cutter, source)
 
-    def _commit_valid_prefix(self, items: list[tuple[bytes, BlockMeta]], source: str) -> None:
+    def _commit_valid_prefix(self, items: Items, source: str) -> None:
         """Commit `items`; if one block is bad, commit the blocks before it, then raise its error."""
         try:
             self._commit(items, source)
@@ -152,8 +143,7 @@ class BitcoinIngest(ChainWriter):
             bad = next((i for i, (_, m) in enumerate(items) if exc.message.startswith(f"{m.origin}:")),
                        None)
             if self._state_dirty:  # decoding failed part-way through changing the state
-                self.state = load_state(self.store, self.chain)
-                self._state_dirty = False
+                self._reload_state()
             if bad:
                 self._commit_valid_prefix(items[:bad], source)
             if self.skip_bad_blocks and bad is not None:  # raw files: go on with the other blocks
@@ -164,54 +154,65 @@ class BitcoinIngest(ChainWriter):
                 return
             raise
 
-    def _commit(self, items: list[tuple[bytes, BlockMeta]], source: str) -> None:
-        raws = [r for r, _ in items]
-        metas = [m for _, m in items]
+    def _reload_state(self) -> None:
+        """The state from the store: after a failure left it changed past the last commit."""
+        self.state = load_state(self.store, self.chain)
+        self._state_dirty = False
+
+    def _check_headers(self, items: Items) -> None:
         if validate.VALIDATE:
             for raw, meta in items:
                 hdr = Header.parse(raw[:80])
                 reason = self.checker.check(hdr, meta.height)
                 if reason:
                     raise DataError(validate.pow_message(meta.origin, hdr, reason))
-        pb = parse_batch(raws, [m.origin for m in metas])
-        txids = compute_txids(pb)
-        if self.verify_merkle:
-            roots, mutated = merkle_roots(pb, txids)
-            for b in range(pb.n_blocks):
-                if roots[b].tobytes() != raws[b][36:68]:
-                    raise DataError(f"{metas[b].origin}: block {Header.parse(raws[b][:80]).hash_hex}: "
-                                    "merkle root in the header does not match the block's transactions; "
-                                    "the block is corrupt or altered")
-                if mutated[b] and validate.VALIDATE:
-                    raise DataError(f"{metas[b].origin}: block {Header.parse(raws[b][:80]).hash_hex}: "
-                                    "duplicate transactions keep the merkle root (CVE-2012-2459 "
-                                    "malleation); the block is not stored")
+
+    def _commit(self, items: Items, source: str) -> None:
+        self._check_headers(items)
+        self._store(items, prepare_batch(items, self.verify_merkle), source)
+
+    def _store(self, items: Items, fd: FreeDecode, source: str) -> None:
+        """The state stage of a batch: ids and input resolution, then its files and catalog commit."""
+        st = self._decode(items, fd)
+        self._commit_staged(st, self._write(st, self.next_batch), source)
+
+    def _decode(self, items: Items, fd: FreeDecode) -> Staged:
+        """Assign the batch's ids and resolve its inputs: the state moves past the batch."""
         c0 = self.state.counters
         start = (c0.block_id, c0.tx_id, c0.output_id, c0.address_id)
         self._state_dirty = True
-        tables = decode_batch(pb, txids, metas, self.state)
+        tables = decode_state(fd, self.state)
         self._state_dirty = False
-        batch_id = self.next_batch
+        c = self.state.counters
+        return Staged(items, fd.pb, tables, start, (c.block_id, c.tx_id, c.output_id, c.address_id))
+
+    def _write(self, st: Staged, batch_id: int) -> list[str]:
+        """Write the batch's partition files (not yet committed)."""
         name = f"batch-{batch_id:08d}.parquet"
         files = []
-        for t, tab in tables.items():
+        for t, tab in st.tables.items():
             if tab.num_rows:
                 files.append(self.store.write_partition(self.chain, t, name, tab))
                 if len(files) == 1:
                     crash_point("mid_write")  # one file of the batch written, the others not
+        return files
+
+    def _commit_staged(self, st: Staged, files: list[str], source: str) -> None:
+        """The commit point of a written batch, then the run's bookkeeping."""
         crash_point("before_commit")
+        pb, tables, start, end = st.pb, st.tables, st.start, st.end
+        batch_id = self.next_batch
         blocks = tables["blocks"]
         heights = [h for h in blocks.column("height").to_pylist() if h is not None]
         block_rows = self._block_rows(tables, pb, start, batch_id)
-        c = self.state.counters
         unresolved = int(np.count_nonzero(tables["inputs"].column("resolved_by").to_numpy() == 0))
         row = {
             "batch_id": batch_id, "source": source, "first_block_id": start[0],
-            "last_block_id": c.block_id - 1, "min_height": min(heights, default=None),
+            "last_block_id": end[0] - 1, "min_height": min(heights, default=None),
             "max_height": max(heights, default=None), "n_blocks": pb.n_blocks, "n_tx": pb.n_tx,
             "n_inputs": tables["inputs"].num_rows, "n_outputs": pb.n_out,
-            "n_new_addresses": tables["addresses"].num_rows, "next_block_id": c.block_id,
-            "next_tx_id": c.tx_id, "next_output_id": c.output_id, "next_address_id": c.address_id,
+            "n_new_addresses": tables["addresses"].num_rows, "next_block_id": end[0],
+            "next_tx_id": end[1], "next_output_id": end[2], "next_address_id": end[3],
             "run_id": self.run_id,
         }
         self._register_chain()
