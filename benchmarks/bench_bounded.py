@@ -10,7 +10,9 @@ without a limit, once with FUNDTRAIL_MEMORY_LIMIT=--limit, each bounded stage in
 (v1) of the limit plus --slack-mb (the documented constant: the interpreter, numba, DuckDB and
 pyarrow loaded, about 330 MB, and a clustering chunk's temporaries). Printed per stage: time, peak
 RSS (VmHWM, file pages included), peak RssAnon (sampled) and the cgroup's max usage; then whether
-the store tables, the cluster mapping, the indexes and the trace JSON are equal.
+the lake tables, the catalog's tag tables, the cluster mapping and run (with its guard verdicts),
+the indexes and the trace and exposure JSON are equal. Every stage, the tag import included, runs
+in the cgroup.
 
 Cost-model mode: each whole-chain stage (cluster run, graph index, exposure index) on copies of
 the given stores (the lake hard-linked, never written), unbounded: seconds, disk and peak memory
@@ -136,14 +138,12 @@ def pipeline(blocks: Path, sim: Path, store: Path, limit: str | None, slack: int
               ("tags", ["tags", "import", "--format", "csv", str(labels)]),
               ("cluster", ["cluster", "run", "--full", "--json"]),
               ("graph", ["graph", "build", "--full", "--json"])]
-    # the tag import is setup, not one of the whole-chain stages: it runs without the cgroup (it holds
-    # the label file's rows in memory: 3.6 GB for the 10M simulation's service addresses)
-    res = [measured(CLI + argv, env, None if name == "tags" else cg, f"{name}-{'b' if limit else 'u'}")
-           for name, argv in stages]
+    res = [measured(CLI + argv, env, cg, f"{name}-{'b' if limit else 'u'}") for name, argv in stages]
     seeds, address = seeds_and_address(store)
     res.append(measured([*CLI, "exposure", address, "--json"], env, cg, f"exposure-{'b' if limit else 'u'}"))
     res.append(measured([*CLI, "trace", *seeds, "--hops", "6", "--json"], env, cg, f"trace-{'b' if limit else 'u'}"))
-    outputs = {"exposure": res[-2]["stdout"], "trace": _timeless(json.loads(res[-1]["stdout"] or "null"))}
+    outputs = {"exposure": res[-2]["stdout"], "trace": _timeless(json.loads(res[-1]["stdout"] or "null")),
+               "cluster run": _timeless(json.loads(res[2]["stdout"] or "null"))}  # counts, guard verdicts
     return res, outputs
 
 
@@ -170,6 +170,12 @@ def digest_store(store: Path) -> dict[str, str | None]:
             rows = con.execute(f"SELECT md5(string_agg(h, ',' ORDER BY h)) FROM "
                                f"(SELECT md5(CAST(t AS VARCHAR)) AS h FROM {name} t)").fetchall()
             out[name] = str(rows[0][0])
+    label_file = str((store.parent / "labels.csv").resolve())  # the tags' origin: differs by store
+    with st.connect(read_only=True) as con:
+        for name in ("tags", "tags_merged"):
+            rows = con.execute(f"SELECT md5(string_agg(h, ',' ORDER BY h)) FROM (SELECT md5(replace("
+                               f"CAST(t AS VARCHAR), ?, '')) AS h FROM {name} t)", [label_file]).fetchall()
+            out[f"catalog {name}"] = str(rows[0][0])
     rec = runs.latest_run(st, CHAIN)
     import pyarrow.parquet as pq
 
@@ -215,7 +221,8 @@ def demo(args: argparse.Namespace) -> None:
         same = "not compared (missing)" if u_dig[key] is None or b_dig.get(key) is None else u_dig[key] == b_dig[key]
         print(f"equal {key}: {same}")
     print(f"equal trace JSON: {u_out['trace'] == b_out['trace']}; equal exposure JSON: "
-          f"{u_out['exposure'] == b_out['exposure']}")
+          f"{u_out['exposure'] == b_out['exposure']}; equal cluster run JSON (guard verdicts: "
+          f"{len((u_out['cluster run'] or {}).get('suspects', []))}): {u_out['cluster run'] == b_out['cluster run']}")
 
 
 COST_CHILD = """

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from fundtrail.cluster.unionfind import UnionFind
+from fundtrail.store.spill import Spill, default_limit
 
 ServiceLabels = Callable[[np.ndarray], Mapping[int, str]]
 
@@ -73,16 +74,34 @@ def growth(uf: UnionFind, core: dict[int, int], limits: GuardLimits) -> list[Sus
     return out
 
 
+#: Bytes per address of a guard chunk's temporaries: its labels, the membership test, the member
+#: ids and what the hook holds per member it is asked about (DuckDB's semi-join, rendered texts).
+_GUARD_ROW_BYTES = 64
+
+
 def service_conflicts(labels: np.ndarray, candidates: np.ndarray, sizes: np.ndarray,
-                      service_labels: ServiceLabels) -> list[Suspect]:
-    """Clusters among `candidates` (cluster ids) whose members carry two or more service labels."""
+                      service_labels: ServiceLabels, *, memory_limit: int | None = None) -> list[Suspect]:
+    """Clusters among `candidates` (cluster ids) whose members carry two or more service labels.
+
+    The members are taken a range of address ids at a time, each range's members asked of the
+    hook at once, so the temporaries stay within `memory_limit` (default `default_limit()`:
+    without a limit, one range); each label is reported with its smallest member address id, so
+    the verdicts are the same whatever the ranges."""
     if candidates.size == 0:
         return []
-    members = np.flatnonzero(np.isin(labels, candidates))
-    found = service_labels(members)
+    want = np.unique(np.asarray(candidates, np.int64))
+    limit = default_limit() if memory_limit is None else memory_limit
+    step = min(Spill(None, limit, "guard").rows(_GUARD_ROW_BYTES), max(1, int(labels.shape[0])))
     per_cluster: dict[int, dict[str, int]] = {}
-    for addr, label in found.items():
-        per_cluster.setdefault(int(labels[int(addr)]), {}).setdefault(str(label), int(addr))
+    for lo in range(0, int(labels.shape[0]), step):
+        lab = np.asarray(labels[lo:lo + step])
+        pos = np.minimum(np.searchsorted(want, lab), want.size - 1)
+        members = np.flatnonzero(want[pos] == lab) + lo
+        if not members.size:
+            continue
+        for addr, label in sorted(service_labels(members).items()):
+            seen = per_cluster.setdefault(int(labels[int(addr)]), {})
+            seen.setdefault(str(label), int(addr))
     out = []
     for cid, seen in sorted(per_cluster.items()):
         if len(seen) >= 2:

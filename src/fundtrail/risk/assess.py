@@ -28,10 +28,13 @@ from fundtrail.chains.bitcoin.params import network as btc_network
 from fundtrail.errors import FundtrailError, NotFoundError
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.risk.exposure import ExposureIndex
+from fundtrail.risk.cluster_exposure import member_rows
+from fundtrail.risk.members import ClusterMembers
 from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
 from fundtrail.risk.tagsonly import text_tags
 from fundtrail.store.lake import Store
+from fundtrail.store.spill import default_limit
 from fundtrail.trace.attribution import TagMap, chain_currency
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.report import Names
@@ -87,7 +90,8 @@ class Assessor:
         no catalog visit at all); `memory_limit`: for building the exposure index (docs/scale.md)."""
         self.store, self.chain, self.profile = store, chain, profile
         self.tagged = tagged
-        self._members: tuple[np.ndarray, np.ndarray] | None = None  # (order, sorted cluster labels)
+        self.memory_limit = default_limit() if memory_limit is None else memory_limit
+        self._finder: ClusterMembers | None = None  # the clusters' members, made on first use
         self._cluster_rows: dict[int, dict | None] = {}  # cluster id -> its exposure row
         self._net: Network | Literal[False] | None = None  # the chain's Bitcoin network (False: none)
         self.currency = chain_currency(chain)
@@ -97,7 +101,7 @@ class Assessor:
             self.tagmap = tagmap if tagmap is not None else TagMap.load(store, self.graph)
         with step(f"updating the exposure index of {chain}"):
             self.exposure = ExposureIndex.ensure(store, self.graph, profile.exposure_categories,
-                                                 self.tagmap.category_array(self.graph.n_addresses),
+                                                 self.tagmap.category_codes(self.graph.n_addresses),
                                                  memory_limit=memory_limit)
         self.names = Names(self.graph)
 
@@ -209,41 +213,35 @@ class Assessor:
         """Sum now the exposure of every cluster of at least `min_members` addresses (an
         exchange's cluster can take a quarter second the first time; a server does this before
         its first request). Returns how many clusters were summed."""
-        labels = self.tagmap.labels
-        if labels is None:
+        members = self._member_finder()
+        if members is None:
             return 0
-        self._member_index()
-        _order, ordered = self._members_or_fail()
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        sizes = np.diff(np.r_[starts, ordered.size])
-        big = ordered[starts[sizes >= min_members]]
+        big = members.clusters_of_size(min_members)
         todo = np.array(sorted(set(big.tolist()) - set(self._cluster_rows)), np.int64)
         if todo.size:
             self._sum_clusters(todo)
         return int(todo.size)
 
-    def _member_index(self) -> None:
-        if self._members is None:  # once: addresses ordered by cluster, so a cluster is one slice
-            labels = np.asarray(self.tagmap.labels)
-            order = np.argsort(labels, kind="stable")
-            self._members = (order, labels[order])
-
-    def _members_or_fail(self) -> tuple[np.ndarray, np.ndarray]:
-        assert self._members is not None, "built by _member_index"
-        return self._members
+    def _member_finder(self) -> ClusterMembers | None:
+        """The clusters' members (an index by cluster when it fits the memory limit, else a scan of
+        the labels a range at a time: the same members in the same order); None unclustered."""
+        if self._finder is None and self.tagmap.labels is not None:
+            self._finder = ClusterMembers(self.tagmap.labels, self.memory_limit)
+        return self._finder
 
     def _sum_clusters(self, cids: np.ndarray) -> None:
         """Sum the exposure of clusters `cids` (sorted, distinct) into `_cluster_rows`: each one's
         first `_CLUSTER_MEMBERS` members by address id, clusters of one address None. Members are
-        taken in chunks of about `_CHUNK` (whole clusters), bounding the arrays of a big batch."""
-        self._member_index()
-        order, ordered = self._members_or_fail()
-        lo, hi = np.searchsorted(ordered, cids, "left"), np.searchsorted(ordered, cids, "right")
-        size = hi - lo
+        taken in chunks of about `_CHUNK` (whole clusters), bounding the arrays of a big batch, and
+        their rows read in chain order (`cluster_exposure.member_rows`: a cluster's outputs are all
+        over the chain, which address by address is a random read of the whole index)."""
+        finder = self._member_finder()
+        assert finder is not None, "only called for a clustered chain"
+        size = finder.sizes(cids)
         for c in cids[size <= 1].tolist():
             self._cluster_rows[c] = None
         multi = size > 1
-        cids, lo, size = cids[multi], lo[multi], size[multi]
+        cids, size = cids[multi], size[multi]
         counted = np.minimum(size, _CLUSTER_MEMBERS)
         ends = np.cumsum(counted)
         first = 0
@@ -251,10 +249,10 @@ class Assessor:
             last = max(int(np.searchsorted(ends, ends[first] - counted[first] + _CHUNK, "right")), first + 1)
             n = counted[first:last]
             offsets = np.cumsum(n) - n
-            pick = np.arange(int(n.sum())) - np.repeat(offsets, n) + np.repeat(lo[first:last], n)
-            totals = list(self.exposure.of_addresses(order[pick]).segments(offsets, offsets + n).rows())
-            for c, members, k, row in zip(cids[first:last].tolist(), size[first:last].tolist(), n.tolist(), totals):
-                self._cluster_rows[c] = {"cluster_id": c, "members": members, "members_counted": k, **row}
+            members = finder.members(cids[first:last], _CLUSTER_MEMBERS)
+            totals = list(member_rows(self.exposure, members).segments(offsets, offsets + n).rows())
+            for c, k_all, k, row in zip(cids[first:last].tolist(), size[first:last].tolist(), n.tolist(), totals):
+                self._cluster_rows[c] = {"cluster_id": c, "members": k_all, "members_counted": k, **row}
             first = last
 
     def transaction(self, txid: str) -> RiskResult:

@@ -21,6 +21,8 @@ import duckdb
 from fundtrail.errors import DataError, FundtrailError, UsageError
 from fundtrail.model.textfiles import decode_text
 from fundtrail.store import Store
+from fundtrail.store.engine import configure_memory
+from fundtrail.store.spill import default_limit
 from fundtrail.tags import formats, tagstore
 from fundtrail.tags.csvsources import ColumnMapping
 from fundtrail.tags.records import Limits, Problem
@@ -222,6 +224,9 @@ def import_paths(store: Store, paths: list[Path], fmt: str = "auto", *, currency
     """
     formats.check_format(fmt)
     files = collect_files(paths)
+    limit = default_limit()
+    if limit is not None:  # DuckDB's share of memory_limit (the merge runs in batches that fit it)
+        configure_memory(tagstore.duckdb_share(limit))
     limits = Limits(max_yaml_nodes, max_csv_field_kb, max_json_depth)
     with store.connect(read_only=True) as con:
         known = dict(con.execute("SELECT path, sha256 FROM tag_files").fetchall())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from fundtrail.store.spill import default_limit
 from fundtrail.store.sql import scalar
 from fundtrail.tags.records import Actor
 from fundtrail.tags.validate import ROW_FIELDS
@@ -113,23 +114,48 @@ MERGE_SQL = f"""
     FROM tags WHERE @WHERE@ GROUP BY address, tag_key
 """
 _FULL_REFRESH = 200_000  # touched addresses above which rebuilding everything is cheaper
+#: DuckDB's memory under a limit (a quarter of it, not below what its joins need, as ingest's), and
+#: its bytes per merged address: the merge's ordered list aggregates cannot spill, so it runs over
+#: as many addresses at a time as fit (about 3.6 KB each measured; a quarter of the share).
+DUCKDB_FLOOR = 128 << 20
+_MERGE_BYTES = 16 << 10
 
 
-def refresh_merged(con: duckdb.DuckDBPyConnection, addresses: set[str]) -> None:
-    """Recompute the merged tags of these addresses (all of them when there are many)."""
+def duckdb_share(limit: int) -> int:
+    """DuckDB's memory while tags are imported under `limit` bytes."""
+    return max(DUCKDB_FLOOR, limit // 4)
+
+
+def merge_batch() -> int | None:
+    """Addresses merged per query under `store.spill.default_limit()` (None: no limit, all at once)."""
+    limit = default_limit()
+    return None if limit is None else max(1_000, duckdb_share(limit) // _MERGE_BYTES)
+
+
+def refresh_merged(con: duckdb.DuckDBPyConnection, addresses: set[str], *, batch: int | None = None) -> None:
+    """Recompute the merged tags of these addresses (all of them when there are many), `batch`
+    addresses per query (default `merge_batch()`); the rows are the same however they are cut."""
     if not addresses:
         return
+    batch = merge_batch() if batch is None else batch
     if len(addresses) >= _FULL_REFRESH:
         con.execute("DELETE FROM tags_merged")
-        con.execute("INSERT INTO tags_merged " + MERGE_SQL.replace("@WHERE@", "true"))
+        n = int(scalar(con.execute("SELECT count(DISTINCT address) FROM tags")))
+        parts = 1 if batch is None else max(1, -(-n // batch))
+        for i in range(parts):  # address partitions by hash: each address's rows in one query
+            where = "true" if parts == 1 else f"hash(address) % {parts} = {i}"
+            con.execute("INSERT INTO tags_merged " + MERGE_SQL.replace("@WHERE@", where))
         return
-    con.register("_touched", pa.table({"address": pa.array(sorted(addresses), pa.string())}))
-    try:
-        con.execute("DELETE FROM tags_merged WHERE address IN (SELECT address FROM _touched)")
-        con.execute("INSERT INTO tags_merged "
-                    + MERGE_SQL.replace("@WHERE@", "address IN (SELECT address FROM _touched)"))
-    finally:
-        con.unregister("_touched")
+    todo = sorted(addresses)
+    step = len(todo) if batch is None else batch
+    for lo in range(0, len(todo), step):
+        con.register("_touched", pa.table({"address": pa.array(todo[lo:lo + step], pa.string())}))
+        try:
+            con.execute("DELETE FROM tags_merged WHERE address IN (SELECT address FROM _touched)")
+            con.execute("INSERT INTO tags_merged "
+                        + MERGE_SQL.replace("@WHERE@", "address IN (SELECT address FROM _touched)"))
+        finally:
+            con.unregister("_touched")
 
 
 def _diff(old: list[tuple[str, str]], rows: list[dict]) -> Diff:

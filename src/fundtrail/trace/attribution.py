@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,52 @@ def chain_currency(chain: str) -> str:
 
     by_chain = {v: k for k, v in STORE_CHAINS.items()}
     return by_chain.get(chain, chain.upper())
+
+
+#: Address ids per range when per-address arrays are filled or scanned (bounds the temporaries).
+_RANGE = 1 << 20
+
+
+class CategoryCodes(dict):  # type: ignore[type-arg]
+    """Per address id a category code (`codes`, int16, -1: none) into `table`.
+
+    It is also a read-only mapping address id -> category, iterated a range of ids at a time: a
+    `dict` subclass (empty underneath) so that `risk.exposure.exposure_key`, which takes a dict of
+    tagged addresses, reads it without an object per address of the chain."""
+
+    def __init__(self, codes: np.ndarray, table: tuple[str, ...]) -> None:
+        super().__init__()
+        self.codes, self.table = codes, table
+
+    def items(self) -> Iterator[tuple[int, str]]:  # type: ignore[override]
+        for lo in range(0, self.codes.shape[0], _RANGE):
+            part = self.codes[lo:lo + _RANGE]
+            for a in np.flatnonzero(part >= 0).tolist():
+                yield lo + a, self.table[int(part[a])]
+
+    def __iter__(self) -> Iterator[int]:
+        return (a for a, _ in self.items())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.codes >= 0))
+
+    def __getitem__(self, address: int) -> str:
+        c = int(self.codes[address]) if 0 <= address < self.codes.shape[0] else -1
+        if c < 0:
+            raise KeyError(address)
+        return self.table[c]
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, int) and 0 <= address < self.codes.shape[0] and self.codes[address] >= 0
+
+    def get(self, address: int, default: Any = None) -> Any:  # type: ignore[override]
+        c = int(self.codes[address]) if 0 <= address < self.codes.shape[0] else -1
+        return self.table[c] if c >= 0 else default
+
+    def objects(self) -> np.ndarray:
+        """The categories as an object array (category or None per address)."""
+        lut = np.array([*self.table, None], object)
+        return lut[np.where(self.codes >= 0, self.codes, len(self.table))]
 
 
 @dataclass
@@ -123,23 +169,38 @@ class TagMap:
             tags.sort(key=lambda t: (*tag_order(t), t["address_id"]))
         self._cluster_keys = {c: frozenset((t["category"], t["label"]) for t in v) for c, v in self.by_cluster.items()}
 
-    def category_array(self, n_addresses: int) -> np.ndarray:
-        """Per address id: its most severe category (direct, else inherited), as an object array
-        of category ids or None; vectorised over clusters."""
-        cats = np.full(n_addresses, None, object)
+    def category_codes(self, n_addresses: int) -> CategoryCodes:
+        """Per address id its most severe category (direct, else inherited), as int16 codes into a
+        small table: 2 bytes per address, filled a range of ids at a time (no temporary the size
+        of the chain), so a whole chain's categories fit where an object array would not."""
+        table: list[str] = []
+        code_of: dict[str, int] = {}
+
+        def code(category: str) -> int:
+            if category not in code_of:
+                code_of[category] = len(table)
+                table.append(category)
+            return code_of[category]
+
+        codes = np.full(n_addresses, -1, np.int16)
         if self.labels is not None and self.by_cluster:
-            cids = np.fromiter(self.by_cluster, np.int64)
-            best = np.array([self.by_cluster[c][0]["category"] for c in cids], object)
-            lab = np.asarray(self.labels[:n_addresses])
-            order = np.argsort(cids)
-            pos = np.searchsorted(cids[order], lab)
-            pos[pos >= cids.size] = 0
-            hit = cids[order][pos] == lab
-            cats[:lab.shape[0]][hit] = best[order][pos[hit]]
+            cids = np.array(sorted(self.by_cluster), np.int64)
+            best = np.array([code(self.by_cluster[c][0]["category"]) for c in cids.tolist()], np.int16)
+            n = min(n_addresses, int(self.labels.shape[0]))
+            for lo in range(0, n, _RANGE):
+                lab = np.asarray(self.labels[lo:min(n, lo + _RANGE)])
+                pos = np.minimum(np.searchsorted(cids, lab), cids.size - 1)
+                hit = cids[pos] == lab
+                codes[lo:lo + lab.shape[0]][hit] = best[pos[hit]]
         for a, tags in self.direct.items():
             if 0 <= a < n_addresses and tags and tags[0]["category"]:
-                cats[a] = tags[0]["category"]
-        return cats
+                codes[a] = code(tags[0]["category"])
+        return CategoryCodes(codes, tuple(table))
+
+    def category_array(self, n_addresses: int) -> np.ndarray:
+        """`category_codes` as an object array of category ids or None (8 bytes per address and an
+        object per tagged one: for small chains and callers that want the strings)."""
+        return self.category_codes(n_addresses).objects()
 
     def stop_rule(self, categories: list[str]) -> Callable[[int], str | None] | None:
         """A stop rule for `categories`: direct tags, then cluster-inherited ones (None: no tags)."""
