@@ -252,3 +252,17 @@ def test_worker_exception_surfaces_with_its_message(tmp_path: Path, chain: list[
     assert rs.stray_files(root) == []
     stored = rs.stored_hashes(root)
     assert [stored[h] for h in range(20)] == [[w.block_hash(b)] for b in chain[:20]] and len(stored) == 20
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_a_block_given_twice_inside_one_batch_is_stored_once(tmp_path: Path, chain: list[bytes],
+                                                             overlap: bool) -> None:
+    """Block 3 given again after block 5, both inside one batch of 10 (a blocks dir whose files
+    repeat a block): stored once, counted as skipped, the store as without the repeat."""
+    blocks = _stream(chain[:20])
+    items = blocks[:6] + [blocks[3]] + blocks[6:]
+    rep, err = _ingest(tmp_path / "repeat", items, overlap, batch_blocks=10)
+    assert err is None and rep.blocks == 20 and rep.skipped_known == 1
+    plain, err = _ingest(tmp_path / "plain", blocks, overlap, batch_blocks=10)
+    assert err is None and plain.blocks == 20
+    assert rs.logical_state(tmp_path / "repeat") == rs.logical_state(tmp_path / "plain")

@@ -58,6 +58,7 @@ class BatchCutter:
         self._pending: Items = []
         self._size = 0
         self._last_hash: bytes | None = None
+        self._pending_hashes: set[bytes] = set()  # a block given twice inside one batch is stored once
 
     def next(self, inflight: frozenset[bytes] = frozenset()) -> Items | None:
         """The next batch; None at the end of the stream; `WAIT` (an empty list, tested with `is`)
@@ -72,16 +73,18 @@ class BatchCutter:
                     raw, meta = next(self._it)
                 except StopIteration:
                     out, self._pending, self._size = self._pending, [], 0
+                    self._pending_hashes = set()
                     return out or None
                 h = Header.parse(raw[:80]).hash
             first_at_zero = not ing.known and not self._pending and meta.height == 0
             if inflight and (h in inflight or first_at_zero):
                 self._held = (raw, meta, h)
                 return WAIT
-            if h in ing.known or h == self._last_hash:  # stored, or given twice in a row
+            if h in ing.known or h == self._last_hash or h in self._pending_hashes:  # stored, or given again
                 ing.report.skipped_known += 1
                 continue
             self._last_hash = h
+            self._pending_hashes.add(h)
             if first_at_zero and h[::-1].hex() != ing.network.genesis_hash:
                 ing.report.warnings.append(
                     f"the first block {h[::-1].hex()} is not the {ing.network.name} genesis block; "
@@ -91,6 +94,7 @@ class BatchCutter:
             self._size += len(raw)
             if self._size >= ing.batch_bytes or len(self._pending) >= ing.batch_blocks:
                 out, self._pending, self._size = self._pending, [], 0
+                self._pending_hashes = set()
                 return out
 
 
