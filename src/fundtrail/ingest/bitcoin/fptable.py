@@ -24,7 +24,7 @@ def _home(a: np.uint64, b: np.uint64, mask: np.uint64) -> np.int64:
     return np.int64(((a ^ (b >> np.uint64(17))) * _MIX >> np.uint64(20)) & mask)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _find(k1, k2, used, a, b):
     mask = np.uint64(k1.shape[0] - 1)
     i = _home(a, b, mask)
@@ -35,7 +35,7 @@ def _find(k1, k2, used, a, b):
     return -1 - i  # not found: encode the free slot where it would go
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _delete_at(k1, k2, used, vals, i):
     mask = np.int64(k1.shape[0] - 1)
     j = i
@@ -57,7 +57,7 @@ def _delete_at(k1, k2, used, vals, i):
     used[i] = False
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _insert_many(k1, k2, used, vals, a, b, v):
     """Insert or overwrite rows; returns the number of new keys."""
     new = 0
@@ -73,7 +73,7 @@ def _insert_many(k1, k2, used, vals, a, b, v):
     return new
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _get_or_assign(k1, k2, used, vals, a, b, next_id, out_id, out_new):
     """Look up each key; unseen keys get consecutive ids from next_id. Returns the next free id."""
     for r in range(a.shape[0]):
@@ -93,7 +93,7 @@ def _get_or_assign(k1, k2, used, vals, a, b, next_id, out_id, out_new):
     return next_id
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _lookup_many(k1, k2, used, vals, a, b, out, found):
     for r in range(a.shape[0]):
         s = _find(k1, k2, used, a[r], b[r])
@@ -104,7 +104,7 @@ def _lookup_many(k1, k2, used, vals, a, b, out, found):
             found[r] = False
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _pop_many(k1, k2, used, vals, a, b, out, found):
     """Look up and delete each key (spending outputs). Returns how many were found."""
     n = 0
