@@ -227,7 +227,7 @@ class WorkspaceBase:
         with self._lock:
             self._cache.pop(key, None)
 
-    def _catalog_files(self) -> tuple[int, ...]:
+    def catalog_files(self) -> tuple[int, ...]:
         """Size and modification time of the catalog and its write-ahead log: every change of the
         store's state (an ingest batch, a tag import, a cluster run) writes one of them."""
         seen: list[int] = []
@@ -245,7 +245,7 @@ class WorkspaceBase:
         only way cached indexes, tag maps and assessors are renewed. When the catalog files are
         as the last refresh saw them nothing can have changed, and the catalog is not visited (a
         server refreshes every few seconds: the visit held up the requests of that moment)."""
-        files = self._catalog_files()
+        files = self.catalog_files()
         if files == self._catalog_seen:
             return []
         changed: list[str] = []
