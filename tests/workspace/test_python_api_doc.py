@@ -37,7 +37,7 @@ CALLS = ("status", "search", "address", "address_txs", "transaction", "cluster",
 PLUMBING = {"open", "refresh", "chain", "chains", "require_writable", "state", "cached", "forget",
             "remember_state", "graph_index", "account_graph", "tag_map", "tagged_addresses", "networks", "network",
             "address_chains", "address_id", "locate_address", "cluster_sizes", "cluster_of", "direct_tags",
-            "canonical_address", "token_info", "find_transaction", "risk_profile"}
+            "canonical_address", "token_info", "find_transaction", "risk_profile", "catalog_files"}
 
 
 #: Models public methods return that are not results: `authenticate` gives the `Actor` to act as.
