@@ -52,6 +52,27 @@ def test_records_are_chained_as_documented(tmp_path: Path) -> None:
     assert (ws.store.root / "audit" / "audit.log").stat().st_mode & 0o777 == 0o600
 
 
+def test_the_head_anchor_is_one_sector_rewritten_in_place(tmp_path: Path) -> None:
+    ws = Workspace.open(store=_new_store(tmp_path))
+    actor = Actor(user="analyst1", role="analyst", via="api")
+    head_path = ws.store.root / "audit" / "head.json"
+    ws.audit_append(AuditEntry.of(actor, ACTION, subjects=["a"], status=200))
+    inode = head_path.stat().st_ino
+    for k in range(5):
+        rec = ws.audit_append(AuditEntry.of(actor, ACTION, subjects=[f"b{k}"], status=200))
+        raw = head_path.read_bytes()
+        assert len(raw) == 512 and raw.endswith(b"\n") and json.loads(raw)["seq"] == rec.seq
+        assert json.loads(raw)["hash"] == rec.hash and head_path.stat().st_ino == inode  # the same file
+    assert head_path.stat().st_mode & 0o777 == 0o600
+    # an anchor replaced behind the writer's back (restored from a backup, say) is the one written next
+    head_path.unlink()
+    head_path.write_text(json.dumps({"seq": rec.seq, "hash": rec.hash, "time": "x"}))
+    after = ws.audit_append(AuditEntry.of(actor, ACTION, subjects=["c"], status=200))
+    assert json.loads(head_path.read_bytes())["seq"] == after.seq and len(head_path.read_bytes()) == 512
+    assert not list(head_path.parent.glob("*.tmp"))
+    assert ws.audit_verify().ok
+
+
 def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
     root = _new_store(tmp_path)
     token = "ft_0123456789ab_" + "S" * 43

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fundtrail.access.audit_head import FILE_MODE, HeadAnchor, canonical, read_head
 from fundtrail.errors import AuditError, DataError
 
 try:
@@ -45,12 +46,7 @@ _SECRET_NAME = re.compile(r"pass(word|wd|phrase)?|token|secret|authori[sz]ation|
                           r"credential|private[_-]?key", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"(://)[^/@\s]+@")  # http://user:password@host
 _TOKEN_TEXT = re.compile(r"f[ts]_[0-9a-f]+_[A-Za-z0-9_-]{16,}")  # API tokens and web sessions
-_FILE_MODE, _DIR_MODE = 0o600, 0o700
-
-
-def canonical(obj: Any) -> bytes:
-    """The canonical bytes of a record: sorted keys, no spaces, UTF-8 (hashed and stored)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+_FILE_MODE, _DIR_MODE = FILE_MODE, 0o700
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -110,6 +106,7 @@ class AuditLog:
         self._queue: list[_Pending] = []
         self._writing = False
         self._tail = _Tail()
+        self._anchor = HeadAnchor(self.head_path)
 
     # -- appending ------------------------------------------------------------------------------
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -196,19 +193,9 @@ class AuditLog:
                 os.ftruncate(fd, tail.size)
             raise
         tail.seq, tail.hash, tail.size = seq, prev, tail.size + len(data)
-        self._write_head(seq, prev, now)
+        self._anchor.write(seq, prev, now)
         for p, rec in zip(batch, records):
             p.record, p.done = rec, True
-
-    def _write_head(self, seq: int, last_hash: str, time: str) -> None:
-        tmp = self.head_path.with_name(HEAD_NAME + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
-        try:
-            os.write(fd, canonical({"seq": seq, "hash": last_hash, "time": time}) + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.head_path)
 
     # -- the file -------------------------------------------------------------------------------
     def _open(self) -> int:
@@ -230,6 +217,7 @@ class AuditLog:
         return fd
 
     def _close(self) -> None:
+        self._anchor.close()
         if self._tail.fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._tail.fd)
@@ -298,19 +286,6 @@ def read_tail(path: Path, size: int) -> tuple[int, str]:
     except (ValueError, KeyError, TypeError):
         raise AuditError(f"the last line of the audit log {path} is not an audit record",
                          hint="run `fundtrail audit verify`") from None
-
-
-def read_head(path: Path) -> dict[str, Any] | None:
-    """The head anchor (`seq`, `hash`, `time`), None when there is none; AuditError when unreadable."""
-    try:
-        head = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise AuditError(f"cannot read the audit head anchor {path}: {exc}") from None
-    if not (isinstance(head, dict) and isinstance(head.get("seq"), int) and isinstance(head.get("hash"), str)):
-        raise AuditError(f"the audit head anchor {path} is not a head anchor")
-    return head
 
 
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
