@@ -149,7 +149,7 @@ def _old_service_tags(store_root: Path) -> dict[int, str]:
     from fundtrail.errors import FundtrailError
     from fundtrail.store import Store
     from fundtrail.tags.taxonomy import is_service
-    from fundtrail.trace.attribution import tag_rows
+    from fundtrail.trace.tag_resolve import tag_rows
 
     store = Store.open(store_root, create=False)
     out: dict[int, str] = {}

@@ -30,7 +30,7 @@ from fundtrail.cluster.query import load_clustering
 from fundtrail.cluster.snapshot import open_snapshot
 from fundtrail.store import Store
 from fundtrail.tags.currencies import InvalidAddress, normalise
-from fundtrail.trace import attribution, seeds
+from fundtrail.trace import attribution, seeds, tag_resolve
 from fundtrail.trace.account_graph import AccountGraph
 from fundtrail.trace.attribution import SEVERITY_ORDER, TagMap
 from fundtrail.trace.graph import GraphIndex
@@ -214,8 +214,8 @@ def test_no_tag_is_resolved_one_at_a_time(tagged: Path, reference: dict[str, Any
     tm = TagMap.load(store, g)
     assert calls["per-tag"] == calls["find"] == 0, f"{calls['per-tag']:,} tags resolved one at a time"
 
-    monkeypatch.setattr(attribution, "render_address", counting("render", attribution.render_address))
-    monkeypatch.setattr(attribution, "parse_btc", counting("parse", attribution.parse_btc))
+    monkeypatch.setattr(tag_resolve, "render_address", counting("render", tag_resolve.render_address))
+    monkeypatch.setattr(tag_resolve, "parse_btc", counting("parse", tag_resolve.parse_btc))
     _drop_cache(g)
     tm = TagMap.load(store, g)  # auto: the chain has fewer addresses than tags -> rendered
     assert tm.direct == reference["direct"]
@@ -226,7 +226,7 @@ def test_no_tag_is_resolved_one_at_a_time(tagged: Path, reference: dict[str, Any
     calls.update(render=0)
     said: list[str] = []
     stats: dict[str, Any] = {}
-    parsed = attribution.resolve_tags(store, g, strategy="parse", progress=said.append, stats=stats)
+    parsed = tag_resolve.resolve_tags(store, g, strategy="parse", progress=said.append, stats=stats)
     assert parsed == reference["direct"]
     assert stats == {"strategy": "parse", "converted": n_strings, "rows": n_rows}
     assert calls["parse"] == n_strings and calls["render"] == calls["per-tag"] == calls["find"] == 0
@@ -249,9 +249,9 @@ def test_a_cache_hit_reads_no_tag_row_and_a_tag_change_is_seen(tagged: Path, tmp
     direct = TagMap.load(store, g).direct
     a = next(a for a in range(g.n_addresses) if a not in direct and render_address(*g.address_key(a), MAINNET))
     text = render_address(*g.address_key(a), MAINNET)
-    real_resolve = getattr(attribution, "resolve_tags", None)
-    monkeypatch.setattr(attribution, "tag_rows", lambda *a, **k: pytest.fail("all tag rows read on a cache hit"))
-    monkeypatch.setattr(attribution, "resolve_tags", lambda *a, **k: pytest.fail("cache missed"), raising=False)
+    real_resolve = getattr(tag_resolve, "resolve_tags", None)
+    monkeypatch.setattr(tag_resolve, "tag_rows", lambda *a, **k: pytest.fail("all tag rows read on a cache hit"))
+    monkeypatch.setattr(tag_resolve, "resolve_tags", lambda *a, **k: pytest.fail("cache missed"), raising=False)
     assert TagMap.load(store, g).resolution["strategy"] == "cache"
 
     other = tmp_path / "eth.csv"  # another currency's tags do not touch the BTC map
@@ -262,7 +262,7 @@ def test_a_cache_hit_reads_no_tag_row_and_a_tag_change_is_seen(tagged: Path, tmp
     mine = tmp_path / "btc.csv"
     mine.write_text(f"address,label,category,currency\n{text},Test desk,exchange,BTC\n")
     assert main(["-q", "--store", str(tagged), "tags", "import", str(mine), "--format", "csv"]) == 0
-    monkeypatch.setattr(attribution, "resolve_tags", real_resolve)
+    monkeypatch.setattr(tag_resolve, "resolve_tags", real_resolve)
     tm = TagMap.load(store, g)
     assert tm.resolution["strategy"] == "render" and [t["label"] for t in tm.direct[a]] == ["Test desk"]
     mine.write_text(f"address,label,category,currency\n{text},Renamed desk,exchange,BTC\n")
@@ -299,7 +299,7 @@ def test_account_chain_tags_match_in_bulk(tagged: Path) -> None:
     want = {a: sorted(ts, key=_order) for a, ts in sorted(want.items())}
     assert len(want) == 300
     for strategy in ("render", "parse"):
-        assert attribution.resolve_tags(store, g, strategy=strategy) == want
+        assert tag_resolve.resolve_tags(store, g, strategy=strategy) == want
     tm = TagMap.load(store, g, clusters=False)
     assert tm.direct == want and tm.resolution["strategy"] == "render"
     assert not (Path.cwd() / "tagmap.json").exists()  # an in-memory graph has no cache file

@@ -114,7 +114,7 @@ def reattribute_account(store: Store, chain: str, attribution: dict[str, Any], w
 
 
 def _tag_state(store: Store, chain: str) -> str:
-    from fundtrail.trace.attribution import tag_version
+    from fundtrail.trace.tag_resolve import tag_version
 
     return json.dumps(tag_version(store, chain_currency(chain)), separators=(",", ":"))
 

@@ -26,7 +26,8 @@ from fundtrail.errors import FundtrailError
 from fundtrail.ingest.crash import crash_point
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.store import Store
-from fundtrail.trace.attribution import chain_currency, tag_version
+from fundtrail.trace.attribution import chain_currency
+from fundtrail.trace.tag_resolve import tag_version
 from fundtrail.trace.policies import whole_sat
 from fundtrail.trace.stops import DEFAULT_STOP_CATEGORIES
 from fundtrail.watch import alerts as alert_rows
