@@ -155,16 +155,19 @@ def _tree_rss_mb(root: int) -> float:
 def run_child(body: str, store: Path, master: str, job: str) -> dict:
     """Run one job in a child process; its seconds (as it timed itself), figures and peak tree RSS."""
     code = WRAP.format(body=body)
-    proc = subprocess.Popen([sys.executable, "-c", code, str(store), CHAIN, master, job],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak = 0.0
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss_mb(proc.pid))
-        time.sleep(0.2)
-    out = proc.stdout.read() if proc.stdout else ""
+    with tempfile.TemporaryFile("w+") as err:  # Spark's log: only its end is shown, on failure
+        proc = subprocess.Popen([sys.executable, "-c", code, str(store), CHAIN, master, job],
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.2)
+        out = proc.stdout.read() if proc.stdout else ""
+        err.seek(0)
+        errors = err.read()[-3000:]
     line = next((ln for ln in out.splitlines() if ln.startswith("RESULT ")), None)
     if proc.returncode or line is None:
-        raise SystemExit(f"{job} failed (exit {proc.returncode}):\n{out[-2000:]}")
+        raise SystemExit(f"{job} failed (exit {proc.returncode}):\n{out[-2000:]}\n{errors}")
     res = json.loads(line[len("RESULT "):])
     return {"seconds": round(res["seconds"], 2), "peak_mb": round(peak), "figures": res["out"]}
 
