@@ -5,6 +5,7 @@ single-machine readers' definitions (SQL over the store and `cluster show`)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -238,3 +239,15 @@ def test_a_bad_lake_is_a_one_line_error_and_changes_nothing(chain_dir: Path, spa
         run_stats(spark, store, CHAIN, lake_uri=str(mirror))
     assert f"outputs/{gone.name}" in err.value.message and "\n" not in err.value.message
     assert not (store.root / "derived" / CHAIN / "stats").exists()
+
+
+def test_a_local_session_heap_follows_memory_limit(spark) -> None:
+    """Spark's default 1 GB heap ran out in the clustering of a 10M-transaction chain: in local mode
+    the executors live in the driver's JVM, whose heap is 60 % of memory_limit, at least 1 GB."""
+    from fundtrail.spark.session import local_heap
+    from fundtrail.store.spill import default_limit
+
+    assert local_heap(4 << 30) == f"{int((4 << 30) * 0.6) >> 20}m" == "2457m"
+    assert local_heap(0) == local_heap(512 << 20) == "1024m"
+    if "SPARK_DRIVER_MEMORY" not in os.environ:
+        assert spark.sparkContext.getConf().get("spark.driver.memory") == local_heap(default_limit())
