@@ -62,7 +62,7 @@ def import_cmd(
     creator: str | None = typer.Option(None, "--creator", help="CSV: creator for every row."),
     as_json: bool = typer.Option(False, "--json", help="Report as JSON on stdout."),
 ) -> None:
-    """Import label files: each validated, every problem reported with file and line."""
+    """Import label files: each validated; problems listed with file and line (1,000 per file, all counted)."""
     req = TagImportRequest(paths=paths, format=fmt, currency=currency, mapping=mapping, label=label,
                            category=category, confidence=confidence, source=source, creator=creator)
     silent = quiet(ctx)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fundtrail.errors import DataError, UsageError
 
-_BOMS = (
+BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),
     (b"\xff\xfe\x00\x00", "utf-32-le"),
     (b"\x00\x00\xfe\xff", "utf-32-be"),
@@ -25,18 +26,23 @@ _BOMS = (
 )
 
 
+def encoding_of(head: bytes) -> tuple[str, int]:
+    """(encoding, length of its byte-order mark) of a file starting with `head`: BOM-marked
+    UTF-8/16/32, UTF-16 without a BOM (rare, but some tools write it), else UTF-8."""
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    if len(head) >= 4 and head[1] == 0 and head[3] == 0 and head[0] != 0:
+        return "utf-16-le", 0
+    if len(head) >= 4 and head[0] == 0 and head[2] == 0 and head[1] != 0:
+        return "utf-16-be", 0
+    return "utf-8", 0
+
+
 def decode_text(data: bytes, where: str) -> str:
-    """Text of a file's bytes: BOM-marked UTF-8/16/32, else UTF-8; DataError naming the byte offset."""
-    for bom, bom_encoding in _BOMS:
-        if data.startswith(bom):
-            encoding, body = bom_encoding, data[len(bom):]
-            break
-    else:
-        encoding, body = "utf-8", data
-        if len(data) >= 4 and data[1] == 0 and data[3] == 0 and data[0] != 0:
-            encoding = "utf-16-le"  # UTF-16 without a BOM (rare, but some tools write it)
-        elif len(data) >= 4 and data[0] == 0 and data[2] == 0 and data[1] != 0:
-            encoding = "utf-16-be"
+    """Text of a file's bytes (`encoding_of`); DataError naming the byte offset."""
+    encoding, skip = encoding_of(data)
+    body = data[skip:]
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -84,34 +90,46 @@ class CsvRecord:
 def csv_records(text: str, *, delimiter: str = ",", max_field_kb: int = 1024) -> list[CsvRecord]:
     """Every record of CSV text with the line it starts on; a record holding a cell over
     `max_field_kb` KB (or malformed quoting) becomes a record with a `problem` and reading goes on
-    with the next line, so one bad cell costs one row, not the file.
-
-    Eager on purpose: the cell bound is the csv module's process-wide `field_size_limit`, set for
-    the duration of this call only."""
+    with the next line, so one bad cell costs one row, not the file."""
     out: list[CsvRecord] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    previous = csv.field_size_limit(max_field_kb * 1024)
-    try:
-        last = 0
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                what = str(exc)
-                if "field limit" in what:
-                    what = f"a cell is larger than {max_field_kb:,} KB (max_csv_field_kb); row not read"
-                else:
-                    what = f"not valid CSV ({what}); row not read"
-                out.append(CsvRecord(last + 1, [], what))
-                last = reader.line_num
-                continue
-            out.append(CsvRecord(last + 1, cells))
-            last = reader.line_num
-    finally:
-        csv.field_size_limit(previous)
+    for chunk in csv_record_chunks(io.StringIO(text, newline=""), delimiter=delimiter, max_field_kb=max_field_kb,
+                                   rows=1 << 62):
+        out += chunk
     return out
+
+
+def csv_record_chunks(lines: Iterable[str], *, delimiter: str = ",", max_field_kb: int = 1024,
+                      rows: int = 20_000) -> Iterator[list[CsvRecord]]:
+    """The records of CSV text given as lines (newlines kept), `rows` at a time, as `csv_records`
+    reads them. The cell bound is the csv module's process-wide `field_size_limit`: set while a
+    chunk is read, restored between chunks (and after the last)."""
+    reader = csv.reader(iter(lines), delimiter=delimiter)
+    last, done = 0, False
+    while not done:
+        chunk: list[CsvRecord] = []
+        previous = csv.field_size_limit(max_field_kb * 1024)
+        try:
+            while len(chunk) < rows:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    done = True
+                    break
+                except csv.Error as exc:
+                    what = str(exc)
+                    if "field limit" in what:
+                        what = f"a cell is larger than {max_field_kb:,} KB (max_csv_field_kb); row not read"
+                    else:
+                        what = f"not valid CSV ({what}); row not read"
+                    chunk.append(CsvRecord(last + 1, [], what))
+                    last = reader.line_num
+                    continue
+                chunk.append(CsvRecord(last + 1, cells))
+                last = reader.line_num
+        finally:
+            csv.field_size_limit(previous)
+        if chunk:
+            yield chunk
 
 
 @dataclass

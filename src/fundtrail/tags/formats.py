@@ -4,6 +4,8 @@ Formats: `tagpack` (GraphSense TagPack or ActorPack YAML), `ofac` (0xB10C per-as
 `csv` (generic CSV with a column mapping), and the specific list formats detected under `auto`:
 `etherscan` (explorer label CSV / combined JSON), `mew-darklist`, `cryptoscamdb`, `ransomwhere`,
 `receipts`. Files of no known format (README, LICENSE) are skipped under `auto`, not errors.
+`read` takes a whole file's text; a large file of a line-oriented format (`csvsources.ROW_FORMATS`)
+is read by the same row readers in chunks (`streamimport`).
 """
 
 from __future__ import annotations
@@ -86,13 +88,6 @@ def read(path: Path, text: str, fmt: str, *, currency: str | None = None,
         if path.suffix.lower() == ".json":
             return lists.read_explorer_json(path, text, currency, depth)
         return lists.read_explorer_csv(path, text, currency, field_kb)
-    if fmt == "ransomwhere":
-        return csvsources.read_ransomwhere(path, text, field_kb)
-    if fmt == "receipts":
-        return csvsources.read_receipts(path, text, field_kb)
-    if fmt == "csv":
-        defaults = mapping.defaults if mapping else {}
-        if currency and "currency" not in defaults:
-            mapping = ColumnMapping(mapping.columns if mapping else {}, {**defaults, "currency": currency})
-        return csvsources.read_generic_csv(path, text, mapping or ColumnMapping(), field_kb)
+    if fmt in csvsources.ROW_FORMATS:
+        return csvsources.row_reader(fmt, path, currency=currency, mapping=mapping).read(text, field_kb)
     return ParsedFile(fmt, problems=[Problem(where, 0, f"no reader for format {fmt!r}")])

@@ -1,6 +1,7 @@
 """Importing label files and directories: detect, read, validate, diff, store; a report per file.
 
-Each file is its own unit: replaced whole (`tagstore.replace_file`) inside a catalog transaction.
+Each file is its own unit: replaced whole (`tagstore.replace_file`, or `bulkstore.replace_file_from`
+for a large file read in chunks by `streamimport`) inside a catalog transaction.
 A file whose content is already in force is not read again (`unchanged`); a file that cannot be
 read at all (YAML syntax error, a bound exceeded, wrong structure) keeps its previous version in
 force and is reported `failed` with file and line, and the other files are imported all the same;
@@ -23,39 +24,17 @@ from fundtrail.model.textfiles import decode_text
 from fundtrail.store import Store
 from fundtrail.store.engine import configure_memory
 from fundtrail.store.spill import default_limit
-from fundtrail.tags import formats, tagstore
+from fundtrail.tags import bulkstore, formats, prepared, streamimport, tagstore
 from fundtrail.tags.csvsources import ColumnMapping
-from fundtrail.tags.records import Limits, Problem
+from fundtrail.tags.prepared import FileReport, Prepared, failed, undecodable, version_sha
+from fundtrail.tags.records import Limits
 from fundtrail.tags.validate import validate
+
+__all__ = ["FileReport", "collect_files", "import_file", "import_paths"]
 
 _HEAD_BYTES = 4096
 _COMMIT_EVERY = 100_000  # tags per catalog transaction, a file counting `_FILE_WEIGHT` more
 _FILE_WEIGHT = 2_000  # so that at most ~50 small files share one transaction
-
-
-@dataclass
-class FileReport:
-    """What happened to one file."""
-
-    path: str
-    format: str | None
-    status: str  # imported, updated, unchanged, skipped, failed
-    tags: int = 0
-    invalid: int = 0
-    warnings: int = 0
-    duplicates: int = 0
-    actors: int = 0
-    import_id: int | None = None
-    diff: dict | None = None
-    problems: list[Problem] = field(default_factory=list)
-    reason: str | None = None
-    usage: bool = False  # failed because the options given do not fit the file (--map COLUMN)
-
-    def as_dict(self) -> dict:
-        return {"path": self.path, "format": self.format, "status": self.status, "tags": self.tags,
-                "invalid": self.invalid, "warnings": self.warnings, "duplicates": self.duplicates,
-                "actors": self.actors, "import_id": self.import_id, "diff": self.diff,
-                "reason": self.reason, "problems": [str(p) for p in self.problems]}
 
 
 def collect_files(paths: list[Path]) -> list[Path]:
@@ -72,88 +51,82 @@ def collect_files(paths: list[Path]) -> list[Path]:
 
 
 @dataclass
-class _Prepared:
-    """One file read and validated, waiting for its transaction: what `tagstore.replace_file` needs."""
+class _Touched:
+    """Addresses whose merged tags a transaction must recompute: a set, and in DuckDB
+    (`bulkstore.TOUCHED`) those of streamed files."""
 
-    path: Path
-    report: FileReport
-    sha: str = ""
-    fmt: str = ""
-    rows: list[dict] = field(default_factory=list)
-    actors: list = field(default_factory=list)
-    counts: dict = field(default_factory=dict)
-    parsed: bool = False  # False: its content was already in force when the run began (not read)
-
-
-def _failed(where: str, fmt: str | None, message: str, line: int = 0) -> FileReport:
-    return FileReport(where, fmt, "failed", problems=[Problem(where, line, message)], reason=message)
+    addresses: set[str] = field(default_factory=set)
+    streamed: bool = False
 
 
 def _prepare(path: Path, fmt: str, known: dict[str, str], *, currency: str | None,
-             mapping: ColumnMapping | None, limits: Limits) -> _Prepared:
-    """Read, parse and validate one file, without the catalog (so without holding its lock)."""
+             mapping: ColumnMapping | None, limits: Limits, root: Path) -> Prepared:
+    """Read, parse and validate one file, without the catalog (so without holding its lock); a
+    large file of a line-oriented format is streamed (`streamimport`), the others read whole."""
+    if streamimport.large(path):
+        streamed = streamimport.prepare(path, fmt, known, currency=currency, mapping=mapping,
+                                        limits=limits, root=root)
+        if streamed is not None:
+            return streamed
     where = str(path.resolve())
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return _Prepared(path, _failed(where, None, f"cannot read {path}: {exc.strerror}"))
+        return Prepared(path, failed(where, None, f"cannot read {path}: {exc.strerror}"))
     try:  # UTF-8 with or without BOM, UTF-16/32 with BOM, as spreadsheets write them
         text: str | None = decode_text(data, where)
-        undecodable = None
+        not_text = None
     except DataError as exc:
-        text, undecodable = None, exc
+        text, not_text = None, exc
     if fmt == "auto":
         head = text[:_HEAD_BYTES] if text is not None else data[:_HEAD_BYTES].decode("utf-8", "replace")
         fmt_found = formats.detect(path, head)
         if fmt_found is None:
-            return _Prepared(path, FileReport(where, None, "skipped", reason="not a label file of a known format"))
+            return Prepared(path, FileReport(where, None, "skipped", reason="not a label file of a known format"))
     else:
         fmt_found = formats.check_format(fmt)
-    sha = hashlib.sha256(data).hexdigest()
-    if currency or (mapping and (mapping.columns or mapping.defaults)):
-        # The same bytes read with other options are another version of the import.
-        options = repr((fmt_found, currency, sorted((mapping.columns if mapping else {}).items()),
-                        sorted((mapping.defaults if mapping else {}).items())))
-        sha += "+" + hashlib.sha256(options.encode()).hexdigest()[:16]
+    sha = version_sha(hashlib.sha256(data).hexdigest(), fmt_found, currency, mapping)
     if known.get(where) == sha:
-        return _Prepared(path, FileReport(where, fmt_found, "unchanged"), sha, fmt_found)
+        return Prepared(path, FileReport(where, fmt_found, "unchanged"), sha, fmt_found)
     if text is None:
-        offset = int(re.search(r"offset (\d+)", str(undecodable)).group(1))  # type: ignore[union-attr]
+        offset = int(re.search(r"offset (\d+)", str(not_text)).group(1))  # type: ignore[union-attr]
         line = data[:offset].count(b"\n") + 1
-        return _Prepared(path, _failed(where, fmt_found, f"not UTF-8 text (undecodable byte at offset {offset}); "
-                                       "save it as UTF-8, or UTF-16 with a byte-order mark", line))
+        return Prepared(path, failed(where, fmt_found, undecodable(offset), line))
+    del data
     try:
         parsed = formats.read(path, text, fmt_found, currency=currency, mapping=mapping, limits=limits)
     except FundtrailError as exc:
-        failed = _failed(where, fmt_found, exc.one_line())
-        failed.usage = isinstance(exc, UsageError)
-        return _Prepared(path, failed)
+        report = failed(where, fmt_found, exc.one_line())
+        report.usage = isinstance(exc, UsageError)
+        return Prepared(path, report)
+    del text
     report = FileReport(where, parsed.format, "imported", actors=len(parsed.actors))
     problems = list(parsed.problems)
     rows: list[dict] = []
-    first_line: dict[str, int] = {}
+    seen: set[str] = set()
     for raw in parsed.tags:
         row = validate(raw, where, problems)
         if row is None:
             continue
-        if row["tag_key"] in first_line:
+        if row["tag_key"] in seen:
             report.duplicates += 1
             continue
-        first_line[row["tag_key"]] = raw.line
+        seen.add(row["tag_key"])
         rows.append(row)
-    report.problems = problems
     report.invalid = sum(1 for p in problems if p.severity == "invalid")
     report.warnings = len(problems) - report.invalid
+    keep = prepared.KEEP_PROBLEMS
+    report.problems, report.omitted = problems[:keep], max(0, len(problems) - keep)
     if not rows and not parsed.actors and report.invalid:  # nothing usable: keep what is in force
         report.status = "failed"
         report.reason = "nothing readable in the file; the previous version (if any) stays in force"
-        return _Prepared(path, report)
+        return Prepared(path, report)
     counts = {"invalid": report.invalid, "warnings": report.warnings, "duplicates": report.duplicates}
-    return _Prepared(path, report, sha, parsed.format, rows, parsed.actors, counts, parsed=True)
+    return Prepared(path, report, sha, parsed.format, rows, parsed.actors, counts, parsed=True)
 
 
-def _write(con: duckdb.DuckDBPyConnection, job: _Prepared, touched: set[str], *, fmt: str,
-           currency: str | None, mapping: ColumnMapping | None, limits: Limits) -> None:
+def _write(con: duckdb.DuckDBPyConnection, job: Prepared, touched: _Touched, *, fmt: str,
+           currency: str | None, mapping: ColumnMapping | None, limits: Limits, root: Path) -> None:
     """Put one prepared file in force inside the caller's transaction; its report is completed."""
     report = job.report
     if report.status in ("skipped", "failed"):
@@ -164,32 +137,40 @@ def _write(con: duckdb.DuckDBPyConnection, job: _Prepared, touched: set[str], *,
         report.import_id = tagstore.record_unchanged(con, report.path, job.sha, job.fmt)
         return
     if not job.parsed:  # another import changed it since this run began: read it now
-        fresh = _prepare(job.path, fmt, {}, currency=currency, mapping=mapping, limits=limits)
+        fresh = _prepare(job.path, fmt, {}, currency=currency, mapping=mapping, limits=limits, root=root)
         job.__dict__.update(fresh.__dict__)
         report = job.report
         if report.status == "failed":
             return
-    import_id, diff, changed = tagstore.replace_file(con, report.path, job.sha, job.fmt, job.rows,
-                                                     job.actors, job.counts)
-    touched |= changed
-    report.tags = len(job.rows)
+    if job.table is not None:
+        import_id, diff = bulkstore.replace_file_from(con, report.path, job.sha, job.fmt, job.table,
+                                                      job.n_tags, job.counts)
+        touched.streamed = True
+    else:
+        import_id, diff, changed = tagstore.replace_file(con, report.path, job.sha, job.fmt, job.rows,
+                                                         job.actors, job.counts)
+        touched.addresses |= changed
+    report.tags = job.weight
     report.import_id = import_id
     report.diff = diff.summary()
-    if diff.unchanged + len(diff.changed) + len(diff.removed) > 0:
+    if diff.unchanged + report.diff["changed"] + report.diff["removed"] > 0:
         report.status = "updated"
 
 
-def _commit(store: Store, jobs: list[_Prepared], **options: object) -> None:
+def _commit(store: Store, jobs: list[Prepared], **options: object) -> None:
     """Write `jobs` in one short catalog transaction. If it fails, each file is written alone, so
     one file the catalog refuses fails by itself and the others still commit."""
     try:
         with store.connect() as con:
             con.execute("BEGIN")
             try:
-                touched: set[str] = set()
+                touched = _Touched()
                 for job in jobs:
                     _write(con, job, touched, **options)  # type: ignore[arg-type]
-                tagstore.refresh_merged(con, touched)
+                if touched.streamed:
+                    bulkstore.refresh_touched(con, touched.addresses, tagstore.merge_batch())
+                else:
+                    tagstore.refresh_merged(con, touched.addresses)
                 con.execute("COMMIT")
                 return
             except duckdb.Error:
@@ -199,7 +180,7 @@ def _commit(store: Store, jobs: list[_Prepared], **options: object) -> None:
     except duckdb.Error as exc:
         job = jobs[0]
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        job.report = _failed(job.report.path, job.report.format, f"the catalog refused this file: {msg}")
+        job.report = failed(job.report.path, job.report.format, f"the catalog refused this file: {msg}")
         return
     for job in jobs:
         if job.report.status not in ("skipped", "failed"):
@@ -220,25 +201,31 @@ def import_paths(store: Store, paths: list[Path], fmt: str = "auto", *, currency
     get in while a long import runs. A file is never split across transactions, so a crash leaves
     each file either in its new or its old version; a file that cannot be read is reported
     `failed` with its line and the others are still imported. A file's report is given to
-    `progress` only once its transaction has committed.
+    `progress` only once its transaction has committed. A large CSV-like file is read in chunks
+    into the store's spill directory (`streamimport`), so its size is not bounded by memory.
     """
     formats.check_format(fmt)
     files = collect_files(paths)
     limit = default_limit()
-    if limit is not None:  # DuckDB's share of memory_limit (the merge runs in batches that fit it)
-        configure_memory(tagstore.duckdb_share(limit))
+    if limit is not None:  # DuckDB's share of memory_limit (the merge runs in batches that fit a quarter)
+        configure_memory(tagstore.import_share(limit))
     limits = Limits(max_yaml_nodes, max_csv_field_kb, max_json_depth)
     with store.connect(read_only=True) as con:
         known = dict(con.execute("SELECT path, sha256 FROM tag_files").fetchall())
-    options = {"fmt": fmt, "currency": currency, "mapping": mapping, "limits": limits}
+    streamimport.sweep(store.root)
+    options = {"fmt": fmt, "currency": currency, "mapping": mapping, "limits": limits, "root": store.root}
     reports: list[FileReport] = []
-    pending: list[_Prepared] = []
+    pending: list[Prepared] = []
     weight = 0
 
     def flush() -> None:
         nonlocal weight
-        if any(job.report.status not in ("skipped", "failed") for job in pending):
-            _commit(store, pending, **options)
+        try:
+            if any(job.report.status not in ("skipped", "failed") for job in pending):
+                _commit(store, pending, **options)
+        finally:
+            for job in pending:
+                job.close()
         for job in pending:
             reports.append(job.report)
             if progress is not None:
@@ -246,18 +233,23 @@ def import_paths(store: Store, paths: list[Path], fmt: str = "auto", *, currency
         pending.clear()
         weight = 0
 
-    for path in files:
-        try:
-            job = _prepare(path, fmt, known, currency=currency, mapping=mapping, limits=limits)
-        except Exception as exc:  # noqa: BLE001  # a reader's bug must not cost the other files (counted in
-            # benchmarks/reliability_labels.py as a traceback: the goal is none)
-            job = _Prepared(path, _failed(str(path.resolve()), None, f"unexpected {type(exc).__name__} "
-                                          f"reading this file: {str(exc)[:200]} (a fundtrail bug; please report it)"))
-        pending.append(job)
-        weight += len(job.rows) + _FILE_WEIGHT
-        if weight >= _COMMIT_EVERY:
-            flush()
-    flush()
+    try:
+        for path in files:
+            try:
+                job = _prepare(path, fmt, known, currency=currency, mapping=mapping, limits=limits,
+                               root=store.root)
+            except Exception as exc:  # noqa: BLE001  # a reader's bug must not cost the other files (counted
+                # in benchmarks/reliability_labels.py as a traceback: the goal is none)
+                job = Prepared(path, failed(str(path.resolve()), None, f"unexpected {type(exc).__name__} "
+                                            f"reading this file: {str(exc)[:200]} (a fundtrail bug; please report it)"))
+            pending.append(job)
+            weight += job.weight + _FILE_WEIGHT
+            if weight >= _COMMIT_EVERY:
+                flush()
+        flush()
+    finally:
+        for job in pending:
+            job.close()
     return reports
 
 

@@ -19,7 +19,6 @@ import pyarrow as pa
 from fundtrail.store.spill import default_limit
 from fundtrail.store.sql import scalar
 from fundtrail.tags.records import Actor
-from fundtrail.tags.validate import ROW_FIELDS
 
 ANALYST = "analyst"  # origin of tags added with `fundtrail tags add`
 _TYPES = {"line": pa.int32(), "concepts": pa.list_(pa.string()), "confidence_level": pa.int32(),
@@ -29,15 +28,24 @@ _EXAMPLES = 20
 
 @dataclass
 class Diff:
-    """What a file import changed, by tag identity (subject, currency, address, category, entity)."""
+    """What a file import changed, by tag identity (subject, currency, address, category, entity).
+
+    The lists hold every key, or only the first `_EXAMPLES` when `counts` (added, removed, changed)
+    gives the totals (a streamed file's diff, counted in SQL)."""
 
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: int = 0
+    counts: tuple[int, int, int] | None = None
+
+    def totals(self) -> tuple[int, int, int]:
+        """(added, removed, changed)."""
+        return self.counts or (len(self.added), len(self.removed), len(self.changed))
 
     def summary(self) -> dict:
-        return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed),
+        added, removed, changed = self.totals()
+        return {"added": added, "removed": removed, "changed": changed,
                 "unchanged": self.unchanged, "examples": {
                     "added": self.added[:_EXAMPLES], "removed": self.removed[:_EXAMPLES],
                     "changed": self.changed[:_EXAMPLES]}}
@@ -49,12 +57,14 @@ def current_version(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
     return row[0] if row else None
 
 
-def _next_import_id(con: duckdb.DuckDBPyConnection) -> int:
+def next_import_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The id the next import gets (inside the caller's transaction)."""
     return int(scalar(con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM tag_imports")))
 
 
-def _record(con: duckdb.DuckDBPyConnection, import_id: int, path: str | None, sha: str | None,
-            fmt: str, status: str, counts: dict) -> None:
+def record(con: duckdb.DuckDBPyConnection, import_id: int, path: str | None, sha: str | None,
+           fmt: str, status: str, counts: dict) -> None:
+    """One row of `tag_imports`."""
     con.execute(
         "INSERT INTO tag_imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [import_id, path, sha, fmt, _dt.datetime.now(), status, counts.get("tags", 0),
@@ -65,31 +75,34 @@ def _record(con: duckdb.DuckDBPyConnection, import_id: int, path: str | None, sh
 
 def record_unchanged(con: duckdb.DuckDBPyConnection, path: str, sha: str, fmt: str) -> int:
     """Note a re-import of identical content (a no-op for the tags); returns its import id."""
-    import_id = _next_import_id(con)
-    _record(con, import_id, path, sha, fmt, "unchanged", {})
+    import_id = next_import_id(con)
+    record(con, import_id, path, sha, fmt, "unchanged", {})
     return import_id
 
 
+#: Columns of the `tags` table, in order.
+COLUMN_ORDER = ("import_id", "origin", "line", "subject", "currency", "address", "validation",
+                "label", "category", "concepts", "confidence", "confidence_level", "source",
+                "creator", "lastmod", "actor", "is_cluster_definer", "context", "visibility",
+                "case_id", "entity", "tag_key", "content_hash")
+
+
+def row_table(rows: list[dict]) -> pa.Table:
+    """Validated rows as an Arrow table: the `tags` columns after import_id and origin."""
+    return pa.table({name: pa.array([r[name] for r in rows], _TYPES.get(name, pa.string()))
+                     for name in COLUMN_ORDER[2:]})
+
+
 def _arrow(rows: list[dict], import_id: int, origin: str) -> pa.Table:
-    cols: dict[str, pa.Array] = {
-        "import_id": pa.array([import_id] * len(rows), pa.int64()),
-        "origin": pa.array([origin] * len(rows), pa.string()),
-    }
-    for name in ("line", *ROW_FIELDS[:-1]):
-        cols[name] = pa.array([r[name] for r in rows], _TYPES.get(name, pa.string()))
-    return pa.table(cols)
-
-
-_COLUMN_ORDER = ("import_id", "origin", "line", "subject", "currency", "address", "validation",
-                 "label", "category", "concepts", "confidence", "confidence_level", "source",
-                 "creator", "lastmod", "actor", "is_cluster_definer", "context", "visibility",
-                 "case_id", "entity", "tag_key", "content_hash")
+    table = row_table(rows)
+    table = table.add_column(0, "origin", pa.array([origin] * len(rows), pa.string()))
+    return table.add_column(0, "import_id", pa.array([import_id] * len(rows), pa.int64()))
 
 
 def _insert_rows(con: duckdb.DuckDBPyConnection, rows: list[dict], import_id: int, origin: str) -> None:
     if not rows:
         return
-    table = _arrow(rows, import_id, origin).select(list(_COLUMN_ORDER))
+    table = _arrow(rows, import_id, origin)
     con.register("_new_tags", table)
     con.execute("INSERT INTO tags SELECT * FROM _new_tags")
     con.unregister("_new_tags")
@@ -114,16 +127,24 @@ MERGE_SQL = f"""
     FROM tags WHERE @WHERE@ GROUP BY address, tag_key
 """
 _FULL_REFRESH = 200_000  # touched addresses above which rebuilding everything is cheaper
-#: DuckDB's memory under a limit (a quarter of it, not below what its joins need, as ingest's), and
-#: its bytes per merged address: the merge's ordered list aggregates cannot spill, so it runs over
-#: as many addresses at a time as fit (about 3.6 KB each measured; a quarter of the share).
+#: DuckDB's share of a limit for the merge (a quarter of it, not below what its joins need, as
+#: ingest's), and its bytes per merged address: the merge's ordered list aggregates cannot spill, so
+#: it runs over as many addresses at a time as fit (about 3.6 KB each measured; a quarter of the share).
 DUCKDB_FLOOR = 128 << 20
 _MERGE_BYTES = 16 << 10
 
 
 def duckdb_share(limit: int) -> int:
-    """DuckDB's memory while tags are imported under `limit` bytes."""
+    """The DuckDB memory the merge's batches are sized from under `limit` bytes."""
     return max(DUCKDB_FLOOR, limit // 4)
+
+
+def import_share(limit: int) -> int:
+    """DuckDB's memory limit during a tag import under `limit` bytes: half of it. The import's own
+    objects are one chunk of a file (`streamimport`), and the commit of a large file pins DuckDB's
+    ART indexes on address (about 60 B per row of `tags` and `tags_merged` it loads; 145 MB for a
+    586,000-row file into a catalog of 763,000 tags), which cannot spill."""
+    return max(DUCKDB_FLOOR, limit // 2)
 
 
 def merge_batch() -> int | None:
@@ -205,8 +226,8 @@ def replace_file(con: duckdb.DuckDBPyConnection, path: str, sha: str, fmt: str, 
     touched = {r[2] for r in old} | {r["address"] for r in rows}
     old = [(k, h) for k, h, _ in old]
     diff = _diff(old, rows)
-    import_id = _next_import_id(con)
-    _record(con, import_id, path, sha, fmt, "updated" if old else "imported",
+    import_id = next_import_id(con)
+    record(con, import_id, path, sha, fmt, "updated" if old else "imported",
             {**counts, "tags": len(rows), "added": len(diff.added), "removed": len(diff.removed),
              "changed": len(diff.changed), "actors": len(actors)})
     if old:
@@ -224,8 +245,8 @@ def add_analyst_tag(con: duckdb.DuckDBPyConnection, row: dict) -> tuple[int, boo
     try:
         same = con.execute("SELECT 1 FROM tags WHERE origin = ? AND tag_key = ? AND content_hash = ?",
                            [ANALYST, row["tag_key"], row["content_hash"]]).fetchone()
-        import_id = _next_import_id(con)
-        _record(con, import_id, None, None, ANALYST, "unchanged" if same else "imported",
+        import_id = next_import_id(con)
+        record(con, import_id, None, None, ANALYST, "unchanged" if same else "imported",
                 {"tags": 0 if same else 1, "added": 0 if same else 1})
         if not same:
             con.execute("DELETE FROM tags WHERE origin = ? AND tag_key = ?", [ANALYST, row["tag_key"]])
