@@ -158,6 +158,7 @@ def test_problems_beyond_the_cap_are_counted_and_said(tmp_path: Path, monkeypatc
     assert [p.line for p in r.problems] == [2, 3, 4, 5, 6]
     assert r.as_dict()["problems"][-1] == (f"{path.resolve()}: 7 more problems not listed "
                                            "(the first 5 are; 12 invalid and 0 warnings in all)")
+    assert r.as_dict()["problems_omitted"] == 7
 
 
 def test_errors_keep_their_one_line_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,7 +49,7 @@ class FileReport:
         return {"path": self.path, "format": self.format, "status": self.status, "tags": self.tags,
                 "invalid": self.invalid, "warnings": self.warnings, "duplicates": self.duplicates,
                 "actors": self.actors, "import_id": self.import_id, "diff": self.diff,
-                "reason": self.reason, "problems": problems}
+                "reason": self.reason, "problems": problems, "problems_omitted": self.omitted}
 
 
 @dataclass

@@ -201,6 +201,8 @@ class ImportedFile(Model):
     diff: dict[str, Any] | None
     reason: str | None
     problems: list[str]
+    #: problems found beyond the first 1,000 of a file (counted in `invalid`/`warnings`, not listed)
+    problems_omitted: int = 0
     usage: bool = Field(default=False, exclude=True)
 
 
