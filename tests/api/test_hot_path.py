@@ -93,3 +93,22 @@ def test_fast_path_rate_limit(tight, answered, err) -> None:
     assert limited and err(limited[0])["code"] == "rate_limited" and int(limited[0].headers["retry-after"]) >= 1
     assert limited[0].headers["content-security-policy"].startswith("default-src 'self'")
     assert _records(tight.store, 1)[0]["outcome"] == "rate_limited" and any(answered)
+
+
+def test_fast_path_sees_a_revocation_at_the_very_next_request(roomy, answered, err) -> None:
+    """The token cache is keyed by the access stamp, which the fast path checks in the pool thread
+    before answering: a revoked token is refused by the next request, through the app."""
+    import httpx
+
+    path = f"/api/v1/{CHAIN}/addresses/{roomy.addresses[6]}"
+    with roomy.client("admin") as admin:
+        made = admin.post("/api/v1/tokens", json={"user": "investigator1"}).json()
+        with httpx.Client(base_url=roomy.url, headers={"Authorization": f"Bearer {made['token']}"}) as c:
+            assert c.get(path).status_code == 200 and c.get(path).status_code == 200
+            assert answered[-2:] == [False, True]  # verified by the app, then answered by the fast path
+            assert admin.delete(f"/api/v1/tokens/{made['id']}").status_code == 200
+            answered.clear()
+            r = c.get(path)
+    assert r.status_code == 401 and err(r)["code"] == "unauthenticated" and answered == [False]
+    last = _records(roomy.store, 1)[0]
+    assert last["outcome"] == "unauthenticated" and last["action"] == "GET /api/v1/{chain}/addresses/{address}"

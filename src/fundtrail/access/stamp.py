@@ -19,7 +19,7 @@ STAMP_NAME = "access.stamp"
 def current(root: Path) -> tuple[int, int, int] | None:
     """The stamp's identity (inode, mtime, size); None when no change was ever made."""
     try:
-        st = os.stat(Path(root) / STAMP_NAME)
+        st = os.stat(os.path.join(root, STAMP_NAME))  # per request: no pathlib objects
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size

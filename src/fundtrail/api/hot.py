@@ -75,17 +75,31 @@ class HotAddress:
         if token is None:
             return None
         key = token_key(token)
-        actor = state.known_actor(key, state.workspace.access_stamp())
-        if actor is None or actor.role is None or actor.role not in ROLES or not allows(actor.role, "read"):
+        cached = state.cached_actor(key)  # its access stamp is checked in the pool (`_serve`)
+        if cached is None:
+            return None
+        stamp, actor = cached
+        if actor.role is None or actor.role not in ROLES or not allows(actor.role, "read"):
             return None
         scope["route"] = self.route
         scope["path_params"] = {"chain": chain, "address": address}
         scope["state"]["actor"] = actor
-        return await state.run(self._serve, scope, actor, chain, address, state.limiter.take(key))
+        done = await state.run(self._serve, scope, actor, chain, address, state.limiter.take(key), stamp)
+        if done is None:  # users or tokens changed since the token was verified: the app checks it again
+            for name in ("route", "path_params"):
+                scope.pop(name, None)
+            scope["state"].pop("actor", None)
+        return done
 
-    def _serve(self, scope: Scope, actor: Actor, chain: str, address: str, wait: float) -> tuple[Message, bytes]:
+    def _serve(self, scope: Scope, actor: Actor, chain: str, address: str, wait: float,
+               stamp: object) -> tuple[Message, bytes] | None:
         """The summary and its record, in one trip to the pool (an unexpected error propagates:
-        the caller answers 500 and records that)."""
+        the caller answers 500 and records that); None, with nothing done, when the access stamp
+        is no longer the one the token was verified at. The stamp's `os.stat` is made here and
+        not on the event loop: there, waiting for the interpreter lock after that system call
+        while the pool's threads ran took a quarter of the loop's busy time under load."""
+        if self.state.workspace.access_stamp() != stamp:
+            return None
         try:
             if wait > 0:
                 raise TokenRateLimited(rate_message(self.state, wait), retry_after=wait)

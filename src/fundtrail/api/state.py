@@ -68,6 +68,11 @@ class ApiState:
         hit = self._actors.get(key)
         return hit[1] if hit is not None and hit[0] == access_stamp else None
 
+    def cached_actor(self, key: str) -> tuple[object, Actor] | None:
+        """(access stamp it was verified at, actor) of a token by digest `key`, if remembered; the
+        caller compares the stamp with the current one before acting on it."""
+        return self._actors.get(key)
+
     def remember_actor(self, key: str, access_stamp: object, actor: Actor) -> None:
         """Remember a verified token's actor until the access stamp changes (bounded)."""
         if len(self._actors) >= MAX_ACTORS:
