@@ -8,8 +8,9 @@ due), `answer` does what the route and its dependencies would: it takes the toke
 `Workspace.address` in the server's pool and renders the same JSON (or the same error document
 for a `FundtrailError`). Anything else (an unknown token, a refresh due, a 422 to report, ...)
 returns None and goes through the app, so every unusual case keeps exactly one implementation.
-The summary, its JSON and its audit record are made in one trip to the server's pool (the record
-is on disk before the response leaves, as for every request).
+The summary, its JSON and its audit record are made in one trip to the server's small pool of
+short calls, `ApiState.run_short` (the record is on disk before the response leaves, as for every
+request).
 The route stays declared in `routes_lookup` (OpenAPI, and the path taken when this one declines);
 the audit record sees the same route template, path parameters and actor.
 """
@@ -84,7 +85,7 @@ class HotAddress:
         scope["route"] = self.route
         scope["path_params"] = {"chain": chain, "address": address}
         scope["state"]["actor"] = actor
-        done = await state.run(self._serve, scope, actor, chain, address, state.limiter.take(key), stamp)
+        done = await state.run_short(self._serve, scope, actor, chain, address, state.limiter.take(key), stamp)
         if done is None:  # users or tokens changed since the token was verified: the app checks it again
             for name in ("route", "path_params"):
                 scope.pop(name, None)
