@@ -127,6 +127,8 @@ def main() -> None:
     ap.add_argument("--one-core", action="store_true",
                     help="pin to one core and store one batch at a time (no worker thread)")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark store")
+    ap.add_argument("--batch-mb", type=int, default=None,
+                    help="ingest batch size in MB of block data (default: the ingest's default, 64)")
     ap.add_argument("--no-validation", action="store_true",
                     help="turn off the header checks (proof of work, difficulty, merkle malleation) "
                          "to measure what they cost")
@@ -174,7 +176,8 @@ def main() -> None:
         store = Store.open(work / "store")
         gc.collect()
         t0 = time.perf_counter()
-        ing = BitcoinIngest(store, MAINNET, overlap=not args.one_core)
+        sized = {"batch_bytes": args.batch_mb << 20} if args.batch_mb else {}
+        ing = BitcoinIngest(store, MAINNET, overlap=not args.one_core, **sized)
         ing.ingest(((b, BlockMeta(None, f"copy{i}")) for i, b in enumerate(blocks)), "benchmark")
         report = ing.finish()
         elapsed = time.perf_counter() - t0
