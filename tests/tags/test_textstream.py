@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fundtrail.errors import DataError
-from fundtrail.model.textfiles import csv_records, decode_text
+from fundtrail.model.textfiles import csv_record_chunks, csv_records, decode_text
 from fundtrail.tags import textstream
 
 CSV = ('address,label,category\r\n'
@@ -50,7 +50,7 @@ def test_text_and_records_equal_the_whole_file_readers(tmp_path: Path, small_blo
     assert "".join(lines) == text
     assert lines.sha == hashlib.sha256(data).hexdigest() == textstream.scan(path).sha
     assert textstream.scan(path).bad_offset is None
-    chunks = list(textstream.csv_chunks(textstream.TextLines(path), rows=2))
+    chunks = list(csv_record_chunks(textstream.TextLines(path), rows=2))
     assert all(len(c) <= 2 for c in chunks)
     records = [r for c in chunks for r in c]
     assert records == csv_records(text)
@@ -61,7 +61,7 @@ def test_a_cell_over_the_bound_is_a_problem_record_as_in_the_whole_file_reader(t
     text = "address,label\n" + "".join(f"a{i},{'x' * (2000 if i % 3 == 0 else 10)}\n" for i in range(10))
     path = tmp_path / "f.csv"
     path.write_text(text)
-    got = [r for c in textstream.csv_chunks(textstream.TextLines(path), max_field_kb=1, rows=3) for r in c]
+    got = [r for c in csv_record_chunks(textstream.TextLines(path), max_field_kb=1, rows=3) for r in c]
     assert got == csv_records(text, max_field_kb=1)
     assert sum(1 for r in got if r.problem and "larger than 1 KB" in r.problem) == 4
     import csv

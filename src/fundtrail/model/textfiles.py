@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fundtrail.errors import DataError, UsageError
 
-BOMS = (
+_BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),
     (b"\xff\xfe\x00\x00", "utf-32-le"),
     (b"\x00\x00\xfe\xff", "utf-32-be"),
@@ -29,7 +29,7 @@ BOMS = (
 def encoding_of(head: bytes) -> tuple[str, int]:
     """(encoding, length of its byte-order mark) of a file starting with `head`: BOM-marked
     UTF-8/16/32, UTF-16 without a BOM (rare, but some tools write it), else UTF-8."""
-    for bom, encoding in BOMS:
+    for bom, encoding in _BOMS:
         if head.startswith(bom):
             return encoding, len(bom)
     if len(head) >= 4 and head[1] == 0 and head[3] == 0 and head[0] != 0:

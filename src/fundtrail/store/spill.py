@@ -141,3 +141,24 @@ class Spill:
 def plain(arr: np.ndarray) -> np.ndarray:
     """The array as a base-class ndarray over the same memory (numba does not take `np.memmap`)."""
     return arr.view(np.ndarray) if isinstance(arr, np.memmap) else arr
+
+
+def sweep_stale(store_root: Path, stage: str) -> None:
+    """Remove the spill directories `stage` runs of ended processes left behind (a run killed
+    before `Spill.close`); those of live processes, this one included, are kept."""
+    base = store_root / SPILL_DIR
+    if not base.is_dir():
+        return
+    for d in base.glob(f"{stage}-*"):
+        try:
+            pid = int(d.name.split("-")[-2])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            continue

@@ -226,18 +226,3 @@ def row_reader(fmt: str, path: Path, *, currency: str | None = None,
     if currency and "currency" not in defaults:
         mapping = ColumnMapping(mapping.columns if mapping else {}, {**defaults, "currency": currency})
     return GenericRows(path, mapping or ColumnMapping())
-
-
-def read_ransomwhere(path: Path, text: str, max_field_kb: int = 1024) -> ParsedFile:
-    """Ransomwhere as exported by OpenSanctions (`RansomwhereRows`), a whole file."""
-    return RansomwhereRows(path).read(text, max_field_kb)
-
-
-def read_receipts(path: Path, text: str, max_field_kb: int = 1024) -> ParsedFile:
-    """'Showing the Receipts' (`ReceiptsRows`), a whole file."""
-    return ReceiptsRows(path).read(text, max_field_kb)
-
-
-def read_generic_csv(path: Path, text: str, mapping: ColumnMapping, max_field_kb: int = 1024) -> ParsedFile:
-    """Any CSV with a header row, read through a column mapping (`GenericRows`), a whole file."""
-    return GenericRows(path, mapping).read(text, max_field_kb)

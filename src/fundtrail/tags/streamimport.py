@@ -16,22 +16,21 @@ TagPack YAML and JSON lists stay whole-file: their size is bounded by `max_yaml_
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
 from fundtrail.errors import FundtrailError, UsageError
+from fundtrail.model.textfiles import csv_record_chunks
 from fundtrail.store import engine
-from fundtrail.store.spill import SPILL_DIR, Spill
+from fundtrail.store.spill import SPILL_DIR, Spill, sweep_stale
 from fundtrail.store.sql import scalar
 from fundtrail.tags import formats, tagstore
 from fundtrail.tags.csvsources import ROW_FORMATS, ColumnMapping, row_reader
 from fundtrail.tags.prepared import FileReport, Prepared, ProblemLog, failed, undecodable, version_sha
 from fundtrail.tags.records import Limits, Problem, RawTag
-from fundtrail.tags.textstream import TextLines, csv_chunks, head_text, read_head, scan
+from fundtrail.tags.textstream import TextLines, head_text, read_head, scan
 from fundtrail.tags.validate import validate
 
 #: Files larger than this (bytes) of a ROW_FORMATS format are streamed; smaller ones are read whole
@@ -92,7 +91,7 @@ def _read(path: Path, where: str, fmt: str, *, currency: str | None, mapping: Co
         rows_file, table = directory / "rows.parquet", directory / "tags.parquet"
         log, valid, lines = ProblemLog(), 0, TextLines(path)
         with pq.ParquetWriter(rows_file, tagstore.row_table([]).schema) as writer:
-            for records in csv_chunks(lines, max_field_kb=limits.max_csv_field_kb, rows=CHUNK_ROWS):
+            for records in csv_record_chunks(lines, max_field_kb=limits.max_csv_field_kb, rows=CHUNK_ROWS):
                 tags: list[RawTag] = []
                 unreadable: list[Problem] = []
                 refused: list[Problem] = []
@@ -160,19 +159,4 @@ def _first_of_each_key(rows: Path, out: Path, valid: int) -> int:
 
 def sweep(root: Path) -> None:
     """Remove the spill directories of tag imports whose process has ended (killed mid-import)."""
-    base = root / SPILL_DIR
-    if not base.is_dir():
-        return
-    for d in base.glob(f"{_STAGE}-*"):
-        try:
-            pid = int(d.name.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(d, ignore_errors=True)
-        except PermissionError:  # another user's live process
-            continue
+    sweep_stale(root, _STAGE)

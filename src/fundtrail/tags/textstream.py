@@ -1,11 +1,10 @@
 """A large label file read a piece at a time: its SHA-256 and first undecodable byte in one pass,
-then its text as lines and CSV records in chunks.
+then its text as lines (which `model.textfiles.csv_record_chunks` turns into CSV records in chunks).
 
 Decoded exactly as `model.textfiles.decode_text` decodes a whole file (byte-order marks, UTF-16
-without one, leading U+FEFF stripped, CRLF and CR read as LF), and split into records as
-`model.textfiles.csv_records` splits that text, so every cell, line number and problem message is
-the one the whole-file reader gives; only the memory differs (a block of bytes and one chunk of
-records at a time).
+without one, leading U+FEFF stripped, CRLF and CR read as LF), so every cell, line number and
+problem message is the one the whole-file reader gives; only the memory differs (a block of bytes
+and one chunk of records at a time).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fundtrail.errors import DataError
-from fundtrail.model.textfiles import CsvRecord, csv_record_chunks, encoding_of
+from fundtrail.model.textfiles import encoding_of
 
 BLOCK = 1 << 20  # bytes read at a time
 HEAD = 1 << 16  # bytes that decide the encoding and the format (several times the 4,096 characters used)
@@ -117,9 +116,3 @@ class TextLines:
                     break
                 block, skip = fh.read(BLOCK), 0
         self.sha = digest.hexdigest()
-
-
-def csv_chunks(lines: Iterator[str] | TextLines, *, max_field_kb: int = 1024,
-               rows: int = 20_000) -> Iterator[list[CsvRecord]]:
-    """The records of CSV text, `rows` at a time, as `csv_records` gives them (`csv_record_chunks`)."""
-    return csv_record_chunks(lines, max_field_kb=max_field_kb, rows=rows)
