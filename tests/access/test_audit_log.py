@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from fundtrail.errors import AuditError, UsageError
 from fundtrail.workspace import Actor, Workspace
-from fundtrail.workspace.access import AuditEntry, append_audit, check_audit_writable
+from fundtrail.workspace.access import AuditEntry, append_audit, append_audit_many, check_audit_writable
 
 ACTION = "GET /api/v1/{chain}/addresses/{address}"
 
@@ -101,6 +102,28 @@ def test_an_unwritable_log_fails_the_request(tmp_path: Path) -> None:
     assert err.value.exit_code == 4 and err.value.code == "audit_unavailable"
     with pytest.raises(AuditError):
         check_audit_writable(root)
+
+
+def test_append_many_writes_one_batch_in_order_and_returns_each_outcome(tmp_path: Path) -> None:
+    """A server's committer hands over every waiting record at once: one group commit (one time
+    stamp), in the order given, chained; a failure is returned per entry, not raised."""
+    root = _new_store(tmp_path)
+    append_audit(root, AuditEntry(user="u", action="first"))
+    got = append_audit_many(root, [AuditEntry(user=f"u{i}", action=f"a{i}") for i in range(5)])
+    assert [r.seq for r in got] == [2, 3, 4, 5, 6] and len({r.time for r in got}) == 1
+    recs = _lines(root)
+    assert [r["action"] for r in recs] == ["first", "a0", "a1", "a2", "a3", "a4"]
+    assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(recs))
+    assert append_audit_many(root, []) == []
+    log = root / "audit" / "audit.log"
+    log.rename(tmp_path / "kept.log")
+    log.mkdir()  # the file cannot be opened for appending
+    failed = append_audit_many(root, [AuditEntry(user="u", action="x"), AuditEntry(user="v", action="y")])
+    assert [type(f) for f in failed] == [AuditError, AuditError] and failed[0].code == "audit_unavailable"
+    log.rmdir()
+    (tmp_path / "kept.log").rename(log)
+    assert append_audit(root, AuditEntry(user="u", action="after")).seq == 7
+    assert Workspace.open(store=root).audit_verify().ok
 
 
 def test_a_torn_or_truncated_end_stops_appending(tmp_path: Path) -> None:

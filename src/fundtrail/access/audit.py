@@ -112,14 +112,27 @@ class AuditLog:
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Write one record for `entry` (the ENTRY_FIELDS) and return it once it is synced to
         disk; AuditError when it cannot be written."""
-        canonical(entry)  # not JSON: a TypeError here, in the caller's thread, not in a batch
-        mine = _Pending(entry)
+        result = self.append_many([entry])[0]
+        if isinstance(result, AuditError):
+            raise result
+        return result
+
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any] | AuditError]:
+        """Write a record for each of `entries`, in order, and return per entry its record once
+        synced, or the AuditError that kept it from the disk (not raised: each caller of a batch
+        learns its own outcome). One call, however many entries, joins one group commit: a
+        server hands over every record its requests are waiting for at once."""
+        if not entries:
+            return []
+        for entry in entries:
+            canonical(entry)  # not JSON: a TypeError here, in the caller's thread, not in a batch
+        mine = [_Pending(entry) for entry in entries]
         with self._cond:
-            self._queue.append(mine)
-            while not mine.done and self._writing:
+            self._queue.extend(mine)
+            while not mine[-1].done and self._writing:
                 self._cond.wait()
-            if mine.done:
-                return _result(mine)
+            if mine[-1].done:
+                return [_outcome(p) for p in mine]
             self._writing = True
             batch, self._queue = self._queue, []
         try:
@@ -128,7 +141,7 @@ class AuditLog:
             with self._cond:
                 self._writing = False
                 self._cond.notify_all()
-        return _result(mine)
+        return [_outcome(p) for p in mine]
 
     def check_writable(self) -> None:
         """AuditError unless a record could be appended now (directory and file writable, the
@@ -254,9 +267,9 @@ class AuditLog:
         self._tail.size, self._tail.seq, self._tail.hash = size, seq, last_hash
 
 
-def _result(p: _Pending) -> dict[str, Any]:
+def _outcome(p: _Pending) -> dict[str, Any] | AuditError:
     if p.error is not None:
-        raise p.error
+        return p.error
     assert p.record is not None
     return p.record
 

@@ -174,6 +174,18 @@ def record(state: ApiState, scope: Scope, actor: Actor | None, body: bytes, star
     return start, payload
 
 
+async def record_queued(state: ApiState, scope: Scope, actor: Actor, start: Message,
+                        payload: bytes) -> tuple[Message, bytes]:
+    """`record` for a bodiless request answered on the event loop: the record is made here and
+    written by the server's committer thread with the others waiting (`audit_queue`)."""
+    try:
+        await state.audit.append(entry_of(scope, actor, b"", start, payload))
+    except Exception:
+        log.exception("audit record of %s %s could not be written", scope.get("method"), _template(scope))
+        return _refused()
+    return start, payload
+
+
 def _refused() -> tuple[Message, bytes]:
     start, chunks = _messages(error_response(
         503, "audit_unavailable", "the audit log cannot be written, so the request was refused; "

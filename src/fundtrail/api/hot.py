@@ -3,14 +3,17 @@
 Profiling the server under 32 connections showed the address summary costs 0.4 ms but a request
 about 1.5 ms: the rest is Starlette's and FastAPI's layers, routing and dependency solving. When a
 request is the plain case of that route (no query string, a chain known since the last refresh, a
-bearer token this server verified at the current access stamp, a role that may read, no refresh
-due), `answer` does what the route and its dependencies would: it takes the token's rate, calls
-`Workspace.address` in the server's pool and renders the same JSON (or the same error document
-for a `FundtrailError`). Anything else (an unknown token, a refresh due, a 422 to report, ...)
-returns None and goes through the app, so every unusual case keeps exactly one implementation.
-The summary, its JSON and its audit record are made in one trip to the server's small pool of
-short calls, `ApiState.run_short` (the record is on disk before the response leaves, as for every
-request).
+bearer token this server verified at the current access stamp, a role that may read), `answer`
+does what the route and its dependencies would: it takes the token's rate, calls
+`Workspace.address` and renders the same JSON (or the same error document for a
+`FundtrailError`). A refresh that falls due is started in the background and this request answered
+from the state as it is. Anything else (an unknown token, synchronous refreshes, a 422 to report,
+...) returns None and goes through the app, so every unusual case keeps exactly one
+implementation. The summary and its JSON are made on the event loop (0.3-0.4 ms, in memory after
+`warm()`: a trip to a pool thread cost more in handing over the interpreter lock than the work
+itself), and its audit record is written by the server's committer thread together with the other
+requests waiting (`audit_queue`); the record is on disk before the response leaves, as for every
+request.
 The route stays declared in `routes_lookup` (OpenAPI, and the path taken when this one declines);
 the audit record sees the same route template, path parameters and actor.
 """
@@ -22,7 +25,7 @@ from pydantic import ValidationError
 from starlette.routing import BaseRoute
 from starlette.types import Message, Scope
 
-from fundtrail.api.auditing import record
+from fundtrail.api.auditing import record_queued
 from fundtrail.api.auth import TokenRateLimited, rate_message, token_key
 from fundtrail.api.errors import from_error, validation_response
 from fundtrail.api.render import json_of
@@ -58,7 +61,7 @@ class HotAddress:
                 break
 
     async def answer(self, scope: Scope) -> tuple[Message, bytes] | None:
-        """The response to `scope`, its record on disk (`auditing.record`), or None when the app
+        """The response to `scope`, its record on disk (`auditing.record_queued`), or None when the app
         must answer it."""
         if scope["method"] != "GET" or scope["query_string"] or scope.get("root_path") or self.route is None:
             return None
@@ -70,13 +73,13 @@ class HotAddress:
             return None
         chain, address = parts[0], parts[2]
         state = self.state
-        if state.refresh_due() or not state.is_known_chain(chain):
+        if (state.refresh_due() and not state.refresh_in_background()) or not state.is_known_chain(chain):
             return None
         token = _bearer(scope)
         if token is None:
             return None
         key = token_key(token)
-        cached = state.cached_actor(key)  # its access stamp is checked in the pool (`_serve`)
+        cached = state.cached_actor(key)  # its access stamp is checked by `_serve`
         if cached is None:
             return None
         stamp, actor = cached
@@ -85,20 +88,18 @@ class HotAddress:
         scope["route"] = self.route
         scope["path_params"] = {"chain": chain, "address": address}
         scope["state"]["actor"] = actor
-        done = await state.run_short(self._serve, scope, actor, chain, address, state.limiter.take(key), stamp)
+        done = self._serve(scope, actor, chain, address, state.limiter.take(key), stamp)
         if done is None:  # users or tokens changed since the token was verified: the app checks it again
             for name in ("route", "path_params"):
                 scope.pop(name, None)
             scope["state"].pop("actor", None)
-        return done
+            return None
+        return await record_queued(state, scope, actor, *done)
 
     def _serve(self, scope: Scope, actor: Actor, chain: str, address: str, wait: float,
                stamp: object) -> tuple[Message, bytes] | None:
-        """The summary and its record, in one trip to the pool (an unexpected error propagates:
-        the caller answers 500 and records that); None, with nothing done, when the access stamp
-        is no longer the one the token was verified at. The stamp's `os.stat` is made here and
-        not on the event loop: there, waiting for the interpreter lock after that system call
-        while the pool's threads ran took a quarter of the loop's busy time under load."""
+        """The summary's response, or None, with nothing done, when the access stamp is no longer
+        the one the token was verified at."""
         if self.state.workspace.access_stamp() != stamp:
             return None
         try:
@@ -110,4 +111,4 @@ class HotAddress:
         except ValidationError as exc:
             response = validation_response(exc.errors())
         start = {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-        return record(self.state, scope, actor, b"", start, bytes(response.body))
+        return start, bytes(response.body)

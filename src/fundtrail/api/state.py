@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,18 +24,15 @@ from typing import Any, TypeVar
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from fundtrail.api.audit_queue import AuditQueue
 from fundtrail.api.limits import RateLimiter
 from fundtrail.settings import Settings
 from fundtrail.workspace import Actor, Workspace
 
-
+log = logging.getLogger("fundtrail.api")
 T = TypeVar("T")
 #: Threads of `ApiState.run` (as many as anyio's default pool: blocked audit writers wait there).
 POOL_THREADS = 40
-#: Threads of the address summary's fast path (`run_short`). Its work holds the interpreter lock
-#: but for the audit fsync, so more threads only contend for the lock: with the 40 of the pool,
-#: 32 connections' p99 was 53-113 ms; with 2-8 of their own, 44-68 ms (same machine, same hour).
-SHORT_THREADS = 4
 #: Verified tokens remembered by one server (dropped all at once beyond this).
 MAX_ACTORS = 10_000
 
@@ -49,11 +47,13 @@ class ApiState:
         self._write_lock = threading.Lock()
         self._refreshed = time.monotonic()
         self._refreshing = False  # a refresh is under way (requests meanwhile use the current state)
+        self._refresh_failed = False  # the last background refresh raised (requests take the app's path)
         self.limiter = RateLimiter(settings.api_rate_per_second, settings.api_burst)
         self._chains = frozenset(ref.name for ref in workspace.chains())
         self._actors: dict[str, tuple[object, Actor]] = {}  # token digest -> (access stamp, actor)
         self.pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="fundtrail-api")
-        self.short_pool = ThreadPoolExecutor(SHORT_THREADS, thread_name_prefix="fundtrail-short")
+        #: The records of the requests answered on the event loop (the fast path), committed in batches.
+        self.audit = AuditQueue(workspace.audit_append_many)
         #: Failed logins of the workbench (`fundtrail.web.session.LoginLimiter`), set by the web app.
         self.web_login_limiter: Any = None
 
@@ -62,17 +62,35 @@ class ApiState:
         call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self.pool, call)
 
-    async def run_short(self, fn: Callable[..., T], /, *args: Any) -> T:
-        """`fn(*args)` in the small pool of short calls that hold the interpreter lock (the fast
-        path), so they queue in order instead of contending for the lock with each other; long
-        requests (traces, screening) keep the large pool and never hold these threads."""
-        return await asyncio.get_running_loop().run_in_executor(self.short_pool, functools.partial(fn, *args))
-
     def refresh_due(self) -> bool:
         """Whether the next `reader()` call refreshes the workspace (slow: not on the event loop).
         False while a refresh is under way: the requests that arrive meanwhile are answered from
         the state as it is, instead of queueing behind the refresh."""
         return not self._refreshing and time.monotonic() - self._refreshed >= self.settings.api_refresh_seconds
+
+    def refresh_in_background(self) -> bool:
+        """Start the due refresh in the pool and return at once, True, so the caller answers from
+        the state as it is (as the requests arriving during any refresh are); False when refreshes
+        are synchronous (`api_refresh_seconds` 0: every request sees the store as it is now) or the
+        last background refresh failed (the caller then takes the app's path, which refreshes in
+        the request and reports the failure to its client)."""
+        if self.settings.api_refresh_seconds <= 0 or self._refresh_failed:
+            return False
+        if self._refresh_lock.acquire(blocking=False):
+            self._refreshing = True  # before the pool starts it: no second one meanwhile
+            self.pool.submit(self._refresh_background)
+        return True
+
+    def _refresh_background(self) -> None:
+        try:
+            self._refresh()
+        except Exception:  # a damaged catalog: reported by the next request's own refresh
+            log.warning("refreshing the server's view of the store failed; the next request retries",
+                        exc_info=True)
+            self._refresh_failed = True
+        finally:
+            self._refreshing = False
+            self._refresh_lock.release()
 
     def known_actor(self, key: str, access_stamp: object) -> Actor | None:
         """The actor of a token (by digest `key`) verified at this access stamp, else None."""
@@ -118,6 +136,7 @@ class ApiState:
             self.workspace.refresh()
             self._chains = frozenset(ref.name for ref in self.workspace.chains())
             self._refreshed = time.monotonic()
+            self._refresh_failed = False
         finally:
             self._refreshing = False
 

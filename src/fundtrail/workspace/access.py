@@ -27,14 +27,14 @@ from fundtrail.access.audit_verify import verify_log
 from fundtrail.access.hashing import hash_secret
 from fundtrail.access.passwords import check_password
 from fundtrail.access.roles import PERMISSIONS, ROLES, allows, check_role, require
-from fundtrail.errors import AuthError, UsageError
+from fundtrail.errors import AuditError, AuthError, UsageError
 from fundtrail.store.lake import CATALOG
 from fundtrail.workspace.core import Actor, Model, Via, WorkspaceBase, check_limit, decode_cursor, encode_cursor
 
 __all__ = ["PERMISSIONS", "ROLES", "AccessOps", "AuditEntry", "AuditPage", "AuditProblem", "AuditRecord",
            "AuditVerifyResult", "SessionCreated", "TokenCreateResult", "TokenRecord", "TokensListResult", "UserRecord",
-           "UsersListResult", "allows", "append_audit", "check_audit_writable", "check_password", "check_role",
-           "is_store", "require"]
+           "UsersListResult", "allows", "append_audit", "append_audit_many", "check_audit_writable", "check_password",
+           "check_role", "is_store", "require"]
 
 _CACHE_MAX = 10_000
 
@@ -203,10 +203,25 @@ def check_audit_writable(root: Path) -> None:
 
 def append_audit(root: Path, entry: AuditEntry) -> AuditRecord:
     """Append `entry` to the audit log of the store at `root`, returning once it is on disk."""
+    result = append_audit_many(root, [entry])[0]
+    if isinstance(result, AuditError):
+        raise result
+    return result
+
+
+def append_audit_many(root: Path, entries: list[AuditEntry]) -> list[AuditRecord | AuditError]:
+    """Append `entries` in order in one group commit; per entry its record once on disk, or the
+    AuditError that kept it off (returned, not raised: each request of a batch fails alone)."""
+    data = [_audit_data(entry) for entry in entries]
+    return [out if isinstance(out, AuditError) else AuditRecord(**out)
+            for out in audit.audit_log(root).append_many(data)]
+
+
+def _audit_data(entry: AuditEntry) -> dict[str, Any]:
     data = entry.model_dump(mode="json")
     data["params"] = audit.scrub(data["params"])
     data["subjects"] = audit.scrub(data["subjects"])
-    return AuditRecord(**audit.audit_log(root).append(data))
+    return data
 
 
 def _time_bound(value: str | None, field: str) -> str | None:
@@ -403,6 +418,11 @@ class AccessOps(WorkspaceBase):
         """Append one record and return it once it is on disk; AuditError (and the request must
         fail) when it cannot be written. Works on a read-only workspace."""
         return append_audit(self.store.root, record)
+
+    def audit_append_many(self, records: list[AuditEntry]) -> list[AuditRecord | AuditError]:
+        """Append `records` in order in one group commit (a server's waiting requests at once);
+        per record its stored form, or the AuditError that kept it off the disk."""
+        return append_audit_many(self.store.root, records)
 
     def audit_check_writable(self) -> None:
         """AuditError unless a record could be appended now."""
