@@ -134,3 +134,58 @@ def test_kill_during_linking_then_rerun(tmp_path: Path, world: dict, linked_refe
     assert rs.logical_state(store) == linked_reference["state"]
     assert rs.stray_files(store) == []
     assert rs.count(store, "transactions", "fee IS NULL AND block_height <= 30") == 0
+
+
+@pytest.mark.parametrize("keys_kept", [True, False])
+def test_late_links_within_one_run_with_and_without_the_kept_keys(tmp_path: Path, world: dict,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 keys_kept: bool) -> None:
+    """Blocks 30 and 35..39 first, then 0..34, in one run: the run's own unresolved inputs are
+    linked at its end. With the keys of those inputs in memory (`LateKeys`) the unspent set says
+    that links exist and the join runs; with no room for the keys the join runs anyway. Both
+    give the in-order chain, and the snapshot in force equals the state rebuilt from the lake."""
+    from fundtrail.ingest.bitcoin import pipeline
+    from fundtrail.ingest.bitcoin.links import LateKeys
+
+    if not keys_kept:
+        monkeypatch.setattr(pipeline, "LateKeys", lambda start, _max_bytes: LateKeys(start, 0))
+    from fundtrail.ingest.bitcoin.decode import BlockMeta
+
+    chain = world["chain"]
+    order = [30, 35, 36, 37, 38, 39, *range(30), 31, 32, 33, 34]
+    store = tmp_path / "store"
+    with BitcoinIngest(Store.open(store), REGTEST, batch_blocks=8) as ing:
+        ing.ingest(((chain[h], BlockMeta(None, f"block {h}")) for h in order), "test")
+        report = ing.finish()
+    assert report.blocks == len(chain) and report.batches > 1
+    assert report.linked_inputs == world["r30"].unresolved_inputs + world["r35"].unresolved_inputs
+
+    def unheighted(obj: object) -> object:  # blocks given without heights: those are not compared here
+        if isinstance(obj, dict):
+            return {k: unheighted(v) for k, v in obj.items() if k != "block_height"}
+        return [unheighted(v) for v in obj] if isinstance(obj, list) else obj
+
+    assert unheighted(rs.export_by_txid(store)) == unheighted(rs.export_by_txid(world["in_order"]))
+    assert _unspent(store) == _unspent(world["in_order"])
+    ing = BitcoinIngest(Store.open(store), REGTEST)
+    assert not ing._unfinished  # the snapshot in force is the one written after the links
+    fresh = ChainState()
+    rebuild(ing.store, ing.chain, fresh)
+    assert _table_set(ing.state.utxo) == _table_set(fresh.utxo)
+
+
+def test_late_keys_say_whether_a_run_can_link_and_give_up_beyond_their_bound() -> None:
+    import numpy as np
+
+    from fundtrail.ingest.bitcoin.fptable import FingerprintTable
+    from fundtrail.ingest.bitcoin.links import LateKeys
+
+    utxo = FingerprintTable(3)
+    utxo.insert(np.array([5], np.uint64), np.array([6], np.uint64), np.zeros((1, 3), np.int64))
+    late = LateKeys(100, 16 * 4)
+    late.add(np.array([1, 2], np.uint64), np.array([1, 2], np.uint64))
+    assert late.complete and not late.any_spendable(utxo)
+    late.add(np.array([5], np.uint64), np.array([6], np.uint64))
+    assert late.complete and late.any_spendable(utxo) and late.count == 3
+    late.add(np.array([7, 8], np.uint64), np.array([7, 8], np.uint64))  # 5 keys: past 64 bytes
+    assert not late.complete

@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
 from fundtrail.chains.bitcoin.header import Header
@@ -43,6 +44,8 @@ class Staged:
     tables: dict[str, pa.Table]
     start: tuple[int, int, int, int]  # id counters (block, tx, output, address) before the batch
     end: tuple[int, int, int, int]  # and after it
+    #: the outpoint keys of the batch's inputs left unresolved (`links.LateKeys`)
+    unresolved: tuple[np.ndarray, np.ndarray] | None = None
 
 #: `BatchCutter.next` result: the next block needs the in-flight batch resolved first.
 WAIT: Items = []

@@ -3,11 +3,22 @@
 Parquet partitions are immutable, so a resolution is written as rows of `input_links` (and the
 transactions whose fee became known as `tx_updates`) in a batch of their own; the public views fold
 them in. Linked outputs are also removed from the in-memory unspent set.
+
+A run that stores blocks from the middle of a chain leaves most inputs unresolved (their outputs
+are older than the first block), and joining all of them against the run's transactions took a
+tenth of such a run. So a run keeps the outpoint keys of the inputs it leaves unresolved
+(`LateKeys`): an output that arrived after the input spending it is still in the unspent set at the
+end (in a valid chain nothing else spends it), so when none of those keys is there, none of the
+run's inputs can be linked and the join covers only the inputs stored before the run.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import pyarrow as pa
 
 from fundtrail.ingest.bitcoin.decode import outpoint_keys
 from fundtrail.ingest.crash import crash_point
@@ -17,12 +28,59 @@ if TYPE_CHECKING:
     from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
 
 
-def link_unresolved(ing: BitcoinIngest, since_tx_id: int = 0) -> int:
-    """Find and commit links for unresolved inputs; returns how many inputs were linked.
+class _Lookup(Protocol):
+    def lookup(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class LateKeys:
+    """The outpoint keys of the inputs stored unresolved from transaction id `start` on, kept in
+    memory up to `max_bytes` (16 bytes per input; beyond that they are dropped and the join over
+    the store decides, as without them)."""
+
+    def __init__(self, start: int, max_bytes: int) -> None:
+        self.start = start
+        self.max_keys = max(0, max_bytes) // 16
+        self.count = 0
+        self.complete = True
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, ka: np.ndarray, kb: np.ndarray) -> None:
+        """The keys of a committed batch's unresolved inputs."""
+        if not self.complete:
+            return
+        self.count += len(ka)
+        if self.count > self.max_keys:
+            self._parts, self.complete = [], False
+        elif len(ka):
+            self._parts.append((ka, kb))
+
+    def any_spendable(self, utxo: _Lookup) -> bool:
+        """Whether an output one of these inputs spends is in the unspent set `utxo` now."""
+        return any(bool(utxo.lookup(ka, kb)[1].any()) for ka, kb in self._parts)
+
+
+@dataclass
+class FoundLinks:
+    """Links found by `find_links`, not yet stored."""
+
+    links: pa.Table
+    updates: pa.Table
+
+
+def find_links(ing: BitcoinIngest, since_tx_id: int = 0, late: LateKeys | None = None) -> FoundLinks | None:
+    """The links of unresolved inputs to outputs that arrived since (None: there are none); reads
+    the store and the unspent set, changes nothing.
 
     Only transactions with ids >= `since_tx_id` (those added since the last complete link pass)
     can resolve an input that earlier passes could not, so the join reads only their partitions.
+    With `late` (complete) and none of its inputs' outputs unspent now, only the inputs stored
+    before `late.start` can be linked, and with none stored before, nothing is read at all.
     """
+    inputs_before = ""
+    if late is not None and late.complete and not late.any_spendable(ing.state.utxo):
+        if late.start <= 0:
+            return None
+        inputs_before = f"AND i.tx_id < {int(late.start)}"
     p = ing.chain.replace("-", "_")
     with ing.store.query() as con:
         links = con.sql(f"""
@@ -32,11 +90,11 @@ def link_unresolved(ing: BitcoinIngest, since_tx_id: int = 0) -> int:
             JOIN {p}__transactions t ON t.txid = i.prev_txid AND t.tx_id >= {int(since_tx_id)}
             JOIN {p}__outputs o ON o.tx_id = t.tx_id AND o.n = i.prev_vout
                                AND o.tx_id >= {int(since_tx_id)}
-            WHERE i.prev_output_id IS NULL
+            WHERE i.prev_output_id IS NULL {inputs_before}
             ORDER BY i.tx_id, i.n
         """).to_arrow_table()
         if links.num_rows == 0:
-            return 0
+            return None
         con.register("new_links", links)
         updates = con.sql(f"""
             WITH ins AS (
@@ -51,6 +109,13 @@ def link_unresolved(ing: BitcoinIngest, since_tx_id: int = 0) -> int:
             HAVING count(ins.value) = t.input_count
             ORDER BY t.tx_id
         """).to_arrow_table()
+    return FoundLinks(links, updates)
+
+
+def commit_links(ing: BitcoinIngest, found: FoundLinks) -> int:
+    """Store `found` as a batch of its own and drop the linked outputs from the unspent set;
+    returns how many inputs were linked."""
+    links, updates = found.links, found.updates
     link_table = links.select(["tx_id", "n", "prev_output_id", "value", "address_id"]).cast(
         UTXO_TABLES["input_links"])
     update_table = updates.cast(UTXO_TABLES["tx_updates"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,12 +26,9 @@ from fundtrail.ingest.bitcoin import validate
 from fundtrail.ingest.bitcoin.batches import BatchCutter, Items, Staged, prepare_batch
 from fundtrail.ingest.bitcoin.decode import BlockMeta, ChainState, decode_state
 from fundtrail.ingest.bitcoin.decode_free import FreeDecode
+from fundtrail.ingest.bitcoin.links import LateKeys, commit_links, find_links
 from fundtrail.ingest.bitcoin.overlap import run_overlapped
-from fundtrail.ingest.bitcoin.state import (
-    load_state,
-    save_snapshot,
-    snapshot_is_current,
-)
+from fundtrail.ingest.bitcoin.state import load_state, snapshot_is_current, write_snapshot
 from fundtrail.ingest.crash import crash_point
 from fundtrail.ingest.hooks import BatchHook, hook_for
 from fundtrail.ingest.runs import ChainWriter
@@ -106,6 +104,9 @@ class BitcoinIngest(ChainWriter):
         self._unfinished = last is not None and not snapshot_is_current(self.store, self.chain)
         # transactions from here on may resolve inputs stored unresolved (all, if a run was cut short)
         self._link_from = 0 if self._unfinished else self.state.counters.tx_id
+        # the keys of the inputs this run leaves unresolved, so `finish` can tell in memory whether
+        # any of them can be linked now (bounded: beyond a batch's worth of bytes, the join decides)
+        self._late = LateKeys(self.state.counters.tx_id, self.batch_bytes)
         self._state_dirty = False
         self.checker = validate.DifficultyChecker(self.network, validate.store_lookup(
             self.store, self.chain, self.is_stored, self.stored_hash_at))
@@ -184,18 +185,25 @@ class BitcoinIngest(ChainWriter):
         tables = decode_state(fd, self.state)
         self._state_dirty = False
         c = self.state.counters
-        return Staged(items, fd.pb, tables, start, (c.block_id, c.tx_id, c.output_id, c.address_id))
+        left = tables["inputs"].column("prev_output_id").is_null().to_numpy(zero_copy_only=False)
+        return Staged(items, fd.pb, tables, start, (c.block_id, c.tx_id, c.output_id, c.address_id),
+                      (fd.in_ka[left], fd.in_kb[left]))
 
     def _write(self, st: Staged, batch_id: int) -> list[str]:
-        """Write the batch's partition files (not yet committed)."""
+        """Write the batch's partition files (not yet committed): the first alone, the others two
+        at a time (the Parquet encoder, compression, fsync and checksum release the GIL, and the
+        worker thread leaves a core partly idle while this thread writes)."""
         name = f"batch-{batch_id:08d}.parquet"
-        files = []
-        for t, tab in st.tables.items():
-            if tab.num_rows:
-                files.append(self.store.write_partition(self.chain, t, name, tab))
-                if len(files) == 1:
-                    crash_point("mid_write")  # one file of the batch written, the others not
-        return files
+        todo = [(t, tab) for t, tab in st.tables.items() if tab.num_rows]
+        if not todo:
+            return []
+        files = [self.store.write_partition(self.chain, todo[0][0], name, todo[0][1])]
+        crash_point("mid_write")  # one file of the batch written, the others not
+        if not self.overlap:
+            return files + [self.store.write_partition(self.chain, t, name, tab) for t, tab in todo[1:]]
+        with ThreadPoolExecutor(2, thread_name_prefix="fundtrail-btc-write") as pool:
+            writes = [pool.submit(self.store.write_partition, self.chain, t, name, tab) for t, tab in todo[1:]]
+            return files + [w.result() for w in writes]
 
     def _commit_staged(self, st: Staged, files: list[str], source: str) -> None:
         """The commit point of a written batch, then the run's bookkeeping."""
@@ -222,6 +230,8 @@ class BitcoinIngest(ChainWriter):
             self.hook.committed()
         crash_point("after_commit")
         self.next_batch += 1
+        if st.unresolved is not None:
+            self._late.add(*st.unresolved)
         for r in block_rows:
             self.known[r[1]] = r[3]
             if r[3] is not None:
@@ -252,16 +262,32 @@ class BitcoinIngest(ChainWriter):
         return rows
 
     def finish(self) -> IngestReport:
-        """Resolve inputs whose prevouts arrived in this run, save the state snapshot, report."""
+        """Resolve inputs whose prevouts arrived in this run, save the state snapshot, report.
+
+        The snapshot is written by a second thread while the late links are looked for, and put
+        in force only when none were found (links change the unspent set: then it is written again
+        after they are committed), so a snapshot in force always matches the last commit."""
         from fundtrail.ingest.bitcoin.heights import backfill_heights
-        from fundtrail.ingest.bitcoin.links import link_unresolved
 
         if self.report.blocks or self._unfinished:
             self.report.heights_filled += backfill_heights(self)
-            self.report.linked_inputs += link_unresolved(self, self._link_from)
+            last = self.store.last_batch(self.chain)
+            with ThreadPoolExecutor(1, thread_name_prefix="fundtrail-btc-snapshot") as pool:
+                writing = pool.submit(write_snapshot, self.store, self.chain, self.state, last)
+                try:
+                    found = find_links(self, self._link_from, self._late)
+                finally:
+                    pending = writing.result()
+            if found is not None:
+                if pending is not None:
+                    pending.discard()
+                self.report.linked_inputs += commit_links(self, found)
+                pending = write_snapshot(self.store, self.chain, self.state)
             self._link_from = self.state.counters.tx_id
+            self._late = LateKeys(self.state.counters.tx_id, self.batch_bytes)
             crash_point("before_snapshot")
-            save_snapshot(self.store, self.chain, self.state)
+            if pending is not None:
+                pending.publish()
             self._unfinished = False
         self.report.seconds = round(time.perf_counter() - self._t0, 3)
         return self.report

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,47 @@ def snapshot_is_current(store: Store, chain: str) -> bool:
 
 def save_snapshot(store: Store, chain: str, state: ChainState) -> None:
     """Persist the state arrays for the last committed batch (a cache; safe to delete)."""
-    last = store.last_batch(chain)
+    pending = write_snapshot(store, chain, state)
+    if pending is not None:
+        pending.publish()
+
+
+@dataclass
+class PendingSnapshot:
+    """A snapshot written under a temporary name: not in force until `publish` (so it can be
+    written while the caller still decides whether the state will change first)."""
+
+    store: Store
+    chain: str
+    state: ChainState
+    tmp: Path
+    path: Path
+
+    def publish(self) -> None:
+        """Put the snapshot in force (one rename), then drop the spill runs only older ones named."""
+        self.tmp.replace(self.path)
+        for name, table in _tables(self.state).items():
+            if isinstance(table, SpillingTable):
+                table.spill.remove_stale()
+                log.info("state %s: %d entries, %d in memory (%.1f MB), %d spilled (%.1f MB on disk, "
+                         "%.1f MB written)", name, table.count, table.hot_count, table.nbytes / 1e6,
+                         table.spill.count, table.spill.disk_bytes / 1e6, table.spill.bytes_written / 1e6)
+            else:
+                shutil.rmtree(_spill_dir(self.store, self.chain, name), ignore_errors=True)
+
+    def discard(self) -> None:
+        """Remove the unpublished file (the state changed after it was written)."""
+        self.tmp.unlink(missing_ok=True)
+
+
+def write_snapshot(store: Store, chain: str, state: ChainState,
+                   last: dict[str, Any] | None = None) -> PendingSnapshot | None:
+    """Write the state arrays for the last committed batch (`last`, read from the catalog when not
+    given) under a temporary name; older snapshots are removed first, so none is current while
+    this one is not published."""
+    last = last or store.last_batch(chain)
     if last is None:
-        return
+        return None
     path = _snapshot_path(store, chain, int(last["batch_id"]))
     make_private_dir(path.parent)  # a store holds case data: 0700 directories, 0600 files
     for old in path.parent.glob("state-*"):
@@ -114,15 +153,7 @@ def save_snapshot(store: Store, chain: str, state: ChainState) -> None:
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb") as fh:
         np.savez(fh, **arrays)
     os.chmod(tmp, FILE_MODE)  # a file left by an older version keeps its mode through O_TRUNC
-    tmp.replace(path)
-    for name, table in _tables(state).items():  # run files only the replaced snapshot named
-        if isinstance(table, SpillingTable):
-            table.spill.remove_stale()
-            log.info("state %s: %d entries, %d in memory (%.1f MB), %d spilled (%.1f MB on disk, "
-                     "%.1f MB written)", name, table.count, table.hot_count, table.nbytes / 1e6,
-                     table.spill.count, table.spill.disk_bytes / 1e6, table.spill.bytes_written / 1e6)
-        else:
-            shutil.rmtree(_spill_dir(store, chain, name), ignore_errors=True)
+    return PendingSnapshot(store, chain, state, tmp, path)
 
 
 def load_state(store: Store, chain: str) -> ChainState:
