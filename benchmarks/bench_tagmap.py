@@ -99,7 +99,7 @@ def main() -> None:
     with store.connect(read_only=True) as con:
         n_all, n_btc = con.execute("SELECT count(*), count(*) FILTER (currency = 'BTC') FROM tags").fetchall()[0]
     g = GraphIndex.ensure(store, "btc")
-    cache = g.path.parent / "tagmap.json"
+    cache = g.path.parent / "tagmap.npz"
     print(f"tags: {n_all:,} ({n_btc:,} BTC); chain: {g.n_tx:,} transactions, {g.n_addresses:,} addresses")
 
     def cold() -> attribution.TagMap:

@@ -15,9 +15,9 @@ unassessed funding side never reads as clean.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Container, Callable
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from fundtrail.store.lake import Store
 from fundtrail.store.spill import default_limit
 from fundtrail.trace.attribution import TagMap, chain_currency
 from fundtrail.trace.graph import GraphIndex
+from fundtrail.trace.tag_table import TagTable
 from fundtrail.trace.report import Names
 from fundtrail.trace.seeds import address_id
 
@@ -168,12 +169,11 @@ class Assessor:
         by_text = text_tags(self.store, texts, [bool(a >= 0) for a in ids], self.currency, tagged=self.tagged)
         cids, in_cluster = self._cluster_ids(ids)
         clusters = self._cluster_exposures(cids, in_cluster) if cluster and exposure else None
-        direct, by_cluster = self.tagmap.direct, self.tagmap.by_cluster or {}
+        # an address neither tagged nor in a tagged cluster has no tags of the chain (most of them)
+        tagged = _keys_in(self.tagmap.direct, ids) | (in_cluster & _keys_in(self.tagmap.by_cluster or {}, cids))
         out = []
-        for i, (text, a, cid, clustered, row) in enumerate(zip(
-                texts, ids.tolist(), cids.tolist(), in_cluster.tolist(), self.exposure.of_addresses(ids).rows())):
-            # an address neither tagged nor in a tagged cluster has no tags of the chain (most of them)
-            has = a in direct or (clustered and cid in by_cluster)
+        for i, (text, a, has, row) in enumerate(zip(
+                texts, ids.tolist(), tagged.tolist(), self.exposure.of_addresses(ids).rows())):
             tags = self._tags(a, by_text[i]) if has or by_text[i] else []
             res = score_address(self.profile, text.strip(), tags, row if a >= 0 else None)
             res.currency, res.chain = self.currency, self.chain
@@ -212,7 +212,9 @@ class Assessor:
     def prepare(self, min_members: int = 64) -> int:
         """Sum now the exposure of every cluster of at least `min_members` addresses (an
         exchange's cluster can take a quarter second the first time; a server does this before
-        its first request). Returns how many clusters were summed."""
+        its first request), and make the largest clusters' inherited tags (`TagMap.prepare`).
+        Returns how many clusters were summed."""
+        self.tagmap.prepare()
         members = self._member_finder()
         if members is None:
             return 0
@@ -290,3 +292,13 @@ class Assessor:
                          "outputs": len(g.outputs_of(tx)), "paying_addresses": len(payees),
                          "funding_score": max((r.score for r in fund_res), default=0.0),
                          "paying_score": max((r.score for r in pay_res), default=0.0)})
+
+
+def _keys_in(tags: Mapping[int, Any], ids: np.ndarray) -> np.ndarray:
+    """Per id whether `tags` has it: one sorted search for a tag map's table, else one lookup each."""
+    if isinstance(tags, TagTable):  # its ids are sorted: a binary search each (np.isin sorts them again)
+        if tags.ids.shape[0] == 0:
+            return np.zeros(ids.shape, bool)
+        pos = np.minimum(np.searchsorted(tags.ids, ids), tags.ids.shape[0] - 1)
+        return tags.ids[pos] == ids
+    return np.array([int(i) in tags for i in ids.tolist()], bool)

@@ -8,7 +8,7 @@ Without imported tags the map is empty: traces stop only at their limits and uns
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,8 @@ import numpy as np
 from fundtrail.errors import FundtrailError
 from fundtrail.store.lake import Store
 from fundtrail.trace.graph import GraphIndex
-from fundtrail.trace.tag_resolve import SEVERITY_ORDER, chain_currency, direct_tags, tag_order
+from fundtrail.trace.tag_resolve import SEVERITY_ORDER, chain_currency, direct_tags, order_ranks
+from fundtrail.trace.tag_table import TagTable
 
 #: what the rest of the code takes from here (the tag resolution itself lives in `tag_resolve`)
 __all__ = ["SEVERITY_ORDER", "CategoryCodes", "TagMap", "account_attribution", "chain_currency", "describe_with",
@@ -76,17 +77,29 @@ class TagMap:
     `direct`: address id -> its tags (most severe category first). With a clustering of the chain,
     `labels` holds each address's cluster id and `by_cluster` the tags a cluster inherits from its
     tagged members (each tag names the member it came from, `inherited_from`), so an untagged
-    deposit address clustered with a tagged one counts as that service.
+    deposit address clustered with a tagged one counts as that service. Both are read-only
+    mappings held in columns (`tag_table.TagTable`); a dict given as `direct` is converted.
     """
 
     chain: str
-    direct: dict[int, list[dict[str, Any]]]
+    direct: Mapping[int, list[dict[str, Any]]]
     labels: np.ndarray | None = None
-    by_cluster: dict[int, list[dict[str, Any]]] | None = None
+    by_cluster: Mapping[int, list[dict[str, Any]]] | None = None
     cluster_run: int | None = None
     #: how the direct tags were found: strategy (cache, render, parse), conversions, tag rows read
     resolution: dict[str, Any] | None = None
-    _cluster_keys: dict[int, frozenset[tuple[Any, Any]]] = field(default_factory=dict, repr=False, compare=False)
+    _pairs: dict[int, frozenset[tuple[Any, Any]]] = field(default_factory=dict, repr=False, compare=False)
+    _ranks: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.direct, TagTable):
+            self.direct = TagTable.from_dict(self.direct)
+
+    @property
+    def table(self) -> TagTable:
+        """The direct tags' table."""
+        assert isinstance(self.direct, TagTable)
+        return self.direct
 
     def cluster_of(self, address: int) -> int | None:
         if self.labels is None or not 0 <= address < self.labels.shape[0]:
@@ -99,11 +112,46 @@ class TagMap:
         cid = self.cluster_of(address)
         if cid is None or not self.by_cluster:
             return own
+        if cid not in self.by_cluster:
+            return list(own)
         seen = {(t["category"], t["label"]) for t in own}
-        if own and self._cluster_keys.get(cid, {None}) <= seen:  # a tagged wallet of a big tagged cluster:
+        if own and self._cluster_pairs(cid) <= seen:  # a tagged wallet of a big tagged cluster:
             return list(own)  # nothing to add (scanning its tags was most of a large trace's descriptions)
-        return own + [t for t in self.by_cluster.get(cid, []) if (t["category"], t["label"]) not in seen
+        return own + [t for t in self.by_cluster[cid] if (t["category"], t["label"]) not in seen
                       and t.get("address_id") != address]
+
+    def _cluster_pairs(self, cid: int) -> frozenset[tuple[Any, Any]]:
+        """The (category, label) pairs cluster `cid` (one of `by_cluster`) inherits, from the
+        columns; remembered (up to 100,000 clusters)."""
+        got = self._pairs.get(cid)
+        if got is not None:
+            return got
+        by = self.by_cluster
+        assert by is not None
+        if isinstance(by, TagTable):
+            g = int(np.searchsorted(by.ids, cid))
+            rows = by.rows[int(by.starts[g]):int(by.starts[g + 1])]
+            cats, labs = by.cols.field("category"), by.cols.field("label")
+            assert cats is not None and labs is not None
+            cat_of, lab_of = [*cats[1], None], [*labs[1], None]
+            pairs = np.unique(np.stack([cats[0][rows], labs[0][rows]], axis=1), axis=0)
+            got = frozenset((cat_of[int(c)], lab_of[int(lb)]) for c, lb in pairs.tolist())
+        else:
+            got = frozenset((t["category"], t["label"]) for t in by[cid])
+        if len(self._pairs) >= 100_000:
+            self._pairs.clear()
+        self._pairs[cid] = got
+        return got
+
+    def prepare(self) -> int:
+        """Make the inherited tags of the largest clusters now (`TagTable.warm`), and their
+        (category, label) pairs; returns how many clusters."""
+        if not isinstance(self.by_cluster, TagTable):
+            return 0
+        done = self.by_cluster.warm()
+        for cid in done:
+            self._cluster_pairs(cid)
+        return len(done)
 
     @classmethod
     def load(cls, store: Store, graph: Any, *, clusters: bool = True,
@@ -114,6 +162,7 @@ class TagMap:
         stats: dict[str, Any] = {}
         direct = direct_tags(store, graph, progress, stats)
         tm = cls(graph.chain, direct, resolution=stats)
+        del direct
         if clusters:
             tm._inherit(store)
         return tm
@@ -126,17 +175,12 @@ class TagMap:
         except FundtrailError:
             return  # not clustered yet: direct tags only
         self.labels, self.cluster_run = cl.labels, cl.run.run_id
-        self.by_cluster = {}
-        for a, tags in self.direct.items():
-            cid = self.cluster_of(a)
-            if cid is None:
-                continue
-            for t in tags:
-                self.by_cluster.setdefault(cid, []).append({**t, "address_id": a,
-                                                            "inherited_from": t["address"]})
-        for tags in self.by_cluster.values():
-            tags.sort(key=lambda t: (*tag_order(t), t["address_id"]))
-        self._cluster_keys = {c: frozenset((t["category"], t["label"]) for t in v) for c, v in self.by_cluster.items()}
+        self.by_cluster = inherited(self.table, self.labels, self._rank_of_rows())
+
+    def _rank_of_rows(self) -> np.ndarray:
+        if self._ranks is None:
+            self._ranks = order_ranks(self.table.cols)
+        return self._ranks
 
     def category_codes(self, n_addresses: int) -> CategoryCodes:
         """Per address id its most severe category (direct, else inherited), as int16 codes into a
@@ -152,18 +196,20 @@ class TagMap:
             return code_of[category]
 
         codes = np.full(n_addresses, -1, np.int16)
-        if self.labels is not None and self.by_cluster:
-            cids = np.array(sorted(self.by_cluster), np.int64)
-            best = np.array([code(self.by_cluster[c][0]["category"]) for c in cids.tolist()], np.int16)
+        by = self.by_cluster
+        if self.labels is not None and by:
+            cids = np.array(sorted(by), np.int64)
+            best = np.array([code(c) for c in _first_categories(by, cids)], np.int16)
             n = min(n_addresses, int(self.labels.shape[0]))
             for lo in range(0, n, _RANGE):
                 lab = np.asarray(self.labels[lo:min(n, lo + _RANGE)])
                 pos = np.minimum(np.searchsorted(cids, lab), cids.size - 1)
                 hit = cids[pos] == lab
                 codes[lo:lo + lab.shape[0]][hit] = best[pos[hit]]
-        for a, tags in self.direct.items():
-            if 0 <= a < n_addresses and tags and tags[0]["category"]:
-                codes[a] = code(tags[0]["category"])
+        ids = np.array(sorted(self.direct), np.int64)
+        for a, category in zip(ids.tolist(), _first_categories(self.direct, ids)):
+            if 0 <= a < n_addresses and category:
+                codes[a] = code(category)
         return CategoryCodes(codes, tuple(table))
 
     def category_array(self, n_addresses: int) -> np.ndarray:
@@ -174,27 +220,83 @@ class TagMap:
     def stop_rule(self, categories: list[str]) -> Callable[[int], str | None] | None:
         """A stop rule for `categories`: direct tags, then cluster-inherited ones (None: no tags)."""
         wanted = set(categories)
-        direct = {}
-        for a, tags in self.direct.items():
-            hit = next((t for t in tags if t["category"] in wanted), None)
-            if hit is not None:
-                direct[a] = f"{hit['category']}: {hit['label']}"
-        inherited = {}
-        for cid, tags in (self.by_cluster or {}).items():
-            hit = next((t for t in tags if t["category"] in wanted), None)
-            if hit is not None:
-                inherited[cid] = f"{hit['category']}: {hit['label']} (cluster of {hit['inherited_from']})"
-        if not direct and not inherited:
+        direct = _first_wanted(self.direct, wanted)
+        inherited_hit = _first_wanted(self.by_cluster or {}, wanted)
+        if direct is None and inherited_hit is None:
             return None
         labels = self.labels
 
         def rule(address: int) -> str | None:
-            got = direct.get(address)
-            if got is not None or not inherited or labels is None or address >= labels.shape[0]:
+            got = direct.describe(address) if direct is not None else None
+            if got is not None or inherited_hit is None or labels is None or address >= labels.shape[0]:
                 return got
-            return inherited.get(int(labels[address]))
+            return inherited_hit.describe(int(labels[address]))
 
         return rule
+
+
+def inherited(table: TagTable, labels: np.ndarray, ranks: np.ndarray) -> TagTable:
+    """The tags each cluster inherits from its tagged members: every direct tag under its
+    member's cluster id, a cluster's tags in tag order, then by member (`TagMap.by_cluster`)."""
+    keys = table.entry_ids
+    n = int(labels.shape[0])
+    entries = np.flatnonzero((keys >= 0) & (keys < n))
+    cids = np.asarray(labels)[keys[entries]].astype(np.int64)
+    order = np.lexsort((keys[entries], ranks[table.rows[entries]], cids))
+    return table.derived(cids[order], entries[order])
+
+
+def _first_categories(tags: Mapping[int, list[dict[str, Any]]], ids: np.ndarray) -> list[Any]:
+    """The category of each id's first tag (None when it has none), from the columns."""
+    if isinstance(tags, TagTable):
+        got = tags.cols.field("category")
+        if got is None:
+            return [None] * ids.shape[0]
+        codes, values = got
+        lut = [*values, None]
+        pos = np.searchsorted(tags.ids, ids)
+        return [lut[int(c)] for c in codes[tags.first_rows()[pos]].tolist()]
+    return [(tags[a][0].get("category") if tags[a] else None) for a in ids.tolist()]
+
+
+@dataclass
+class _Hits:
+    """Per id the first of its tags in wanted categories, formatted when asked."""
+
+    ids: np.ndarray
+    rows: np.ndarray
+    members: np.ndarray | None
+    table: TagTable
+
+    def describe(self, key: int) -> str | None:
+        g = int(np.searchsorted(self.ids, key))
+        if g >= self.ids.shape[0] or int(self.ids[g]) != key:
+            return None
+        t = self.table.cols.row(int(self.rows[g]))
+        if self.members is None:
+            return f"{t['category']}: {t['label']}"
+        return f"{t['category']}: {t['label']} (cluster of {t['address']})"
+
+
+def _first_wanted(tags: Mapping[int, list[dict[str, Any]]], wanted: set[str]) -> _Hits | None:
+    """The first tag of each id whose category is wanted (None when no id has one)."""
+    if not isinstance(tags, TagTable):
+        tags = TagTable.from_dict(tags)
+    got = tags.cols.field("category")
+    if got is None or not tags:
+        return None
+    codes, values = got
+    want = np.array([v in wanted for v in values] + [False])
+    hit = want[codes[tags.rows]]
+    entries = np.flatnonzero(hit)
+    if entries.size == 0:
+        return None
+    keys = tags.entry_ids[entries]
+    first = np.ones(entries.size, bool)
+    first[1:] = keys[1:] != keys[:-1]  # entries are in key order: the first wanted one per key
+    entries = entries[first]
+    return _Hits(tags.entry_ids[entries], tags.rows[entries],
+                 tags.members[entries] if tags.members is not None else None, tags)
 
 
 def stop_rule(store: Store, graph: GraphIndex, categories: list[str]) -> Callable[[int], str | None] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,7 @@ from fundtrail.chains.tron.address import is_tron_chain, to_base58
 from fundtrail.errors import FundtrailError
 from fundtrail.model.chains import bitcoin_network_of
 from fundtrail.store.lake import Store
+from fundtrail.trace.tag_table import TagColumns, TagTable
 from fundtrail.trace.graph import GraphIndex
 
 #: Most severe first: an address with several categories is counted under the first one it has.
@@ -67,34 +67,70 @@ def tag_order(tag: dict[str, Any]) -> tuple:
             tag["label"] or "", tag["source"] or "", tag["origin"] or "", tag["actor"] or "")
 
 
+def order_ranks(cols: TagColumns) -> np.ndarray:
+    """Per row of `cols`, its rank by `tag_order` (equal orders, equal ranks), computed on the
+    columns' codes: the order of every tag of a chain without a dict per tag."""
+    n = cols.n
+
+    def text_rank(name: str) -> np.ndarray:
+        got = cols.field(name)
+        if got is None:
+            return np.zeros(n, np.int64)
+        codes, values = got
+        keyed = sorted({v or "" for v in values})
+        dense = {v: i for i, v in enumerate(keyed)}
+        lut = np.array([dense[v or ""] for v in values] + [dense.get("", -1)], np.int64)
+        return lut[codes]  # -1 (a row without the field) takes the last entry: as ""
+
+    got = cols.field("category")
+    if got is None:
+        severity = np.full(n, len(_RANK), np.int64)
+    else:
+        codes, values = got
+        severity = np.array([_RANK.get(v or "", len(_RANK)) for v in values] + [len(_RANK)], np.int64)[codes]
+    got = cols.field("confidence_level")
+    if got is None:
+        strength = np.zeros(n, np.int64)
+    else:
+        codes, values = got
+        strength = -np.array([int(v or 0) for v in values] + [0], np.int64)[codes]
+    keys = [text_rank(f) for f in ("actor", "origin", "source", "label", "category")] + [strength, severity]
+    order = np.lexsort(keys)
+    stacked = np.stack([k[order] for k in keys[::-1]], axis=1)
+    changed = np.ones(n, np.int64)
+    if n > 1:
+        changed[1:] = np.any(stacked[1:] != stacked[:-1], axis=1)
+    ranks = np.empty(n, np.int64)
+    ranks[order] = np.cumsum(changed) - 1
+    return ranks
+
+
 def direct_tags(store: Store, graph: Any, progress: Callable[[str], None] | None,
-                 stats: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+                stats: dict[str, Any]) -> TagTable:
     """Direct tags by address id, cached beside the graph index by tag-set version and graph state.
 
     The version is an aggregate over the currency's tag rows (count, newest import, a hash of their
-    contents), read before any row: a cache hit reads no tag. `graph` is a UTXO `GraphIndex` or an
-    account chain's `AccountGraph`."""
+    contents), read before any row: a cache hit reads no tag, and makes no dict per tag (the cache
+    holds the table's columns, `TagTable.save`). `graph` is a UTXO `GraphIndex` or an account
+    chain's `AccountGraph`."""
     version = tag_version(store, chain_currency(graph.chain))
     key = hashlib.sha256(json.dumps([_CACHE_FORMAT, graph.meta.get("state"), version]).encode()).hexdigest()
-    cache = None if graph.meta.get("in_memory") else graph.path.parent / "tagmap.json"
+    cache = None if graph.meta.get("in_memory") else graph.path.parent / "tagmap.npz"
     if cache is not None and cache.exists():
-        try:
-            doc = json.loads(cache.read_text())
-            if doc.get("version") == key:
-                stats.update(strategy="cache", converted=0, rows=0)
-                return {int(k): v for k, v in doc["tags"].items()}
-        except (ValueError, KeyError, OSError):
-            pass
+        table = TagTable.load(cache, key)
+        if table is not None:
+            stats.update(strategy="cache", converted=0, rows=0)
+            return table
     by_id = resolve_tags(store, graph, progress=progress, stats=stats) if version and version[0] else {}
+    table = TagTable.from_dict(by_id)
+    del by_id
     if cache is not None:
-        tmp = cache.with_name(f"tagmap.{os.getpid()}.tmp")
         try:
-            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
-                fh.write(json.dumps({"version": key, "tags": by_id}))  # 0600: a store holds case data
-            tmp.replace(cache)
+            table.save(cache, key)
+            cache.with_name("tagmap.json").unlink(missing_ok=True)  # the cache of earlier versions
         except OSError:
-            tmp.unlink(missing_ok=True)  # a read-only index directory: answer without caching
-    return by_id
+            pass  # a read-only index directory: answer without caching
+    return table
 
 
 def tag_version(store: Store, currency: str) -> list | None:

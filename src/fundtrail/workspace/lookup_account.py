@@ -9,6 +9,7 @@ detail reads its row and all its transfers (NFTs and failed ones included) from 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -131,7 +132,7 @@ def _addr(g: AccountGraph, aid: Any) -> str | None:
 
 def transaction(store: Store, g: AccountGraph, chain: str, tx: int,
                 token_info: dict[int, tuple[str | None, int | None]],
-                tags: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+                tags: Mapping[int, list[dict[str, Any]]]) -> dict[str, Any]:
     """Fields of `TransactionDetail` for transaction id `tx` of an account chain."""
     p = chain.replace("-", "_")
     with store.query() as con:

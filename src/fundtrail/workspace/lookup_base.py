@@ -9,6 +9,7 @@ in a store holding Bitcoin and Ethereum; the lookups resolve it with the one res
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,6 @@ class LookupBase(IndexOps):
         cid = int(labels[address_id])
         return cid, int(sizes[cid]), run
 
-    def direct_tags(self, chain: str, family: str) -> dict[int, list[dict[str, Any]]]:
+    def direct_tags(self, chain: str, family: str) -> Mapping[int, list[dict[str, Any]]]:
         """Direct tags by address id of the chain (the cached tag map's)."""
         return self.tag_map(chain, family).direct

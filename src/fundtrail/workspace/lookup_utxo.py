@@ -8,6 +8,7 @@ and its inputs' prevouts come from the lake, by one filtered read each.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -72,7 +73,7 @@ def _hex(raw: Any) -> str | None:
 
 
 def transaction(store: Store, g: GraphIndex, network: str, chain: str, tx: int,
-                tags: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+                tags: Mapping[int, list[dict[str, Any]]]) -> dict[str, Any]:
     """Fields of `TransactionDetail` for transaction id `tx` of a UTXO chain."""
     p = chain.replace("-", "_")
     with store.query() as con:

@@ -15,6 +15,7 @@ from pathlib import Path
 from fundtrail.chains.bitcoin import writer as w
 from fundtrail.chains.bitcoin.samplechain import build_sample_chain
 from fundtrail.ingest.bitcoin.jobs import ingest_blocks_dir
+from fundtrail.errors import StoreError
 from fundtrail.store import Store
 
 
@@ -22,11 +23,19 @@ from support import reliability as rs
 
 
 def _tip(root: Path) -> bytes | None:
+    """The stored tip, polled while the follower runs; None before its catalog exists, and while
+    DuckDB is still writing the new file's header (a read then finds no valid database: seen once
+    on a loaded machine). A catalog that stays unreadable fails the caller's wait."""
     if not (root / "catalog.duckdb").exists():
         return None
-    with Store(root).connect(read_only=True) as con:
-        row = con.execute("SELECT hash FROM block_index WHERE chain = 'btc-regtest' "
-                          "ORDER BY height DESC LIMIT 1").fetchone()
+    try:
+        with Store(root).connect(read_only=True) as con:
+            row = con.execute("SELECT hash FROM block_index WHERE chain = 'btc-regtest' "
+                              "ORDER BY height DESC LIMIT 1").fetchone()
+    except StoreError as exc:
+        if "not a valid DuckDB database file" in exc.message:
+            return None
+        raise
     return bytes(row[0]) if row else None
 
 
