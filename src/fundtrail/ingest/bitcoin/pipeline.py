@@ -276,8 +276,12 @@ class BitcoinIngest(ChainWriter):
                 writing = pool.submit(write_snapshot, self.store, self.chain, self.state, last)
                 try:
                     found = find_links(self, self._link_from, self._late)
-                finally:
-                    pending = writing.result()
+                except BaseException:
+                    unused = writing.result()
+                    if unused is not None:
+                        unused.discard()
+                    raise
+                pending = writing.result()
             if found is not None:
                 if pending is not None:
                     pending.discard()
