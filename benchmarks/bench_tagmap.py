@@ -17,6 +17,7 @@ every shared label source imported.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,11 +100,11 @@ def main() -> None:
     with store.connect(read_only=True) as con:
         n_all, n_btc = con.execute("SELECT count(*), count(*) FILTER (currency = 'BTC') FROM tags").fetchall()[0]
     g = GraphIndex.ensure(store, "btc")
-    cache = g.path.parent / "tagmap.npz"
+    cache = g.path.parent / "tagmap"
     print(f"tags: {n_all:,} ({n_btc:,} BTC); chain: {g.n_tx:,} transactions, {g.n_addresses:,} addresses")
 
     def cold() -> attribution.TagMap:
-        cache.unlink(missing_ok=True)
+        shutil.rmtree(cache, ignore_errors=True)
         return attribution.TagMap.load(store, g)
 
     t_cold, tm = _best(cold)
@@ -124,8 +125,6 @@ def main() -> None:
         rc, wall, rss = _cli("--store", str(root), "--quiet", "risk", ADDRESS)
         print(f"fundtrail risk {ADDRESS[:10]}… {what}: {wall:.2f} s in main (exit {rc}), peak RSS {rss:.0f} MB")
     if not args.keep and args.store is None:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
     elif args.store is None:
         print(f"store kept at {root}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -45,8 +46,8 @@ def main() -> None:
     store = Store.open(args.store, create=False)
     graph = GraphIndex.load(store, args.chain)
     if not args.memory_only:  # times here; memory in a fresh process (freed memory would be reused)
-        cache = graph.path.parent / "tagmap.npz"
-        cache.unlink(missing_ok=True)
+        cache = graph.path.parent / "tagmap"
+        shutil.rmtree(cache, ignore_errors=True)
         t = time.perf_counter()
         TagMap.load(store, graph)
         cold = time.perf_counter() - t

@@ -44,5 +44,5 @@ def test_nothing_under_the_store_is_accessible_to_others(testdata: Path, etl_fix
     made = {p.relative_to(store).parts[0] for p in store.rglob("*")}
     assert {"cache", "derived", "clusters", "lake", ".cluster-btc.lock", ".cluster-eth.lock"} <= made
     derived = {p.name for p in (store / "derived").glob("*/*")}
-    assert {"graph", "exposure", "account-graph", "account-exposure", "tagmap.npz"} <= derived
+    assert {"graph", "exposure", "account-graph", "account-exposure", "tagmap"} <= derived
     assert _open_to_others(store) == []

@@ -43,13 +43,20 @@ def test_rows_read_back_as_given_and_the_cache_round_trips(tmp_path: Path) -> No
         for k, v in tags.items():
             assert [list(t) for t in table[k]] == [list(t) for t in v]  # the same keys in the same order
         assert 10**9 not in table and table.get(10**9) is None and "7" not in table
-        table.save(tmp_path / "t.npz", "v1")
-        again = TagTable.load(tmp_path / "t.npz", "v1")
+        table.save(tmp_path / "t", "v1")
+        table.save(tmp_path / "t", "v1")  # replaced in place: one directory, no leftovers
+        assert [p.name for p in tmp_path.iterdir()] == ["t"]
+        again = TagTable.load(tmp_path / "t", "v1")
         assert again is not None and dict(again.items()) == tags
-        assert TagTable.load(tmp_path / "t.npz", "v2") is None
+        assert not again.entry_ids.flags.writeable  # mapped from the files, not read into memory
+        assert TagTable.load(tmp_path / "t", "v2") is None
     assert TagTable.from_dict(many).cols.columns["address"].values is None  # the addresses as one buffer
-    (tmp_path / "t.npz").write_bytes(b"not a zip")
-    assert TagTable.load(tmp_path / "t.npz", "v1") is None
+    (tmp_path / "t" / "meta.json").write_text("{not json")
+    assert TagTable.load(tmp_path / "t", "v1") is None
+    TagTable.from_dict(odd).save(tmp_path / "t", "v1")
+    next((tmp_path / "t").glob("*-rows.npy")).unlink()  # a file gone: a miss, not an error
+    assert TagTable.load(tmp_path / "t", "v1") is None
+    assert TagTable.load(tmp_path / "none", "v1") is None
 
 
 def test_order_ranks_sort_as_tag_order() -> None:

@@ -111,12 +111,12 @@ def direct_tags(store: Store, graph: Any, progress: Callable[[str], None] | None
 
     The version is an aggregate over the currency's tag rows (count, newest import, a hash of their
     contents), read before any row: a cache hit reads no tag, and makes no dict per tag (the cache
-    holds the table's columns, `TagTable.save`). `graph` is a UTXO `GraphIndex` or an account
+    holds the table's columns, memory-mapped when read: `TagTable.save`). `graph` is a UTXO `GraphIndex` or an account
     chain's `AccountGraph`."""
     version = tag_version(store, chain_currency(graph.chain))
     key = hashlib.sha256(json.dumps([_CACHE_FORMAT, graph.meta.get("state"), version]).encode()).hexdigest()
-    cache = None if graph.meta.get("in_memory") else graph.path.parent / "tagmap.npz"
-    if cache is not None and cache.exists():
+    cache = None if graph.meta.get("in_memory") else graph.path.parent / "tagmap"
+    if cache is not None and cache.is_dir():
         table = TagTable.load(cache, key)
         if table is not None:
             stats.update(strategy="cache", converted=0, rows=0)
@@ -127,7 +127,8 @@ def direct_tags(store: Store, graph: Any, progress: Callable[[str], None] | None
     if cache is not None:
         try:
             table.save(cache, key)
-            cache.with_name("tagmap.json").unlink(missing_ok=True)  # the cache of earlier versions
+            for earlier in ("tagmap.json", "tagmap.npz"):  # the caches of earlier versions
+                cache.with_name(earlier).unlink(missing_ok=True)
         except OSError:
             pass  # a read-only index directory: answer without caching
     return table

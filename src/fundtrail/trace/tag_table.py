@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -22,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from fundtrail.store.mapped import load_mapped
+
 #: The cache file's layout (`TagTable.save`); another one is not read.
-_FORMAT = "fundtrail-tagtable/1"
+_FORMAT = "fundtrail-tagtable/2"
 #: A code for a field a row does not have (distinct from a None value).
 _ABSENT = -1
 #: Groups at least this large are kept made after a read, up to `_CACHED_ROWS` rows in all.
@@ -33,7 +37,7 @@ _CACHE_FROM, _CACHED_ROWS = 32, 200_000
 class _Column:
     """One field of every row: codes into distinct values, or a text buffer when mostly distinct."""
 
-    def __init__(self, codes: np.ndarray, values: list[Any] | None, blob: bytes | None = None,
+    def __init__(self, codes: np.ndarray, values: list[Any] | None, blob: bytes | np.ndarray | None = None,
                  offsets: np.ndarray | None = None) -> None:
         self.codes, self.values, self.blob, self.offsets = codes, values, blob, offsets
 
@@ -52,7 +56,7 @@ class _Column:
         if self.values is not None:
             return self.values[code]
         assert self.blob is not None and self.offsets is not None
-        return self.blob[int(self.offsets[code]):int(self.offsets[code + 1])].decode()
+        return bytes(self.blob[int(self.offsets[code]):int(self.offsets[code + 1])]).decode()
 
     def all_values(self) -> list[Any]:
         if self.values is not None:
@@ -133,48 +137,61 @@ class TagTable(Mapping[int, list[dict[str, Any]]]):
         return cls(keys, np.arange(keys.shape[0], dtype=np.int64), cols)
 
     def save(self, path: Path, version: str) -> None:
-        """Write the table (a direct one: no members) for `load`, atomically, mode 0600 (a store
-        holds case data); an unwritable directory leaves no file and raises OSError."""
+        """Write the table (a direct one: no members) as a directory of `.npy` files and a
+        `meta.json` for `load`, private (a store holds case data), swapped in by rename; OSError
+        when it cannot be written (nothing is left behind)."""
         cols = self.cols
-        arrays: dict[str, Any] = {
-            "meta": np.array(json.dumps({"format": _FORMAT, "version": version, "n": cols.n,
-                                         "shapes": [list(x) for x in cols.shapes]})),
-            "entry_ids": self.entry_ids, "rows": self.rows, "shape_of": cols.shape_of}
+        token = secrets.token_hex(8)  # the files of this write: a reader never mixes two writes
+        arrays: dict[str, np.ndarray] = {"entry_ids": self.entry_ids, "rows": self.rows, "shape_of": cols.shape_of}
+        columns: list[dict[str, Any]] = []
         for i, (name, col) in enumerate(cols.columns.items()):
-            arrays[f"name{i}"] = np.array(name)
             arrays[f"codes{i}"] = col.codes
-            if col.values is not None:
-                arrays[f"values{i}"] = np.array(json.dumps(col.values))
-            else:
-                arrays[f"blob{i}"] = np.frombuffer(col.blob or b"", np.uint8)
+            if col.values is None:
+                assert col.blob is not None and col.offsets is not None
+                arrays[f"blob{i}"] = np.frombuffer(col.blob, np.uint8) if isinstance(col.blob, bytes) else col.blob
                 arrays[f"offsets{i}"] = col.offsets
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            columns.append({"name": name, "values": col.values})
+        meta = {"format": _FORMAT, "version": version, "token": token, "n": cols.n,
+                "shapes": [list(x) for x in cols.shapes], "columns": columns}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        for leftover in (tmp, old):
+            shutil.rmtree(leftover, ignore_errors=True)
         try:
-            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
-                np.savez(fh, **arrays)
-            tmp.replace(path)
+            tmp.mkdir(mode=0o700)
+            for name, arr in arrays.items():
+                with os.fdopen(os.open(tmp / f"{token}-{name}.npy", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                               "wb") as fh:
+                    np.save(fh, np.ascontiguousarray(arr))
+            with os.fdopen(os.open(tmp / "meta.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+                json.dump(meta, fh)
+            if path.exists():
+                path.rename(old)
+            tmp.rename(path)
         finally:
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, path: Path, version: str) -> TagTable | None:
-        """The table `save` wrote with `version`; None for another version or a damaged file."""
+        """The table `save` wrote with `version`, its arrays memory-mapped (only the pages read
+        are in memory); None for another version, a missing or damaged cache."""
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta.get("format") != _FORMAT or meta.get("version") != version:
-                    return None
-                columns: dict[str, _Column] = {}
-                i = 0
-                while f"name{i}" in z.files:
-                    name = str(z[f"name{i}"])
-                    if f"values{i}" in z.files:
-                        columns[name] = _Column(z[f"codes{i}"], json.loads(str(z[f"values{i}"])))
-                    else:
-                        columns[name] = _Column(z[f"codes{i}"], None, z[f"blob{i}"].tobytes(), z[f"offsets{i}"])
-                    i += 1
-                cols = TagColumns(int(meta["n"]), [tuple(x) for x in meta["shapes"]], z["shape_of"], columns)
-                return cls(z["entry_ids"], z["rows"], cols)
+            meta = json.loads((path / "meta.json").read_text())
+            if meta.get("format") != _FORMAT or meta.get("version") != version:
+                return None
+
+            def array(name: str) -> np.ndarray:
+                return load_mapped(path / f"{meta['token']}-{name}.npy")
+
+            columns: dict[str, _Column] = {}
+            for i, c in enumerate(meta["columns"]):
+                if c["values"] is not None:
+                    columns[c["name"]] = _Column(array(f"codes{i}"), c["values"])
+                else:
+                    columns[c["name"]] = _Column(array(f"codes{i}"), None, array(f"blob{i}"), array(f"offsets{i}"))
+            cols = TagColumns(int(meta["n"]), [tuple(x) for x in meta["shapes"]], array("shape_of"), columns)
+            return cls(array("entry_ids"), array("rows"), cols)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
