@@ -89,7 +89,6 @@ class ApiState:
                         exc_info=True)
             self._refresh_failed = True
         finally:
-            self._refreshing = False
             self._refresh_lock.release()
 
     def known_actor(self, key: str, access_stamp: object) -> Actor | None:

@@ -15,9 +15,9 @@ unassessed funding side never reads as clean.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -37,7 +37,6 @@ from fundtrail.store.lake import Store
 from fundtrail.store.spill import default_limit
 from fundtrail.trace.attribution import TagMap, chain_currency
 from fundtrail.trace.graph import GraphIndex
-from fundtrail.trace.tag_table import TagTable
 from fundtrail.trace.report import Names
 from fundtrail.trace.seeds import address_id
 
@@ -170,7 +169,8 @@ class Assessor:
         cids, in_cluster = self._cluster_ids(ids)
         clusters = self._cluster_exposures(cids, in_cluster) if cluster and exposure else None
         # an address neither tagged nor in a tagged cluster has no tags of the chain (most of them)
-        tagged = _keys_in(self.tagmap.direct, ids) | (in_cluster & _keys_in(self.tagmap.by_cluster or {}, cids))
+        by_cluster = self.tagmap.by_cluster
+        tagged = self.tagmap.table.has(ids) | (in_cluster & by_cluster.has(cids) if by_cluster is not None else False)
         out = []
         for i, (text, a, has, row) in enumerate(zip(
                 texts, ids.tolist(), tagged.tolist(), self.exposure.of_addresses(ids).rows())):
@@ -293,12 +293,3 @@ class Assessor:
                          "funding_score": max((r.score for r in fund_res), default=0.0),
                          "paying_score": max((r.score for r in pay_res), default=0.0)})
 
-
-def _keys_in(tags: Mapping[int, Any], ids: np.ndarray) -> np.ndarray:
-    """Per id whether `tags` has it: one sorted search for a tag map's table, else one lookup each."""
-    if isinstance(tags, TagTable):  # its ids are sorted: a binary search each (np.isin sorts them again)
-        if tags.ids.shape[0] == 0:
-            return np.zeros(ids.shape, bool)
-        pos = np.minimum(np.searchsorted(tags.ids, ids), tags.ids.shape[0] - 1)
-        return tags.ids[pos] == ids
-    return np.array([int(i) in tags for i in ids.tolist()], bool)

@@ -18,7 +18,7 @@ from fundtrail.errors import FundtrailError
 from fundtrail.store.lake import Store
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.tag_resolve import SEVERITY_ORDER, chain_currency, direct_tags, order_ranks
-from fundtrail.trace.tag_table import TagTable
+from fundtrail.trace.tag_table import TagTable, index_of
 
 #: what the rest of the code takes from here (the tag resolution itself lives in `tag_resolve`)
 __all__ = ["SEVERITY_ORDER", "CategoryCodes", "TagMap", "account_attribution", "chain_currency", "describe_with",
@@ -78,13 +78,13 @@ class TagMap:
     `labels` holds each address's cluster id and `by_cluster` the tags a cluster inherits from its
     tagged members (each tag names the member it came from, `inherited_from`), so an untagged
     deposit address clustered with a tagged one counts as that service. Both are read-only
-    mappings held in columns (`tag_table.TagTable`); a dict given as `direct` is converted.
+    mappings held in columns (`tag_table.TagTable`); a dict given for either is converted.
     """
 
     chain: str
     direct: Mapping[int, list[dict[str, Any]]]
     labels: np.ndarray | None = None
-    by_cluster: Mapping[int, list[dict[str, Any]]] | None = None
+    by_cluster: TagTable | None = None
     cluster_run: int | None = None
     #: how the direct tags were found: strategy (cache, render, parse), conversions, tag rows read
     resolution: dict[str, Any] | None = None
@@ -94,6 +94,8 @@ class TagMap:
     def __post_init__(self) -> None:
         if not isinstance(self.direct, TagTable):
             self.direct = TagTable.from_dict(self.direct)
+        if self.by_cluster is not None and not isinstance(self.by_cluster, TagTable):
+            self.by_cluster = TagTable.from_dict(self.by_cluster)
 
     @property
     def table(self) -> TagTable:
@@ -120,6 +122,10 @@ class TagMap:
         return own + [t for t in self.by_cluster[cid] if (t["category"], t["label"]) not in seen
                       and t.get("address_id") != address]
 
+    def inherited_tags(self, cid: int) -> list[dict[str, Any]]:
+        """The tags cluster `cid` inherits from its tagged members ([] for none, or unclustered)."""
+        return self.by_cluster.get(cid, []) if self.by_cluster is not None else []
+
     def _cluster_pairs(self, cid: int) -> frozenset[tuple[Any, Any]]:
         """The (category, label) pairs cluster `cid` (one of `by_cluster`) inherits, from the
         columns; remembered (up to 100,000 clusters)."""
@@ -128,16 +134,12 @@ class TagMap:
             return got
         by = self.by_cluster
         assert by is not None
-        if isinstance(by, TagTable):
-            g = int(np.searchsorted(by.ids, cid))
-            rows = by.rows[int(by.starts[g]):int(by.starts[g + 1])]
-            cats, labs = by.cols.field("category"), by.cols.field("label")
-            assert cats is not None and labs is not None
-            cat_of, lab_of = [*cats[1], None], [*labs[1], None]
-            pairs = np.unique(np.stack([cats[0][rows], labs[0][rows]], axis=1), axis=0)
-            got = frozenset((cat_of[int(c)], lab_of[int(lb)]) for c, lb in pairs.tolist())
-        else:
-            got = frozenset((t["category"], t["label"]) for t in by[cid])
+        rows = by.group_rows(cid)
+        cats, labs = by.cols.field("category"), by.cols.field("label")
+        assert cats is not None and labs is not None
+        cat_of, lab_of = [*cats[1], None], [*labs[1], None]
+        pairs = np.unique(np.stack([cats[0][rows], labs[0][rows]], axis=1), axis=0)
+        got = frozenset((cat_of[int(c)], lab_of[int(lb)]) for c, lb in pairs.tolist())
         if len(self._pairs) >= 100_000:
             self._pairs.clear()
         self._pairs[cid] = got
@@ -146,7 +148,7 @@ class TagMap:
     def prepare(self) -> int:
         """Make the inherited tags of the largest clusters now (`TagTable.warm`), and their
         (category, label) pairs; returns how many clusters."""
-        if not isinstance(self.by_cluster, TagTable):
+        if self.by_cluster is None:
             return 0
         done = self.by_cluster.warm()
         for cid in done:
@@ -162,7 +164,6 @@ class TagMap:
         stats: dict[str, Any] = {}
         direct = direct_tags(store, graph, progress, stats)
         tm = cls(graph.chain, direct, resolution=stats)
-        del direct
         if clusters:
             tm._inherit(store)
         return tm
@@ -206,8 +207,8 @@ class TagMap:
                 pos = np.minimum(np.searchsorted(cids, lab), cids.size - 1)
                 hit = cids[pos] == lab
                 codes[lo:lo + lab.shape[0]][hit] = best[pos[hit]]
-        ids = np.array(sorted(self.direct), np.int64)
-        for a, category in zip(ids.tolist(), _first_categories(self.direct, ids)):
+        ids = self.table.ids
+        for a, category in zip(ids.tolist(), _first_categories(self.table, ids)):
             if 0 <= a < n_addresses and category:
                 codes[a] = code(category)
         return CategoryCodes(codes, tuple(table))
@@ -220,8 +221,8 @@ class TagMap:
     def stop_rule(self, categories: list[str]) -> Callable[[int], str | None] | None:
         """A stop rule for `categories`: direct tags, then cluster-inherited ones (None: no tags)."""
         wanted = set(categories)
-        direct = _first_wanted(self.direct, wanted)
-        inherited_hit = _first_wanted(self.by_cluster or {}, wanted)
+        direct = _first_wanted(self.table, wanted)
+        inherited_hit = _first_wanted(self.by_cluster, wanted) if self.by_cluster is not None else None
         if direct is None and inherited_hit is None:
             return None
         labels = self.labels
@@ -246,17 +247,15 @@ def inherited(table: TagTable, labels: np.ndarray, ranks: np.ndarray) -> TagTabl
     return table.derived(cids[order], entries[order])
 
 
-def _first_categories(tags: Mapping[int, list[dict[str, Any]]], ids: np.ndarray) -> list[Any]:
+def _first_categories(tags: TagTable, ids: np.ndarray) -> list[Any]:
     """The category of each id's first tag (None when it has none), from the columns."""
-    if isinstance(tags, TagTable):
-        got = tags.cols.field("category")
-        if got is None:
-            return [None] * ids.shape[0]
-        codes, values = got
-        lut = [*values, None]
-        pos = np.searchsorted(tags.ids, ids)
-        return [lut[int(c)] for c in codes[tags.first_rows()[pos]].tolist()]
-    return [(tags[a][0].get("category") if tags[a] else None) for a in ids.tolist()]
+    got = tags.cols.field("category")
+    if got is None:
+        return [None] * ids.shape[0]
+    codes, values = got
+    lut = [*values, None]
+    pos = np.searchsorted(tags.ids, ids)
+    return [lut[int(c)] for c in codes[tags.first_rows()[pos]].tolist()]
 
 
 @dataclass
@@ -269,8 +268,8 @@ class _Hits:
     table: TagTable
 
     def describe(self, key: int) -> str | None:
-        g = int(np.searchsorted(self.ids, key))
-        if g >= self.ids.shape[0] or int(self.ids[g]) != key:
+        g = index_of(self.ids, key)
+        if g < 0:
             return None
         t = self.table.cols.row(int(self.rows[g]))
         if self.members is None:
@@ -278,10 +277,8 @@ class _Hits:
         return f"{t['category']}: {t['label']} (cluster of {t['address']})"
 
 
-def _first_wanted(tags: Mapping[int, list[dict[str, Any]]], wanted: set[str]) -> _Hits | None:
+def _first_wanted(tags: TagTable, wanted: set[str]) -> _Hits | None:
     """The first tag of each id whose category is wanted (None when no id has one)."""
-    if not isinstance(tags, TagTable):
-        tags = TagTable.from_dict(tags)
     got = tags.cols.field("category")
     if got is None or not tags:
         return None

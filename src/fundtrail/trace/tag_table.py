@@ -34,6 +34,12 @@ _ABSENT = -1
 _CACHE_FROM, _CACHED_ROWS = 32, 200_000
 
 
+def index_of(ids: np.ndarray, key: int | np.integer) -> int:
+    """The position of `key` in the sorted array `ids`, or -1."""
+    g = int(np.searchsorted(ids, key))
+    return g if g < ids.shape[0] and int(ids[g]) == key else -1
+
+
 class _Column:
     """One field of every row: codes into distinct values, or a text buffer when mostly distinct."""
 
@@ -203,10 +209,14 @@ class TagTable(Mapping[int, list[dict[str, Any]]]):
 
     # -- the mapping --------------------------------------------------------------------------
     def _group(self, key: object) -> int:
-        if not isinstance(key, (int, np.integer)):
-            return -1
-        g = int(np.searchsorted(self.ids, key))
-        return g if g < self.ids.shape[0] and int(self.ids[g]) == key else -1
+        return index_of(self.ids, key) if isinstance(key, (int, np.integer)) else -1
+
+    def has(self, keys: np.ndarray) -> np.ndarray:
+        """Per key whether the table has tags for it (a binary search each)."""
+        if self.ids.shape[0] == 0:
+            return np.zeros(keys.shape, bool)
+        pos = np.minimum(np.searchsorted(self.ids, keys), self.ids.shape[0] - 1)
+        return self.ids[pos] == keys
 
     def __getitem__(self, key: int) -> list[dict[str, Any]]:
         g = self._group(key)
@@ -278,3 +288,8 @@ class TagTable(Mapping[int, list[dict[str, Any]]]):
     def first_rows(self) -> np.ndarray:
         """Per id (in `ids` order) the row of `cols` of its first tag."""
         return self.rows[self.starts[:-1]]
+
+    def group_rows(self, key: int) -> np.ndarray:
+        """The rows of `cols` of `key`'s tags (empty when it has none)."""
+        g = self._group(key)
+        return self.rows[int(self.starts[g]):int(self.starts[g + 1])] if g >= 0 else self.rows[:0]

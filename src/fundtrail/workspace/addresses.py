@@ -65,7 +65,7 @@ class AddressOps(LookupBase):
             return out
         tm = self.tag_map(ref.name, ref.family)
         seen = {(t.category, t.label) for t in out}
-        for t in (tm.by_cluster or {}).get(cluster_id, []):
+        for t in tm.inherited_tags(cluster_id):
             if t.get("address_id") == address_id or (t["category"], t["label"]) in seen:
                 continue
             seen.add((t["category"], t["label"]))

@@ -113,7 +113,7 @@ class Nodes:
     # -- clusters -----------------------------------------------------------------------------
     def cluster(self, cid: int, size: int) -> GraphNode:
         """A cluster node: its size and the tags its members carry (the entity's attribution)."""
-        tags = (self.tagmap.by_cluster or {}).get(cid, []) or self.tagmap.direct.get(cid, [])
+        tags = self.tagmap.inherited_tags(cid) or self.tagmap.direct.get(cid, [])
         label = str(tags[0]["label"]) if tags and tags[0].get("label") else f"cluster {cid}"
         return GraphNode(id=f"c:{cid}", kind="cluster", chain=self.chain, label=label, cluster_id=cid,
                          cluster_size=size, category=worst_category(tags),
