@@ -269,7 +269,8 @@ def cost_model(args: argparse.Namespace) -> None:
             elif d.name not in ("derived", "clusters"):
                 subprocess.run(["cp", "-a", str(d), str(copy)], check=True)
         for stage in ("cluster", "graph", "exposure"):
-            r = measured([sys.executable, "-c", COST_CHILD, stage, str(copy)], dict(os.environ), None, stage)
+            r = measured([sys.executable, "-c", COST_CHILD, stage, str(copy)], dict(os.environ), None, stage,
+                         timeout=args.timeout)
             if r["rc"]:
                 print(f"{stage}: failed: {r['stderr']}")
                 continue
@@ -295,6 +296,7 @@ def main() -> None:
     ap.add_argument("--keep-stores", action="store_true", help="keep both stores (default: digests only)")
     ap.add_argument("--cost-model", action="store_true")
     ap.add_argument("--store", action="append", default=[], help="--cost-model: an ingested store (repeatable)")
+    ap.add_argument("--timeout", type=float, default=1800, help="--cost-model: seconds allowed per stage")
     args = ap.parse_args()
     cost_model(args) if args.cost_model else demo(args)
 

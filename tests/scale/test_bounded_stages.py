@@ -145,3 +145,61 @@ def test_graph_index_bounded_update_equals_full_build(stores: tuple[Store, Store
     _same_files(graph_dir(ref, CHAIN), graph_dir(store, CHAIN), [f"{n}.npy" for n in _ARRAYS])
     assert full.n_tx > n_half
     _no_spill_left(store)
+
+
+def _prefix_dirs(blocks: Path, out: Path, fractions: tuple[float, ...]) -> list[Path]:
+    """Blocks directories holding the first `f` of the chain's blocks, for each fraction."""
+    data = (blocks / "blk00000.dat").read_bytes()
+    ends, pos = [], 0
+    while pos + 8 <= len(data):  # blk records: magic, length, block
+        pos += 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
+        ends.append(pos)
+    dirs = []
+    for f in fractions:
+        d = out / f"upto-{f}"
+        d.mkdir()
+        (d / "blk00000.dat").write_bytes(data[:ends[int(len(ends) * f) - 1]])
+        dirs.append(d)
+    return dirs
+
+
+def test_incremental_clustering_with_overrides_bounded_equals_unbounded(stores: tuple[Store, Store], tmp_path: Path,
+                                                                       spilled: list[str]) -> None:
+    """A checkpoint with overrides (their copy of the labels placed by the budget, the mapping
+    written a range at a time) and a journal run from the files (the checkpoint's union-find copied
+    into the budget's files instead of changed copy-on-write): the same clustering as unbounded."""
+    from fundtrail.cluster import overrides, state
+    from fundtrail.cluster.query import load_clustering
+
+    ref, _ = stores
+    dirs = _prefix_dirs(ref.root.parent / "sim" / "blocks", tmp_path, (0.5, 0.9, 1.0))
+    pair = [Store.open(tmp_path / "ref"), Store.open(tmp_path / "bounded")]
+    limits = [None, TINY]
+    for st in pair:
+        ingest_blocks_dir(st, dirs[0])
+        run_clustering(st, CHAIN, heuristics=("multi-input", "change"), change_floor=0.9)
+    labels = load_clustering(pair[0], CHAIN).labels
+    big = int(np.bincount(labels).argmax())
+    members = np.flatnonzero(labels == big)
+    for st in pair:
+        overrides.record(st, CHAIN, overrides.SPLIT, [int(members[0]), int(members[-1])], "two wallets", "t")
+        overrides.record(st, CHAIN, overrides.MERGE, [int(members[1]), 3], "same owner", "t")
+    for step, d in enumerate(dirs[1:]):
+        spilled.clear()
+        for st, limit in zip(pair, limits, strict=True):
+            ingest_blocks_dir(st, d)
+            state.forget()  # from the files, as a new process would
+            run_clustering(st, CHAIN, heuristics=("multi-input", "change"), change_floor=0.9, memory_limit=limit)
+        recs = [runs.latest_run(st, CHAIN) for st in pair]
+        assert recs[0] is not None and recs[1] is not None
+        assert recs[0].mode == recs[1].mode == "incremental" and recs[0].checkpoint == recs[1].checkpoint
+        assert recs[0].checkpoint == (step == 0)  # the first grows past the arrays' spare room
+        assert {"uf_parent", "uf_size"} <= set(spilled)
+        if step == 0:
+            assert "ckpt_post" in set(spilled)
+            d0, d1 = (runs.run_dir(st, rec) for st, rec in zip(pair, recs, strict=True))
+            assert pq.read_table(d0 / runs.MAPPING).equals(pq.read_table(d1 / runs.MAPPING))
+            _same_files(d0, d1, list(runs.ARRAYS))
+        got = [np.asarray(load_clustering(st, CHAIN).labels) for st in pair]
+        assert np.array_equal(got[0], got[1]) and got[0][int(members[-1])] == int(members[0])
+        _no_spill_left(pair[1])

@@ -87,19 +87,38 @@ def apply(labels: np.ndarray, overrides: list[Override]) -> np.ndarray:
     array: fine for the tens or hundreds an investigation makes.
     """
     out = np.array(labels, dtype=np.int64, copy=True)
+    apply_in_place(out, overrides, max(1, out.shape[0]))
+    return out
+
+
+def apply_in_place(out: np.ndarray, overrides: list[Override], step: int) -> None:
+    """`apply` into `out` itself (e.g. a memory-mapped file), reading and writing `step` rows at a
+    time, so that no temporary is the size of the array."""
     n = out.shape[0]
+
+    def replace(old: int, new: int) -> None:
+        for lo in range(0, n, step):
+            chunk = out[lo:lo + step]
+            chunk[chunk == old] = new
+
+    def first_member(cid: int) -> int | None:
+        for lo in range(0, n, step):
+            hit = np.flatnonzero(out[lo:lo + step] == cid)
+            if hit.size:
+                return lo + int(hit[0])
+        return None
+
     for ov in overrides:
         ids = np.array([a for a in ov.addresses if 0 <= a < n], np.int64)
         if ov.kind == MERGE and ids.size == 2:
             la, lb = int(out[ids[0]]), int(out[ids[1]])
             if la != lb:
-                out[out == max(la, lb)] = min(la, lb)
+                replace(max(la, lb), min(la, lb))
         elif ov.kind == SPLIT and ids.size:
             old = np.unique(out[ids])
             out[ids] = -1
             for cid in old.tolist():
-                rest = np.flatnonzero(out == cid)
-                if rest.size and rest[0] != cid:
-                    out[rest] = rest[0]  # the smallest remaining member takes over the id
+                first = first_member(cid)
+                if first is not None and first != cid:
+                    replace(cid, first)  # the smallest remaining member takes over the id
             out[ids] = ids.min()
-    return out

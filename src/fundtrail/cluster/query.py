@@ -16,9 +16,8 @@ import pyarrow as pa
 
 from fundtrail.chains.resolve import account_text, parse_account_address, parse_utxo_address, utxo_text
 from fundtrail.chains.tron.address import is_tron_chain
-from fundtrail.cluster import overrides, runs
+from fundtrail.cluster import labelfile, overrides, runs
 from fundtrail.cluster.snapshot import Snapshot
-from fundtrail.cluster.unionfind import UnionFind
 from fundtrail.errors import NotFoundError, StoreError, UsageError
 from fundtrail.model.chains import ACCOUNT_CHAINS
 from fundtrail.store import Store
@@ -38,10 +37,14 @@ class Clustering:
         return int(self.labels[address_id]) if 0 <= address_id < self.labels.shape[0] else int(address_id)
 
     def members(self, cluster_id: int) -> np.ndarray:
-        """Address ids of a cluster, ascending (the first is the cluster id)."""
-        if not 0 <= cluster_id < self.labels.shape[0]:
+        """Address ids of a cluster, ascending (the first is the cluster id); the labels are
+        scanned a range at a time, from the cluster id on (no member is smaller)."""
+        n = self.labels.shape[0]
+        if not 0 <= cluster_id < n:
             return np.array([cluster_id], np.int64)
-        return np.flatnonzero(self.labels == cluster_id).astype(np.int64)
+        step = labelfile.STEP
+        parts = [np.flatnonzero(self.labels[lo:lo + step] == cluster_id) + lo for lo in range(cluster_id, n, step)]
+        return np.concatenate(parts).astype(np.int64)
 
 
 def load_clustering(store: Store, chain: str) -> Clustering:
@@ -60,13 +63,7 @@ def _load(store: Store, chain: str) -> Clustering:
                                 hint=f"run `fundtrail cluster run --chain {chain}`")
         lin = runs.lineage(store, rec, con)
         ovs = overrides.list_overrides(store, chain, con=con)
-    ckpt, journal = runs.since_checkpoint(lin)
-    uf = UnionFind.from_arrays(runs.load_array(store, ckpt, runs.PARENT), runs.load_array(store, ckpt, runs.SIZE),
-                               int(ckpt.n_addresses or 0))
-    uf.grow(int(rec.n_addresses or 0))
-    uf.union_count(*runs.load_journal(store, journal))
-    labels = uf.labels()
-    return Clustering(chain, rec, ovs, overrides.apply(labels, ovs) if ovs else labels)
+    return Clustering(chain, rec, ovs, labelfile.current_labels(store, rec, lin, ovs))
 
 
 def address_id(snap: Snapshot, text: str) -> int:

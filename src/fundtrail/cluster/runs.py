@@ -37,9 +37,10 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import numpy as np
@@ -59,6 +60,7 @@ except ImportError:  # not POSIX: no run lock
 PARENT, SIZE, EVIDENCE, MAPPING, FOREST = ("parent.npy", "size.npy", "evidence.parquet", "mapping.parquet",
                                           "forest.parquet")
 UNIONS = "unions.npy"
+MAPPING_SCHEMA = pa.schema([("address_id", pa.int64()), ("cluster_id", pa.int64())])
 #: Journal runs: the address facts of the addresses they added (lo, script, first).
 NEW_FACTS = "facts_new.npy"
 #: Address facts cached with a checkpoint (script type, first transaction per address id).
@@ -251,16 +253,16 @@ def new_run_dir(store: Store, chain: str, run_id: int) -> Path:
 
 
 def finish_run_dir(store: Store, chain: str, run_id: int, tmp: Path,
-                   checkpoint: tuple[dict[str, np.ndarray], pa.Table] | None,
+                   checkpoint: tuple[dict[str, np.ndarray], pa.Table | Iterable[pa.Table]] | None,
                    forest_before: list[Path] | None = None,
                    new_facts: tuple[int, np.ndarray, np.ndarray] | None = None,
                    unions: np.ndarray | None = None) -> str:
     """Complete a run's directory (its evidence is already in `tmp`) and put it in place durably
     (fsync, rename); returns its name.
 
-    `checkpoint` is (arrays by file name, mapping) for a checkpoint run, else None; an incremental
-    checkpoint also gets the forest compacted from `forest_before` and its own evidence. A journal
-    run gets its `unions` as an array (without it, the next runs read its evidence) and
+    `checkpoint` is (arrays by file name, mapping: one table or its parts) for a checkpoint run,
+    else None; an incremental checkpoint also gets the forest compacted from `forest_before` and
+    its own evidence. A journal run gets its `unions` as an array (without it, the next runs read its evidence) and
     `new_facts` (first address id, script types, first txs)."""
     root = cluster_root(store, chain)
     name = f"run-{run_id:08d}"
@@ -279,7 +281,12 @@ def finish_run_dir(store: Store, chain: str, run_id: int, tmp: Path,
         for fname, arr in arrays.items():
             np.save(tmp / fname, arr)
             written.append(fname)
-        pq.write_table(mapping, tmp / MAPPING, compression="zstd")
+        if isinstance(mapping, pa.Table):
+            pq.write_table(mapping, tmp / MAPPING, compression="zstd")
+        else:  # made a range at a time: never whole in memory
+            with pq.ParquetWriter(tmp / MAPPING, MAPPING_SCHEMA, compression="zstd") as wr:
+                for part in mapping:
+                    wr.write_table(part)
         written.append(MAPPING)
         if forest_before:
             paths = [p.as_posix() for p in [*forest_before, tmp / EVIDENCE]]
@@ -299,12 +306,14 @@ def finish_run_dir(store: Store, chain: str, run_id: int, tmp: Path,
     return name
 
 
-def load_array(store: Store, rec: RunRecord, name: str) -> np.ndarray:
-    """A checkpoint array of run `rec`, memory-mapped copy-on-write (changes stay in memory)."""
+def load_array(store: Store, rec: RunRecord, name: str, mode: Literal["c", "r"] = "c") -> np.ndarray:
+    """A checkpoint array of run `rec`, memory-mapped copy-on-write (changes stay in memory), or
+    read-only with `mode` "r"."""
     path = run_dir(store, rec) / name
-    if not path.exists():
-        raise StoreError(f"cluster state file {path} is missing", hint="run `fundtrail cluster run --full`")
-    return np.load(path, mmap_mode="c")
+    try:
+        return np.load(path, mmap_mode=mode)
+    except FileNotFoundError:
+        raise StoreError(f"cluster state file {path} is missing", hint="run `fundtrail cluster run --full`") from None
 
 
 def load_new_facts(store: Store, rec: RunRecord) -> tuple[int, np.ndarray, np.ndarray] | None:

@@ -16,6 +16,7 @@ next run maps the fresh checkpoint and the memory its changes took is returned.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +66,8 @@ def start(store: Store, chain: str, lineage: list[runs.RunRecord], family: str,
         return kept[1]
     ckpt, journal = runs.since_checkpoint(lineage)
     n0 = int(ckpt.n_addresses or 0)
-    uf = UnionFind.from_arrays(runs.load_array(store, ckpt, runs.PARENT), runs.load_array(store, ckpt, runs.SIZE),
-                               n0, spill)
+    uf = UnionFind.from_arrays(_writable(runs.load_array(store, ckpt, runs.PARENT), "uf_parent", spill),
+                               _writable(runs.load_array(store, ckpt, runs.SIZE), "uf_size", spill), n0, spill)
     st = RunState(uf, journal_runs=len(journal), journal_edges=sum(int(r.n_unions or 0) for r in journal),
                   spill=spill)
     if family == "utxo":
@@ -78,6 +79,20 @@ def start(store: Store, chain: str, lineage: list[runs.RunRecord], family: str,
         _journal_facts(store, st, journal)
     uf.union_count(*runs.load_journal(store, journal))
     return st
+
+
+def _writable(mapped: np.ndarray, name: str, spill: Spill | None) -> np.ndarray:
+    """A checkpoint array the run may change: the copy-on-write mapping itself (only the pages the
+    run changes become memory) unless a budget cannot hold the whole array; then a copy placed by
+    the budget (a file), so that a run touching every page still stays within it."""
+    if spill is None:
+        return mapped
+    if spill.fits(mapped.nbytes):
+        spill.used += mapped.nbytes  # counted as kept: the run may touch every page
+        return mapped
+    out = spill.array(name, mapped.shape[0], mapped.dtype)
+    _copy(out, mapped, mapped.shape[0], spill)
+    return out
 
 
 def keep(store: Store, chain: str, run_id: int, st: RunState, *, checkpoint: bool, n_unions: int) -> None:
@@ -187,9 +202,9 @@ def load_facts(st: RunState, snap: Snapshot, n: int) -> AddressFacts:
 
 
 def checkpoint_files(st: RunState, labels: np.ndarray, ovs: list[overrides.Override]
-                     ) -> tuple[dict[str, np.ndarray], pa.Table]:
+                     ) -> tuple[dict[str, np.ndarray], pa.Table | Iterator[pa.Table]]:
     """The arrays and the mapping a checkpoint writes (spare capacity: a quarter more ids), placed
-    by the run's budget and made a chunk at a time when it has one."""
+    by the run's budget; with a budget the mapping is made a range at a time as it is written."""
     uf, n, sp = st.uf, len(st.uf), st.spill
     cap = max(uf.capacity, n + n // 4 + 1024)
     parent = sp.arange("ckpt_parent", cap) if sp is not None else np.arange(cap, dtype=np.int64)
@@ -203,16 +218,24 @@ def checkpoint_files(st: RunState, labels: np.ndarray, ovs: list[overrides.Overr
         _copy(script, st.script, st.facts_n, sp)
         _copy(first, st.first_tx, st.facts_n, sp)
         arrays[runs.FACT_SCRIPT], arrays[runs.FACT_FIRST] = script, first
-    post = overrides.apply(labels, ovs) if ovs else labels
+    post = labels
+    if ovs and sp is None:
+        post = overrides.apply(labels, ovs)
+    elif ovs and sp is not None:  # a copy placed by the budget, the overrides applied a range at a time
+        post = sp.array("ckpt_post", n, np.int64)
+        _copy(post, labels, n, sp)
+        overrides.apply_in_place(post, ovs, sp.rows(16))
     if sp is None:
         post_size = np.bincount(post, minlength=n) if n else np.zeros(0, np.int64)
         multi = np.flatnonzero(post_size[post] >= 2)
         return arrays, pa.table({"address_id": pa.array(multi, pa.int64()),
                                  "cluster_id": pa.array(post[multi], pa.int64())})
     post_size = count_members(post, sp.array("ckpt_members", n, np.int64, 0))
-    step, parts = sp.rows(32), []
-    for lo in range(0, n, step):
+    return arrays, _mapping_parts(post, post_size, sp.rows(32))
+
+
+def _mapping_parts(post: np.ndarray, post_size: np.ndarray, step: int) -> Iterator[pa.Table]:
+    """The mapping a range of address ids at a time (written as it is made: `runs.finish_run_dir`)."""
+    for lo in range(0, post.shape[0], step):
         ids = np.flatnonzero(post_size[post[lo:lo + step]] >= 2) + lo
-        parts.append(pa.table({"address_id": pa.array(ids, pa.int64()), "cluster_id": pa.array(post[ids], pa.int64())}))
-    return arrays, pa.concat_tables(parts) if parts else pa.table(
-        {"address_id": pa.array([], pa.int64()), "cluster_id": pa.array([], pa.int64())})
+        yield pa.table({"address_id": pa.array(ids, pa.int64()), "cluster_id": pa.array(post[ids], pa.int64())})

@@ -280,8 +280,9 @@ def exposure_key(graph: GraphIndex, categories: tuple[str, ...],
             part = arr[lo:lo + (1 << 20)]
             present = np.flatnonzero(part != None)  # noqa: E711 - elementwise, not identity
             addr_cat[present + lo] = [col.get(c, other) for c in part[present]]
-    key = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode()
-                         + addr_cat.tobytes()).hexdigest()[:24]
+    h = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode())
+    h.update(addr_cat.data)  # the array's own buffer: no copy of it
+    key = h.hexdigest()[:24]
     return addr_cat, key
 
 
