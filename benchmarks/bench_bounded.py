@@ -16,8 +16,11 @@ in the cgroup.
 
 Cost-model mode: each whole-chain stage (cluster run, graph index, exposure index) on copies of
 the given stores (the lake hard-linked, never written), unbounded: seconds, disk and peak memory
-per million transactions, the input of docs/scale.md's extrapolation. Ingest figures come from
-docs/benchmarks.md (its own benchmark).
+per million transactions, the input of docs/scale.md's extrapolation. With --limit, also under
+that limit on a second copy (each stage in a cgroup of the limit plus --slack-mb), and the two
+copies' outputs compared file by file. Ingest figures come from benchmarks/bench_large_chain.py.
+
+    .venv/bin/python benchmarks/bench_bounded.py --cost-model --limit 4GB --slack-mb 512 --store /work/bench-30m/store
 """
 
 from __future__ import annotations
@@ -191,6 +194,7 @@ def digest_store(store: Path) -> dict[str, str | None]:
 
 
 def demo(args: argparse.Namespace) -> None:
+    args.limit = args.limit or "512MB"
     work = Path(args.workdir)
     sim = Path(args.sim) if args.sim else work / "sim"
     blocks = Path(args.blocks_dir) if args.blocks_dir else sim / "blocks"
@@ -230,8 +234,8 @@ import json, shutil, sys, time
 import numpy as np
 from pathlib import Path
 from fundtrail.store import Store, spill
-spill.set_default_limit(None)
 stage, root = sys.argv[1], Path(sys.argv[2])
+spill.set_default_limit(int(sys.argv[3]) or None)
 store, chain = Store.open(root), "btc-regtest"
 t = time.perf_counter()
 if stage == "cluster":
@@ -257,36 +261,91 @@ print(json.dumps({"n_tx": n, "seconds": time.perf_counter() - t,
 """
 
 
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def digest_stages(store: Path) -> dict[str, str]:
+    """A digest of every output of the cost model's stages: the cluster run's arrays (bytes) and
+    tables (row count and the sum of row hashes), the graph and exposure index files (bytes)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import duckdb
+
+    from fundtrail.cluster import runs
+    from fundtrail.store import Store
+
+    st = Store.open(store)
+    rec = runs.latest_run(st, CHAIN)
+    out: dict[str, str] = {}
+    if rec is not None:
+        d = runs.run_dir(st, rec)
+        out |= {f"cluster {f.name}": _file_hash(f) for f in sorted(d.glob("*.npy"))}
+        con = duckdb.connect()
+        for f in sorted(d.glob("*.parquet")):
+            got = con.execute("SELECT count(*), sum(hash(t)::HUGEINT) FROM read_parquet(?) t", [str(f)]).fetchone()
+            out[f"cluster {f.name}"] = str(got)
+    for sub in ("graph", "exposure"):
+        out |= {f"{sub} {f.name}": _file_hash(f) for f in sorted((store / "derived" / CHAIN / sub).glob("*.npy"))}
+    return out
+
+
 def cost_model(args: argparse.Namespace) -> None:
+    """Each stage on a copy of each store, unbounded; with --limit also under the limit (in a cgroup
+    of the limit plus --slack-mb) on a second copy, whose outputs are compared with the first's."""
     work = Path(args.workdir) / "cost"
+    variants: list[int | None] = [None] + ([parse_size(args.limit)] if args.limit else [])
     for src in args.store:
-        copy = work / Path(src).resolve().parent.name
-        shutil.rmtree(copy, ignore_errors=True)
-        copy.mkdir(parents=True)
-        for d in Path(src).iterdir():  # the lake hard-linked (the stages only read it)
-            if d.name == "lake":
-                subprocess.run(["cp", "-al", str(d), str(copy)], check=True)
-            elif d.name not in ("derived", "clusters"):
-                subprocess.run(["cp", "-a", str(d), str(copy)], check=True)
-        for stage in ("cluster", "graph", "exposure"):
-            r = measured([sys.executable, "-c", COST_CHILD, stage, str(copy)], dict(os.environ), None, stage,
-                         timeout=args.timeout)
-            if r["rc"]:
-                print(f"{stage}: failed: {r['stderr']}")
-                continue
-            got = json.loads(r["stdout"].strip().splitlines()[-1])
-            m = got["n_tx"] / 1e6
-            print(f"{Path(src).resolve().parent.name:12} {stage:9} {got['n_tx']:>11,} txs  "
-                  f"{got['seconds'] / m:6.2f} s/M tx  disk {got['disk'] / m / 2**20:6.0f} MB/M tx  "
-                  f"VmHWM {r['vmhwm_mb'] / m:6.0f} MB/M tx  RssAnon {r['anon_mb'] / m:6.0f} MB/M tx "
-                  f"(totals: {got['seconds']:.1f} s, VmHWM {r['vmhwm_mb']} MB, RssAnon {r['anon_mb']} MB)", flush=True)
-        shutil.rmtree(copy, ignore_errors=True)
+        name = Path(src).resolve().parent.name
+        digests = []
+        for limit in variants:
+            copy = work / f"{name}-{'unbounded' if limit is None else 'bounded'}"
+            shutil.rmtree(copy, ignore_errors=True)
+            copy.mkdir(parents=True)
+            for d in Path(src).iterdir():  # the lake hard-linked (the stages only read it)
+                if d.name == "lake":
+                    subprocess.run(["cp", "-al", str(d), str(copy)], check=True)
+                elif d.name not in ("derived", "clusters"):
+                    subprocess.run(["cp", "-a", str(d), str(copy)], check=True)
+            env = dict(os.environ)
+            if limit is not None:
+                env["FUNDTRAIL_MEMORY_LIMIT"] = f"{limit >> 20}MB"
+            cg = None if limit is None else limit + (args.slack_mb << 20)
+            how = "unbounded" if limit is None else f"limit {limit >> 20} MB, cgroup {cg >> 20} MB"
+            for stage in ("cluster", "graph", "exposure"):
+                r = measured([sys.executable, "-c", COST_CHILD, stage, str(copy), str(limit or 0)], env, cg,
+                             stage, timeout=args.timeout)
+                if r["rc"]:
+                    print(f"{name} {stage} ({how}): failed (rc {r['rc']}, oom {r.get('oom_killed')}): "
+                          f"{r['stderr']}", flush=True)
+                    continue
+                got = json.loads(r["stdout"].strip().splitlines()[-1])
+                m = got["n_tx"] / 1e6
+                cgm = f", cgroup max {r['cgroup_max_mb']} MB" if "cgroup_max_mb" in r else ""
+                print(f"{name:12} {stage:9} {got['n_tx']:>11,} txs  {how}: "
+                      f"{got['seconds'] / m:6.2f} s/M tx  disk {got['disk'] / m / 2**20:6.0f} MB/M tx  "
+                      f"VmHWM {r['vmhwm_mb'] / m:6.0f} MB/M tx  RssAnon {r['anon_mb'] / m:6.0f} MB/M tx "
+                      f"(totals: {got['seconds']:.1f} s, VmHWM {r['vmhwm_mb']} MB, RssAnon {r['anon_mb']} MB{cgm})",
+                      flush=True)
+            if len(variants) > 1:
+                digests.append(digest_stages(copy))
+            shutil.rmtree(copy, ignore_errors=True) if len(variants) == 1 else None
+        if len(digests) == 2:
+            differ = sorted(k for k in digests[0].keys() | digests[1].keys() if digests[0].get(k) != digests[1].get(k))
+            print(f"{name}: bounded outputs {'EQUAL' if not differ else 'DIFFER: ' + ', '.join(differ)} "
+                  f"({len(digests[0])} files compared)", flush=True)
+            for limit in variants:
+                shutil.rmtree(work / f"{name}-{'unbounded' if limit is None else 'bounded'}", ignore_errors=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--txs", type=int, default=3_000_000)
-    ap.add_argument("--limit", default="512MB")
+    ap.add_argument("--limit", help="the demo's limit (default 512MB); with --cost-model, the stages are "
+                    "also run under it and their outputs compared with the unbounded run's")
     ap.add_argument("--slack-mb", type=int, default=512, help="the documented constant above the limit")
     ap.add_argument("--workdir", default=str(Path.home() / "fundtrail-bench-bounded"))
     ap.add_argument("--blocks-dir")

@@ -97,9 +97,11 @@ def batch_rows(root: Path) -> list[tuple]:
 
 
 def stray_files(root: Path) -> list[str]:
-    """Temp files anywhere in the store, and lake files no committed batch references."""
+    """Temp files anywhere in the store, spill directories left behind, and lake files no
+    committed batch references."""
     root = Path(root)
     stray = [str(p.relative_to(root)) for p in root.rglob(".tmp-*")]
+    stray += [str(p.relative_to(root)) for p in (root / "cache" / "spill").glob("*")]
     stray += [str(p.relative_to(root)) for p in root.rglob("*.tmp.npz")]
     base = root / "lake" / CHAIN
     if base.exists():

@@ -41,9 +41,12 @@ def labels_dir(store: Store, chain: str) -> Path:
     return store.root / "derived" / chain / LABELS_DIR
 
 
-def _key(rec: runs.RunRecord, ovs: list[overrides.Override]) -> str:
-    h = hashlib.sha256(repr([(o.override_id, o.kind, o.addresses) for o in ovs]).encode()).hexdigest()[:16]
-    return f"run-{rec.run_id:08d}-{h}.npy"
+def _key(rec: runs.RunRecord, lineage: list[runs.RunRecord], ovs: list[overrides.Override]) -> str:
+    """The file name for run `rec` and these overrides (the lineage and counts are in the hash too,
+    so a file can never be taken for another state of the store)."""
+    what = [[(r.run_id, r.n_addresses, r.tx_hi, r.path) for r in lineage],
+            [(o.override_id, o.kind, o.addresses) for o in ovs]]
+    return f"run-{rec.run_id:08d}-{hashlib.sha256(repr(what).encode()).hexdigest()[:16]}.npy"
 
 
 def current_labels(store: Store, rec: runs.RunRecord, lineage: list[runs.RunRecord],
@@ -55,7 +58,7 @@ def current_labels(store: Store, rec: runs.RunRecord, lineage: list[runs.RunReco
     parent = runs.load_array(store, ckpt, runs.PARENT, "r")
     if not journal and not ovs and n <= parent.shape[0]:
         return parent[:n]
-    path = labels_dir(store, rec.chain) / _key(rec, ovs)
+    path = labels_dir(store, rec.chain) / _key(rec, lineage, ovs)
     try:
         got = np.load(path, mmap_mode="r")
         if got.shape == (n,):

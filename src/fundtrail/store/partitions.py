@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -87,8 +87,9 @@ class Partitions:
     def connect(self, *, read_only: bool = False) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
         raise NotImplementedError  # provided by Store
 
-    def write_partition(self, chain: str, table: str, name: str, data: pa.Table) -> str:
+    def write_partition(self, chain: str, table: str, name: str, data: pa.Table | pa.RecordBatchReader) -> str:
         """Write one immutable partition durably (temp file, fsync, rename); returns its lake path.
+        `data` is a table, or a reader whose batches are written as they come.
 
         Pages carry CRC checksums; the file's size, row count and SHA-256 are recorded in the
         catalog with the commit that references it (`commit_batch`, `rewrite_partitions`).
@@ -100,18 +101,28 @@ class Partitions:
         make_private_dir(folder)
         tmp = folder / f".tmp-{name}"
         final = folder / name
-        names = data.column_names
-        pq.write_table(data, tmp, compression="zstd", compression_level=1, write_statistics=True,
-                       use_dictionary=[c for c in names if c in DICTIONARY_COLUMNS],
-                       column_encoding={c: "DELTA_BINARY_PACKED" for c in names if c in DELTA_COLUMNS},
-                       write_page_checksum=True)
+        names = data.schema.names
+        options: dict[str, Any] = {
+            "compression": "zstd", "compression_level": 1, "write_statistics": True,
+            "use_dictionary": [c for c in names if c in DICTIONARY_COLUMNS],
+            "column_encoding": {c: "DELTA_BINARY_PACKED" for c in names if c in DELTA_COLUMNS},
+            "write_page_checksum": True}
+        if isinstance(data, pa.Table):
+            pq.write_table(data, tmp, **options)
+            rows = data.num_rows
+        else:  # streamed: a row group per batch, never whole in memory
+            rows = 0
+            with pq.ParquetWriter(tmp, data.schema, **options) as wr:
+                for batch in data:
+                    wr.write_batch(batch)
+                    rows += batch.num_rows
         os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
         fsync_path(folder)
         rel = f"{table}/{name}"
-        self._written[(chain, rel)] = integrity.measure(final, rel, data.num_rows)
+        self._written[(chain, rel)] = integrity.measure(final, rel, rows)
         return rel
 
     def _records_of(self, chain: str, rels: list[str]) -> list[integrity.FileRecord]:

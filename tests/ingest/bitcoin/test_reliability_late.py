@@ -13,16 +13,19 @@ import shutil
 import signal
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from fundtrail.chains.bitcoin import writer as w
 from fundtrail.chains.bitcoin.params import REGTEST
 from fundtrail.chains.bitcoin.samplechain import build_sample_chain
 from fundtrail.ingest.bitcoin.decode import ChainState
+from fundtrail.ingest.bitcoin import links
 from fundtrail.ingest.bitcoin.jobs import ingest_raw_files
 from fundtrail.ingest.bitcoin.pipeline import BitcoinIngest
 from fundtrail.ingest.bitcoin.state import rebuild
 from fundtrail.store import Store
+from fundtrail.store.fsck import fsck
 
 
 from support import reliability as rs
@@ -82,11 +85,22 @@ def test_isolated_blocks_are_stored_with_unresolved_inputs(world: dict) -> None:
         assert (got["fee"] is None) == any(unresolved)
 
 
-def test_prevouts_arriving_later_resolve_inputs(tmp_path: Path, world: dict) -> None:
+@pytest.mark.parametrize("batch_rows", [None, 3], ids=["one-batch", "batches-of-3"])
+def test_prevouts_arriving_later_resolve_inputs(tmp_path: Path, world: dict, monkeypatch: pytest.MonkeyPatch,
+                                                batch_rows: int | None) -> None:
+    """Also with the found links read back from their spill files three rows at a time."""
+    if batch_rows is not None:
+        monkeypatch.setattr(links, "BATCH_ROWS", batch_rows)
     store = tmp_path / "store"
     shutil.copytree(world["early"], store)
     report = ingest_raw_files(Store.open(store), [world["files"]["b0_29"]], batch_blocks=8)
     assert report.linked_inputs > 0
+    parts = sorted((store / "lake" / rs.CHAIN / "input_links").glob("*.parquet"))
+    groups = pq.ParquetFile(parts[-1]).metadata.num_row_groups
+    assert groups == (1 if batch_rows is None else -(-report.linked_inputs // 3))
+    assert rs.stray_files(store) == []  # the spill files of the links are gone
+    checked = fsck(Store.open(store))  # the streamed partition's recorded size, rows and hash hold
+    assert not checked.errors and checked.files > 0, checked.errors
     report = ingest_raw_files(Store.open(store), [world["files"]["b31_34"]], batch_blocks=8)
     assert report.linked_inputs > 0  # 35..39 spend outputs of 31..34 too
     assert rs.count(store, "inputs", "prev_output_id IS NULL OR value IS NULL") == 0

@@ -281,11 +281,19 @@ class BitcoinIngest(ChainWriter):
                     if unused is not None:
                         unused.discard()
                     raise
-                pending = writing.result()
+                try:
+                    pending = writing.result()
+                except BaseException:
+                    if found is not None:
+                        found.discard()
+                    raise
             if found is not None:
                 if pending is not None:
                     pending.discard()
-                self.report.linked_inputs += commit_links(self, found)
+                try:
+                    self.report.linked_inputs += commit_links(self, found)
+                finally:
+                    found.discard()
                 pending = write_snapshot(self.store, self.chain, self.state)
             self._link_from = self.state.counters.tx_id
             self._late = LateKeys(self.state.counters.tx_id, self.batch_bytes)
