@@ -49,8 +49,8 @@ def digest(store: Path) -> dict[str, str]:
         for t in ("tags", "tags_merged"):
             cols = [r[0] if r[0] != "sources" else "replace(sources::VARCHAR, $labels, '')"
                     for r in con.execute(f"DESCRIBE {t}").fetchall() if r[0] not in ("origin", "import_id")]
-            out[t] = str(con.execute(f"SELECT count(*), sum(hash({', '.join(cols)})::HUGEINT) FROM {t}",
-                                     {"labels": labels}).fetchone())
+            sql = f"SELECT count(*), sum(hash({', '.join(cols)})::HUGEINT) FROM {t}"
+            out[t] = str(con.execute(sql, {"labels": labels} if "$labels" in sql else None).fetchone())
     return out
 
 
