@@ -5,6 +5,8 @@ exposure results, verdicts and run outputs equal to the unbounded run."""
 
 from __future__ import annotations
 
+import gc
+
 import csv
 import json
 import shutil
@@ -130,7 +132,21 @@ def test_assessor_bounded_equals_unbounded(chain: tuple[Store, Path], tmp_path: 
         texts += list(address_texts(snap, list(range(0, 4000, 97))).values())
     ref = _exposures(store, None, texts)
     assert '"cluster": {' in ref and '"exchange"' in ref
+    in_files: list[str] = []
+    real = spill.Spill.array
+
+    def observed(self: spill.Spill, name: str, *args: object, **kwargs: object) -> np.ndarray:
+        arr = real(self, name, *args, **kwargs)  # type: ignore[arg-type]
+        if isinstance(arr, np.memmap):
+            in_files.append(name)
+        return arr
+
+    monkeypatch.setattr(spill.Spill, "array", observed)
     assert _exposures(bounded, TINY, texts) == ref
+    # the per-address arrays (the category codes, the index's category column) were files
+    assert {"category_codes", "addr_cat", "incoming", "outgoing"} <= set(in_files)
+    gc.collect()  # the index is gone: so is the file of its category column
+    assert not list((copy / spill.SPILL_DIR).glob("exposure-*"))
     for name in ("incoming.npy", "outgoing.npy"):
         assert (store.root / "derived" / CHAIN / "exposure" / name).read_bytes() == \
             (copy / "derived" / CHAIN / "exposure" / name).read_bytes()

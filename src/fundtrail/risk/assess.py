@@ -34,7 +34,7 @@ from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
 from fundtrail.risk.tagsonly import text_tags
 from fundtrail.store.lake import Store
-from fundtrail.store.spill import default_limit
+from fundtrail.store.spill import Spill, default_limit
 from fundtrail.trace.attribution import TagMap, chain_currency
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.report import Names
@@ -100,9 +100,11 @@ class Assessor:
         with step(f"resolving {self.currency} tags to {chain} addresses"):
             self.tagmap = tagmap if tagmap is not None else TagMap.load(store, self.graph)
         with step(f"updating the exposure index of {chain}"):
-            self.exposure = ExposureIndex.ensure(store, self.graph, profile.exposure_categories,
-                                                 self.tagmap.category_codes(self.graph.n_addresses),
-                                                 memory_limit=memory_limit)
+            lim = self.memory_limit  # the codes, while the index is keyed: in memory up to an eighth of it
+            with Spill(store.root, None if lim is None else lim // 4, "exposure-codes") as sp:
+                self.exposure = ExposureIndex.ensure(store, self.graph, profile.exposure_categories,
+                                                     self.tagmap.category_codes(self.graph.n_addresses, sp),
+                                                     memory_limit=memory_limit)
         self.names = Names(self.graph)
 
     def _tags(self, address: int, by_text: list[TagEvidence]) -> list[TagEvidence]:

@@ -24,6 +24,7 @@ from typing import cast
 import hashlib
 import itertools
 import json
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +33,15 @@ import numba as nb
 import numpy as np
 
 from fundtrail.store.lake import Store
-from fundtrail.store.spill import Spill, default_limit
+from fundtrail.store.spill import Spill, default_limit, plain, sweep_stale
+from fundtrail.trace.attribution import CategoryCodes
 from fundtrail.trace.graph import GraphIndex, staging_dir, write_index
 from fundtrail.store.mapped import load_mapped
 
 FORMAT = "fundtrail-exposure/1"
+
+
+_RANGE = 1 << 20  # address ids per range while the category column is filled and hashed
 
 
 @nb.njit(cache=True, nogil=True)
@@ -262,28 +267,37 @@ class AddressExposure:
                 "outgoing": {"direct": part(self.direct_out, snt), "indirect": part(self.indirect_out, snt)}}
 
 
-def exposure_key(graph: GraphIndex, categories: tuple[str, ...],
-                 tagged: dict[int, str] | np.ndarray) -> tuple[np.ndarray, str]:
+def exposure_key(graph: GraphIndex, categories: tuple[str, ...], tagged: dict[int, str] | np.ndarray,
+                 out: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """(each address id's column, -1 untagged, `len(categories)` another category; the index's key):
     the key names the graph state, the categories and the tags an index was computed for, so a
-    reader accepts only a matching one (whoever computed it: this module or the Spark job)."""
-    addr_cat = np.full(graph.n_addresses, -1, np.int8)
+    reader accepts only a matching one (whoever computed it: this module or the Spark job). The
+    column is written into `out` (all -1, e.g. a spilled array) when given."""
+    n = graph.n_addresses
+    addr_cat = np.full(n, -1, np.int8) if out is None else out
     col = {c: i for i, c in enumerate(categories)}
     other = len(categories)
-    if isinstance(tagged, dict):
+    if isinstance(tagged, CategoryCodes):  # codes into a small table: a range of ids at a time, vectorised
+        lut = np.array([col.get(c, other) for c in tagged.table] or [0], np.int8)
+        m = min(n, tagged.codes.shape[0])
+        for lo in range(0, m, _RANGE):
+            codes = np.asarray(tagged.codes[lo:min(m, lo + _RANGE)])
+            hit = codes >= 0
+            addr_cat[lo:lo + codes.shape[0]][hit] = lut[codes[hit]]
+    elif isinstance(tagged, dict):
         for a, c in tagged.items():
-            if 0 <= a < graph.n_addresses:
+            if 0 <= a < n:
                 addr_cat[a] = col.get(c, other)
     else:  # a range of ids at a time: no temporaries the size of the chain
-        arr = np.asarray(tagged, object)[:graph.n_addresses]
-        for lo in range(0, arr.shape[0], 1 << 20):
-            part = arr[lo:lo + (1 << 20)]
+        arr = np.asarray(tagged, object)[:n]
+        for lo in range(0, arr.shape[0], _RANGE):
+            part = arr[lo:lo + _RANGE]
             present = np.flatnonzero(part != None)  # noqa: E711 - elementwise, not identity
             addr_cat[present + lo] = [col.get(c, other) for c in part[present]]
     h = hashlib.sha256(json.dumps([graph.meta.get("state"), list(categories)]).encode())
-    h.update(addr_cat.data)  # the array's own buffer: no copy of it
-    key = h.hexdigest()[:24]
-    return addr_cat, key
+    for lo in range(0, n, _RANGE):  # the column's own pages: no copy of it
+        h.update(np.ascontiguousarray(addr_cat[lo:lo + _RANGE]).data)
+    return addr_cat, h.hexdigest()[:24]
 
 
 class ExposureIndex:
@@ -305,7 +319,28 @@ class ExposureIndex:
         there) but add to no column. The two per-output arrays are built in memory when they fit
         `memory_limit` (default: `store.spill.default_limit()`), else in place in their files.
         """
-        addr_cat, key = exposure_key(graph, categories, tagged)
+        limit = default_limit() if memory_limit is None else memory_limit
+        sweep_stale(store.root, "exposure-cat")
+        # the category column is kept with the index: in memory while it fits an eighth of the
+        # limit, else in a file removed when the index object goes (or by the next run after a kill)
+        cat_spill = Spill(store.root, None if limit is None else limit // 4, "exposure-cat")
+        try:
+            addr_cat, key = exposure_key(graph, categories, tagged,
+                                         cat_spill.array("addr_cat", graph.n_addresses, np.int8, -1))
+            index = cls._ensure(store, graph, categories, addr_cat, key, limit)
+        except BaseException:
+            cat_spill.close()
+            raise
+        if isinstance(addr_cat, np.memmap):
+            weakref.finalize(index, cat_spill.close)
+        else:
+            cat_spill.close()
+        return index
+
+    @classmethod
+    def _ensure(cls, store: Store, graph: GraphIndex, categories: tuple[str, ...], addr_cat: np.ndarray, key: str,
+                limit: int | None) -> ExposureIndex:
+        addr_cat = plain(addr_cat)
         path = store.root / "derived" / graph.chain / "exposure"
         meta_path = path / "meta.json"
         if meta_path.exists():
@@ -317,7 +352,6 @@ class ExposureIndex:
         args = (graph.tx_first_out, graph.tx_in_ptr, graph.in_prev, graph.out_value, graph.out_address,
                 addr_cat, graph.tx_coinbase, k)
         tmp = staging_dir(path)  # swapped in by rename, private to the owner (0700 / 0600) as the whole store
-        limit = default_limit() if memory_limit is None else memory_limit
         with Spill(store.root, limit, "exposure") as sp:
             shape = (graph.n_outputs, k)
             inc = sp.array("incoming", shape, np.float32, 0, path=tmp / "incoming.npy")

@@ -16,6 +16,7 @@ import numpy as np
 
 from fundtrail.errors import FundtrailError
 from fundtrail.store.lake import Store
+from fundtrail.store.spill import Spill
 from fundtrail.trace.graph import GraphIndex
 from fundtrail.trace.tag_resolve import SEVERITY_ORDER, chain_currency, direct_tags, order_ranks
 from fundtrail.trace.tag_table import TagTable, index_of
@@ -183,10 +184,11 @@ class TagMap:
             self._ranks = order_ranks(self.table.cols)
         return self._ranks
 
-    def category_codes(self, n_addresses: int) -> CategoryCodes:
+    def category_codes(self, n_addresses: int, spill: Spill | None = None) -> CategoryCodes:
         """Per address id its most severe category (direct, else inherited), as int16 codes into a
         small table: 2 bytes per address, filled a range of ids at a time (no temporary the size
-        of the chain), so a whole chain's categories fit where an object array would not."""
+        of the chain), so a whole chain's categories fit where an object array would not; placed
+        by `spill`'s budget when given (a file when it does not fit)."""
         table: list[str] = []
         code_of: dict[str, int] = {}
 
@@ -196,7 +198,8 @@ class TagMap:
                 table.append(category)
             return code_of[category]
 
-        codes = np.full(n_addresses, -1, np.int16)
+        codes = spill.array("category_codes", n_addresses, np.int16, -1) if spill is not None else \
+            np.full(n_addresses, -1, np.int16)
         by = self.by_cluster
         if self.labels is not None and by:
             cids = np.array(sorted(by), np.int64)
