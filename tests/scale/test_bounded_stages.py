@@ -4,6 +4,7 @@ the unbounded run's byte for byte, and the spill directory is gone afterwards.""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import stat
 from pathlib import Path
@@ -101,10 +102,15 @@ def test_exposure_index_bounded_equals_unbounded(stores: tuple[Store, Store], sp
         tagged = {int(a): str(c) for a, c in zip(rng.integers(0, g.n_addresses, 300), rng.choice(cats, 300))}
         rng = np.random.default_rng(3)  # the same tags for both
         built.append(ExposureIndex.ensure(store, g, cats, tagged, memory_limit=limit))
-    assert {"incoming", "outgoing"} <= set(spilled)
+    assert {"incoming", "outgoing", "addr_cat"} <= set(spilled)
     e0, e1 = built
     assert float(np.asarray(e0.inc).sum()) > 0
+    assert np.array_equal(np.asarray(e0.addr_cat), np.asarray(e1.addr_cat))
     _same_files(e0.path, e1.path, ["incoming.npy", "outgoing.npy"])
+    # the category column's file lives as long as its index object
+    assert len(list((bounded.root / SPILL_DIR).glob("exposure-cat-*"))) == 1
+    del e0, e1, built
+    gc.collect()
     _no_spill_left(bounded)
 
 
