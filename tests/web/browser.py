@@ -157,6 +157,28 @@ def wait_for(driver: Any, css: str, timeout: float = 15) -> Any:
     return WebDriverWait(driver, timeout).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def wait_replaced(driver: Any, element: Any, timeout: float = 30) -> None:
+    """Wait until `element` (e.g. the old page's <html>) no longer belongs to the document, the page
+    having been replaced. While a navigation is under way chromedriver may answer a question about
+    the old node with "Node with given id does not belong to the document" instead of a stale
+    reference: that means the same."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def gone(_: Any) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(driver, timeout).until(gone)
+
+
 def login(driver: Any, server: Server, role: str, *, timeout: float = 15) -> None:
     """Log in through the login page as the fixture's user of `role` ("analyst", "investigator",
     "auditor", "admin", or "demo": the demo's own investigator) and wait until the page has moved on."""

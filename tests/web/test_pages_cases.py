@@ -36,7 +36,7 @@ import pytest
 from fundtrail.settings import Settings
 from fundtrail.web import i18n
 from fundtrail.workspace import Actor, Workspace
-from web.browser import CSRF_FIELD, login, screenshot, wait_for
+from web.browser import CSRF_FIELD, login, screenshot, wait_for, wait_replaced
 from web.support_security import CSRF_HEADER, Served, audit_records, login_client, serve_copy
 
 XSS = ('<script>alert(1)</script>', '"onmouseover=alert(1) x="')
@@ -351,7 +351,6 @@ def test_in_chromium_an_investigator_opens_a_case_and_records_findings(browser: 
     trace; all shown (markup as text), then in Chinese. Screenshots for a person to look at."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     server = SimpleNamespace(url=own.url, users=demo_server.users, passwords=demo_server.passwords)
@@ -381,7 +380,7 @@ def test_in_chromium_an_investigator_opens_a_case_and_records_findings(browser: 
                 field.send_keys(value)
         page = browser.find_element(By.TAG_NAME, "html")
         form.find_element(By.CSS_SELECTOR, "[type=submit]").click()
-        WebDriverWait(browser, 60).until(staleness_of(page))  # the answer is a new page
+        wait_replaced(browser, page, 60)  # the answer is a new page
         wait_for(browser, "#done")
         assert "done=" in browser.current_url, browser.find_element(By.TAG_NAME, "main").text[:500]
 

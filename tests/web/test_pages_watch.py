@@ -42,7 +42,7 @@ from fundtrail.workspace import Actor, TraceRequest, Workspace
 from support import reliability as rs
 from support.blkfiles import blk_records
 from tests.watch.support_watch import split_blocks, write_labels
-from web.browser import CSRF_FIELD, login, screenshot, wait_for
+from web.browser import CSRF_FIELD, login, screenshot, wait_for, wait_replaced
 from web.support_security import CSRF_HEADER, login_client, serve_store
 
 TAIL = 10
@@ -375,7 +375,6 @@ def test_in_chromium_an_investigator_acknowledges_an_alert(browser: Any, world: 
     its page names who acknowledged it, in English and in Chinese. Screenshots for a person."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 
     login(browser, world, "investigator")
@@ -385,7 +384,7 @@ def test_in_chromium_an_investigator_acknowledges_an_alert(browser: Any, world: 
     screenshot(browser, "watch-01-alerts-en")
     page = browser.find_element(By.TAG_NAME, "html")
     row.find_element(By.CSS_SELECTOR, "form.ack-form button").click()
-    WebDriverWait(browser, 30).until(staleness_of(page))
+    wait_replaced(browser, page, 30)
     assert wait_for(browser, "#done").text == "Alert acknowledged."
     assert not browser.find_elements(By.ID, f"alert-{alert_id}")  # the filter hides it now
     browser.get(world.url + f"/alerts/{alert_id}")
