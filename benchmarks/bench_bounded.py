@@ -159,38 +159,33 @@ def _timeless(doc: object) -> object:
     return doc
 
 
-def digest_store(store: Path) -> dict[str, str | None]:
-    """A hash per lake table (rows in key order) and of the cluster mapping and index files."""
+def digest_lake(store: Path) -> dict[str, str]:
+    """Per lake view and tag table: row count and the sum of the rows' hashes (order-free, so the
+    same for any partitioning; the tags' file paths and import ids, which name each store's own
+    files, left out)."""
     sys.path.insert(0, str(ROOT / "src"))
-    from fundtrail.cluster import runs
     from fundtrail.store import Store
 
+    out: dict[str, str] = {}
     st = Store.open(store)
-    out: dict[str, str | None] = {}
     with st.query() as con:
-        names = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()]
-        for name in [n for n in names if n.startswith("btc_regtest_") and not n.startswith("btc_regtest__")]:
-            rows = con.execute(f"SELECT md5(string_agg(h, ',' ORDER BY h)) FROM "
-                               f"(SELECT md5(CAST(t AS VARCHAR)) AS h FROM {name} t)").fetchall()
-            out[name] = str(rows[0][0])
-    label_file = str((store.parent / "labels.csv").resolve())  # the tags' origin: differs by store
+        views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                                           "AND view_name LIKE 'btc_regtest_%'").fetchall()]
+        for v in views:
+            out[v] = str(con.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {v} t").fetchone())
+    labels = str((store.parent / "labels.csv").resolve())
     with st.connect(read_only=True) as con:
-        for name in ("tags", "tags_merged"):
-            rows = con.execute(f"SELECT md5(string_agg(h, ',' ORDER BY h)) FROM (SELECT md5(replace("
-                               f"CAST(t AS VARCHAR), ?, '')) AS h FROM {name} t)", [label_file]).fetchall()
-            out[f"catalog {name}"] = str(rows[0][0])
-    rec = runs.latest_run(st, CHAIN)
-    import pyarrow.parquet as pq
-
-    out["cluster mapping"] = None if rec is None or rec.status != "completed" else hashlib.sha256(
-        pq.read_table(runs.run_dir(st, rec) / runs.MAPPING).to_pandas().to_csv().encode()).hexdigest()
-    for sub in ("graph", "exposure"):
-        d = store / "derived" / CHAIN / sub
-        h = hashlib.sha256()
-        for f in sorted(d.glob("*.npy")):
-            h.update(f.name.encode() + f.read_bytes())
-        out[f"{sub} index"] = h.hexdigest() if (d / "meta.json").exists() else None
+        for t in ("tags", "tags_merged"):
+            cols = [r[0] if r[0] != "sources" else "replace(sources::VARCHAR, $labels, '')"
+                    for r in con.execute(f"DESCRIBE {t}").fetchall() if r[0] not in ("origin", "import_id")]
+            sql = f"SELECT count(*), sum(hash({', '.join(cols)})::HUGEINT) FROM {t}"
+            out[f"catalog {t}"] = str(con.execute(sql, {"labels": labels} if "$labels" in sql else None).fetchone())
     return out
+
+
+def digest_store(store: Path) -> dict[str, str]:
+    """`digest_lake` and `digest_stages`: the lake, the tags, the cluster run and the index files."""
+    return digest_lake(store) | digest_stages(store)
 
 
 def demo(args: argparse.Namespace) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_api import DATA, FT, LABEL_GROUPS, write_service_labels
-from bench_bounded import measured, parse_size
+from bench_bounded import digest_lake, measured, parse_size
 
 from fundtrail.chains.bitcoin.params import network
 from fundtrail.sim.replicate import replicate
@@ -30,28 +30,6 @@ from fundtrail.sim.replicate import replicate
 
 def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-
-
-def digest(store: Path) -> dict[str, str]:
-    """Per lake view and tag table: row count and the sum of the rows' hashes (order-free; the file
-    paths of the label sources, which name the store's own copy, left out)."""
-    from fundtrail.store import Store
-
-    out: dict[str, str] = {}
-    st = Store.open(store)
-    with st.query() as con:
-        views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal "
-                                           "AND view_name LIKE 'btc_regtest_%'").fetchall()]
-        for v in views:
-            out[v] = str(con.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {v} t").fetchone())
-    labels = str((store.parent / "labels.csv").resolve())
-    with st.connect(read_only=True) as con:
-        for t in ("tags", "tags_merged"):
-            cols = [r[0] if r[0] != "sources" else "replace(sources::VARCHAR, $labels, '')"
-                    for r in con.execute(f"DESCRIBE {t}").fetchall() if r[0] not in ("origin", "import_id")]
-            sql = f"SELECT count(*), sum(hash({', '.join(cols)})::HUGEINT) FROM {t}"
-            out[t] = str(con.execute(sql, {"labels": labels} if "$labels" in sql else None).fetchone())
-    return out
 
 
 def _report(r: dict) -> None:
@@ -114,7 +92,7 @@ def main() -> None:
         _report(measured([FT, "-q", "--store", str(store), "tags", "import", str(labels),
                           *[str(DATA / g) for g in LABEL_GROUPS]], env, cg, "tags import", timeout=None))
     if args.compare:
-        a, b = digest(store), digest(Path(args.compare))
+        a, b = digest_lake(store), digest_lake(Path(args.compare))
         differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         print(f"compared with {args.compare}: {'EQUAL' if not differ else 'DIFFER: ' + ', '.join(differ)} "
               f"({len(a)} tables: {', '.join(sorted(a))})", flush=True)

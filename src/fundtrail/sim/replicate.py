@@ -19,7 +19,6 @@ as `tests/sim/test_replicate.py` checks through the real ingest and clustering.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fundtrail.chains.bitcoin import writer as w
+from fundtrail.chains.bitcoin.header import Header
 from fundtrail.chains.bitcoin.params import Network
+from fundtrail.chains.bitcoin.undo import read_compact_size
 from fundtrail.errors import DataError, UsageError
 
 _COINBASE_PREV = bytes(32)
@@ -43,21 +44,6 @@ class ReplicaReport:
     txs: int
     kept_scripts: int
     files: list[Path]
-
-
-def _sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    b = buf[pos]
-    if b < 0xFD:
-        return b, pos + 1
-    if b == 0xFD:
-        return struct.unpack_from("<H", buf, pos + 1)[0], pos + 3
-    if b == 0xFE:
-        return struct.unpack_from("<I", buf, pos + 1)[0], pos + 5
-    return struct.unpack_from("<Q", buf, pos + 1)[0], pos + 9
 
 
 def _key_byte(script: bytes) -> int:
@@ -90,43 +76,42 @@ class _Tx:
     old_txid: bytes
 
 
-def _parse_tx(buf: bytes, pos: int) -> tuple[_Tx, int]:
+def _parse_tx(buf: bytes, pos: int, origin: str) -> tuple[_Tx, int]:
+    end = len(buf)
+
+    def size(at: int, what: str) -> tuple[int, int]:
+        return read_compact_size(buf, at, end, origin, what)
+
     start = pos
     version = buf[pos:pos + 4]
     pos += 4
     segwit = buf[pos] == 0 and buf[pos + 1] != 0
     if segwit:
         pos += 2
-    n_in, pos = _varint(buf, pos)
+    n_in, pos = size(pos, "input count")
     inputs = []
     for _ in range(n_in):
-        prev = buf[pos:pos + 32]
-        rest_start = pos + 32
-        slen, p = _varint(buf, pos + 36)
+        slen, p = size(pos + 36, "scriptSig length")
+        inputs.append((buf[pos:pos + 32], buf[pos + 32:p + slen + 4]))
         pos = p + slen + 4
-        inputs.append((prev, buf[rest_start:pos]))
-    n_out, pos = _varint(buf, pos)
+    n_out, pos = size(pos, "output count")
     outputs = []
     for _ in range(n_out):
-        value = buf[pos:pos + 8]
-        slen, p = _varint(buf, pos + 8)
-        outputs.append((value, buf[p:p + slen]))
+        slen, p = size(pos + 8, "script length")
+        outputs.append((buf[pos:pos + 8], buf[p:p + slen]))
         pos = p + slen
     wit_start = pos
     if segwit:
         for _ in range(n_in):
-            items, pos = _varint(buf, pos)
+            items, pos = size(pos, "witness item count")
             for _ in range(items):
-                ilen, pos = _varint(buf, pos)
+                ilen, pos = size(pos, "witness item length")
                 pos += ilen
     witness = buf[wit_start:pos]
     locktime = buf[pos:pos + 4]
     pos += 4
-    if segwit:
-        legacy = version + buf[start + 6:wit_start] + locktime
-    else:
-        legacy = buf[start:pos]
-    return _Tx(version, inputs, outputs, witness, locktime, _sha256d(legacy)), pos
+    legacy = version + buf[start + 6:wit_start] + locktime if segwit else buf[start:pos]
+    return _Tx(version, inputs, outputs, witness, locktime, w.sha256d(legacy)), pos
 
 
 class _Copier:
@@ -175,18 +160,17 @@ class _Copier:
 
 def _commitment_fixed(cb: _Tx, wtxids: list[bytes]) -> list[tuple[bytes, bytes]]:
     """The coinbase's outputs with its last witness commitment set for these wtxids."""
-    marked = [i for i, (_, s) in enumerate(cb.outputs) if len(s) >= 38 and s[:6] == w.WITNESS_COMMITMENT_PREFIX]
+    marked = [i for i, (_, s) in enumerate(cb.outputs) if w.is_commitment(s)]
     if not marked:
         return cb.outputs
-    items, p = _varint(cb.witness, 0)
     reserved = bytes(32)
+    items, p = read_compact_size(cb.witness, 0, len(cb.witness), "coinbase witness", "item count")
     if items:
-        ilen, p = _varint(cb.witness, p)
+        ilen, p = read_compact_size(cb.witness, p, len(cb.witness), "coinbase witness", "item length")
         reserved = cb.witness[p:p + ilen]
-    root = w.merkle_root([bytes(32)] + wtxids)
     outs = list(cb.outputs)
     value, old = outs[marked[-1]]
-    outs[marked[-1]] = (value, w.WITNESS_COMMITMENT_PREFIX + _sha256d(root + reserved) + old[38:])
+    outs[marked[-1]] = (value, w.WITNESS_COMMITMENT_PREFIX + w.witness_commitment(wtxids, reserved) + old[38:])
     return outs
 
 
@@ -236,16 +220,6 @@ class _Writer:
             self._fh.close()
 
 
-def _mine(version: int, prev: bytes, merkle: bytes, time: int, bits: int) -> bytes:
-    target = w.bits_to_target(bits)
-    prefix = w.block_header(version, prev, merkle, time, bits, 0)[:76]
-    for n in range(1 << 32):
-        header = prefix + struct.pack("<I", n)
-        if int.from_bytes(_sha256d(header), "little") <= target:
-            return header
-    raise DataError(f"no nonce satisfies bits {bits:#010x} at time {time}")
-
-
 def _rechain(writer: _Writer, prev: bytes, shift: int) -> bytes:
     """Set each header's parent and time (the original's plus `shift`) and mine it; returns the tip."""
     by_file: dict[Path, list[int]] = {}
@@ -255,11 +229,11 @@ def _rechain(writer: _Writer, prev: bytes, shift: int) -> bytes:
         with open(path, "r+b") as fh:
             for off in by_file.get(path, []):
                 fh.seek(off)
-                version, _, merkle, time, bits, _ = struct.unpack("<i32s32sIII", fh.read(80))
-                new = _mine(version, prev, merkle, time + shift, bits)
+                h = Header.parse(fh.read(80))
+                new = w.mine_header(h.version, prev, h.merkle_root, h.time + shift, h.bits)
                 fh.seek(off)
                 fh.write(new)
-                prev = _sha256d(new)
+                prev = w.sha256d(new)
     return prev
 
 
@@ -277,17 +251,17 @@ def replicate(blocks_dir: Path, out_dir: Path, copies: int, network: Network,
     n_blocks = n_txs = 0
     try:
         for origin, raw in _blocks(blocks_dir, network):
-            version, prev, _, time, bits, _ = struct.unpack_from("<i32s32sIII", raw, 0)
-            if tip is not None and prev != tip:
+            head = Header.parse(raw[:80])
+            if tip is not None and head.prev_hash != tip:
                 raise DataError(f"{origin}: block does not extend the one before it; "
                                 "a copy needs the blk files in chain order without forks")
-            tip = _sha256d(raw[:80])
-            first_time = time if first_time is None else first_time
-            last_time = time
-            n_tx, pos = _varint(raw, 80)
+            tip = head.hash
+            first_time = head.time if first_time is None else first_time
+            last_time = head.time
+            n_tx, pos = read_compact_size(raw, 80, len(raw), origin, "transaction count")
             txs = []
             for _ in range(n_tx):
-                tx, pos = _parse_tx(raw, pos)
+                tx, pos = _parse_tx(raw, pos, origin)
                 txs.append(tx)
             if pos != len(raw):
                 raise DataError(f"{origin}: {len(raw) - pos} bytes after the last transaction")
@@ -297,18 +271,18 @@ def replicate(blocks_dir: Path, out_dir: Path, copies: int, network: Network,
                 ids = []
                 for k in range(1, copies + 1):
                     legacy, full = copier.serialize(tx, k)
-                    ids.append(_sha256d(legacy))
+                    ids.append(w.sha256d(legacy))
                     fulls[k - 1].append(full)
                 copier.remember(tx, ids)
                 for k, txid in enumerate(ids):
                     txids[k].append(txid)
             cb, cb_ids = txs[0], []
             for k in range(1, copies + 1):  # the coinbase last: its commitment covers the others
-                wtxids = [_sha256d(full) for full in fulls[k - 1]]
+                wtxids = [w.sha256d(full) for full in fulls[k - 1]]
                 cb_legacy, cb_full = copier.serialize(cb, k, _commitment_fixed(cb, wtxids))
-                cb_ids.append(_sha256d(cb_legacy))
+                cb_ids.append(w.sha256d(cb_legacy))
                 root = w.merkle_root([cb_ids[-1], *txids[k - 1]])
-                header = w.block_header(version, bytes(32), root, time, bits, 0)
+                header = w.block_header(head.version, bytes(32), root, head.time, head.bits, 0)
                 writers[k - 1].add(header + w.compact_size(n_tx) + cb_full + b"".join(fulls[k - 1]))
             copier.remember(cb, cb_ids)
             n_blocks += 1

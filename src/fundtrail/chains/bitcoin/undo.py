@@ -95,7 +95,7 @@ def _varint(buf: Buffer, pos: int, end: int, origin: str, what: str) -> tuple[in
 _COMPACT_WIDE = {0xFD: (2, 0xFD), 0xFE: (4, 0x10000), 0xFF: (8, 0x100000000)}  # width, minimum
 
 
-def _compact_size(buf: Buffer, pos: int, end: int, origin: str, what: str) -> tuple[int, int]:
+def read_compact_size(buf: Buffer, pos: int, end: int, origin: str, what: str) -> tuple[int, int]:
     """Bitcoin's CompactSize; non-canonical encodings are rejected as Core does."""
     if pos >= end:
         raise _fail(origin, pos, f"truncated CompactSize {what}")
@@ -197,10 +197,10 @@ def _block_undo(buf: bytes, pos: int, end: int, origin: str) -> list[list[CoinUn
 
     The hot loop of rev-file reading, so P2PKH scripts are expanded inline.
     """
-    n_tx, pos = _compact_size(buf, pos, end, origin, "CTxUndo count")
+    n_tx, pos = read_compact_size(buf, pos, end, origin, "CTxUndo count")
     txs: list[list[CoinUndo]] = []
     for _ in range(n_tx):
-        n_coin, pos = _compact_size(buf, pos, end, origin, "coin count")
+        n_coin, pos = read_compact_size(buf, pos, end, origin, "coin count")
         coins: list[CoinUndo] = []
         for _ in range(n_coin):
             code, pos = _varint(buf, pos, end, origin, "height code")
@@ -341,7 +341,7 @@ def parse_flat_undo(data: Buffer, origin: str) -> tuple[Prevout, ...]:
         value = int.from_bytes(raw, "little", signed=True)
         if not 0 <= value <= _MAX_MONEY:
             raise _fail(origin, pos, f"output value {value} out of range")
-        n, vpos = _compact_size(view, vpos, end, origin, "script length")
+        n, vpos = read_compact_size(view, vpos, end, origin, "script length")
         script, pos = _take(view, vpos, n, end, origin, "script")
         out.append(Prevout(value, script))
     return tuple(out)

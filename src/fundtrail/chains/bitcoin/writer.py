@@ -212,13 +212,12 @@ def fill_witness_commitment(txs: Sequence[Tx]) -> list[Tx]:
     """
     txs = list(txs)
     cb = txs[0] if txs else None
-    marked = [i for i, o in enumerate(cb.outputs if cb else ()) if _is_commitment(o.script)]
+    marked = [i for i, o in enumerate(cb.outputs if cb else ()) if is_commitment(o.script)]
     if cb is None or not marked:
         return txs
     idx = marked[-1]
     reserved = cb.inputs[0].witness[0] if cb.inputs[0].witness else WITNESS_RESERVED_VALUE
-    root = merkle_root([bytes(32)] + [tx.wtxid() for tx in txs[1:]])
-    commitment = sha256d(root + reserved)
+    commitment = witness_commitment([tx.wtxid() for tx in txs[1:]], reserved)
     old = cb.outputs[idx]
     outs = list(cb.outputs)
     outs[idx] = TxOut(old.value, WITNESS_COMMITMENT_PREFIX + commitment + old.script[38:])
@@ -226,8 +225,15 @@ def fill_witness_commitment(txs: Sequence[Tx]) -> list[Tx]:
     return txs
 
 
-def _is_commitment(script: bytes) -> bool:
+def is_commitment(script: bytes) -> bool:
+    """Whether an output script carries the BIP141 witness commitment."""
     return len(script) >= 38 and script[:6] == WITNESS_COMMITMENT_PREFIX
+
+
+def witness_commitment(wtxids: Sequence[bytes], reserved: bytes) -> bytes:
+    """The BIP141 commitment for a block whose non-coinbase transactions have these wtxids: the
+    witness merkle root (the coinbase's leaf is zeros) hashed with the coinbase's reserved value."""
+    return sha256d(merkle_root([bytes(32), *wtxids]) + reserved)
 
 
 def merkle_root(txids: Sequence[bytes]) -> bytes:
@@ -291,12 +297,18 @@ def build_block(
     body = compact_size(len(txs)) + b"".join(tx.serialize() for tx in txs)
     if nonce is not None:
         return block_header(version, prev_hash, root, time, bits, nonce) + body
+    return mine_header(version, prev_hash, root, time, bits) + body
+
+
+def mine_header(version: int, prev_hash: bytes, merkle: bytes, time: int, bits: int) -> bytes:
+    """The header with the first nonce, counting up from 0, whose hash meets the target of `bits`
+    (about two tries at the regtest target)."""
     target = bits_to_target(bits)
-    prefix = block_header(version, prev_hash, root, time, bits, 0)[:76]
+    prefix = block_header(version, prev_hash, merkle, time, bits, 0)[:76]
     for n in range(MAX_NONCE + 1):
         header = prefix + struct.pack("<I", n)
         if int.from_bytes(sha256d(header), "little") <= target:
-            return header + body
+            return header
     raise ValueError(f"no nonce satisfies bits {bits:#010x}; change the time and retry")
 
 
