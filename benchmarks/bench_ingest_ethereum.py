@@ -113,6 +113,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--txs", type=int, default=20_000)
     ap.add_argument("--per-block", type=int, default=200)
+    ap.add_argument("--limit-mb", type=int, default=0,
+                    help="also replay under this memory budget (the address book spills beyond its share)")
+    ap.add_argument("--hot", type=int, default=0,
+                    help="with --limit-mb: force the book's hot table down to this many addresses")
     args = ap.parse_args()
     from support.anvil import Anvil
 
@@ -137,6 +141,20 @@ def main() -> None:
                               chain="anvil", first=0, last=head)
         rep_s = time.perf_counter() - t
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        bounded = ""
+        if args.limit_mb:
+            from fundtrail.ingest.bitcoin.spill_budget import memory_budget
+
+            if args.hot:
+                os.environ["FUNDTRAIL_TEST_HOT_ENTRIES"] = str(args.hot)
+            t = time.perf_counter()
+            with memory_budget(args.limit_mb << 20):
+                b = ingest_ethereum(Store.open(work / "bounded"), EthRpc(MemoryReplay(recorder.answers),
+                                    concurrency=1), chain="anvil", first=0, last=head)
+            b_s = time.perf_counter() - t
+            bounded = (f"the same under a {args.limit_mb} MB budget"
+                       f"{f' (book hot table forced to {args.hot} addresses)' if args.hot else ''}: "
+                       f"{b_s:.2f}s = {b.transfers / b_s:,.0f} transfers/s")
         print(f"chain: {head + 1} blocks, {net.transactions:,} transactions ({args.txs:,} ERC-20 transfers "
               f"sent, {args.per_block}/block), built in {build_s:.1f}s by anvil")
         print(f"network ingest (anvil on 127.0.0.1): {net_s:.2f}s = {net.blocks / net_s:,.0f} blocks/s, "
@@ -147,6 +165,8 @@ def main() -> None:
               f"{rep.transfers / rep_s:,.0f} transfers/s (decode {rep.fetch_seconds:.2f}s, build+write "
               f"{rep.process_seconds:.2f}s)")
         print(f"peak RSS: {rss1 / 1024:.0f} MB (before replay {rss0 / 1024:.0f} MB)")
+        if bounded:
+            print(bounded)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -106,6 +106,8 @@ def test_uint256_amounts_become_floats() -> None:
                                          {"from": 0, "to": 1, "amount": 2**64 + 1}],
                                [bytes([a + 1]) * 20 for a in range(3)])
     assert list(event_amounts(g)) == [float(big), float(2**64 + 1)]
+    out = np.zeros(2)  # a chunk at a time into the caller's (e.g. a spilled) array: the same floats
+    assert event_amounts(g, out, rows=1) is out and list(out) == [float(big), float(2**64 + 1)]
 
 
 def test_ensure_saves_reloads_and_recomputes_when_tags_change(tmp_path: Path) -> None:

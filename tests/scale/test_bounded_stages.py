@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from support.spill_watch import no_spill_left, observe_spills
 
 from fundtrail.cluster import runs
 from fundtrail.cluster.engine import run_clustering
@@ -41,23 +42,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
 def spilled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the arrays placed in files (the real `Spill.array`, observed); the default limit
     unbounded, so that a call without `memory_limit` is the in-memory path."""
-    monkeypatch.setattr(spill, "_DEFAULT", [None])
-    names: list[str] = []
-    real = Spill.array
-
-    def observed(self: Spill, name: str, *args: object, **kwargs: object) -> np.ndarray:
-        arr = real(self, name, *args, **kwargs)  # type: ignore[arg-type]
-        if isinstance(arr, np.memmap):
-            names.append(name)
-        return arr
-
-    monkeypatch.setattr(Spill, "array", observed)
-    return names
-
-
-def _no_spill_left(store: Store) -> None:
-    root = store.root / SPILL_DIR
-    assert not root.exists() or not any(root.iterdir())
+    return observe_spills(monkeypatch)
 
 
 def _same_files(a: Path, b: Path, names: list[str]) -> None:
@@ -89,7 +74,7 @@ def test_graph_index_bounded_equals_unbounded(stores: tuple[Store, Store], spill
     _same_files(graph_dir(ref, CHAIN), graph_dir(bounded, CHAIN), [f"{n}.npy" for n in _ARRAYS])
     # the lookups work on the bounded build (sorted in passes)
     assert g1.find_tx(bytes(g1.txid[4321])) == 4321
-    _no_spill_left(bounded)
+    no_spill_left(bounded)
 
 
 def test_exposure_index_bounded_equals_unbounded(stores: tuple[Store, Store], spilled: list[str]) -> None:
@@ -111,7 +96,7 @@ def test_exposure_index_bounded_equals_unbounded(stores: tuple[Store, Store], sp
     assert len(list((bounded.root / SPILL_DIR).glob("exposure-cat-*"))) == 1
     del e0, e1, built
     gc.collect()
-    _no_spill_left(bounded)
+    no_spill_left(bounded)
 
 
 def test_clustering_bounded_equals_unbounded(stores: tuple[Store, Store], spilled: list[str]) -> None:
@@ -126,7 +111,7 @@ def test_clustering_bounded_equals_unbounded(stores: tuple[Store, Store], spille
     _same_files(d0, d1, list(runs.ARRAYS))
     for name in (runs.MAPPING, runs.EVIDENCE):
         assert pq.read_table(d0 / name).equals(pq.read_table(d1 / name)), name
-    _no_spill_left(bounded)
+    no_spill_left(bounded)
 
 
 def test_graph_index_bounded_update_equals_full_build(stores: tuple[Store, Store], tmp_path: Path,
@@ -150,7 +135,7 @@ def test_graph_index_bounded_update_equals_full_build(stores: tuple[Store, Store
     full = GraphIndex.ensure(ref, CHAIN)
     _same_files(graph_dir(ref, CHAIN), graph_dir(store, CHAIN), [f"{n}.npy" for n in _ARRAYS])
     assert full.n_tx > n_half
-    _no_spill_left(store)
+    no_spill_left(store)
 
 
 def _prefix_dirs(blocks: Path, out: Path, fractions: tuple[float, ...]) -> list[Path]:
@@ -208,4 +193,4 @@ def test_incremental_clustering_with_overrides_bounded_equals_unbounded(stores: 
             _same_files(d0, d1, list(runs.ARRAYS))
         got = [np.asarray(load_clustering(st, CHAIN).labels) for st in pair]
         assert np.array_equal(got[0], got[1]) and got[0][int(members[-1])] == int(members[0])
-        _no_spill_left(pair[1])
+        no_spill_left(pair[1])

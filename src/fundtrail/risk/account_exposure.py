@@ -23,40 +23,43 @@ mix: the native asset and every token have their own balances and shares, so a s
 Amounts are float64 (about 16 significant digits: enough for screening shares); exact amounts for a
 case come from `fundtrail trace`. The result is kept under `<store>/derived/<chain>/account-exposure/`
 keyed by the graph state, the categories and the tagged addresses, written beside and swapped in
-by rename so a crash leaves the old index or the new one.
+by rename so a crash leaves the old index or the new one. It is built within the stage's memory
+budget (`store.spill`): the pair index in passes over key ranges (`account_pairs`), and every array
+proportional to the events or the pairs in memory while it fits, else a file (the results in place
+in the new version's directory); the kernels do the same float operations in the same order
+either way, so the result is the same bytes whatever the budget.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import numba as nb
 import numpy as np
 
+from fundtrail.risk.account_pairs import EVENT_ROW_BYTES, pair_index
 from fundtrail.store.lake import Store
-from fundtrail.trace.account_graph import AccountGraph
-from fundtrail.trace.graph import write_index
 from fundtrail.store.mapped import load_mapped
+from fundtrail.store.spill import Spill, default_limit, plain, sweep_stale
+from fundtrail.trace.account_graph import AccountGraph
+from fundtrail.trace.graph import staging_dir, write_index
+from fundtrail.trace.graph_build import copy_chunked
 
 FORMAT = "fundtrail-account-exposure/1"
+_RANGE = 1 << 20  # address ids per update of the key's hash
 _ARRAYS = ("pair_key", "assets", "received", "sent", "in_direct", "in_indirect", "out_direct", "out_indirect")
 
 
 @nb.njit(cache=True, nogil=True)
-def _haircut_pass(ev_from, ev_to, amount, send_pair, recv_pair, addr_cat, n_pairs, k):
+def _haircut_pass(ev_from, ev_to, amount, send_pair, recv_pair, addr_cat, k, bal, taint, received, sent,
+                  in_direct, in_indirect, out_direct, frac):
     """Received, sent, direct/indirect incoming and direct outgoing per pair (see module docstring),
-    and per event the fraction of the sender's balance it took (for the reverse pass)."""
-    bal = np.zeros(n_pairs, np.float64)
-    taint = np.zeros((n_pairs, k), np.float64)
-    received = np.zeros(n_pairs, np.float64)
-    sent = np.zeros(n_pairs, np.float64)
-    in_direct = np.zeros((n_pairs, k), np.float64)
-    in_indirect = np.zeros((n_pairs, k), np.float64)
-    out_direct = np.zeros((n_pairs, k), np.float64)
-    frac = np.zeros(ev_from.shape[0], np.float64)
+    and per event the fraction of the sender's balance it took (for the reverse pass). Every array
+    from `bal` on is zeros, allocated by the caller (in memory or spilled)."""
     vec = np.zeros(k, np.float64)
     for e in range(ev_from.shape[0]):
         f, t, a = ev_from[e], ev_to[e], amount[e]
@@ -91,17 +94,15 @@ def _haircut_pass(ev_from, ev_to, amount, send_pair, recv_pair, addr_cat, n_pair
                     in_direct[r, c] += vec[c]
                 else:
                     in_indirect[r, c] += vec[c]
-    return received, sent, in_direct, in_indirect, out_direct, frac
 
 
 @nb.njit(cache=True, nogil=True)
-def _reverse_pass(ev_from, ev_to, amount, send_pair, recv_pair, addr_cat, frac, n_pairs, k):
+def _reverse_pass(ev_from, ev_to, amount, send_pair, recv_pair, addr_cat, frac, k, w, out_indirect):
     """Indirect outgoing per pair: events in reverse, each untagged pair keeping `w`, where one unit
     of its balance ends up (per category) from then on. A send that takes fraction q of the balance
     makes w = q * (its destination) + (1 - q) * w; the destination of a send to an untagged
-    address is that address's w after the send, to a tagged one the address's category."""
-    w = np.zeros((n_pairs, k), np.float64)
-    out_indirect = np.zeros((n_pairs, k), np.float64)
+    address is that address's w after the send, to a tagged one the address's category. `w` and
+    `out_indirect` are zeros, allocated by the caller."""
     for e in range(ev_from.shape[0] - 1, -1, -1):
         f, t, a = ev_from[e], ev_to[e], amount[e]
         s, r = send_pair[e], recv_pair[e]
@@ -122,13 +123,17 @@ def _reverse_pass(ev_from, ev_to, amount, send_pair, recv_pair, addr_cat, frac, 
         elif untagged_from:
             for c in range(k):
                 w[s, c] *= 1.0 - q
-    return out_indirect
 
 
-def event_amounts(graph: AccountGraph) -> np.ndarray:
-    """Float64 amount of every event (from the exact limbs; uint256 amounts from the side table)."""
-    amount = (np.asarray(graph.ev_hi, np.float64) * 18446744073709551616.0
-              + np.asarray(graph.ev_lo, np.float64))
+def event_amounts(graph: AccountGraph, out: np.ndarray | None = None, rows: int = 1 << 62) -> np.ndarray:
+    """Float64 amount of every event (from the exact limbs; uint256 amounts from the side table),
+    written into `out` (e.g. a spilled array) when given, `rows` events at a time."""
+    n = graph.n_events
+    amount = np.empty(n, np.float64) if out is None else out
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        amount[lo:hi] = (np.asarray(graph.ev_hi[lo:hi], np.float64) * 18446744073709551616.0
+                         + np.asarray(graph.ev_lo[lo:hi], np.float64))
     for i, e in enumerate(np.asarray(graph.big_pos)):
         amount[int(e)] = float(int.from_bytes(bytes(graph.big_raw[i]), "big"))
     return amount
@@ -182,18 +187,43 @@ class AccountExposureIndex:
         self.graph, self.categories, self.arrays, self.path = graph, categories, arrays, path
 
     @classmethod
-    def compute(cls, graph: AccountGraph, categories: tuple[str, ...], addr_cat: np.ndarray) -> AccountExposureIndex:
-        """Run the pass in memory. `addr_cat`: per address id a column of `categories`, `len(categories)`
-        for a tagged address whose category is outside them (value stops, no column), or -1."""
-        return cls(graph, categories, _compute(graph, np.asarray(addr_cat, np.int16), len(categories) + 1), None)
+    def compute(cls, graph: AccountGraph, categories: tuple[str, ...], addr_cat: np.ndarray, *,
+                memory_limit: int | None = None, store: Store | None = None) -> AccountExposureIndex:
+        """Run the passes without saving. `addr_cat`: per address id a column of `categories`,
+        `len(categories)` for a tagged address whose category is outside them (value stops, no
+        column), or -1. Unbounded unless `memory_limit` is given; under a limit the arrays that do
+        not fit are files under `store`'s spill directory, the results' kept while the index lives."""
+        k = len(categories) + 1
+        if memory_limit is None:
+            with Spill(None, None, "account-exposure") as sp:
+                return cls(graph, categories, _compute(graph, np.asarray(addr_cat, np.int16), k, sp, None), None)
+        if store is None:
+            raise ValueError("a memory limit needs a store to spill into")
+        results = Spill(store.root, None, "account-exposure-result")  # only its directory
+        try:
+            with Spill(store.root, memory_limit, "account-exposure") as sp:
+                arrays = _compute(graph, np.asarray(addr_cat, np.int16), k, sp, results.directory())
+        except BaseException:
+            results.close()
+            raise
+        index = cls(graph, categories, arrays, None)
+        if any(isinstance(a, np.memmap) for a in arrays.values()):
+            weakref.finalize(index, results.close)
+        else:
+            results.close()
+        return index
 
     @classmethod
     def ensure(cls, store: Store, graph: AccountGraph, categories: tuple[str, ...],
-               addr_cat: np.ndarray) -> AccountExposureIndex:
-        """Load the saved index for this graph state, categories and tags, or compute and save it."""
+               addr_cat: np.ndarray, *, memory_limit: int | None = None) -> AccountExposureIndex:
+        """Load the saved index for this graph state, categories and tags, or compute and save it,
+        within `memory_limit` bytes (default `store.spill.default_limit()`): arrays that do not fit
+        are files, the results' built in place in the new version's directory."""
         addr_cat = np.asarray(addr_cat, np.int16)
-        key = hashlib.sha256(json.dumps([FORMAT, graph.meta.get("state"), list(categories)]).encode()
-                             + addr_cat.tobytes()).hexdigest()[:24]
+        h = hashlib.sha256(json.dumps([FORMAT, graph.meta.get("state"), list(categories)]).encode())
+        for lo in range(0, addr_cat.shape[0], _RANGE):  # the column's own pages: no copy of it
+            h.update(np.ascontiguousarray(addr_cat[lo:lo + _RANGE]).data)
+        key = h.hexdigest()[:24]
         path = store.root / "derived" / graph.chain / "account-exposure"
         meta_path = path / "meta.json"
         if meta_path.exists():
@@ -201,9 +231,13 @@ class AccountExposureIndex:
             if meta.get("key") == key and all((path / f"{n}.npy").exists() for n in _ARRAYS):
                 return cls(graph, categories, {n: load_mapped(path / f"{n}.npy") for n in _ARRAYS},
                            path)
-        arrays = _compute(graph, addr_cat, len(categories) + 1)
-        # swapped in by rename, private to the owner (0700 / 0600) as the whole store
-        write_index(path, arrays, {"format": FORMAT, "key": key, "categories": list(categories)})
+        limit = default_limit() if memory_limit is None else memory_limit
+        sweep_stale(store.root, "account-exposure")
+        tmp = staging_dir(path)  # swapped in by rename, private to the owner (0700 / 0600) as the whole store
+        with Spill(store.root, limit, "account-exposure") as sp:
+            arrays = _compute(graph, addr_cat, len(categories) + 1, sp, tmp)
+            write_index(path, arrays, {"format": FORMAT, "key": key, "categories": list(categories)}, staged=True)
+            del arrays
         return cls(graph, categories, {n: load_mapped(path / f"{n}.npy") for n in _ARRAYS}, path)
 
     def of_address(self, address: int) -> AccountExposure:
@@ -221,26 +255,49 @@ class AccountExposureIndex:
                                np.asarray(arr["out_direct"][lo:hi, :n]), np.asarray(arr["out_indirect"][lo:hi, :n]))
 
 
-def _compute(graph: AccountGraph, addr_cat: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    """The dense (address, asset) pair index and the haircut pass over it."""
-    ev_from = np.asarray(graph.ev_from, np.int64)
-    ev_to = np.asarray(graph.ev_to, np.int64)
-    assets, asset_idx = np.unique(np.asarray(graph.ev_asset, np.int64), return_inverse=True)
-    n_assets = max(int(assets.shape[0]), 1)
-    send_key = np.where(ev_from >= 0, ev_from * n_assets + asset_idx, -1)
-    recv_key = np.where(ev_to >= 0, ev_to * n_assets + asset_idx, -1)
-    both = np.concatenate([send_key, recv_key])
-    pair_key, inverse = np.unique(both[both >= 0], return_inverse=True)
-    pair = np.full(both.shape[0], -1, np.int64)
-    pair[both >= 0] = inverse
-    n_ev = ev_from.shape[0]
-    cat = np.full(max(graph.n_addresses, 1), -1, np.int16)
-    cat[:min(addr_cat.shape[0], cat.shape[0])] = addr_cat[:cat.shape[0]]
-    amount = event_amounts(graph)
-    send_pair, recv_pair, n_pairs = pair[:n_ev], pair[n_ev:], int(pair_key.shape[0])
-    received, sent, in_direct, in_indirect, out_direct, frac = _haircut_pass(
-        ev_from, ev_to, amount, send_pair, recv_pair, cat, n_pairs, k)
-    out_indirect = _reverse_pass(ev_from, ev_to, amount, send_pair, recv_pair, cat, frac, n_pairs, k)
-    return {"pair_key": pair_key.astype(np.int64), "assets": assets.astype(np.int64), "received": received,
-            "sent": sent, "in_direct": in_direct, "in_indirect": in_indirect, "out_direct": out_direct,
+def _column(sp: Spill, name: str, arr: np.ndarray, dtype: type, rows: int) -> np.ndarray:
+    """`arr` as a plain array of `dtype` for the kernels: itself when it is one, else a placed copy."""
+    if arr.dtype == dtype:
+        return plain(arr)
+    out = sp.array(name, arr.shape[0], dtype)
+    copy_chunked(out, arr, rows)
+    return plain(out)
+
+
+def _compute(graph: AccountGraph, addr_cat: np.ndarray, k: int, sp: Spill, out: Path | None) -> dict[str, np.ndarray]:
+    """The pair index (`account_pairs`) and the two passes over it, every array proportional to the
+    events or the pairs placed by `sp`; the results spilled in place at `out/<name>.npy`."""
+    def result(name: str, shape: int | tuple[int, ...]) -> np.ndarray:
+        return sp.array(name, shape, np.float64, 0, path=None if out is None else out / f"{name}.npy")
+
+    rows = sp.rows(EVENT_ROW_BYTES)
+    n_ev = graph.n_events
+    ev_from = _column(sp, "ev_from", graph.ev_from, np.int64, rows)
+    ev_to = _column(sp, "ev_to", graph.ev_to, np.int64, rows)
+    ev_asset = _column(sp, "ev_asset", graph.ev_asset, np.int64, rows)
+    pairs = pair_index(ev_from, ev_to, ev_asset, sp, None if out is None else out / "pair_key.npy")
+    n_pairs = int(pairs.pair_key.shape[0])
+    n_addr = max(graph.n_addresses, 1)
+    cat = sp.array("addr_cat", n_addr, np.int16, -1)
+    copy_chunked(cat, addr_cat[:n_addr], rows)
+    cat = plain(cat)
+    bal_arr = sp.array("bal", n_pairs, np.float64, 0)
+    bal = plain(bal_arr)
+    taint = plain(sp.array("taint", (n_pairs, k), np.float64, 0))
+    received, sent = result("received", n_pairs), result("sent", n_pairs)
+    in_direct, in_indirect = result("in_direct", (n_pairs, k)), result("in_indirect", (n_pairs, k))
+    out_direct, out_indirect = result("out_direct", (n_pairs, k)), result("out_indirect", (n_pairs, k))
+    amount = plain(event_amounts(graph, sp.array("amount", n_ev, np.float64), rows))
+    frac = plain(sp.array("frac", n_ev, np.float64, 0))
+    send_pair, recv_pair = plain(pairs.send_pair), plain(pairs.recv_pair)
+    _haircut_pass(ev_from, ev_to, amount, send_pair, recv_pair, cat, k, bal, taint, plain(received), plain(sent),
+                  plain(in_direct), plain(in_indirect), plain(out_direct), frac)
+    sp.release(bal_arr)
+    del bal, bal_arr
+    w = taint  # the reverse pass's weights, in the taint's place: zeros again
+    for lo in range(0, n_pairs, rows):
+        w[lo:lo + rows] = 0.0
+    _reverse_pass(ev_from, ev_to, amount, send_pair, recv_pair, cat, frac, k, w, plain(out_indirect))
+    return {"pair_key": pairs.pair_key, "assets": pairs.assets, "received": received, "sent": sent,
+            "in_direct": in_direct, "in_indirect": in_indirect, "out_direct": out_direct,
             "out_indirect": out_indirect}

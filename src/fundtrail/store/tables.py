@@ -160,13 +160,19 @@ VIEWS_BY_FAMILY = {"utxo": UTXO_VIEWS, "account": ACCOUNT_VIEWS}
 
 def hash32_numpy(column: pa.Array | pa.ChunkedArray):  # -> numpy.ndarray (n, 32)
     """32-byte hash column (fixed-size or DuckDB's variable BLOB) as an (n, 32) uint8 array."""
+    return fixed_numpy(column, 32)
+
+
+def fixed_numpy(column: pa.Array | pa.ChunkedArray, width: int):  # -> numpy.ndarray (n, width)
+    """A column of `width`-byte values (fixed-size or DuckDB's variable BLOB) as an (n, width)
+    uint8 array over the column's buffer (no copy when it is already fixed-size)."""
     import numpy as np
 
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if arr.type != H32:
-        arr = arr.cast(H32)
+    if arr.type != pa.binary(width):
+        arr = arr.cast(pa.binary(width))
     data = np.frombuffer(arr.buffers()[1], np.uint8)
-    return data[arr.offset * 32:(arr.offset + len(arr)) * 32].reshape(-1, 32)
+    return data[arr.offset * width:(arr.offset + len(arr)) * width].reshape(-1, width)
 
 
 #: Parquet encodings. Dictionary encoding pays only on low-cardinality columns (attempting it on

@@ -7,17 +7,20 @@ address ids sized to the budget, and the three sorted arrays are made in passes 
 
 - the address fingerprints, by ranges of `fp1` (a hash, so ranges hold about equal shares);
 - the txid keys, by ranges of the key;
-- the address -> outputs lists (a counting sort), by ranges of address ids.
+- the address -> outputs lists (a counting sort), by ranges of address ids holding about equal
+  shares of the outputs (counted first; an address with more than a share is a pass alone).
 
 Each pass sorts only its range in memory and appends it, so the result is the one sort of the
 whole array gives (ties broken by id, as the in-memory sort did by scan order). Without a limit
 every pass is one pass and every chunk one chunk: the arrays are those of the unbounded build.
+The account index (`account_graph_build`) uses the same helpers (`sorted_keys`, `address_lists`,
+`copy_chunked`, `cumsum_chunked`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,14 +53,14 @@ def column_numpy(tbl: Any, name: str, dtype: Any, fill: int = -1) -> np.ndarray:
     return col.to_numpy().astype(dtype, copy=False)
 
 
-def _copy(dst: np.ndarray, src: np.ndarray, rows: int) -> None:
+def copy_chunked(dst: np.ndarray, src: np.ndarray, rows: int) -> None:
     """dst[:len(src)] = src, a chunk at a time (neither side need be resident)."""
     n = src.shape[0]
     for lo in range(0, n, rows):
         dst[lo:min(lo + rows, n)] = src[lo:min(lo + rows, n)]
 
 
-def _cumsum(ptr: np.ndarray, rows: int) -> None:
+def cumsum_chunked(ptr: np.ndarray, rows: int) -> None:
     """In place: counts in ptr[1:] (ptr[0] = 0) become offsets, a chunk at a time."""
     carry = 0
     for lo in range(0, ptr.shape[0], rows):
@@ -110,9 +113,9 @@ def build_arrays(store: Store, chain: str, old: GraphIndex | None, progress: Pro
         if old is not None:
             for name in ("tx_time", "tx_height", "tx_coinbase", "txid", "in_prev", "out_value", "out_address",
                          "out_spent_by"):
-                _copy(arr[name], getattr(old, name), rows)
-            _copy(arr["tx_first_out"], old.tx_first_out[:t0], rows)
-            _copy(arr["tx_in_ptr"], old.tx_in_ptr[:t0 + 1], rows)  # offsets: counts from t0 on
+                copy_chunked(arr[name], getattr(old, name), rows)
+            copy_chunked(arr["tx_first_out"], old.tx_first_out[:t0], rows)
+            copy_chunked(arr["tx_in_ptr"], old.tx_in_ptr[:t0 + 1], rows)  # offsets: counts from t0 on
         _read_transactions(con, p, arr, t0, t1, i0, o1, rows, progress)
         if old is not None:
             _late_links(con, p, arr, t0)
@@ -120,8 +123,8 @@ def build_arrays(store: Store, chain: str, old: GraphIndex | None, progress: Pro
             progress("addresses", 0, a1 - a0)
         arr.update(_read_addresses(con, p, old, a0, a1, sp, new))
         arr.update(_fingerprints(con, p, a1, sp, new))
-    arr.update(_tx_keys(arr["txid"], sp, new))
-    arr.update(_address_outputs(arr["out_address"], a1, sp, new))
+    arr.update(sorted_keys(arr["txid"], sp, new))
+    arr.update(address_lists((arr["out_address"],), a1, sp, new))
     return arr
 
 
@@ -171,7 +174,7 @@ def _read_transactions(con: Any, p: str, arr: dict[str, np.ndarray], t0: int, t1
         out_spent_by[prev[ok]] = spender[ok]
     # Output ids are contiguous per tx: an empty tx_first_out slot (no outputs rows) keeps order.
     _suffix_min(tx_first_out, rows)
-    _cumsum(tx_in_ptr[t0:], rows)
+    cumsum_chunked(tx_in_ptr[t0:], rows)
     if cursor != in_prev.shape[0] or int(tx_in_ptr[-1]) != in_prev.shape[0]:
         raise StoreError(f"graph index of {p}: {cursor} inputs read but the transactions count "
                          f"{int(tx_in_ptr[-1])}", hint="run `fundtrail graph build --full`")
@@ -194,18 +197,18 @@ def _read_addresses(con: Any, p: str, old: GraphIndex | None, a0: int, a1: int, 
     script = new("addr_script", a1, np.uint8, 0)
     ptr = new("addr_payload_ptr", a1 + 1, np.int64, 0)  # lengths at [1:] until the cumsum
     if old is not None:
-        _copy(script, old.addr_script, rows)
-        _copy(ptr, old.addr_payload_ptr, rows)
+        copy_chunked(script, old.addr_script, rows)
+        copy_chunked(ptr, old.addr_payload_ptr, rows)
     for lo in range(a0, a1, rows):
         tbl = con.sql(f"""SELECT address_id, script_type, octet_length(payload) AS n FROM {p}_addresses
                           WHERE address_id >= ? AND address_id < ?""", params=[lo, lo + rows]).to_arrow_table()
         aid = column_numpy(tbl, "address_id", np.int64)
         script[aid] = column_numpy(tbl, "script_type", np.uint8, 0)
         ptr[aid + 1] = column_numpy(tbl, "n", np.int64, 0)
-    _cumsum(ptr[a0:], rows)
+    cumsum_chunked(ptr[a0:], rows)
     payload = new("addr_payload", int(ptr[-1]), np.uint8, 0)
     if old is not None:
-        _copy(payload, old.addr_payload, rows * 16)
+        copy_chunked(payload, old.addr_payload, rows * 16)
     for lo in range(a0, a1, rows):
         tbl = con.sql(f"""SELECT address_id, payload FROM {p}_addresses WHERE address_id >= ? AND address_id < ?
                           ORDER BY address_id""", params=[lo, lo + rows]).to_arrow_table()
@@ -255,61 +258,101 @@ def _fingerprints(con: Any, p: str, a1: int, sp: Spill,
     return {"addr_fp1": fp1_out, "addr_fp2": fp2_out, "addr_fp_ids": ids_out}
 
 
-def _tx_keys(txid: np.ndarray, sp: Spill, new: Callable[..., np.ndarray]) -> dict[str, np.ndarray]:
-    """The first 8 bytes of every txid sorted (ids in id order among equal keys), by key ranges."""
-    t = txid.shape[0]
-    keys_out, ids_out = new("tx_key", t, "<u8"), new("tx_key_ids", t, np.int64)
+def sorted_keys(table: np.ndarray, sp: Spill, new: Callable[..., np.ndarray],
+                names: tuple[str, str] = ("tx_key", "tx_key_ids"), byteorder: str = "<") -> dict[str, np.ndarray]:
+    """The first 8 bytes of every row of `table` (n x width bytes) read as an unsigned integer in
+    `byteorder` ("<" txids, ">" the account index's hashes and addresses), sorted, ids in id order
+    among equal keys, by key ranges: lookup keys for a binary search."""
+    t = table.shape[0]
+    keys_out, ids_out = new(names[0], t, "<u8"), new(names[1], t, np.int64)
     k, rows = _passes(t, sp), sp.rows(48)
     cur = 0
     for i in range(k):
         lo, hi = (i << 64) // k, ((i + 1) << 64) // k - 1
         got_k, got_i = [], []
         for s in range(0, t, rows):
-            key = np.ascontiguousarray(txid[s:s + rows, :8]).view("<u8").ravel()
+            key = np.ascontiguousarray(table[s:s + rows, :8]).view(byteorder + "u8").ravel()
+            key = key.astype(np.uint64, copy=False)
             sel = np.flatnonzero((key >= np.uint64(lo)) & (key <= np.uint64(hi))) if k > 1 else None
             got_k.append(key if sel is None else key[sel])
             got_i.append(np.arange(s, s + key.shape[0], dtype=np.int64) if sel is None else sel + s)
-        key = np.concatenate(got_k) if got_k else np.zeros(0, "<u8")
+        key = np.concatenate(got_k) if got_k else np.zeros(0, np.uint64)
         ids = np.concatenate(got_i) if got_i else np.zeros(0, np.int64)
         del got_k, got_i
         order = np.argsort(key, kind="stable")
         m = order.shape[0]
         keys_out[cur:cur + m], ids_out[cur:cur + m] = key[order], ids[order]
         cur += m
-    return {"tx_key": keys_out, "tx_key_ids": ids_out}
+    return {names[0]: keys_out, names[1]: ids_out}
 
 
-def _address_outputs(out_address: np.ndarray, a1: int, sp: Spill,
-                     new: Callable[..., np.ndarray]) -> dict[str, np.ndarray]:
-    """address -> outputs CSR (chain order within an address), in passes over address id ranges."""
-    o = out_address.shape[0]
-    rows = sp.rows(16)
-    n = 0
-    for s in range(0, o, rows):
-        n += int(np.count_nonzero(out_address[s:s + rows] >= 0))
-    ptr = new("addr_ptr", a1 + 1, np.int64, 0)  # counts at [1:] until the cumsum
-    outs = new("addr_outs", n, np.int64)
-    k = _passes(n, sp)
-    cur = 0
-    for i in range(k):
-        alo, ahi = a1 * i // k, a1 * (i + 1) // k
-        got_a, got_o = [], []
-        for s in range(0, o, rows):
-            chunk = out_address[s:s + rows]
-            sel = np.flatnonzero((chunk >= alo) & (chunk < ahi))
-            got_a.append(chunk[sel])
-            got_o.append(sel + s)
-        addr = np.concatenate(got_a) if got_a else np.zeros(0, np.int64)
-        oid = np.concatenate(got_o).astype(np.int64) if got_o else np.zeros(0, np.int64)
-        del got_a, got_o
-        order = np.argsort(addr, kind="stable")
-        m = order.shape[0]
-        outs[cur:cur + m] = oid[order]
-        cur += m
-        if ahi > alo:
-            ptr[alo + 1:ahi + 1] = np.bincount(addr - alo, minlength=ahi - alo)
-    if cur != n:
-        raise StoreError(f"graph index: {n - cur} outputs pay address ids beyond the last address",
+def address_lists(owners: Sequence[np.ndarray], a1: int, sp: Spill, new: Callable[..., np.ndarray],
+                  names: tuple[str, str] = ("addr_ptr", "addr_outs")) -> dict[str, np.ndarray]:
+    """address -> positions CSR (`names`: offsets, positions). Position i is listed under
+    `owners[j][i]` for each column j where that is an address id (>= 0) no earlier column names at
+    i (a self-transfer once); an address's positions in increasing order.
+
+    Counted in scans over address id ranges whose counts fit the budget, then filled in passes
+    over ranges holding at most a budget's share of entries (sorted in memory); an address with
+    more entries than that alone (a hub: an exchange, a block producer) is streamed in scan order.
+    """
+    m = owners[0].shape[0]
+    rows = sp.rows(8 * (len(owners) + 2))
+
+    def entries(s: int, alo: int, ahi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(owner, position) of positions s.. (a chunk) listed under an address in [alo, ahi)."""
+        cols = [c[s:s + rows] for c in owners]
+        got_a, got_p = [], []
+        for j, col in enumerate(cols):
+            keep = (col >= alo) & (col < ahi)
+            for prev in cols[:j]:
+                keep &= col != prev
+            sel = np.flatnonzero(keep)
+            got_a.append(col[sel])
+            got_p.append(sel + s)
+        if len(cols) == 1:
+            return got_a[0], got_p[0]
+        return np.concatenate(got_a), np.concatenate(got_p)
+
+    ptr = new(names[0], a1 + 1, np.int64, 0)  # counts at [1:] until the cumsum
+    width = sp.rows(8, share=8)
+    beyond = 0
+    for alo in range(0, max(a1, 1), width):
+        ahi = min(alo + width, a1)
+        counts = np.zeros(ahi - alo, np.int64)
+        for s in range(0, m, rows):
+            counts += np.bincount(entries(s, alo, ahi)[0] - alo, minlength=ahi - alo)
+            if alo == 0:
+                beyond += entries(s, a1, np.iinfo(np.int64).max)[0].shape[0]
+        ptr[alo + 1:ahi + 1] = counts
+    if beyond:
+        raise StoreError(f"graph index: {beyond} entries name address ids beyond the last address",
                          hint="run `fundtrail fsck`")
-    _cumsum(ptr, sp.rows(16))
-    return {"addr_ptr": ptr, "addr_outs": outs}
+    cumsum_chunked(ptr, rows)
+    outs = new(names[1], int(ptr[-1]), np.int64)
+    cap = sp.rows(SORT_ROW_BYTES, share=4)
+    alo = 0
+    while alo < a1:
+        base = int(ptr[alo])
+        ahi = min(a1, max(alo + 1, int(np.searchsorted(ptr, base + cap, side="right")) - 1))
+        end = int(ptr[ahi])
+        cur = base
+        if end - base > cap:  # one address alone: its positions come in increasing order
+            for s in range(0, m, rows):
+                pos = entries(s, alo, ahi)[1]
+                pos = np.sort(pos) if len(owners) > 1 else pos
+                outs[cur:cur + pos.shape[0]] = pos
+                cur += pos.shape[0]
+        else:
+            got = [entries(s, alo, ahi) for s in range(0, m, rows)]
+            addr = np.concatenate([g[0] for g in got]) if got else np.zeros(0, np.int64)
+            pos = np.concatenate([g[1] for g in got]).astype(np.int64) if got else np.zeros(0, np.int64)
+            del got
+            order = np.argsort(addr, kind="stable") if len(owners) == 1 else np.lexsort((pos, addr))
+            cur += order.shape[0]
+            outs[base:cur] = pos[order]
+        if cur != end:
+            raise StoreError(f"graph index: {cur - base} entries for address ids {alo}..{ahi - 1}, "
+                             f"{end - base} counted", hint="run `fundtrail graph build --full`")
+        alo = ahi
+    return {names[0]: ptr, names[1]: outs}

@@ -75,6 +75,15 @@ class IngestOps(WorkspaceBase):
         self.refresh()
         return BitcoinIngestResult.model_validate(report.as_dict())
 
+    @contextmanager
+    def _account_budget(self) -> Iterator[None]:
+        """An account-chain ingest within `memory_limit`: the address book spills beyond its share
+        (ingest/ethereum/book.py), DuckDB keeps to its own."""
+        limit = self.settings.memory_limit_bytes
+        configure_memory(duckdb_limit(limit))
+        with memory_budget(limit):
+            yield
+
     def _watch_hooks(self, *, follow: bool = False) -> HookFactory | None:
         """The watch evaluator's factory when the store has active watch items (docs/watch.md),
         else None: a one-off ingest without items costs this one query. A `--follow` run always
@@ -153,7 +162,7 @@ class IngestOps(WorkspaceBase):
             assert req.rpc is not None
             transport = HttpTransport(req.rpc, max_requests_per_second=req.rate_limit, **bounds)
         client = EthRpc(transport, concurrency=req.concurrency, trace_mode=req.traces)
-        with self._watching(req.follow) as hooks, batch_hooks(hooks):
+        with self._watching(req.follow) as hooks, batch_hooks(hooks), self._account_budget():
             report = ingest_ethereum(self.store, client, chain=req.chain, first=req.from_block,
                                      last=req.to_block, follow=req.follow, batch_blocks=req.batch_blocks,
                                      poll_interval=req.poll_interval, should_stop=should_stop,

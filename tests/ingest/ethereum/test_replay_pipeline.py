@@ -139,7 +139,7 @@ def test_pre_byzantium_failure_comes_from_the_top_level_trace() -> None:
                "call_type": "call", "from_address": a, "to_address": b, "value": 7,
                "status": 0 if i == 0 else 1, "error": "Out of gas" if i == 0 else None}
               for i, t in enumerate(txs)]
-    tables, _ = build_tables([BlockBundle(block, txs, receipts, "parity", traces)], AddressBook({}, 0),
+    tables, _ = build_tables([BlockBundle(block, txs, receipts, "parity", traces)], AddressBook(),
                              Counters(), {})
     natives = [r for r in tables["transfers"].to_pylist() if r["kind"] == 0]
     assert [(r["tx_id"], r["success"]) for r in natives] == [(0, False), (1, True)]

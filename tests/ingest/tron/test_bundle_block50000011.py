@@ -34,7 +34,7 @@ def _b(h: str | None) -> bytes | None:
 def built():
     block, infos, rows = block_50000011()
     bundle = to_bundle(block, infos)
-    tables, marks = build_tables([bundle], AddressBook({}, 0), Counters(), {})
+    tables, marks = build_tables([bundle], AddressBook(), Counters(), {})
     out = {name: t.to_pylist() for name, t in tables.items()}
     addr = {r["address_id"]: r["address"] for r in out["addresses"]}
     return out, addr, rows, marks, tables

@@ -36,7 +36,7 @@ def _tx(txid: str, name: str, value: dict, ok: str = "SUCCESS") -> dict:
 
 def _tables(block: dict, infos: list[dict]):
     bundle = to_bundle(block, infos)
-    tables, _ = build_tables([bundle], AddressBook({}, 0), Counters(), {})
+    tables, _ = build_tables([bundle], AddressBook(), Counters(), {})
     out = {n: t.to_pylist() for n, t in tables.items()}
     addr = {r["address_id"]: to_base58(r["address"]) for r in out["addresses"]}
     return bundle, out, addr

@@ -45,7 +45,7 @@ def _hex(b64: str | None) -> str | None:
 
 def _build(blocks, infos):
     bundles = [to_bundle(b, i) for b, i in zip(blocks, infos)]
-    tables, marks = build_tables(bundles, AddressBook({}, 0), Counters(), {})
+    tables, marks = build_tables(bundles, AddressBook(), Counters(), {})
     out = {n: t.to_pylist() for n, t in tables.items()}
     return out, {r["address_id"]: r["address"].hex() for r in out["addresses"]}
 

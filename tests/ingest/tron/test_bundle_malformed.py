@@ -32,7 +32,7 @@ def _tx(name: str, value: dict, txid: str = TXID, ok: str = "SUCCESS") -> dict:
 
 
 def _rows(block: dict, infos: list[dict]) -> dict:
-    tables, _ = build_tables([to_bundle(block, infos)], AddressBook({}, 0), Counters(), {})
+    tables, _ = build_tables([to_bundle(block, infos)], AddressBook(), Counters(), {})
     return {n: t.to_pylist() for n, t in tables.items()}
 
 
@@ -134,7 +134,7 @@ def test_evm_bundles_get_freezes_too():
     failed = dict(rc, status=0)
     for receipt, n in ((rc, 1), (failed, 0)):
         bundle = BlockBundle(block=blk, transactions=[tx], receipts=[receipt], trace_mode="none")
-        tables, _ = build_tables([bundle], AddressBook({}, 0), Counters(), {})
+        tables, _ = build_tables([bundle], AddressBook(), Counters(), {})
         freezes = tables["freezes"].to_pylist()
         assert len(freezes) == n
         if n:

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from fundtrail.errors import DataError, SourceError
 from fundtrail.ingest.crash import crash_point
 from fundtrail.ingest.ethereum.fetch import fetch_bundles
-from fundtrail.ingest.ethereum.rows import AddressBook, BlockBundle, Counters, build_tables
+from fundtrail.ingest.ethereum.book import AddressBook
+from fundtrail.ingest.ethereum.known import KnownBlocks
+from fundtrail.ingest.ethereum.rows import BlockBundle, Counters, build_tables
 from fundtrail.ingest.ethereum.verify import UNVERIFIED_WHY
 from fundtrail.ingest.hooks import BatchHook, hook_for
 from fundtrail.ingest.runs import ChainWriter
@@ -85,23 +87,19 @@ class EthIngest(ChainWriter):
                                      transfer_id=int(last["next_transfer_id"] or 0),
                                      address_id=int(last["next_address_id"]))
             self.next_batch = int(last["batch_id"]) + 1
-        with self.store.connect(read_only=True) as con:
-            rows = con.execute("SELECT height, hash FROM block_index WHERE chain = ?", [self.name]).fetchall()
-        self.hashes: dict[int, bytes] = {int(h): bytes(x) for h, x in rows}
-        known: dict[bytes, int] = {}
+        self.hashes = KnownBlocks(self.store, self.name)
         self.tokens: set[bytes] = set()
         p = self.name.replace("-", "_")
         if last is not None:
             with self.store.query() as con:
-                for aid, addr in con.execute(f"SELECT address_id, address FROM {p}_addresses").fetchall():
-                    known[bytes(addr)] = int(aid)
                 self.tokens = {bytes(a) for (a,) in con.execute(
                     f"SELECT a.address FROM {p}_tokens t JOIN {p}_addresses a USING (address_id)").fetchall()}
-        self.book = AddressBook(known, self.counters.address_id)
+        # within the run's memory budget (`memory_budget`): spills beyond its share (book.py)
+        self.book = AddressBook.load(self.store, self.name, self.counters.address_id, fresh=last is None)
 
     @property
     def tip(self) -> int | None:
-        return max(self.hashes) if self.hashes else None
+        return self.hashes.tip
 
     def ingest_range(self, first: int, last: int) -> None:
         """Fetch and commit blocks first..last (inclusive) in batches; skip stored ones."""
@@ -161,7 +159,7 @@ class EthIngest(ChainWriter):
         self.next_batch += 1
         self.tokens.update(token_meta)
         for num, h, *_ in marks:
-            self.hashes[num] = h
+            self.hashes.add(num, h)
         self._count_unverified(bundles)
         rep = self.report
         for note in (n for b in bundles for n in b.notes):  # decoder notes (TRON: unknown contracts)
@@ -206,11 +204,19 @@ class EthIngest(ChainWriter):
         self.report.unverified_blocks += unverified
 
     def _reset(self, start: tuple[int, int, int]) -> None:
+        """Counters back to before a batch that failed to decode (`build_tables` has already
+        taken its new addresses out of the book)."""
         self.counters.tx_id, self.counters.transfer_id, _ = start
-        for _aid, addr, _ in self.book.new:
-            self.book.ids.pop(addr, None)
-        self.book.new = []
         self.book.next_id = start[2]
+
+    def close(self) -> None:
+        """Release the writer lock, and the book's spill files (they are rebuilt at every load)."""
+        try:
+            book = getattr(self, "book", None)  # not made when opening the writer failed
+            if book is not None:
+                book.close()
+        finally:
+            super().close()
 
     def finish(self) -> EthIngestReport:
         self.report.seconds = round(time.perf_counter() - self._t0, 3)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import json
+from typing import Any
 from decimal import Decimal
 
 import pyarrow as pa
 
 from fundtrail.chains.ethereum.freezes import FREEZE_TOPICS, decode_freeze
+from fundtrail.ingest.ethereum.book import AddressBook, BatchIds
 from fundtrail.store.tables import ACCOUNT_TABLES, TRANSFER_KINDS
 
 KIND = {name: code for code, name in enumerate(TRANSFER_KINDS)}
@@ -28,6 +30,12 @@ _GWEI = 10**9
 _TOKEN_KIND = {"erc20": "erc20", "erc721": "erc721", "erc1155": "erc1155",
                "weth_deposit": "erc20", "weth_withdrawal": "erc20", "trc10": "trc10"}
 _VALUE_CALL_TYPES = {None, "call", "callcode"}
+#: The columns holding address ids, per table: filled with a batch's local numbers, then resolved
+#: (`ingest/ethereum/book.py`); `addresses` and `tokens` are written with resolved ids.
+ADDRESS_COLUMNS = {"blocks": ("miner_id",), "transactions": ("from_id", "to_id", "contract_created_id"),
+                   "logs": ("address_id",), "traces": ("from_id", "to_id"),
+                   "transfers": ("from_id", "to_id", "asset_id"), "freezes": ("token_id", "address_id"),
+                   "events": ("from_id", "to_id", "asset_id"), "addresses": (), "tokens": ()}
 
 
 @dataclass
@@ -60,25 +68,6 @@ def raw(n: int | None) -> bytes | None:
     return None if n is None else n.to_bytes(32, "big")
 
 
-class AddressBook:
-    """Dense ids for 20-byte addresses; new ones are remembered for the `addresses` table."""
-
-    def __init__(self, known: dict[bytes, int], next_id: int) -> None:
-        self.ids = known
-        self.next_id = next_id
-        self.new: list[tuple[int, bytes, int]] = []
-
-    def id(self, addr: bytes | None, block: int) -> int | None:
-        if addr is None:
-            return None
-        got = self.ids.get(addr)
-        if got is None:
-            got = self.ids[addr] = self.next_id
-            self.new.append((got, addr, block))
-            self.next_id += 1
-        return got
-
-
 @dataclass
 class Counters:
     tx_id: int = 0
@@ -89,15 +78,26 @@ class Counters:
 def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counters,
                  token_meta: dict[bytes, dict]) -> tuple[dict[str, pa.Table], list[tuple]]:
     """Tables for a batch, and per block (number, hash, parent hash, first tx id, first transfer
-    id, first address id) for the catalog; `counters` and `book` advance past the ids used."""
-    rows: dict[str, dict[str, list]] = {t: {c: [] for c in s.names} for t, s in ACCOUNT_TABLES.items()}
+    id, first address id) for the catalog; `counters` and `book` advance past the ids used (and
+    nothing of the batch stays in `book` if this raises)."""
+    ids = book.batch()
+    try:
+        return _build(bundles, ids, counters, token_meta)
+    except BaseException:
+        ids.undo()
+        raise
+
+
+def _build(bundles: list[BlockBundle], book: BatchIds, counters: Counters,
+           token_meta: dict[bytes, dict]) -> tuple[dict[str, pa.Table], list[tuple]]:
+    rows: dict[str, dict[str, Any]] = {t: {c: [] for c in s.names} for t, s in ACCOUNT_TABLES.items()}
     tokens_seen: dict[bytes, tuple[str, str | None]] = {}
     marks: list[tuple] = []
     for b in bundles:
         blk = b.block
         number, ts = blk["number"], blk["timestamp"]
         marks.append((number, blk["hash"], blk["parent_hash"], counters.tx_id, counters.transfer_id,
-                      book.next_id))
+                      book.count))  # a local number until resolved below
         miner = book.id(blk["miner"], number)
         _add(rows["blocks"], number=number, hash=blk["hash"], parent_hash=blk["parent_hash"],
              timestamp=ts, miner_id=miner, gas_limit=blk.get("gas_limit"), gas_used=blk.get("gas_used"),
@@ -151,18 +151,24 @@ def build_tables(bundles: list[BlockBundle], book: AddressBook, counters: Counte
         for w in blk.get("withdrawals") or []:
             _transfer(rows, counters, number, ts, None, "withdrawal", None,
                       book.id(w["address"], number), None, w["amount"] * _GWEI)
+    book.resolve()
+    marks = [(*m[:5], book.first_new_id(m[5])) for m in marks]
     for token, (standard, key) in tokens_seen.items():
         meta = token_meta.get(token)
         if meta is None:
             continue
         # a TRC-10 asset without a name from the node keeps its id (or 2018 name) as the name
-        _add(rows["tokens"], address_id=book.ids[token], standard=standard, symbol=meta.get("symbol"),
+        _add(rows["tokens"], address_id=book.id_of(token), standard=standard, symbol=meta.get("symbol"),
              name=meta.get("name") or key, decimals=meta.get("decimals"))
-    for aid, addr, first in book.new:
-        _add(rows["addresses"], address_id=aid, address=addr, first_block=first)
-    book.new = []
-    counters.address_id = book.next_id
-    return {t: pa.table(cols, schema=ACCOUNT_TABLES[t]) for t, cols in rows.items()}, marks
+    new_ids, new_addrs, first = book.new_rows()
+    rows["addresses"] = {"address_id": new_ids, "address": [a.tobytes() for a in new_addrs],
+                         "first_block": first}
+    counters.address_id = book.book.next_id
+    out = {}
+    for t, cols in rows.items():
+        arrays = {c: book.to_ids(v) if c in ADDRESS_COLUMNS[t] else v for c, v in cols.items()}
+        out[t] = pa.table(arrays, schema=ACCOUNT_TABLES[t])
+    return out, marks
 
 
 def _add(table: dict[str, list], **values: object) -> None:
@@ -202,7 +208,7 @@ def _fees(tx: dict, rc: dict, blk: dict) -> tuple[int | None, int | None, int | 
     return price, fee, burnt
 
 
-def _transaction(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBook) -> None:
+def _transaction(rows, tx: dict, rc: dict, tid: int, blk: dict, book: BatchIds) -> None:
     number = blk["number"]
     price, fee, burnt = _fees(tx, rc, blk)
     _add(rows["transactions"], tx_id=tid, hash=tx["hash"], block_number=number,
@@ -217,7 +223,7 @@ def _transaction(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBoo
          fee=dec(fee), burnt_fee=dec(burnt), block_time=blk["timestamp"])
 
 
-def _value_and_fees(rows, tx: dict, rc: dict, tid: int, blk: dict, book: AddressBook,
+def _value_and_fees(rows, tx: dict, rc: dict, tid: int, blk: dict, book: BatchIds,
                     counters: Counters, trace_ok: bool) -> bool:
     """Write the transaction's own value and fee transfers; whether the transaction succeeded."""
     number, ts = blk["number"], blk["timestamp"]
@@ -238,7 +244,7 @@ def _value_and_fees(rows, tx: dict, rc: dict, tid: int, blk: dict, book: Address
     return ok
 
 
-def _freezes(rows, logs: list[dict], tid: int, number: int, ts: int, book: AddressBook) -> None:
+def _freezes(rows, logs: list[dict], tid: int, number: int, ts: int, book: BatchIds) -> None:
     """Issuer freeze actions (Tether, Circle) among a successful transaction's logs."""
     for log in logs:
         topics = log["topics"]
@@ -252,7 +258,7 @@ def _freezes(rows, logs: list[dict], tid: int, number: int, ts: int, book: Addre
              action=ev.action, amount=dec(ev.amount), amount_raw=raw(ev.amount))
 
 
-def _trace(rows, tr: dict, tx_ids: dict[bytes, int], book: AddressBook, counters: Counters,
+def _trace(rows, tr: dict, tx_ids: dict[bytes, int], book: BatchIds, counters: Counters,
            ts: int) -> None:
     number = tr["block_number"]
     tid = tx_ids.get(tr["transaction_hash"]) if tr["transaction_hash"] is not None else None
