@@ -159,10 +159,10 @@ def _timeless(doc: object) -> object:
     return doc
 
 
-def digest_lake(store: Path) -> dict[str, str]:
-    """Per lake view and tag table: row count and the sum of the rows' hashes (order-free, so the
-    same for any partitioning; the tags' file paths and import ids, which name each store's own
-    files, left out)."""
+def digest_lake(store: Path, chain: str = CHAIN, labels_file: Path | None = None) -> dict[str, str]:
+    """Per lake view of `chain` and tag table: row count and the sum of the rows' hashes
+    (order-free, so the same for any partitioning; the tags' file paths and import ids, which name
+    each store's own files, left out)."""
     sys.path.insert(0, str(ROOT / "src"))
     from fundtrail.store import Store
 
@@ -170,10 +170,10 @@ def digest_lake(store: Path) -> dict[str, str]:
     st = Store.open(store)
     with st.query() as con:
         views = [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal "
-                                           "AND view_name LIKE 'btc_regtest_%'").fetchall()]
+                                           f"AND view_name LIKE '{chain.replace('-', '_')}_%'").fetchall()]
         for v in views:
             out[v] = str(con.execute(f"SELECT count(*), sum(hash(t)::HUGEINT) FROM {v} t").fetchone())
-    labels = str((store.parent / "labels.csv").resolve())
+    labels = str((labels_file or store.parent / "labels.csv").resolve())
     with st.connect(read_only=True) as con:
         for t in ("tags", "tags_merged"):
             cols = [r[0] if r[0] != "sources" else "replace(sources::VARCHAR, $labels, '')"

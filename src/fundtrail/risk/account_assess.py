@@ -30,6 +30,7 @@ from fundtrail.risk.profile import Profile
 from fundtrail.risk.score import RiskResult, TagEvidence, score_address
 from fundtrail.risk.tagsonly import text_tags
 from fundtrail.store.lake import Store
+from fundtrail.store.spill import Spill, default_limit
 from fundtrail.store.txhash import is_tx_hash, parse_tx_hash
 from fundtrail.trace.account_graph import KIND_FEE, AccountGraph
 from fundtrail.trace.account_seeds import address_id
@@ -63,10 +64,12 @@ class AccountAssessor:
             self.tags = (tagmap if tagmap is not None else TagMap.load(store, self.graph, clusters=False)).direct
         cats = profile.exposure_categories
         col = {c: i for i, c in enumerate(cats)}
-        addr_cat = np.full(self.graph.n_addresses, -1, np.int16)
-        for a, tags in self.tags.items():
-            addr_cat[a] = col.get(tags[0]["category"], len(cats))
-        with step(f"updating the exposure index of {chain}"):
+        lim = default_limit()  # the category column (2 B per address): in memory up to an eighth of it
+        with step(f"updating the exposure index of {chain}"), \
+                Spill(store.root, None if lim is None else lim // 4, "exposure-codes") as sp:
+            addr_cat = sp.array("addr_cat", self.graph.n_addresses, np.int16, -1)
+            for a, tags in self.tags.items():
+                addr_cat[a] = col.get(tags[0]["category"], len(cats))
             self.exposure = AccountExposureIndex.ensure(store, self.graph, cats, addr_cat)
         with step(f"reading the stablecoin freezes of {chain}"):
             self.freezes = FreezeRisk(store, chain, profile, show=lambda raw: account_text(raw, chain=chain))
