@@ -22,7 +22,7 @@ from fundtrail.ingest.ethereum.jobs import ingest_ethereum
 from fundtrail.ingest.ethereum.rpc import EthRpc, HttpTransport
 from fundtrail.store import Store, spill
 from fundtrail.store.spill import Spill
-from fundtrail.trace import account_graph
+from fundtrail.trace import account_graph, graph_build
 from fundtrail.trace.account_graph import _ARRAYS, AccountGraph, account_graph_dir
 from fundtrail.trace.account_graph_build import derive
 
@@ -143,10 +143,14 @@ def test_anvil_bounded_equals_unbounded(anvil_chain: tuple[Anvil, Scenario], tmp
     assert builds[-2:] == [False, False]
 
 
-def test_derive_in_passes_equals_whole_array_sorts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("max_buckets", [256, 2])
+def test_derive_in_passes_equals_whole_array_sorts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   max_buckets: int) -> None:
     """The derived arrays made in passes under a small budget equal the whole-array sorts written
     here: keys with equal 8-byte prefixes (ties by id), hubs with more events than a pass holds,
-    self-transfers, the no-one id -1, events outside any transaction."""
+    self-transfers, the no-one id -1, events outside any transaction; the address lists' bucket
+    files written in one scan, or in groups of two (one scan per group)."""
+    monkeypatch.setattr(graph_build, "MAX_BUCKETS", max_buckets)
     rng = np.random.default_rng(7)
     n_addr, n_tx = 3000, 20_000
     tx = np.sort(rng.integers(0, n_tx, 60_000))

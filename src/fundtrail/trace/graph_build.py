@@ -19,7 +19,10 @@ The account index (`account_graph_build`) uses the same helpers (`sorted_keys`, 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +31,8 @@ import numpy as np
 
 from fundtrail.errors import StoreError
 from fundtrail.store.lake import Store
-from fundtrail.store.spill import Spill
+from fundtrail.store.partitions import FILE_MODE
+from fundtrail.store.spill import MIN_ROWS, Spill
 from fundtrail.store.tables import hash32_numpy
 
 if TYPE_CHECKING:
@@ -299,9 +303,9 @@ def address_lists(owners: Sequence[np.ndarray], a1: int, sp: Spill, new: Callabl
     m = owners[0].shape[0]
     rows = sp.rows(8 * (len(owners) + 2))
 
-    def entries(s: int, alo: int, ahi: int) -> tuple[np.ndarray, np.ndarray]:
-        """(owner, position) of positions s.. (a chunk) listed under an address in [alo, ahi)."""
-        cols = [c[s:s + rows] for c in owners]
+    def entries(s: int, alo: int, ahi: int, n: int = rows) -> tuple[np.ndarray, np.ndarray]:
+        """(owner, position) of positions s..s+n (a chunk) listed under an address in [alo, ahi)."""
+        cols = [c[s:s + n] for c in owners]
         got_a, got_p = [], []
         for j, col in enumerate(cols):
             keep = (col >= alo) & (col < ahi)
@@ -331,11 +335,17 @@ def address_lists(owners: Sequence[np.ndarray], a1: int, sp: Spill, new: Callabl
     cumsum_chunked(ptr, rows)
     outs = new(names[1], int(ptr[-1]), np.int64)
     cap = sp.rows(SORT_ROW_BYTES, share=4)
+    ranges = []
     alo = 0
     while alo < a1:
-        base = int(ptr[alo])
-        ahi = min(a1, max(alo + 1, int(np.searchsorted(ptr, base + cap, side="right")) - 1))
-        end = int(ptr[ahi])
+        ahi = min(a1, max(alo + 1, int(np.searchsorted(ptr, int(ptr[alo]) + cap, side="right")) - 1))
+        ranges.append((alo, ahi))
+        alo = ahi
+    if len(ranges) > 1:
+        _fill_from_buckets(entries, m, max(MIN_ROWS, rows // 2), ranges, ptr, cap, outs, sp)
+        return {names[0]: ptr, names[1]: outs}
+    for alo, ahi in ranges:
+        base, end = int(ptr[alo]), int(ptr[ahi])
         cur = base
         if end - base > cap:  # one address alone: its positions come in increasing order
             for s in range(0, m, rows):
@@ -351,8 +361,68 @@ def address_lists(owners: Sequence[np.ndarray], a1: int, sp: Spill, new: Callabl
             order = np.argsort(addr, kind="stable") if len(owners) == 1 else np.lexsort((pos, addr))
             cur += order.shape[0]
             outs[base:cur] = pos[order]
-        if cur != end:
-            raise StoreError(f"graph index: {cur - base} entries for address ids {alo}..{ahi - 1}, "
-                             f"{end - base} counted", hint="run `fundtrail graph build --full`")
-        alo = ahi
+        _check_filled(cur - base, end - base, alo, ahi)
     return {names[0]: ptr, names[1]: outs}
+
+
+#: Bucket files open at once while the entries are distributed (more ranges: one scan per group).
+MAX_BUCKETS = 256
+
+
+def _fill_from_buckets(entries: Callable[..., tuple[np.ndarray, np.ndarray]], m: int, rows: int,
+                       ranges: list[tuple[int, int]], ptr: np.ndarray, cap: int, outs: np.ndarray,
+                       sp: Spill) -> None:
+    """The lists of several address ranges: one scan of the positions appends each chunk's
+    (owner, position) entries to a file per range (16 B an entry, in the spill directory), then
+    each file is sorted in memory into its place; a range of one address with more entries than a
+    pass holds is copied as it is (its chunks come in order, each sorted as it is written).
+    The passes' rescans of the whole columns (one per range: hundreds at full Ethereum) become one
+    read of the columns and one of the entries per group of MAX_BUCKETS ranges."""
+    for g in range(0, len(ranges), MAX_BUCKETS):
+        group = ranges[g:g + MAX_BUCKETS]
+        starts = np.array([r[0] for r in group], np.int64)
+        paths = [sp.directory() / f"bucket-{g + i}.bin" for i in range(len(group))]
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(open(p, "wb", opener=_private)) for p in paths]
+            hub = np.array([int(ptr[b]) - int(ptr[a]) > cap for a, b in group])
+            for s in range(0, m, rows):
+                addr, pos = entries(s, group[0][0], group[-1][1], rows)
+                which = (np.searchsorted(starts, addr, side="right") - 1).astype(np.uint16)
+                order = np.argsort(which, kind="stable")  # a radix sort: the chunk's entries by file
+                which, addr, pos = which[order], addr[order], pos[order]
+                del order
+                cuts = np.r_[0, np.flatnonzero(np.diff(which)) + 1, which.shape[0]]
+                for lo, hi in itertools.pairwise(cuts):
+                    if hi > lo:
+                        b = int(which[lo])
+                        p = np.sort(pos[lo:hi]) if hub[b] else pos[lo:hi]  # a hub's file: in position order
+                        pair = np.empty((hi - lo, 2), np.int64)
+                        pair[:, 0], pair[:, 1] = addr[lo:hi], p
+                        files[b].write(pair.tobytes())
+        for (alo, ahi), path in zip(group, paths):
+            base, end = int(ptr[alo]), int(ptr[ahi])
+            cur = base
+            if end - base > cap:  # a hub alone: the file is in position order already
+                with open(path, "rb") as fh:
+                    while block := fh.read(16 * rows):
+                        pos = np.frombuffer(block, np.int64).reshape(-1, 2)[:, 1]
+                        outs[cur:cur + pos.shape[0]] = pos
+                        cur += pos.shape[0]
+            else:
+                pair = np.fromfile(path, np.int64).reshape(-1, 2)
+                order = np.lexsort((pair[:, 1], pair[:, 0]))
+                outs[base:base + order.shape[0]] = pair[order, 1]
+                cur += order.shape[0]
+                del pair, order
+            path.unlink()
+            _check_filled(cur - base, end - base, alo, ahi)
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, FILE_MODE)  # a store holds case data: 0600, as every spilled file
+
+
+def _check_filled(got: int, counted: int, alo: int, ahi: int) -> None:
+    if got != counted:
+        raise StoreError(f"graph index: {got} entries for address ids {alo}..{ahi - 1}, {counted} counted",
+                         hint="run `fundtrail graph build --full`")

@@ -103,3 +103,22 @@ def test_the_book_really_spills_in_process(node: FakeTron, clean: dict, tmp_path
     assert seen == [(True, True)]
     assert store_content(tmp_path / "s") == clean
     _no_spill_left(tmp_path / "s")
+
+
+def test_batch_size_follows_the_budget() -> None:
+    """Blocks per batch: `batch_blocks` without a budget and under a workstation's default one;
+    under a small one, what fits a quarter of it at the busiest block seen (8 KB a transaction)."""
+    from fundtrail.ingest.bitcoin.spill_budget import memory_budget
+    from fundtrail.ingest.ethereum.pipeline import EthIngest
+
+    ing = EthIngest.__new__(EthIngest)  # only the sizing state: no store, no node
+    ing.batch_blocks, ing._tx_per_block = 100, None
+    assert ing.batch_size() == 100
+    with memory_budget(12 << 30):
+        assert ing.batch_size() == 100
+    with memory_budget(256 << 20):
+        assert ing.batch_size() == 4  # 64 MB / (8 KB x 2,000 assumed)
+        ing._tx_per_block = 160
+        assert ing.batch_size() == 51
+        ing._tx_per_block = 10**6
+        assert ing.batch_size() == 1

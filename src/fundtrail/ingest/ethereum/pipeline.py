@@ -35,6 +35,9 @@ Progress = Callable[[int, int], None]  # (blocks done, transfers done)
 TX_BYTES = 8192
 #: Under a memory budget a batch takes at most this share of it (the book 16%, DuckDB 25%).
 BATCH_SHARE = 0.25
+#: Transactions per block assumed before a batch has shown any (so the default budget, half of a
+#: workstation's memory, keeps the default 100 blocks; 256 MB starts at 4).
+FIRST_TX_PER_BLOCK = 2000
 Fetch = Callable[[list[int]], list[BlockBundle]]  # block numbers -> their bundles, in order
 
 
@@ -74,8 +77,7 @@ class EthIngest(ChainWriter):
         self.chain, self.rpc = chain, rpc
         self.name = chain.name
         self.batch_blocks = batch_blocks
-        self._tx_per_block: int | None = None  # of the last batch (`batch_size`)
-        self._last_size = 1
+        self._tx_per_block: int | None = None  # the busiest block's, of the last batch (`batch_size`)
         self.progress = progress
         self.fetch: Fetch = fetch or (lambda numbers: fetch_bundles(rpc, numbers, chain))
         self._open_writer(store, self.name)
@@ -122,19 +124,15 @@ class EthIngest(ChainWriter):
                 self.commit_blocks(numbers)
 
     def batch_size(self) -> int:
-        """Blocks in the next batch: `batch_blocks`, or under a memory budget as many as fit its
-        share at the last batch's transactions per block, and at most twice the last batch (the
-        first: one block; empty blocks, as a genesis, say nothing of the next ones). Ids do not
-        depend on batches, so neither does the store's content."""
+        """Blocks in the next batch: `batch_blocks`, or under a memory budget at most as many as
+        fit its share at the busiest block's transactions in the last batch that had any (before
+        one: FIRST_TX_PER_BLOCK, a busy TRON block). Ids do not depend on batches, so neither
+        does the store's content."""
         budget = current_budget()
         if budget is None:
             return self.batch_blocks
-        if self._tx_per_block is None:
-            self._last_size = 1
-            return 1
-        fit = int(budget * BATCH_SHARE) // (TX_BYTES * max(1, self._tx_per_block))
-        self._last_size = max(1, min(self.batch_blocks, fit, 2 * self._last_size))
-        return self._last_size
+        per = self._tx_per_block or FIRST_TX_PER_BLOCK
+        return max(1, min(self.batch_blocks, int(budget * BATCH_SHARE) // (TX_BYTES * per)))
 
     def commit_blocks(self, numbers: list[int]) -> None:
         """Fetch, decode and commit one batch; nothing of it is stored if any part fails."""
@@ -189,7 +187,7 @@ class EthIngest(ChainWriter):
         for note in (n for b in bundles for n in b.notes):  # decoder notes (TRON: unknown contracts)
             if note not in rep.warnings and len(rep.warnings) < 100:
                 rep.warnings.append(note)
-        self._tx_per_block = -(-tables["transactions"].num_rows // max(1, len(bundles)))
+        self._tx_per_block = max((len(b.transactions) for b in bundles), default=0) or self._tx_per_block
         rep.blocks += len(bundles)
         rep.transactions += tables["transactions"].num_rows
         rep.transfers += tables["transfers"].num_rows
