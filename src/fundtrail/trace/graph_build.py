@@ -266,27 +266,51 @@ def sorted_keys(table: np.ndarray, sp: Spill, new: Callable[..., np.ndarray],
                 names: tuple[str, str] = ("tx_key", "tx_key_ids"), byteorder: str = "<") -> dict[str, np.ndarray]:
     """The first 8 bytes of every row of `table` (n x width bytes) read as an unsigned integer in
     `byteorder` ("<" txids, ">" the account index's hashes and addresses), sorted, ids in id order
-    among equal keys, by key ranges: lookup keys for a binary search."""
+    among equal keys: lookup keys for a binary search. Under a budget the keys are cut into ranges
+    of a pass's share, written to a file per range in one scan of the table and each sorted."""
     t = table.shape[0]
     keys_out, ids_out = new(names[0], t, "<u8"), new(names[1], t, np.int64)
     k, rows = _passes(t, sp), sp.rows(48)
-    cur = 0
-    for i in range(k):
-        lo, hi = (i << 64) // k, ((i + 1) << 64) // k - 1
-        got_k, got_i = [], []
-        for s in range(0, t, rows):
-            key = np.ascontiguousarray(table[s:s + rows, :8]).view(byteorder + "u8").ravel()
-            key = key.astype(np.uint64, copy=False)
-            sel = np.flatnonzero((key >= np.uint64(lo)) & (key <= np.uint64(hi))) if k > 1 else None
-            got_k.append(key if sel is None else key[sel])
-            got_i.append(np.arange(s, s + key.shape[0], dtype=np.int64) if sel is None else sel + s)
-        key = np.concatenate(got_k) if got_k else np.zeros(0, np.uint64)
-        ids = np.concatenate(got_i) if got_i else np.zeros(0, np.int64)
-        del got_k, got_i
+
+    def keys(s: int) -> np.ndarray:
+        key = np.ascontiguousarray(table[s:s + rows, :8]).view(byteorder + "u8").ravel()
+        return key.astype(np.uint64, copy=False)
+
+    if k == 1:
+        key = np.concatenate([keys(s) for s in range(0, t, rows)] + [np.zeros(0, np.uint64)])
         order = np.argsort(key, kind="stable")
-        m = order.shape[0]
-        keys_out[cur:cur + m], ids_out[cur:cur + m] = key[order], ids[order]
-        cur += m
+        keys_out[:t], ids_out[:t] = key[order], order
+        return {names[0]: keys_out, names[1]: ids_out}
+    # k key ranges: one scan appends each chunk's (key, id) to a file per range (16 B a row, in id
+    # order), then each file is sorted into place (stable: ids in id order among equal keys)
+    starts = np.array([(i << 64) // k for i in range(k)], np.uint64)
+    cur = 0
+    for g in range(0, k, MAX_BUCKETS):
+        paths = [sp.directory() / f"keys-{g + i}.bin" for i in range(min(MAX_BUCKETS, k - g))]
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(open(p, "wb", opener=_private)) for p in paths]
+            for s in range(0, t, rows):
+                key = keys(s)
+                which = np.searchsorted(starts, key, side="right").astype(np.int64) - 1 - g
+                sel = np.flatnonzero((which >= 0) & (which < len(paths)))
+                order = sel[np.argsort(which[sel].astype(np.uint16), kind="stable")]
+                which = which[order]
+                cuts = np.r_[0, np.flatnonzero(np.diff(which)) + 1, which.shape[0]]
+                for lo, hi in itertools.pairwise(cuts):
+                    if hi > lo:
+                        row = np.empty((hi - lo, 2), np.uint64)
+                        row[:, 0], row[:, 1] = key[order[lo:hi]], order[lo:hi] + s
+                        files[int(which[lo])].write(row.tobytes())
+        for path in paths:
+            row = np.fromfile(path, np.uint64).reshape(-1, 2)
+            order = np.argsort(row[:, 0], kind="stable")
+            m = order.shape[0]
+            keys_out[cur:cur + m], ids_out[cur:cur + m] = row[order, 0], row[order, 1].astype(np.int64)
+            cur += m
+            del row, order
+            path.unlink()
+    if cur != t:
+        raise StoreError(f"graph index: {cur} keys sorted of {t}", hint="run `fundtrail graph build --full`")
     return {names[0]: keys_out, names[1]: ids_out}
 
 
