@@ -183,16 +183,22 @@ def bounded(n: int, limits: list[str], stages: list[str]) -> None:
                        else [sys.executable, "-c", BOUNDED, str(work), limit, stage])
                 r = measured(cmd, dict(os.environ), None, f"{stage}-{text}", timeout=None)
                 shutil.rmtree(work)
-                if r["rc"]:
-                    print(f"{n:,} {stage} --limit {text}: failed: {r['stderr']}", flush=True)
-                    continue
-                got = json.loads(r["stdout"].strip().splitlines()[-1])
-                m = got["n"] / 1e6
-                unit = "M addresses" if stage == "book" else "M events"
-                print(f"{n:>12,} events  {stage:8} under {text:>6}: {got['n']:>12,} {unit.split()[1]:9} "
-                      f"{got['seconds']:7.1f} s ({got['seconds'] / m:5.2f} s/{unit})  "
-                      f"peak RssAnon {r['anon_mb']:7,} MB ({r['anon_mb'] / m:5.0f} MB/{unit})  "
-                      f"in files: {', '.join(got.get('spilled', [])) or '-'}", flush=True)
+                report(n, stage, r, f"under {text:>6}:")
+
+
+def report(n: int, stage: str, r: dict, how: str = "") -> None:
+    """One stage's line: the totals and the cost per million events (addresses for `book`)."""
+    if r["rc"]:
+        print(f"{n:,} {stage} {how} failed: {r['stderr']}", flush=True)
+        return
+    got = json.loads(r["stdout"].strip().splitlines()[-1])
+    m = got["n"] / 1e6
+    unit = "M addresses" if stage == "book" else "M events"
+    extra = (f"in files: {', '.join(got['spilled']) or '-'}" if "spilled" in got
+             else f"result arrays {got['bytes'] / 2**20:8.0f} MB")
+    print(f"{n:>12,} events  {stage:8} {how} {got['n']:>12,} {unit.split()[1]:9} {got['seconds']:7.1f} s "
+          f"({got['seconds'] / m:5.2f} s/{unit})  peak RssAnon {r['anon_mb']:7,} MB "
+          f"({r['anon_mb'] / m:5.0f} MB/{unit})  {extra}", flush=True)
 
 
 def main() -> None:
@@ -210,15 +216,7 @@ def main() -> None:
             continue
         for stage in stages:
             r = measured([sys.executable, "-c", CHILD, str(n), stage], dict(os.environ), None, stage, timeout=None)
-            if r["rc"]:
-                print(f"{n:,} {stage}: failed: {r['stderr']}", flush=True)
-                continue
-            got = json.loads(r["stdout"].strip().splitlines()[-1])
-            m = got["n"] / 1e6
-            unit = "M addresses" if stage == "book" else "M events"
-            print(f"{n:>12,} events  {stage:8} {got['n']:>12,} {unit.split()[1]:9} {got['seconds']:7.1f} s "
-                  f"({got['seconds'] / m:5.2f} s/{unit})  result arrays {got['bytes'] / 2**20:8.0f} MB  "
-                  f"peak RssAnon {r['anon_mb']:7,} MB ({r['anon_mb'] / m:5.0f} MB/{unit})", flush=True)
+            report(n, stage, r)
 
 
 if __name__ == "__main__":

@@ -194,6 +194,16 @@ def abi_uint(value: int) -> str:
     return value.to_bytes(32, "big").hex()
 
 
+def ingest_cli(store: Any, url: str, env: dict[str, str], batch_blocks: int) -> Any:
+    """`fundtrail ingest tron --rpc URL` in a subprocess (the real CLI), its CompletedProcess."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "fundtrail.cli.main", "--store", str(store), "ingest", "tron",
+           "--rpc", url, "--batch-blocks", str(batch_blocks), "--json"]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
 def store_content(root: Any, chain: str = "tron") -> dict[str, Any]:
     """Everything the store holds of `chain`, free of batch bookkeeping: every account table
     (all columns, sorted) and the block index without its batch column."""

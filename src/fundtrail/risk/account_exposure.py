@@ -278,9 +278,12 @@ def _compute(graph: AccountGraph, addr_cat: np.ndarray, k: int, sp: Spill, out: 
     pairs = pair_index(ev_from, ev_to, ev_asset, sp, None if out is None else out / "pair_key.npy")
     n_pairs = int(pairs.pair_key.shape[0])
     n_addr = max(graph.n_addresses, 1)
-    cat = sp.array("addr_cat", n_addr, np.int16, -1)
-    copy_chunked(cat, addr_cat[:n_addr], rows)
-    cat = plain(cat)
+    if addr_cat.dtype == np.int16 and addr_cat.shape[0] >= n_addr:
+        cat = plain(addr_cat[:n_addr])  # the caller's column (an assessor's is placed by its budget already)
+    else:
+        cat = sp.array("addr_cat", n_addr, np.int16, -1)
+        copy_chunked(cat, addr_cat[:n_addr], rows)
+        cat = plain(cat)
     bal_arr = sp.array("bal", n_pairs, np.float64, 0)
     bal = plain(bal_arr)
     taint = plain(sp.array("taint", (n_pairs, k), np.float64, 0))

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
 from fundtrail.errors import StoreError
 from fundtrail.store.lake import Store
 from fundtrail.store.spill import Spill
-from fundtrail.store.tables import hash32_numpy
+from fundtrail.store.tables import fixed_numpy, hash32_numpy
 from fundtrail.trace.graph_build import (Progress, address_lists, column_numpy, copy_chunked, cumsum_chunked,
                                          sorted_keys)
 
@@ -88,15 +87,6 @@ def _one(con: Any, sql: str, params: list) -> tuple:
     return tuple(int(x or 0) for x in con.execute(sql, params).fetchall()[0])
 
 
-def _fixed(column: pa.Array | pa.ChunkedArray, width: int) -> np.ndarray:
-    """A binary column of `width`-byte values as an (n, width) uint8 array."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if arr.type != pa.binary(width):
-        arr = arr.cast(pa.binary(width))
-    data = np.frombuffer(arr.buffers()[1], np.uint8)
-    return data[arr.offset * width:(arr.offset + len(arr)) * width].reshape(-1, width)
-
-
 def _limbs(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(low 64 bits, high 64 bits, mask of amounts >= 2**128) of (n, 32) big-endian amounts."""
     lo = raw[:, 24:32].copy().view(">u8").ravel().astype(np.uint64)
@@ -117,7 +107,7 @@ def _read_addresses(con: Any, p: str, old: AccountGraph | None, a0: int, sp: Spi
         tbl = con.sql(f"SELECT address_id, address FROM {p}_addresses WHERE address_id >= ? AND address_id < ?",
                       params=[lo, lo + rows]).to_arrow_table()
         if tbl.num_rows:
-            addr[base + column_numpy(tbl, "address_id", np.int64) - a0] = _fixed(tbl.column("address"), 20)
+            addr[base + column_numpy(tbl, "address_id", np.int64) - a0] = fixed_numpy(tbl.column("address"), 20)
     return addr
 
 

@@ -23,9 +23,9 @@ import contextlib
 import itertools
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -286,21 +286,12 @@ def sorted_keys(table: np.ndarray, sp: Spill, new: Callable[..., np.ndarray],
     starts = np.array([(i << 64) // k for i in range(k)], np.uint64)
     cur = 0
     for g in range(0, k, MAX_BUCKETS):
-        paths = [sp.directory() / f"keys-{g + i}.bin" for i in range(min(MAX_BUCKETS, k - g))]
-        with contextlib.ExitStack() as stack:
-            files = [stack.enter_context(open(p, "wb", opener=_private)) for p in paths]
+        with _bucket_files(sp, "keys", g, min(MAX_BUCKETS, k - g)) as (paths, files):
             for s in range(0, t, rows):
                 key = keys(s)
                 which = np.searchsorted(starts, key, side="right").astype(np.int64) - 1 - g
                 sel = np.flatnonzero((which >= 0) & (which < len(paths)))
-                order = sel[np.argsort(which[sel].astype(np.uint16), kind="stable")]
-                which = which[order]
-                cuts = np.r_[0, np.flatnonzero(np.diff(which)) + 1, which.shape[0]]
-                for lo, hi in itertools.pairwise(cuts):
-                    if hi > lo:
-                        row = np.empty((hi - lo, 2), np.uint64)
-                        row[:, 0], row[:, 1] = key[order[lo:hi]], order[lo:hi] + s
-                        files[int(which[lo])].write(row.tobytes())
+                _append_by_file(files, which[sel], key[sel], (sel + s).astype(np.uint64), np.uint64)
         for path in paths:
             row = np.fromfile(path, np.uint64).reshape(-1, 2)
             order = np.argsort(row[:, 0], kind="stable")
@@ -405,24 +396,12 @@ def _fill_from_buckets(entries: Callable[..., tuple[np.ndarray, np.ndarray]], m:
     for g in range(0, len(ranges), MAX_BUCKETS):
         group = ranges[g:g + MAX_BUCKETS]
         starts = np.array([r[0] for r in group], np.int64)
-        paths = [sp.directory() / f"bucket-{g + i}.bin" for i in range(len(group))]
-        with contextlib.ExitStack() as stack:
-            files = [stack.enter_context(open(p, "wb", opener=_private)) for p in paths]
-            hub = np.array([int(ptr[b]) - int(ptr[a]) > cap for a, b in group])
+        hub = np.array([int(ptr[b]) - int(ptr[a]) > cap for a, b in group])
+        with _bucket_files(sp, "bucket", g, len(group)) as (paths, files):
             for s in range(0, m, rows):
                 addr, pos = entries(s, group[0][0], group[-1][1], rows)
-                which = (np.searchsorted(starts, addr, side="right") - 1).astype(np.uint16)
-                order = np.argsort(which, kind="stable")  # a radix sort: the chunk's entries by file
-                which, addr, pos = which[order], addr[order], pos[order]
-                del order
-                cuts = np.r_[0, np.flatnonzero(np.diff(which)) + 1, which.shape[0]]
-                for lo, hi in itertools.pairwise(cuts):
-                    if hi > lo:
-                        b = int(which[lo])
-                        p = np.sort(pos[lo:hi]) if hub[b] else pos[lo:hi]  # a hub's file: in position order
-                        pair = np.empty((hi - lo, 2), np.int64)
-                        pair[:, 0], pair[:, 1] = addr[lo:hi], p
-                        files[b].write(pair.tobytes())
+                which = np.searchsorted(starts, addr, side="right") - 1
+                _append_by_file(files, which, addr, pos, np.int64, sort_second=hub)  # a hub's file: in position order
         for (alo, ahi), path in zip(group, paths):
             base, end = int(ptr[alo]), int(ptr[ahi])
             cur = base
@@ -440,6 +419,30 @@ def _fill_from_buckets(entries: Callable[..., tuple[np.ndarray, np.ndarray]], m:
                 del pair, order
             path.unlink()
             _check_filled(cur - base, end - base, alo, ahi)
+
+
+@contextlib.contextmanager
+def _bucket_files(sp: Spill, prefix: str, first: int, count: int) -> Iterator[tuple[list[Path], list[BinaryIO]]]:
+    """`count` new files in the spill directory (0600), open for writing within the block."""
+    paths = [sp.directory() / f"{prefix}-{first + i}.bin" for i in range(count)]
+    with contextlib.ExitStack() as stack:
+        yield paths, [stack.enter_context(open(p, "wb", opener=_private)) for p in paths]
+
+
+def _append_by_file(files: list[BinaryIO], which: np.ndarray, first: np.ndarray, second: np.ndarray,
+                    dtype: Any, sort_second: np.ndarray | None = None) -> None:
+    """Append the rows (first[i], second[i]) to files[which[i]], each file's in their order here
+    (a file with `sort_second` set: its `second` values sorted)."""
+    order = np.argsort(which.astype(np.uint16), kind="stable")  # a radix sort: the rows by file
+    which = which[order]
+    cuts = np.r_[0, np.flatnonzero(np.diff(which)) + 1, which.shape[0]]
+    for lo, hi in itertools.pairwise(cuts):
+        if hi > lo:
+            f, sel = int(which[lo]), order[lo:hi]
+            row = np.empty((hi - lo, 2), dtype)
+            row[:, 0] = first[sel]
+            row[:, 1] = np.sort(second[sel]) if sort_second is not None and sort_second[f] else second[sel]
+            files[f].write(row.tobytes())
 
 
 def _private(path: str, flags: int) -> int:

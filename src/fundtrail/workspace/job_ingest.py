@@ -62,9 +62,8 @@ class IngestOps(WorkspaceBase):
         batching: dict[str, Any] = {"batch_bytes": batch_bytes_for(limit, s.batch_mb << 20),
                                     "batch_blocks": s.batch_blocks}
         update = _counts(progress, "transactions")
-        configure_memory(duckdb_limit(limit))
         try:
-            with self._watching(req.follow) as hooks, batch_hooks(hooks), memory_budget(limit):
+            with self._watching(req.follow) as hooks, batch_hooks(hooks), self._ingest_budget():
                 report = self._run_bitcoin(req, net, update, should_stop, batching)
         except DataError as exc:
             partial = getattr(exc, "report", None)
@@ -76,9 +75,10 @@ class IngestOps(WorkspaceBase):
         return BitcoinIngestResult.model_validate(report.as_dict())
 
     @contextmanager
-    def _account_budget(self) -> Iterator[None]:
-        """An account-chain ingest within `memory_limit`: the address book spills beyond its share
-        (ingest/ethereum/book.py), DuckDB keeps to its own."""
+    def _ingest_budget(self) -> Iterator[None]:
+        """An ingest within `memory_limit`: the state tables (Bitcoin's address index and unspent
+        set, an account chain's address book) spill beyond their share, DuckDB keeps to its own
+        (ingest/bitcoin/spill_budget.py)."""
         limit = self.settings.memory_limit_bytes
         configure_memory(duckdb_limit(limit))
         with memory_budget(limit):
@@ -162,7 +162,7 @@ class IngestOps(WorkspaceBase):
             assert req.rpc is not None
             transport = HttpTransport(req.rpc, max_requests_per_second=req.rate_limit, **bounds)
         client = EthRpc(transport, concurrency=req.concurrency, trace_mode=req.traces)
-        with self._watching(req.follow) as hooks, batch_hooks(hooks), self._account_budget():
+        with self._watching(req.follow) as hooks, batch_hooks(hooks), self._ingest_budget():
             report = ingest_ethereum(self.store, client, chain=req.chain, first=req.from_block,
                                      last=req.to_block, follow=req.follow, batch_blocks=req.batch_blocks,
                                      poll_interval=req.poll_interval, should_stop=should_stop,

@@ -47,7 +47,7 @@ class IngestTronOps(IngestOps):
             solidity = TronHttpTransport(req.solidity, **http) if req.solidity else None
             recorder = Recorder(req.record) if req.record is not None else None
             rpc = TronRpc(node, solidity=solidity, concurrency=req.concurrency, recorder=recorder)
-        with rpc, self._watching(req.follow) as hooks, batch_hooks(hooks), self._account_budget():
+        with rpc, self._watching(req.follow) as hooks, batch_hooks(hooks), self._ingest_budget():
             report = ingest_tron(self.store, rpc, chain=req.chain, first=req.from_block,
                                  last=req.to_block, follow=req.follow, batch_blocks=req.batch_blocks,
                                  poll_interval=req.poll_interval, should_stop=should_stop,

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support.tron_fake_node import FakeTron, store_content
+from support.tron_fake_node import FakeTron, ingest_cli, store_content
 
 
 def _cli(store: Path, url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "fundtrail.cli.main", "--store", str(store), "ingest", "tron",
-           "--rpc", url, "--batch-blocks", "3", "--json"]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return ingest_cli(store, url, env, batch_blocks=3)
 
 
 @pytest.fixture(scope="module")

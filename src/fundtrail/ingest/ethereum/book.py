@@ -122,6 +122,8 @@ class BatchIds:
         self.ids: np.ndarray | None = None
         self.new: np.ndarray = np.zeros(0, np.bool_)
         self.base = book.next_id
+        self._addrs = np.zeros((0, 20), np.uint8)  # in local order, made by `resolve`
+        self._ids_arrow: pa.Array | None = None
 
     def id(self, addr: bytes | None, block: int) -> int | None:
         """The local number of `addr` (None stays None); `block` is where it was first seen."""
@@ -142,20 +144,17 @@ class BatchIds:
 
     def resolve(self) -> None:
         """Assign ids: known addresses keep theirs, new ones get `next_id` on, in local order."""
-        addrs = self.addresses()
-        k1, k2 = fingerprints(addrs)
+        self._addrs = np.frombuffer(b"".join(self.local), np.uint8).reshape(-1, 20)
+        k1, k2 = fingerprints(self._addrs)
         ids, new, nxt = self.book.table.get_or_assign(k1, k2, self.book.next_id)
         self.ids, self.new = ids, new
+        self._ids_arrow = pa.array(ids, pa.int64())
         self.book.next_id = nxt
-
-    def addresses(self) -> np.ndarray:
-        """(n, 20) addresses in local order."""
-        return np.frombuffer(b"".join(self.local), np.uint8).reshape(-1, 20)
 
     def undo(self) -> None:
         """Forget what `resolve` added (the batch is not committed)."""
         if self.ids is not None:
-            self.book.forget(self.addresses()[self.new])
+            self.book.forget(self._addrs[self.new])
             self.book.next_id = self.base
             self.ids = None
 
@@ -167,8 +166,8 @@ class BatchIds:
 
     def to_ids(self, column: list) -> pa.Array:
         """A column of local numbers (or None) as an int64 Arrow array of ids."""
-        assert self.ids is not None
-        return pc.take(pa.array(self.ids, pa.int64()), pa.array(column, pa.int64()))
+        assert self._ids_arrow is not None
+        return pc.take(self._ids_arrow, pa.array(column, pa.int64()))
 
     def id_of(self, addr: bytes) -> int:
         assert self.ids is not None
@@ -178,5 +177,5 @@ class BatchIds:
         """(ids, addresses, first blocks) of the new addresses, in id order."""
         assert self.ids is not None
         sel = np.flatnonzero(self.new)
-        return self.ids[sel], self.addresses()[sel], np.asarray(self.first_block, np.int64)[sel]
+        return self.ids[sel], self._addrs[sel], np.asarray(self.first_block, np.int64)[sel]
 

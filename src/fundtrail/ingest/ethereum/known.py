@@ -71,9 +71,6 @@ class KnownBlocks:
         i = bisect.bisect_right(self.lo, h) - 1
         return i >= 0 and h <= self.hi[i]
 
-    def __bool__(self) -> bool:
-        return bool(self.lo)
-
     @property
     def tip(self) -> int | None:
         return self.hi[-1] if self.hi else None
